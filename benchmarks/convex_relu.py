@@ -1,0 +1,354 @@
+"""Convex two-layer ReLU regressors vs pyscnn and scikit-learn's MLPRegressor.
+
+Tasks (same run, one thread each):
+
+(a) ECG autoregression (the tutorial's Fig. 6): MIT-BIH record 101, lead MLII,
+    resampled 360 -> 120 Hz; predict the next sample from the previous 3
+    (d = 3).  Training windows come from the first 20 s (n = 2397), test windows
+    from the next 20 s; signal standardised with the training statistics.
+(b) scikit-learn's diabetes data, fixed 70/30 split (random_state=0), X and y
+    standardised with training statistics.
+
+Models: ours (``ConvexGatedReLURegressor``, ``ConvexReLURegressor``), pyscnn
+(``ConvexGatedReLU`` + ``RFISTA``, ``ConvexReLU`` + ``AL``) on the *same* gates,
+the same objective (1/(2n))||f(X) - y||^2 + alpha sum ||u||, float64 and
+``unitize_data=False`` (a constant column is appended to X for both; pyscnn's
+``bias=True`` would leave the gate hyperplanes through the origin), and
+``MLPRegressor`` (Adam, 5 seeds, a small grid).  The training objective of
+every convex solution is evaluated by the same code (ours), with the
+constraint violation of the exact program's solution.
+
+Usage::
+
+    python benchmarks/convex_relu.py [--data-dir DIR] [--task ecg|diabetes|all]
+        [--time-limit SECONDS] [--quick] [--write-results]
+
+Every convex fit (ours and pyscnn's) runs in a forked child process that is
+terminated after ``--time-limit`` seconds (reported as "did not finish").
+
+``--data-dir`` (or ``SPARSE_EVENTS_DATA``) points to ``shared/data``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import multiprocessing as mp  # noqa: E402
+import queue  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from sparse_events.models import ConvexGatedReLURegressor, ConvexReLURegressor  # noqa: E402
+from sparse_events.solvers import MaskedBlockDesign  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+BEGIN, END = "<!-- BEGIN convex_relu -->", "<!-- END convex_relu -->"
+
+
+# ------------------------------------------------------------------ data
+def ecg_task(data_dir, order=3, seconds=20.0):
+    import wfdb
+    from scipy.signal import resample_poly
+
+    rec = wfdb.rdrecord(str(Path(data_dir) / "mitdb" / "101"), channels=[0])
+    sig = resample_poly(rec.p_signal[:, 0], 1, 3)          # 360 Hz -> 120 Hz
+    n_seg = int(seconds * 120)
+    train, test = sig[:n_seg], sig[n_seg:2 * n_seg]
+    mu, sd = train.mean(), train.std()
+    train, test = (train - mu) / sd, (test - mu) / sd
+
+    def windows(s):
+        X = np.lib.stride_tricks.sliding_window_view(s, order + 1)
+        return np.ascontiguousarray(X[:, :order]), np.ascontiguousarray(X[:, order])
+
+    return windows(train) + windows(test)
+
+
+def diabetes_task():
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_diabetes(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0)
+    mx, sx = Xtr.mean(0), Xtr.std(0)
+    my, sy = ytr.mean(), ytr.std()
+    return (Xtr - mx) / sx, (ytr - my) / sy, (Xte - mx) / sx, (yte - my) / sy
+
+
+# ------------------------------------------------------------ objectives
+def convex_objective(Xa, y, gates, U, V, alpha):
+    """(1/(2n))||sum_g D_g Xa (u_g - v_g) - y||^2 + alpha sum(||u_g|| + ||v_g||), max violation."""
+    masks = Xa @ gates >= 0
+    n = Xa.shape[0]
+    des = MaskedBlockDesign(Xa, masks, n_signs=2 if V is not None else 1)
+    coef = np.stack([U, V]) if V is not None else U[None]
+    r = des.matvec(coef.ravel()) - y
+    obj = 0.5 * float(r @ r) / n + alpha * float(np.linalg.norm(coef, axis=-1).sum())
+    viol = 0.0
+    if V is not None:
+        C = des.constraint_values(coef.ravel())
+        viol = float(np.maximum(-C, 0.0).max())
+    return obj, viol
+
+
+def mse(a, b):
+    return float(np.mean((np.asarray(a).ravel() - np.asarray(b).ravel()) ** 2))
+
+
+# ---------------------------------------------------------------- models
+def _child(q, fn, args):
+    try:
+        q.put(("ok", fn(*args)))
+    except BaseException as exc:  # pragma: no cover - reported by the parent
+        q.put(("error", repr(exc)))
+
+
+def capped(fn, time_limit, *args):
+    """``fn(*args)`` in a forked child; ``None`` if it does not finish within ``time_limit`` s."""
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(q, fn, args))
+    t0 = time.perf_counter()
+    proc.start()
+    try:
+        status, res = q.get(timeout=time_limit)
+    except queue.Empty:
+        proc.terminate()
+        proc.join()
+        return dict(objective=np.nan, violation=np.nan, train=np.nan, test=np.nan,
+                    time=time.perf_counter() - t0, neurons=-1, spread=np.nan,
+                    note=f"did not finish in {time_limit:g} s (terminated)")
+    proc.join()
+    if status != "ok":
+        raise RuntimeError(res)
+    return res
+
+
+def run_ours(cls, Xtr, ytr, Xte, yte, gates, alpha, tol, repeats):
+    times, preds = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model = cls(alpha=alpha, gates=gates, tol=tol, max_iter=10000).fit(Xtr, ytr)
+        times.append(time.perf_counter() - t0)
+        preds.append(model.predict(Xte))
+    Xa = np.c_[Xtr, np.ones(len(Xtr))]
+    if cls is ConvexReLURegressor:
+        U, V = model.convex_coef_[0, 0], model.convex_coef_[0, 1]
+    else:
+        U, V = model.convex_coef_[0], None
+    obj, viol = convex_objective(Xa, ytr, gates, U, V, alpha)
+    spread = float(np.max([np.abs(p - preds[0]).max() for p in preds]))
+    return dict(objective=obj, violation=viol, train=mse(model.predict(Xtr), ytr),
+                test=mse(preds[0], yte), time=float(np.median(times)),
+                neurons=model.n_active_neurons_, spread=spread,
+                note=f"gap {model.optimality_:.1e}")
+
+
+def run_pyscnn(kind, Xtr, ytr, Xte, yte, gates, alpha, tol, max_iters):
+    import torch
+    from scnn.metrics import Metrics
+    from scnn.models import ConvexGatedReLU, ConvexReLU
+    from scnn.optimize import optimize_model
+    from scnn.regularizers import NeuronGL1
+    from scnn.solvers import AL, RFISTA
+
+    torch.set_num_threads(1)
+    Xa = np.c_[Xtr, np.ones(len(Xtr))]
+    Xta = np.c_[Xte, np.ones(len(Xte))]
+    if kind == "gated":
+        model = ConvexGatedReLU(gates, c=1, bias=False)
+        solver = RFISTA(model, max_iters=max_iters, tol=tol)
+    else:
+        model = ConvexReLU(gates, c=1, bias=False)
+        solver = AL(model, max_primal_iters=max_iters, tol=tol, constraint_tol=tol)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cvx, _ = optimize_model(model, solver, Metrics(), Xa, ytr.reshape(-1, 1),
+                                regularizer=NeuronGL1(alpha), return_convex=True,
+                                unitize_data=False, verbose=False, dtype="float64",
+                                device="cpu")
+    elapsed = time.perf_counter() - t0
+    params = [np.asarray(p) for p in cvx.parameters]
+    gates = np.asarray(cvx.G)       # pyscnn drops duplicate / empty patterns
+    if kind == "gated":
+        U, V = params[0][0], None
+    else:
+        U, V = params[0][0], params[1][0]
+    obj, viol = convex_objective(Xa, ytr, gates, U, V, alpha)
+    masks_tr, masks_te = Xa @ gates >= 0, Xta @ gates >= 0
+    W = U - V if V is not None else U
+    if V is None:       # gated model predicts with its gates
+        ptr = np.sum(masks_tr * (Xa @ W.T), axis=1)
+        pte = np.sum(masks_te * (Xta @ W.T), axis=1)
+    else:               # ReLU network read back from (u, v)
+        ptr = np.maximum(Xa @ U.T, 0).sum(1) - np.maximum(Xa @ V.T, 0).sum(1)
+        pte = np.maximum(Xta @ U.T, 0).sum(1) - np.maximum(Xta @ V.T, 0).sum(1)
+    neurons = int(np.sum(np.linalg.norm(U, axis=1) > 1e-10)
+                  + (0 if V is None else np.sum(np.linalg.norm(V, axis=1) > 1e-10)))
+    return dict(objective=obj, violation=viol, train=mse(ptr, ytr), test=mse(pte, yte),
+                time=elapsed, neurons=neurons, spread=0.0, note=f"tol {tol:g}")
+
+
+def run_mlp(Xtr, ytr, Xte, yte, hidden, alpha_mlp, seeds):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    tests, trains, times = [], [], []
+    for seed in seeds:
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            m = MLPRegressor(hidden_layer_sizes=(hidden,), alpha=alpha_mlp, solver="adam",
+                             max_iter=2000, random_state=seed).fit(Xtr, ytr)
+        times.append(time.perf_counter() - t0)
+        tests.append(mse(m.predict(Xte), yte))
+        trains.append(mse(m.predict(Xtr), ytr))
+    return dict(objective=np.nan, violation=0.0, train=float(np.mean(trains)),
+                test=float(np.mean(tests)), time=float(np.mean(times)), neurons=hidden,
+                spread=float(np.std(tests)), note=f"alpha={alpha_mlp:g}, {len(seeds)} seeds")
+
+
+def run_linear(Xtr, ytr, Xte, yte):
+    from sklearn.linear_model import LinearRegression
+
+    t0 = time.perf_counter()
+    m = LinearRegression().fit(Xtr, ytr)
+    return dict(objective=np.nan, violation=0.0, train=mse(m.predict(Xtr), ytr),
+                test=mse(m.predict(Xte), yte), time=time.perf_counter() - t0, neurons=0,
+                spread=0.0, note="")
+
+
+# ------------------------------------------------------------------ main
+def versions():
+    out = {}
+    for name in ("numpy", "scipy", "scikit-learn", "numba", "torch", "pyscnn"):
+        try:
+            from importlib.metadata import version
+            out[name] = version(name)
+        except Exception:  # pragma: no cover - missing peer
+            out[name] = "not installed"
+    return out
+
+
+def cpu_model():
+    try:
+        txt = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in txt.splitlines():
+            if line.startswith("Model name"):
+                return line.split(":", 1)[1].strip()
+    except Exception:  # pragma: no cover
+        pass
+    return platform.processor() or "unknown"
+
+
+def fmt(x, spec):
+    return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else format(x, spec)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", default=os.environ.get("SPARSE_EVENTS_DATA", DEFAULT_DATA))
+    ap.add_argument("--quick", action="store_true", help="skip pyscnn's exact AL and shrink the MLP grid")
+    ap.add_argument("--skip-pyscnn", action="store_true")
+    ap.add_argument("--skip-mlp", action="store_true")
+    ap.add_argument("--skip-convex", action="store_true", help="MLP and linear baselines only")
+    ap.add_argument("--task", choices=("ecg", "diabetes", "all"), default="all")
+    ap.add_argument("--patterns", type=int, nargs="*", default=None,
+                    help="numbers of gates to run (default: the task's list)")
+    ap.add_argument("--time-limit", type=float, default=600.0,
+                    help="seconds after which a convex fit is terminated")
+    ap.add_argument("--write-results", action="store_true",
+                    help=f"replace the convex_relu section of {RESULTS.name}")
+    args = ap.parse_args(argv)
+
+    tasks = {}
+    if args.task in ("ecg", "all"):
+        tasks["ECG autoregression (MIT-BIH 101, 120 Hz, d=3)"] = ecg_task(args.data_dir) + (
+            {"alpha": 1e-4, "patterns": (100, 1000), "mlp_alpha": (1e-4, 1e-2)},)
+    if args.task in ("diabetes", "all"):
+        tasks["diabetes (70/30 split)"] = diabetes_task() + (
+            {"alpha": 1e-2, "patterns": (100,), "mlp_alpha": (1e-2, 1.0)},)
+    limit = args.time_limit
+    seeds = range(5)
+    lines = []
+    for task, (Xtr, ytr, Xte, yte, cfg) in tasks.items():
+        n, d = Xtr.shape
+        alpha = cfg["alpha"]
+        rows = []
+        print(f"## {task}: n_train={n}, n_test={len(Xte)}, d={d}, alpha={alpha:g}", flush=True)
+        ConvexGatedReLURegressor(n_patterns=3, random_state=0).fit(Xtr[:50], ytr[:50])  # jit
+        ConvexReLURegressor(n_patterns=3, random_state=0).fit(Xtr[:50], ytr[:50])
+        pattern_list = cfg["patterns"] if args.patterns is None else args.patterns
+        for P in () if args.skip_convex else pattern_list:
+            gates = np.random.default_rng(0).standard_normal((d + 1, P))
+            for kind, cls in (("gated", ConvexGatedReLURegressor), ("exact", ConvexReLURegressor)):
+                if kind == "exact" and P > 100 and args.quick:
+                    continue
+                res = capped(run_ours, limit, cls, Xtr, ytr, Xte, yte, gates, alpha, 1e-6,
+                             3 if kind == "gated" else 2)
+                rows.append((f"ours {cls.__name__}", P, res))
+                print(rows[-1], flush=True)
+                if args.skip_pyscnn or (kind == "exact" and args.quick):
+                    continue
+                if P > 100 and (kind == "exact" or args.quick):
+                    continue
+                tol = 1e-6 if kind == "gated" else 1e-4
+                res = capped(run_pyscnn, limit, kind, Xtr, ytr, Xte, yte, gates, alpha, tol,
+                             10000)
+                rows.append((f"pyscnn {'ConvexGatedReLU+RFISTA' if kind == 'gated' else 'ConvexReLU+AL'}", P, res))
+                print(rows[-1], flush=True)
+        if not args.skip_mlp:
+            hidden_grid = (100,) if args.quick else (50, 200)
+            for hidden in hidden_grid:
+                for a in cfg["mlp_alpha"][:1] if args.quick else cfg["mlp_alpha"]:
+                    res = run_mlp(Xtr, ytr, Xte, yte, hidden, a, seeds)
+                    rows.append(("sklearn MLPRegressor (Adam)", "-", res))
+                    print(rows[-1], flush=True)
+        rows.append(("sklearn LinearRegression", "-", run_linear(Xtr, ytr, Xte, yte)))
+        lines.append(f"### {task}: n_train={n}, n_test={len(Xte)}, d={d}, alpha={alpha:g}\n")
+        lines.append("| model | P | train objective | max violation | train MSE | test MSE "
+                     "| test spread | fit time [s] | active neurons | note |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        for name, P, r in rows:
+            lines.append(
+                f"| {name} | {P} | {fmt(r['objective'], '.8g')} | {fmt(r['violation'], '.1e')} "
+                f"| {fmt(r['train'], '.5f')} | {fmt(r['test'], '.5f')} "
+                f"| {fmt(r['spread'], '.2g')} | {r['time']:.3g} "
+                f"| {r['neurons'] if r['neurons'] >= 0 else '-'} | {r['note']} |")
+        lines.append("")
+    table = "\n".join(lines)
+    v = versions()
+    header = (
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores (shared), 1 thread per model "
+        f"(OMP/OPENBLAS/MKL_NUM_THREADS=1, torch.set_num_threads(1)).  Python "
+        f"{platform.python_version()}; " + ", ".join(f"{k} {val}" for k, val in v.items())
+        + ".\n\nCommand: `python benchmarks/convex_relu.py"
+        + (" --quick" if args.quick else "") + f" --task {args.task} --time-limit {limit:g}"
+        + ("" if args.patterns is None else " --patterns " + " ".join(map(str, args.patterns)))
+        + ("  --skip-mlp" if args.skip_mlp else "") + "`\n")
+    print(header)
+    print(table)
+    if args.write_results:
+        text = RESULTS.read_text()
+        i, j = text.index(BEGIN), text.index(END)
+        section = f"{BEGIN}\n## benchmarks/convex_relu.py\n\n{header}\n{table}\n{END}"
+        RESULTS.write_text(text[:i] + section + text[j + len(END):])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

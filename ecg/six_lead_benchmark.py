@@ -1,0 +1,579 @@
+"""Six frontal leads from one lead (ConvexECG) on real 12-lead recordings.
+
+Input lead V2 (stand-in for a parasternal implantable monitor) and V5 (a
+limb-independent alternative); targets: the limb leads I and II, the other
+four derived by Einthoven/Goldberger.  Every model sees exactly the same data
+through :class:`sparse_events.ecg.SixLeadReconstructor` (0.5-40 Hz
+Butterworth band-pass, zero phase; 250 Hz; centred 0.5 s = 125-sample windows;
+input lead divided by its own standard deviation; targets standardized):
+
+* ``ridge``: scikit-learn ``Ridge``;
+* ``MLP``: scikit-learn ``MLPRegressor`` (Adam), one fit per seed;
+* ``pyscnn``: pyscnn's ``ConvexGatedReLU`` + ``RFISTA`` (float32, its default
+  tolerance), same gates distribution, same objective and ``alpha`` as ours,
+  a constant column appended to the windows (pyscnn's ``bias=True`` would keep
+  the gate hyperplanes through the origin), ``unitize_data=False``;
+* ``ours``: ``SixLeadReconstructor(model="gated")``
+  (:class:`sparse_events.ConvexGatedReLURegressor`), and optionally
+  ``model="relu"`` (exact convex ReLU).
+
+Protocols
+
+* personalized: per record, fit on the first 7 s, score the last 3 s (the whole
+  input lead is given to ``predict``, so test windows near 7 s see their
+  context; the reference leads of the test part are never used for fitting);
+* population: fit on LUDB records 1-70 (whole records, every ``--population-step``-th
+  window), score records 71-100 (whole records) and, across databases, the
+  CinC 2021 records.
+
+Scores per lead: Pearson r and RMSE (mV) against the band-passed reference;
+III, aVR, aVL and aVF against the values derived from the recorded I and II
+(LUDB's recorded limb leads do not satisfy Einthoven's law exactly), the
+comparison with the recorded leads reported separately.  Hyperparameters of
+the convex models are chosen on the CinC 2021 records (``--tune``), never on
+LUDB.
+
+Usage::
+
+    python ecg/six_lead_benchmark.py [--data DIR] [--records 1-100]
+        [--pyscnn-records 1-25] [--sources v2,v5] [--jobs 2] [--write-results]
+
+``--data`` (or ``SPARSE_EVENTS_DATA``) points to ``shared/data``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import scipy.signal as sps  # noqa: E402
+from sklearn.base import BaseEstimator, RegressorMixin  # noqa: E402
+
+from sparse_events.ecg import SixLeadReconstructor  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+BEGIN, END = "<!-- BEGIN six_lead -->", "<!-- END six_lead -->"
+LEADS = ["I", "II", "III", "aVR", "aVL", "aVF"]
+
+# convex-model hyperparameters (chosen on CinC 2021 with --tune; see RESULTS.md)
+N_PATTERNS = 20
+ALPHA = 3e-2
+RIDGE_ALPHA = 1.0
+MLP_PARAMS = dict(hidden_layer_sizes=(100,), max_iter=500)
+
+
+# --------------------------------------------------------------------- data
+def read_record(path):
+    """A WFDB record as a DataFrame (lower-case lead names) and its rate."""
+    import wfdb
+
+    rec = wfdb.rdrecord(str(path))
+    names = [s.lower() for s in rec.sig_name]
+    return pd.DataFrame(rec.p_signal, columns=names), float(rec.fs)
+
+
+def ludb_path(data, k):
+    return data / "multilead" / "ludb" / "data" / str(k)
+
+
+def cinc_paths(data):
+    folder = data / "multilead" / "cinc2021"
+    names = (folder / "RECORDS").read_text().split()
+    return [folder / n for n in names]
+
+
+def parse_range(text):
+    out = []
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            out.extend(range(int(a), int(b) + 1))
+        elif part:
+            out.append(int(part))
+    return out
+
+
+# -------------------------------------------------------------- peer models
+class PyscnnGatedReLU(RegressorMixin, BaseEstimator):
+    """pyscnn's ConvexGatedReLU (RFISTA) as a multi-output scikit-learn regressor.
+
+    Objective ``(1/(2n)) ||sum_g D_g X~ u_g - Y||_F^2 + alpha sum_g ||u_g||``
+    (pyscnn's squared loss and ``NeuronGL1``), ``X~ = [X, 1]``, gates
+    ``N(0, I)`` in the augmented space, as ours.
+    """
+
+    def __init__(self, n_patterns=50, alpha=1e-2, random_state=0, tol=1e-6, max_iters=10000,
+                 dtype="float32"):
+        self.n_patterns = n_patterns
+        self.alpha = alpha
+        self.random_state = random_state
+        self.tol = tol
+        self.max_iters = max_iters
+        self.dtype = dtype
+
+    def fit(self, X, Y):
+        import torch
+        from scnn.metrics import Metrics
+        from scnn.models import ConvexGatedReLU
+        from scnn.optimize import optimize_model
+        from scnn.regularizers import NeuronGL1
+        from scnn.solvers import RFISTA
+
+        torch.set_num_threads(1)
+        Y = np.asarray(Y, dtype=np.float64).reshape(len(X), -1)
+        Xa = np.c_[X, np.ones(len(X))]
+        rng = np.random.default_rng(self.random_state)
+        self.gates_ = rng.standard_normal((Xa.shape[1], self.n_patterns))
+        model = ConvexGatedReLU(self.gates_, c=Y.shape[1], bias=False)
+        solver = RFISTA(model, max_iters=self.max_iters, tol=self.tol)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cvx, _ = optimize_model(model, solver, Metrics(), Xa, Y,
+                                    regularizer=NeuronGL1(self.alpha), return_convex=True,
+                                    unitize_data=False, verbose=False, dtype=self.dtype,
+                                    device="cpu")
+        # pyscnn drops duplicate/empty patterns and reorders the gates: keep its model
+        self.model_ = cvx
+        coef = np.asarray(cvx.parameters[0], dtype=np.float64)  # (c, P', p)
+        self.n_active_neurons_ = int(np.sum(np.linalg.norm(coef, axis=2) > 1e-10))
+        return self
+
+    def predict(self, X):
+        return np.asarray(self.model_(np.c_[X, np.ones(len(X))]), dtype=np.float64)
+
+
+def model_specs(args, pyscnn):
+    """name -> (list of (seed, factory))."""
+    specs = {
+        "ridge": [(0, lambda s: SixLeadReconstructor(model="ridge", alpha=RIDGE_ALPHA))],
+        "MLP": [(s, lambda s: SixLeadReconstructor(
+            model=_mlp(s), random_state=s)) for s in range(args.mlp_seeds)],
+    }
+    if pyscnn:
+        specs["pyscnn"] = [(0, lambda s: SixLeadReconstructor(model=PyscnnGatedReLU(
+            n_patterns=args.n_patterns, alpha=args.alpha, random_state=s)))]
+    specs["ours"] = [(0, lambda s: SixLeadReconstructor(
+        model="gated", n_patterns=args.n_patterns, alpha=args.alpha, tol=args.tol,
+        random_state=s))]
+    if args.pca:
+        specs[f"ours pca{args.pca}"] = [(0, lambda s: SixLeadReconstructor(
+            model="gated", n_patterns=args.n_patterns, alpha=args.alpha, tol=args.tol,
+            n_components=args.pca, random_state=s))]
+    if args.with_relu:
+        specs["ours relu"] = [(0, lambda s: SixLeadReconstructor(
+            model="relu", n_patterns=args.n_patterns, alpha=args.alpha, tol=args.tol,
+            random_state=s))]
+    return specs
+
+
+def _mlp(seed):
+    from sklearn.neural_network import MLPRegressor
+
+    return MLPRegressor(random_state=seed, **MLP_PARAMS)
+
+
+def _neurons(model):
+    reg = model.regressor_
+    if hasattr(reg, "n_active_neurons_"):
+        return reg.n_active_neurons_
+    if hasattr(reg, "hidden_layer_sizes"):
+        return int(np.sum(reg.hidden_layer_sizes))
+    return 0
+
+
+def _fit_timed(model, src, leads, fs):
+    from sklearn.exceptions import ConvergenceWarning
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(src, leads, sampling_rate=fs)
+    return time.perf_counter() - t0
+
+
+def _score_rows(model, df, fs, source, start_s, meta):
+    ev = model.evaluate(df[source].to_numpy(), df, sampling_rate=fs, start_s=start_s)
+    rows = []
+    for lead in LEADS:
+        rows.append(dict(meta, lead=lead, r=ev.loc[lead, "r"], rmse=ev.loc[lead, "rmse"],
+                         r_recorded=ev.loc[lead, "r_recorded"],
+                         rmse_recorded=ev.loc[lead, "rmse_recorded"]))
+    return rows
+
+
+# ---------------------------------------------------------------- protocols
+def usable(df, source):
+    """Input lead and reference leads I and II all carry a signal (not flat)."""
+    return all(np.ptp(df[k].to_numpy()) > 0 for k in (source, "i", "ii"))
+
+
+def personalized_record(path, dataset, record, sources, specs, models, train_frac):
+    df, fs = read_record(path)
+    n_train = int(round(train_frac * len(df)))
+    rows = []
+    for source in sources:
+        if not usable(df, source):
+            print(f"  skipped {dataset} {record} input {source}: flat lead", flush=True)
+            continue
+        for name in models:
+            for seed, factory in specs[name]:
+                model = factory(seed)
+                t = _fit_timed(model, df[source].to_numpy()[:n_train],
+                               df[["i", "ii"]].iloc[:n_train], fs)
+                meta = dict(protocol="personalized", dataset=dataset, record=record,
+                            source=source, model=name, seed=seed, fit_s=t,
+                            neurons=_neurons(model))
+                rows += _score_rows(model, df, fs, source, n_train / fs, meta)
+    return rows
+
+
+def einthoven_check(path):
+    """Pearson r between the recorded III and II - I (both band-passed)."""
+    df, fs = read_record(path)
+    sos = sps.butter(2, [0.5, 40.0], btype="bandpass", fs=fs, output="sos")
+    f = {k: sps.sosfiltfilt(sos, df[k].to_numpy()) for k in ("i", "ii", "iii")}
+    return float(np.corrcoef(f["iii"], f["ii"] - f["i"])[0, 1])
+
+
+def population(data, train_ids, test_ids, sources, specs, models, step, cinc):
+    train = [read_record(ludb_path(data, k)) for k in train_ids]
+    tests = [("LUDB", k, *read_record(ludb_path(data, k))) for k in test_ids]
+    if cinc:
+        tests += [("CinC2021", p.name, *read_record(p)) for p in cinc_paths(data)]
+    fs = train[0][1]
+    rows = []
+    for source in sources:
+        src = [df[source].to_numpy() for df, _ in train if usable(df, source)]
+        leads = [df[["i", "ii"]] for df, _ in train if usable(df, source)]
+        for name in models:
+            for seed, factory in specs[name]:
+                model = factory(seed).set_params(train_step=step)
+                t = _fit_timed(model, src, leads, fs)
+                print(f"  population {source} {name} seed {seed}: fit {t:.1f} s", flush=True)
+                for dataset, record, df, fs_test in tests:
+                    if not usable(df, source):
+                        continue
+                    meta = dict(protocol="population", dataset=dataset, record=record,
+                                source=source, model=name, seed=seed, fit_s=t,
+                                neurons=_neurons(model))
+                    rows += _score_rows(model, df, fs_test, source, 0.0, meta)
+                    if dataset == "LUDB":  # same interval as the personalized protocol
+                        meta = dict(meta, protocol="population_last3s")
+                        rows += _score_rows(model, df, fs_test, source, 7.0, meta)
+    return rows
+
+
+# ----------------------------------------------------------------- reports
+def gap_table(rows, source, args):
+    """Population vs personalized mean r on the same test records and interval."""
+    pers = rows[(rows.protocol == "personalized_gap") & (rows.source == source)]
+    pop = rows[(rows.protocol == "population_last3s") & (rows.source == source)]
+    if pers.empty or pop.empty:
+        return []
+    lines = [f"#### Personalized vs population, LUDB {args.population_test}, last 3 s of each "
+             f"record, input {source.upper()}", "",
+             "Personalized: fit on the first 7 s of the same record; population: fit on "
+             f"LUDB {args.population_train}.  Mean r (population / personalized / gap).", "",
+             "| model | " + " | ".join(LEADS) + " |", "|---" * (len(LEADS) + 1) + "|"]
+    for model in pop.model.unique():
+        a = pop[pop.model == model].groupby(["record", "lead"]).r.mean().groupby("lead").mean()
+        b = pers[pers.model == model].groupby(["record", "lead"]).r.mean().groupby("lead").mean()
+        if b.empty:
+            continue
+        cells = [f"{a[ld]:.3f} / {b[ld]:.3f} / {a[ld] - b[ld]:+.3f}" for ld in LEADS]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def summarize(rows, protocol, dataset, source, records=None):
+    d = rows[(rows.protocol == protocol) & (rows.dataset == dataset) & (rows.source == source)]
+    if records is not None:
+        d = d[d.record.isin(records)]
+    if d.empty:
+        return None
+    # per record: average over seeds (MLP), then statistics over records
+    per = d.groupby(["model", "record", "lead"], sort=False)[
+        ["r", "rmse", "r_recorded", "rmse_recorded", "fit_s", "neurons"]].mean().reset_index()
+    spread = (d.groupby(["model", "seed", "lead"], sort=False)["r"].mean()
+              .groupby(["model", "lead"], sort=False).std().fillna(0.0))
+    out = []
+    for model, g in per.groupby("model", sort=False):
+        row = {"model": model, "n_records": g.record.nunique()}
+        for lead in LEADS:
+            x = g[g.lead == lead]
+            row[f"{lead} mean r"] = x.r.mean()
+            row[f"{lead} median r"] = x.r.median()
+            row[f"{lead} RMSE"] = x.rmse.mean()
+            row[f"{lead} seed sd"] = spread.get((model, lead), 0.0)
+            row[f"{lead} recorded r"] = x.r_recorded.mean()
+        fits = d[d.model == model].drop_duplicates(["record", "seed"])
+        row["fit s mean"] = fits.fit_s.mean()
+        row["fit s max"] = fits.fit_s.max()
+        # median over common records of (this model's fit time / ours)
+        mine = fits.groupby("record").fit_s.mean()
+        ours = d[d.model == "ours"].drop_duplicates(["record", "seed"]).groupby("record").fit_s.mean()
+        common = mine.index.intersection(ours.index)
+        row["x ours"] = float(np.median(mine[common] / ours[common])) if len(common) else np.nan
+        row["neurons"] = g.neurons.mean()
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def markdown_tables(summary, title):
+    lines = [f"#### {title}", "",
+             "| model | records | " + " | ".join(f"{ld} r mean / median" for ld in LEADS)
+             + " | fit s (mean, max) | fit time / ours (median) | neurons |",
+             "|---" * (len(LEADS) + 5) + "|"]
+    full = summary[summary.n_records == summary.n_records.max()]
+    best = {ld: full[f"{ld} mean r"].max() for ld in LEADS}
+    for _, row in summary.iterrows():
+        cells = []
+        for ld in LEADS:
+            m, med = row[f"{ld} mean r"], row[f"{ld} median r"]
+            txt = f"{m:.3f} / {med:.3f}"
+            if row["model"] in ("MLP",) and row[f"{ld} seed sd"] > 0:
+                txt += f" (sd {row[f'{ld} seed sd']:.3f})"
+            bold = m == best[ld] and row["n_records"] == summary.n_records.max()
+            cells.append(f"**{txt}**" if bold else txt)
+        name = row["model"] if row["n_records"] == summary.n_records.max() else (
+            f"{row['model']} (subset: see next table)")
+        lines.append(f"| {name} | {row['n_records']} | " + " | ".join(cells)
+                     + f" | {row['fit s mean']:.2f}, {row['fit s max']:.2f} | {row['x ours']:.1f}"
+                     + f" | {row['neurons']:.0f} |")
+    ours = full[full.model == "ours"]
+    peers = full[~full.model.str.startswith("ours")]
+    if len(ours) and len(peers):
+        margin = [f"{ld} {ours[f'{ld} mean r'].iloc[0] - peers[f'{ld} mean r'].max():+.4f}"
+                  for ld in LEADS]
+        lines += ["", "Ours minus the best peer (mean r): " + ", ".join(margin) + "."]
+    lines += ["", "| model | " + " | ".join(f"{ld} RMSE mV" for ld in LEADS)
+              + " | " + " | ".join(f"{ld} r vs recorded" for ld in LEADS[2:]) + " |",
+              "|---" * (1 + len(LEADS) + 4) + "|"]
+    for _, row in summary.iterrows():
+        lines.append(f"| {row['model']} | " + " | ".join(f"{row[f'{ld} RMSE']:.4f}" for ld in LEADS)
+                     + " | " + " | ".join(f"{row[f'{ld} recorded r']:.3f}" for ld in LEADS[2:])
+                     + " |")
+    return lines + [""]
+
+
+def versions():
+    import importlib.metadata as md
+
+    out = []
+    for name in ("numpy", "scipy", "scikit-learn", "pandas", "wfdb", "numba", "torch", "pyscnn",
+                 "sparse-events"):
+        try:
+            out.append(f"{name} {md.version(name)}")
+        except md.PackageNotFoundError:
+            pass
+    return f"python {platform.python_version()}, " + ", ".join(out)
+
+
+def cpu_model():
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = next(ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                     if ln.startswith("Model name"))
+    except Exception:  # pragma: no cover - informational only
+        model = platform.processor() or "unknown"
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def write_results(part, text):
+    """Replace sub-block ``part`` of this script's section of ecg/RESULTS.md."""
+    open_tag, close_tag = f"<!-- six_lead:{part} -->", f"<!-- /six_lead:{part} -->"
+    block = f"{open_tag}\n{text.rstrip()}\n{close_tag}"
+    old = RESULTS.read_text() if RESULTS.exists() else "# ECG benchmark results\n"
+    if BEGIN not in old or END not in old:
+        old = old.rstrip() + f"\n\n{BEGIN}\n{HEADER}\n{END}\n"
+    head, rest = old.split(BEGIN, 1)
+    section, tail = rest.split(END, 1)
+    if open_tag in section and close_tag in section:
+        a, b = section.split(open_tag, 1)
+        section = a + block + b.split(close_tag, 1)[1]
+    else:
+        section = section.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(head + BEGIN + section + END + tail)
+
+
+HEADER = """## ecg/six_lead_benchmark.py (six frontal leads from one lead, ConvexECG)
+
+Input V2 or V5; leads I and II predicted, III, aVR, aVL, aVF derived (Einthoven/Goldberger).
+All models see the same windows (SixLeadReconstructor preprocessing: 0.5-40 Hz zero-phase
+Butterworth, 250 Hz, centred 0.5 s windows, input divided by its own standard deviation,
+targets standardized).  Tables: mean / median Pearson r over test records (bold: best mean),
+fit time per fit (s), active neurons; RMSE in mV.
+"""
+
+
+# -------------------------------------------------------------------- main
+def run_parallel(func, items, jobs):
+    if jobs == 1:
+        return [func(*it) for it in items]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=jobs)(delayed(func)(*it) for it in items)
+
+
+def tune(args, data):
+    """Grid over (n_patterns, alpha) on CinC 2021, personalized protocol."""
+    paths = cinc_paths(data)
+    rows = []
+    for P in (10, 20, 50):
+        for alpha in (1e-2, 3e-2, 1e-1):
+            args.n_patterns, args.alpha = P, alpha
+            specs = model_specs(args, pyscnn=False)
+            items = [(p, "CinC2021", p.name, args.sources, specs, ["ours"], 0.7) for p in paths]
+            res = pd.DataFrame([r for rs in run_parallel(personalized_record, items, args.jobs)
+                                for r in rs])
+            summ = res.groupby("lead").r.mean()
+            print(f"P={P} alpha={alpha}: " + " ".join(f"{ld} {summ[ld]:.3f}" for ld in LEADS)
+                  + f"  fit {res.fit_s.mean():.2f} s", flush=True)
+            rows.append(dict(P=P, alpha=alpha, **summ.to_dict(), fit_s=res.fit_s.mean()))
+    return pd.DataFrame(rows)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path,
+                    default=Path(os.environ.get("SPARSE_EVENTS_DATA", DEFAULT_DATA)))
+    ap.add_argument("--records", default="1-100", help="LUDB records, personalized protocol")
+    ap.add_argument("--pyscnn-records", default="1-25",
+                    help="records on which pyscnn runs (slow); 'none' to skip")
+    ap.add_argument("--sources", default="v2,v5")
+    ap.add_argument("--mlp-seeds", type=int, default=5)
+    ap.add_argument("--n-patterns", type=int, default=N_PATTERNS)
+    ap.add_argument("--alpha", type=float, default=ALPHA)
+    ap.add_argument("--tol", type=float, default=1e-2)
+    ap.add_argument("--with-relu", action="store_true", help="also the exact convex ReLU model")
+    ap.add_argument("--pca", type=int, default=0,
+                    help="also ours on the top-K principal components of the windows")
+    ap.add_argument("--protocols", default="personalized,population")
+    ap.add_argument("--population-train", default="1-70")
+    ap.add_argument("--population-test", default="71-100")
+    ap.add_argument("--population-step", type=int, default=4,
+                    help="stride between population training windows (all models)")
+    ap.add_argument("--population-models", default="all",
+                    help="comma-separated model names, or 'all'")
+    ap.add_argument("--extra", action="store_true",
+                    help="also personalized on CinC 2021 and PTB s0010_re")
+    ap.add_argument("--tune", action="store_true", help="only the CinC hyperparameter grid")
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--csv", type=Path, default=None)
+    ap.add_argument("--write-results", action="store_true")
+    args = ap.parse_args(argv)
+    data = args.data
+    sources = args.sources.split(",")
+    args.sources = sources
+    if args.tune:
+        print(tune(args, data).to_markdown(index=False, floatfmt=".3f"))
+        return 0
+
+    t_start = time.perf_counter()
+    records = parse_range(args.records)
+    py_records = [] if args.pyscnn_records == "none" else parse_range(args.pyscnn_records)
+    protocols = args.protocols.split(",")
+    rows = []
+    if "personalized" in protocols:
+        specs = model_specs(args, pyscnn=bool(py_records))
+        base = [m for m in specs if m != "pyscnn"]
+        items = []
+        for k in records:
+            names = base + (["pyscnn"] if k in py_records else [])
+            items.append((ludb_path(data, k), "LUDB", k, sources, specs, names, 0.7))
+        if args.extra:
+            for p in cinc_paths(data):
+                items.append((p, "CinC2021", p.name, sources, specs, base, 0.7))
+            items.append((data / "multilead" / "ptbdb" / "s0010_re", "PTB", "s0010_re",
+                          sources, specs, base, 0.7))
+        t0 = time.perf_counter()
+        for rs in run_parallel(personalized_record, items, args.jobs):
+            rows += rs
+        print(f"personalized: {time.perf_counter() - t0:.0f} s", flush=True)
+    if "population" in protocols:
+        wanted = args.population_models
+        specs = model_specs(args, pyscnn=wanted == "all" or "pyscnn" in wanted.split(","))
+        names = list(specs) if wanted == "all" else [
+            m for m in wanted.split(",") if m in specs]
+        test_ids = parse_range(args.population_test)
+        rows += population(data, parse_range(args.population_train), test_ids, sources, specs,
+                           names, args.population_step, cinc=True)
+        # personalized fits on the population test records, for the gap table
+        gap_models = [m for m in names if m != "pyscnn"]
+        items = [(ludb_path(data, k), "LUDB", k, sources, specs, gap_models, 0.7)
+                 for k in test_ids]
+        for rs in run_parallel(personalized_record, items, args.jobs):
+            rows += [dict(r, protocol="personalized_gap") for r in rs]
+    rows = pd.DataFrame(rows)
+    if args.csv:
+        rows.to_csv(args.csv, index=False)
+    einthoven = [einthoven_check(ludb_path(data, k)) for k in records]
+
+    cmd = "python ecg/six_lead_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    common = [f"Command: `{cmd.strip()}`  ",
+              f"Machine: {cpu_model()} (shared, loaded); {versions()}  ",
+              f"Wall time {(time.perf_counter() - t_start) / 60:.1f} min; one thread per process, "
+              f"{args.jobs} process(es); fit times are wall times per fit.  ",
+              f"Ours and pyscnn: gated ReLU, n_patterns={args.n_patterns}, alpha={args.alpha:g} "
+              f"(ours: FISTA, relative duality gap tol={args.tol:g}; pyscnn: RFISTA, its default "
+              f"tol 1e-6, float32); MLP {MLP_PARAMS}, {args.mlp_seeds} seeds (mean over seeds; sd = "
+              f"spread over seeds of the mean r); ridge alpha={RIDGE_ALPHA:g}.  ",
+              "r of III, aVR, aVL, aVF against the values derived from the recorded (band-passed) "
+              "I and II; 'r vs recorded' against the recorded leads.", ""]
+    parts = {}
+    if "personalized" in protocols:
+        einthoven = [einthoven_check(ludb_path(data, k)) for k in records]
+        lines = ["### Personalized protocol", ""] + common + [
+            f"Recorded LUDB limb leads vs Einthoven's law: r(recorded III, II - I) over records "
+            f"{args.records}: mean {np.mean(einthoven):.3f}, min {np.min(einthoven):.3f}.", ""]
+        for source in sources:
+            for dataset, recs, title in [
+                    ("LUDB", records, f"LUDB {args.records}: first 7 s train, last 3 s test"),
+                    ("LUDB", py_records, f"LUDB {args.pyscnn_records} (pyscnn's subset)"),
+                    ("CinC2021", None, "CinC 2021 (first 7 s / last 3 s; tuning set)"),
+                    ("PTB", None, "PTB s0010_re (first 70 % / last 30 %)")]:
+                if dataset == "LUDB" and not recs:
+                    continue
+                summ = summarize(rows, "personalized", dataset, source, recs)
+                if summ is not None:
+                    lines += markdown_tables(summ, f"{title}, input {source.upper()}")
+        parts["personalized"] = lines
+    if "population" in protocols:
+        lines = ["### Population protocol", ""] + common
+        for source in sources:
+            for dataset, title in [
+                    ("LUDB", f"train LUDB {args.population_train}, test LUDB "
+                             f"{args.population_test}"),
+                    ("CinC2021", f"train LUDB {args.population_train}, test CinC 2021 "
+                                 "(other databases)")]:
+                summ = summarize(rows, "population", dataset, source)
+                if summ is not None:
+                    lines += markdown_tables(
+                        summ, f"Population, {title}, every {args.population_step}th training "
+                              f"window, input {source.upper()}")
+            lines += gap_table(rows, source, args)
+        parts["population"] = lines
+    for part, lines in parts.items():
+        text = "\n".join(lines)
+        print(text)
+        if args.write_results:
+            write_results(part, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

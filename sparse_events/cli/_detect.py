@@ -1,0 +1,207 @@
+"""``sparse-events detect``: R peaks of ECG records, one CSV per record."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._inputs import UserError, read_signal, resolve_inputs
+
+
+def check_method(method):
+    """The method must be registered in ``sparse_events.ecg`` (sparse, pantompkins, ...)."""
+    from ..ecg._peaks import PEAK_METHODS
+
+    if method not in PEAK_METHODS:
+        raise UserError(f"--method must be one of {', '.join(sorted(PEAK_METHODS))}; "
+                        f"got {method!r}")
+
+
+def add_common_input_arguments(p):
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="WFDB record paths without extension (as wfdb names them, e.g. "
+                        "data/mitdb/101), directories (all their records), or .csv/.txt/.npy "
+                        "signal files (need --sampling-rate)")
+    p.add_argument("--channel", default="0",
+                   help="channel: index or name (WFDB signal name such as MLII, CSV header "
+                        "name); default 0")
+    p.add_argument("--sampling-rate", type=float, default=None,
+                   help="sampling rate in Hz of CSV/NumPy inputs (WFDB headers carry theirs)")
+    p.add_argument("--method", default="sparse",
+                   help="R-peak detector of sparse_events.ecg.ecg_peaks: sparse (cross-products "
+                        "LASSO, default) or pantompkins")
+    add_parallel_arguments(p)
+
+
+def add_parallel_arguments(p):
+    p.add_argument("--jobs", type=int, default=1,
+                   help="records processed in parallel (joblib processes; -1 = all cores)")
+    p.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
+                   help="run the records on this Dask cluster instead (e.g. "
+                        "tcp://scheduler:8786; sparse-events must be installed on the workers, "
+                        "and the input and output paths visible to them)")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_const", const=True,
+                     default=None, help="always show progress bars")
+    bar.add_argument("--no-progress", dest="progress", action="store_const", const=False,
+                     help="never show progress bars (default: only on a terminal)")
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "detect", help="detect R peaks in ECG records, one CSV of peaks per record",
+        description=(
+            "Detect the R peaks of each record (sparse_events.ecg.ecg_peaks) and write "
+            "DIR/<record>.csv with a header row 'sample,time_s' and one peak per row "
+            "(sample index from the start of the record). On request also: a WFDB "
+            "annotation file DIR/<record>.<ext> readable by wfdb.rdann(DIR/<record>, ext), "
+            "an HRV summary DIR/<record>_hrv.csv (neurokit2 hrv_time and hrv_frequency), "
+            "and a plot DIR/<record>.png."),
+        epilog="Example: sparse-events detect data/mitdb/100 data/mitdb/101 --out peaks "
+               "--annotations --hrv --jobs 2")
+    add_common_input_arguments(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
+    p.add_argument("--annotations", nargs="?", const="qrs", default=None, metavar="EXT",
+                   help="also write a WFDB annotation file with this extension "
+                        "(default extension 'qrs'; symbol N for every peak)")
+    p.add_argument("--hrv", action="store_true",
+                   help="also write an HRV summary per record (neurokit2)")
+    p.add_argument("--plot", action="store_true",
+                   help="also save a PNG of the first --plot-seconds of each record")
+    p.add_argument("--plot-seconds", type=float, default=10.0,
+                   help="length of the plotted excerpt in seconds (default 10)")
+    p.set_defaults(func=run)
+    return p
+
+
+def detect_peaks(signal, sampling_rate, method):
+    """R-peak sample indices by ``sparse_events.ecg.ecg_peaks``."""
+    from ..ecg import ecg_peaks
+
+    _, info = ecg_peaks(signal, sampling_rate=sampling_rate, method=method)
+    return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+
+
+def detect_record(spec, *, method, out_dir, annotations=None, hrv=False, plot=False,
+                  plot_seconds=10.0):
+    """Detect one record and write its outputs; returns a summary dict (batch worker)."""
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    signal = read_signal(spec)
+    peaks = detect_peaks(signal, spec.sampling_rate, method)
+    elapsed = time.perf_counter() - t0
+    out = Path(out_dir)
+    written = []
+    csv = out / f"{spec.name}.csv"
+    pd.DataFrame({"sample": peaks, "time_s": peaks / spec.sampling_rate}).to_csv(csv, index=False)
+    written.append(csv.name)
+    if annotations:
+        import wfdb
+
+        wfdb.wrann(spec.name, annotations, sample=peaks, symbol=["N"] * peaks.size,
+                   fs=spec.sampling_rate, write_dir=str(out))
+        written.append(f"{spec.name}.{annotations}")
+    if hrv:
+        written.append(_write_hrv(peaks, spec, out))
+    if plot:
+        from ..plotting import plot_detections
+
+        stop = min(signal.size, max(1, int(round(plot_seconds * spec.sampling_rate))))
+        fig = plot_detections(signal, peaks, sampling_rate=spec.sampling_rate, stop=stop,
+                              title=f"{spec.name}: R peaks ({method})")
+        fig.savefig(out / f"{spec.name}.png", dpi=100)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        written.append(f"{spec.name}.png")
+    rr = np.diff(peaks) / spec.sampling_rate
+    return {"record": spec.name, "samples": signal.size, "fs": spec.sampling_rate,
+            "peaks": int(peaks.size),
+            "mean_hr_bpm": float(60.0 / rr.mean()) if rr.size else float("nan"),
+            "seconds": elapsed, "files": written}
+
+
+def _write_hrv(peaks, spec, out):
+    import warnings
+
+    import neurokit2 as nk
+    import pandas as pd
+
+    if peaks.size < 3:
+        raise ValueError(f"{spec.name}: {peaks.size} R peak(s) found, too few for HRV")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parts = [nk.hrv_time(peaks, sampling_rate=spec.sampling_rate)]
+        duration_s = (peaks[-1] - peaks[0]) / spec.sampling_rate
+        if duration_s >= 60.0:  # frequency measures need at least a minute of beats
+            parts.append(nk.hrv_frequency(peaks, sampling_rate=spec.sampling_rate))
+    table = pd.concat(parts, axis=1)
+    table.insert(0, "record", spec.name)
+    path = out / f"{spec.name}_hrv.csv"
+    table.to_csv(path, index=False)
+    return path.name
+
+
+def check_jobs(jobs):
+    if jobs == 0 or jobs < -1:
+        raise UserError(f"--jobs must be a positive integer or -1, got {jobs}")
+
+
+def batch(func, items, args, desc, **kwargs):
+    """``run_batch`` locally (``--jobs``) or on the cluster of ``--dask-scheduler``."""
+    from ..batch import run_batch
+
+    if args.dask_scheduler is None:
+        return run_batch(func, items, jobs=args.jobs, progress=args.progress, desc=desc,
+                         **kwargs)
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise UserError("--dask-scheduler needs dask.distributed: pip install "
+                        "'sparse-events[dask]'") from None
+    try:
+        client = Client(args.dask_scheduler, timeout="10s")
+    except Exception as exc:
+        raise UserError(f"cannot connect to the Dask scheduler {args.dask_scheduler!r} "
+                        f"({type(exc).__name__}: {exc})") from None
+    with client:
+        return run_batch(func, items, client=client, progress=args.progress, desc=desc,
+                         **kwargs)
+
+
+def report_failures(command, failed) -> int:
+    for item in failed:
+        name = getattr(item.item, "name", item.item)
+        msg = " ".join(str(item.error).split())
+        print(f"sparse-events {command}: error: {name}: {msg}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def run(args) -> int:
+    check_jobs(args.jobs)
+    check_method(args.method)
+    if args.plot_seconds <= 0:
+        raise UserError(f"--plot-seconds must be positive, got {args.plot_seconds}")
+    if args.annotations is not None and not args.annotations.isalnum():
+        raise UserError(f"--annotations extension must be alphanumeric, got {args.annotations!r}")
+    specs = resolve_inputs(args.paths, channel=args.channel, sampling_rate=args.sampling_rate)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {args.out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    results = batch(detect_record, specs, args, "detect", method=args.method, out_dir=str(out),
+                    annotations=args.annotations, hrv=args.hrv, plot=args.plot,
+                    plot_seconds=args.plot_seconds)
+    ok = [r.value for r in results if r.ok]
+    if ok:
+        print("| record | samples | fs (Hz) | R peaks | mean HR (bpm) | run time (s) | files |")
+        print("|---|---|---|---|---|---|---|")
+        for v in ok:
+            print(f"| {v['record']} | {v['samples']} | {v['fs']:g} | {v['peaks']} | "
+                  f"{v['mean_hr_bpm']:.1f} | {v['seconds']:.2f} | {', '.join(v['files'])} |")
+        print(f"outputs in {out}")
+    return report_failures("detect", [r for r in results if not r.ok])

@@ -1,0 +1,263 @@
+"""Input files of the command line: WFDB records, CSV and NumPy signals.
+
+Inputs are checked up front (cheaply: file exists, header readable, channel in
+range, sampling rate known) so that a bad input stops the command with one
+line before any work starts; the signal itself is read later, in the worker
+that processes the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+NUMPY_SUFFIXES = (".npy",)
+WFDB_SUFFIXES = (".hea", ".dat")
+
+
+class UserError(Exception):
+    """Bad input from the user: reported in one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A validated input: what to read and how.
+
+    ``kind`` is ``"wfdb"`` (``path`` without extension), ``"csv"`` or
+    ``"npy"``; ``channel`` is a column/signal index; ``sampling_rate`` in Hz.
+    """
+
+    path: str
+    kind: str
+    name: str
+    channel: int
+    sampling_rate: float
+    channel_name: str = ""
+    n_samples: int | None = None
+    has_header: bool = False
+
+
+def check_number(value, option, *, low=None, low_inclusive=True, allow_none=False):
+    """Validate a numeric command-line option (finite, above ``low``) or raise :class:`UserError`.
+
+    Parameters
+    ----------
+    value : float or int or None
+        The parsed option value.
+    option : str
+        The option as typed on the command line, e.g. ``"--snr-db"``.
+    low : float, optional
+        Lower bound.
+    low_inclusive : bool
+        Whether ``value == low`` is accepted.
+    allow_none : bool
+        Whether the option may be absent (``None``).
+
+    Returns
+    -------
+    float or int or None
+        ``value`` unchanged.
+    """
+    if value is None and allow_none:
+        return None
+    if value is None or not np.isfinite(value):
+        raise UserError(f"{option} must be a finite number, got {value}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        rel = ">=" if low_inclusive else ">"
+        raise UserError(f"{option} must be {rel} {low:g}, got {value:g}")
+    return value
+
+
+def _parse_channel(channel):
+    """``--channel`` accepts an index (``0``) or a name (``MLII``, a CSV column)."""
+    if channel is None:
+        return 0
+    text = str(channel).strip()
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _select_channel(channel, names, n_channels, what):
+    channel = _parse_channel(channel)
+    if isinstance(channel, int):
+        if not 0 <= channel < n_channels:
+            raise UserError(f"{what}: channel {channel} out of range "
+                            f"(it has {n_channels} channel(s): 0..{n_channels - 1})")
+        return channel
+    if channel not in names:
+        raise UserError(f"{what}: no channel named {channel!r} (channels: "
+                        f"{', '.join(map(str, names)) or 'unnamed'})")
+    return list(names).index(channel)
+
+
+def _check_rate(sampling_rate, what):
+    if sampling_rate is None:
+        raise UserError(f"{what}: a CSV or NumPy signal needs --sampling-rate (in Hz)")
+    if not np.isfinite(sampling_rate) or sampling_rate <= 0:
+        raise UserError(f"--sampling-rate must be a positive number of Hz, got {sampling_rate}")
+    return float(sampling_rate)
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_layout(path):
+    """Delimiter, header (list of names or None) and column count of a CSV file."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        first = ""
+        for line in fh:
+            if line.strip() and not line.lstrip().startswith("#"):
+                first = line.strip()
+                break
+    if not first:
+        raise UserError(f"{path}: empty file, no samples")
+    delim = "\t" if "\t" in first else ("," if "," in first else (";" if ";" in first else None))
+    cells = [c.strip().strip('"') for c in (first.split(delim) if delim else first.split())]
+    header = None if all(_is_number(c) for c in cells) else cells
+    return delim, header, len(cells)
+
+
+def resolve_input(path, *, channel=0, sampling_rate=None) -> InputSpec:
+    """Check one input path and return how to read it (raises :class:`UserError`)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in CSV_SUFFIXES or suffix in NUMPY_SUFFIXES:
+        if not p.is_file():
+            raise UserError(f"{path}: file not found")
+        fs = _check_rate(sampling_rate, str(path))
+        if suffix in NUMPY_SUFFIXES:
+            try:
+                arr = np.load(p, mmap_mode="r", allow_pickle=False)
+            except Exception as exc:
+                raise UserError(f"{path}: not a readable .npy file ({exc})") from None
+            if arr.ndim not in (1, 2) or arr.size == 0:
+                raise UserError(f"{path}: expected a non-empty 1-D signal or a 2-D "
+                                f"(n_samples, n_channels) array, got shape {arr.shape}")
+            n_ch = 1 if arr.ndim == 1 else arr.shape[1]
+            ch = _select_channel(channel, [], n_ch, str(path))
+            return InputSpec(str(p), "npy", p.stem, ch, fs, n_samples=int(arr.shape[0]))
+        _, header, n_ch = _csv_layout(p)
+        ch = _select_channel(channel, header or [], n_ch, str(path))
+        return InputSpec(str(p), "csv", p.stem, ch, fs,
+                         channel_name=header[ch] if header else "", has_header=header is not None)
+    # WFDB record: the path without extension, as wfdb names it
+    record = p.with_suffix("") if suffix in WFDB_SUFFIXES else p
+    header_file = record.with_name(record.name + ".hea")
+    if not header_file.is_file():
+        raise UserError(f"{path}: no WFDB header {header_file} (give the record path without "
+                        "extension, or a .csv/.npy file with --sampling-rate)")
+    import wfdb
+
+    try:
+        hdr = wfdb.rdheader(str(record))
+        n_sig = int(hdr.n_sig or 0)
+        fs = float(hdr.fs)
+        names = list(hdr.sig_name or [])
+        length = None if hdr.sig_len is None else int(hdr.sig_len)
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: unreadable WFDB header ({msg})") from None
+    if n_sig == 0 or not np.isfinite(fs) or fs <= 0:
+        raise UserError(f"{path}: WFDB header lists no signals or no sampling rate")
+    if sampling_rate is not None and not np.isclose(float(sampling_rate), fs):
+        raise UserError(f"{path}: the record is sampled at {fs:g} Hz but --sampling-rate "
+                        f"{sampling_rate:g} was given (nothing is resampled)")
+    ch = _select_channel(channel, names, n_sig, str(path))
+    return InputSpec(str(record), "wfdb", record.name, ch, fs,
+                     channel_name=names[ch] if ch < len(names) else "", n_samples=length)
+
+
+def expand_directories(paths):
+    """Replace a directory by the WFDB records (``*.hea``) it holds, sorted by name."""
+    out = []
+    for p in paths:
+        if Path(p).is_dir():
+            records = sorted(Path(p).glob("*.hea"))
+            if not records:
+                raise UserError(f"{p}: directory without WFDB records (no .hea file)")
+            out.extend(str(r.with_suffix("")) for r in records)
+        else:
+            out.append(p)
+    return out
+
+
+def resolve_inputs(paths, *, channel=0, sampling_rate=None):
+    """Resolve every path (directories: all their WFDB records); output names must be unique."""
+    specs = [resolve_input(p, channel=channel, sampling_rate=sampling_rate)
+             for p in expand_directories(paths)]
+    seen = {}
+    for s in specs:
+        if s.name in seen:
+            raise UserError(f"{s.path} and {seen[s.name]} have the same name {s.name!r}: "
+                            "their outputs would overwrite each other")
+        seen[s.name] = s.path
+    return specs
+
+
+def read_signal(spec: InputSpec) -> np.ndarray:
+    """Read the selected channel of an input as float64 (no resampling, nothing dropped)."""
+    if spec.kind == "npy":
+        arr = np.load(spec.path, allow_pickle=False)
+        x = arr if arr.ndim == 1 else arr[:, spec.channel]
+    elif spec.kind == "csv":
+        import pandas as pd
+
+        delim, _, _ = _csv_layout(spec.path)
+        try:
+            df = pd.read_csv(spec.path, sep=delim if delim else r"\s+", comment="#",
+                             header=0 if spec.has_header else None, engine="python"
+                             if delim is None else "c")
+        except Exception as exc:
+            raise ValueError(f"{spec.path}: unreadable CSV ({exc})") from None
+        col = df.iloc[:, spec.channel]
+        x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(x))
+        if bad.size:
+            raise ValueError(f"{spec.path}: column {spec.channel} has {bad.size} non-numeric "
+                             f"or missing value(s), the first at data row {bad[0] + 1}")
+    else:
+        from ..ecg import read_wfdb_record
+
+        return read_wfdb_record(spec.path, channel=spec.channel, annotator=None).signal
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError(f"{spec.path}: no samples")
+    return x
+
+
+def read_array_file(path, what):
+    """A kernel or signal file given to ``deconvolve``: CSV (columns) or .npy."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{what} {path}: file not found")
+    if p.suffix.lower() in NUMPY_SUFFIXES:
+        try:
+            return np.asarray(np.load(p, allow_pickle=False), dtype=np.float64), None
+        except Exception as exc:
+            raise UserError(f"{what} {path}: not a readable .npy file ({exc})") from None
+    if p.suffix.lower() not in CSV_SUFFIXES:
+        raise UserError(f"{what} {path}: expected a .csv, .txt, .tsv or .npy file")
+    import pandas as pd
+
+    delim, header, _ = _csv_layout(p)
+    try:
+        df = pd.read_csv(p, sep=delim if delim else r"\s+", comment="#",
+                         header=0 if header else None, engine="python" if delim is None else "c")
+        arr = df.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    except Exception as exc:
+        raise UserError(f"{what} {path}: unreadable CSV ({exc})") from None
+    bad = np.argwhere(~np.isfinite(arr))
+    if bad.size:
+        raise UserError(f"{what} {path}: {len(bad)} non-numeric or missing value(s), the "
+                        f"first at data row {bad[0][0] + 1}, column {bad[0][1]}")
+    return arr, header

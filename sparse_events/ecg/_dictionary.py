@@ -1,0 +1,188 @@
+"""Personalized QRS dictionaries learned from the record itself."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import as_float_array, check_int, check_sampling_rate, check_scalar
+from ._templates import QRSDictionary, QRSTemplate
+
+__all__ = ["learn_qrs_dictionary", "beat_windows"]
+
+#: clusters tracked at most by the leader pass (extra distinct shapes are noise)
+_MAX_CLUSTERS = 64
+
+
+def beat_windows(signal, r_peaks, *, sampling_rate, before_s=0.1, after_s=0.14):
+    """Windows of ``signal`` around R peaks, each with its linear trend removed.
+
+    Parameters
+    ----------
+    signal : array_like of shape (n_samples,)
+    r_peaks : array_like of int
+        R-peak sample indices; peaks whose window does not fit in the signal
+        are skipped.
+    sampling_rate : float
+    before_s, after_s : float
+        Window ``[r - before, r + after]`` in seconds.
+
+    Returns
+    -------
+    windows : ndarray of shape (n_kept, before + after + 1)
+        ``signal[r - before : r + after + 1]`` minus the straight line through
+        its first and last samples.
+    kept : ndarray of int
+        The R peaks kept (in the order given).
+    before : int
+        Index of the R peak in a window.
+    """
+    x = as_float_array(signal, "signal", dtype=np.float64, ndim=1)
+    fs = check_sampling_rate(sampling_rate)
+    r = np.asarray(r_peaks)
+    if r.ndim != 1 or (r.size and r.dtype.kind not in "iu"):
+        raise TypeError(f"r_peaks must be a 1-D array of integer sample indices, got "
+                        f"dtype {r.dtype} and shape {r.shape}")
+    before = int(round(check_scalar(before_s, "before_s", low=0, low_inclusive=False) * fs))
+    after = int(round(check_scalar(after_s, "after_s", low=0, low_inclusive=False) * fs))
+    r = r.astype(np.int64)
+    kept = r[(r - before >= 0) & (r + after < x.size)]
+    width = before + after + 1
+    if kept.size == 0:
+        return np.zeros((0, width)), kept, before
+    idx = kept[:, None] + np.arange(-before, after + 1)[None, :]
+    w = x[idx]
+    ramp = np.linspace(0.0, 1.0, width)[None, :]
+    w = w - (w[:, :1] + (w[:, -1:] - w[:, :1]) * ramp)
+    return w, kept, before
+
+
+def _tukey(n, frac=0.3):
+    """Tukey (tapered cosine) window: flat centre, cosine tails of ``frac / 2`` each."""
+    w = np.ones(n)
+    m = int(np.floor(frac * (n - 1) / 2.0))
+    if m > 0:
+        t = np.arange(m) / m
+        w[:m] = 0.5 * (1 - np.cos(np.pi * t))
+        w[n - m:] = w[:m][::-1]
+    return w
+
+
+def learn_qrs_dictionary(signal, r_peaks, *, sampling_rate, max_atoms=6,
+                         correlation_threshold=0.9, min_beats=3, min_fraction=0.002,
+                         before_s=0.1, after_s=0.14, max_lag_s=0.02) -> QRSDictionary:
+    """Learn a personalized QRS dictionary from the beats of a record.
+
+    The beats found by an initial detection pass are cut out of the signal
+    (:func:`beat_windows`: ``[r - before_s, r + after_s]``, linear trend
+    removed), normalized to unit norm and clustered by correlation with a
+    single sequential *leader* pass: a beat joins the cluster whose mean it
+    correlates best with, at the best lag within ``+-max_lag_s`` (the beats
+    are re-aligned on that lag), when that correlation is at least
+    ``correlation_threshold``; otherwise it starts a new cluster.  Clusters
+    with at least ``max(min_beats, min_fraction * n_beats)`` beats become atoms,
+    the largest ``max_atoms`` of them: the mean of their aligned beats,
+    tapered to zero at both ends (Tukey window), unit norm.  Ventricular beats,
+    bundle-branch-block and other aberrant morphologies thus get atoms of
+    their own when they occur often enough.
+
+    Each atom's R apex (``r_offset``) is the extremum of the mean waveform
+    nearest the alignment point (within ``max_lag_s``), with the polarity of
+    that extremum: the detected R peaks of the initial pass only anchor the
+    windows.
+
+    Parameters
+    ----------
+    signal : array_like of shape (n_samples,)
+        The (cleaned) ECG lead the beats come from.
+    r_peaks : array_like of int
+        R peaks of an initial pass (sample indices).
+    sampling_rate : float
+        In Hz.
+    max_atoms : int
+        Largest number of atoms.
+    correlation_threshold : float
+        Minimum correlation (in (0, 1)) of a beat with a cluster mean to join it.
+    min_beats : int
+        Smallest cluster kept (absolute).
+    min_fraction : float
+        Smallest cluster kept, as a fraction of the beats.
+    before_s, after_s : float
+        Extent of the atoms around the R peak, in seconds.
+    max_lag_s : float
+        Largest re-alignment of a beat onto a cluster, in seconds.
+
+    Returns
+    -------
+    QRSDictionary
+        Atoms labelled ``"learned k"`` with ``n_beats`` the size of their
+        cluster, largest cluster first.
+
+    Raises
+    ------
+    ValueError
+        Fewer than ``min_beats`` usable beats (windows inside the signal), or
+        no cluster large enough.
+    """
+    fs = check_sampling_rate(sampling_rate)
+    max_atoms = check_int(max_atoms, "max_atoms", low=1)
+    thr = check_scalar(correlation_threshold, "correlation_threshold", low=0, high=1,
+                       low_inclusive=False, high_inclusive=False)
+    min_beats = check_int(min_beats, "min_beats", low=1)
+    min_fraction = check_scalar(min_fraction, "min_fraction", low=0, high=1)
+    lag = int(round(check_scalar(max_lag_s, "max_lag_s", low=0) * fs))
+    w, kept, r0 = beat_windows(signal, r_peaks, sampling_rate=fs, before_s=before_s,
+                               after_s=after_s)
+    if kept.size < min_beats:
+        raise ValueError(f"r_peaks must give at least min_beats={min_beats} beats whose "
+                         f"window fits in the signal, got {kept.size}")
+    # a beat is compared with the cluster means on the central part of the window,
+    # shifted by -lag..lag samples
+    width = w.shape[1]
+    if width <= 2 * lag + 2:
+        lag = 0
+    core_len = width - 2 * lag
+    shift_idx = np.arange(2 * lag + 1)[:, None] + np.arange(core_len)[None, :]
+    sums = np.zeros((_MAX_CLUSTERS, width))
+    counts = np.zeros(_MAX_CLUSTERS, dtype=np.int64)
+    means_core = np.zeros((_MAX_CLUSTERS, core_len))
+    mean_norms = np.ones(_MAX_CLUSTERS)
+    n_clusters = 0
+    for b in range(w.shape[0]):
+        slices = w[b][shift_idx]  # (n_shifts, core_len)
+        slice_norms = np.linalg.norm(slices, axis=1)
+        if n_clusters:
+            num = slices @ means_core[:n_clusters].T
+            corr = num / np.maximum(slice_norms[:, None] * mean_norms[None, :n_clusters], 1e-300)
+            s, k = np.unravel_index(int(np.argmax(corr)), corr.shape)
+            best = corr[s, k]
+        else:
+            best, s, k = -np.inf, lag, -1
+        if best >= thr:
+            sums[k] += np.roll(w[b], lag - s)  # shift s - lag re-aligns the beat
+            counts[k] += 1
+        elif n_clusters < _MAX_CLUSTERS:
+            k = n_clusters
+            n_clusters += 1
+            sums[k] = w[b]
+            counts[k] = 1
+        else:  # too many distinct shapes (noise): the beat joins nothing
+            continue
+        means_core[k] = sums[k, lag:lag + core_len] / counts[k]
+        mean_norms[k] = max(np.linalg.norm(means_core[k]), 1e-300)
+    means = sums[:n_clusters] / np.maximum(counts[:n_clusters, None], 1)
+    counts = counts[:n_clusters]
+    need = max(min_beats, int(np.ceil(min_fraction * kept.size)))
+    order = [k for k in np.argsort(-counts, kind="stable") if counts[k] >= need][:max_atoms]
+    if not order:
+        raise ValueError(f"no cluster of at least {need} beats (largest: {counts.max()}); "
+                         "lower min_beats/min_fraction or correlation_threshold")
+    taper = _tukey(width)
+    templates = []
+    for rank, k in enumerate(order):
+        mean = means[k] * taper
+        lo, hi = max(0, r0 - lag), min(width, r0 + lag + 1)
+        apex = lo + int(np.argmax(np.abs(mean[lo:hi])))
+        templates.append(QRSTemplate.from_waveform(
+            mean, apex, sampling_rate=fs, label=f"learned {rank}",
+            polarity=1 if mean[apex] >= 0 else -1, n_beats=int(counts[k])))
+    return QRSDictionary(tuple(templates))

@@ -1,0 +1,454 @@
+"""Beat-by-beat scoring of QRS detections, the ANSI/AAMI EC57 way.
+
+The rules are those of the ANSI/AAMI EC38/EC57 standards as implemented by
+PhysioNet's reference comparator ``bxb`` (G. Moody, WFDB software package);
+this module re-implements them in Python:
+
+* **Reference beats** are the beat annotations only: symbols
+  ``N L R B A a J S V r F e j n E / f Q ?`` (:data:`BEAT_SYMBOLS`).  Rhythm,
+  noise, artifact (``|``), non-conducted P wave (``x``), flutter-wave (``!``)
+  and other annotations are ignored.
+* **Ventricular flutter/fibrillation** episodes, marked by ``[`` (onset) and
+  ``]`` (offset), are excluded from beat-by-beat scoring: the reference
+  annotations between ``[`` and ``]`` are skipped, and a detection falling
+  inside an episode (``onset <= t <= offset``) that is not matched to a
+  reference beat outside it is neither a true nor a false positive.  An episode
+  that is never closed lasts to the end of the record.
+* **Learning period**: the comparison starts ``learning_period_s`` after the
+  beginning of the record (5 minutes, the standard).  A detection made just
+  before that instant may still match the first reference beat after it, and
+  an unmatched detection made within one match window after it is not counted
+  when the next detection matches the first reference beat better (bxb's start
+  rule).
+* **Matching** is one-to-one, within ``match_window_s`` (150 ms, i.e.
+  ``round(0.15 * sampling_rate)`` samples).  Reference and detection streams are
+  merged in time order; the earlier of the current reference beat ``T`` and the
+  current detection ``t`` is paired with the other when they are within the
+  window and no better partner exists (``|T - t| < |next - other|``, or the two
+  *next* annotations match each other better, the 2002 revision of bxb);
+  otherwise it is counted as a miss (reference) or a false detection (test).
+* **Shutdown** marks of the reference (noise annotations with both signals
+  unreadable) do not change the QRS counts in bxb (detections during reference
+  shutdown still count as false positives, and a detector's output carries no
+  shutdown marks), so they need no special handling here.
+
+QRS sensitivity ``Se = TP / (TP + FN)``, positive predictivity
+``+P = TP / (TP + FP)`` and ``F1 = 2 TP / (2 TP + FN + FP)``; gross statistics
+over several records sum ``TP``, ``FN`` and ``FP`` first (EC57 "gross"
+statistics, which weight each beat equally).  The timing error of a matched
+pair is ``detection - reference`` (in seconds or milliseconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._validation import as_float_array, check_sampling_rate, check_scalar
+
+__all__ = [
+    "BEAT_SYMBOLS",
+    "EC57Result",
+    "evaluate",
+    "ec57_table",
+    "gross_statistics",
+    "reference_beats",
+]
+
+#: Beat annotation symbols of the MIT/PhysioNet annotation code (``isqrs``).
+BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
+_VF_ONSET = "["
+_VF_OFFSET = "]"
+_HUGE = 1 << 62  # sentinel time after the end of every stream
+
+
+@dataclass(frozen=True)
+class EC57Result:
+    """Beat-by-beat comparison of one record (see :func:`evaluate`).
+
+    Attributes
+    ----------
+    record : str or None
+        Record name, if known.
+    sampling_rate : float
+        Sampling rate in Hz of both annotation streams.
+    tp, fn, fp : int
+        True positives (matched pairs), false negatives (missed reference
+        beats) and false positives (unmatched detections outside
+        flutter/fibrillation episodes).
+    matched_reference, matched_detections : ndarray of int
+        Sample indices of the matched pairs (same length ``tp``, same order).
+    missed_reference : ndarray of int
+        Sample indices of the missed reference beats.
+    false_detections : ndarray of int
+        Sample indices of the false detections.
+    ignored_detections : ndarray of int
+        Unmatched detections inside reference flutter/fibrillation episodes
+        (not scored).
+    n_reference : int
+        Number of scored reference beats (``tp + fn``).
+    learning_period_s, match_window_s : float
+        Scoring parameters used.
+    """
+
+    record: str | None
+    sampling_rate: float
+    tp: int
+    fn: int
+    fp: int
+    matched_reference: np.ndarray = field(repr=False)
+    matched_detections: np.ndarray = field(repr=False)
+    missed_reference: np.ndarray = field(repr=False)
+    false_detections: np.ndarray = field(repr=False)
+    ignored_detections: np.ndarray = field(repr=False)
+    learning_period_s: float = 300.0
+    match_window_s: float = 0.15
+
+    @property
+    def n_reference(self) -> int:
+        return self.tp + self.fn
+
+    @property
+    def sensitivity(self) -> float:
+        """QRS sensitivity ``TP / (TP + FN)`` (NaN without reference beats)."""
+        return _ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def positive_predictivity(self) -> float:
+        """QRS positive predictivity ``TP / (TP + FP)`` (NaN without detections)."""
+        return _ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def f1(self) -> float:
+        """``2 TP / (2 TP + FN + FP)``."""
+        return _ratio(2 * self.tp, 2 * self.tp + self.fn + self.fp)
+
+    @property
+    def timing_errors_s(self) -> np.ndarray:
+        """``detection - reference`` of every matched pair, in seconds."""
+        return (self.matched_detections - self.matched_reference) / self.sampling_rate
+
+    @property
+    def median_abs_timing_error_ms(self) -> float:
+        err = self.timing_errors_s
+        return float(np.median(np.abs(err)) * 1e3) if err.size else float("nan")
+
+    @property
+    def mean_abs_timing_error_ms(self) -> float:
+        err = self.timing_errors_s
+        return float(np.mean(np.abs(err)) * 1e3) if err.size else float("nan")
+
+    @property
+    def mean_timing_error_ms(self) -> float:
+        """Mean signed timing error (bias) in milliseconds."""
+        err = self.timing_errors_s
+        return float(np.mean(err) * 1e3) if err.size else float("nan")
+
+    def as_dict(self) -> dict:
+        """Counts and statistics as a flat dict (percentages for Se, +P, F1)."""
+        return {
+            "record": self.record,
+            "n_reference": self.n_reference,
+            "tp": self.tp,
+            "fn": self.fn,
+            "fp": self.fp,
+            "se_percent": 100.0 * self.sensitivity,
+            "ppv_percent": 100.0 * self.positive_predictivity,
+            "f1_percent": 100.0 * self.f1,
+            "median_abs_timing_error_ms": self.median_abs_timing_error_ms,
+            "mean_abs_timing_error_ms": self.mean_abs_timing_error_ms,
+            "mean_timing_error_ms": self.mean_timing_error_ms,
+        }
+
+
+def _ratio(num: int, den: int) -> float:
+    return num / den if den > 0 else float("nan")
+
+
+def reference_beats(samples, symbols):
+    """Reference beats and flutter/fibrillation episodes from an annotation list.
+
+    Parameters
+    ----------
+    samples : array_like of int, shape (n_annotations,)
+        Annotation sample indices (sorted, as in a WFDB annotation file; ties
+        keep their order).
+    symbols : sequence of str, shape (n_annotations,)
+        Annotation symbols (``wfdb.Annotation.symbol``).
+
+    Returns
+    -------
+    beats : ndarray of int64
+        Sample indices of the beat annotations (:data:`BEAT_SYMBOLS`) outside
+        flutter/fibrillation episodes.
+    episodes : ndarray of int64, shape (n_episodes, 2)
+        ``[onset, offset]`` of each episode (``[`` ... ``]``); an episode that is
+        not closed ends at a huge sentinel time.
+    """
+    samples = _as_sample_indices(samples, "reference samples", allow_empty=True)
+    symbols = [str(s) for s in symbols]
+    if len(symbols) != samples.size:
+        raise ValueError(
+            f"reference symbols must have one entry per reference sample; got "
+            f"{len(symbols)} symbols for {samples.size} samples")
+    order = np.argsort(samples, kind="stable")
+    beats, episodes = [], []
+    onset = None
+    for k in order:
+        sym, time = symbols[k], int(samples[k])
+        if onset is not None:  # inside VF: skip everything up to the offset mark
+            if sym == _VF_OFFSET:
+                episodes.append((onset, time))
+                onset = None
+            continue
+        if sym == _VF_ONSET:
+            onset = time
+        elif sym in BEAT_SYMBOLS:
+            beats.append(time)
+    if onset is not None:
+        episodes.append((onset, _HUGE))
+    return (np.asarray(beats, dtype=np.int64),
+            np.asarray(episodes, dtype=np.int64).reshape(-1, 2))
+
+
+def _as_sample_indices(x, name, *, allow_empty=True) -> np.ndarray:
+    if isinstance(x, dict) and "ECG_R_Peaks" in x:  # neurokit2-style info dict
+        x = x["ECG_R_Peaks"]
+    arr = as_float_array(x, name, ndim=1, allow_empty=allow_empty)
+    if arr.size and np.any(arr != np.round(arr)):
+        bad = int(np.flatnonzero(arr != np.round(arr))[0])
+        raise ValueError(f"{name} must be integer sample indices; found {arr[bad]!r} at position {bad}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} must be non-negative sample indices; found {int(arr.min())}")
+    return arr.astype(np.int64)
+
+
+def _unpack_reference(reference, reference_symbols, sampling_rate, signal_length, record):
+    """Accept an ECGRecord, a wfdb.Annotation, or sample indices (+ symbols)."""
+    fs_ref = None
+    if hasattr(reference, "annotation_samples") and hasattr(reference, "annotation_symbols"):
+        samples, symbols = reference.annotation_samples, reference.annotation_symbols
+        fs_ref = getattr(reference, "sampling_rate", None)
+        if signal_length is None:
+            signal_length = getattr(reference, "n_samples", None)
+        record = record if record is not None else getattr(reference, "name", None)
+    elif hasattr(reference, "sample") and hasattr(reference, "symbol"):  # wfdb.Annotation
+        samples, symbols = reference.sample, reference.symbol
+        fs_ref = getattr(reference, "fs", None)
+        record = record if record is not None else getattr(reference, "record_name", None)
+    else:
+        samples, symbols = reference, reference_symbols
+    if reference_symbols is not None and symbols is not reference_symbols:
+        raise ValueError("reference_symbols is only used when reference is an array of samples")
+    samples = _as_sample_indices(samples, "reference", allow_empty=True)
+    if symbols is None:
+        symbols = ["N"] * samples.size
+    if sampling_rate is None:
+        if fs_ref is None:
+            raise ValueError("sampling_rate is required (in Hz); got None")
+        sampling_rate = fs_ref
+    elif fs_ref is not None and not np.isclose(float(fs_ref), float(sampling_rate)):
+        raise ValueError(
+            f"sampling_rate={sampling_rate} differs from the reference's sampling rate {fs_ref}")
+    return samples, symbols, check_sampling_rate(sampling_rate), signal_length, record
+
+
+def evaluate(detections, reference, *, sampling_rate=None, reference_symbols=None,
+             signal_length=None, learning_period_s=300.0, match_window_s=0.15,
+             record=None) -> EC57Result:
+    """Score QRS detections against reference beat annotations (ANSI/AAMI EC57).
+
+    See the module documentation for the rules (beat annotations only,
+    flutter/fibrillation episodes excluded, learning period, one-to-one
+    matching within 150 ms as PhysioNet's ``bxb`` does).
+
+    Parameters
+    ----------
+    detections : array_like of int, or dict
+        Detected R-peak sample indices, or a neurokit2-style ``info`` dict with
+        an ``"ECG_R_Peaks"`` entry.  Order does not matter.
+    reference : ECGRecord, wfdb.Annotation or array_like of int
+        Reference annotations: an :class:`~sparse_events.ecg.ECGRecord` (its
+        annotations, sampling rate, length and name are used), a
+        ``wfdb.Annotation`` (``sample``, ``symbol``, ``fs``), or annotation
+        sample indices with their symbols in ``reference_symbols`` (when
+        ``reference_symbols`` is None every index is a beat).
+    sampling_rate : float, optional
+        Sampling rate in Hz; required unless ``reference`` carries it.
+    reference_symbols : sequence of str, optional
+        Symbols of the annotations when ``reference`` is an array.
+    signal_length : int, optional
+        Length of the record in samples: the comparison covers
+        ``[learning_period, signal_length]``.  Default: up to the last
+        annotation of either stream.
+    learning_period_s : float
+        Initial period excluded from scoring, in seconds (EC57: 300 s).
+    match_window_s : float
+        Matching tolerance in seconds (EC57: 0.15 s); converted to
+        ``round(match_window_s * sampling_rate)`` samples.
+    record : str, optional
+        Name stored in the result.
+
+    Returns
+    -------
+    EC57Result
+    """
+    ref_samples, ref_symbols, fs, signal_length, record = _unpack_reference(
+        reference, reference_symbols, sampling_rate, signal_length, record)
+    det = np.sort(_as_sample_indices(detections, "detections", allow_empty=True))
+    learning_period_s = check_scalar(learning_period_s, "learning_period_s", low=0)
+    match_window_s = check_scalar(match_window_s, "match_window_s", low=0, low_inclusive=False)
+    beats, episodes = reference_beats(ref_samples, ref_symbols)
+    start = int(np.floor(learning_period_s * fs + 0.5))
+    window = int(np.floor(match_window_s * fs + 0.5))
+    if signal_length is None:
+        last = max(int(beats[-1]) if beats.size else 0, int(det[-1]) if det.size else 0)
+        end = max(last, start)
+    else:
+        end = int(signal_length)
+        if end < start:
+            raise ValueError(
+                f"signal_length ({end} samples) is shorter than the learning period "
+                f"({start} samples = {learning_period_s} s at {fs} Hz)")
+    tp_ref, tp_det, missed, false, ignored = _bxb_match(
+        beats.tolist(), det.tolist(), episodes.tolist(), start, end, window)
+    as_int = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+    return EC57Result(
+        record=None if record is None else str(record), sampling_rate=fs,
+        tp=len(tp_ref), fn=len(missed), fp=len(false),
+        matched_reference=as_int(tp_ref), matched_detections=as_int(tp_det),
+        missed_reference=as_int(missed), false_detections=as_int(false),
+        ignored_detections=as_int(ignored),
+        learning_period_s=learning_period_s, match_window_s=match_window_s)
+
+
+def _bxb_match(beats, det, episodes, start, end, window):
+    """Merge-match two sorted streams of sample times the way bxb does.
+
+    Returns lists: matched reference times, matched detection times, missed
+    reference times, false detection times, ignored detection times (in VF).
+    """
+    ref = beats + [_HUGE, _HUGE]
+    test = det + [_HUGE, _HUGE]
+
+    def in_vf(time):
+        for onset, offset in episodes:
+            if onset <= time <= offset:
+                return True
+        return False
+
+    tp_ref, tp_det, missed, false, ignored = [], [], [], [], []
+    # first reference beat at or after the start of the test period
+    i = 0
+    while ref[i] < start:
+        i += 1
+    # first detection at or after start; j - 1 is the last one before it (if any)
+    j = 0
+    while test[j] < start:
+        j += 1
+    T, Tn = ref[i], ref[i + 1]
+    tn = test[j]
+    if j > 0 and T - test[j - 1] <= window and T - test[j - 1] < abs(T - tn):
+        # the last detection of the learning period matches the first beat
+        tp_ref.append(T)
+        tp_det.append(test[j - 1])
+        i += 1
+    elif test[j] - start <= window and abs(T - test[j + 1]) < abs(T - test[j]):
+        j += 1  # discard an unmatched detection right after the start
+    while True:
+        T, Tn = ref[i], ref[i + 1]
+        t, tn = test[j], test[j + 1]
+        if not (T <= end or t <= end):
+            break
+        if t < T:
+            if T - t <= window and (T - t < abs(T - tn) or abs(Tn - tn) < abs(T - tn)):
+                tp_ref.append(T)
+                tp_det.append(t)
+                i += 1
+                j += 1
+            else:
+                (ignored if in_vf(t) else false).append(t)
+                j += 1
+        else:
+            if t - T <= window and (t - T < abs(t - Tn) or abs(tn - Tn) < abs(t - Tn)):
+                tp_ref.append(T)
+                tp_det.append(t)
+                i += 1
+                j += 1
+            else:
+                missed.append(T)
+                i += 1
+    return tp_ref, tp_det, missed, false, ignored
+
+
+def _check_results(results):
+    try:
+        results = list(results)
+    except TypeError:
+        raise TypeError(f"results must be an iterable of EC57Result, got "
+                        f"{type(results).__name__}") from None
+    if not results:
+        raise ValueError("results must contain at least one EC57Result")
+    bad = [type(r).__name__ for r in results if not isinstance(r, EC57Result)]
+    if bad:
+        raise TypeError(f"results must hold EC57Result objects (from evaluate), got {bad[0]}")
+    return results
+
+
+def gross_statistics(results) -> dict:
+    """Gross EC57 statistics over several records (counts summed first).
+
+    Parameters
+    ----------
+    results : iterable of EC57Result
+
+    Returns
+    -------
+    dict
+        ``n_records``, ``n_reference``, ``tp``, ``fn``, ``fp``, ``se_percent``,
+        ``ppv_percent``, ``f1_percent`` and the median / mean absolute and mean
+        signed timing errors (ms) over all matched pairs pooled.
+    """
+    results = _check_results(results)
+    tp = sum(r.tp for r in results)
+    fn = sum(r.fn for r in results)
+    fp = sum(r.fp for r in results)
+    err = np.concatenate([r.timing_errors_s for r in results]) * 1e3
+    return {
+        "record": "gross",
+        "n_records": len(results),
+        "n_reference": tp + fn,
+        "tp": tp,
+        "fn": fn,
+        "fp": fp,
+        "se_percent": 100.0 * _ratio(tp, tp + fn),
+        "ppv_percent": 100.0 * _ratio(tp, tp + fp),
+        "f1_percent": 100.0 * _ratio(2 * tp, 2 * tp + fn + fp),
+        "median_abs_timing_error_ms": float(np.median(np.abs(err))) if err.size else float("nan"),
+        "mean_abs_timing_error_ms": float(np.mean(np.abs(err))) if err.size else float("nan"),
+        "mean_timing_error_ms": float(np.mean(err)) if err.size else float("nan"),
+    }
+
+
+def ec57_table(results):
+    """Per-record results and the gross row as a pandas DataFrame.
+
+    Parameters
+    ----------
+    results : iterable of EC57Result
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per record (columns of :meth:`EC57Result.as_dict`) followed by
+        a ``"gross"`` row from :func:`gross_statistics`.
+    """
+    import pandas as pd
+
+    results = _check_results(results)
+    rows = [r.as_dict() for r in results]
+    gross = gross_statistics(results)
+    gross.pop("n_records")
+    rows.append(gross)
+    return pd.DataFrame(rows)

@@ -1,0 +1,698 @@
+"""Six frontal ECG leads from a single lead (ConvexECG).
+
+ConvexECG (Ansari, Cao, ..., Pilanci, arXiv 2409.12493) maps windows of one
+lead (an implantable monitor, a wearable, a precordial lead) to the limb leads
+I and II with convex two-layer ReLU models; the four other frontal leads follow
+from Einthoven's and Goldberger's laws (:func:`derive_limb_leads`).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.linear_model import Ridge
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import (
+    as_float_array,
+    check_int,
+    check_option,
+    check_sampling_rate,
+    check_scalar,
+)
+from ._six_lead_preprocessing import (
+    FrontEnd,
+    as_lead_pairs,
+    as_recordings,
+    lead_column,
+    window_offsets,
+)
+
+__all__ = ["LEAD_NAMES", "SixLeadReconstructor", "derive_limb_leads"]
+
+LEAD_NAMES = ("I", "II", "III", "aVR", "aVL", "aVF")
+
+_MODELS = ("gated", "relu", "ridge")
+_ALIGNMENTS = ("centred", "centered", "causal")
+_NORMALIZATIONS = ("recording", "global", None)
+# windows handed to the regressor's predict at once (bounds memory for long records)
+_PREDICT_CHUNK = 20000
+
+
+def _lead_vector(x, name):
+    if isinstance(x, pd.Series):
+        x = x.to_numpy()
+    arr = as_float_array(x, name, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array (one lead), got shape {arr.shape}")
+    return arr
+
+
+def derive_limb_leads(lead_i, lead_ii):
+    """The six frontal leads from leads I and II (Einthoven and Goldberger).
+
+    With the limb potentials of the right arm, left arm and left leg
+    (``R``, ``L``, ``F``), ``I = L - R`` and ``II = F - R``; then
+
+    * ``III = II - I`` (Einthoven's law, ``F - L``),
+    * ``aVR = -(I + II) / 2``,
+    * ``aVL = I - II / 2``,
+    * ``aVF = II - I / 2``
+
+    (Goldberger's augmented leads, ``R - (L + F) / 2`` and so on), so that
+    ``aVR + aVL + aVF = 0``.  The columns are computed by exactly these
+    expressions.
+
+    Parameters
+    ----------
+    lead_i, lead_ii : array_like of shape (n_samples,) or pandas.Series
+        Leads I and II, aligned, same length and units.  The index of a Series
+        (``lead_i`` first) becomes the index of the result.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``I, II, III, aVR, aVL, aVF``.
+
+    Examples
+    --------
+    >>> from sparse_events.ecg import derive_limb_leads
+    >>> derive_limb_leads([1.0, 0.5], [2.0, 0.5]).round(2).to_dict("list")
+    {'I': [1.0, 0.5], 'II': [2.0, 0.5], 'III': [1.0, 0.0], 'aVR': [-1.5, -0.5], \
+'aVL': [0.0, 0.25], 'aVF': [1.5, 0.25]}
+    """
+    index = next((s.index for s in (lead_i, lead_ii) if isinstance(s, pd.Series)), None)
+    lead_i = _lead_vector(lead_i, "lead_i")
+    lead_ii = _lead_vector(lead_ii, "lead_ii")
+    if lead_i.shape != lead_ii.shape:
+        raise ValueError(
+            f"lead_i and lead_ii must have the same length, got {lead_i.size} and "
+            f"{lead_ii.size} samples")
+    if index is not None and len(index) != lead_i.size:
+        index = None
+    return pd.DataFrame({
+        "I": lead_i,
+        "II": lead_ii,
+        "III": lead_ii - lead_i,
+        "aVR": -(lead_i + lead_ii) / 2,
+        "aVL": lead_i - lead_ii / 2,
+        "aVF": lead_ii - lead_i / 2,
+    }, index=index)
+
+
+def _pearson(a, b):
+    a = a - a.mean()
+    b = b - b.mean()
+    den = np.sqrt((a @ a) * (b @ b))
+    return float(a @ b / den) if den > 0 else float("nan")
+
+
+class SixLeadReconstructor(BaseEstimator):
+    r"""Reconstruct the six frontal ECG leads from one lead (ConvexECG).
+
+    Two regressions map windows of the input lead to the limb leads I and II
+    (one multi-output model); the other four leads follow exactly from
+    :func:`derive_limb_leads`, so Einthoven's and Goldberger's laws hold on
+    every output sample.
+
+    **Preprocessing** (identical for the input lead and, in ``fit``, the
+    reference leads I and II):
+
+    1. Butterworth band-pass ``band`` of order ``filter_order`` at the input
+       rate: zero phase (``sosfiltfilt``, effective order doubled) for centred
+       windows, causal (``sosfilt`` from its steady state) for causal windows.
+       The 0.5 Hz high-pass removes baseline wander, which a single lead
+       cannot predict in other leads.
+    2. Polyphase resampling (``scipy.signal.resample_poly``, linear-phase FIR)
+       to ``working_rate``; the model works at that rate.
+    3. Amplitude normalization of the input lead (``normalize``): by its own
+       standard deviation per recording, or by one pooled training value
+       (root mean square of the training input).
+       Targets I and II are standardized with their pooled training mean and
+       standard deviation (each lead separately) and mapped back on output.
+    4. Windows of ``round(window_s * working_rate)`` samples of the input lead
+       (optionally projected on their leading principal directions,
+       ``n_components``),
+       one per target sample: centred on it (``window="centred"``, look-ahead
+       of half a window) or ending at it (``window="causal"``).  ``fit`` uses
+       only windows lying fully inside each recording (every ``train_step``-th
+       sample); ``predict`` gives one output per input sample, zero-padding
+       the (band-passed, zero-mean) input beyond its ends, so the first and
+       last half window (causal: the first window) are less accurate.
+    5. ``predict`` resamples the model output back to the input rate and
+       returns exactly as many samples as the input.
+
+    **Model** (``model``): ``"gated"`` is
+    :class:`~sparse_events.ConvexGatedReLURegressor` (convex gated-ReLU
+    network, group LASSO over ``n_patterns`` sampled activation patterns),
+    ``"relu"`` is :class:`~sparse_events.ConvexReLURegressor` (the exact convex
+    reformulation of a two-layer ReLU network with weight decay), both with
+    ``alpha``, ``n_patterns``, ``fit_intercept``, ``tol``, ``max_iter`` and
+    ``solver`` and ``random_state`` passed on (objective and scaling in their
+    docstrings, on the standardized windows and targets).  ``"ridge"`` is
+    scikit-learn's ``Ridge`` on the same data, for comparison.  Any other scikit-learn regressor object
+    with multi-output ``fit``/``predict`` is accepted as well (cloned).
+
+    **Protocols.**  Personalized: fit on the beginning of one recording and
+    predict the rest (:meth:`evaluate` with ``start_s`` scores the rest while
+    using the whole input lead as context).  Population: fit on a list of
+    recordings of several subjects and predict recordings of others.
+
+    Parameters
+    ----------
+    model : {"gated", "relu", "ridge"} or regressor, default="gated"
+    window_s : float, default=0.5
+        Window length in seconds (125 samples at 250 Hz, as in ConvexECG).
+    window : {"centred", "causal"}, default="centred"
+        Window alignment relative to the predicted sample (``"centered"`` is
+        accepted too).  With causal windows the band-pass is causal too, but
+        the resampling FIR still looks a few input samples ahead; use
+        ``working_rate=None`` for a strictly causal chain.
+    working_rate : float or None, default=250.0
+        Rate (Hz) the model works at; ``None`` keeps the input rate.  Must be a
+        simple fraction ``up / down`` (both <= 1000) of the input rate.
+    band : (float or None, float or None) or None, default=(0.5, 40.0)
+        Band-pass edges in Hz; ``None`` disables filtering, a ``None`` edge
+        gives a high-pass or low-pass filter.  The upper edge must lie below
+        both Nyquist frequencies.
+    filter_order : int, default=2
+        Butterworth order per pass.
+    train_step : int, default=1
+        Stride in working-rate samples between training windows (``> 1``
+        thins the training set of long or many recordings).
+    normalize : {"recording", "global", None}, default="recording"
+        How the input lead is scaled before windowing: divided by the standard
+        deviation of each recording (the one being fitted or predicted), by
+        the pooled root mean square of the training recordings, or not at
+        all.
+    n_patterns : int, default=20
+        Sampled activation patterns (convex models only).
+    alpha : float or None, default=None
+        Regularization strength of the chosen model (``None``: 3e-2 for the
+        convex models, 1.0 for ridge).  For the convex models the objective
+        is ``(1/(2n)) sum_o ||f_o(X) - z_o||^2 + alpha sum ||u_g||`` on the
+        standardized windows ``X`` and standardized targets ``z`` (see
+        :class:`~sparse_events.ConvexGatedReLURegressor`); for ridge
+        ``||Z - X W - b||_F^2 + alpha ||W||_F^2``.  The defaults
+        (``n_patterns=20``, ``alpha=3e-2``) were chosen on the CinC 2021
+        records, personalized protocol (``ecg/six_lead_benchmark.py``).
+    fit_intercept : bool, default=True
+    tol : float, default=1e-2
+        Convex models' stopping tolerance (relative duality gap: the
+        objective is within ``tol`` of the global optimum; tighter values
+        change the reconstructed leads by far less than their error).
+    max_iter : int, default=3000
+        Convex models' iteration limit.
+    solver : {"auto", "cd", "fista"}, default="fista"
+        Convex models' solver on the shared solver layer (FISTA, or working-set
+        group coordinate descent with ``"auto"``/``"cd"``).
+    n_components : int or None, default=None
+        If set, the model sees the projections of each window on the
+        ``n_components`` leading right singular vectors of the (uncentred)
+        training windows (``components_``) instead of the raw window: a
+        ReLU network whose first-layer weights lie in that subspace.  Band-
+        limited windows have few significant components, so this shrinks the
+        convex problem (faster fits) at nearly unchanged accuracy.
+    random_state : None, int or numpy Generator, default=None
+        Seeds the convex models' pattern sampling (fits are deterministic for
+        a fixed seed).
+
+    Attributes
+    ----------
+    regressor_ : estimator
+        The fitted regressor (windows -> standardized I and II).
+    window_samples_ : int
+        Window length at the working rate.
+    working_rate_ : float
+        Working rate of the fit (the input rate when ``working_rate=None``).
+    source_scale_ : float
+        Pooled root mean square of the preprocessed (band-passed, hence
+        zero-mean) training input lead.
+    target_mean_, target_scale_ : ndarray of shape (2,)
+        Standardization of leads I and II.
+    train_recording_ : ndarray of int, shape (n_windows,)
+        Training recording of each training window (row of the regressor's
+        training matrix).
+    train_time_s_ : ndarray of float, shape (n_windows,)
+        Time (s from the recording start) of the sample each training window
+        predicts.
+    training_sources_ : list of ndarray
+        The preprocessed (filtered, resampled, normalized) input lead of each
+        training recording, from which :meth:`training_window` cuts windows.
+    n_neurons_ : int or None
+        Active neurons of a convex model (``None`` for other models).
+    components_ : ndarray of shape (n_components, window_samples_) or None
+        Projection applied to every window (``n_components``), else ``None``.
+    n_recordings_ : int
+        Number of training recordings.
+
+    Examples
+    --------
+    Personalized protocol on one 10 s recording (first 7 s for training):
+
+    >>> import numpy as np
+    >>> from sparse_events.ecg import SixLeadReconstructor
+    >>> fs = 500
+    >>> t = np.arange(10 * fs) / fs
+    >>> v2 = np.sin(2 * np.pi * 1.2 * t) ** 5
+    >>> leads = {"I": 0.5 * v2, "II": np.maximum(v2, 0)}
+    >>> model = SixLeadReconstructor(model="ridge").fit(
+    ...     v2[:7 * fs], {k: v[:7 * fs] for k, v in leads.items()}, sampling_rate=fs)
+    >>> model.predict(v2, sampling_rate=fs).columns.tolist()
+    ['I', 'II', 'III', 'aVR', 'aVL', 'aVF']
+    """
+
+    def __init__(self, model="gated", *, window_s=0.5, window="centred", working_rate=250.0,
+                 band=(0.5, 40.0), filter_order=2, train_step=1, normalize="recording",
+                 n_patterns=20, alpha=None, fit_intercept=True, tol=1e-2, max_iter=3000,
+                 solver="fista", n_components=None, random_state=None):
+        self.model = model
+        self.window_s = window_s
+        self.window = window
+        self.working_rate = working_rate
+        self.band = band
+        self.filter_order = filter_order
+        self.train_step = train_step
+        self.normalize = normalize
+        self.n_patterns = n_patterns
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.solver = solver
+        self.n_components = n_components
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ params
+    def _check_params(self):
+        if isinstance(self.model, str):
+            check_option(self.model, "model", _MODELS)
+        elif not (hasattr(self.model, "fit") and hasattr(self.model, "predict")):
+            raise TypeError(
+                f"model must be one of {_MODELS} or a regressor with fit/predict, got "
+                f"{type(self.model).__name__}")
+        window_s = check_scalar(self.window_s, "window_s", low=0, low_inclusive=False)
+        alignment = check_option(self.window, "window", _ALIGNMENTS)
+        alignment = "causal" if alignment == "causal" else "centred"
+        working_rate = None if self.working_rate is None else check_scalar(
+            self.working_rate, "working_rate", low=0, low_inclusive=False)
+        band = self.band
+        if band is not None:
+            if not isinstance(band, (tuple, list)) or len(band) != 2:
+                raise ValueError(
+                    f"band must be None or a pair (low_hz, high_hz), got {band!r}")
+            low = None if band[0] is None else check_scalar(
+                band[0], "band[0]", low=0, low_inclusive=False)
+            high = None if band[1] is None else check_scalar(
+                band[1], "band[1]", low=0, low_inclusive=False)
+            if low is not None and high is not None and high <= low:
+                raise ValueError(f"band must satisfy low < high, got {band!r}")
+            band = (low, high)
+        check_int(self.filter_order, "filter_order", low=1)
+        check_int(self.train_step, "train_step", low=1)
+        check_option(self.normalize, "normalize", _NORMALIZATIONS)
+        check_int(self.n_patterns, "n_patterns", low=1)
+        if self.n_components is not None:
+            check_int(self.n_components, "n_components", low=1)
+        if self.alpha is not None:
+            check_scalar(self.alpha, "alpha", low=0)
+        return window_s, alignment, working_rate, band
+
+    def _front_end(self, sampling_rate, params=None):
+        window_s, alignment, working_rate, band = params or self._check_params()
+        rate = sampling_rate if working_rate is None else working_rate
+        window_samples = int(round(window_s * rate))
+        if window_samples < 1:
+            raise ValueError(
+                f"window_s={window_s} s is shorter than one sample at {rate} Hz")
+        return FrontEnd(sampling_rate, working_rate, band, self.filter_order, alignment,
+                        window_samples)
+
+    def _make_regressor(self):
+        if not isinstance(self.model, str):
+            return clone(self.model)
+        if self.model == "ridge":
+            return Ridge(alpha=1.0 if self.alpha is None else self.alpha,
+                         fit_intercept=self.fit_intercept)
+        from .. import models
+        name = "ConvexGatedReLURegressor" if self.model == "gated" else "ConvexReLURegressor"
+        cls = getattr(models, name)
+        return cls(n_patterns=self.n_patterns, alpha=3e-2 if self.alpha is None else self.alpha,
+                   fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
+                   solver=self.solver, random_state=self.random_state)
+
+    # --------------------------------------------------------------- helpers
+    def _scale_of(self, x):
+        if self.normalize == "recording":
+            s = float(np.std(x))
+            return s if s > 0 else 1.0
+        if self.normalize == "global":
+            return self.source_scale_
+        return 1.0
+
+    def _prepare_inputs(self, source, sampling_rate, front):
+        recs, several, indexes = as_recordings(source, "source")
+        for k, x in enumerate(recs):
+            front.check_length(x.size, f"source[{k}]" if several else "source")
+        return recs, several, indexes
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, source, leads, *, sampling_rate, leads_sampling_rate=None):
+        """Fit the mapping from windows of ``source`` to leads I and II.
+
+        Parameters
+        ----------
+        source : array_like of shape (n_samples,) or list of them
+            The single input lead (one recording, or a list of recordings of
+            one or several subjects).
+        leads : DataFrame, dict, array of shape (n_samples, 2), or list of them
+            Reference leads I and II aligned with ``source`` (same length and
+            rate): a DataFrame or dict with entries ``"I"`` and ``"II"``
+            (matched case-insensitively, so ``"i"``/``"ii"`` work; extra leads
+            are ignored), or a 2-column array (I, II).  A list, one per
+            recording, when ``source`` is a list.
+        sampling_rate : float
+            Sampling rate of ``source`` and ``leads`` in Hz (keyword-only,
+            required).
+        leads_sampling_rate : float or None
+            If given, the reference leads' rate; it must equal
+            ``sampling_rate`` (resample them first otherwise).
+
+        Returns
+        -------
+        self
+        """
+        params = self._check_params()
+        fs = check_sampling_rate(sampling_rate)
+        if leads_sampling_rate is not None:
+            leads_fs = check_sampling_rate(leads_sampling_rate, "leads_sampling_rate")
+            if leads_fs != fs:
+                raise ValueError(
+                    f"source and leads must be sampled at the same rate: sampling_rate={fs} Hz "
+                    f"but leads_sampling_rate={leads_fs} Hz; resample the leads first")
+        front = self._front_end(fs, params)
+        recs, several, _ = self._prepare_inputs(source, fs, front)
+        pairs = as_lead_pairs(leads, len(recs), several, "leads")
+        for k, (x, y) in enumerate(zip(recs, pairs)):
+            if y.shape[0] != x.size:
+                label = f" of recording {k}" if several else ""
+                raise ValueError(
+                    f"source and leads{label} must be aligned: source has {x.size} samples "
+                    f"({x.size / fs:.4g} s at {fs:g} Hz) but leads I and II have {y.shape[0]}; "
+                    "they must have the same length and sampling rate")
+
+        step = check_int(self.train_step, "train_step", low=1)
+        sources, rows, targets, rec_ids, times = [], [], [], [], []
+        for k, (x, y) in enumerate(zip(recs, pairs)):
+            xs = front.to_working(x)
+            ys = front.to_working(y)
+            sources.append(xs)
+            idx = front.valid_targets(xs.size, step)
+            rows.append(idx)
+            targets.append(ys[idx])
+            rec_ids.append(np.full(idx.size, k))
+            times.append(idx / front.working_rate)
+        self.n_recordings_ = len(recs)
+        self.working_rate_ = front.working_rate
+        self.window_samples_ = front.window_samples
+        for k, (x, xs) in enumerate(zip(recs, sources)):
+            if np.std(xs) <= 1e-10 * max(float(np.abs(x).max()), 1e-300):
+                label = f"source[{k}]" if several else "source"
+                raise ValueError(
+                    f"{label} is flat (no variation left after band-pass filtering): the input "
+                    "lead carries no signal (disconnected electrode?)")
+        self.source_scale_ = float(np.sqrt(np.mean(np.concatenate(sources) ** 2)))
+        sources = [xs / self._scale_of(xs) for xs in sources]
+        windows = np.concatenate([
+            front.padded_windows(xs)[idx] for xs, idx in zip(sources, rows)])
+        Y = np.concatenate(targets)
+        self.target_mean_ = Y.mean(axis=0)
+        scale = Y.std(axis=0)
+        self.target_scale_ = np.where(scale > 0, scale, 1.0)
+        Z = (Y - self.target_mean_) / self.target_scale_
+
+        regressor = self._make_regressor()
+        n_components = self.n_components
+        if n_components is None:
+            self.components_ = None
+        else:
+            k = check_int(n_components, "n_components", low=1, high=windows.shape[1])
+            # principal directions of the (uncentred) training windows
+            _, _, vt = np.linalg.svd(windows, full_matrices=False)
+            self.components_ = vt[:k]
+            windows = windows @ self.components_.T
+        regressor.fit(windows, Z)
+        self.regressor_ = regressor
+        self.training_sources_ = sources
+        self.train_recording_ = np.concatenate(rec_ids)
+        self.train_time_s_ = np.concatenate(times)
+        self._train_rows = np.concatenate(rows)
+        self.n_neurons_ = getattr(regressor, "n_active_neurons_", None)
+        self.sampling_rate_ = fs
+        return self
+
+    # --------------------------------------------------------------- predict
+    def _predict_one(self, x, front):
+        xs = front.to_working(x)
+        xs = xs / self._scale_of(xs)
+        windows = front.padded_windows(xs)
+        out = np.empty((xs.size, 2))
+        for start in range(0, xs.size, _PREDICT_CHUNK):
+            stop = min(start + _PREDICT_CHUNK, xs.size)
+            block = windows[start:stop]
+            if self.components_ is not None:
+                block = block @ self.components_.T
+            pred = np.asarray(self.regressor_.predict(block), dtype=np.float64)
+            out[start:stop] = pred.reshape(stop - start, 2)
+        out = out * self.target_scale_ + self.target_mean_
+        return front.to_input_rate(out, x.size)
+
+    def predict(self, source, *, sampling_rate):
+        """Six frontal leads from the input lead.
+
+        Parameters
+        ----------
+        source : array_like of shape (n_samples,), pandas.Series, or list of them
+            The input lead (same lead and units as in ``fit``).
+        sampling_rate : float
+            Its rate in Hz (keyword-only, required).  It may differ from the
+            fit's rate unless ``working_rate=None``.
+
+        Returns
+        -------
+        pandas.DataFrame or list of DataFrame
+            Columns ``I, II, III, aVR, aVL, aVF`` (units of the training
+            leads), one row per input sample (index of a Series input, else
+            0..n-1); a list for a list input.  These are band-passed leads,
+            comparable to the references filtered by :meth:`filter_leads`.
+        """
+        check_is_fitted(self, "regressor_")
+        fs = check_sampling_rate(sampling_rate)
+        if self.working_rate is None and fs != self.sampling_rate_:
+            raise ValueError(
+                f"with working_rate=None the model works at the training rate "
+                f"{self.sampling_rate_:g} Hz; got sampling_rate={fs:g} Hz")
+        front = self._front_end(fs)
+        recs, several, indexes = self._prepare_inputs(source, fs, front)
+        out = []
+        for x, index in zip(recs, indexes):
+            y = self._predict_one(x, front)
+            df = derive_limb_leads(y[:, 0], y[:, 1])
+            if index is not None:
+                df.index = index
+            out.append(df)
+        return out if several else out[0]
+
+    # ---------------------------------------------------------------- scoring
+    def filter_leads(self, leads, *, sampling_rate):
+        """Band-pass reference leads exactly as the model's training targets.
+
+        Parameters
+        ----------
+        leads : DataFrame or dict of 1-D arrays
+            Recorded leads (any of ``I, II, III, aVR, aVL, aVF``, matched
+            case-insensitively; I and II required).
+        sampling_rate : float
+            Their rate in Hz.
+
+        Returns
+        -------
+        derived : DataFrame
+            Six leads derived from the filtered recorded I and II.
+        recorded : DataFrame
+            The recorded leads among the six that are present, filtered.
+        """
+        fs = check_sampling_rate(sampling_rate)
+        front = self._front_end(fs)
+        if not isinstance(leads, (pd.DataFrame, dict)):
+            raise TypeError(
+                f"leads must be a DataFrame or dict of leads, got {type(leads).__name__}")
+        keys = list(leads.columns) if isinstance(leads, pd.DataFrame) else list(leads)
+        present = {}
+        for lead in LEAD_NAMES:
+            key = lead_column(keys, lead, "leads")
+            if key is not None:
+                present[lead] = _lead_vector(np.asarray(leads[key]), f"leads[{key!r}]")
+        for lead in ("I", "II"):
+            if lead not in present:
+                raise ValueError(
+                    f"leads is missing lead {lead!r} (case-insensitive); got {keys}")
+        lengths = {k: v.size for k, v in present.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"leads must all have the same length, got {lengths}")
+        names = list(present)
+        filtered = front.filter(np.column_stack([present[k] for k in names]))
+        recorded = pd.DataFrame(filtered, columns=names)
+        return derive_limb_leads(recorded["I"], recorded["II"]), recorded
+
+    def evaluate(self, source, leads, *, sampling_rate, start_s=0.0, stop_s=None):
+        """Per-lead Pearson r and RMSE of the prediction on ``[start_s, stop_s)``.
+
+        The whole ``source`` is predicted (so windows near ``start_s`` see
+        their context) and scored on the interval against the reference
+        filtered by :meth:`filter_leads`.  III, aVR, aVL and aVF are scored
+        against the values derived from the recorded I and II (a perfect I
+        and II then score perfectly); when recorded III ... aVF are given, the
+        comparison with them is reported separately (some databases' recorded
+        limb leads do not satisfy Einthoven's law exactly).
+
+        Parameters
+        ----------
+        source : array_like of shape (n_samples,)
+        leads : DataFrame or dict
+            Recorded leads aligned with ``source`` (I and II required).
+        sampling_rate : float
+        start_s, stop_s : float
+            Scored interval in seconds from the start (``stop_s=None``: end).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``I ... aVF``; columns ``r``, ``rmse`` (units of the leads)
+            against the derived reference, and ``r_recorded``,
+            ``rmse_recorded`` against the recorded leads (NaN when absent).
+        """
+        check_is_fitted(self, "regressor_")
+        fs = check_sampling_rate(sampling_rate)
+        pred = self.predict(source, sampling_rate=fs)
+        if isinstance(pred, list):
+            raise ValueError("evaluate takes a single recording; call it once per recording")
+        derived, recorded = self.filter_leads(leads, sampling_rate=fs)
+        if len(derived) != len(pred):
+            raise ValueError(
+                f"source has {len(pred)} samples but leads have {len(derived)}; they must be "
+                "aligned and sampled at the same rate")
+        n = len(pred)
+        start = int(round(check_scalar(start_s, "start_s", low=0) * fs))
+        stop = n if stop_s is None else int(round(check_scalar(stop_s, "stop_s", low=0) * fs))
+        if not 0 <= start < stop <= n or stop - start < 2:
+            raise ValueError(
+                f"the scored interval [start_s, stop_s) = [{start_s}, {stop_s}) s must hold at "
+                f"least 2 samples of the {n / fs:.4g} s recording")
+        part = slice(start, stop)
+        rows = {}
+        for lead in LEAD_NAMES:
+            p = pred[lead].to_numpy()[part]
+            d = derived[lead].to_numpy()[part]
+            row = {"r": _pearson(p, d), "rmse": float(np.sqrt(np.mean((p - d) ** 2))),
+                   "r_recorded": np.nan, "rmse_recorded": np.nan}
+            if lead in recorded:
+                q = recorded[lead].to_numpy()[part]
+                row["r_recorded"] = _pearson(p, q)
+                row["rmse_recorded"] = float(np.sqrt(np.mean((p - q) ** 2)))
+            rows[lead] = row
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    # --------------------------------------------------------- explanations
+    def training_window(self, row):
+        """The preprocessed input window of training row ``row``.
+
+        Parameters
+        ----------
+        row : int
+            Row of the regressor's training matrix (as referenced by the
+            neuron explanations).
+
+        Returns
+        -------
+        window : ndarray of shape (window_samples_,)
+        recording : int
+        time_s : float
+            Time (s) of the sample the window predicts in that recording.
+        """
+        check_is_fitted(self, "regressor_")
+        if not isinstance(row, numbers.Integral):
+            raise TypeError(f"row must be an integer, got {type(row).__name__}")
+        n = self.train_recording_.size
+        row = check_int(row, "row", low=-n, high=n - 1)
+        rec = int(self.train_recording_[row])
+        target = int(self._train_rows[row])
+        before, _ = window_offsets(self.window_samples_, self._alignment())
+        start = target - before
+        window = self.training_sources_[rec][start:start + self.window_samples_].copy()
+        return window, rec, float(self.train_time_s_[row])
+
+    def _alignment(self):
+        return "causal" if self.window == "causal" else "centred"
+
+    def _row_table(self, rows, extra=None):
+        rows = np.asarray(rows, dtype=np.int64)
+        table = {"row": rows, "recording": self.train_recording_[rows],
+                 "time_s": self.train_time_s_[rows]}
+        if extra is not None:
+            table.update(extra)
+        return pd.DataFrame(table)
+
+    def explain_neurons(self, n_boundary=None):
+        """Training windows behind each active neuron of a convex model.
+
+        ConvexECG's explanation: every neuron of the convex ReLU network is
+        tied to the training windows that switch it on and to those that pin
+        down its hyperplane (see the regressor's ``explain_neurons``).  Here
+        the regressor's training rows are mapped back to recordings and times;
+        :meth:`training_window` returns the window of any row (with
+        ``n_components`` the regressor's input is ``window @ components_.T``).
+
+        Parameters
+        ----------
+        n_boundary : int, optional
+            Delimiting windows per neuron (default: the window length in
+            samples, enough points to pin down a hyperplane).
+
+        Returns
+        -------
+        list of dict
+            One dict per active neuron: ``neuron``, ``lead`` (``"I"`` or
+            ``"II"``, the output it feeds), ``pattern`` (gate index), ``sign``,
+            ``second_layer_weight`` (standardized units), ``active`` (DataFrame
+            of the training windows on its active side: ``row``,
+            ``recording``, ``time_s``) and ``boundary`` (the ``n_boundary``
+            windows closest to its hyperplane, nearest first, with their
+            ``distance`` in normalized input units).
+
+        Raises
+        ------
+        TypeError
+            If the model is not a convex ReLU model.
+        """
+        check_is_fitted(self, "regressor_")
+        if not hasattr(self.regressor_, "explain_neurons"):
+            raise TypeError(
+                f"explain_neurons needs a convex ReLU model (model='gated' or 'relu'); this "
+                f"reconstructor uses {type(self.regressor_).__name__}")
+        out = []
+        for item in self.regressor_.explain_neurons(n_boundary=n_boundary):
+            out.append({
+                "neuron": item["neuron"],
+                "lead": ("I", "II")[item["output"]],
+                "pattern": item["pattern"],
+                "sign": item["sign"],
+                "second_layer_weight": item["second_layer_weight"],
+                "active": self._row_table(item["active_samples"]),
+                "boundary": self._row_table(item["boundary_samples"],
+                                            {"distance": item["boundary_distances"]}),
+            })
+        return out

@@ -1,0 +1,749 @@
+r"""Event and activity estimation by non-negative (cross-products) LASSO deconvolution.
+
+The detector signal is modelled as ``y = H s + w``: ``H`` the causal
+convolution with the pulse shape, ``s >= 0`` one coefficient per sample (an
+event's amplitude at its arrival sample), ``w`` white noise.  Long records are
+not solved in one piece.  Three steps keep the work proportional to the
+active part of the signal, and exact:
+
+1. **Screening.**  ``c = H^T y`` (one correlation pass).  For a non-negative
+   pulse ``H^T H`` has non-negative entries, so at the LASSO solution the
+   gradient ``H^T (y - H s) <= c`` for every ``s >= 0``: a coefficient with
+   ``c_i <= alpha`` is zero (and a fortiori with the cross-products weights
+   ``gamma >= 1``).  Only the others ("active") need to be solved for.
+2. **Segmentation.**  Coefficients farther apart than the pulse length (and
+   the cross-products window) do not interact, so the record splits into
+   independent runs: each active stretch with ``margin`` samples of quiet
+   signal on both sides.  The noise-only stretches between runs are dropped.
+3. **Packing.**  Runs are concatenated into pieces of about ``chunk_size``
+   samples, each solved by one call of
+   :func:`~sparse_events.deconvolve` (plain) or
+   :func:`~sparse_events.cross_products_deconvolve` (with ``dead_time_s``).
+   Only a run longer than ``chunk_size`` (very high rates) is cut: into
+   windows overlapping by ``overlap`` samples on each side, each owning the
+   coefficients of its core, so an event is reported by exactly one window
+   (never lost, never doubled).  This cut is the only approximation; the
+   KKT conditions of the whole problem are checked at the end
+   (``kkt_violation`` of the result).
+
+Afterwards adjacent non-zero coefficients (an event between two samples is
+split over both) are merged into one event: amplitude = sum, time =
+amplitude-weighted mean.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.signal import oaconvolve
+
+from .._exceptions import ConvergenceWarning
+from .._validation import (
+    as_float_array,
+    check_int,
+    check_kernel,
+    check_sampling_rate,
+    check_scalar,
+)
+from ._dead_time import true_rate_uncertainty
+from ._kernels import (
+    correlate_pulse,
+    first_nonfinite,
+    group_starts,
+    refit_support,
+    screen_runs,
+)
+
+__all__ = ["estimate_events", "estimate_activity", "EstimatedEvents", "ActivityEstimate",
+           "estimate_noise_std", "cluster_events", "default_resolving_samples",
+           "activity_from_events"]
+
+
+@dataclass
+class EstimatedEvents:
+    """Events recovered by :func:`estimate_events`.
+
+    Attributes
+    ----------
+    arrival_times_s : ndarray of shape (n_events,)
+        Arrival times in seconds (amplitude-weighted mean of the merged
+        coefficients, so fractional samples).
+    amplitudes : ndarray of shape (n_events,)
+        Amplitudes in the units of ``signal / pulse`` (debiased least-squares
+        refit on the support when ``debias=True``).
+    lasso_amplitudes : ndarray of shape (n_events,)
+        The (shrunk) LASSO amplitudes, merged the same way.
+    sampling_rate, duration_s : float
+    alpha : float
+        LASSO strength in ``0.5 ||y - H s||^2 + alpha * penalty``.
+    noise_std : float
+        Noise standard deviation used to set ``alpha``.
+    method : str
+        ``"lasso"`` or ``"cross_products"``.
+    dead_time_s : float or None
+    kkt_violation : float
+        Largest violation of the plain-LASSO optimality conditions of the whole
+        record, relative to ``alpha`` (``nan`` when not checked; for the
+        cross-products LASSO checked with its final weights).
+    n_pieces : int
+        Number of solver calls.
+    active_fraction : float
+        Fraction of the record kept after screening.
+    timings_s : dict
+        Wall-clock time of each step.
+    """
+
+    arrival_times_s: np.ndarray
+    amplitudes: np.ndarray
+    lasso_amplitudes: np.ndarray
+    sampling_rate: float
+    duration_s: float
+    alpha: float
+    noise_std: float
+    method: str
+    dead_time_s: float | None
+    kkt_violation: float
+    n_pieces: int
+    active_fraction: float
+    n_not_converged: int = 0
+    timings_s: dict = field(default_factory=dict)
+
+    @property
+    def n_events(self) -> int:
+        return self.arrival_times_s.size
+
+    @property
+    def arrival_samples(self) -> np.ndarray:
+        return self.arrival_times_s * self.sampling_rate
+
+
+def estimate_noise_std(signal):
+    r"""Robust noise level of a baseline-subtracted signal of non-negative pulses.
+
+    ``1.4826 * median(|y_j|)`` over the samples with ``y_j <= 0``: for white
+    Gaussian noise around a zero baseline this half-normal median estimates
+    ``sigma``.  Pulses only push samples up, so the estimate is little
+    affected at low rates; at high rates (pulses overlapping most of the time)
+    it is biased low -- pass ``noise_std`` measured on a pulse-free baseline
+    instead.
+    """
+    y = as_float_array(signal, "signal", ndim=1)
+    neg = -y[y <= 0]
+    if neg.size < 16:
+        raise ValueError("cannot estimate noise_std: fewer than 16 samples at or below "
+                         "the zero baseline; is the signal baseline-subtracted? Pass "
+                         "noise_std explicitly")
+    return float(1.4826 * np.median(neg))
+
+
+def _correlate(y, p):
+    """``c[i] = sum_k p[k] y[i + k]`` for ``i in [0, len(y))`` (zeros past the end)."""
+    if p.size <= 64:
+        return correlate_pulse(y, p)
+    ypad = np.concatenate([np.asarray(y, dtype=np.float64), np.zeros(p.size - 1)])
+    return oaconvolve(ypad, p[::-1], mode="valid")
+
+
+def _pieces(starts, stops, chunk_size, overlap):
+    """Group runs into pieces; cut long runs into overlapping windows.
+
+    Yields lists of ``(win_start, win_stop, core_start, core_stop)`` in
+    original sample indices; the windows of one piece are concatenated.
+    """
+    group, size = [], 0
+    for s, e in zip(starts.tolist(), stops.tolist()):
+        if e - s > chunk_size:
+            if group:
+                yield group
+                group, size = [], 0
+            core = chunk_size - 2 * overlap
+            for c0 in range(s, e, core):
+                c1 = min(e, c0 + core)
+                yield [(max(s, c0 - overlap), min(e, c1 + overlap), c0, c1)]
+            continue
+        if size + (e - s) > chunk_size and group:
+            yield group
+            group, size = [], 0
+        group.append((s, e, s, e))
+        size += e - s
+    if group:
+        yield group
+
+
+def cluster_events(positions, amplitudes, *, max_gap, max_size=None, min_amplitude=None,
+                   weights=None):
+    """Merge coefficients of one event: consecutive positions at most ``max_gap`` apart.
+
+    With ``max_size``, a run of more than ``max_size`` such coefficients is
+    split into groups of at most ``max_size`` (the largest coefficient takes
+    its larger neighbours first; see :func:`sparse_events.gamma._kernels.group_starts`):
+    an event between two samples occupies two coefficients, so a longer run
+    holds several events.  A group split off that way whose amplitude is below
+    ``min_amplitude`` is not an event of its own: it goes back to its larger
+    neighbouring group of the same run.  Returns the merged positions (``weights``-weighted
+    mean, default the amplitudes), the summed amplitudes and the index of the
+    first member of every group.  ``positions`` must be sorted.
+    """
+    pos = as_float_array(positions, "positions", dtype=np.float64, ndim=1, allow_empty=True)
+    amp = as_float_array(amplitudes, "amplitudes", dtype=np.float64, ndim=1, allow_empty=True)
+    w = amp if weights is None else as_float_array(weights, "weights", dtype=np.float64,
+                                                   ndim=1, allow_empty=True)
+    if not pos.size == amp.size == w.size:
+        raise ValueError(f"positions, amplitudes and weights must have the same length, got "
+                         f"{pos.size}, {amp.size} and {w.size}")
+    if np.any(np.diff(pos) < 0):
+        raise ValueError("positions must be sorted (non-decreasing)")
+    max_gap = check_scalar(max_gap, "max_gap", low=0)
+    if min_amplitude is not None:
+        min_amplitude = check_scalar(min_amplitude, "min_amplitude")
+    if max_size is not None:
+        max_size = check_int(max_size, "max_size", low=1)
+    if pos.size == 0:
+        return pos.copy(), amp.copy(), np.zeros(0, dtype=np.int64)
+    if max_size is None:
+        new = np.ones(pos.size, dtype=bool)
+        new[1:] = np.diff(pos) > max_gap
+    else:
+        new = group_starts(pos, w, max_gap, check_int(max_size, "max_size", low=1))
+        if min_amplitude is not None:
+            _merge_small_groups(new, pos, amp, max_gap, min_amplitude)
+    first = np.flatnonzero(new)
+    a = np.add.reduceat(amp, first)
+    wsum = np.add.reduceat(w, first)
+    wpos = np.add.reduceat(w * pos, first)
+    # groups with zero total weight fall back to their first position
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(wsum > 0, wpos / np.where(wsum > 0, wsum, 1.0), pos[first])
+    return p, a, first
+
+
+def _merge_small_groups(new, pos, amp, max_gap, min_amplitude):
+    """In place: groups below ``min_amplitude`` join their larger neighbour in the same run."""
+    first = np.flatnonzero(new)
+    n_groups = first.size
+    if n_groups < 2:
+        return
+    gamp = np.add.reduceat(amp, first)
+    run_start = np.ones(pos.size, dtype=bool)
+    run_start[1:] = np.diff(pos) > max_gap
+    run = (np.cumsum(run_start) - 1)[first]
+    owner = np.arange(n_groups)
+    lo = np.arange(n_groups)
+    hi = np.arange(n_groups)
+
+    def find(g):
+        while owner[g] != g:
+            g = owner[g]
+        return g
+
+    small = np.flatnonzero(gamp < min_amplitude)
+    for g in small[np.argsort(gamp[small], kind="stable")]:
+        r = find(g)
+        if gamp[r] >= min_amplitude:
+            continue
+        cands = [find(k) for k in (lo[r] - 1, hi[r] + 1)
+                 if 0 <= k < n_groups and run[k] == run[r]]
+        if not cands:
+            continue
+        c = max(cands, key=lambda k: gamp[k])
+        owner[r] = c
+        gamp[c] += gamp[r]
+        lo[c] = min(lo[c], lo[r])
+        hi[c] = max(hi[c], hi[r])
+    roots = np.array([find(g) for g in range(n_groups)])
+    new[first[1:]] = roots[1:] != roots[:-1]
+
+
+def default_resolving_samples(pulse, level=0.5):
+    """Smallest lag ``k >= 2`` at which the pulse's normalized autocorrelation is ``<= level``.
+
+    ``rho(k) = sum_j p[j] p[j + k] / sum_j p[j]^2``: two pulses ``k`` samples
+    apart are hard to tell from one when ``rho(k)`` is close to 1.
+    """
+    p = check_kernel(pulse, "pulse", ndim=1, dtype=np.float64)
+    level = check_scalar(level, "level", low=0, high=1, low_inclusive=False,
+                         high_inclusive=False)
+    r = np.correlate(p, p, mode="full")[p.size - 1:]
+    r = r / r[0]
+    below = np.flatnonzero(r[2:] <= level)
+    return int(below[0] + 2) if below.size else p.size
+
+
+def _default_alpha(noise_std, p, n_samples, threshold_factor):
+    return threshold_factor * noise_std * float(np.linalg.norm(p)) * np.sqrt(
+        2.0 * np.log(max(n_samples, 2)))
+
+
+def _solve_piece(yp, p, alpha, *, method, window, tol, max_iter):
+    from ..models import deconvolve
+
+    if method == "lasso":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = deconvolve(yp, p, alpha, mode="causal", positive=True, tol=tol,
+                             max_iter=max_iter)
+        return res
+    try:
+        from ..models import cross_products_deconvolve
+    except ImportError as exc:  # pragma: no cover - present in this package version
+        raise ImportError("dead_time_s needs sparse_events.cross_products_deconvolve, "
+                          "which this installation lacks") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = cross_products_deconvolve(yp, p, beta=1.0 / (2.0 * alpha), g=window,
+                                        mode="causal", positive=True, tol=tol,
+                                        inner_max_iter=max_iter)
+    return res
+
+
+def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=None,
+                    noise_std=None, threshold_factor=1.0, cross_products_strength=1.0,
+                    merge_gap_samples=1, max_merge=2, min_amplitude=None, debias=True,
+                    tol=1e-4,
+                    max_iter=200, chunk_size=1 << 16, overlap=None, check_kkt=True):
+    r"""Recover arrival times and amplitudes of the pulses in a detector signal.
+
+    Solves the non-negative LASSO deconvolution
+
+    .. math::
+
+        \min_{s \ge 0} \tfrac12 \lVert y - H s \rVert_2^2 + \alpha \sum_i s_i
+
+    (``H``: causal convolution with ``pulse``; one coefficient per sample) or,
+    with ``dead_time_s``, the cross-products LASSO of Luengo, Via and Trigano
+    (eq. 8 divided by ``2 beta``, ``beta = 1 / (2 alpha)``)
+
+    .. math::
+
+        \min_{s \ge 0} \tfrac12 \lVert y - H s \rVert_2^2
+        + \alpha \bigl(\textstyle\sum_i s_i + s^\top G s\bigr)
+
+    whose window ``g[d] = cross_products_strength / a_ref`` for lags
+    ``1 <= d <= ceil(dead_time_s * sampling_rate) - 1`` penalizes pairs of
+    events closer than the dead time; ``a_ref = alpha / ||pulse||^2`` is the
+    amplitude at the detection threshold, so a neighbour of amplitude ``a``
+    multiplies an event's threshold by ``1 + 2 cross_products_strength a /
+    a_ref``.  See the module docstring for the screening, segmentation and
+    chunking that make long records tractable.
+
+    Parameters
+    ----------
+    signal : array_like of shape (n_samples,)
+        Baseline-subtracted detector signal (``float32`` or ``float64``; a
+        ``numpy.memmap`` is read piece by piece).
+    sampling_rate : float
+        Hz (keyword-only, required).
+    pulse : array_like of shape (L,)
+        Non-negative pulse shape sampled at ``sampling_rate``, starting at the
+        arrival time; amplitudes are in units of ``signal / pulse``.
+    dead_time_s : float, optional
+        Minimum distance between recovered events in seconds: selects the
+        cross-products LASSO.  ``None``: plain non-negative LASSO.
+    alpha : float, optional
+        LASSO strength.  Default ``threshold_factor * noise_std * ||pulse||_2 *
+        sqrt(2 log n_samples)`` (the universal threshold on the matched-filter
+        output).
+    noise_std : float, optional
+        Noise standard deviation; default :func:`estimate_noise_std`.
+    threshold_factor : float, default=1.0
+    cross_products_strength : float, default=1.0
+    merge_gap_samples : int, default=1
+        Non-zero coefficients at most this many samples apart may be one event
+        (an arrival between two samples is split over both).
+    max_merge : int or None, default=2
+        At most this many such coefficients make one event; longer runs (events
+        piled up within a few samples) are split greedily around their largest
+        coefficients (see :func:`cluster_events`), keeping a split-off group
+        only if its amplitude reaches ``max(min_amplitude, (alpha / ||pulse||^2)
+        / sqrt(1 - rho_1^2))`` (``rho_1``: correlation of adjacent columns,
+        which inflates the noise of their amplitudes).  ``None`` merges whole
+        runs.
+    min_amplitude : float, optional
+        Drop merged events with a smaller (debiased) amplitude.  Default
+        ``alpha / ||pulse||^2``: the smallest amplitude an isolated event needs
+        to enter the LASSO solution at all (smaller refitted amplitudes come
+        from noise or from the shrinkage residual of a neighbouring event).
+    debias : bool, default=True
+        Least-squares refit (non-negative) of the amplitudes on the support.
+    tol : float, default=1e-4
+        Tolerance of each solve (relative duality gap; outer tolerance for the
+        cross-products LASSO).
+    max_iter : int, default=200
+    chunk_size : int, default=65536
+        Samples per solver call.
+    overlap : int, optional
+        Overlap of windows cut inside a long active run (default
+        ``max(16 L, 256)``).
+    check_kkt : bool, default=True
+        Verify the optimality conditions on the whole record (one more
+        correlation pass).
+
+    Returns
+    -------
+    EstimatedEvents
+    """
+    t_start = time.perf_counter()
+    fs = check_sampling_rate(sampling_rate)
+    if isinstance(signal, np.memmap):
+        y = signal
+        if y.ndim != 1:
+            raise ValueError(f"signal must be 1-D, got shape {y.shape}")
+        if y.dtype.kind not in "iuf":
+            raise TypeError(f"signal must be a real numeric array, got dtype {y.dtype}")
+    else:
+        # finiteness is checked below in one compiled pass (no temporary arrays)
+        y = as_float_array(signal, "signal", ndim=1, finite=False)
+    if y.dtype.kind == "f":
+        bad = first_nonfinite(y)
+        if bad >= 0:
+            kind = "NaN" if np.isnan(y[bad]) else "infinite"
+            raise ValueError(f"signal must contain only finite values; the first non-finite "
+                             f"value ({kind}) is at index {bad}")
+    p = check_kernel(pulse, "pulse", ndim=1, dtype=np.float64)
+    if np.any(p < 0):
+        raise ValueError(
+            "pulse must be non-negative (a unipolar detector pulse): its screening rule "
+            f"needs H^T H >= 0; min(pulse) = {p.min():.3g}. Clip small negative values "
+            "of a measured shape or shape the signal to a unipolar pulse")
+    n = y.shape[0]
+    L = p.size
+    if L > n:
+        raise ValueError(f"pulse has {L} samples, longer than the signal ({n} samples)")
+    method = "lasso" if dead_time_s is None else "cross_products"
+    merge_gap = check_int(merge_gap_samples, "merge_gap_samples", low=0)
+    if max_merge is not None:
+        max_merge = check_int(max_merge, "max_merge", low=1)
+    window = None
+    Lg = 0
+    if noise_std is None:
+        noise_std = estimate_noise_std(y[: min(n, 1 << 22)])
+    noise_std = check_scalar(noise_std, "noise_std", low=0, low_inclusive=False)
+    threshold_factor = check_scalar(threshold_factor, "threshold_factor", low=0,
+                                    low_inclusive=False)
+    if alpha is None:
+        alpha = _default_alpha(noise_std, p, n, threshold_factor)
+    alpha = check_scalar(alpha, "alpha", low=0, low_inclusive=False)
+    if dead_time_s is not None:
+        from ..models import refractory_window
+
+        tau = check_scalar(dead_time_s, "dead_time_s", low=0, low_inclusive=False)
+        Lg = max(1, int(np.ceil(tau * fs - 1e-9)) - 1)
+        if Lg >= n:
+            raise ValueError(f"dead_time_s={tau} s spans {Lg + 1} samples, longer than the "
+                             f"signal ({n} samples)")
+        strength = check_scalar(cross_products_strength, "cross_products_strength", low=0,
+                                low_inclusive=False)
+        a_ref = alpha / float(p @ p)
+        window = refractory_window(Lg, strength / a_ref)
+        if merge_gap >= 1:
+            # lags up to merge_gap_samples are one event split between samples: not penalized
+            window[1: min(Lg, merge_gap) + 1] = 0.0
+            if not np.any(window):
+                raise ValueError(
+                    f"dead_time_s={tau} s ({Lg + 1} samples) leaves no lag to penalize beyond "
+                    f"merge_gap_samples={merge_gap}; use a longer dead time")
+    if min_amplitude is None:
+        min_amplitude = alpha / float(p @ p)
+    min_amplitude = check_scalar(min_amplitude, "min_amplitude", low=0)
+    tol = check_scalar(tol, "tol", low=0, low_inclusive=False)
+    max_iter = check_int(max_iter, "max_iter", low=1)
+    chunk_size = check_int(chunk_size, "chunk_size", low=8 * L)
+    overlap = max(16 * L, 256) if overlap is None else check_int(overlap, "overlap", low=L)
+    if 2 * overlap >= chunk_size:
+        raise ValueError(f"overlap ({overlap}) must be smaller than half of chunk_size "
+                         f"({chunk_size})")
+    margin = max(L, Lg + 1) + 2
+
+    timings = {}
+    t0 = time.perf_counter()
+    starts, stops = screen_runs(y, p, alpha, margin, max(chunk_size, 1 << 20))
+    timings["screening"] = time.perf_counter() - t0
+    active = int((stops - starts).sum())
+
+    t0 = time.perf_counter()
+    idx_all, lasso_all, deb_all = [], [], []
+    n_pieces = 0
+    n_not_conv = 0
+    for group in _pieces(starts, stops, chunk_size, overlap):
+        yp = np.concatenate([np.asarray(y[w0:w1], dtype=np.float64) for w0, w1, _, _ in group])
+        if yp.size < L:
+            yp = np.concatenate([yp, np.zeros(L - yp.size)])
+        res = _solve_piece(yp, p, alpha, method=method, window=window, tol=tol,
+                           max_iter=max_iter)
+        n_pieces += 1
+        n_not_conv += int(not np.all(res.converged))
+        coef = res.coef
+        nz = np.flatnonzero(coef > 0)
+        deb = coef[nz]
+        if debias:
+            deb = refit_support(yp, p, nz, positive=True)
+        win = np.asarray(group, dtype=np.int64).reshape(-1, 4)
+        lengths = win[:, 1] - win[:, 0]
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        run = np.searchsorted(offsets, nz, side="right") - 1
+        glob = nz - offsets[run] + win[run, 0]
+        own = (glob >= win[run, 2]) & (glob < win[run, 3])
+        idx_all.append(glob[own])
+        lasso_all.append(coef[nz[own]])
+        deb_all.append(deb[own])
+    timings["solve"] = time.perf_counter() - t0
+    if idx_all:
+        idx = np.concatenate(idx_all)
+        lasso_amp = np.concatenate(lasso_all)
+        deb_amp = np.concatenate(deb_all)
+    else:
+        idx = np.zeros(0, dtype=np.int64)
+        lasso_amp = deb_amp = np.zeros(0)
+    order = np.argsort(idx, kind="stable")
+    idx, lasso_amp, deb_amp = idx[order], lasso_amp[order], deb_amp[order]
+
+    kkt = np.nan
+    if check_kkt:
+        t0 = time.perf_counter()
+        kkt = _kkt_violation(y, p, idx, lasso_amp, alpha, window, starts, stops)
+        timings["kkt_check"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    weights = deb_amp if debias else lasso_amp
+    fidx = idx.astype(np.float64)
+    # a group split off a run must stand out of the noise of collinear neighbours: the
+    # detection amplitude alpha / ||p||^2, inflated by 1 / sqrt(1 - rho_1^2) (rho_1: the
+    # pulse's normalized autocorrelation at lag 1, the correlation of adjacent columns)
+    rho1 = float(p[:-1] @ p[1:]) / float(p @ p) if L > 1 else 0.0
+    split_min = max(min_amplitude,
+                    alpha / float(p @ p) / np.sqrt(max(1.0 - rho1 ** 2, 1e-12)))
+    pos, amp, first = cluster_events(fidx, weights, max_gap=merge_gap, max_size=max_merge,
+                                     min_amplitude=split_min)
+    lamp = np.add.reduceat(lasso_amp, first) if first.size else np.zeros(0)
+    keep = (amp > 0) & (amp >= min_amplitude)
+    timings["merge"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+    return EstimatedEvents(
+        arrival_times_s=pos[keep] / fs, amplitudes=amp[keep], lasso_amplitudes=lamp[keep],
+        sampling_rate=fs, duration_s=n / fs, alpha=alpha, noise_std=noise_std,
+        method=method, dead_time_s=None if dead_time_s is None else float(dead_time_s),
+        kkt_violation=kkt, n_pieces=n_pieces, active_fraction=active / n,
+        n_not_converged=n_not_conv, timings_s=timings)
+
+
+def _ranges(lo, hi):
+    """Concatenation of ``arange(lo[r], hi[r])`` for every ``r`` (vectorized)."""
+    lengths = hi - lo
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    start = np.repeat(lo - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return np.arange(total, dtype=np.int64) + start
+
+
+def _kkt_violation(y, p, idx, coef, alpha, window, starts, stops, group_size=1 << 20):
+    """Largest violation of the (weighted) non-negative LASSO conditions, relative to alpha.
+
+    Zero coefficients need ``grad_i <= alpha w_i``, non-zero ones
+    ``grad_i = alpha w_i`` with ``grad = H^T (y - H s)`` on the original record
+    and ``w = gamma = 1 + 2 G s`` (cross-products) or 1.  Only the runs kept by
+    the screening are checked: elsewhere ``grad_i <= (H^T y)_i <= alpha``
+    holds for every ``s >= 0`` (non-negative pulse).  Every run is evaluated in
+    a window of the original samples extended on both sides, with every
+    coefficient (of any run or piece) that reaches it, so the stitching of
+    pieces and windows is verified too.
+    """
+    n = y.shape[0]
+    L = p.size
+    Lg = 0 if window is None else window.size - 1
+    ext = max(L, Lg) + 1
+    worst = 0.0
+    full_window = None if window is None else np.concatenate([window[:0:-1], window])
+    # groups of consecutive runs holding about group_size samples each
+    label = np.cumsum(stops - starts + 3 * ext) // group_size
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(label)) + 1, [starts.size]])
+    for k, j in zip(bounds[:-1], bounds[1:]):
+        S, E = starts[k:j], stops[k:j]
+        w0 = np.maximum(S - ext, 0)
+        w1 = np.minimum(E + ext, n)
+        blk = ext + (w1 - w0)  # ext zeros, then the window's samples
+        off = np.concatenate([[0], np.cumsum(blk)])
+        tot = int(off[-1]) + ext
+        base = off[:-1] + ext - w0  # packed position of global sample 0, per run
+        # samples of the windows
+        src = _ranges(w0, w1)
+        dst = src + np.repeat(base, w1 - w0)
+        ypk = np.zeros(tot)
+        ypk[dst] = y[src]
+        inside = np.zeros(tot, dtype=bool)
+        inside[dst] = True
+        # every coefficient reaching a window (a coefficient may reach two windows)
+        lo = np.searchsorted(idx, w0 - ext)
+        hi = np.searchsorted(idx, w1)
+        which = _ranges(lo, hi)
+        spk = np.zeros(tot)
+        spk[idx[which] + np.repeat(base, hi - lo)] = coef[which]
+        # positions to evaluate: the runs themselves; non-zero coefficients among them
+        ev_src = _ranges(S, E)
+        evaluate = np.zeros(tot, dtype=bool)
+        evaluate[ev_src + np.repeat(base, E - S)] = True
+        lo = np.searchsorted(idx, S)
+        hi = np.searchsorted(idx, E)
+        which = _ranges(lo, hi)
+        nonzero = np.zeros(tot, dtype=bool)
+        nonzero[idx[which] + np.repeat(base, hi - lo)] = True
+        model = np.convolve(spk, p)[:tot]
+        # residual only on the samples of the record (zero past its end, as in H^T)
+        grad = correlate_pulse(np.where(inside, ypk - model, 0.0), p)
+        w = 1.0
+        if full_window is not None:
+            w = 1.0 + 2.0 * np.convolve(spk, full_window, mode="same")
+        target = alpha * w
+        dev = np.where(nonzero, np.abs(grad - target), grad - target)
+        worst = max(worst, float(np.max(np.where(evaluate, dev, 0.0), initial=0.0)))
+    return worst / alpha
+
+
+@dataclass
+class ActivityEstimate:
+    """True-rate estimate of :func:`estimate_activity`.
+
+    Attributes
+    ----------
+    rate_hz : float
+        Estimated true event rate.
+    rate_uncertainty_hz : float
+        Its standard deviation (Poisson statistics of the counted clusters,
+        pile-up included through the resolving-time correction).
+    recovered_rate_hz : float
+        Recovered events per second, uncorrected.
+    n_events : int
+        Recovered events.
+    n_clusters : int
+        Clusters of recovered events closer than ``resolving_time_s``.
+    resolving_time_s : float
+        Time below which two recovered events are not trusted to be resolved
+        (the paralyzable dead time of the correction).
+    duration_s : float
+    events : EstimatedEvents
+    """
+
+    rate_hz: float
+    rate_uncertainty_hz: float
+    recovered_rate_hz: float
+    n_events: int
+    n_clusters: int
+    resolving_time_s: float
+    duration_s: float
+    events: EstimatedEvents
+
+    def resolved_fraction(self, resolving_time_s=None) -> float:
+        """``exp(-2 rate_hz d)``: expected fraction of events with no other event within
+        ``d`` on either side (default ``d = resolving_time_s`` of this estimate).
+
+        With ``d`` the separation below which recovered amplitudes are corrupted by
+        a neighbour, this is the fraction of events found at their own energy:
+        divide a photopeak area of the recovered spectrum by it to correct for the
+        pile-up left unresolved.
+        """
+        d = self.resolving_time_s if resolving_time_s is None else check_scalar(
+            resolving_time_s, "resolving_time_s", low=0)
+        return float(np.exp(-2.0 * self.rate_hz * d))
+
+
+def estimate_activity(signal, *, sampling_rate, pulse, dead_time_s=None,
+                      resolving_time_s=None, **kwargs):
+    r"""True event rate (activity seen by the detector) from a sampled signal.
+
+    Events are recovered by :func:`estimate_events` (``**kwargs`` are passed
+    on).  Deconvolution resolves pile-up down to some separation ``d`` but
+    not below: two events closer than that may come out as one.  The recovered
+    events are therefore grouped into clusters whose consecutive members are
+    less than ``d = resolving_time_s`` apart; the cluster starts are exactly
+    what a paralyzable counter of dead time ``d`` records from the true
+    Poisson arrivals (an event opens a new cluster iff the previous event is at
+    least ``d`` earlier), so
+
+    .. math::
+
+        \hat n = -W_0(-C d / T) / d, \qquad
+        \operatorname{sd}(\hat n) = \frac{\sqrt{C (1 - 2 \hat n d e^{-\hat n d})}}
+                                         {T e^{-\hat n d} (1 - \hat n d)}
+
+    with ``C`` clusters in ``T`` seconds (Lambert's ``W_0``; the variance is
+    Müller's for a paralyzable counter).  Events wrongly split or merged
+    inside a cluster do not change ``C``.
+
+    Parameters
+    ----------
+    signal, sampling_rate, pulse, dead_time_s
+        As in :func:`estimate_events`.
+    resolving_time_s : float, optional
+        ``d``.  Default: ``dead_time_s`` when given, else
+        :func:`default_resolving_samples` of the pulse (the lag at which its
+        normalized autocorrelation falls to 0.5 or below), over the sampling
+        rate.  ``d`` must be at least the separation below which the
+        deconvolution merges events, and not much more (recovered positions
+        scatter by a fraction of a sample, which moves gaps across ``d``); the
+        0.5 rule was set on the HPGe benchmark (``gamma/RESULTS.md``), so check
+        it by simulation for a very different pulse.
+    **kwargs
+        Passed to :func:`estimate_events`.
+
+    Returns
+    -------
+    ActivityEstimate
+    """
+    fs = check_sampling_rate(sampling_rate)
+    p = check_kernel(pulse, "pulse", ndim=1, dtype=np.float64)
+    ev = estimate_events(signal, sampling_rate=fs, pulse=p, dead_time_s=dead_time_s,
+                         **kwargs)
+    if resolving_time_s is None:
+        d = dead_time_s if dead_time_s is not None else default_resolving_samples(p) / fs
+    else:
+        d = resolving_time_s
+    return activity_from_events(ev, resolving_time_s=d)
+
+
+def activity_from_events(events, *, resolving_time_s):
+    r"""True rate from recovered events: paralyzable inversion of their cluster count.
+
+    The second half of :func:`estimate_activity`, for events already
+    recovered (e.g. to compare several resolving times on one deconvolution).
+
+    Parameters
+    ----------
+    events : EstimatedEvents
+    resolving_time_s : float
+        ``d > 0``: consecutive events less than ``d`` apart are one cluster.
+
+    Returns
+    -------
+    ActivityEstimate
+
+    Raises
+    ------
+    ValueError
+        If the cluster rate is above the paralyzable maximum ``1 / (e d)``.
+    """
+    if not isinstance(events, EstimatedEvents):
+        raise TypeError(f"events must be an EstimatedEvents (from estimate_events), got "
+                        f"{type(events).__name__}")
+    d = check_scalar(resolving_time_s, "resolving_time_s", low=0, low_inclusive=False)
+    T = events.duration_s
+    t = events.arrival_times_s
+    if t.size:
+        new = np.ones(t.size, dtype=bool)
+        new[1:] = np.diff(t) >= d
+        n_clusters = int(new.sum())
+    else:
+        n_clusters = 0
+    if n_clusters * d / T > 1.0 / np.e:
+        raise ValueError(
+            f"{n_clusters} clusters of recovered events in {T:g} s with resolving_time_s={d:g} "
+            f"s exceed the paralyzable maximum 1/(e d): the rate is too high for this "
+            "resolving time (shorten resolving_time_s or dead_time_s)")
+    rate, sd = true_rate_uncertainty(n_clusters, duration_s=T, dead_time_s=d,
+                                     model="paralyzable")
+    return ActivityEstimate(rate_hz=float(rate), rate_uncertainty_hz=float(sd),
+                            recovered_rate_hz=t.size / T, n_events=int(t.size),
+                            n_clusters=n_clusters, resolving_time_s=float(d),
+                            duration_s=T, events=events)

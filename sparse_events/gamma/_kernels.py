@@ -1,0 +1,284 @@
+"""Compiled helpers of the gamma estimators (correlation, support refit)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from scipy.linalg import LinAlgError, solveh_banded
+from scipy.optimize import lsq_linear
+
+__all__ = ["correlate_pulse", "refit_support", "screen_runs", "group_starts", "first_nonfinite"]
+
+
+@numba.njit(cache=True)
+def _first_nonfinite_kernel(y):
+    for i in range(y.size):
+        if not np.isfinite(y[i]):
+            return i
+    return -1
+
+
+def first_nonfinite(y, block=1 << 24):
+    """Index of the first NaN or infinite sample of a 1-D array, or -1 (no temporaries)."""
+    for a in range(0, y.shape[0], block):
+        seg = y[a: a + block]
+        if not seg.flags.c_contiguous:
+            seg = np.ascontiguousarray(seg)
+        k = _first_nonfinite_kernel(seg)
+        if k >= 0:
+            return a + k
+    return -1
+
+
+@numba.njit(cache=True)
+def _correlate_kernel(y, p, out):
+    n = out.size
+    L = p.size
+    m = y.size
+    for i in range(n):
+        acc = 0.0
+        kmax = min(L, m - i)
+        for k in range(kmax):
+            acc += p[k] * y[i + k]
+        out[i] = acc
+
+
+def correlate_pulse(y, p):
+    """``c[i] = sum_k p[k] y[i + k]`` for every ``i`` of ``y`` (``H^T y``, causal ``H``).
+
+    Samples past the end of ``y`` count as zero (truncated pulses at the end).
+    """
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    out = np.empty(y.size)
+    _correlate_kernel(y, np.ascontiguousarray(p, dtype=np.float64), out)
+    return out
+
+
+@numba.njit(cache=True)
+def _screen_kernel(y, n_coef, p, pre, thr, margin, starts, stops):
+    """Runs of coefficients ``i < n_coef`` with ``c_i = sum_k p[k] y[i + k] > thr``.
+
+    ``c_i`` is computed only where some ``y[i + k] > pre`` (with ``p >= 0``
+    and ``pre = thr / sum(p)``, ``c_i <= thr`` elsewhere).  A run is
+    ``[first - margin, last + L + margin)``; active coefficients closer than
+    ``L + 2 margin`` share a run.  Returns the number of runs written.
+    """
+    n = y.size
+    L = p.size
+    n_runs = 0
+    j = 0
+    nh = -1
+    run_first = -1
+    run_last = -1
+    gap = L + 2 * margin
+    for i in range(n_coef):
+        if nh < i:
+            jj = j if j > i else i
+            end = i + L if i + L < n else n
+            found = -1
+            while jj < end:
+                if y[jj] > pre:
+                    found = jj
+                    break
+                jj += 1
+            if found < 0:
+                j = end
+                continue
+            nh = found
+            j = found + 1
+        acc = 0.0
+        kmax = L if L < n - i else n - i
+        for k in range(kmax):
+            acc += p[k] * y[i + k]
+        if acc > thr:
+            if run_first < 0:
+                run_first = i
+            elif i - run_last > gap:
+                starts[n_runs] = run_first - margin
+                stops[n_runs] = run_last + L + margin
+                n_runs += 1
+                run_first = i
+            run_last = i
+    if run_first >= 0:
+        starts[n_runs] = run_first - margin
+        stops[n_runs] = run_last + L + margin
+        n_runs += 1
+    return n_runs
+
+
+def screen_runs(y, p, threshold, margin, block=1 << 20):
+    """Runs ``[start, stop)`` of samples holding every coefficient with ``H^T y > threshold``.
+
+    Each active coefficient ``i`` contributes ``[i - margin, i + L + margin)``;
+    overlapping runs are merged (also across blocks); runs are clipped to the
+    signal.  ``p`` must be non-negative.
+    """
+    n = y.shape[0]
+    L = p.size
+    p = np.ascontiguousarray(p, dtype=np.float64)
+    pre = threshold / p.sum()
+    starts, stops = [], []
+    for a in range(0, n, block):
+        b = min(n, a + block)
+        seg = y[a: min(n, b + L - 1)]
+        if seg.dtype not in (np.float32, np.float64) or not seg.flags.c_contiguous:
+            seg = np.ascontiguousarray(seg, dtype=np.float64)
+        cap = (b - a) // (L + 2 * margin) + 2
+        s = np.empty(cap, dtype=np.int64)
+        e = np.empty(cap, dtype=np.int64)
+        k = _screen_kernel(seg, b - a, p, pre, threshold, margin, s, e)
+        if k:
+            starts.append(s[:k] + a)
+            stops.append(e[:k] + a)
+    if not starts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    s = np.maximum(np.concatenate(starts), 0)
+    e = np.minimum(np.concatenate(stops), n)
+    keep = np.ones(s.size, dtype=bool)
+    keep[1:] = s[1:] > np.maximum.accumulate(e)[:-1]
+    idx = np.flatnonzero(keep)
+    return s[idx], np.maximum.reduceat(e, idx)
+
+
+@numba.njit(cache=True)
+def _group_starts_kernel(pos, amp, max_gap, max_size, new):
+    n = pos.size
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and pos[j] - pos[j - 1] <= max_gap:
+            j += 1
+        # run [i, j): consecutive coefficients closer than max_gap
+        if j - i <= max_size:
+            new[i] = True
+        else:
+            label = np.full(j - i, -1, dtype=np.int64)
+            g = 0
+            while True:
+                best = -1
+                for k in range(i, j):
+                    if label[k - i] < 0 and (best < 0 or amp[k] > amp[best]):
+                        best = k
+                if best < 0:
+                    break
+                label[best - i] = g
+                size = 1
+                while size < max_size:
+                    left = best - 1
+                    while left >= i and label[left - i] == g:
+                        left -= 1
+                    right = best + 1
+                    while right < j and label[right - i] == g:
+                        right += 1
+                    cand = -1
+                    if left >= i and label[left - i] < 0 and pos[left + 1] - pos[left] <= max_gap:
+                        cand = left
+                    if right < j and label[right - i] < 0 and pos[right] - pos[right - 1] <= max_gap:
+                        if cand < 0 or amp[right] > amp[cand]:
+                            cand = right
+                    if cand < 0:
+                        break
+                    label[cand - i] = g
+                    size += 1
+                g += 1
+            new[i] = True
+            for k in range(i + 1, j):
+                new[k] = label[k - i] != label[k - i - 1]
+        i = j
+
+
+def group_starts(pos, amp, max_gap, max_size):
+    """Start flags of groups of sorted coefficients: one group per event.
+
+    Consecutive coefficients at most ``max_gap`` apart form a run.  A run of at
+    most ``max_size`` coefficients is one group; a longer run (events piled up
+    within a few samples) is split greedily: the largest coefficient takes its
+    larger free neighbour until its group holds ``max_size`` coefficients, then
+    the next largest free coefficient starts a group, and so on.  Groups are
+    contiguous.
+    """
+    pos = np.ascontiguousarray(pos, dtype=np.float64)
+    amp = np.ascontiguousarray(amp, dtype=np.float64)
+    new = np.zeros(pos.size, dtype=np.bool_)
+    if pos.size:
+        _group_starts_kernel(pos, amp, float(max_gap), int(max_size), new)
+    return new
+
+
+def _gram_banded(idx, p, n):
+    """Upper banded form of ``A_S^T A_S`` for the support ``idx`` (sorted) of a causal ``H``."""
+    L = p.size
+    m = idx.size
+    # number of later support points within L samples of each point
+    reach = np.searchsorted(idx, idx + L, side="left") - np.arange(m) - 1
+    u = int(reach.max()) if m else 0
+    # cum[d, K] = sum_{k < K} p[k] p[k + d]
+    cum = np.zeros((L, L + 1))
+    for d in range(L):
+        prod = p[: L - d] * p[d:]
+        cum[d, 1: L - d + 1] = np.cumsum(prod)
+        cum[d, L - d + 1:] = cum[d, L - d]
+    ab = np.zeros((u + 1, m))
+    for off in range(0, u + 1):
+        j = np.arange(m - off)
+        l_ = j + off
+        d = idx[l_] - idx[j]
+        ok = d < L
+        K = np.minimum(L - d[ok], n - idx[l_[ok]])
+        vals = np.zeros(j.size)
+        vals[ok] = cum[d[ok], np.maximum(K, 0)]
+        ab[u - off, off:] = vals
+    return ab, u
+
+
+def refit_support(y, p, idx, *, positive=True, max_rounds=20):
+    """Least-squares amplitudes on a fixed support: ``min ||y - A_S c||^2`` (``c >= 0``).
+
+    ``A_S`` holds the columns ``idx`` of the causal convolution with ``p``;
+    its Gram matrix is banded, so the normal equations are solved by a banded
+    Cholesky factorization in ``O(|S| L^2)``.  With ``positive``, coefficients
+    that come out negative are removed and the rest refitted (an active-set
+    iteration); if that does not settle in ``max_rounds`` rounds, the bounded
+    least-squares problem is solved exactly by ``scipy.optimize.lsq_linear``.
+
+    Returns
+    -------
+    ndarray of shape (len(idx),)
+    """
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    idx = np.asarray(idx, dtype=np.int64)
+    n = y.size
+    out = np.zeros(idx.size)
+    if idx.size == 0:
+        return out
+    c = correlate_pulse(y, p)
+    keep = np.ones(idx.size, dtype=bool)
+    for _ in range(max_rounds):
+        sub = idx[keep]
+        if sub.size == 0:
+            return out
+        ab, _u = _gram_banded(sub, p, n)
+        try:
+            x = solveh_banded(ab, c[sub], check_finite=False)
+        except LinAlgError:
+            break
+        if not positive or np.all(x >= 0):
+            out[keep] = x
+            return out
+        where = np.flatnonzero(keep)
+        keep[where[x < 0]] = False
+    # exact bounded least squares on the support (rare fallback)
+    from scipy.sparse import csc_matrix
+
+    L = p.size
+    rows, cols, vals = [], [], []
+    for j, i in enumerate(idx):
+        k = min(L, n - i)
+        rows.append(np.arange(i, i + k))
+        cols.append(np.full(k, j))
+        vals.append(p[:k])
+    A = csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                   shape=(n, idx.size))
+    lb = 0.0 if positive else -np.inf
+    res = lsq_linear(A, y, bounds=(lb, np.inf), method="trf", tol=1e-12, lsmr_tol="auto")
+    return res.x

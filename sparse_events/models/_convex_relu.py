@@ -1,0 +1,424 @@
+"""Convex two-layer ReLU regressors: gated (group LASSO) and exact (cone-constrained)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._validation import (as_float_array, check_int, check_option, check_random_state,
+                           check_scalar)
+from ..solvers import (ConeGroupL2, GroupL2, MaskedBlockDesign, Quadratic, fista,
+                       group_coordinate_descent)
+
+SOLVERS = ("auto", "cd", "fista")
+
+_OBJECTIVE_DOC = r"""
+    Let ``X~ = [X, 1]`` (``fit_intercept=True``) or ``X~ = X``, with ``p``
+    columns, ``n`` samples, and ``D_g = diag(1[X~ h_g >= 0])`` the activation
+    pattern of gate ``h_g`` (``g = 1..P``, ``h_g ~ N(0, I_p)`` drawn from
+    ``random_state``, or given by ``gates``)."""
+
+
+class _ConvexReLUBase(RegressorMixin, BaseEstimator):
+    _n_signs = 1
+
+    def __init__(self, n_patterns=100, alpha=1e-3, *, fit_intercept=True, gates=None,
+                 tol=1e-6, max_iter=1000, solver="auto", random_state=None):
+        self.n_patterns = n_patterns
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.gates = gates
+        self.tol = tol
+        self.max_iter = max_iter
+        self.solver = solver
+        self.random_state = random_state
+
+    # ----------------------------------------------------------------- helpers
+    def _augment(self, X):
+        if self.fit_intercept:
+            return np.hstack([X, np.ones((X.shape[0], 1))])
+        return np.ascontiguousarray(X)
+
+    def _draw_gates(self, p):
+        if self.gates is not None:
+            G = as_float_array(self.gates, "gates", dtype=np.float64, ndim=2)
+            if G.shape[0] != p:
+                raise ValueError(
+                    f"gates must have shape (n_features{' + 1' if self.fit_intercept else ''}"
+                    f"={p}, n_gates), got {G.shape}")
+            return np.ascontiguousarray(G)
+        n_patterns = check_int(self.n_patterns, "n_patterns", low=1)
+        rng = check_random_state(self.random_state)
+        return rng.standard_normal((p, n_patterns))
+
+    def fit(self, X, y):
+        """Solve the convex program and reconstruct the network; returns ``self``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : array_like of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        check_int(self.n_patterns, "n_patterns", low=1)
+        alpha = check_scalar(self.alpha, "alpha", low=0)
+        tol = check_scalar(self.tol, "tol", low=0)
+        max_iter = check_int(self.max_iter, "max_iter", low=1)
+        check_option(self.solver, "solver", SOLVERS)
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, multi_output=True)
+        n = X.shape[0]
+        Y = y.reshape(n, -1)
+        n_outputs = Y.shape[1]
+        Xa = self._augment(X)
+        G = self._draw_gates(Xa.shape[1])
+        masks = Xa @ G >= 0
+        design = MaskedBlockDesign(Xa, masks, n_outputs=n_outputs, n_signs=self._n_signs)
+        lam = n * alpha
+        if self._n_signs == 2:
+            penalty = ConeGroupL2(lam, design)
+        else:
+            penalty = GroupL2(lam, design.group_size)
+        datafit = Quadratic(design, np.ascontiguousarray(Y.T).ravel())
+        if self.solver == "fista":
+            res = fista(datafit, penalty, tol=tol, max_iter=max_iter)
+        else:
+            res = group_coordinate_descent(datafit, penalty, tol=tol, max_iter=max_iter)
+
+        S, P, p = self._n_signs, G.shape[1], Xa.shape[1]
+        U = res.coef.reshape(n_outputs, S, P, p)
+        self.gates_ = G
+        self.patterns_ = masks
+        self.convex_coef_ = U if S == 2 else U[:, 0]
+        self.solver_result_ = res
+        self.n_iter_ = res.n_iter
+        self.converged_ = bool(res.converged)
+        r = datafit.residual(res.coef)
+        self.objective_ = (0.5 * float(r @ r) + penalty.value(res.coef)) / n
+        self.dual_gap_ = res.gap / n
+        self.optimality_ = res.gap / max(res.objective[-1], 1e-300)
+        self.kkt_violation_ = res.kkt_violation / n
+        self._reconstruct(U)
+        self.X_fit_ = Xa
+        self._y_1d = y.ndim == 1
+        return self
+
+    def _reconstruct(self, U):
+        """Network weights from the convex solution (Pilanci & Ergen, eq. 19)."""
+        c, S, P, p = U.shape
+        norms = np.linalg.norm(U, axis=3)               # (c, S, P)
+        o, s, g = np.nonzero(norms > 0)
+        scale = np.sqrt(norms[o, s, g])
+        W = (U[o, s, g] / scale[:, None]).T            # (p, m)
+        A2 = np.zeros((o.size, c))
+        A2[np.arange(o.size), o] = np.where(s == 0, 1.0, -1.0) * scale
+        self.first_layer_weights_ = W
+        self.second_layer_weights_ = A2
+        self.neuron_outputs_ = o
+        self.neuron_patterns_ = g
+        self.neuron_signs_ = np.where(s == 0, 1, -1)
+        self.n_active_neurons_ = int(o.size)
+
+    # -------------------------------------------------------------- network
+    def _hidden(self, Xa):
+        raise NotImplementedError
+
+    def _forward(self, Xa):
+        H = self._hidden(Xa)
+        out = H @ self.second_layer_weights_
+        return out[:, 0] if self._y_1d else out
+
+    def predict(self, X):
+        """Evaluate the reconstructed network."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._forward(self._augment(X))
+
+    def nonconvex_objective(self, X, y):
+        r"""Weight-decay objective of the reconstructed network on ``(X, y)``.
+
+        ``(1 / (2 n)) ||f(X) - Y||_F^2 + (alpha / 2) (||W||_F^2 + ||a||_F^2)``
+        with ``W = first_layer_weights_`` and ``a = second_layer_weights_``;
+        on the training set it equals :attr:`objective_` (up to the solver
+        tolerance).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        y = as_float_array(y, "y", dtype=np.float64, ndim=(1, 2))
+        F = self._forward(self._augment(X)).reshape(X.shape[0], -1)
+        Y = y.reshape(X.shape[0], -1)
+        if Y.shape != F.shape:
+            raise ValueError(f"y must have shape {F.shape}, got {y.shape}")
+        fit = 0.5 * float(np.sum((F - Y) ** 2)) / X.shape[0]
+        decay = 0.5 * self.alpha * (float(np.sum(self.first_layer_weights_ ** 2))
+                                    + float(np.sum(self.second_layer_weights_ ** 2)))
+        return fit + decay
+
+    # -------------------------------------------------------- explainability
+    def neuron_activations(self, X=None):
+        """Which samples activate each active neuron.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features), optional
+            Default: the training samples.
+
+        Returns
+        -------
+        ndarray of bool, shape (n_samples, n_active_neurons_)
+        """
+        check_is_fitted(self)
+        if X is None:
+            Xa = self.X_fit_
+        else:
+            Xa = self._augment(validate_data(self, X, dtype=np.float64, reset=False))
+        return self._activations(Xa)
+
+    def explain_neurons(self, n_boundary=None):
+        """Training samples that activate and that delimit each active neuron.
+
+        For neuron ``j`` with first-layer weights ``w_j`` (its hyperplane
+        ``{x : [x, 1] w_j = 0}``; for the gated model, the hyperplane of its
+        gate), returns the training samples on its active side and the
+        ``n_boundary`` training samples closest to its hyperplane (Euclidean
+        distance in input space).  For the exact model the cone constraints are
+        typically active at the optimum: the hyperplane then passes exactly
+        through some training points, which come first (distance ~ 0).
+
+        Parameters
+        ----------
+        n_boundary : int, optional
+            Number of delimiting samples per neuron (default: the number of
+            input features, enough to pin down a hyperplane).
+
+        Returns
+        -------
+        list of dict
+            One dict per active neuron with keys ``neuron``, ``output``,
+            ``pattern`` (gate index), ``sign`` (+1: ``u``, -1: ``v``),
+            ``second_layer_weight``, ``active_samples`` (indices),
+            ``boundary_samples`` (indices, nearest first) and
+            ``boundary_distances``.
+        """
+        check_is_fitted(self)
+        d = self.n_features_in_
+        k = d if n_boundary is None else check_int(n_boundary, "n_boundary", low=1)
+        Xa = self.X_fit_
+        act = self._activations(Xa)
+        H = self._boundary_weights()                     # (p, m) hyperplane normals
+        dist = np.abs(Xa @ H)
+        wn = np.linalg.norm(H[:d], axis=0)
+        dist = dist / np.where(wn > 0, wn, np.inf)
+        out = []
+        for j in range(self.n_active_neurons_):
+            order = np.argsort(dist[:, j], kind="stable")[:min(k, Xa.shape[0])]
+            out.append({
+                "neuron": j,
+                "output": int(self.neuron_outputs_[j]),
+                "pattern": int(self.neuron_patterns_[j]),
+                "sign": int(self.neuron_signs_[j]),
+                "second_layer_weight": float(
+                    self.second_layer_weights_[j, self.neuron_outputs_[j]]),
+                "active_samples": np.flatnonzero(act[:, j]),
+                "boundary_samples": order,
+                "boundary_distances": dist[order, j],
+            })
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class ConvexGatedReLURegressor(_ConvexReLUBase):
+    __doc__ = r"""Two-layer gated-ReLU network trained by convex optimisation (group LASSO).
+""" + _OBJECTIVE_DOC + r"""
+    For each output ``o`` the estimator solves
+
+    .. math::
+
+        \min_{u}\; \frac{1}{2n} \Big\lVert \sum_{g=1}^{P} D_g \tilde X u_{o,g} - y_o
+        \Big\rVert_2^2 + \alpha \sum_{g=1}^{P} \lVert u_{o,g}\rVert_2 ,
+
+    the group LASSO over the columns ``[D_1 X~, ..., D_P X~]`` (applied
+    matrix-free: :class:`~sparse_events.solvers.MaskedBlockDesign`).  This is
+    exactly the training problem of the gated-ReLU network
+    ``f(x) = sum_j 1[x~^T h_j >= 0] (x~^T w_j) a_j`` with weight decay,
+
+    .. math::
+
+        \frac{1}{2n} \lVert f(X) - Y\rVert_F^2
+        + \frac{\alpha}{2} \big(\lVert W\rVert_F^2 + \lVert a\rVert_F^2\big),
+
+    through ``w_j = u_j / sqrt(||u_j||)``, ``a_j = sqrt(||u_j||) e_o`` (every
+    neuron feeds one output).  In the unnormalised form
+    ``0.5 ||f(X) - y||^2 + beta (||W||_F^2 + ||a||^2)`` this is
+    ``beta = n * alpha / 2``, and the group-LASSO weight of
+    ``0.5 ||A u - y||^2 + lambda sum ||u_g||`` (what the solvers minimise) is
+    ``lambda = n * alpha = 2 beta``.  scikit-learn's ``MLPRegressor`` penalty
+    ``(alpha_mlp / (2 n)) ||W||^2`` corresponds to ``alpha = alpha_mlp / n`` (one
+    output).  The hidden bias (last row of ``W``) is penalised, there is no
+    output bias; standardise ``X`` and ``y``.
+
+    Parameters
+    ----------
+    n_patterns : int, default=100
+        Number of random gates ``P`` (ignored when ``gates`` is given).
+    alpha : float, default=1e-3
+        Weight-decay strength in the scaling above, ``>= 0``.
+    fit_intercept : bool, default=True
+        Append a constant feature (hidden-layer bias; gate hyperplanes need
+        not pass through the origin).
+    gates : array_like of shape (n_features + fit_intercept, P), optional
+        Explicit gate vectors ``h_g`` (overrides ``n_patterns``/``random_state``).
+    tol : float, default=1e-6
+        Relative duality-gap tolerance: stop when ``gap <= tol * objective``.
+    max_iter : int, default=1000
+        Outer (working-set) iterations of group coordinate descent, or FISTA
+        iterations.
+    solver : {"auto", "cd", "fista"}, default="auto"
+        ``"auto"``/``"cd"``: :func:`~sparse_events.solvers.group_coordinate_descent`;
+        ``"fista"``: :func:`~sparse_events.solvers.fista`.
+    random_state : None, int or numpy Generator
+        Seeds the gates (a local Generator).
+
+    Attributes
+    ----------
+    gates_ : ndarray of shape (p, P)
+    patterns_ : ndarray of bool, shape (n_samples, P)
+        Training activation patterns ``D_g``.
+    convex_coef_ : ndarray of shape (n_outputs, P, p)
+        The group-LASSO solution ``u``.
+    first_layer_weights_ : ndarray of shape (p, n_active_neurons_)
+        ``w_j`` (last row: bias when ``fit_intercept``).
+    second_layer_weights_ : ndarray of shape (n_active_neurons_, n_outputs)
+    neuron_patterns_, neuron_outputs_, neuron_signs_ : ndarray of shape (n_active_neurons_,)
+        Gate, output and sign (always +1 here) of every active neuron.
+    n_active_neurons_ : int
+    objective_ : float
+        Final value of the objective above.
+    dual_gap_ : float
+        Final duality gap (same scaling); ``optimality_`` is it relative to the
+        objective (the final optimality measure), ``kkt_violation_`` the
+        largest group KKT violation.
+    converged_ : bool
+    n_iter_ : int
+    solver_result_ : SolverResult
+    X_fit_ : ndarray of shape (n_samples, p)
+        Augmented training inputs (for :meth:`explain_neurons`).
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparse_events import ConvexGatedReLURegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 2)); y = np.abs(X[:, 0]) - X[:, 1]
+    >>> model = ConvexGatedReLURegressor(n_patterns=50, alpha=1e-3, random_state=0).fit(X, y)
+    >>> bool(model.score(X, y) > 0.95)
+    True
+    """
+
+    _n_signs = 1
+
+    def _activations(self, Xa):
+        return Xa @ self.gates_[:, self.neuron_patterns_] >= 0
+
+    def _hidden(self, Xa):
+        return self._activations(Xa) * (Xa @ self.first_layer_weights_)
+
+    def _boundary_weights(self):
+        return self.gates_[:, self.neuron_patterns_]
+
+
+class ConvexReLURegressor(_ConvexReLUBase):
+    __doc__ = r"""Two-layer ReLU network trained exactly by convex optimisation.
+""" + _OBJECTIVE_DOC + r"""
+    For each output ``o`` the estimator solves the convex ReLU program of
+    Pilanci & Ergen (Zeger & Pilanci, Theorem 1, eq. 18)
+
+    .. math::
+
+        \min_{u, v}\; \frac{1}{2n} \Big\lVert \sum_{g=1}^{P} D_g \tilde X
+        (u_{o,g} - v_{o,g}) - y_o \Big\rVert_2^2
+        + \alpha \sum_{g=1}^{P} \big(\lVert u_{o,g}\rVert_2 + \lVert v_{o,g}\rVert_2\big)
+
+    subject to ``(2 D_g - I) X~ u_{o,g} >= 0`` and ``(2 D_g - I) X~ v_{o,g} >= 0``,
+    exactly (:class:`~sparse_events.solvers.ConeGroupL2`: every iterate is
+    feasible, each group step being projected onto its cone; the stopping rule
+    is a certified duality gap).  On the training set ``D_g X~ u = (X~ u)_+``,
+    so the ReLU network ``f(x) = sum_j (x~^T w_j)_+ a_j`` read back by eq. 19,
+    ``w = u / sqrt(||u||)``, ``a = sqrt(||u||) e_o`` and ``w = v / sqrt(||v||)``,
+    ``a = -sqrt(||v||) e_o``, attains the same value of the weight-decay objective
+
+    .. math::
+
+        \frac{1}{2n} \lVert f(X) - Y\rVert_F^2
+        + \frac{\alpha}{2} \big(\lVert W\rVert_F^2 + \lVert a\rVert_F^2\big),
+
+    which is therefore the global minimum over networks whose neurons have the
+    sampled patterns (over all networks when all patterns are present).  In the
+    unnormalised form ``0.5 ||f(X) - y||^2 + beta (||W||_F^2 + ||a||^2)``,
+    ``beta = n * alpha / 2`` and the group-LASSO weight is
+    ``lambda = n * alpha = 2 beta``; ``MLPRegressor``'s ``alpha_mlp``
+    corresponds to ``alpha = alpha_mlp / n`` (one output).  :meth:`predict`
+    evaluates the ReLU network (so it generalises as a ReLU net, not as the
+    gated model).
+
+    Parameters
+    ----------
+    n_patterns : int, default=100
+        Number of random gates ``P`` (each gives a ``u`` and a ``v`` group,
+        up to ``2 P`` neurons per output).
+    alpha : float, default=1e-3
+        Weight-decay strength in the scaling above, ``>= 0``.
+    fit_intercept : bool, default=True
+        Append a constant feature (hidden-layer bias).
+    gates : array_like of shape (n_features + fit_intercept, P), optional
+        Explicit gate vectors (overrides ``n_patterns``/``random_state``).
+    tol : float, default=1e-6
+        Relative duality-gap tolerance.
+    max_iter : int, default=1000
+        Outer (working-set) iterations of group coordinate descent, or FISTA
+        iterations.
+    solver : {"auto", "cd", "fista"}, default="auto"
+        ``"auto"``/``"cd"``: projected group coordinate descent; ``"fista"``:
+        :func:`~sparse_events.solvers.fista` with the cone-projected proximal
+        operator.
+    random_state : None, int or numpy Generator
+        Seeds the gates.
+
+    Attributes
+    ----------
+    gates_ : ndarray of shape (p, P)
+    patterns_ : ndarray of bool, shape (n_samples, P)
+    convex_coef_ : ndarray of shape (n_outputs, 2, P, p)
+        ``convex_coef_[:, 0]`` is ``u``, ``convex_coef_[:, 1]`` is ``v``.
+    first_layer_weights_ : ndarray of shape (p, n_active_neurons_)
+    second_layer_weights_ : ndarray of shape (n_active_neurons_, n_outputs)
+    neuron_patterns_, neuron_outputs_, neuron_signs_ : ndarray of shape (n_active_neurons_,)
+    n_active_neurons_ : int
+    objective_, dual_gap_, optimality_, kkt_violation_ : float
+        As for :class:`ConvexGatedReLURegressor` (``kkt_violation_``: distance
+        to the subdifferential including the normal cones).
+    converged_ : bool
+    n_iter_ : int
+    solver_result_ : SolverResult
+    X_fit_ : ndarray of shape (n_samples, p)
+    n_features_in_ : int
+    """
+
+    _n_signs = 2
+
+    def _activations(self, Xa):
+        # samples on a neuron's hyperplane (active cone constraints) sit at ~1e-16:
+        # count a neuron as firing only above rounding level
+        W = self.first_layer_weights_
+        level = 1e-10 * np.linalg.norm(Xa, axis=1)[:, None] * np.linalg.norm(W, axis=0)[None]
+        return Xa @ W > level
+
+    def _hidden(self, Xa):
+        return np.maximum(Xa @ self.first_layer_weights_, 0.0)
+
+    def _boundary_weights(self):
+        return self.first_layer_weights_

@@ -1,0 +1,293 @@
+"""Coordinate descent with working sets and Anderson extrapolation."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .._exceptions import ConvergenceWarning
+from .._validation import check_int, check_scalar
+from . import _cd_kernels as kern
+from ._designs import Design
+from ._optimality import (
+    Check,
+    check_datafit,
+    check_optimality,
+    check_penalty,
+    check_x0,
+    is_converged,
+    resolve_stopping,
+)
+from ._result import SolverResult
+
+
+# the working set holds at least this share of the coordinates violating their
+# optimality condition (besides twice the support): at the first outer iteration
+# it sizes the working set to the problem instead of doubling up from ``p0``
+_VIOLATOR_SHARE = 0.25
+
+
+# active-set Newton steps on the support (banded designs, weighted L1)
+_NEWTON = True
+# ... tried when at most this share of the working set changed sign pattern in
+# the last epoch (the step is safeguarded: it never increases the objective)
+_NEWTON_CHANGES = 0.05
+_NEWTON_EVERY = 1
+
+
+class _Anderson:
+    """Anderson extrapolation of the last ``K + 1`` iterates (as in skglm / celer).
+
+    The iterates live in a preallocated ``(K + 1, n)`` ring buffer.
+    """
+
+    def __init__(self, K):
+        self.K = K
+        self.buf = None
+        self.count = 0
+
+    def reset(self):
+        self.count = 0
+
+    def push(self, v):
+        if self.buf is None or self.buf.shape[1] != v.size:
+            self.buf = np.empty((self.K + 1, v.size))
+            self.count = 0
+        self.buf[self.count % (self.K + 1)] = v
+        self.count += 1
+
+    def extrapolate(self):
+        if self.count < self.K + 1:
+            return None
+        m = self.K + 1
+        first = self.count % m  # oldest row
+        it = self.buf if first == 0 else np.roll(self.buf, -first, axis=0)
+        U = np.diff(it, axis=0)
+        C = U @ U.T
+        try:
+            z = np.linalg.solve(C, np.ones(self.K))
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(z)) or z.sum() == 0:
+            return None
+        c = z / z.sum()
+        return c @ it[1:]
+
+
+def _l1_fast_path(penalty):
+    """Whether the fused weighted-L1 measures reproduce ``check_optimality``."""
+    from ._penalties import WeightedL1
+
+    cls = type(penalty)
+    return (isinstance(penalty, WeightedL1)
+            and all(getattr(cls, name) is getattr(WeightedL1, name)
+                    for name in ("value", "subdiff_distance", "dual_scaling", "has_dual",
+                                 "thresholds")))
+
+
+def _fast_check(stats, has_dual):
+    rr, pen, cx, kkt, s, cmax, n_sup, n_viol = stats
+    primal = 0.5 * rr + pen
+    if has_dual:
+        s = max(1.0, s)
+        gap = max(0.5 * rr * (1.0 - 1.0 / s) ** 2 + pen - cx / s, 0.0)
+    else:
+        gap = float("nan")
+    return Check(primal, gap, float(kkt), None, None), int(n_sup), int(n_viol), float(cmax)
+
+
+def _outer_measures(design, datafit, penalty, x, r, thresh, positive, scores, fast, has_dual,
+                    tol=0.0, at_zero=False):
+    """Check at ``x`` and working-set scores; returns (Check, n_support, n_violators, max|c|).
+
+    ``at_zero`` (``x == 0``): when the zero point is (nearly) optimal, ``A^T r``
+    is recomputed with the design's own adjoint, so that the zero-solution
+    decision agrees to the last bit with ``alpha_max``.
+    """
+    if fast:
+        chk, n_sup, n_viol, cmax = _fast_check(design.cd_scores(x, r, thresh, positive, scores),
+                                               has_dual)
+        if at_zero and (chk.gap <= 2.0 * tol * chk.primal or chk.kkt <= 2.0 * tol * cmax):
+            # (nearly) converged at zero: decide with the design's own adjoint
+            chk, n_sup, n_viol, cmax = _fast_check(
+                Design.cd_scores(design, x, r, thresh, positive, scores), has_dual)
+        return chk, n_sup, n_viol, cmax
+    chk = check_optimality(datafit, penalty, x, r)
+    scores[:] = chk.dist
+    support = x != 0
+    scores[support] = np.inf
+    n_sup = int(np.count_nonzero(support))
+    n_viol = int(np.count_nonzero(scores > 0)) - n_sup
+    cmax = float(np.abs(chk.corr).max()) if chk.corr.size else 0.0
+    return chk, n_sup, n_viol, cmax
+
+
+def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
+                       max_epochs=1000, p0=100, anderson=5, check_every=5,
+                       stopping="auto", warn=True):
+    r"""Working-set coordinate descent for ``0.5 ||y - A x||^2 + pen(x)``.
+
+    Each outer iteration computes ``c = A^T r`` once (one FFT correlation for
+    convolution operators), checks the stopping rule, builds a working set
+    (the current support plus the coordinates violating their optimality
+    condition the most, at least ``p0`` and twice the support) and runs cyclic
+    coordinate-descent epochs on it (Anderson extrapolation every ``anderson``
+    epochs) until its KKT violation falls below 0.3 times the outer one.  For
+    convolution operators an update touches only the kernel-length stretch of
+    the residual under the coordinate's kernel.
+
+    Parameters
+    ----------
+    datafit : Quadratic
+        Its design must support coordinate descent (banded, dense or sparse).
+    penalty : L1, WeightedL1 or NonNegativeL1
+    x0 : ndarray of shape (n_features,), optional
+        Warm start.
+    tol : float
+        Relative tolerance: stop when ``gap <= tol * primal`` (``stopping="gap"``)
+        or ``kkt <= tol * max|A^T y|`` (``stopping="kkt"``).
+    max_iter : int
+        Maximum number of outer (working-set) iterations.
+    max_epochs : int
+        Maximum epochs per working-set subproblem.
+    p0 : int
+        Minimal working-set size.
+    anderson : int
+        Anderson memory ``K`` (0 disables extrapolation).
+    check_every : int
+        Epochs between inner KKT checks.
+    stopping : {"auto", "gap", "kkt"}
+        ``"auto"`` uses the duality gap when the penalty has one.
+    warn : bool
+        Emit a :class:`ConvergenceWarning` when ``max_iter`` is reached.
+
+    Returns
+    -------
+    SolverResult
+    """
+    check_datafit(datafit)
+    check_penalty(penalty)
+    design = datafit.design
+    if not design.supports_cd:
+        raise ValueError(f"coordinate descent needs a banded, dense or sparse design, "
+                         f"got {type(design).__name__}; use fista")
+    if not getattr(penalty, "separable", False):
+        raise ValueError(f"coordinate descent needs a separable penalty, got {penalty!r}")
+    tol = check_scalar(tol, "tol", low=0)
+    max_iter = check_int(max_iter, "max_iter", low=1)
+    max_epochs = check_int(max_epochs, "max_epochs", low=1)
+    rule = resolve_stopping(stopping, penalty)
+    n = design.n_features
+    positive = bool(penalty.positive)
+    fast = _l1_fast_path(penalty)
+    if fast and design.shared_threshold and penalty.weights is None:
+        thresh = np.array([penalty.alpha], dtype=np.float64)  # one shared threshold
+    else:
+        thresh = np.ascontiguousarray(penalty.thresholds(n), dtype=np.float64)
+    has_dual = penalty.has_dual()
+    newton = fast and _NEWTON and type(design).newton_step is not Design.newton_step
+    y = datafit.y
+    if x0 is None:
+        x = np.zeros(n)
+        r = y.copy()
+    else:
+        x = check_x0(x0, n)  # a copy: updated in place
+        if positive:
+            np.maximum(x, 0.0, out=x)
+        r = np.empty_like(y)
+        design.residual_into(y, x, r)
+
+    scores = np.empty(n)  # working-set scores, reused by every outer iteration
+    kkt_scale = None
+    history = []
+    n_epochs = 0
+    converged = False
+    reason = "max_iter"
+    acc = _Anderson(anderson) if anderson else None
+    chk = None
+    for outer in range(max_iter):
+        chk, n_sup, n_viol, cmax = _outer_measures(design, datafit, penalty, x, r, thresh,
+                                                   positive, scores, fast, has_dual, tol,
+                                                   at_zero=outer == 0 and x0 is None)
+        history.append(chk.primal)
+        if kkt_scale is None:
+            kkt_scale = (cmax if n_sup == 0
+                         else float(np.abs(design.rmatvec(y)).max()))
+        if is_converged(chk, rule, tol, kkt_scale):
+            converged = True
+            reason = "zero solution" if (outer == 0 and n_sup == 0) else rule
+            break
+        ws_size = max(min(p0, n), min(n, 2 * n_sup), min(n, int(_VIOLATOR_SHARE * n_viol)))
+        if ws_size >= n:
+            ws = np.arange(n, dtype=np.int64)
+        else:
+            ws = kern.select_working_set(scores, n_sup, n_viol, ws_size)
+            if ws.size == 0:
+                ws = np.arange(ws_size, dtype=np.int64)
+        eps_inner = 0.3 * chk.kkt
+        if acc is not None:
+            acc.reset()
+        last_newton = 0
+        stepped = False
+        for epoch in range(1, max_epochs + 1):
+            changes = design.cd_epochs(x, r, ws, thresh, positive, 1)
+            n_epochs += 1
+            # stop only after a coordinate epoch (it sets to exactly zero what a
+            # Newton step brought next to zero)
+            if epoch % check_every == 0 or stepped:
+                if design.cd_violation(x, r, ws, thresh, positive) <= eps_inner:
+                    break
+            stepped = False
+            if (newton and epoch - last_newton >= _NEWTON_EVERY
+                    and changes <= _NEWTON_CHANGES * ws.size):
+                # sign pattern nearly stable: jump to the optimum of its face
+                last_newton = epoch
+                stepped = bool(design.newton_step(x, r, ws, thresh, positive))
+                if stepped and acc is not None:
+                    acc.reset()
+            if acc is not None and not stepped:
+                acc.push(x[ws])
+                if acc.count % anderson == 0:
+                    _try_extrapolation(acc, design, x, r, ws, thresh, positive)
+        # guard against drift of the incrementally updated residual
+        if outer % 10 == 9:
+            design.residual_into(y, x, r)
+    else:
+        chk, *_ = _outer_measures(design, datafit, penalty, x, r, thresh, positive, scores,
+                                  fast, has_dual)
+        history.append(chk.primal)
+        if is_converged(chk, rule, tol, kkt_scale):
+            converged, reason = True, rule
+    if not converged and warn:
+        warnings.warn(
+            f"coordinate descent stopped at max_iter={max_iter} outer iterations with "
+            f"relative gap {chk.gap / max(chk.primal, 1e-300):.3g} and KKT violation "
+            f"{chk.kkt:.3g} (tol={tol})", ConvergenceWarning, stacklevel=2)
+    return SolverResult(coef=x, objective=np.asarray(history), n_iter=n_epochs, gap=chk.gap,
+                        kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
+                        solver="cd", tol=tol, n_outer=len(history))
+
+
+def _try_extrapolation(acc, design, x, r, ws, thresh, positive):
+    x_acc = acc.extrapolate()
+    if x_acc is None:
+        return
+    if positive:
+        x_acc = np.maximum(x_acc, 0.0)
+    x_ws = x[ws]
+    delta = x_acc - x_ws
+    t = thresh[ws] if thresh.size > 1 else thresh[0]
+    d_pen = float(np.sum(t * np.abs(x_acc))) - float(np.sum(t * np.abs(x_ws)))
+    d_rr = design.delta_rr(r, ws, delta)
+    if d_rr is not None:
+        # objective change computed on the rows the working set touches
+        if 0.5 * d_rr + d_pen < 0.0:
+            design.apply_delta(r, ws, delta)
+            x[ws] = x_acc
+        return
+    r_acc = r.copy()
+    design.apply_delta(r_acc, ws, delta)
+    if 0.5 * (float(r_acc @ r_acc) - float(r @ r)) + d_pen < 0.0:
+        x[ws] = x_acc
+        r[:] = r_acc

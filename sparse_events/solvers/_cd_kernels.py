@@ -1,0 +1,838 @@
+"""numba inner loops of coordinate descent (compiled once, cached on disk).
+
+Each design kind has three kernels working on a working set ``ws`` of flat
+coefficient indices, with the residual ``r = y - A x`` kept up to date:
+
+* ``epochs``: ``n_epochs`` cyclic passes of exact coordinate minimisation
+  ``x_j <- prox(x_j + a_j^T r / ||a_j||^2, t_j / ||a_j||^2)``;
+* ``violation``: the largest distance of ``a_j^T r`` to the subdifferential
+  over ``ws`` (the inner stopping measure);
+* ``apply_delta``: ``r -= A[:, ws] @ delta`` (used by Anderson extrapolation).
+
+Banded designs (convolution dictionaries) touch only the ``L`` rows a
+coordinate's kernel covers: an update costs ``O(L)`` whatever the signal length.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _prox1(z, t, positive):
+    if positive:
+        return z - t if z > t else 0.0
+    if z > t:
+        return z - t
+    if z < -t:
+        return z + t
+    return 0.0
+
+
+@njit(cache=True, nogil=True)
+def _dist1(x, c, t, positive):
+    if x > 0:
+        return abs(c - t)
+    if x < 0:
+        return abs(c + t)
+    if positive:
+        return c - t if c > t else 0.0
+    a = abs(c)
+    return a - t if a > t else 0.0
+
+
+# --------------------------------------------------------------------- banded
+@njit(cache=True, nogil=True)
+def banded_epochs(x, r, ws, kernels, n_samples, shift, n_rows, norms2, thresh,
+                  positive, n_epochs):
+    L = kernels.shape[1]
+    for _ in range(n_epochs):
+        for c in ws:
+            nrm = norms2[c]
+            if nrm == 0.0:
+                continue
+            p = c // n_samples
+            start = c - p * n_samples - shift
+            l0 = -start if start < 0 else 0
+            l1 = n_rows - start if n_rows - start < L else L
+            g = 0.0
+            for q in range(l0, l1):
+                g += kernels[p, q] * r[start + q]
+            old = x[c]
+            new = _prox1(old + g / nrm, thresh[c] / nrm, positive)
+            if new != old:
+                d = new - old
+                for q in range(l0, l1):
+                    r[start + q] -= d * kernels[p, q]
+                x[c] = new
+
+
+@njit(cache=True, nogil=True)
+def banded_violation(x, r, ws, kernels, n_samples, shift, n_rows, thresh, positive):
+    L = kernels.shape[1]
+    worst = 0.0
+    for c in ws:
+        p = c // n_samples
+        start = c - p * n_samples - shift
+        l0 = -start if start < 0 else 0
+        l1 = n_rows - start if n_rows - start < L else L
+        g = 0.0
+        for q in range(l0, l1):
+            g += kernels[p, q] * r[start + q]
+        d = _dist1(x[c], g, thresh[c], positive)
+        if d > worst:
+            worst = d
+    return worst
+
+
+@njit(cache=True, nogil=True)
+def banded_apply_delta(r, ws, delta, kernels, n_samples, shift, n_rows):
+    L = kernels.shape[1]
+    for i in range(ws.size):
+        d = delta[i]
+        if d == 0.0:
+            continue
+        c = ws[i]
+        p = c // n_samples
+        start = c - p * n_samples - shift
+        l0 = -start if start < 0 else 0
+        l1 = n_rows - start if n_rows - start < L else L
+        for q in range(l0, l1):
+            r[start + q] -= d * kernels[p, q]
+
+
+# ---------------------------------------------------------------------- dense
+@njit(cache=True, nogil=True)
+def dense_epochs(x, r, ws, X, norms2, thresh, positive, n_epochs):
+    n = X.shape[0]
+    for _ in range(n_epochs):
+        for j in ws:
+            nrm = norms2[j]
+            if nrm == 0.0:
+                continue
+            g = 0.0
+            for i in range(n):
+                g += X[i, j] * r[i]
+            old = x[j]
+            new = _prox1(old + g / nrm, thresh[j] / nrm, positive)
+            if new != old:
+                d = new - old
+                for i in range(n):
+                    r[i] -= d * X[i, j]
+                x[j] = new
+
+
+@njit(cache=True, nogil=True)
+def dense_violation(x, r, ws, X, thresh, positive):
+    n = X.shape[0]
+    worst = 0.0
+    for j in ws:
+        g = 0.0
+        for i in range(n):
+            g += X[i, j] * r[i]
+        d = _dist1(x[j], g, thresh[j], positive)
+        if d > worst:
+            worst = d
+    return worst
+
+
+@njit(cache=True, nogil=True)
+def dense_apply_delta(r, ws, delta, X):
+    n = X.shape[0]
+    for k in range(ws.size):
+        d = delta[k]
+        if d == 0.0:
+            continue
+        j = ws[k]
+        for i in range(n):
+            r[i] -= d * X[i, j]
+
+
+# -------------------------------------------- sparse CSC, implicitly centred
+# The design is X - 1 m^T (m = column offsets, zero when not centring).  The
+# residual is kept lazily as r = rs + shift (a scalar added to every entry) so
+# that an update touches only the stored entries of its column.
+@njit(cache=True, nogil=True)
+def sparse_epochs(x, r, ws, data, indices, indptr, offsets, col_sums, norms2,
+                  thresh, positive, n_epochs):
+    n = r.size
+    lazy = 0.0
+    rsum = 0.0
+    for i in range(n):
+        rsum += r[i]
+    for _ in range(n_epochs):
+        for j in ws:
+            nrm = norms2[j]
+            if nrm == 0.0:
+                continue
+            g = 0.0
+            for k in range(indptr[j], indptr[j + 1]):
+                g += data[k] * r[indices[k]]
+            # (X_j - m_j 1)^T (rs + lazy 1)
+            g += lazy * col_sums[j] - offsets[j] * (rsum + n * lazy)
+            old = x[j]
+            new = _prox1(old + g / nrm, thresh[j] / nrm, positive)
+            if new != old:
+                d = new - old
+                for k in range(indptr[j], indptr[j + 1]):
+                    r[indices[k]] -= d * data[k]
+                rsum -= d * col_sums[j]
+                lazy += d * offsets[j]
+                x[j] = new
+    if lazy != 0.0:
+        for i in range(n):
+            r[i] += lazy
+
+
+@njit(cache=True, nogil=True)
+def sparse_violation(x, r, ws, data, indices, indptr, offsets, thresh, positive):
+    rsum = 0.0
+    for i in range(r.size):
+        rsum += r[i]
+    worst = 0.0
+    for j in ws:
+        g = 0.0
+        for k in range(indptr[j], indptr[j + 1]):
+            g += data[k] * r[indices[k]]
+        g -= offsets[j] * rsum
+        d = _dist1(x[j], g, thresh[j], positive)
+        if d > worst:
+            worst = d
+    return worst
+
+
+@njit(cache=True, nogil=True)
+def sparse_apply_delta(r, ws, delta, data, indices, indptr, offsets):
+    shift = 0.0
+    for q in range(ws.size):
+        d = delta[q]
+        if d == 0.0:
+            continue
+        j = ws[q]
+        for k in range(indptr[j], indptr[j + 1]):
+            r[indices[k]] -= d * data[k]
+        shift += d * offsets[j]
+    if shift != 0.0:
+        for i in range(r.size):
+            r[i] += shift
+
+
+# ------------------------------------------------ fast path of the banded CD
+# The kernels below serve the working-set coordinate descent on convolution
+# dictionaries without any full-length temporary: the correlation A^T r is
+# formed block by block (vectorised multiply-adds over the taps) and reduced
+# on the fly into the optimality measures; column norms come from a table of
+# cumulative kernel energies; thresholds may be one shared value (size-1
+# array) or one per coefficient.  Reductions may be reassociated (fastmath
+# "reassoc"/"contract" only: infinities and NaN keep their IEEE meaning).
+_FM = {"reassoc", "contract"}
+_BLOCK = 2048
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _banded_corr_block(r, kernels, p, j0, j1, shift, n_rows, buf):
+    """buf[j - j0] = sum_q kernels[p, q] r[j - shift + q] over rows in [0, n_rows)."""
+    # zero-based loops over slices (no negative-index wraparound) vectorise
+    L = kernels.shape[1]
+    for j in range(j1 - j0):
+        buf[j] = 0.0
+    m = j1 - j0
+    if j0 - shift >= 0 and j1 - shift + L - 1 <= n_rows:
+        # interior block: four taps per pass (fewer loads and stores of buf)
+        base = j0 - shift
+        q = 0
+        while q + 4 <= L:
+            k0 = kernels[p, q]
+            k1 = kernels[p, q + 1]
+            k2 = kernels[p, q + 2]
+            k3 = kernels[p, q + 3]
+            r0 = r[base + q: base + q + m]
+            r1 = r[base + q + 1: base + q + 1 + m]
+            r2 = r[base + q + 2: base + q + 2 + m]
+            r3 = r[base + q + 3: base + q + 3 + m]
+            for i in range(m):
+                buf[i] += (k0 * r0[i] + k1 * r1[i]) + (k2 * r2[i] + k3 * r3[i])
+            q += 4
+        while q < L:
+            kq = kernels[p, q]
+            rv = r[base + q: base + q + m]
+            for i in range(m):
+                buf[i] += kq * rv[i]
+            q += 1
+        return
+    for q in range(L):
+        kq = kernels[p, q]
+        lo = shift - q
+        if lo < j0:
+            lo = j0
+        hi = n_rows + shift - q
+        if hi > j1:
+            hi = j1
+        if hi <= lo:
+            continue
+        bv = buf[lo - j0: hi - j0]
+        rv = r[lo + q - shift: hi + q - shift]
+        for i in range(hi - lo):
+            bv[i] += kq * rv[i]
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def banded_correlate(r, kernels, n_samples, shift, n_rows, out):
+    """``out = A^T r`` (flat, length ``P * n_samples``) by blocked direct sums."""
+    P = kernels.shape[0]
+    buf = np.empty(_BLOCK)
+    for p in range(P):
+        for j0 in range(0, n_samples, _BLOCK):
+            j1 = min(j0 + _BLOCK, n_samples)
+            _banded_corr_block(r, kernels, p, j0, j1, shift, n_rows, buf)
+            base = p * n_samples
+            for j in range(j1 - j0):
+                out[base + j0 + j] = buf[j]
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _score_one(xv, c, t, positive):
+    """KKT distance of one coordinate, as ``WeightedL1.subdiff_distance``."""
+    if positive:
+        if xv > 0:
+            return abs(c - t)
+        return c - t if c > t else 0.0
+    if xv > 0:
+        return abs(c - t)
+    if xv < 0:
+        return abs(c + t)
+    a = abs(c)
+    return a - t if a > t else 0.0
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _fold_scores(x, corr, thresh, ts, positive, i0, i1, c0, scores, acc):
+    """Fold coordinates ``i0..i1`` (correlations ``corr[c0:]``) into the measures.
+
+    acc = (pen, c^T x, kkt, dual scaling, max|c|, n_support, n_violators);
+    scores[i] = inf on the support, the KKT distance elsewhere.
+    """
+    pen, cx, kkt, smax, cmax, nsup, nviol = acc
+    for i in range(i1 - i0):
+        idx = i0 + i
+        c = corr[c0 + i]
+        t = thresh[idx * ts]
+        xv = x[idx]
+        a = abs(c)
+        cmax = max(cmax, a)
+        if t > 0.0:
+            cc = (c if c > 0.0 else 0.0) if positive else a
+            smax = max(smax, cc / t)
+        d = _score_one(xv, c, t, positive)
+        kkt = max(kkt, d)
+        if xv != 0.0:
+            pen += t * abs(xv)
+            cx += c * xv
+            nsup += 1
+            scores[idx] = np.inf
+        else:
+            scores[idx] = d
+            if d > 0.0:
+                nviol += 1
+    return pen, cx, kkt, smax, cmax, nsup, nviol
+
+
+def _pack(rr, acc):
+    pen, cx, kkt, smax, cmax, nsup, nviol = acc
+    return np.array([rr, pen, cx, kkt, smax, cmax, nsup, nviol], dtype=np.float64)
+
+
+_pack = njit(cache=True, nogil=True)(_pack)
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def banded_scores(x, r, kernels, n_samples, shift, n_rows, thresh, positive, scores):
+    """One fused pass: ``c = A^T r`` blockwise and the optimality measures.
+
+    Returns ``[r^T r, pen, c^T x, kkt, dual_scaling, max|c|, n_support,
+    n_violators]`` (``pen = sum_i t_i |x_i|``, ``dual_scaling = max_{t_i > 0}
+    c_i / t_i`` with ``max(c_i, 0)`` when positive, ``|c_i|`` otherwise) and
+    writes the working-set scores (inf on the support, KKT distance elsewhere).
+    """
+    P = kernels.shape[0]
+    ts = 1 if thresh.size > 1 else 0
+    rr = 0.0
+    for i in range(n_rows):
+        rr += r[i] * r[i]
+    acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0, 0)
+    buf = np.empty(_BLOCK)
+    for p in range(P):
+        base = p * n_samples
+        for j0 in range(0, n_samples, _BLOCK):
+            j1 = min(j0 + _BLOCK, n_samples)
+            _banded_corr_block(r, kernels, p, j0, j1, shift, n_rows, buf)
+            acc = _fold_scores(x, buf, thresh, ts, positive, base + j0, base + j1, 0, scores,
+                               acc)
+    return _pack(rr, acc)
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def scores_from_corr(x, corr, r, thresh, positive, scores):
+    """As :func:`banded_scores` for any design, given ``corr = A^T r``."""
+    ts = 1 if thresh.size > 1 else 0
+    rr = 0.0
+    for i in range(r.size):
+        rr += r[i] * r[i]
+    acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0, 0)
+    acc = _fold_scores(x, corr, thresh, ts, positive, 0, x.size, 0, scores, acc)
+    return _pack(rr, acc)
+
+
+@njit(cache=True, nogil=True)
+def _positive_finite_scores(scores, n_violators):
+    """The positive finite scores (violators outside the support), in index order."""
+    vals = np.empty(n_violators)
+    i = 0
+    for j in range(scores.size):
+        s = scores[j]
+        if s > 0.0 and s < np.inf:
+            vals[i] = s
+            i += 1
+    return vals[:i]
+
+
+@njit(cache=True, nogil=True)
+def _scores_at_least(scores, tau, n_ties, size):
+    """Sorted indices with score == inf or > tau, plus the first ``n_ties`` equal to tau."""
+    ws = np.empty(size, dtype=np.int64)
+    i = 0
+    for j in range(scores.size):
+        s = scores[j]
+        if s == np.inf or s > tau:
+            ws[i] = j
+            i += 1
+        elif s == tau and s > 0.0 and n_ties > 0:
+            ws[i] = j
+            i += 1
+            n_ties -= 1
+    return ws[:i]
+
+
+def select_working_set(scores, n_support, n_violators, ws_size):
+    """Sorted indices: every score == inf (support) plus the ``ws_size - n_support``
+    largest positive scores (all positive scores when there are not more).
+
+    The k-th largest score is found by ``np.partition`` outside numba (numba's
+    partition costs seconds of first-call compilation); both scans are compiled.
+    """
+    k = max(ws_size - n_support, 0)
+    if n_violators <= k:
+        return _scores_at_least(scores, 0.0, 0, n_support + n_violators)
+    if k == 0:
+        return _scores_at_least(scores, np.inf, 0, n_support)
+    vals = _positive_finite_scores(scores, n_violators)
+    m = vals.size
+    vals = np.partition(vals, m - k)
+    tau = vals[m - k]
+    n_ties = k - int(np.count_nonzero(vals[m - k:] > tau))
+    return _scores_at_least(scores, tau, n_ties, n_support + k)
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _column_norm2(cumsq, p, start, L, n_rows):
+    l0 = -start if start < 0 else 0
+    l1 = n_rows - start if n_rows - start < L else L
+    if l1 <= l0:
+        return 0.0
+    return cumsq[p, l1] - cumsq[p, l0]
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def banded_epochs_ws(x, r, ws, kernels, cumsq, n_samples, shift, n_rows, thresh,
+                     positive, n_epochs):
+    """As :func:`banded_epochs`, column norms from ``cumsq`` (P, L + 1), thresholds
+    of size 1 (shared) or one per coefficient.
+
+    Returns the number of updates that changed a coefficient's sign pattern
+    (zero / positive / negative) during the last epoch.
+    """
+    P, L = kernels.shape
+    ts = 1 if thresh.size > 1 else 0
+    changes = 0
+    for _ in range(n_epochs):
+        changes = 0
+        for c in ws:
+            p = 0 if P == 1 else c // n_samples  # skip the integer division
+            start = c - p * n_samples - shift
+            l0 = -start if start < 0 else 0
+            l1 = n_rows - start if n_rows - start < L else L
+            if l1 <= l0:
+                continue
+            nrm = cumsq[p, l1] - cumsq[p, l0]
+            if nrm == 0.0:
+                continue
+            m = l1 - l0
+            kv = kernels[p, l0:l1]
+            rv = r[start + l0: start + l1]
+            g = 0.0
+            for q in range(m):
+                g += kv[q] * rv[q]
+            old = x[c]
+            new = _prox1(old + g / nrm, thresh[c * ts] / nrm, positive)
+            if new != old:
+                d = new - old
+                for q in range(m):
+                    rv[q] -= d * kv[q]
+                x[c] = new
+                if (new > 0.0) != (old > 0.0) or (new < 0.0) != (old < 0.0):
+                    changes += 1
+    return changes
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def banded_violation_ws(x, r, ws, kernels, n_samples, shift, n_rows, thresh, positive):
+    """As :func:`banded_violation`, thresholds of size 1 or one per coefficient."""
+    P, L = kernels.shape
+    ts = 1 if thresh.size > 1 else 0
+    worst = 0.0
+    for c in ws:
+        p = 0 if P == 1 else c // n_samples
+        start = c - p * n_samples - shift
+        l0 = -start if start < 0 else 0
+        l1 = n_rows - start if n_rows - start < L else L
+        g = 0.0
+        if l1 > l0:
+            kv = kernels[p, l0:l1]
+            rv = r[start + l0: start + l1]
+            for q in range(l1 - l0):
+                g += kv[q] * rv[q]
+        d = _dist1(x[c], g, thresh[c * ts], positive)
+        if d > worst:
+            worst = d
+    return worst
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def banded_delta_rr(r, ws, delta, kernels, n_samples, shift, n_rows):
+    """``||r - A[:, ws] delta||^2 - ||r||^2`` computed on the touched rows only."""
+    L = kernels.shape[1]
+    m = 0
+    for i in range(ws.size):
+        if delta[i] != 0.0:
+            m += 1
+    if m == 0:
+        return 0.0
+    starts = np.empty(m, dtype=np.int64)
+    pos = np.empty(m, dtype=np.int64)
+    k = 0
+    for i in range(ws.size):
+        if delta[i] != 0.0:
+            c = ws[i]
+            p = c // n_samples
+            starts[k] = c - p * n_samples - shift
+            pos[k] = i
+            k += 1
+    order = np.arange(m)
+    for k in range(1, m):
+        if starts[k] < starts[k - 1]:
+            order = np.argsort(starts, kind="mergesort")
+            break
+    buf = np.empty(m * L)
+    change = 0.0
+    k = 0
+    while k < m:
+        # a run of columns whose row spans overlap: rows [a, b)
+        a = starts[order[k]]
+        b = a + L
+        e = k + 1
+        while e < m and starts[order[e]] < b:
+            b = max(b, starts[order[e]] + L)
+            e += 1
+        lo = a if a > 0 else 0
+        hi = b if b < n_rows else n_rows
+        if hi > lo:
+            span = hi - lo
+            for i in range(span):
+                buf[i] = r[lo + i]
+            for kk in range(k, e):
+                i = pos[order[kk]]
+                c = ws[i]
+                p = c // n_samples
+                st = c - p * n_samples - shift
+                d = delta[i]
+                q0 = lo - st if st < lo else 0
+                q1 = hi - st if hi - st < L else L
+                for q in range(q0, q1):
+                    buf[st + q - lo] -= d * kernels[p, q]
+            for i in range(span):
+                v = r[lo + i]
+                change += buf[i] * buf[i] - v * v
+        k = e
+    return change
+
+
+@njit(cache=True, nogil=True)
+def banded_residual(y, x, kernels, n_samples, shift, n_rows, r):
+    """``r = y - A x`` in place by direct sums over the nonzero coefficients."""
+    L = kernels.shape[1]
+    for i in range(n_rows):
+        r[i] = y[i]
+    for c in range(x.size):
+        d = x[c]
+        if d == 0.0:
+            continue
+        p = c // n_samples
+        start = c - p * n_samples - shift
+        l0 = -start if start < 0 else 0
+        l1 = n_rows - start if n_rows - start < L else L
+        for q in range(l0, l1):
+            r[start + q] -= d * kernels[p, q]
+
+
+def kernel_cross_products(kernels):
+    """``T[p, q, d] = sum_l kernels[p, l + d] kernels[q, l]`` for ``d = 0..L-1``."""
+    P, L = kernels.shape
+    T = np.zeros((P, P, L))
+    for d in range(L):
+        T[:, :, d] = kernels[:, d:] @ kernels[:, : L - d].T
+    return T
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _column_inner(kernels, T, pa, sa, pb, sb, n_rows):
+    """Inner product of the columns (kernel pa at row sa) and (pb at sb), sa <= sb."""
+    L = kernels.shape[1]
+    d = sb - sa
+    if d >= L:
+        return 0.0
+    if sa >= 0 and sb + L <= n_rows:
+        return T[pa, pb, d]
+    lo = sb if sb > 0 else 0
+    hi = sa + L if sa + L < n_rows else n_rows
+    acc = 0.0
+    for row in range(lo, hi):
+        acc += kernels[pa, row - sa] * kernels[pb, row - sb]
+    return acc
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _block_trial(x, r, S, starts, b0, nb, delta, theta, kernels, n_samples, lo, hi, thresh,
+                 ts, z, buf):
+    """Objective change of ``x_S + theta * delta`` (sign crossings set to zero) on one
+    block of columns whose rows are ``[lo, hi)``; leaves the candidate coefficients
+    in ``z`` and its residual rows in ``buf``."""
+    P, L = kernels.shape
+    for q in range(hi - lo):
+        buf[q] = r[lo + q]
+    d_pen = 0.0
+    for a in range(nb):
+        c = S[b0 + a]
+        pa = 0 if P == 1 else c // n_samples
+        sa = starts[b0 + a]
+        xa = x[c]
+        za = xa + theta * delta[a]
+        if (xa > 0.0 and za <= 0.0) or (xa < 0.0 and za >= 0.0):
+            za = 0.0  # leaves the support
+        z[a] = za
+        d = za - xa
+        d_pen += thresh[c * ts] * (abs(za) - abs(xa))
+        if d != 0.0:
+            q0 = lo - sa if sa < lo else 0
+            q1 = hi - sa if hi - sa < L else L
+            for q in range(q0, q1):
+                buf[sa + q - lo] -= d * kernels[pa, q]
+    d_rr = 0.0
+    for q in range(hi - lo):
+        v = r[lo + q]
+        d_rr += buf[q] * buf[q] - v * v
+    return 0.5 * d_rr + d_pen
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positive):
+    """Newton (active-set) step on the support of ``x`` within ``ws``.
+
+    With ``S`` the support and ``s`` its signs, the objective restricted to the
+    face ``{sign(x_S) = s, x = 0 off S}`` is the quadratic
+    ``0.5 ||r||^2 + sum_S t_i s_i x_i``; its exact minimiser along
+    ``Delta = G_SS^{-1} (A_S^T r - t_S s)`` (``G_SS`` banded: columns more than
+    a kernel length apart do not overlap) is reached at step 1.  The step is
+    cut where a coefficient first reaches zero (that coefficient leaves the
+    support), so the objective never increases.  The support splits into
+    blocks of columns with disjoint rows; each block is solved (banded
+    Cholesky) and accepted independently, only when its objective decreases
+    (checked on its rows).  Returns the number of coordinates updated.
+    """
+    P, L = kernels.shape
+    ts = 1 if thresh.size > 1 else 0
+    m = 0
+    for c in ws:
+        if x[c] != 0.0:
+            m += 1
+    if m == 0:
+        return 0
+    S = np.empty(m, dtype=np.int64)
+    starts = np.empty(m, dtype=np.int64)
+    i = 0
+    for c in ws:
+        if x[c] != 0.0:
+            S[i] = c
+            p = 0 if P == 1 else c // n_samples
+            starts[i] = c - p * n_samples - shift
+            i += 1
+    sorted_ = True
+    for i in range(1, m):
+        if starts[i] < starts[i - 1]:
+            sorted_ = False
+            break
+    if not sorted_:
+        order = np.argsort(starts, kind="mergesort")
+        S = S[order]
+        starts = starts[order]
+    # envelope of the Gram matrix: column a overlaps columns f[a]..a-1 (sorted by
+    # start); f[a] == a opens a new block (rows disjoint from every earlier one)
+    f = np.empty(m, dtype=np.int64)
+    ptr = np.empty(m + 1, dtype=np.int64)
+    ptr[0] = 0
+    b = 0
+    max_span = 0
+    block_start = 0
+    for a in range(m):
+        while starts[a] - starts[b] >= L:
+            b += 1
+        f[a] = b
+        ptr[a + 1] = ptr[a] + a - b + 1
+        if b == a:
+            block_start = a
+        if starts[a] + L - starts[block_start] > max_span:
+            max_span = starts[a] + L - starts[block_start]
+    Cf = np.empty(ptr[m])  # row a holds C[a, f[a]..a] at ptr[a]..ptr[a+1]-1
+    g = np.empty(m)
+    buf = np.empty(max_span)
+    buf2 = np.empty(max_span)
+    za_buf = np.empty(m)
+    zb_buf = np.empty(m)
+    n_updated = 0
+    b0 = 0
+    while b0 < m:
+        b1 = b0 + 1
+        while b1 < m and f[b1] != b1:
+            b1 += 1
+        nb = b1 - b0
+        lo = starts[b0] if starts[b0] > 0 else 0
+        hi = starts[b1 - 1] + L if starts[b1 - 1] + L < n_rows else n_rows
+        # gradient of the face quadratic and the Gram envelope
+        for a in range(b0, b1):
+            c = S[a]
+            pa = 0 if P == 1 else c // n_samples
+            sa = starts[a]
+            l0 = -sa if sa < 0 else 0
+            l1 = n_rows - sa if n_rows - sa < L else L
+            acc = 0.0
+            if l1 > l0:
+                kv = kernels[pa, l0:l1]
+                rv = r[sa + l0: sa + l1]
+                for q in range(l1 - l0):
+                    acc += kv[q] * rv[q]
+            sgn = 1.0 if x[c] > 0.0 else -1.0
+            g[a] = acc - thresh[c * ts] * sgn
+            base = ptr[a] - f[a]
+            interior = sa + L <= n_rows and starts[f[a]] >= 0
+            for j2 in range(f[a], a + 1):
+                cb = S[j2]
+                pb = 0 if P == 1 else cb // n_samples
+                if interior:
+                    Cf[base + j2] = T[pb, pa, sa - starts[j2]]
+                else:
+                    Cf[base + j2] = _column_inner(kernels, T, pb, starts[j2], pa, sa, n_rows)
+        # envelope Cholesky G = C C^T in place
+        ok = True
+        for a in range(b0, b1):
+            fa = f[a]
+            base_a = ptr[a] - fa
+            for j2 in range(fa, a):
+                fj = f[j2]
+                base_j = ptr[j2] - fj
+                acc = Cf[base_a + j2]
+                for u in range(fa if fa > fj else fj, j2):
+                    acc -= Cf[base_a + u] * Cf[base_j + u]
+                Cf[base_a + j2] = acc / Cf[base_j + j2]
+            g0 = Cf[base_a + a]
+            diag = g0
+            for u in range(fa, a):
+                diag -= Cf[base_a + u] * Cf[base_a + u]
+            if not diag > 1e-10 * g0 or not diag > 0.0:
+                ok = False
+                break
+            Cf[base_a + a] = np.sqrt(diag)
+        if ok:
+            # Delta = G^{-1} g: forward, then column-oriented backward substitution
+            for a in range(b0, b1):
+                base_a = ptr[a] - f[a]
+                acc = g[a]
+                for u in range(f[a], a):
+                    acc -= Cf[base_a + u] * g[u]
+                g[a] = acc / Cf[base_a + a]
+            for a in range(b1 - 1, b0 - 1, -1):
+                base_a = ptr[a] - f[a]
+                g[a] = g[a] / Cf[base_a + a]
+                ga = g[a]
+                for u in range(f[a], a):
+                    g[u] -= Cf[base_a + u] * ga
+            # step length: stop where a coefficient first reaches zero
+            theta = 1.0
+            for a in range(b0, b1):
+                xa = x[S[a]]
+                za = xa + g[a]
+                if (xa > 0.0 and za <= 0.0) or (xa < 0.0 and za >= 0.0):
+                    frac = xa / (xa - za)
+                    if frac < theta:
+                        theta = frac
+            if not (theta > 0.0 and np.isfinite(theta)):
+                ok = False
+        if ok:
+            # candidates: the full step with the crossing coefficients set to zero
+            # (projected; usually the better one), else the step cut at the first
+            # zero crossing (never increases the objective)
+            span = hi - lo
+            gb = g[b0:b1]
+            use_b = theta < 1.0
+            best = 0.0
+            if use_b:
+                best = _block_trial(x, r, S, starts, b0, nb, gb, 1.0, kernels, n_samples, lo,
+                                    hi, thresh, ts, zb_buf, buf2)
+            if not best < 0.0:
+                use_b = False
+                best = _block_trial(x, r, S, starts, b0, nb, gb, theta, kernels, n_samples, lo,
+                                    hi, thresh, ts, za_buf, buf)
+            if best < 0.0:
+                zz = zb_buf if use_b else za_buf
+                bb = buf2 if use_b else buf
+                for q in range(span):
+                    r[lo + q] = bb[q]
+                for a in range(nb):
+                    x[S[b0 + a]] = zz[a]
+                n_updated += nb
+        b0 = b1
+    return n_updated
+
+
+def warmup():
+    """Compile (or load from cache) every kernel on tiny inputs."""
+    x = np.zeros(2)
+    r = np.ones(3)
+    ws = np.arange(2, dtype=np.int64)
+    t = np.ones(2)
+    k = np.ones((1, 2))
+    banded_epochs(x, r, ws, k, 2, 0, 3, np.ones(2), t, False, 1)
+    banded_violation(x, r, ws, k, 2, 0, 3, t, False)
+    banded_apply_delta(r, ws, x, k, 2, 0, 3)
+    cs = np.zeros((1, 3))
+    cs[0, 1:] = np.cumsum(k[0] ** 2)
+    sc = np.zeros(2)
+    banded_scores(x, r, k, 2, 0, 3, t, False, sc)
+    banded_scores(x, r, k, 2, 0, 3, t, True, sc)
+    select_working_set(sc, 0, 2, 1)
+    banded_epochs_ws(x, r, ws, k, cs, 2, 0, 3, t, False, 1)
+    banded_epochs_ws(x, r, ws, k, cs, 2, 0, 3, t, True, 1)
+    banded_violation_ws(x, r, ws, k, 2, 0, 3, t, False)
+    banded_delta_rr(r, ws, x, k, 2, 0, 3)
+    banded_residual(r, x, k, 2, 0, 3, r.copy())
+    banded_correlate(r, k, 2, 0, 3, sc)
+    banded_newton(x, r, ws, k, kernel_cross_products(k), 2, 0, 3, t, False)

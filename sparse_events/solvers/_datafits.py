@@ -1,0 +1,51 @@
+"""Least-squares datafit ``f(x) = 0.5 ||y - A x||_2^2``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import as_float_array
+from ._designs import as_design
+
+
+class Quadratic:
+    r"""Least-squares datafit ``f(x) = 0.5 * ||y - A x||_2^2`` (no ``1/n`` factor).
+
+    Parameters
+    ----------
+    A : ConvolutionOperator, DictionaryOperator, ndarray, scipy.sparse matrix or LinearOperator
+        The linear map (wrapped by :func:`as_design`).
+    y : array_like of shape (n_rows,)
+        Observations.
+
+    Notes
+    -----
+    With ``r = y - A x`` and ``c = A^T r = -grad f(x)``, the Fenchel dual of
+    ``min_x f(x) + pen(x)`` is ``max_theta  theta^T y - 0.5 ||theta||^2``
+    subject to ``A^T theta`` dual-feasible for the penalty; solvers use
+    ``theta = r / max(1, s)`` with ``s`` the penalty's dual scaling of ``c``.
+    """
+
+    def __init__(self, A, y):
+        self.design = as_design(A)
+        self.y = np.ascontiguousarray(as_float_array(y, "y", dtype=np.float64, ndim=1))
+        if self.y.size != self.design.n_rows:
+            raise ValueError(
+                f"y has {self.y.size} samples but the operator has {self.design.n_rows} rows")
+
+    @property
+    def n_features(self) -> int:
+        return self.design.n_features
+
+    def residual(self, x):
+        return self.y - self.design.matvec(x)
+
+    def value(self, x):
+        r = self.residual(x)
+        return 0.5 * float(r @ r)
+
+    def gradient(self, x):
+        return -self.design.rmatvec(self.residual(x))
+
+    def lipschitz(self) -> float:
+        return self.design.lipschitz()

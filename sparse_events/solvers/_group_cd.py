@@ -1,0 +1,477 @@
+"""Working-set block coordinate descent for the group LASSO."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .._exceptions import ConvergenceWarning
+from .._validation import check_int, check_scalar
+from . import _group_cd_kernels as kern
+from ._cd import _Anderson
+from ._designs import DenseDesign
+from ._group_gram import GramSubproblem, solve_subproblem
+from ._group_ipm import barrier_group_lasso
+from ._group_newton import newton_group_lasso
+from ._optimality import check_optimality, is_converged, resolve_stopping
+from ._penalties import GroupL2
+from ._result import SolverResult
+
+
+class _DenseGroups:
+    """Group-update interface of a :class:`DenseDesign` (contiguous column blocks)."""
+
+    def __init__(self, design: DenseDesign, group_size: int):
+        self.A = np.asfortranarray(design.X)
+        self.p = group_size
+        n_groups = design.n_features // group_size
+        blocks = self.A.T.reshape(n_groups, group_size, -1)
+        gram = np.matmul(blocks, blocks.transpose(0, 2, 1))
+        self.lips = (np.linalg.eigvalsh(gram)[:, -1] * (1.0 + 1e-10) if n_groups
+                     else np.zeros(0))
+
+    def group_lipschitz(self):
+        return self.lips
+
+    def group_epochs(self, x, r, ws, lips, thresh, n_epochs, cone=False):
+        kern.dense_group_epochs(x, r, ws, self.A, self.p, lips, thresh, int(n_epochs))
+
+    def group_violation(self, x, r, ws, lips, thresh, cone=False):
+        return kern.dense_group_violation(x, r, ws, self.A, self.p, thresh)
+
+    def group_columns(self, groups):
+        cols = (np.asarray(groups)[:, None] * self.p + np.arange(self.p)).ravel()
+        return self.A[:, cols]
+
+    def apply_delta(self, r, ws, delta):
+        cols = (ws[:, None] * self.p + np.arange(self.p)).ravel()
+        r -= self.A[:, cols] @ np.ravel(delta)
+
+
+def group_interface(design, group_size, cone=False):
+    """The object performing group updates for ``design`` (or raise)."""
+    if cone and not getattr(design, "supports_cone_constraints", False):
+        raise ValueError("a ConeGroupL2 penalty needs its MaskedBlockDesign as the design")
+    if getattr(design, "supports_group_cd", False):
+        if design.group_size != group_size:
+            raise ValueError(f"the design's groups have size {design.group_size}, "
+                             f"the penalty's group_size is {group_size}")
+        return design
+    if isinstance(design, DenseDesign):
+        if design.n_features % group_size:
+            raise ValueError(f"the design has {design.n_features} columns, not a multiple "
+                             f"of group_size={group_size}")
+        return _DenseGroups(design, group_size)
+    raise ValueError(f"group coordinate descent needs a dense matrix or a design with group "
+                     f"updates (e.g. MaskedBlockDesign), got {type(design).__name__}; use fista")
+
+
+def working_set(dist, support, p0):
+    """Support groups plus the groups violating their optimality condition the most."""
+    n_groups = dist.size
+    n_support = int(support.sum())
+    size = max(min(p0, n_groups), min(n_groups, 2 * n_support))
+    if size >= n_groups:
+        return np.arange(n_groups, dtype=np.int64)
+    scores = dist.copy()
+    scores[support] = np.inf
+    ws = np.argpartition(-scores, size - 1)[:size]
+    ws = ws[scores[ws] > 0]
+    return np.sort(ws).astype(np.int64)
+
+
+def group_coordinate_descent(datafit, penalty, x0=None, **kwargs):
+    r"""Working-set block coordinate descent for ``0.5 ||y - A x||^2 + alpha sum_g w_g ||x_g||_2``.
+
+    Each outer iteration computes ``c = A^T r`` once, checks the stopping rule
+    (relative duality gap of :func:`check_optimality`), builds a working set
+    (the groups in the support plus the groups whose optimality condition is
+    violated most, at least ``p0`` and twice the support) and cycles over it
+    with one update per group until the working set's largest KKT violation
+    falls below 0.3 times the outer one.  A group update is the exact
+    minimisation over the group when the design provides it
+    (:class:`MaskedBlockDesign` without cones) and a proximal-gradient step
+    with the group's own Lipschitz constant ``||A_g||_2^2`` otherwise.
+    Anderson extrapolation (as in :func:`coordinate_descent`) accelerates the
+    passes, and a Newton step on the support (see ``newton``) makes the final
+    digits cheap on ill-conditioned problems.
+
+    Parameters
+    ----------
+    datafit : Quadratic
+        Its design must be a dense matrix (groups are contiguous column
+        blocks) or provide group updates (:class:`MaskedBlockDesign`).
+    penalty : GroupL2 or ConeGroupL2
+        With :class:`ConeGroupL2` (the exact convex ReLU program) every group
+        step is projected onto the group's cone, so iterates stay feasible.
+    x0 : ndarray of shape (n_features,), optional
+        Warm start (projected onto the cones by a first proximal step when
+        the penalty has them).
+    tol : float
+        Relative tolerance: stop when ``gap <= tol * primal`` (or
+        ``kkt <= tol * max_g ||A_g^T y||`` with ``stopping="kkt"``).
+    max_iter : int
+        Maximum number of outer (working-set) iterations.
+    max_epochs : int
+        Maximum passes over a working set per outer iteration.
+    p0 : int, optional
+        Minimal working-set size (in groups); default 10 (``inner="residual"``)
+        or 100 (``inner="gram"``).
+    anderson : int
+        Anderson extrapolation memory ``K`` over the working set's
+        coefficients every ``K`` passes, kept when it lowers the objective
+        (projected onto the cones first with :class:`ConeGroupL2`); 0 disables it.
+    check_every : int
+        Passes between inner KKT checks.
+    newton : bool
+        Polish with Newton's method on the support (on the faces of the cones
+        for :class:`ConeGroupL2`)
+        after working-set passes; kept only if it lowers the objective (and
+        stays feasible).
+        Global optimality is still decided by the duality gap.
+    newton_passes : int
+        With ``newton``, at most this many passes per working set before the
+        next Newton step.
+    max_newton_size : int
+        Largest number of support coefficients for which Newton is tried.
+    stopping : {"auto", "gap", "kkt"}
+    inner : {"auto", "gram", "residual"}
+        How working-set subproblems are solved.  ``"gram"`` (designs with
+        ``working_set_gram``, i.e. :class:`MaskedBlockDesign`): in the space of
+        the working set's Gram matrix ``A_W^T A_W`` (a group update costs
+        ``O(|W| p^2)``, independent of the number of samples), with exact block
+        updates (with cones: an active-set block solver over cutting-plane
+        candidates of each cone's constraints, every constraint being checked
+        before the subproblem ends), Anderson extrapolation and Newton on the
+        faces of the cones.  ``"residual"``: updates of the residual
+        ``y - A x`` (dense designs, and large groups).  ``"auto"``: ``"gram"``
+        when available and ``group_size <= 64``.
+    warn : bool
+        Emit a :class:`ConvergenceWarning` when ``max_iter`` is reached.
+
+    Notes
+    -----
+    Runs on one BLAS thread (the Newton steps factor matrices of a few hundred
+    rows, which multi-threaded BLAS makes slower, and far slower on a loaded
+    machine).
+
+    Returns
+    -------
+    SolverResult
+        ``solver="group_cd"``; ``n_iter`` counts passes over working sets.
+    """
+    from ._optimality import check_datafit, check_x0
+
+    check_datafit(datafit)
+    if x0 is not None:
+        # checked here, copied once by the implementation
+        x0 = check_x0(x0, datafit.design.n_features, copy=False)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _group_coordinate_descent(datafit, penalty, x0, **kwargs)
+
+
+def _group_coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
+                             max_epochs=2000, p0=None, anderson=5, check_every=5,
+                             newton=True, newton_passes=50, max_newton_size=3000,
+                             stopping="auto", inner="auto",
+                             warn=True):
+    """Implementation of :func:`group_coordinate_descent`."""
+    if inner not in ("auto", "gram", "residual"):
+        raise ValueError(f"inner must be 'auto', 'gram' or 'residual', got {inner!r}")
+    if not isinstance(penalty, GroupL2):
+        raise TypeError(f"group coordinate descent needs a GroupL2 penalty, got {penalty!r}")
+    tol = check_scalar(tol, "tol", low=0)
+    max_iter = check_int(max_iter, "max_iter", low=1)
+    max_epochs = check_int(max_epochs, "max_epochs", low=1)
+    if p0 is not None:
+        p0 = check_int(p0, "p0", low=1)
+    check_every = check_int(check_every, "check_every", low=1)
+    rule = resolve_stopping(stopping, penalty)
+    design = datafit.design
+    cone = bool(getattr(penalty, "cone", False))
+    if cone and penalty.design is not design:
+        raise ValueError("the ConeGroupL2 penalty was built on another design")
+    groups = group_interface(design, penalty.group_size, cone)
+    has_gram = hasattr(groups, "working_set_gram")
+    if inner == "gram" and not has_gram:
+        raise ValueError(f"inner='gram' needs a design with working_set_gram, got "
+                         f"{type(design).__name__}")
+    if inner == "gram" or (inner == "auto" and has_gram and penalty.group_size <= 64):
+        return _group_cd_gram(datafit, penalty, x0, design, cone, tol=tol, max_iter=max_iter,
+                              max_epochs=max_epochs, p0=p0, anderson=anderson,
+                              check_every=check_every, newton=newton,
+                              max_newton_size=max_newton_size, rule=rule, warn=warn)
+    n = design.n_features
+    p = penalty.group_size
+    n_groups = n // p
+    thresh = np.ascontiguousarray(penalty.thresholds(n_groups), dtype=np.float64)
+    lips = np.ascontiguousarray(groups.group_lipschitz(), dtype=np.float64)
+    if x0 is None:
+        x = np.zeros(n)
+        r = datafit.y.copy()
+    else:
+        x = np.array(x0, dtype=np.float64).ravel()
+        if x.size != n:
+            raise ValueError(f"x0 must have {n} entries, got {x.size}")
+        if cone:
+            x = penalty.prox(x, 0.0)
+        r = datafit.residual(x)
+    history = []
+    kkt_scale = None
+    n_epochs = 0
+    converged, reason = False, "max_iter"
+    chk = None
+    prev_support = last_polished = None
+    last_polish_iter = 0
+    n_newton = 0
+    for outer in range(max_iter):
+        chk = check_optimality(datafit, penalty, x, r)
+        history.append(chk.primal)
+        if kkt_scale is None:
+            kkt_scale = float(np.linalg.norm(
+                design.rmatvec(datafit.y).reshape(n_groups, p), axis=1).max(initial=0.0))
+        if is_converged(chk, rule, tol, kkt_scale):
+            converged = True
+            reason = "zero solution" if (outer == 0 and not np.any(x)) else rule
+            break
+        support = np.linalg.norm(x.reshape(n_groups, p), axis=1) > 0
+        stable = prev_support is not None and np.array_equal(support, prev_support)
+        fresh = last_polished is None or not np.array_equal(support, last_polished) \
+            or outer - last_polish_iter >= 3
+        if newton and stable and fresh and 0 < support.sum() * p <= max_newton_size:
+            last_polished, last_polish_iter = support, outer
+            polished = _newton_polish(datafit, penalty, groups, design, x, support, p,
+                                      thresh, cone)
+            if polished is not None:
+                x, r = polished
+                n_newton += 1
+                continue
+        prev_support = support
+        ws = working_set(chk.dist, support, 10 if p0 is None else p0)
+        eps_inner = 0.3 * chk.kkt
+        acc = _Anderson(anderson) if anderson else None
+        ws_idx = (ws[:, None] * p + np.arange(p)).ravel()
+        n_passes = min(max_epochs, newton_passes) if newton else max_epochs
+        for epoch in range(1, n_passes + 1):
+            groups.group_epochs(x, r, ws, lips, thresh, 1, cone)
+            n_epochs += 1
+            if acc is not None:
+                acc.push(x[ws_idx])
+                if epoch % anderson == 0:
+                    _try_extrapolation(acc, groups, penalty if cone else None, x, r, ws,
+                                       ws_idx, thresh, p)
+            if epoch % check_every == 0 and \
+                    groups.group_violation(x, r, ws, lips, thresh, cone) <= eps_inner:
+                break
+        if outer % 10 == 9:     # guard against drift of the updated residual
+            r = datafit.residual(x)
+    else:
+        r = datafit.residual(x)
+        chk = check_optimality(datafit, penalty, x, r)
+        history.append(chk.primal)
+        if is_converged(chk, rule, tol, kkt_scale):
+            converged, reason = True, rule
+    if not converged and warn:
+        warnings.warn(
+            f"group coordinate descent stopped at max_iter={max_iter} outer iterations with "
+            f"relative gap {chk.gap / max(chk.primal, 1e-300):.3g} and KKT violation "
+            f"{chk.kkt:.3g} (tol={tol})", ConvergenceWarning, stacklevel=3)
+    return SolverResult(coef=x, objective=np.asarray(history), n_iter=n_epochs, gap=chk.gap,
+                        kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
+                        solver="group_cd", tol=tol, n_outer=len(history),
+                        extra={"newton_steps": n_newton})
+
+
+_P0_GRAM = 100
+#: working sets of more groups (and at most that many coefficients) start with the
+#: interior-point method of :mod:`._group_ipm` (without cones)
+_IPM_MIN_GROUPS, _IPM_MAX_SIZE = 200, 6000
+
+
+def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epochs, p0,
+                   anderson, check_every, newton, max_newton_size, rule, warn):
+    """Outer working-set loop with subproblems solved in Gram space."""
+    n = design.n_features
+    p = penalty.group_size
+    n_groups = n // p
+    thresh = np.ascontiguousarray(penalty.thresholds(n_groups), dtype=np.float64)
+    if x0 is None:
+        x = np.zeros(n)
+    else:
+        x = np.array(x0, dtype=np.float64).ravel()
+        if x.size != n:
+            raise ValueError(f"x0 must have {n} entries, got {x.size}")
+        if cone:
+            x = penalty.prox(x, 0.0)
+    r = datafit.residual(x)
+    history = []
+    kkt_scale = None
+    n_epochs = 0
+    converged, reason = False, "max_iter"
+    chk = None
+    n_barrier = 0
+    for outer in range(max_iter):
+        chk = check_optimality(datafit, penalty, x, r)
+        history.append(chk.primal)
+        if kkt_scale is None:
+            kkt_scale = float(np.linalg.norm(
+                design.rmatvec(datafit.y).reshape(n_groups, p), axis=1).max(initial=0.0))
+        if is_converged(chk, rule, tol, kkt_scale):
+            converged = True
+            reason = "zero solution" if (outer == 0 and not np.any(x)) else rule
+            break
+        support = np.linalg.norm(x.reshape(n_groups, p), axis=1) > 0
+        ws = working_set(chk.dist, support, _P0_GRAM if p0 is None else p0)
+        sub = GramSubproblem(design, ws, x, chk.corr, thresh, cone)
+        use_newton = newton and ws.size * p <= max_newton_size
+        # the subproblem is cheap next to an outer iteration: solve it accurately
+        eps = min(0.3 * chk.kkt, max(tol, 1e-12) * kkt_scale)
+        if not cone and _IPM_MIN_GROUPS < ws.size and sub.idx.size <= _IPM_MAX_SIZE:
+            # many groups (typically strongly correlated, with a support of about as many
+            # coefficients as samples): coordinate descent crawls, so an interior-point
+            # method in Gram space, then passes that set the vanishing groups exactly to 0
+            c = sub.q - sub.H @ sub.x
+            z, n_ipm = barrier_group_lasso(sub.H, c, sub.t, p, sub.x,
+                                           0.1 * max(tol, 1e-12) * chk.primal)
+            sub.x = np.ascontiguousarray(z)
+            sub.q = sub.H @ z + c
+            n_barrier += n_ipm
+        n_epochs += solve_subproblem(sub, eps, max_epochs=max_epochs, check_every=check_every,
+                                     anderson=anderson, newton=use_newton, newton_every=10)
+        x[sub.idx] = sub.x
+        if cone and penalty.max_violation(x) > 1e-11:
+            x = penalty.prox(x, 0.0)      # exact projection onto the full cones
+        r = datafit.residual(x)
+    else:
+        chk = check_optimality(datafit, penalty, x, r)
+        history.append(chk.primal)
+        if is_converged(chk, rule, tol, kkt_scale):
+            converged, reason = True, rule
+    if not converged and warn:
+        warnings.warn(
+            f"group coordinate descent stopped at max_iter={max_iter} outer iterations with "
+            f"relative gap {chk.gap / max(chk.primal, 1e-300):.3g} and KKT violation "
+            f"{chk.kkt:.3g} (tol={tol})", ConvergenceWarning, stacklevel=4)
+    return SolverResult(coef=x, objective=np.asarray(history), n_iter=n_epochs, gap=chk.gap,
+                        kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
+                        solver="group_cd", tol=tol, n_outer=len(history),
+                        extra={"inner": "gram", "barrier_newton_steps": n_barrier})
+
+
+def _try_extrapolation(acc, groups, cone_penalty, x, r, ws, ws_idx, thresh, p):
+    x_acc = acc.extrapolate()
+    if x_acc is None:
+        return
+    xw = x_acc.reshape(ws.size, p)
+    if cone_penalty is not None:
+        xw = groups.project_groups(xw, ws)
+    old = x[ws_idx].reshape(ws.size, p)
+    r_acc = r.copy()
+    groups.apply_delta(r_acc, ws, xw - old)
+    t = thresh[ws]
+    f_old = 0.5 * float(r @ r) + float(t @ np.linalg.norm(old, axis=1))
+    f_new = 0.5 * float(r_acc @ r_acc) + float(t @ np.linalg.norm(xw, axis=1))
+    if f_new < f_old:
+        x[ws_idx] = xw.ravel()
+        r[:] = r_acc
+
+
+def _newton_polish(datafit, penalty, groups, design, x, support, p, thresh, cone,
+                   max_drops=5, max_rounds=30):
+    """Newton on the support (faces of the cones); ``(x, r)`` if it lowers the objective.
+
+    Groups that Newton sends through zero are set to zero and Newton restarts
+    on the remaining ones (at most ``max_drops`` times).  With cones this is a
+    primal active-set method: the step towards the optimum on the current faces
+    is cut where a new constraint becomes active (the objective is convex along
+    the step and lower at its end, so every cut step lowers it), and Newton
+    restarts on the new faces.
+    """
+    def objective(v):
+        r = datafit.residual(v)
+        return 0.5 * float(r @ r) + penalty.value(v), r
+
+    f_old, _ = objective(x)
+    x_cur, f_cur = x, f_old
+    for _ in range(max_rounds if cone else 1):
+        S = np.flatnonzero(np.linalg.norm(x_cur.reshape(-1, p), axis=1) > 0)
+        if S.size == 0:
+            break
+        target = _newton_on_faces(datafit, groups, design, x_cur, S, p, thresh, cone,
+                                  max_drops)
+        if target is None:
+            break
+        step = _max_feasible_step(design, x_cur, target - x_cur, S, p) if cone else 1.0
+        x_try = x_cur + step * (target - x_cur)
+        if cone and penalty.max_violation(x_try) > 1e-12:
+            x_try = penalty.prox(x_try, 0.0)
+        f_try, _ = objective(x_try)
+        if not f_try < f_cur:
+            break
+        x_cur, f_cur = x_try, f_try
+        if step >= 1.0:
+            break
+    if f_cur < f_old:
+        return x_cur, datafit.residual(x_cur)
+    return None
+
+
+def _max_feasible_step(design, x, d, S, p):
+    """Largest ``t <= 1`` keeping ``(2 D_g - I) X (x_k + t d_k) >= 0`` for the groups ``S``."""
+    X, P = design.X, design.n_patterns
+    xs, ds = x.reshape(-1, p)[S], d.reshape(-1, p)[S]
+    sig = np.where(design._mask_t[S % P], 1.0, -1.0)            # (|S|, n)
+    c = sig * (xs @ X.T)
+    dc = sig * (ds @ X.T)
+    scale = np.abs(ds @ X.T).max(initial=0.0) + 1e-300
+    block = dc < -1e-13 * scale
+    if not np.any(block):
+        return 1.0
+    t = np.maximum(c[block], 0.0) / -dc[block]
+    return float(min(1.0, t.min()))
+
+
+def _newton_on_faces(datafit, groups, design, x, S, p, thresh, cone, max_drops):
+    """Minimiser of the objective restricted to the support ``S`` (and the current faces)."""
+    cols_all = groups.group_columns(S)
+    X = x.reshape(-1, p)
+    bases_all = design.face_bases(x, S) if cone else [None] * S.size
+    keep = np.ones(S.size, dtype=bool)
+    y = datafit.y
+    z = None
+    for _ in range(max_drops + 1):
+        idx = np.flatnonzero(keep)
+        if idx.size == 0:
+            break
+        z0, sizes, blocks = [], [], []
+        for q in idx:
+            N = bases_all[q]
+            z0.append(X[S[q]] if N is None else N.T @ X[S[q]])
+            sizes.append(p if N is None else N.shape[1])
+            if cone:
+                Bq = cols_all[:, q * p:(q + 1) * p]
+                blocks.append(Bq if N is None else Bq @ N)
+        B = (np.hstack(blocks) if cone
+             else cols_all[:, (idx[:, None] * p + np.arange(p)).ravel()])
+        z, collapsed = newton_group_lasso(B.T @ B, B.T @ y, float(y @ y), sizes,
+                                          thresh[S[idx]], np.concatenate(z0))
+        if z is not None:
+            break
+        if collapsed.size == 0:
+            return None
+        keep[idx[collapsed]] = False
+    x_new = x.copy()
+    Xn = x_new.reshape(-1, p)
+    Xn[S[~keep]] = 0.0
+    if z is not None:
+        start = 0
+        for q, size in zip(idx, sizes):
+            zq = z[start:start + size]
+            N = bases_all[q]
+            Xn[S[q]] = zq if N is None else N @ zq
+            start += size
+    elif np.any(keep):
+        return None
+    return x_new

@@ -1,0 +1,288 @@
+"""The masked-block design ``A x = sum_g sign_s D_g X x_{g,s}`` (convex ReLU programs)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import as_float_array, check_int
+from . import _group_cd_kernels as kern
+from ._designs import Design
+
+
+class MaskedBlockDesign(Design):
+    r"""Matrix-free ``A = [D_1 X, ..., D_P X]`` (optionally ``[D_g X, -D_g X]`` pairs), per output.
+
+    The coefficient vector is laid out as ``x.reshape(n_outputs, n_signs,
+    n_patterns, p)``: group ``k = (o * n_signs + s) * n_patterns + g`` holds the
+    ``p`` weights ``x_{o,s,g}`` and the prediction of output ``o`` is
+
+    .. math::
+
+        (A x)_o = \sum_{g=1}^{P} D_g X (x_{o,0,g} - x_{o,1,g})
+
+    (without the second term when ``n_signs == 1``).  The rows of ``A`` are the
+    outputs stacked one after the other (``y`` flattened as ``Y.T.ravel()``).
+    ``A`` is never formed: a product costs two ``(n, p) x (p, P)`` matrix
+    products per output, and a group update of coordinate descent touches only
+    the rows of its pattern.
+
+    Parameters
+    ----------
+    X : array_like of shape (n_samples, p)
+        Data matrix (with a constant column appended if a bias is wanted).
+    masks : array_like of shape (n_samples, n_patterns), bool
+        Activation patterns ``D_g = diag(masks[:, g])``.
+    n_outputs : int, default=1
+        Number of independent outputs (block-diagonal ``A``).
+    n_signs : {1, 2}, default=1
+        ``2`` adds the negated copy ``-D_g X`` of every block (the ``v_g`` of
+        the convex ReLU program).
+
+    Notes
+    -----
+    The cone constraints of the convex ReLU program, ``C_k x_k >= 0`` with
+    ``C_k = (2 D_g - I) X`` for both signs, are handled by the penalty
+    :class:`~sparse_events.solvers.ConeGroupL2` built on this design.
+    """
+
+    supports_cd = False
+    supports_group_cd = True
+    supports_cone_constraints = True
+
+    def __init__(self, X, masks, n_outputs=1, n_signs=1):
+        X = as_float_array(X, "X", dtype=np.float64, ndim=2)
+        masks = np.asarray(masks)
+        if masks.ndim != 2 or masks.shape[0] != X.shape[0]:
+            raise ValueError(f"masks must have shape (n_samples={X.shape[0]}, n_patterns), "
+                             f"got {masks.shape}")
+        if masks.dtype != bool:
+            if not np.all((masks == 0) | (masks == 1)):
+                raise ValueError("masks must be boolean (or 0/1)")
+            masks = masks.astype(bool)
+        self.X = np.ascontiguousarray(X)
+        self.masks = np.ascontiguousarray(masks)
+        self.n_outputs = check_int(n_outputs, "n_outputs", low=1)
+        self.n_signs = check_int(n_signs, "n_signs", low=1, high=2)
+        self.n_samples, self.p = X.shape
+        self.n_patterns = masks.shape[1]
+        self.group_size = self.p
+        self.n_groups = self.n_outputs * self.n_signs * self.n_patterns
+        self.n_rows = self.n_outputs * self.n_samples
+        self.n_features = self.n_groups * self.p
+        self._Df = self.masks.astype(np.float64)
+        self._mask_t = np.ascontiguousarray(self.masks.T)
+        self._all_rows = np.arange(self.n_samples, dtype=np.int64)
+        # CSR-like row lists of every pattern
+        cols, rws = np.nonzero(self._mask_t)
+        self._rows = np.ascontiguousarray(rws, dtype=np.int64)
+        self._ptr = np.zeros(self.n_patterns + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cols, minlength=self.n_patterns), out=self._ptr[1:])
+        self._lip = None
+        self._group_lips = None
+        self._eig = None
+        self._gdiag = None
+        self._norm2_X = None
+        # Gram cache over patterns (filled lazily, see ``working_set_gram``)
+        self._gram_slot = np.full(self.n_patterns, -1, dtype=np.int64)
+        self._gram_patterns = []
+        self._gram = np.zeros((0, 0))
+        # candidate cone constraints (cutting planes) of every pattern
+        cap = max(16, 4 * self.p)
+        self._cand = np.zeros((self.n_patterns, cap), dtype=np.int64)
+        self._ncand = np.zeros(self.n_patterns, dtype=np.int64)
+
+    # ------------------------------------------------------------ products
+    def _weights(self, x):
+        W = np.asarray(x, dtype=np.float64).reshape(
+            self.n_outputs, self.n_signs, self.n_patterns, self.p)
+        return W[:, 0] - W[:, 1] if self.n_signs == 2 else W[:, 0]
+
+    def matvec(self, x):
+        W = self._weights(x)                        # (c, P, p)
+        Z = np.matmul(self.X, W.transpose(0, 2, 1))  # (c, n, P)
+        Z *= self._Df
+        return Z.sum(axis=2).ravel()
+
+    def rmatvec(self, r):
+        R = np.asarray(r, dtype=np.float64).reshape(self.n_outputs, self.n_samples)
+        G = np.matmul(self._Df.T[None, :, :] * R[:, None, :], self.X)  # (c, P, p)
+        if self.n_signs == 2:
+            G = np.stack([G, -G], axis=1)
+        return G.ravel()
+
+    def pattern_outputs(self, x):
+        """``D_g X x_g`` for every group, shape (n_outputs, n_signs, n_samples, n_patterns)."""
+        W = np.asarray(x, dtype=np.float64).reshape(
+            self.n_outputs, self.n_signs, self.n_patterns, self.p)
+        return np.matmul(self.X, W.transpose(0, 1, 3, 2)) * self._Df
+
+    # ----------------------------------------------------------- constants
+    def pattern_lipschitz(self):
+        """``||D_g X||_2^2`` for every pattern, shape (n_patterns,)."""
+        if self._group_lips is None:
+            self._pattern_eigh()
+        return self._group_lips
+
+    def _pattern_eigh(self):
+        """Eigen-decompositions of the pattern Gram matrices ``X^T D_g X``."""
+        if self._eig is None:
+            G = np.einsum("ng,ni,nj->gij", self._Df, self.X, self.X, optimize=True)
+            self._gdiag = np.ascontiguousarray(0.5 * (G + G.transpose(0, 2, 1)))
+            if self.n_patterns:
+                val, vec = np.linalg.eigh(G)
+            else:
+                val, vec = np.zeros((0, self.p)), np.zeros((0, self.p, self.p))
+            val = np.maximum(val, 0.0)
+            self._eig = (np.ascontiguousarray(val), np.ascontiguousarray(vec))
+            self._group_lips = (val[:, -1] if self.n_patterns else np.zeros(0)) * (1.0 + 1e-10)
+        return self._eig
+
+    def pattern_gram_diag(self):
+        """``X^T D_g X`` for every pattern, shape (n_patterns, p, p)."""
+        self._pattern_eigh()
+        return self._gdiag
+
+    def _pattern_block_columns(self, patterns):
+        """Explicit columns ``[D_g X]`` for ``patterns``, shape (n_samples, len * p)."""
+        cols = self._Df[:, patterns, None] * self.X[:, None, :]
+        return cols.reshape(self.n_samples, -1)
+
+    def _ensure_gram(self, patterns):
+        """Compute the Gram blocks ``X^T D_g D_h X`` of new patterns against the cached ones."""
+        new = [int(g) for g in np.unique(patterns) if self._gram_slot[g] < 0]
+        if not new:
+            return
+        p = self.p
+        old = len(self._gram_patterns)
+        for q, g in enumerate(new):
+            self._gram_slot[g] = old + q
+        self._gram_patterns.extend(new)
+        size = len(self._gram_patterns) * p
+        if self._gram.shape[0] < size:
+            cap = max(size, min(2 * self._gram.shape[0], self.n_patterns * p))
+            grown = np.zeros((cap, cap))
+            grown[:old * p, :old * p] = self._gram[:old * p, :old * p]
+            self._gram = grown
+        B_new = self._pattern_block_columns(np.asarray(new))
+        if old:
+            B_old = self._pattern_block_columns(np.asarray(self._gram_patterns[:old]))
+            cross = B_old.T @ B_new
+            self._gram[:old * p, old * p:size] = cross
+            self._gram[old * p:size, :old * p] = cross.T
+        self._gram[old * p:size, old * p:size] = B_new.T @ B_new
+
+    def working_set_gram(self, groups):
+        """Gram matrix ``A_W^T A_W`` of the groups ``groups``, shape (len * p, len * p).
+
+        Built from a cache of the pattern blocks ``X^T D_g D_h X`` (computed
+        once per pattern pair, by matrix products on the explicit columns);
+        blocks of different outputs are zero and the ``-D_g X`` copies flip
+        signs.
+        """
+        groups = np.asarray(groups, dtype=np.int64)
+        P, S, p = self.n_patterns, self.n_signs, self.p
+        pats = groups % P
+        self._ensure_gram(pats)
+        idx = (self._gram_slot[pats][:, None] * p + np.arange(p)).ravel()
+        H = self._gram[np.ix_(idx, idx)]
+        outs = groups // (S * P)
+        signs = np.where((groups // P) % S == 0, 1.0, -1.0)
+        if S == 2 or self.n_outputs > 1:
+            f = np.repeat(signs, p)
+            H *= f[:, None] * f[None, :]
+            if self.n_outputs > 1:
+                o = np.repeat(outs, p)
+                H *= o[:, None] == o[None, :]
+        return H
+
+    def group_lipschitz(self):
+        """``||A_k||_2^2`` for every group, shape (n_groups,)."""
+        return np.tile(self.pattern_lipschitz(), self.n_outputs * self.n_signs)
+
+    def norm2_X(self):
+        """``||X||_2^2`` (the Lipschitz constant of every constraint block ``C_k``)."""
+        if self._norm2_X is None:
+            self._norm2_X = float(np.linalg.norm(self.X, 2) ** 2) * (1.0 + 1e-10)
+        return self._norm2_X
+
+    # ----------------------------------------------------- group coordinate descent
+    def group_epochs(self, x, r, ws, lips, thresh, n_epochs, cone=False):
+        """``n_epochs`` passes of group updates over ``ws`` (in place on ``x`` and ``r``).
+
+        Without cones a group update is the exact minimisation over the group
+        (eigen-decomposition of ``X^T D_g X`` and a scalar secular equation);
+        with ``cone=True`` it is a proximal-gradient step projected onto the
+        group's cone (the proximal operator of :class:`ConeGroupL2`).
+        """
+        val, vec = self._pattern_eigh()
+        kern.masked_group_epochs(x, r, ws, self.X, self._ptr, self._rows, self._mask_t,
+                                 self._all_rows, self.n_samples, self.n_patterns,
+                                 self.n_signs, lips, thresh, bool(cone), val, vec,
+                                 int(n_epochs))
+
+    def group_violation(self, x, r, ws, lips, thresh, cone=False):
+        """Largest gradient-mapping norm over the groups ``ws`` (zero iff they are optimal)."""
+        return kern.masked_group_violation(x, r, ws, self.X, self._ptr, self._rows,
+                                           self._mask_t, self._all_rows, self.n_samples,
+                                           self.n_patterns, self.n_signs, lips, thresh,
+                                           bool(cone))
+
+    def apply_delta(self, r, ws, delta):
+        """``r -= sum_q A_{ws[q]} delta[q]`` for ``delta`` of shape (len(ws), p)."""
+        kern.masked_apply_delta(r, ws, np.ascontiguousarray(delta), self.X, self._ptr,
+                                self._rows, self.n_samples, self.n_patterns, self.n_signs)
+
+    def project_groups(self, xw, ws):
+        """Project the rows of ``xw`` (len(ws), p) onto the cones of the groups ``ws``."""
+        xw = np.ascontiguousarray(xw, dtype=np.float64)
+        kern.masked_project_groups(xw, ws, self.X, self._mask_t, self._all_rows,
+                                   self.n_patterns)
+        return xw
+
+    def group_columns(self, groups):
+        """Dense columns of the groups ``groups``, shape (n_rows, len(groups) * p)."""
+        n, p = self.n_samples, self.p
+        out = np.zeros((self.n_rows, len(groups) * p))
+        for q, k in enumerate(np.asarray(groups, dtype=np.int64)):
+            o, s, g = k // (self.n_signs * self.n_patterns), (k // self.n_patterns) % \
+                self.n_signs, k % self.n_patterns
+            out[o * n:(o + 1) * n, q * p:(q + 1) * p] = \
+                (1.0 if s == 0 else -1.0) * self._Df[:, g, None] * self.X
+        return out
+
+    def face_bases(self, x, groups, rel_tol=1e-9):
+        """Orthonormal bases of the faces of the cones on which the groups ``x_k`` lie.
+
+        For each group, the rows where ``|(2 D_g - I) X x_k| <= rel_tol ||X_i|| ||x_k||``
+        are the active constraints; the face is their null space, returned as a
+        (p, q) matrix (``q = p`` when no constraint is active).
+        """
+        W = np.asarray(x, dtype=np.float64).reshape(self.n_groups, self.p)
+        row_norms = np.linalg.norm(self.X, axis=1)
+        out = []
+        for k in np.asarray(groups, dtype=np.int64):
+            u = W[k]
+            g = k % self.n_patterns
+            sig = np.where(self._mask_t[g], 1.0, -1.0)
+            c = sig * (self.X @ u)
+            act = np.abs(c) <= rel_tol * row_norms * np.linalg.norm(u)
+            if not np.any(act):
+                out.append(np.eye(self.p))
+                continue
+            K = sig[act, None] * self.X[act]
+            _, sv, Vt = np.linalg.svd(K, full_matrices=True)
+            rank = int(np.sum(sv > 1e-9 * sv[0])) if sv.size else 0
+            N = np.ascontiguousarray(Vt[rank:].T)
+            if N.shape[1] == 0 or np.linalg.norm(u - N @ (N.T @ u)) > 1e-8 * np.linalg.norm(u):
+                # x_k is not (numerically) on that face: keep the group free
+                N = np.eye(self.p)
+            out.append(N)
+        return out
+
+    # ------------------------------------------------------ cone constraints
+    def constraint_values(self, x):
+        """``C_k x_k = (2 D_g - I) X x_k`` for every group, shape (n_groups, n_samples)."""
+        W = np.asarray(x, dtype=np.float64).reshape(self.n_groups, self.p)
+        sig = np.where(self._mask_t, 1.0, -1.0)
+        V = W @ self.X.T
+        return V * np.tile(sig, (self.n_outputs * self.n_signs, 1))

@@ -1,0 +1,74 @@
+"""Batch runs equal serial runs, keep order and isolate failures."""
+
+import numpy as np
+import pytest
+
+from sparse_events.batch import run_batch
+
+
+def _deconvolve_seed(seed, n_samples=2000):
+    from sparse_events import alpha_max, deconvolve
+    from sparse_events.datasets import make_random_spike_train
+
+    d = make_random_spike_train(n_samples, random_state=seed)
+    return deconvolve(d.signal, d.kernel, 0.1 * alpha_max(d.signal, d.kernel)).coef
+
+
+def _fails_on_three(seed):
+    if seed == 3:
+        raise ValueError("record 3 is unreadable")
+    return seed * 2
+
+
+def test_joblib_equals_serial_and_keeps_order():
+    seeds = [5, 1, 4, 2]
+    serial = run_batch(_deconvolve_seed, seeds, jobs=1, progress=False)
+    parallel = run_batch(_deconvolve_seed, seeds, jobs=2, progress=False)
+    assert [b.item for b in parallel] == seeds
+    for a, b in zip(serial, parallel):
+        assert a.ok and b.ok
+        np.testing.assert_array_equal(a.value, b.value)
+    for seed, a in zip(seeds, serial):
+        np.testing.assert_array_equal(a.value, _deconvolve_seed(seed))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_failure_is_reported_and_others_kept(jobs):
+    res = run_batch(_fails_on_three, [1, 2, 3, 4], jobs=jobs, progress=False)
+    assert [r.ok for r in res] == [True, True, False, True]
+    assert [r.value for r in res if r.ok] == [2, 4, 8]
+    assert "ValueError: record 3 is unreadable" == res[2].error
+    assert "Traceback" in res[2].traceback
+
+
+def test_dask_local_cluster_equals_serial():
+    from dask import distributed
+
+    seeds = [3, 0, 2]
+    serial = run_batch(_deconvolve_seed, seeds, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        res = run_batch(_deconvolve_seed, seeds, client=client, progress=False)
+        bad = run_batch(_fails_on_three, [3, 1], client=client, progress=False)
+    assert [r.item for r in res] == seeds
+    for a, b in zip(serial, res):
+        np.testing.assert_array_equal(a.value, b.value)
+    assert not bad[0].ok and bad[1].value == 2
+
+
+def test_bad_jobs():
+    with pytest.raises(ValueError, match="jobs"):
+        run_batch(_fails_on_three, [1], jobs=0)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_bar_shown_on_request_only(capsys, jobs):
+    run_batch(_fails_on_three, [1, 2], jobs=jobs, progress=True, desc="records")
+    err = capsys.readouterr().err
+    assert "records" in err and "2/2" in err
+    run_batch(_fails_on_three, [1, 2], jobs=jobs, progress=False, desc="records")
+    assert capsys.readouterr().err == ""
+    # default: only on an interactive terminal (pytest's captured stderr is not one)
+    run_batch(_fails_on_three, [1, 2], jobs=jobs, desc="records")
+    assert capsys.readouterr().err == ""

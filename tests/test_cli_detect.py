@@ -1,0 +1,171 @@
+"""``sparse-events detect``: outputs read back equal the library's results; bad input."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sparse_events.cli import main
+
+DATA = Path(__file__).parent / "data" / "mitdb_excerpt"
+REC208 = str(DATA / "mitdb208_0_60s")
+REC119 = str(DATA / "mitdb119_0_60s")
+SCRIPT = Path(sys.executable).parent / "sparse-events"
+
+
+def _record_signal(path, channel=0):
+    import wfdb
+
+    rec = wfdb.rdrecord(path, channels=[channel])
+    return rec.p_signal[:, 0], rec.fs
+
+
+def _library_peaks(signal, fs, method):
+    from sparse_events.ecg import ecg_peaks
+
+    return ecg_peaks(signal, sampling_rate=fs, method=method)[1]["ECG_R_Peaks"]
+
+
+def _one_error_line(capsys, *fragments):
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    for f in fragments:
+        assert f in lines[0], lines[0]
+    return lines[0]
+
+
+def test_wfdb_outputs_read_back(tmp_path, capsys):
+    import neurokit2 as nk
+    import wfdb
+
+    out = tmp_path / "peaks"
+    assert main(["detect", REC208, "--out", str(out), "--method", "pantompkins",
+                 "--annotations", "--hrv", "--plot", "--no-progress"]) == 0
+    signal, fs = _record_signal(REC208)
+    expected = _library_peaks(signal, fs, "pantompkins")
+    table = pd.read_csv(out / "mitdb208_0_60s.csv")
+    assert list(table.columns) == ["sample", "time_s"]
+    np.testing.assert_array_equal(table["sample"], expected)
+    np.testing.assert_allclose(table["time_s"], expected / fs)
+    ann = wfdb.rdann(str(out / "mitdb208_0_60s"), "qrs")
+    np.testing.assert_array_equal(ann.sample, expected)
+    assert set(ann.symbol) == {"N"} and ann.fs == fs
+    hrv = pd.read_csv(out / "mitdb208_0_60s_hrv.csv")
+    ref = nk.hrv_time(expected, sampling_rate=fs)
+    for col in ("HRV_MeanNN", "HRV_SDNN", "HRV_RMSSD", "HRV_pNN50"):
+        np.testing.assert_allclose(hrv[col].iloc[0], ref[col].iloc[0])
+    assert (out / "mitdb208_0_60s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    stdout = capsys.readouterr().out
+    assert f"| mitdb208_0_60s | 21600 | 360 | {expected.size} |" in stdout
+
+
+def test_default_method_is_sparse(tmp_path):
+    assert main(["detect", REC119, "--out", str(tmp_path), "--no-progress"]) == 0
+    signal, fs = _record_signal(REC119)
+    table = pd.read_csv(tmp_path / "mitdb119_0_60s.csv")
+    np.testing.assert_array_equal(table["sample"], _library_peaks(signal, fs, "sparse"))
+
+
+def test_csv_and_numpy_inputs_match_library(tmp_path):
+    signal, fs = _record_signal(REC119, channel=0)
+    v1, _ = _record_signal(REC119, channel=1)
+    csv = tmp_path / "two.csv"
+    pd.DataFrame({"V1": v1, "MLII": signal}).to_csv(csv, index=False)
+    npy = tmp_path / "arr.npy"
+    np.save(npy, np.column_stack([v1, signal]))
+    out = tmp_path / "out"
+    assert main(["detect", str(csv), "--sampling-rate", "360", "--channel", "MLII",
+                 "--out", str(out), "--method", "pantompkins", "--no-progress"]) == 0
+    assert main(["detect", str(npy), "--sampling-rate", "360", "--channel", "1",
+                 "--out", str(out), "--method", "pantompkins", "--no-progress"]) == 0
+    expected = _library_peaks(signal, fs, "pantompkins")
+    np.testing.assert_array_equal(pd.read_csv(out / "two.csv")["sample"], expected)
+    np.testing.assert_array_equal(pd.read_csv(out / "arr.csv")["sample"], expected)
+
+
+def test_headerless_single_column_csv(tmp_path):
+    signal, fs = _record_signal(REC208)
+    csv = tmp_path / "plain.txt"
+    np.savetxt(csv, signal)
+    assert main(["detect", str(csv), "--sampling-rate", str(fs), "--out", str(tmp_path / "o"),
+                 "--method", "pantompkins", "--no-progress"]) == 0
+    expected = _library_peaks(np.loadtxt(csv), fs, "pantompkins")
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "o" / "plain.csv")["sample"], expected)
+
+
+def test_parallel_jobs_write_the_same_files(tmp_path):
+    a, b = tmp_path / "serial", tmp_path / "parallel"
+    for out, jobs in [(a, "1"), (b, "2")]:
+        assert main(["detect", REC208, REC119, "--out", str(out), "--jobs", jobs,
+                     "--method", "pantompkins", "--annotations", "--no-progress"]) == 0
+    for name in ["mitdb208_0_60s.csv", "mitdb119_0_60s.csv", "mitdb208_0_60s.qrs"]:
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+
+
+def test_one_bad_record_does_not_lose_the_others(tmp_path, capsys):
+    # a record whose .dat is truncated: the header is fine, reading the signal fails
+    for ext in ("hea", "atr"):
+        shutil.copy(DATA / f"mitdb208_0_60s.{ext}", tmp_path / f"mitdb208_0_60s.{ext}")
+    (tmp_path / "mitdb208_0_60s.dat").write_bytes(
+        (DATA / "mitdb208_0_60s.dat").read_bytes()[:100])
+    out = tmp_path / "out"
+    code = main(["detect", str(tmp_path / "mitdb208_0_60s"), REC119, "--out", str(out),
+                 "--method", "pantompkins", "--no-progress"])
+    assert code == 1
+    _one_error_line(capsys, "mitdb208_0_60s")
+    assert (out / "mitdb119_0_60s.csv").is_file()
+    assert not (out / "mitdb208_0_60s.csv").exists()
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["detect", "no/such/record", "--out", "{tmp}"], ["no/such/record", "WFDB header"]),
+    (["detect", "{tmp}/missing.csv", "--out", "{tmp}", "--sampling-rate", "360"],
+     ["missing.csv", "not found"]),
+    (["detect", "{csv}", "--out", "{tmp}"], ["--sampling-rate"]),
+    (["detect", REC208, "--out", "{tmp}", "--channel", "2"], ["channel 2 out of range"]),
+    (["detect", REC208, "--out", "{tmp}", "--channel", "V5"], ["no channel named 'V5'"]),
+    (["detect", "{badhea}", "--out", "{tmp}"], ["unreadable WFDB header"]),
+    (["detect", REC208, "--out", "{tmp}", "--sampling-rate", "250"], ["360", "250"]),
+    (["detect", REC208, "--out", "{tmp}", "--jobs", "0"], ["--jobs"]),
+    (["detect", REC208, "--out", "{tmp}", "--method", "magic"], ["--method", "pantompkins"]),
+    (["detect", REC208, REC208, "--out", "{tmp}"], ["same name"]),
+    (["detect", REC208], ["--out"]),
+    (["detect", "{nancsv}", "--out", "{tmp}", "--sampling-rate", "100"], ["non-numeric"]),
+])
+def test_bad_input_one_line_nonzero(tmp_path, capsys, args, fragments):
+    csv = tmp_path / "x.csv"
+    np.savetxt(csv, np.zeros(1000))
+    nancsv = tmp_path / "nan.csv"
+    nancsv.write_text("ecg\n" + "\n".join(["0.1"] * 500 + ["abc"] + ["0.2"] * 500) + "\n")
+    bad = tmp_path / "bad"
+    (tmp_path / "bad.hea").write_text("this is not a header\n")
+    fmt = dict(tmp=str(tmp_path), csv=str(csv), badhea=str(bad), nancsv=str(nancsv))
+    code = main([a.format(**fmt) for a in args])
+    assert code != 0
+    _one_error_line(capsys, *fragments)
+
+
+def test_console_script_help_and_error():
+    assert SCRIPT.is_file(), "the sparse-events console script is not installed"
+    out = subprocess.run([str(SCRIPT), "detect", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--annotations" in out.stdout and "--jobs" in out.stdout
+    out = subprocess.run([str(SCRIPT), "detect", "nowhere/100", "--out", "x"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_progress_flag(tmp_path, capsys):
+    args = ["detect", REC208, REC119, "--out", str(tmp_path), "--method", "pantompkins"]
+    assert main(args + ["--progress"]) == 0
+    assert "detect" in capsys.readouterr().err
+    assert main(args + ["--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(args) == 0  # not a terminal: silent
+    assert capsys.readouterr().err == ""

@@ -1,0 +1,357 @@
+"""Convex two-layer ReLU regressors: references are the non-convex objective,
+gradient-descent trainings, explicit-matrix group LASSO, scipy's NNLS, sklearn's Lasso."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import nnls
+from sklearn.linear_model import Lasso as SkLasso
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sparse_events import ConvexGatedReLURegressor, ConvexReLU1D, ConvexReLURegressor
+from sparse_events._exceptions import ConvergenceWarning
+from sparse_events.solvers import (ConeGroupL2, GroupL2, MaskedBlockDesign, Quadratic, fista,
+                                   group_coordinate_descent)
+
+@parametrize_with_checks(
+    [ConvexGatedReLURegressor(n_patterns=4, random_state=0),
+     ConvexReLURegressor(n_patterns=4, alpha=1.0, random_state=0, tol=1e-3, max_iter=10),
+     ConvexReLU1D(alpha=0.1, tol=1e-3)])
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def _data(rng, n=120, d=3, outputs=1):
+    X = rng.standard_normal((n, d))
+    Y = np.c_[np.abs(X[:, 0]) - X[:, 1], np.maximum(X[:, 1] + X[:, 2], 0)]
+    Y = Y + 0.05 * rng.standard_normal(Y.shape)
+    return X, (Y[:, 0] if outputs == 1 else Y[:, :outputs])
+
+
+def _plain_objective(model, X, y, relu):
+    """(1/(2n))||f(X) - y||^2 + (alpha/2)(||W||^2 + ||a||^2), evaluated from scratch."""
+    Xa = np.c_[X, np.ones(len(X))]
+    W, A2 = model.first_layer_weights_, model.second_layer_weights_
+    if relu:
+        H = np.maximum(Xa @ W, 0)
+    else:
+        H = (Xa @ model.gates_[:, model.neuron_patterns_] >= 0) * (Xa @ W)
+    F = H @ A2
+    Y = y.reshape(len(X), -1)
+    return (0.5 * np.sum((F - Y) ** 2) / len(X)
+            + 0.5 * model.alpha * (np.sum(W ** 2) + np.sum(A2 ** 2)))
+
+
+# ------------------------------------------------------------ objective equality
+@pytest.mark.parametrize("cls, relu", [(ConvexGatedReLURegressor, False),
+                                       (ConvexReLURegressor, True)])
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_reconstructed_network_attains_convex_optimum(rng, cls, relu, outputs):
+    X, y = _data(rng, outputs=outputs)
+    model = cls(n_patterns=30, alpha=2e-3, random_state=0, tol=1e-9).fit(X, y)
+    assert model.converged_ and model.optimality_ <= 1e-9
+    assert model.n_active_neurons_ > 0
+    plain = _plain_objective(model, X, y, relu)
+    assert plain == pytest.approx(model.objective_, rel=1e-6)
+    assert model.nonconvex_objective(X, y) == pytest.approx(model.objective_, rel=1e-6)
+    assert model.first_layer_weights_.shape == (X.shape[1] + 1, model.n_active_neurons_)
+    assert model.second_layer_weights_.shape == (model.n_active_neurons_, outputs)
+    # every neuron feeds one output, with |a_j| = ||w_j|| (balanced, eq. 19)
+    assert np.all(np.count_nonzero(model.second_layer_weights_, axis=1) == 1)
+    np.testing.assert_allclose(np.abs(model.second_layer_weights_).sum(1),
+                               np.linalg.norm(model.first_layer_weights_, axis=0), rtol=1e-12)
+
+
+def test_relu_predict_is_the_relu_network_and_matches_convex_model(rng):
+    X, y = _data(rng)
+    model = ConvexReLURegressor(n_patterns=20, alpha=1e-3, random_state=1).fit(X, y)
+    Xa = np.c_[X, np.ones(len(X))]
+    net = np.maximum(Xa @ model.first_layer_weights_, 0) @ model.second_layer_weights_[:, 0]
+    np.testing.assert_allclose(model.predict(X), net, rtol=1e-12, atol=1e-12)
+    # on the training set the ReLU net equals the convex model sum_g D_g X (u_g - v_g)
+    U = model.convex_coef_[0]
+    convex = np.sum(model.patterns_ * (Xa @ (U[0] - U[1]).T), axis=1)
+    np.testing.assert_allclose(net, convex, rtol=1e-9, atol=1e-9)
+    # off the training set the ReLU net generally differs from the gated predictor
+    Xt = 3 * rng.standard_normal((200, 3))
+    Xta = np.c_[Xt, np.ones(len(Xt))]
+    gated = np.sum((Xta @ model.gates_ >= 0) * (Xta @ (U[0] - U[1]).T), axis=1)
+    assert not np.allclose(model.predict(Xt), gated)
+
+
+# ------------------------------------------------------ global optimality vs GD
+def _enumerate_patterns(Xa):
+    """All distinct 1[Xa w >= 0], w in R^3, for points in general position.
+
+    Every cell of the central arrangement {w : Xa_i w = 0} has an extreme ray
+    w0 = +-(Xa_i x Xa_j); the four cells around that ray are reached by w0 + eps d
+    with Xa_i d = +-1, Xa_j d = +-1.
+    """
+    n = len(Xa)
+    found = {}
+    for i in range(n):
+        for j in range(i + 1, n):
+            base = np.cross(Xa[i], Xa[j])
+            others = np.delete(np.arange(n), [i, j])
+            margin = np.abs(Xa[others] @ base).min()
+            for sign in (1.0, -1.0):
+                for si in (1.0, -1.0):
+                    for sj in (1.0, -1.0):
+                        d = np.linalg.lstsq(Xa[[i, j]], [si, sj], rcond=None)[0]
+                        eps = 0.25 * margin / max(np.abs(Xa @ d).max(), 1e-300)
+                        w = sign * base + eps * d
+                        found.setdefault(tuple(Xa @ w >= 0), w)
+    for w in (np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, -1.0])):
+        found.setdefault(tuple(Xa @ w >= 0), w)
+    return found
+
+
+def _gd_objective(X, y, alpha, m, seed, n_iter=4000, lr=0.05):
+    """Plain full-batch gradient descent on (1/(2n))||relu(Xa W) a - y||^2 + alpha/2 (|W|^2+|a|^2)."""
+    r = np.random.default_rng(seed)
+    Xa = np.c_[X, np.ones(len(X))]
+    n = len(X)
+    W = r.standard_normal((Xa.shape[1], m))
+    a = r.standard_normal(m) / np.sqrt(m)
+    for _ in range(n_iter):
+        H = Xa @ W
+        Z = np.maximum(H, 0)
+        res = Z @ a - y
+        grad_a = Z.T @ res / n + alpha * a
+        grad_W = Xa.T @ ((res[:, None] * a[None, :]) * (H > 0)) / n + alpha * W
+        a -= lr * grad_a
+        W -= lr * grad_W
+    Z = np.maximum(Xa @ W, 0)
+    return 0.5 * np.sum((Z @ a - y) ** 2) / n + 0.5 * alpha * (np.sum(W ** 2) + np.sum(a ** 2))
+
+
+def test_all_patterns_convex_optimum_beats_gradient_descent():
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, (10, 2))
+    y = np.sin(3 * X[:, 0]) * X[:, 1] + X[:, 0]
+    Xa = np.c_[X, np.ones(len(X))]
+    patterns = _enumerate_patterns(Xa)
+    # the enumeration is complete: no random gate finds a pattern outside it
+    sampled = Xa @ rng.standard_normal((3, 100_000)) >= 0
+    assert set(map(tuple, np.unique(sampled.T, axis=0))) <= set(patterns)
+    gates = np.array(list(patterns.values())).T
+    alpha = 1e-3
+    model = ConvexReLURegressor(alpha=alpha, gates=gates, tol=1e-10).fit(X, y)
+    assert model.converged_
+    assert sorted(map(tuple, model.patterns_.T)) == sorted(patterns)
+    optimum = model.objective_
+    assert model.nonconvex_objective(X, y) == pytest.approx(optimum, rel=1e-6)
+    gd = [_gd_objective(X, y, alpha, m=12, seed=s) for s in range(20)]
+    assert all(optimum <= g * (1 + 1e-6) for g in gd), (optimum, min(gd))
+
+
+# ------------------------------------------------------------------ zero network
+@pytest.mark.parametrize("cls", [ConvexGatedReLURegressor, ConvexReLURegressor])
+def test_alpha_above_alpha_max_gives_zero_network(rng, cls):
+    X, y = _data(rng, n=80)
+    G = np.random.default_rng(0).standard_normal((4, 15))
+    Xa = np.c_[X, np.ones(len(X))]
+    D = Xa @ G >= 0
+    # plain alpha_max of the gated program: max_g ||(D_g Xa)^T y|| / n (an upper
+    # bound of the exact program's, whose cone-restricted correlations are smaller)
+    alpha_max = max(np.linalg.norm((D[:, g, None] * Xa).T @ y) for g in range(15)) / len(X)
+    big = cls(alpha=1.01 * alpha_max, gates=G).fit(X, y)
+    assert big.n_active_neurons_ == 0
+    assert np.all(big.predict(X) == 0)
+    assert big.objective_ == pytest.approx(0.5 * np.mean(y ** 2), rel=1e-12)
+    small = ConvexGatedReLURegressor(alpha=0.9 * alpha_max, gates=G).fit(X, y)
+    assert small.n_active_neurons_ >= 1
+
+
+# ------------------------------------------------- gated = plain group LASSO
+def test_gated_matches_group_lasso_on_explicit_matrix(rng):
+    X, y = _data(rng, n=100)
+    G = np.random.default_rng(5).standard_normal((4, 12))
+    Xa = np.c_[X, np.ones(len(X))]
+    D = Xa @ G >= 0
+    A = np.hstack([D[:, [g]] * Xa for g in range(12)])      # [D_1 X, ..., D_P X]
+    alpha = 5e-3
+    model = ConvexGatedReLURegressor(alpha=alpha, gates=G, tol=1e-12).fit(X, y)
+    ref = fista(Quadratic(A, y), GroupL2(len(X) * alpha, 4), tol=1e-13, max_iter=200_000)
+    assert ref.converged
+    np.testing.assert_allclose(model.convex_coef_[0].ravel(), ref.coef, atol=1e-6)
+    obj_ref = ref.objective[-1] / len(X)
+    assert model.objective_ == pytest.approx(obj_ref, rel=1e-9)
+    # the matrix-free operator is the explicit matrix
+    des = MaskedBlockDesign(Xa, D)
+    v = rng.standard_normal(des.n_features)
+    np.testing.assert_allclose(des.matvec(v), A @ v, atol=1e-12)
+    np.testing.assert_allclose(des.rmatvec(y), A.T @ y, atol=1e-12)
+    # group coordinate descent on the explicit (dense) matrix agrees too
+    dense = group_coordinate_descent(Quadratic(A, y), GroupL2(len(X) * alpha, 4), tol=1e-12)
+    np.testing.assert_allclose(dense.coef, ref.coef, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [ConvexGatedReLURegressor, ConvexReLURegressor])
+def test_cd_and_fista_agree(rng, cls):
+    X, y = _data(rng, n=90, outputs=2)
+    kw = dict(n_patterns=10, alpha=5e-3, random_state=2, tol=1e-10)
+    cd = cls(solver="cd", **kw).fit(X, y)
+    fi = cls(solver="fista", max_iter=100_000, **kw).fit(X, y)
+    assert cd.objective_ == pytest.approx(fi.objective_, rel=1e-8)
+    np.testing.assert_allclose(cd.predict(X), fi.predict(X), atol=1e-5)
+
+
+def test_cone_projection_matches_nnls(rng):
+    X = np.c_[rng.standard_normal((40, 3)), np.ones(40)]
+    D = X @ rng.standard_normal((4, 6)) >= 0
+    des = MaskedBlockDesign(X, D, n_signs=2)
+    pen = ConeGroupL2(0.0, des)
+    z = 3 * rng.standard_normal(des.n_features)
+    proj = pen.prox(z, 0.0).reshape(-1, 4)
+    for k, zk in enumerate(z.reshape(-1, 4)):
+        K = np.where(D[:, k % 6], 1.0, -1.0)[:, None] * X
+        mu, _ = nnls(K.T, -zk)                  # min_{mu>=0} ||zk + K^T mu||
+        np.testing.assert_allclose(proj[k], zk + K.T @ mu, atol=1e-9)
+        assert np.all(K @ proj[k] >= -1e-10)
+
+
+def test_exact_solution_feasible_and_certified(rng):
+    X, y = _data(rng, n=100)
+    model = ConvexReLURegressor(n_patterns=25, alpha=1e-3, random_state=4).fit(X, y)
+    Xa = np.c_[X, np.ones(len(X))]
+    for s in (0, 1):
+        C = (2 * model.patterns_ - 1) * (Xa @ model.convex_coef_[0, s].T)
+        assert C.min() >= -1e-10
+    assert model.optimality_ <= 1e-6 and model.converged_
+
+
+# ------------------------------------------------------------ determinism
+@pytest.mark.parametrize("cls", [ConvexGatedReLURegressor, ConvexReLURegressor])
+def test_same_random_state_same_result(rng, cls):
+    X, y = _data(rng, n=80)
+    a = cls(n_patterns=15, random_state=7).fit(X, y)
+    b = cls(n_patterns=15, random_state=7).fit(X, y)
+    c = cls(n_patterns=15, random_state=8).fit(X, y)
+    np.testing.assert_array_equal(a.gates_, b.gates_)
+    np.testing.assert_array_equal(a.convex_coef_, b.convex_coef_)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert not np.array_equal(a.gates_, c.gates_)
+
+
+# ------------------------------------------------------------ explainability
+def test_explain_neurons_ties_neurons_to_training_samples(rng):
+    X, y = _data(rng, n=100)
+    model = ConvexReLURegressor(n_patterns=20, alpha=1e-3, random_state=0).fit(X, y)
+    info = model.explain_neurons()
+    act = model.neuron_activations()
+    assert len(info) == model.n_active_neurons_ == act.shape[1]
+    Xa = np.c_[X, np.ones(len(X))]
+    for j, item in enumerate(info):
+        np.testing.assert_array_equal(item["active_samples"], np.flatnonzero(act[:, j]))
+        # a ReLU neuron of the exact program fires only inside its pattern D_g
+        assert np.all(model.patterns_[item["active_samples"], item["pattern"]])
+        w = model.first_layer_weights_[:, j]
+        dist = np.abs(Xa @ w) / np.linalg.norm(w[:-1])
+        np.testing.assert_allclose(item["boundary_distances"], np.sort(dist)[:3], rtol=1e-9,
+                                   atol=1e-12)
+    # the hyperplanes of the exact solution pass through training points (active cones)
+    assert min(item["boundary_distances"][0] for item in info) < 1e-12
+    # gated model: activations are the gate patterns
+    gated = ConvexGatedReLURegressor(n_patterns=20, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(gated.neuron_activations(),
+                                  gated.patterns_[:, gated.neuron_patterns_])
+
+
+# ------------------------------------------------------------------- 1-D exact
+def test_relu1d_is_lasso_on_hinge_dictionary_and_network_attains_it(rng):
+    x = np.sort(rng.uniform(-2, 2, 50))
+    y = np.sin(2 * x) + 0.1 * rng.standard_normal(50)
+    alpha = 2e-3
+    model = ConvexReLU1D(alpha=alpha, tol=1e-10).fit(x[:, None], y)
+    # reference: scikit-learn's Lasso (same scaling) on the explicit dictionary
+    A = np.hstack([np.maximum(x[:, None] - x[None, :], 0), np.maximum(x[None, :] - x[:, None], 0)])
+    A = A[:, np.any(A != 0, axis=0)]
+    sk = SkLasso(alpha=alpha, tol=1e-12, max_iter=200_000).fit(A, y)
+    sk_obj = 0.5 * np.mean((y - sk.predict(A)) ** 2) + alpha * np.abs(sk.coef_).sum()
+    # ours is certified (gap <= 1e-10); scikit-learn's stops earlier on this
+    # degenerate dictionary: ours is never worse, and agrees to 1e-4
+    assert model.optimality_ <= 1e-10
+    assert model.objective_ <= sk_obj * (1 + 1e-10)
+    assert model.objective_ == pytest.approx(sk_obj, rel=1e-4)
+    assert model.nonconvex_objective(x[:, None], y) == pytest.approx(model.objective_, rel=1e-6)
+    np.testing.assert_allclose(model.predict(x[:, None]), sk.predict(A), atol=1e-2)
+    for item in model.explain_neurons():
+        assert x[item["breakpoint_sample"]] == item["breakpoint"]
+
+
+def test_relu1d_several_features_is_additive_lasso(rng):
+    """d = 2: LASSO over the concatenated per-feature hinge dictionaries (additive network)."""
+    X = rng.uniform(-1, 1, (30, 2))
+    y = np.abs(X[:, 0]) - np.maximum(X[:, 1], 0) + 0.05 * rng.standard_normal(30)
+    alpha = 5e-3
+    model = ConvexReLU1D(alpha=alpha, tol=1e-10).fit(X, y)
+    cols = []
+    for k in range(2):
+        x = X[:, k]
+        cols += [np.maximum(x[:, None] - x[None, :], 0), np.maximum(x[None, :] - x[:, None], 0)]
+    A = np.hstack(cols)
+    A = A[:, np.any(A != 0, axis=0)]
+    sk = SkLasso(alpha=alpha, tol=1e-12, max_iter=200_000).fit(A, y)
+    sk_obj = 0.5 * np.mean((y - sk.predict(A)) ** 2) + alpha * np.abs(sk.coef_).sum()
+    assert model.objective_ <= sk_obj * (1 + 1e-10)
+    assert model.objective_ == pytest.approx(sk_obj, rel=1e-4)
+    assert model.nonconvex_objective(X, y) == pytest.approx(model.objective_, rel=1e-6)
+    # every neuron reads one feature: one non-zero weight among the feature rows
+    W = model.first_layer_weights_
+    assert np.all(np.count_nonzero(W[:2], axis=0) == 1)
+    np.testing.assert_array_equal(np.flatnonzero(W[:2, 0]), [model.neuron_features_[0]])
+    # additive: f(x) - c splits into per-feature parts
+    parts = [np.maximum(np.c_[X[:, k], np.ones(30)] @ W[[k, 2]][:, model.neuron_features_ == k],
+                        0) @ model.second_layer_weights_[model.neuron_features_ == k, 0]
+             for k in range(2)]
+    np.testing.assert_allclose(model.predict(X), parts[0] + parts[1] + model.intercept_[0])
+    for item in model.explain_neurons():
+        assert X[item["breakpoint_sample"], item["feature"]] == item["breakpoint"]
+
+
+def test_relu1d_cd_matches_fista(rng):
+    x = rng.uniform(-1, 1, 20)
+    y = np.c_[np.abs(x), x ** 2]
+    cd = ConvexReLU1D(alpha=1e-2, tol=1e-9).fit(x[:, None], y)
+    fi = ConvexReLU1D(alpha=1e-2, tol=1e-9, solver="fista", max_iter=200_000).fit(x[:, None], y)
+    assert cd.objective_ == pytest.approx(fi.objective_, rel=1e-7)
+    assert cd.predict(x[:, None]).shape == (20, 2)
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("cls", [ConvexGatedReLURegressor, ConvexReLURegressor])
+def test_bad_input(rng, cls):
+    X, y = _data(rng, n=30)
+    Xn = X.copy()
+    Xn[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        cls().fit(Xn, y)
+    yi = y.copy()
+    yi[0] = np.inf
+    with pytest.raises(ValueError, match="infinity|inf"):
+        cls().fit(X, yi)
+    with pytest.raises(ValueError, match="n_patterns"):
+        cls(n_patterns=0).fit(X, y)
+    with pytest.raises(ValueError, match="alpha"):
+        cls(alpha=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        cls().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="gates"):
+        cls(gates=np.ones((2, 5))).fit(X, y)
+    model = cls(n_patterns=5, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        model.predict(X[:, :2])
+    with pytest.warns(ConvergenceWarning, match="gap"):
+        cls(n_patterns=20, alpha=1e-6, max_iter=1, random_state=0).fit(X, y)
+
+
+def test_relu1d_bad_input(rng):
+    model = ConvexReLU1D().fit(rng.standard_normal((10, 2)), rng.standard_normal(10))
+    with pytest.raises(ValueError, match="features"):
+        model.predict(rng.standard_normal((10, 3)))
+    with pytest.raises(ValueError, match="alpha"):
+        ConvexReLU1D(alpha=-1).fit(rng.standard_normal((10, 1)), np.ones(10))

@@ -1,0 +1,415 @@
+"""Cross-products LASSO (Algorithm 1 of Luengo, Via and Trigano) against references."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Lasso as SkLasso
+
+from sparse_events import (
+    CrossProductsResult,
+    cross_products_deconvolve,
+    deconvolve,
+    refractory_window,
+)
+from sparse_events._exceptions import ConvergenceWarning
+from sparse_events.datasets import make_random_spike_train
+from sparse_events.metrics import min_distance_violations
+from sparse_events.operators import DictionaryOperator, SymmetricToeplitzOperator
+
+
+# ---------------------------------------------------------------------------
+# plain dense references
+# ---------------------------------------------------------------------------
+def dense_G(g, N):
+    i = np.arange(N)
+    d = np.abs(i[:, None] - i[None, :])
+    return np.where(d < g.size, g[np.minimum(d, g.size - 1)], 0.0)
+
+
+def eq8(s, y, H, G, beta, P=1):
+    """||s||_1 + beta ||y - H s||^2 + a^T G a with a = sum over kernels of |s_p|."""
+    a = np.abs(s).reshape(P, -1).sum(axis=0)
+    r = y - H @ s
+    return a.sum() + beta * r @ r + a @ G @ a
+
+
+def dense_weighted_lasso(H, y, alpha, weights, positive=False):
+    """argmin 0.5||y - H s||^2 + alpha sum_i w_i |s_i| with scikit-learn on H diag(1/w)."""
+    M = H.shape[0]
+    est = SkLasso(alpha=alpha / M, fit_intercept=False, positive=positive, tol=1e-14,
+                  max_iter=1_000_000)
+    est.fit(H / weights[None, :], y)
+    return est.coef_ / weights
+
+
+def dense_algorithm1(y, H, G, beta, tol, max_reweights=100, P=1, positive=False):
+    """Algorithm 1 written plainly: s = 0, gamma = 1, alpha = 1, cost = inf, then repeat
+    {weighted LASSO; s~ = (1 - alpha) s + alpha s~; cost test on eq. 8; alpha update;
+    gamma = 1 + 2 G |s|}, stopping when the weighted LASSO improves on s by at most tol
+    (relatively) -- the stopping rule documented by cross_products_deconvolve."""
+    n = H.shape[1]
+    s = np.zeros(n)
+    gamma = np.ones(n)
+    step, cost = 1.0, np.inf
+    costs, steps, accepted = [], [], []
+    lasso_alpha = 1.0 / (2.0 * beta)
+
+    def Q(x):
+        r = y - H @ x
+        return 0.5 * r @ r + lasso_alpha * gamma @ np.abs(x)
+
+    for it in range(max_reweights):
+        s_tilde = dense_weighted_lasso(H, y, lasso_alpha, gamma, positive)
+        if it > 0 and (Q(s) - Q(s_tilde)) <= tol * Q(s):
+            break
+        while True:  # rejected steps reuse s~ (s and gamma unchanged)
+            trial = (1.0 - step) * s + step * s_tilde
+            trial_cost = eq8(trial, y, H, G, beta, P)
+            steps.append(step)
+            if trial_cost < cost:
+                s, cost = trial, trial_cost
+                step = (1.0 + step) / 2.0
+                accepted.append(True)
+                costs.append(cost)
+                break
+            step /= 2.0
+            accepted.append(False)
+            costs.append(cost)
+        a = np.abs(s).reshape(P, -1).sum(axis=0)
+        gamma = np.tile(1.0 + 2.0 * G @ a, P)
+    return s, np.array(costs), np.array(steps), np.array(accepted)
+
+
+def spiky_problem(seed, N=240, L=8, spacing=30, noise=0.3, P=1):
+    rng = np.random.default_rng(seed)
+    K = rng.standard_normal((P, L))
+    s = np.zeros((P, N))
+    pos = np.arange(5, N - L, spacing) + rng.integers(0, 5, size=len(range(5, N - L, spacing)))
+    s[rng.integers(0, P, pos.size), pos] = rng.standard_normal(pos.size) + np.sign(
+        rng.standard_normal(pos.size))
+    H = DictionaryOperator(K, N, "causal").todense()
+    y = H @ s.ravel() + noise * rng.standard_normal(N)
+    return (K[0] if P == 1 else K), H, y
+
+
+# ---------------------------------------------------------------------------
+# refractory_window
+# ---------------------------------------------------------------------------
+def test_refractory_window_shapes():
+    L, c = 5, 2.5
+    k = np.arange(1, L + 1)
+    x = k / (L + 1)
+    np.testing.assert_array_equal(refractory_window(L, c), np.r_[0.0, np.full(L, c)])
+    np.testing.assert_allclose(refractory_window(L, c, "triangular"), np.r_[0.0, c * (1 - x)])
+    np.testing.assert_allclose(refractory_window(L, c, "hann"),
+                               np.r_[0.0, c * 0.5 * (1 + np.cos(np.pi * x))])
+    assert refractory_window(L, c, include_zero_lag=True)[0] == c
+    for shape in ("rectangular", "triangular", "hann"):
+        g = refractory_window(L, c, shape)
+        assert g.shape == (L + 1,) and np.all(g[1:] > 0) and np.all(np.diff(g[1:]) <= 0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(length_samples=0, strength=1.0), "length_samples"),
+    (dict(length_samples=2.5, strength=1.0), "length_samples"),
+    (dict(length_samples=3, strength=0.0), "strength"),
+    (dict(length_samples=3, strength=np.nan), "strength"),
+    (dict(length_samples=3, strength=1.0, shape="gauss"), "shape"),
+])
+def test_refractory_window_bad_input(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        refractory_window(**kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Algorithm 1 against references
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("positive", [False, True])
+def test_equals_dense_algorithm1(seed, positive):
+    h, H, y = spiky_problem(seed)
+    N = H.shape[1]
+    g = refractory_window(12, 30.0)
+    beta = 0.5
+    tol = 1e-8
+    ref_s, ref_costs, ref_steps, ref_acc = dense_algorithm1(
+        y, H, dense_G(g, N), beta, tol, positive=positive)
+    res = cross_products_deconvolve(y, h, beta=beta, g=g, tol=tol, inner_tol=1e-13,
+                                    positive=positive, final_step=False)
+    assert isinstance(res, CrossProductsResult)
+    assert res.converged and res.stop_reason == "stationary"
+    np.testing.assert_array_equal(res.step_size_history, ref_steps)
+    np.testing.assert_array_equal(res.accepted, ref_acc)
+    np.testing.assert_allclose(res.cost_history, ref_costs, rtol=1e-9)
+    np.testing.assert_allclose(res.coef, ref_s, atol=1e-7)
+
+
+def test_dense_reference_exercises_rejections():
+    # the adaptive step size is only tested if some step is rejected
+    n_rejected = 0
+    for seed in [0, 1, 2]:
+        h, H, y = spiky_problem(seed)
+        res = cross_products_deconvolve(y, h, beta=0.5, g=refractory_window(12, 30.0),
+                                        tol=1e-8, final_step=False)
+        n_rejected += int(np.sum(~res.accepted))
+        assert np.any(res.step_size_history < 1)
+    assert n_rejected > 0
+
+
+def test_dictionary_equals_dense_algorithm1():
+    K, H, y = spiky_problem(5, P=2, N=200)
+    N = H.shape[1] // 2
+    g = refractory_window(10, 2.0)
+    ref_s, ref_costs, ref_steps, _ = dense_algorithm1(y, H, dense_G(g, N), 0.5, 1e-8, P=2)
+    res = cross_products_deconvolve(y, K, beta=0.5, g=g, tol=1e-8, inner_tol=1e-13,
+                                    final_step=False)
+    assert res.coef.shape == (2, N)
+    np.testing.assert_array_equal(res.step_size_history, ref_steps)
+    np.testing.assert_allclose(res.cost_history, ref_costs, rtol=1e-9)
+    np.testing.assert_allclose(res.coef.ravel(), ref_s, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ["causal", "full", "same", "valid"])
+@pytest.mark.parametrize("final_step", [True, False])
+def test_cost_never_increases_and_is_eq8(mode, final_step, rng):
+    h = rng.standard_normal(7)
+    N = 300
+    op = DictionaryOperator(h[None], N, mode)
+    s = np.zeros(N)
+    s[rng.choice(N, 12, replace=False)] = rng.standard_normal(12) * 2
+    y = op.forward(s[None]) + 0.4 * rng.standard_normal(op.shape[0])
+    g = refractory_window(15, 5.0, "triangular")
+    res = cross_products_deconvolve(y, h, beta=0.3, g=g, mode=mode, final_step=final_step)
+    c = res.cost_history
+    assert c.size == res.n_iter + res.extra["final_step_applied"] >= 1
+    assert np.all(np.diff(c) <= 0)
+    H = op.todense()
+    np.testing.assert_allclose(c[-1], eq8(res.coef, y, H, dense_G(g, N), 0.3), rtol=1e-10)
+    np.testing.assert_array_equal(res.objective, c)
+    # trials above the running cost are exactly the rejected ones
+    assert np.all(res.trial_cost_history[~res.accepted] >= c[~res.accepted])
+
+
+def test_first_solve_is_deconvolve_exactly(rng):
+    st = make_random_spike_train(2000, snr_db=15, random_state=3)
+    beta = 0.06 / st.noise_std
+    with pytest.warns(ConvergenceWarning, match="max_reweights"):
+        res = cross_products_deconvolve(st.signal, st.kernel, beta=beta,
+                                        g=refractory_window(30, 100.0), max_reweights=1,
+                                        inner_tol=1e-8, final_step=False)
+    ref = deconvolve(st.signal, st.kernel, 1.0 / (2.0 * beta), tol=1e-8)
+    np.testing.assert_array_equal(res.coef, ref.coef)
+    assert res.n_solves == 1 and not res.converged and res.stop_reason == "max_reweights"
+    assert res.lasso_alpha == 1.0 / (2.0 * beta)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_zero_window_is_plain_lasso(positive):
+    st = make_random_spike_train(3000, snr_db=20, random_state=4)
+    beta = 0.08 / st.noise_std
+    res = cross_products_deconvolve(st.signal, st.kernel, beta=beta, g=np.zeros(31),
+                                    positive=positive)
+    ref = deconvolve(st.signal, st.kernel, 1.0 / (2.0 * beta), tol=res.tol / 10,
+                     positive=positive)
+    assert res.converged and res.n_solves == 2 and res.n_iter == 1
+    np.testing.assert_allclose(res.coef, ref.coef, rtol=0, atol=1e-12)
+    # and the plain LASSO had refractory violations that g = 0 leaves alone
+    assert min_distance_violations(res.coef, 31) == min_distance_violations(ref.coef, 31)
+
+
+@pytest.mark.parametrize("seed", [10, 11])
+def test_no_refractory_violations_where_lasso_has_some(seed):
+    # the random-shapes case study of the paper: one spike per 100 samples, L_g = 30
+    st = make_random_spike_train(5000, snr_db=20, random_state=seed)
+    beta = 0.08 / st.noise_std
+    lasso = deconvolve(st.signal, st.kernel, 1.0 / (2.0 * beta), tol=1e-8)
+    res = cross_products_deconvolve(st.signal, st.kernel, beta=beta,
+                                    g=refractory_window(30, 100.0))
+    assert res.converged
+    assert min_distance_violations(lasso.coef, 31) > 0
+    assert min_distance_violations(res.coef, 31) == 0
+    # the refractory penalty of eq. 8 is exactly zero at the solution
+    a = np.abs(res.coef)
+    G = SymmetricToeplitzOperator(refractory_window(30, 100.0), a.size, method="direct")
+    assert a @ G.forward(a) == 0
+
+
+def test_final_step_removes_leftovers_without_raising_cost():
+    st = make_random_spike_train(10_000, snr_db=10, random_state=1)
+    beta = 0.08 / st.noise_std
+    g = refractory_window(30, 100.0)
+    bare = cross_products_deconvolve(st.signal, st.kernel, beta=beta, g=g, final_step=False)
+    final = cross_products_deconvolve(st.signal, st.kernel, beta=beta, g=g)
+    assert np.any(bare.step_size_history < 1)
+    # identical up to the final step, which never increases eq. 8
+    n = bare.cost_history.size
+    np.testing.assert_array_equal(final.cost_history[:n], bare.cost_history)
+    np.testing.assert_array_equal(final.extra["coef_bare"], bare.coef)
+    assert final.extra["final_step_applied"] and not bare.extra["final_step_applied"]
+    assert final.cost_history[-1] <= bare.cost_history[-1]
+    assert np.count_nonzero(final.coef) <= np.count_nonzero(bare.coef)
+    assert set(np.flatnonzero(final.coef)) <= set(np.flatnonzero(bare.coef))
+    assert min_distance_violations(final.coef, 31) <= min_distance_violations(bare.coef, 31)
+    # the final iterate is (much closer to) a fixed point of the reweighting
+    assert final.kkt_violation <= bare.kkt_violation
+
+
+def test_dictionary_penalizes_events_of_different_shapes():
+    rng = np.random.default_rng(7)
+    K = rng.standard_normal((2, 6))
+    N = 120
+    s = np.zeros((2, N))
+    s[0, 40], s[1, 46] = 1.5, 1.0  # two shapes 6 samples apart
+    y = DictionaryOperator(K, N).forward(s) + 0.01 * rng.standard_normal(N)
+    beta = 20.0
+    lasso = deconvolve(y, K, 1.0 / (2.0 * beta), tol=1e-10)
+    g = refractory_window(10, 50.0)
+    res = cross_products_deconvolve(y, K, beta=beta, g=g)
+    assert min_distance_violations(lasso.coef, 11) > 0
+    assert min_distance_violations(res.coef, 11) == 0
+    H = DictionaryOperator(K, N).todense()
+    np.testing.assert_allclose(res.cost_history[-1],
+                               eq8(res.coef.ravel(), y, H, dense_G(g, N), beta, P=2),
+                               rtol=1e-10)
+
+
+def test_several_signals_equal_one_by_one():
+    sts = [make_random_spike_train(1500, snr_db=snr, random_state=k)
+           for k, snr in enumerate([15, 25])]
+    kernel = sts[0].kernel
+    Y = np.stack([kernel_signal(st, kernel) for st in sts])
+    betas = np.array([2.0, 5.0])
+    g = refractory_window(30, 20.0)
+    res = cross_products_deconvolve(Y, kernel, beta=betas, g=g, debias=True)
+    assert res.coef.shape == (2, 1500) and res.coef_debiased.shape == (2, 1500)
+    for i in range(2):
+        one = cross_products_deconvolve(Y[i], kernel, beta=betas[i], g=g, debias=True)
+        np.testing.assert_array_equal(res.coef[i], one.coef)
+        np.testing.assert_array_equal(res.coef_debiased[i], one.coef_debiased)
+        np.testing.assert_array_equal(res.cost_history[i], one.cost_history)
+        assert res.n_solves[i] == one.n_solves and res.stop_reason[i] == one.stop_reason
+        assert res.beta[i] == betas[i]
+
+
+def kernel_signal(st, kernel):
+    clean = np.convolve(st.coef, kernel)[: st.coef.size]
+    return clean + st.noise_std * np.random.default_rng(0).standard_normal(st.coef.size)
+
+
+def test_debias_is_least_squares_on_support():
+    st = make_random_spike_train(1000, snr_db=25, random_state=8)
+    res = cross_products_deconvolve(st.signal, st.kernel, beta=0.06 / st.noise_std,
+                                    g=refractory_window(30, 100.0), debias=True)
+    S = np.flatnonzero(res.coef)
+    assert S.size > 0
+    H = DictionaryOperator(st.kernel[None], 1000).todense()
+    ref = np.zeros(1000)
+    ref[S] = np.linalg.lstsq(H[:, S], st.signal, rcond=None)[0]
+    np.testing.assert_allclose(res.coef_debiased, ref, atol=1e-8)
+
+
+def test_matrix_g_equals_window():
+    h, H, y = spiky_problem(3, N=80)
+    g = refractory_window(6, 2.0, "hann", include_zero_lag=True)
+    a = cross_products_deconvolve(y, h, beta=0.5, g=g)
+    b = cross_products_deconvolve(y, h, beta=0.5, g=dense_G(g, 80))
+    np.testing.assert_array_equal(a.coef, b.coef)
+
+
+def test_fista_inner_solver_agrees_with_cd():
+    h, H, y = spiky_problem(4, N=150)
+    g = refractory_window(12, 30.0)
+    cd = cross_products_deconvolve(y, h, beta=0.5, g=g, tol=1e-8, inner_tol=1e-12)
+    fi = cross_products_deconvolve(y, h, beta=0.5, g=g, tol=1e-8, inner_tol=1e-12,
+                                   solver="fista", inner_max_iter=200_000)
+    assert fi.solver == "fista" and cd.solver == "cd"
+    np.testing.assert_allclose(fi.cost_history[-1], cd.cost_history[-1], rtol=1e-6)
+    np.testing.assert_allclose(fi.coef, cd.coef, atol=1e-4)
+
+
+def test_max_reweights_returns_best_with_warning():
+    st = make_random_spike_train(2000, snr_db=10, random_state=1)
+    beta = 0.08 / st.noise_std
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        res = cross_products_deconvolve(st.signal, st.kernel, beta=beta,
+                                        g=refractory_window(30, 100.0), max_reweights=3)
+    assert not res.converged and res.stop_reason == "max_reweights"
+    assert res.n_iter == 3
+    assert res.cost_history[-1] == res.cost_history.min()
+    H = DictionaryOperator(st.kernel[None], 2000).todense()
+    G = dense_G(refractory_window(30, 100.0), 2000)
+    np.testing.assert_allclose(res.cost_history[-1], eq8(res.coef, st.signal, H, G, beta),
+                               rtol=1e-10)
+
+
+def test_step_size_floor_stops_with_warning():
+    h, H, y = spiky_problem(0)
+    g = refractory_window(12, 30.0)
+    free = cross_products_deconvolve(y, h, beta=0.5, g=g, tol=1e-8, final_step=False)
+    first_reject = int(np.flatnonzero(~free.accepted)[0])
+    with pytest.warns(ConvergenceWarning, match="step_size"):
+        res = cross_products_deconvolve(y, h, beta=0.5, g=g, tol=1e-8, min_step=0.9,
+                                        final_step=False)
+    assert not res.converged and res.stop_reason == "step_size"
+    # stopped at the first rejection (step 1 -> 0.5 < 0.9), same path up to there
+    assert res.n_iter == first_reject + 1
+    np.testing.assert_array_equal(res.cost_history, free.cost_history[:first_reject + 1])
+    np.testing.assert_allclose(res.cost_history[-1],
+                               eq8(res.coef, y, H, dense_G(g, H.shape[1]), 0.5), rtol=1e-10)
+
+
+def test_converged_run_does_not_warn():
+    st = make_random_spike_train(2000, snr_db=20, random_state=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = cross_products_deconvolve(st.signal, st.kernel, beta=0.06 / st.noise_std,
+                                        g=refractory_window(30, 100.0))
+    assert res.converged and res.kkt_violation < 1e-3
+
+
+# ---------------------------------------------------------------------------
+# bad input
+# ---------------------------------------------------------------------------
+@pytest.fixture
+def small():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal(50), rng.standard_normal(4)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(beta=0.0, g=np.ones(3)), ValueError, "beta"),
+    (dict(beta=-1.0, g=np.ones(3)), ValueError, "beta"),
+    (dict(beta=np.nan, g=np.ones(3)), ValueError, "beta"),
+    (dict(beta="1", g=np.ones(3)), TypeError, "beta"),
+    (dict(beta=np.ones(2), g=np.ones(3)), ValueError, "beta"),
+    (dict(beta=1.0, g=np.array([0.0, 1.0, -0.5])), ValueError, "g.*non-negative"),
+    (dict(beta=1.0, g=np.ones(51)), ValueError, "g .*longer than the signal"),
+    (dict(beta=1.0, g=np.array([0.0, np.inf])), ValueError, "g"),
+    (dict(beta=1.0, g=np.zeros((50, 50)) + np.triu(np.ones((50, 50)), 1)), ValueError,
+     "g must be symmetric"),
+    (dict(beta=1.0, g=np.diag(np.arange(50.0))), ValueError, "g must be Toeplitz"),
+    (dict(beta=1.0, g=np.eye(3)), ValueError, "g given as a matrix"),
+    (dict(beta=1.0, g=np.ones(3), tol=-1.0), ValueError, "tol"),
+    (dict(beta=1.0, g=np.ones(3), max_reweights=0), ValueError, "max_reweights"),
+    (dict(beta=1.0, g=np.ones(3), solver="newton"), ValueError, "solver"),
+    (dict(beta=1.0, g=np.ones(3), mode="circular"), ValueError, "mode"),
+])
+def test_bad_input(small, kwargs, exc, match):
+    y, h = small
+    with pytest.raises(exc, match=match):
+        cross_products_deconvolve(y, h, **kwargs)
+
+
+def test_bad_signal_and_kernel(small):
+    y, h = small
+    bad = y.copy()
+    bad[3] = np.nan
+    with pytest.raises(ValueError, match="y must contain only finite"):
+        cross_products_deconvolve(bad, h, beta=1.0, g=np.ones(3))
+    with pytest.raises(ValueError, match="kernel"):
+        cross_products_deconvolve(y, np.zeros(4), beta=1.0, g=np.ones(3))
+    with pytest.raises(ValueError, match="longer than the signal"):
+        cross_products_deconvolve(y, np.ones(60), beta=1.0, g=np.ones(3), mode="full")
+    with pytest.raises(ValueError, match="y must not be empty"):
+        cross_products_deconvolve(np.array([]), h, beta=1.0, g=np.ones(3))

@@ -1,0 +1,118 @@
+"""ecg_clean: zero-phase band-pass checked against its closed-form frequency response."""
+
+import numpy as np
+import pytest
+from scipy import signal as sps
+
+from sparse_events.ecg import ecg_clean, interpolate_gaps
+
+FS = 360.0
+
+
+def _gain(freq_hz, fs=FS, low=0.5, high=40.0, order=2):
+    """|H(f)|^2 of the forward-backward Butterworth band-pass (closed form via sosfreqz)."""
+    sos = sps.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+    _, h = sps.sosfreqz(sos, worN=[freq_hz], fs=fs)
+    return float(np.abs(h[0]) ** 2)
+
+
+@pytest.mark.parametrize("freq", [0.1, 0.3, 2.0, 10.0, 25.0, 60.0])
+def test_sine_is_scaled_by_squared_magnitude_without_phase_shift(freq):
+    t = np.arange(int(60 * FS)) / FS
+    x = np.sin(2 * np.pi * freq * t)
+    y = ecg_clean(x, sampling_rate=FS)
+    mid = slice(int(20 * FS), int(40 * FS))  # away from the edge transients
+    expected = _gain(freq) * x[mid]
+    np.testing.assert_allclose(y[mid], expected, atol=2e-3 * max(1.0, _gain(freq)))
+
+
+def test_baseline_wander_is_removed_and_qrs_does_not_move():
+    neurokit2 = pytest.importorskip("neurokit2")
+    ecg = neurokit2.ecg_simulate(duration=30, sampling_rate=360, heart_rate=70, random_state=3)
+    t = np.arange(ecg.size) / FS
+    wander = 1.0 * np.sin(2 * np.pi * 0.15 * t) + 0.5 * t / t[-1]
+    cleaned = ecg_clean(ecg + wander, sampling_rate=FS)
+    reference = ecg_clean(ecg, sampling_rate=FS)
+    # linearity: the residual is the cleaned wander, whose 0.15 Hz part is scaled by |H|^2
+    mid = slice(int(5 * FS), int(25 * FS))
+    residual = cleaned[mid] - reference[mid]
+    assert np.max(np.abs(residual)) < 1.5 * _gain(0.15) + 0.02
+    assert np.max(np.abs(residual)) < 0.1 * np.max(np.abs(wander))
+    # zero phase: R peaks of the clean ECG stay where they are
+    r_true, _ = sps.find_peaks(ecg, distance=int(0.3 * FS), prominence=0.3 * np.ptp(ecg))
+    r_clean, _ = sps.find_peaks(cleaned, distance=int(0.3 * FS), prominence=0.3 * np.ptp(cleaned))
+    inner = r_true[(r_true > 2 * FS) & (r_true < ecg.size - 2 * FS)]
+    nearest = r_clean[np.argmin(np.abs(r_clean[:, None] - inner[None, :]), axis=0)]
+    assert np.max(np.abs(nearest - inner)) <= 1
+
+
+def test_constant_signal_gives_zeros_and_integers_are_accepted():
+    np.testing.assert_array_equal(ecg_clean(np.full(1000, 7.0), sampling_rate=FS), 0.0)
+    adc = np.random.default_rng(0).integers(-1024, 1024, 2000).astype(np.int16)
+    np.testing.assert_allclose(ecg_clean(adc, sampling_rate=FS),
+                               ecg_clean(adc.astype(float), sampling_rate=FS))
+
+
+def test_highcut_above_nyquist_is_dropped_and_powerline_notch():
+    x = np.random.default_rng(1).normal(size=2000)
+    y = ecg_clean(x, sampling_rate=50.0)  # 40 Hz >= 25 Hz Nyquist: high-pass only
+    sos = sps.butter(2, 0.5, btype="highpass", fs=50.0, output="sos")
+    np.testing.assert_allclose(y, sps.sosfiltfilt(sos, x - x.mean()), atol=1e-12)
+    t = np.arange(int(20 * FS)) / FS
+    hum = np.sin(2 * np.pi * 50.0 * t)
+    out = ecg_clean(hum, sampling_rate=FS, highcut_hz=None, powerline_hz=50)
+    assert np.max(np.abs(out[int(5 * FS):int(15 * FS)])) < 0.01
+
+
+def test_nan_raises_with_location_by_default():
+    x = np.zeros(2000)
+    x[1234] = np.nan
+    with pytest.raises(ValueError, match="index 1234"):
+        ecg_clean(x, sampling_rate=FS)
+    x[1234] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        ecg_clean(x, sampling_rate=FS)
+
+
+def test_nan_policy_interpolate_fills_short_gaps_linearly():
+    rng = np.random.default_rng(2)
+    x = np.cumsum(rng.normal(size=3000))
+    y = x.copy()
+    y[100:130] = np.nan
+    y[:3] = np.nan  # edge gap: nearest finite value
+    filled = interpolate_gaps(y, sampling_rate=FS, max_gap_s=0.25)
+    expected = x.copy()
+    expected[100:130] = np.interp(np.arange(100, 130), [99, 130], [x[99], x[130]])
+    expected[:3] = x[3]
+    np.testing.assert_allclose(filled, expected)
+    np.testing.assert_allclose(ecg_clean(y, sampling_rate=FS, nan_policy="interpolate"),
+                               ecg_clean(expected, sampling_rate=FS))
+    y[1000:1200] = np.nan  # 200 samples = 0.56 s > 0.25 s
+    with pytest.raises(ValueError, match="starting at index 1000"):
+        ecg_clean(y, sampling_rate=FS, nan_policy="interpolate")
+
+
+@pytest.mark.parametrize("bad, kwargs, exc, match", [
+    (np.zeros((2000, 2)), {}, ValueError, "1-D"),
+    (np.zeros((2000, 1)), {}, ValueError, "1-D"),
+    (np.zeros(100), {}, ValueError, "too short"),
+    (np.zeros(0), {}, ValueError, "empty"),
+    (["a"] * 2000, {}, TypeError, "numeric"),
+    (np.zeros(2000, complex), {}, TypeError, "real"),
+    (np.zeros(2000), {"lowcut_hz": -1}, ValueError, "lowcut_hz"),
+    (np.zeros(2000), {"lowcut_hz": 30, "highcut_hz": 20}, ValueError, "highcut_hz"),
+    (np.zeros(2000), {"order": 0}, ValueError, "order"),
+    (np.zeros(2000), {"nan_policy": "drop"}, ValueError, "nan_policy"),
+])
+def test_bad_input(bad, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        ecg_clean(bad, sampling_rate=FS, **kwargs)
+
+
+def test_sampling_rate_is_required_and_positive():
+    with pytest.raises(TypeError):
+        ecg_clean(np.zeros(2000))  # keyword-only, no default
+    with pytest.raises(ValueError, match="sampling_rate is required"):
+        ecg_clean(np.zeros(2000), sampling_rate=None)
+    with pytest.raises(ValueError, match="sampling_rate"):
+        ecg_clean(np.zeros(2000), sampling_rate=0)

@@ -1,0 +1,289 @@
+"""EC57 scorer: closed-form cases, bxb rules, and wfdb's comparator on real annotations."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sparse_events.ecg import (
+    BEAT_SYMBOLS, ECGRecord, ec57_table, evaluate, gross_statistics, reference_beats)
+
+DATA = Path(__file__).parent / "data"
+FS = 360.0
+WINDOW = 54  # round(0.15 * 360)
+
+
+def regular_beats(n, rr=360, first=180):
+    return first + rr * np.arange(n, dtype=np.int64)
+
+
+def test_perfect_detections_count_only_beats_after_learning_period():
+    beats = regular_beats(600)  # 600 s of 60 bpm
+    symbols = np.array(["N"] * beats.size, dtype=object)
+    symbols[::7] = "V"
+    # non-beat annotations interleaved: rhythm, noise, artifact, blocked P wave
+    extra = np.array([1000, 5000, 90000, 150000])
+    extra_sym = ["+", "~", "|", "x"]
+    samples = np.concatenate([beats, extra])
+    syms = np.concatenate([symbols, extra_sym])
+    order = np.argsort(samples, kind="stable")
+    res = evaluate(beats, samples[order], reference_symbols=list(syms[order]), sampling_rate=FS)
+    n_scored = int(np.sum(beats >= 300 * FS))
+    assert (res.tp, res.fn, res.fp) == (n_scored, 0, 0)
+    assert res.sensitivity == res.positive_predictivity == res.f1 == 1.0
+    np.testing.assert_array_equal(res.timing_errors_s, 0.0)
+
+
+@pytest.mark.parametrize("shift", [-WINDOW, -20, 1, 37, WINDOW])
+def test_shift_within_window_is_matched_with_exact_timing_error(shift):
+    beats = regular_beats(400)
+    res = evaluate(beats + shift, beats, sampling_rate=FS)
+    n = int(np.sum(beats >= 300 * FS))
+    assert (res.tp, res.fn, res.fp) == (n, 0, 0)
+    np.testing.assert_allclose(res.timing_errors_s, shift / FS)
+    assert res.median_abs_timing_error_ms == pytest.approx(abs(shift) / FS * 1e3)
+    assert res.mean_timing_error_ms == pytest.approx(shift / FS * 1e3)
+
+
+@pytest.mark.parametrize("shift", [WINDOW + 1, 100, -(WINDOW + 1)])
+def test_shift_beyond_window_misses_every_beat(shift):
+    beats = regular_beats(400)
+    res = evaluate(beats + shift, beats, sampling_rate=FS, learning_period_s=0)
+    assert res.tp == 0
+    assert res.fn == beats.size and res.fp == beats.size
+    assert res.f1 == 0.0
+
+
+def test_missing_and_extra_detections():
+    rng = np.random.default_rng(0)
+    beats = regular_beats(900)
+    scored = beats[beats >= 300 * FS]
+    missing = rng.choice(scored, size=17, replace=False)
+    det = np.setdiff1d(beats, missing)
+    # extra detections half-way between beats (farther than the window from any beat)
+    extra = rng.choice(scored[:-1], size=11, replace=False) + 180
+    det = np.concatenate([det, extra])
+    res = evaluate(det, beats, sampling_rate=FS)
+    assert res.fn == 17 and res.fp == 11 and res.tp == scored.size - 17
+    np.testing.assert_array_equal(np.sort(res.missed_reference), np.sort(missing))
+    np.testing.assert_array_equal(np.sort(res.false_detections), np.sort(extra))
+    tp, fn, fp = res.tp, res.fn, res.fp
+    assert res.sensitivity == pytest.approx(tp / (tp + fn))
+    assert res.positive_predictivity == pytest.approx(tp / (tp + fp))
+    assert res.f1 == pytest.approx(2 * tp / (2 * tp + fn + fp))
+    # detection order does not matter
+    res2 = evaluate(rng.permutation(det), beats, sampling_rate=FS)
+    assert (res2.tp, res2.fn, res2.fp) == (tp, fn, fp)
+
+
+def test_learning_period_is_excluded_and_boundary_rules_follow_bxb():
+    fs = 100.0
+    start = 300 * 100
+    beats = np.arange(50, 60000, 100)
+    # garbage during the learning period: nothing there is scored
+    rng = np.random.default_rng(1)
+    det = np.concatenate([rng.integers(0, start - 200, 500), beats[beats >= start]])
+    res = evaluate(det, beats, sampling_rate=fs)
+    assert (res.tp, res.fn, res.fp) == (int(np.sum(beats >= start)), 0, 0)
+    # the last detection before the start may match the first beat after it
+    beats2 = np.array([start + 10, start + 110, start + 210])
+    res = evaluate([start - 3, start + 110, start + 210], beats2, sampling_rate=fs)
+    assert (res.tp, res.fn, res.fp) == (3, 0, 0)
+    assert res.matched_detections[0] == start - 3
+    # an unmatched detection within one window after the start is dropped when the
+    # next detection is the better match for the first beat (bxb's start rule)
+    beats3 = np.array([start + 40, start + 140])
+    res = evaluate([start + 2, start + 40, start + 140], beats3, sampling_rate=fs)
+    assert (res.tp, res.fn, res.fp) == (2, 0, 0)
+    # ... but it counts when it lies beyond one window (15 samples at 100 Hz) after the start
+    res = evaluate([start + 16, start + 40, start + 140], beats3, sampling_rate=fs)
+    assert (res.tp, res.fn, res.fp) == (2, 0, 1)
+    # learning_period_s=0 scores everything: every beat and every detection is counted once
+    res = evaluate(det, beats, sampling_rate=fs, learning_period_s=0)
+    assert res.tp + res.fn == beats.size and res.tp + res.fp == det.size
+    assert res.fn > 0 and res.fp > 0
+
+
+def test_ventricular_flutter_episode_is_excluded():
+    beats = regular_beats(500)
+    symbols = ["N"] * beats.size
+    onset, offset = beats[350] + 100, beats[360] + 100
+    inside = (beats > onset) & (beats < offset)
+    samples = list(beats) + [onset, offset]
+    syms = symbols + ["[", "]"]
+    # flutter waves '!' and beats annotated inside the episode are not reference beats
+    waves = np.arange(onset + 50, offset, 90)
+    samples += list(waves)
+    syms += ["!"] * waves.size
+    order = np.argsort(samples, kind="stable")
+    samples = np.asarray(samples)[order]
+    syms = list(np.asarray(syms, dtype=object)[order])
+    ref, episodes = reference_beats(samples, syms)
+    np.testing.assert_array_equal(ref, beats[~inside])
+    np.testing.assert_array_equal(episodes, [[onset, offset]])
+    # detector fires on every flutter wave and on every beat: waves are ignored, not FP
+    det = np.concatenate([beats, waves])
+    res = evaluate(det, samples, reference_symbols=syms, sampling_rate=FS)
+    n_scored = int(np.sum((beats >= 300 * FS) & ~inside))
+    assert (res.tp, res.fn, res.fp) == (n_scored, 0, 0)
+    assert res.ignored_detections.size == waves.size + inside.sum()
+    # a detector silent during the episode loses nothing either
+    res = evaluate(beats[~inside], samples, reference_symbols=syms, sampling_rate=FS)
+    assert (res.tp, res.fn, res.fp) == (n_scored, 0, 0)
+    # an episode that is never closed lasts to the end
+    cut = [k for k, s in enumerate(syms) if s != "]"]
+    res = evaluate(det, samples[cut], reference_symbols=[syms[k] for k in cut], sampling_rate=FS)
+    assert res.fp == 0 and res.tp == int(np.sum((beats >= 300 * FS) & (beats < onset)))
+
+
+def test_real_flutter_record_207():
+    d = np.load(DATA / "mitdb_207_atr.npz")
+    samples, symbols = d["ann_sample"], list(d["ann_symbol"])
+    ref, episodes = reference_beats(samples, symbols)
+    assert episodes.shape == (symbols.count("["), 2)
+    beats_all = samples[np.isin(symbols, sorted(BEAT_SYMBOLS))]
+    in_vf = np.zeros(beats_all.size, bool)
+    for on, off in episodes:
+        in_vf |= (beats_all >= on) & (beats_all <= off)
+    np.testing.assert_array_equal(ref, beats_all[~in_vf])
+    # every flutter wave '!' detected: none is a false positive
+    waves = samples[np.asarray(symbols) == "!"]
+    det = np.concatenate([ref, waves])
+    res = evaluate(det, samples, reference_symbols=symbols, sampling_rate=float(d["sampling_rate"]),
+                   signal_length=int(d["sig_len"]))
+    assert (res.fn, res.fp) == (0, 0)
+    assert res.tp == int(np.sum(ref >= 300 * 360))
+
+
+def _excerpt():
+    d = np.load(DATA / "mitdb_119_0-3min.npz")
+    signal = (d["adc"] - d["baseline"]) / d["adc_gain"]
+    return ECGRecord(name=str(d["record"]), signal=signal, sampling_rate=float(d["sampling_rate"]),
+                     annotation_samples=d["ann_sample"], annotation_symbols=d["ann_symbol"],
+                     annotation_subtypes=d["ann_subtype"])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_matches_wfdb_compare_annotations_on_real_annotations(seed):
+    wfdb_processing = pytest.importorskip("wfdb.processing")
+    rec = _excerpt()
+    ref = rec.scored_beat_samples
+    rng = np.random.default_rng(seed)
+    # a realistic detector: jitter, some misses, some false alarms, some late beats
+    det = ref + rng.integers(-30, 31, ref.size)
+    det = det[rng.random(ref.size) > 0.05]
+    det[rng.random(det.size) < 0.03] += 80  # outside the window
+    det = np.concatenate([det, rng.integers(0, rec.n_samples, 8)])
+    det = np.unique(det)
+    ours = evaluate(det, rec, learning_period_s=0)
+    theirs = wfdb_processing.compare_annotations(ref, det, WINDOW)
+    assert (ours.tp, ours.fn, ours.fp) == (theirs.tp, theirs.fn, theirs.fp)
+    pairs_ours = set(zip(ours.matched_reference.tolist(), ours.matched_detections.tolist()))
+    pairs_theirs = set(zip(ref[theirs.matched_ref_inds].tolist(),
+                           det[theirs.matched_test_inds].tolist()))
+    assert pairs_ours == pairs_theirs
+
+
+def test_gross_statistics_sum_counts_and_table():
+    beats = regular_beats(500)
+    r1 = evaluate(beats, beats, sampling_rate=FS, record="a")
+    r2 = evaluate(np.concatenate([beats[:-40], beats[-40:-20] + 180]), beats, sampling_rate=FS,
+                  record="b")
+    g = gross_statistics([r1, r2])
+    tp, fn, fp = r1.tp + r2.tp, r1.fn + r2.fn, r1.fp + r2.fp
+    assert (g["tp"], g["fn"], g["fp"]) == (tp, fn, fp)
+    assert g["se_percent"] == pytest.approx(100 * tp / (tp + fn))
+    assert g["ppv_percent"] == pytest.approx(100 * tp / (tp + fp))
+    assert g["f1_percent"] == pytest.approx(100 * 2 * tp / (2 * tp + fn + fp))
+    table = ec57_table([r1, r2])
+    assert list(table["record"]) == ["a", "b", "gross"]
+    assert table["tp"].iloc[-1] == tp
+
+
+def test_accepts_record_wfdb_annotation_and_info_dict():
+    wfdb = pytest.importorskip("wfdb")
+    rec = _excerpt()
+    info = {"ECG_R_Peaks": rec.scored_beat_samples, "sampling_rate": rec.sampling_rate}
+    a = evaluate(info, rec, learning_period_s=60)
+    ann = wfdb.Annotation(record_name="119", extension="atr", sample=rec.annotation_samples,
+                          symbol=list(rec.annotation_symbols), fs=rec.sampling_rate)
+    b = evaluate(rec.scored_beat_samples, ann, learning_period_s=60)
+    c = evaluate(rec.scored_beat_samples, rec.annotation_samples,
+                 reference_symbols=list(rec.annotation_symbols), sampling_rate=360,
+                 learning_period_s=60)
+    assert (a.tp, a.fn, a.fp) == (b.tp, b.fn, b.fp) == (c.tp, c.fn, c.fp)
+    assert a.tp == int(np.sum(rec.scored_beat_samples >= 60 * 360)) and a.fp == 0
+    assert a.record == "119"
+
+
+def test_empty_detections_and_empty_reference():
+    beats = regular_beats(400)
+    res = evaluate([], beats, sampling_rate=FS)
+    assert res.tp == 0 and res.fn == int(np.sum(beats >= 300 * FS)) and res.fp == 0
+    assert res.sensitivity == 0.0 and np.isnan(res.positive_predictivity)
+    assert np.isnan(res.median_abs_timing_error_ms)
+    res = evaluate(beats, [], sampling_rate=FS)
+    assert res.tp == 0 and res.fp == int(np.sum(beats >= 300 * FS))
+
+
+@pytest.mark.parametrize("det, match", [
+    ([1.5, 3], "integer sample indices"),
+    ([-1, 3], "non-negative"),
+    ([np.nan], "finite"),
+    ([[1, 2]], "1-D"),
+    ("abc", "numeric"),
+])
+def test_bad_detections(det, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        evaluate(det, regular_beats(10), sampling_rate=FS)
+
+
+def test_bad_reference_and_parameters():
+    beats = regular_beats(10)
+    with pytest.raises(ValueError, match="sampling_rate is required"):
+        evaluate(beats, beats)
+    with pytest.raises(ValueError, match="sampling_rate"):
+        evaluate(beats, beats, sampling_rate=-1)
+    with pytest.raises(ValueError, match="one entry per reference sample"):
+        evaluate(beats, beats, reference_symbols=["N"], sampling_rate=FS)
+    with pytest.raises(ValueError, match="match_window_s"):
+        evaluate(beats, beats, sampling_rate=FS, match_window_s=0)
+    with pytest.raises(ValueError, match="shorter than the learning period"):
+        evaluate(beats, beats, sampling_rate=FS, signal_length=1000)
+    rec = _excerpt()
+    with pytest.raises(ValueError, match="differs"):
+        evaluate(beats, rec, sampling_rate=250)
+    with pytest.raises(ValueError, match="at least one"):
+        gross_statistics([])
+
+
+def test_read_wfdb_record_matches_wfdb_and_the_npz_excerpt(tmp_path):
+    wfdb = pytest.importorskip("wfdb")
+    from sparse_events.ecg import read_wfdb_record
+
+    path = DATA / "mitdb_excerpt" / "mitdb119_0_60s"
+    rec = read_wfdb_record(path)
+    raw = wfdb.rdrecord(str(path), channels=[0])
+    np.testing.assert_array_equal(rec.signal, raw.p_signal[:, 0])
+    assert rec.sampling_rate == raw.fs and rec.channel_name == raw.sig_name[0]
+    ann = wfdb.rdann(str(path), "atr")
+    np.testing.assert_array_equal(rec.annotation_samples, ann.sample)
+    assert list(rec.annotation_symbols) == list(ann.symbol)
+    # the same samples as the first minute of the npz excerpt of record 119
+    excerpt = _excerpt()
+    np.testing.assert_allclose(rec.signal, excerpt.signal[:rec.n_samples])
+    # ".hea" suffix accepted; excerpts shift the annotations
+    part = read_wfdb_record(str(path) + ".hea", channel=1, sampfrom=3600, sampto=7200)
+    assert part.n_samples == 3600 and part.channel == 1 and part.sample_offset == 3600
+    inside = ann.sample[(ann.sample >= 3600) & (ann.sample < 7200)]
+    np.testing.assert_array_equal(part.annotation_samples, inside - 3600)
+    assert evaluate(rec.scored_beat_samples, rec, learning_period_s=0).f1 == 1.0
+    with pytest.raises(FileNotFoundError, match="header"):
+        read_wfdb_record(tmp_path / "missing")
+    with pytest.raises(ValueError, match="channel must be in"):
+        read_wfdb_record(path, channel=2)
+    with pytest.raises(FileNotFoundError, match="annotation file"):
+        read_wfdb_record(path, annotator="qrs")
+    with pytest.raises(ValueError, match="sampfrom"):
+        read_wfdb_record(path, sampfrom=100, sampto=50)
+    assert read_wfdb_record(path, annotator=None).annotation_samples.size == 0

@@ -1,0 +1,133 @@
+"""Our Pan-Tompkins detector vs closed forms, annotated MIT-BIH beats and neurokit2."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import signal as sps
+
+from sparse_events.ecg import (
+    ECGRecord, ecg_clean, evaluate, find_peaks_pantompkins, pantompkins_transform)
+from sparse_events.ecg._pantompkins import five_point_derivative
+
+DATA = Path(__file__).parent / "data"
+neurokit2 = pytest.importorskip("neurokit2")
+
+
+def _ecgsyn(fs, duration=60, heart_rate=70, seed=1, snr_db=20.0):
+    """ECGSYN with white noise at ``snr_db`` and the R apexes of the clean signal."""
+    clean = neurokit2.ecg_simulate(duration=duration, sampling_rate=fs, heart_rate=heart_rate,
+                                   random_state=seed, method="ecgsyn")
+    r_peaks, _ = sps.find_peaks(clean, distance=int(0.3 * fs), prominence=0.3 * np.ptp(clean))
+    rng = np.random.default_rng(seed)
+    noise_std = np.std(clean) * 10 ** (-snr_db / 20)
+    return clean + rng.normal(0, noise_std, clean.size), clean, r_peaks
+
+
+def test_five_point_derivative_closed_forms():
+    fs = 200.0
+    n = np.arange(100, dtype=float)
+    # a ramp of slope c per sample has time derivative c * fs
+    np.testing.assert_allclose(five_point_derivative(3.0 * n, fs)[2:-2], 3.0 * fs)
+    # complex exponential: H(w) = fs/8 (2j sin 2w + 4j sin w)
+    w = 0.3
+    x = np.exp(1j * w * n)
+    d = five_point_derivative(x.real, fs) + 1j * five_point_derivative(x.imag, fs)
+    h = fs / 8 * (2j * np.sin(2 * w) + 4j * np.sin(w))
+    np.testing.assert_allclose(d[2:-2], h * x[2:-2], atol=1e-9)
+
+
+def test_transform_stages_match_their_definitions():
+    x, _, _ = _ecgsyn(360, duration=20)
+    st = pantompkins_transform(x, sampling_rate=360)
+    assert st.window == 55  # round(0.150 * 360) = 54, made odd so it is centred
+    np.testing.assert_allclose(st.squared, st.derivative ** 2)
+    moving_average = np.convolve(st.squared, np.ones(st.window) / st.window, mode="same")
+    np.testing.assert_allclose(st.integrated, moving_average, rtol=1e-9, atol=1e-12)
+    # the band-pass keeps 10 Hz and removes 1 Hz and 40 Hz
+    t = np.arange(int(20 * 360)) / 360
+    for freq, lo, hi in ((10.0, 0.5, 1.0), (1.0, 0.0, 0.05), (40.0, 0.0, 0.05)):
+        bp = pantompkins_transform(np.sin(2 * np.pi * freq * t), sampling_rate=360).bandpassed
+        amp = np.max(np.abs(bp[1800:5400]))
+        assert lo <= amp <= hi, (freq, amp)
+
+
+@pytest.mark.parametrize("fs", [250, 360, 500, 1000])
+def test_ecgsyn_all_beats_found_at_the_apex_like_neurokit2(fs):
+    noisy, _, r_peaks = _ecgsyn(fs)
+    ours = find_peaks_pantompkins(ecg_clean(noisy, sampling_rate=fs), sampling_rate=fs)
+    cleaned_nk = neurokit2.ecg_clean(noisy, sampling_rate=fs, method="pantompkins1985")
+    theirs = neurokit2.ecg_findpeaks(cleaned_nk, sampling_rate=fs, method="pantompkins1985")
+    # beats of the first and last second are cut by the simulation window: not scored
+    kw = dict(sampling_rate=fs, learning_period_s=1.0, signal_length=noisy.size - fs)
+    res_ours = evaluate(ours[ours < noisy.size - fs], r_peaks, **kw)
+    theirs = np.asarray(theirs["ECG_R_Peaks"])
+    res_nk = evaluate(theirs[theirs < noisy.size - fs], r_peaks, **kw)
+    assert res_ours.fn == 0 and res_ours.fp == 0
+    assert res_ours.f1 >= res_nk.f1
+    # our R peak is the apex of the clean signal (median within 1 sample); with noise the
+    # largest |deflection| may occasionally be the S wave, 10-20 ms later
+    err = np.abs(res_ours.matched_detections - res_ours.matched_reference)
+    assert np.median(err) <= 1 and np.mean(err <= 1) >= 0.95
+    assert np.max(err) <= 0.02 * fs
+
+
+def _excerpt_119():
+    d = np.load(DATA / "mitdb_119_0-3min.npz")
+    signal = (d["adc"] - d["baseline"]) / d["adc_gain"]
+    return ECGRecord(name="119", signal=signal, sampling_rate=float(d["sampling_rate"]),
+                     annotation_samples=d["ann_sample"], annotation_symbols=d["ann_symbol"])
+
+
+def test_mitdb_excerpt_against_annotations_and_neurokit2():
+    """Record 119 (ventricular bigeminy), 3 min: every annotated beat, nothing else."""
+    rec = _excerpt_119()
+    fs = rec.sampling_rate
+    ours = find_peaks_pantompkins(ecg_clean(rec.signal, sampling_rate=fs), sampling_rate=fs)
+    res = evaluate(ours, rec, learning_period_s=5.0)
+    cleaned_nk = neurokit2.ecg_clean(rec.signal, sampling_rate=fs, method="pantompkins1985")
+    theirs = neurokit2.ecg_findpeaks(cleaned_nk, sampling_rate=fs, method="pantompkins1985")
+    res_nk = evaluate(theirs["ECG_R_Peaks"], rec, learning_period_s=5.0)
+    assert res.sensitivity >= 0.995 and res.positive_predictivity >= 0.995
+    assert res.f1 >= res_nk.f1
+    assert res.median_abs_timing_error_ms <= 8.0
+    assert np.sum(rec.annotation_symbols == "V") > 30  # the excerpt does hold PVCs
+
+
+@pytest.mark.parametrize("kind", ["gain_drop", "flat", "saturated"])
+def test_detector_recovers_after_a_bad_segment(kind):
+    """10 s of a lead at 1/20 amplitude, flat (lead off) or stuck at the rail: no
+    detection inside a flat or saturated segment, all beats before and after it."""
+    fs = 360
+    noisy, _, r_peaks = _ecgsyn(fs, duration=60, snr_db=30)
+    x = noisy.copy()
+    seg = slice(20 * fs, 30 * fs)
+    if kind == "gain_drop":
+        x[seg] *= 0.05
+    else:
+        x[seg] = 0.0 if kind == "flat" else 5 * np.max(np.abs(noisy))
+    peaks = find_peaks_pantompkins(ecg_clean(x, sampling_rate=fs), sampling_rate=fs)
+    if kind != "gain_drop":
+        assert not np.any((peaks > 20.5 * fs) & (peaks < 29.5 * fs))
+    after = r_peaks[r_peaks > 38 * fs]
+    res = evaluate(peaks[peaks > 38 * fs - 20], after, sampling_rate=fs, learning_period_s=0)
+    assert res.fn == 0 and res.fp == 0
+    before = r_peaks[(r_peaks > fs) & (r_peaks < 20 * fs - 20)]
+    res = evaluate(peaks[(peaks > fs - 20) & (peaks < 20 * fs)], before, sampling_rate=fs,
+                   learning_period_s=0)
+    assert res.fn == 0 and res.fp == 0
+
+
+def test_flat_signal_gives_no_peaks():
+    assert find_peaks_pantompkins(np.zeros(3600), sampling_rate=360).size == 0
+
+
+@pytest.mark.parametrize("signal, fs, match", [
+    (np.zeros(3600), 25.0, "twice the band-pass"),
+    (np.zeros(100), 360.0, "too short"),
+    (np.zeros((3600, 2)), 360.0, "1-D"),
+    (np.r_[np.zeros(2000), np.nan, np.zeros(2000)], 360.0, "index 2000"),
+])
+def test_bad_input(signal, fs, match):
+    with pytest.raises(ValueError, match=match):
+        find_peaks_pantompkins(signal, sampling_rate=fs)

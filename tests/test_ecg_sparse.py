@@ -1,0 +1,231 @@
+"""The sparse R-peak detector: ground truth (ECGSYN, MIT-BIH excerpts), chunking, bad input."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.signal import find_peaks
+
+from sparse_events.ecg import (
+    QRSDictionary, detect_r_peaks_sparse, ecg_clean, ecg_findpeaks, ecg_peaks, evaluate,
+    find_peaks_pantompkins, find_peaks_sparse, qrs_dictionary)
+from sparse_events.ecg._chunking import plan_chunks
+from sparse_events.ecg._sparse_detector import sparse_code
+
+neurokit2 = pytest.importorskip("neurokit2")
+DATA = Path(__file__).resolve().parent / "data"
+FS = 360
+
+
+def _ecgsyn(duration, fs=FS, heart_rate=70, seed=0):
+    """Noise-free ECGSYN and its true R peaks (the dominant maxima of every beat)."""
+    x = np.asarray(neurokit2.ecg_simulate(duration=duration, sampling_rate=fs, noise=0,
+                                          heart_rate=heart_rate, heart_rate_std=heart_rate / 10,
+                                          method="ecgsyn", random_state=seed))
+    peaks, props = find_peaks(x, prominence=0.0, distance=int(0.2 * fs))
+    return x, peaks[props["prominences"] >= 0.5 * props["prominences"].max()]
+
+
+def _noisy(x, snr_db, seed):
+    rng = np.random.default_rng(seed)
+    return x + np.sqrt(np.var(x) / 10 ** (snr_db / 10)) * rng.standard_normal(x.size)
+
+
+def _mitdb(name):
+    d = np.load(DATA / name)
+    x = (d["adc"].astype(float) - float(d["baseline"])) / float(d["adc_gain"])
+    return x, d["ann_sample"], d["ann_symbol"]
+
+
+@pytest.fixture(scope="module")
+def ecgsyn_60s():
+    return _ecgsyn(60, seed=4)
+
+
+@pytest.fixture(scope="module")
+def mitdb_203():
+    x, ann, sym = _mitdb("mitdb_203_11-14min.npz")
+    return ecg_clean(x, sampling_rate=FS), ann, sym
+
+
+# --------------------------------------------------------------------------- ground truth
+
+
+@pytest.mark.parametrize("fs", [360, 250])
+def test_ecgsyn_every_beat_found_at_its_r_peak(fs):
+    """Noisy ECGSYN (20 dB): every true R peak found, within 2 samples, no false detection."""
+    clean, truth = _ecgsyn(45, fs=fs, heart_rate=75, seed=2)
+    noisy = _noisy(clean, 20, seed=fs)
+    peaks = find_peaks_sparse(ecg_clean(noisy, sampling_rate=fs), sampling_rate=fs)
+    res = evaluate(peaks, truth, sampling_rate=fs, learning_period_s=0)
+    assert res.fn == 0 and res.fp == 0
+    assert np.max(np.abs(res.matched_detections - res.matched_reference)) <= 2
+
+
+def test_polarity_inverted_lead(ecgsyn_60s):
+    """Both polarities are in the dictionary: an inverted lead gives the same beats."""
+    clean, truth = ecgsyn_60s
+    noisy = _noisy(clean, 20, seed=1)
+    peaks = find_peaks_sparse(ecg_clean(-noisy, sampling_rate=FS), sampling_rate=FS)
+    res = evaluate(peaks, truth, sampling_rate=FS, learning_period_s=0)
+    assert res.fn == 0 and res.fp == 0
+    # located on the (negative) apex of the inverted R wave: within 10 ms of the truth
+    assert np.max(np.abs(res.timing_errors_s)) <= 0.01
+
+
+def test_mitdb_203_annotated_beats(mitdb_203):
+    """MIT-BIH 203 excerpt (multiform PVCs, noise) against the reference annotations."""
+    cleaned, ann, sym = mitdb_203
+    peaks = find_peaks_sparse(cleaned, sampling_rate=FS)
+    res = evaluate(peaks, ann, reference_symbols=sym, sampling_rate=FS,
+                   signal_length=cleaned.size, learning_period_s=0)
+    # our Pan-Tompkins on the same excerpt, same scorer, as the peer reference
+    pt = evaluate(find_peaks_pantompkins(cleaned, sampling_rate=FS), ann,
+                  reference_symbols=sym, sampling_rate=FS, signal_length=cleaned.size,
+                  learning_period_s=0)
+    assert res.sensitivity >= 0.99 and res.positive_predictivity >= 0.99
+    assert res.fn + res.fp <= pt.fn + pt.fp
+    assert np.median(np.abs(res.timing_errors_s)) <= 0.008
+
+
+def test_mitdb_119_annotated_beats():
+    x, ann, sym = _mitdb("mitdb_119_0-3min.npz")
+    _, info = ecg_peaks(x, sampling_rate=FS, method="sparse")
+    res = evaluate(info["ECG_R_Peaks"], ann, reference_symbols=sym, sampling_rate=FS,
+                   signal_length=x.size, learning_period_s=0)
+    assert res.fn == 0 and res.fp <= 1
+    assert np.median(np.abs(res.timing_errors_s)) <= 0.008
+
+
+def test_r_peak_is_activation_plus_r_offset():
+    """Exact model y = sum of one atom at known times: the activations sit at those times and
+    the detected R peaks at activation + R offset (the atom's apex)."""
+    rng = np.random.default_rng(0)
+    atom = qrs_dictionary(sampling_rate=FS, shapes=("Rs",), widths=(1.2,), polarities=(1,))[0]
+    n = 40 * FS
+    starts = np.cumsum(rng.integers(int(0.6 * FS), int(1.1 * FS), size=60))
+    starts = starts[starts < n - FS]
+    y = np.zeros(n)
+    for t in starts:
+        y[t:t + atom.length] += 3.0 * atom.waveform
+    dico = QRSDictionary((atom,))
+    det = detect_r_peaks_sparse(y, sampling_rate=FS, dictionary=dico)
+    np.testing.assert_array_equal(det.r_peaks, starts + atom.r_offset)
+    # the sparse code itself, on the exact model at full rate: one activation per beat
+    coef, _ = sparse_code(y, atom.waveform[None, :], lasso_alpha=0.1, refractory_samples=72)
+    act = np.flatnonzero(coef[0] > 0.1 * coef.max())
+    np.testing.assert_array_equal(act, starts)
+
+
+def test_cross_products_penalty_enforces_refractory_period():
+    """The paper's setting (ECGSYN template, one refractory window of Lh = 70 samples): plain
+    LASSO puts several activations within a refractory period, the cross-products LASSO
+    none (reference: the plain LASSO at the same alpha; violations counted by
+    ``sparse_events.metrics.min_distance_violations``)."""
+    from sparse_events.ecg import ecgsyn_qrs_template
+    from sparse_events.metrics import min_distance_violations
+
+    clean, truth = _ecgsyn(20, heart_rate=70, seed=5)
+    y = _noisy(clean, 20, seed=3)
+    y = y - np.median(y)
+    h = ecgsyn_qrs_template().waveform[None, :]
+    lasso, _ = sparse_code(y, h, lasso_alpha=1.0, solver="lasso")
+    cp, _ = sparse_code(y, h, lasso_alpha=1.0, refractory_samples=70, refractory_strength=1.0,
+                        max_reweights=30)
+    assert min_distance_violations(lasso, 71) > 0
+    assert min_distance_violations(cp, 71) == 0
+    # an activation at every beat: R = activation + R offset (35) within 2 samples
+    act = np.flatnonzero(cp[0])
+    assert max(np.min(np.abs(act + 35 - t)) for t in truth) <= 2
+
+
+# --------------------------------------------------------------------------- chunking
+
+
+def test_plan_chunks_tiles_exactly():
+    chunks = plan_chunks(100_000, 9_000, 1_000, align=360)
+    cores = [(c.core_start, c.core_stop) for c in chunks]
+    assert cores[0][0] == 0 and cores[-1][1] == 100_000
+    assert all(a[1] == b[0] for a, b in zip(cores, cores[1:]))
+    for c in chunks:
+        assert c.core_start % 360 == 0 and c.start % 360 == 0
+        assert c.start <= c.core_start < c.core_stop <= c.stop
+        assert c.core_start - c.start >= 1000 or c.start == 0
+        assert c.stop - c.core_stop >= 1000 or c.stop == 100_000
+    assert plan_chunks(5_000, None, 100) == plan_chunks(5_000, 10_000, 100)
+    assert len(plan_chunks(5_000, None, 100)) == 1
+
+
+def test_chunked_equals_whole_signal(mitdb_203):
+    """Chunks of 20 s (with margins) give exactly the beats of one whole-signal pass."""
+    cleaned, _, _ = mitdb_203
+    x = cleaned[:100 * FS]
+    whole = find_peaks_sparse(x, sampling_rate=FS, dictionary="generic", chunk_s=None)
+    chunked = detect_r_peaks_sparse(x, sampling_rate=FS, dictionary="generic", chunk_s=20)
+    assert chunked.n_chunks >= 4
+    np.testing.assert_array_equal(chunked.r_peaks, whole)
+
+
+# --------------------------------------------------------------------------- API and bad input
+
+
+def test_findpeaks_api_and_hrv(ecgsyn_60s):
+    clean, truth = ecgsyn_60s
+    signals, info = ecg_findpeaks(ecg_clean(clean, sampling_rate=FS), sampling_rate=FS,
+                                  method="sparse")
+    np.testing.assert_array_equal(np.flatnonzero(signals["ECG_R_Peaks"].to_numpy()),
+                                  info["ECG_R_Peaks"])
+    hrv = neurokit2.hrv_time(info, sampling_rate=FS)
+    ref = neurokit2.hrv_time(truth, sampling_rate=FS)
+    assert hrv["HRV_MeanNN"].iloc[0] == pytest.approx(ref["HRV_MeanNN"].iloc[0], rel=1e-3)
+
+
+def test_bad_input(ecgsyn_60s):
+    clean, _ = ecgsyn_60s
+    x = clean[:10 * FS]
+    with pytest.raises(TypeError):
+        find_peaks_sparse(x)  # sampling_rate is required
+    with pytest.raises(ValueError, match="sampling_rate is required"):
+        find_peaks_sparse(x, sampling_rate=None)
+    with pytest.raises(ValueError, match="sampling_rate"):
+        find_peaks_sparse(x, sampling_rate=-360)
+    with pytest.raises(ValueError, match="too low"):
+        find_peaks_sparse(x[::10], sampling_rate=36)
+    bad = x.copy()
+    bad[1234] = np.nan
+    with pytest.raises(ValueError, match="index 1234"):
+        find_peaks_sparse(bad, sampling_rate=FS)
+    with pytest.raises(ValueError, match="1-D"):
+        find_peaks_sparse(np.stack([x, x], axis=1), sampling_rate=FS)
+    with pytest.raises(ValueError, match="1-D"):
+        find_peaks_sparse(x[None, :], sampling_rate=FS)
+    with pytest.raises(ValueError, match="too short"):
+        find_peaks_sparse(x[:FS], sampling_rate=FS)
+    with pytest.raises(ValueError, match="flat"):
+        find_peaks_sparse(np.full(5 * FS, 2.5), sampling_rate=FS)
+    with pytest.raises(ValueError, match="dictionary"):
+        find_peaks_sparse(x, sampling_rate=FS, dictionary="nope")
+    with pytest.raises(ValueError, match="chunk_s"):
+        find_peaks_sparse(x, sampling_rate=FS, chunk_s=1.0)
+    with pytest.raises(TypeError, match="lasso_alpha"):
+        find_peaks_sparse(x, sampling_rate=FS, lasso_alpha="big")
+
+
+def test_flat_and_saturated_segments_give_no_beats(ecgsyn_60s):
+    """Documented behaviour: no detection inside a flat (lead-off) or saturated stretch;
+    the beats around it are still found."""
+    clean, truth = ecgsyn_60s
+    y = _noisy(clean, 25, seed=8)
+    flat = slice(20 * FS, 28 * FS)
+    y[flat] = y[flat.start]                       # lead off: constant
+    sat = slice(40 * FS, 46 * FS)
+    y[sat] = np.max(y)                            # saturated at the rail
+    peaks = find_peaks_sparse(ecg_clean(y, sampling_rate=FS), sampling_rate=FS)
+    margin = int(0.3 * FS)
+    for seg in (flat, sat):
+        inside = (peaks > seg.start + margin) & (peaks < seg.stop - margin)
+        assert not inside.any()
+    keep = ~((truth >= flat.start - margin) & (truth < flat.stop + margin)
+             | (truth >= sat.start - margin) & (truth < sat.stop + margin))
+    res = evaluate(peaks, truth[keep], sampling_rate=FS, learning_period_s=0)
+    assert res.fn == 0

@@ -1,0 +1,181 @@
+"""Event / activity estimation against ground truth, plain LASSO and least squares."""
+
+import numpy as np
+import pytest
+from scipy.optimize import nnls
+
+from sparse_events import deconvolve
+from sparse_events.gamma import (
+    activity_from_events,
+    biexponential_pulse,
+    cluster_events,
+    default_resolving_samples,
+    estimate_activity,
+    estimate_events,
+    estimate_noise_std,
+    simulate_pulse_train,
+    threshold_counter,
+)
+from sparse_events.gamma._kernels import refit_support
+from sparse_events.operators import ConvolutionOperator
+
+FS = 250e6
+PULSE = biexponential_pulse(sampling_rate=FS, rise_time_s=4e-9, decay_time_s=12e-9,
+                            tail_fraction=0.01)
+L = PULSE.size
+
+
+def _train(rl, n_samples, seed, noise=1.0, **kw):
+    rate = rl / (L / FS)
+    return simulate_pulse_train(rate_hz=rate, duration_s=n_samples / FS, sampling_rate=FS,
+                                pulse=PULSE, amplitudes=lambda rng, n: rng.uniform(20, 200, n),
+                                noise_std=noise, random_state=seed, **kw)
+
+
+def _alpha(noise, n):
+    return noise * np.linalg.norm(PULSE) * np.sqrt(2 * np.log(n))
+
+
+@pytest.mark.parametrize("rl, chunk_size", [(0.05, 1 << 16), (0.6, 1 << 16), (0.6, 2048)])
+def test_pieces_give_the_lasso_of_the_whole_record(rl, chunk_size):
+    """Screening + segmentation + packing (+ overlapping cuts) == one deconvolve call."""
+    tr = _train(rl, 1 << 14, seed=1)
+    alpha = _alpha(1.0, tr.signal.size)
+    ref = deconvolve(tr.signal, PULSE, alpha, positive=True, tol=1e-12, max_iter=10000)
+    ev = estimate_events(tr.signal, sampling_rate=FS, pulse=PULSE, alpha=alpha, noise_std=1.0,
+                         merge_gap_samples=0, debias=False, tol=1e-12, max_iter=10000,
+                         chunk_size=chunk_size, min_amplitude=0.0)
+    idx = np.flatnonzero(ref.coef > 1e-9 * alpha)
+    assert ev.n_pieces >= (2 if chunk_size == 2048 else 1)
+    np.testing.assert_array_equal(np.round(ev.arrival_samples).astype(int), idx)
+    np.testing.assert_allclose(ev.lasso_amplitudes, ref.coef[idx], rtol=1e-6, atol=1e-6)
+    assert ev.kkt_violation < 1e-6
+    if rl < 0.1:
+        assert ev.active_fraction < 0.5  # quiet stretches were skipped
+
+
+def test_refit_support_equals_bounded_least_squares(rng):
+    n = 400
+    H = ConvolutionOperator(PULSE, n, "causal").todense()
+    idx = np.sort(rng.choice(n, 40, replace=False))
+    # include adjacent pairs and coefficients whose pulses are cut by the end of the record
+    idx = np.unique(np.concatenate([idx, idx[:5] + 1, [n - 3, n - 1]]))
+    idx = idx[idx < n]
+    y = H[:, idx] @ rng.uniform(0.5, 3.0, idx.size) + 0.3 * rng.standard_normal(n)
+    got = refit_support(y, PULSE, idx, positive=True)
+    ref = nnls(H[:, idx], y)[0]
+    # normal equations (banded Cholesky) square the condition number of adjacent columns
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    obj = np.sum((H[:, idx] @ got - y) ** 2)
+    assert obj <= np.sum((H[:, idx] @ ref - y) ** 2) * (1 + 1e-10)
+    free = refit_support(y, PULSE, idx, positive=False)
+    np.testing.assert_allclose(free, np.linalg.lstsq(H[:, idx], y, rcond=None)[0], rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_recovers_arrivals_and_amplitudes_at_low_rate():
+    tr = _train(0.02, 1 << 17, seed=2, noise=1.0)
+    ev = estimate_events(tr.signal, sampling_rate=FS, pulse=PULSE, noise_std=1.0)
+    assert ev.n_events == tr.n_events
+    np.testing.assert_allclose(ev.arrival_samples, tr.arrival_samples, atol=0.5)
+    # least-squares amplitude error of one event split over two samples: a few noise units
+    sd = 1.0 / np.linalg.norm(PULSE)
+    assert np.abs(ev.amplitudes - tr.amplitudes).max() < 8 * sd
+    assert abs(np.mean(ev.amplitudes - tr.amplitudes)) < 4 * sd / np.sqrt(tr.n_events) + 0.05
+
+
+def test_activity_is_unbiased_where_counting_fails():
+    """rate x pulse length = 0.7: threshold counting loses > 30 %, deconvolution does not."""
+    tr = _train(0.7, 1 << 17, seed=3, noise=1.0)
+    T = tr.duration_s
+    act = estimate_activity(tr.signal, sampling_rate=FS, pulse=PULSE, noise_std=1.0)
+    # the realized count is what the signal contains; its Poisson spread is the reported sd
+    true_rate = tr.n_events / T
+    assert abs(act.rate_hz - true_rate) < 4 * act.rate_uncertainty_hz
+    assert act.rate_uncertainty_hz == pytest.approx(np.sqrt(tr.n_events) / T, rel=0.3)
+    tc = threshold_counter(tr.signal, sampling_rate=FS, threshold=5.0, dead_time_s=L / FS)
+    assert tc.n_events < 0.7 * tr.n_events
+    assert act.n_clusters < act.n_events <= tr.n_events
+
+
+def test_cross_products_keeps_events_apart():
+    tr = _train(0.3, 1 << 13, seed=4)
+    dead = 6 / FS
+    plain = estimate_events(tr.signal, sampling_rate=FS, pulse=PULSE, noise_std=1.0)
+    cp = estimate_events(tr.signal, sampling_rate=FS, pulse=PULSE, noise_std=1.0,
+                         dead_time_s=dead, cross_products_strength=1.0)
+    assert cp.method == "cross_products" and plain.method == "lasso"
+    close_cp = np.sum(np.diff(cp.arrival_samples) < 5)
+    close_plain = np.sum(np.diff(plain.arrival_samples) < 5)
+    assert close_plain > 0
+    assert close_cp < close_plain
+    # with a negligible strength the cross-products LASSO is the plain LASSO
+    weak = estimate_events(tr.signal, sampling_rate=FS, pulse=PULSE, noise_std=1.0,
+                           dead_time_s=dead, cross_products_strength=1e-12, tol=1e-10)
+    np.testing.assert_allclose(weak.arrival_samples, plain.arrival_samples, atol=1e-6)
+
+
+def test_cluster_events():
+    pos, amp, first = cluster_events([1, 2, 3, 10, 11, 30], [1, 1, 2, 5, 5, 3], max_gap=1)
+    np.testing.assert_allclose(pos, [(1 + 2 + 6) / 4, 10.5, 30])
+    np.testing.assert_allclose(amp, [4, 10, 3])
+    np.testing.assert_array_equal(first, [0, 3, 5])
+    # runs longer than max_size: the largest coefficient takes its larger neighbour first
+    x, a = [1, 2, 3, 10, 11, 12, 13], [5, 10, 0.5, 1, 8, 9, 1]
+    pos, amp, first = cluster_events(x, a, max_gap=1, max_size=2)
+    np.testing.assert_array_equal(first, [0, 2, 3, 4, 6])
+    np.testing.assert_allclose(amp, [15, 0.5, 1, 17, 1])
+    np.testing.assert_allclose(pos[3], (11 * 8 + 12 * 9) / 17)
+    # split-off groups below min_amplitude go back to their larger neighbour in the run
+    pos, amp, first = cluster_events(x, a, max_gap=1, max_size=2, min_amplitude=2)
+    np.testing.assert_array_equal(first, [0, 3])
+    np.testing.assert_allclose(amp, [15.5, 19])
+
+
+def test_resolving_time_rule_and_activity_from_events():
+    # rectangular pulse of m samples: rho(k) = (m - k) / m, first <= 0.5 at k = m / 2
+    assert default_resolving_samples(np.ones(10)) == 5
+    assert default_resolving_samples(np.ones(11)) == 6
+    tr = _train(0.3, 1 << 15, seed=6)
+    act = estimate_activity(tr.signal, sampling_rate=FS, pulse=PULSE, noise_std=1.0)
+    assert act.resolving_time_s == default_resolving_samples(PULSE) / FS
+    again = activity_from_events(act.events, resolving_time_s=act.resolving_time_s)
+    assert (again.rate_hz, again.n_clusters) == (act.rate_hz, act.n_clusters)
+    # the cluster count of a paralyzable counter and its inverse (Lambert W)
+    t = act.events.arrival_times_s
+    c = 1 + np.sum(np.diff(t) >= act.resolving_time_s)
+    assert act.n_clusters == c
+    m, d = c / act.duration_s, act.resolving_time_s
+    assert act.rate_hz * np.exp(-act.rate_hz * d) == pytest.approx(m, rel=1e-9)
+    assert act.resolved_fraction() == pytest.approx(np.exp(-2 * act.rate_hz * d))
+    with pytest.raises(ValueError, match="paralyzable maximum"):
+        activity_from_events(act.events, resolving_time_s=1e-3)
+
+
+def test_noise_estimate():
+    tr = _train(0.05, 1 << 16, seed=5, noise=2.5)
+    assert estimate_noise_std(tr.signal) == pytest.approx(2.5, rel=0.03)
+    with pytest.raises(ValueError, match="noise_std"):
+        estimate_noise_std(np.ones(100))
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(pulse=-PULSE), "non-negative"),
+    (dict(pulse=np.ones(5000)), "longer than the signal"),
+    (dict(sampling_rate=None), "sampling_rate"),
+    (dict(sampling_rate=-1.0), "sampling_rate"),
+    (dict(signal=np.full(1000, np.nan)), "signal"),
+    (dict(signal=np.r_[np.zeros(500), np.inf, np.zeros(499)]), "index 500"),
+    (dict(signal=np.array(["a"] * 1000)), "signal"),
+    (dict(signal=np.zeros((2, 1000))), "signal"),
+    (dict(dead_time_s=-1e-9), "dead_time_s"),
+    (dict(alpha=0.0), "alpha"),
+    (dict(chunk_size=16), "chunk_size"),
+    (dict(noise_std=-1.0), "noise_std"),
+])
+def test_bad_input(kw, match):
+    args = dict(signal=np.random.default_rng(0).normal(size=1000), sampling_rate=FS,
+                pulse=PULSE, noise_std=1.0)
+    args.update(kw)
+    with pytest.raises((ValueError, TypeError), match=match):
+        estimate_events(**args)

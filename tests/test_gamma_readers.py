@@ -1,0 +1,183 @@
+"""Readers of measured gamma data: CAEN WaveDump binaries and spectra (SPE, becquerel)."""
+
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sparse_events.gamma import read_spe, read_spectrum, read_wavedump, read_wavedump_config
+
+DATA = Path(__file__).parent / "data"
+HPGE = DATA / "hpge_dt5720_wave0_first3.dat"
+SIPM = DATA / "sipm_dt5751_wave0_first20.dat"
+SPE = DATA / "digibase_5min_30_1.spe"
+
+
+def _parse_with_struct(path):
+    """Independent parser: walk the file event by event with struct."""
+    raw = Path(path).read_bytes()
+    events, headers = [], []
+    off = 0
+    while off < len(raw):
+        size, board, pattern, channel, counter, ttt = struct.unpack_from("<6I", raw, off)
+        n = (size - 24) // 2
+        events.append(struct.unpack_from(f"<{n}H", raw, off + 24))
+        headers.append((size, board, pattern, channel, counter, ttt))
+        off += size
+    return np.array(events), np.array(headers)
+
+
+@pytest.mark.parametrize("path, n_events, n_samples", [(HPGE, 3, 10000), (SIPM, 20, 406)])
+def test_wavedump_matches_independent_parser(path, n_events, n_samples):
+    wd = read_wavedump(path)
+    ref, hdr = _parse_with_struct(path)
+    assert wd.waveforms.shape == (n_events, n_samples)
+    assert wd.waveforms.dtype == np.uint16
+    np.testing.assert_array_equal(wd.waveforms, ref)
+    np.testing.assert_array_equal(wd.event_size_bytes, hdr[:, 0])
+    np.testing.assert_array_equal(wd.board_id, hdr[:, 1])
+    np.testing.assert_array_equal(wd.channel, hdr[:, 3])
+    np.testing.assert_array_equal(wd.event_counter, hdr[:, 4])
+    np.testing.assert_array_equal(wd.trigger_time_tag, hdr[:, 5])
+
+
+def test_wavedump_hpge_content():
+    wd = read_wavedump(HPGE)
+    # SOURCES.md: HPGe preamplifier on channel 3, 12-bit ADC, consecutive event counters
+    assert np.all(wd.channel == 3)
+    assert np.array_equal(wd.event_counter, np.arange(3))
+    assert wd.waveforms.max() < 4096
+    cfg = read_wavedump_config(DATA / "hpge_dt5720_WaveDumpConfig.txt")
+    assert int(cfg["COMMON"]["RECORD_LENGTH"]) == wd.n_samples
+    assert cfg["COMMON"]["OUTPUT_FILE_FORMAT"] == "BINARY"
+    assert cfg["0"]["ENABLE_INPUT"] == "YES"
+
+
+@pytest.mark.parametrize("cut", [1, 10, 23, 24, 100, 20024 + 5, 2 * 20024 + 30000])
+def test_truncated_wavedump_is_refused(tmp_path, cut):
+    raw = HPGE.read_bytes()
+    bad = tmp_path / "cut.dat"
+    bad.write_bytes(raw[: len(raw) - cut])
+    with pytest.raises(ValueError, match="truncated"):
+        read_wavedump(bad)
+
+
+def test_truncated_wavedump_drop_warns_and_keeps_complete_events(tmp_path):
+    raw = HPGE.read_bytes()
+    bad = tmp_path / "cut.dat"
+    bad.write_bytes(raw[: 2 * 20024 + 500])
+    with pytest.warns(UserWarning, match="dropped"):
+        wd = read_wavedump(bad, on_truncated="drop")
+    assert wd.n_events == 2
+    np.testing.assert_array_equal(wd.waveforms, read_wavedump(HPGE).waveforms[:2])
+
+
+def test_corrupted_wavedump_is_refused(tmp_path):
+    raw = bytearray(SIPM.read_bytes())
+    # change the declared size of event 5 (a corrupted header in the middle of the file)
+    struct.pack_into("<I", raw, 5 * 836, 900)
+    bad = tmp_path / "corrupt.dat"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="event 5"):
+        read_wavedump(bad)
+    with pytest.raises(ValueError, match="event 5"):
+        read_wavedump(bad, on_truncated="drop")
+    not_wavedump = tmp_path / "text.dat"
+    not_wavedump.write_bytes(b"hello world, not a digitizer file at all" * 3)
+    with pytest.raises(ValueError, match="not a WaveDump"):
+        read_wavedump(not_wavedump)
+    empty = tmp_path / "empty.dat"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty"):
+        read_wavedump(empty)
+
+
+def test_wavedump_without_header(tmp_path):
+    ref = read_wavedump(SIPM).waveforms
+    plain = tmp_path / "noheader.dat"
+    plain.write_bytes(ref.astype("<u2").tobytes())
+    wd = read_wavedump(plain, header=False, record_length=406)
+    np.testing.assert_array_equal(wd.waveforms, ref)
+    plain.write_bytes(ref.astype("<u2").tobytes()[:-2])
+    with pytest.raises(ValueError, match="truncated"):
+        read_wavedump(plain, header=False, record_length=406)
+    with pytest.raises(ValueError, match="record_length"):
+        read_wavedump(plain, header=False)
+    with pytest.raises(ValueError, match="record_length"):
+        read_wavedump(SIPM, record_length=400)
+
+
+def _spe_counts_independently(path):
+    lines = Path(path).read_text(encoding="latin-1").splitlines()
+    i = lines.index("$DATA:")
+    first, last = map(int, lines[i + 1].split())
+    return np.array([int(v) for v in lines[i + 2: i + 2 + last - first + 1]])
+
+
+def test_spe_reader():
+    sp = read_spe(SPE)
+    ref = _spe_counts_independently(SPE)
+    np.testing.assert_array_equal(sp.counts, ref)
+    assert sp.n_channels == 1024
+    # SOURCES.md table: digiBASE live / real = 296 / 300 s (1.3 % dead time)
+    assert (sp.live_time_s, sp.real_time_s) == (296.0, 300.0)
+    assert sp.dead_time_fraction == pytest.approx(4 / 300)
+    # its calibration is all zeros on purpose: uncalibrated
+    assert sp.calibration is None and sp.energy_edges_kev is None
+    assert read_spectrum(SPE).counts.sum() == ref.sum()
+
+
+@pytest.mark.parametrize("n_lines_cut", [1, 200, 1030])
+def test_truncated_spe_is_refused(tmp_path, n_lines_cut):
+    lines = SPE.read_text(encoding="latin-1").splitlines()
+    i = lines.index("$DATA:")
+    # drop data lines but keep the sections after $DATA (a file cut inside the data block
+    # and then closed), or cut the file itself
+    kept = lines[: i + 2 + 1024 - n_lines_cut] + lines[i + 2 + 1024:]
+    bad = tmp_path / "cut.spe"
+    bad.write_text("\n".join(kept), encoding="latin-1")
+    with pytest.raises(ValueError, match="truncated"):
+        read_spe(bad)
+    bad.write_text("\n".join(lines[: i + 2 + 1024 - n_lines_cut]), encoding="latin-1")
+    with pytest.raises(ValueError, match="truncated"):
+        read_spe(bad)
+
+
+def test_spe_bad_content(tmp_path):
+    text = SPE.read_text(encoding="latin-1")
+    bad = tmp_path / "bad.spe"
+    bad.write_text(text.replace("$MEAS_TIM:\n296 300", "$MEAS_TIM:\n310 300"))
+    with pytest.raises(ValueError, match="live"):
+        read_spe(bad)
+    bad.write_text(text.replace("$DATA:", "$NOTDATA:"))
+    with pytest.raises(ValueError, match=r"\$DATA"):
+        read_spe(bad)
+    with pytest.raises(FileNotFoundError):
+        read_spectrum(tmp_path / "missing.spe")
+
+
+def test_spe_calibration(tmp_path):
+    text = SPE.read_text(encoding="latin-1")
+    cal = tmp_path / "cal.spe"
+    cal.write_text(text.replace("$MCA_CAL:\n3\n0.000000E+000 0.000000E+000 0.000000E+000",
+                                "$MCA_CAL:\n3\n1.5E+000 2.5E+000 1.0E-003 keV"))
+    sp = read_spe(cal)
+    x = np.arange(1025)
+    np.testing.assert_allclose(sp.energy_edges_kev, 1.5 + 2.5 * x + 1e-3 * x ** 2)
+
+
+@pytest.mark.slow
+def test_spe_reader_matches_becquerel(tmp_path):
+    """Cross-check against becquerel (slow: becquerel compiles numba code on import)."""
+    ours = read_spectrum(SPE, reader="spe")
+    theirs = read_spectrum(SPE, reader="becquerel")
+    np.testing.assert_array_equal(ours.counts, theirs.counts)
+    assert (ours.live_time_s, ours.real_time_s) == (theirs.live_time_s, theirs.real_time_s)
+    assert theirs.reader == "becquerel"
+    shutil.copy(SPE, tmp_path / "x.spe")
+    raw = (tmp_path / "x.spe").read_bytes()
+    (tmp_path / "cut.spc").write_bytes(raw[:3000])
+    with pytest.raises(ValueError, match="unreadable"):
+        read_spectrum(tmp_path / "cut.spc")

@@ -1,0 +1,192 @@
+"""Plots draw exactly the data they are given; matching marks misses and false alarms."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+from sparse_events.plotting import (match_events, plot_deconvolution, plot_detections,
+                                    plot_six_leads, plot_spectrum)
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def _line(ax, label_start):
+    lines = [ln for ln in ax.get_lines() if ln.get_label().startswith(label_start)]
+    assert len(lines) == 1, [ln.get_label() for ln in ax.get_lines()]
+    return lines[0]
+
+
+def test_matplotlib_is_imported_lazily():
+    code = ("import sys, sparse_events, sparse_events.plotting; "
+            "sys.exit(1 if 'matplotlib' in sys.modules else 0)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_plot_deconvolution_draws_signal_reconstruction_and_events(rng):
+    n, fs = 500, 100.0
+    coef = np.zeros(n)
+    coef[[20, 150, 400]] = [1.0, -0.5, 2.0]
+    kernel = rng.standard_normal(8)
+    clean = np.convolve(coef, kernel)[:n]
+    y = clean + 0.1 * rng.standard_normal(n)
+    fig = plot_deconvolution(y, coef, clean, sampling_rate=fs, true_coef=coef, clean=clean)
+    ax0, ax1 = fig.axes[:2]
+    t = np.arange(n) / fs
+    np.testing.assert_array_equal(_line(ax0, "signal").get_ydata(), y)
+    np.testing.assert_array_equal(_line(ax0, "signal").get_xdata(), t)
+    np.testing.assert_array_equal(_line(ax0, "reconstruction").get_ydata(), clean)
+    ev = _line(ax1, "recovered")
+    np.testing.assert_allclose(ev.get_xdata(), t[[20, 150, 400]])
+    np.testing.assert_array_equal(ev.get_ydata(), coef[[20, 150, 400]])
+    np.testing.assert_array_equal(_line(ax1, "true").get_ydata(), coef[[20, 150, 400]])
+
+
+def test_plot_deconvolution_dictionary_one_line_per_kernel():
+    coef = np.zeros((2, 100))
+    coef[0, 10] = 1.0
+    coef[1, [30, 60]] = [2.0, 3.0]
+    fig = plot_deconvolution(np.ones(100), coef)
+    np.testing.assert_array_equal(_line(fig.axes[1], "recovered, kernel 1").get_xdata(), [30, 60])
+    np.testing.assert_array_equal(_line(fig.axes[1], "recovered, kernel 0").get_xdata(), [10])
+
+
+def test_plot_deconvolution_bad_input():
+    with pytest.raises(ValueError, match="coef"):
+        plot_deconvolution(np.ones(10), np.ones(11))
+    with pytest.raises(ValueError, match="signal"):
+        plot_deconvolution(np.full(10, np.nan), np.ones(10))
+
+
+def _max_matching_size(det, ref, tol):
+    cost = np.abs(np.subtract.outer(det, ref)).astype(float)
+    allowed = cost <= tol
+    rows, cols = linear_sum_assignment(np.where(allowed, 0.0, 1.0))
+    return int(allowed[rows, cols].sum())
+
+
+def test_match_events_against_assignment_reference(rng):
+    # reference: maximum one-to-one matching (scipy's assignment solver); with
+    # events further apart than twice the tolerance both must agree exactly
+    ref = np.cumsum(rng.integers(60, 120, size=200))
+    keep = rng.random(ref.size) > 0.1
+    det = ref[keep] + rng.integers(-20, 21, size=keep.sum())
+    det = np.sort(np.concatenate([det, ref[-1] + 500 + np.arange(5) * 100]))
+    pairs, missed, false = match_events(det, ref, 25)
+    assert pairs.shape[0] == _max_matching_size(det, ref, 25)
+    assert pairs.shape[0] + missed.size == ref.size
+    assert pairs.shape[0] + false.size == det.size
+    np.testing.assert_array_equal(missed, ref[~keep])
+    assert np.all(np.abs(pairs[:, 0] - pairs[:, 1]) <= 25)
+    np.testing.assert_array_equal(false, ref[-1] + 500 + np.arange(5) * 100)
+
+
+def test_match_events_accepts_integer_valued_floats_only():
+    det, ref = np.array([10, 100, 200]), np.array([12, 150, 202])
+    expected = match_events(det, ref, 3)
+    for a, b in zip(match_events(det.astype(float), ref.astype(np.float32), 3.0), expected):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="detections.*100.5"):
+        match_events([10, 100.5], ref, 3)
+    with pytest.raises(ValueError, match="reference.*NaN"):
+        match_events(det, [12.0, np.nan], 3)
+
+
+def test_match_events_prefers_closest():
+    pairs, missed, false = match_events([100, 108], [105], 10)
+    np.testing.assert_array_equal(pairs, [[108, 105]])
+    np.testing.assert_array_equal(false, [100])
+    assert missed.size == 0
+
+
+def test_plot_detections_marks_misses_and_false_alarms(rng):
+    fs = 360.0
+    n = 3600
+    y = rng.standard_normal(n)
+    ref = np.arange(180, n, 360)
+    det = np.concatenate([ref[:4] + 3, ref[5:], [2000]])
+    fig = plot_detections(y, det, ref, sampling_rate=fs)
+    ax = fig.axes[0]
+    miss = _line(ax, "missed")
+    np.testing.assert_allclose(miss.get_xdata(), [ref[4] / fs])
+    np.testing.assert_array_equal(miss.get_ydata(), y[[ref[4]]])
+    false = _line(ax, "false")
+    np.testing.assert_allclose(false.get_xdata(), [2000 / fs])
+    assert _line(ax, "detections").get_label() == f"detections ({det.size})"
+    assert len(_line(ax, "detections").get_xdata()) == det.size - 1
+
+
+def test_plot_detections_uses_given_scoring_and_window(rng):
+    y = rng.standard_normal(1000)
+    fig = plot_detections(y, [100, 500], [100, 700], missed=[700], false_detections=[500],
+                          start=0, stop=600)
+    ax = fig.axes[0]
+    assert len(_line(ax, "missed").get_xdata()) == 0  # outside the drawn window
+    np.testing.assert_array_equal(_line(ax, "false").get_xdata(), [500])
+    with pytest.raises(ValueError, match="detections"):
+        plot_detections(y, [1000], [5])
+    with pytest.raises(ValueError, match="both"):
+        plot_detections(y, [1], [5], missed=[5])
+
+
+def test_plot_six_leads_titles_report_correlation(rng):
+    n = 400
+    truth = pd.DataFrame(rng.standard_normal((n, 6)),
+                         columns=["I", "II", "III", "aVR", "aVL", "aVF"])
+    pred = truth + 0.3 * rng.standard_normal((n, 6))
+    fig = plot_six_leads(pred, truth, sampling_rate=250)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 6
+    titles = {ax.get_title(loc="left").split(":")[0]: ax for ax in axes}
+    assert set(titles) == set(truth.columns)
+    for lead, ax in titles.items():
+        r = np.corrcoef(pred[lead], truth[lead])[0, 1]
+        assert f"r = {r:.3f}" in ax.get_title(loc="left")
+        np.testing.assert_array_equal(_line(ax, "reconstruction").get_ydata(), pred[lead])
+    with pytest.raises(ValueError, match="aVF"):
+        plot_six_leads(pred.drop(columns="aVF"))
+    with pytest.raises(ValueError, match="column"):
+        plot_six_leads(np.zeros((10, 5)))
+
+
+def test_plot_spectrum_heights_are_histogram_counts(rng):
+    true = np.concatenate([rng.normal(662, 5, 2000), rng.uniform(0, 600, 3000)])
+    recovered = true[rng.random(true.size) > 0.05]
+    counting = np.concatenate([recovered[:100] + recovered[100:200], recovered[200:]])
+    edges = np.linspace(0, 1400, 141)
+    fig = plot_spectrum(recovered, true, others={"threshold counting": counting}, bins=edges,
+                        xlabel="energy (keV)")
+    ax = fig.axes[0]
+    stairs = {p.get_label().split(" (")[0]: p for p in ax.patches}
+    assert set(stairs) == {"true", "recovered", "threshold counting"}
+    for label, values in [("true", true), ("recovered", recovered),
+                          ("threshold counting", counting)]:
+        counts, _ = np.histogram(values, edges)
+        np.testing.assert_array_equal(stairs[label].get_data().values, counts)
+    assert ax.get_xlabel() == "energy (keV)"
+    with pytest.raises(ValueError, match="increasing"):
+        plot_spectrum(recovered, bins=[3.0, 1.0])
+
+
+def test_plot_spectrum_range_sets_the_bins(rng):
+    values = rng.uniform(0, 100, 500)
+    fig = plot_spectrum(values, bins=10, range=(20, 70), log=False)
+    (stairs,) = fig.axes[0].patches
+    counts, edges = np.histogram(values, bins=10, range=(20, 70))
+    np.testing.assert_array_equal(stairs.get_data().values, counts)
+    np.testing.assert_allclose(stairs.get_data().edges, edges)
+    for bad in [(70, 20), (5, 5), (0, np.inf), (1, 2, 3)]:
+        with pytest.raises(ValueError, match="range"):
+            plot_spectrum(values, range=bad)

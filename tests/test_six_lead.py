@@ -1,0 +1,363 @@
+"""Six-lead reconstruction from one lead (ConvexECG): sparse_events.ecg.SixLeadReconstructor."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.signal as sps
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import Ridge
+
+from sparse_events.ecg import SixLeadReconstructor, derive_limb_leads
+
+DATA = Path(__file__).resolve().parent / "data"
+LEADS = ["I", "II", "III", "aVR", "aVL", "aVF"]
+
+
+# --------------------------------------------------------------------- helpers
+def smooth_source(n, fs, rng, cutoff_hz=5.0):
+    sos = sps.butter(4, cutoff_hz, fs=fs, output="sos")
+    x = sps.sosfiltfilt(sos, rng.standard_normal(n))
+    return x / x.std()
+
+
+def nonlinear_leads(x):
+    """Leads I and II as a known nonlinear (piecewise-linear) function of the source."""
+    return {"I": np.maximum(x, 0) - 0.3 * x, "II": np.abs(np.roll(x, 1)) - 0.5 * x}
+
+
+def raw_model(**kw):
+    """No filtering, no resampling, no normalization: windows of the raw input."""
+    return SixLeadReconstructor(working_rate=None, band=None, normalize=None, **kw)
+
+
+def load_ludb_excerpt():
+    z = np.load(DATA / "ludb_1_limb_v2_v5.npz")
+    phys = (z["adc"] - z["baseline"][:, None]) / z["gain"][:, None]
+    return pd.DataFrame(phys.T, columns=[str(s) for s in z["leads"]]), float(z["sampling_rate"])
+
+
+# ------------------------------------------------------------ derive_limb_leads
+def test_derive_limb_leads_matches_limb_potentials(rng):
+    # right arm, left arm, left leg potentials: I = L - R, II = F - R
+    R, L, F = rng.standard_normal((3, 200))
+    out = derive_limb_leads(L - R, F - R)
+    assert list(out.columns) == LEADS
+    np.testing.assert_allclose(out["III"], F - L, atol=1e-12)
+    np.testing.assert_allclose(out["aVR"], R - (L + F) / 2, atol=1e-12)
+    np.testing.assert_allclose(out["aVL"], L - (R + F) / 2, atol=1e-12)
+    np.testing.assert_allclose(out["aVF"], F - (R + L) / 2, atol=1e-12)
+    np.testing.assert_allclose(out[["aVR", "aVL", "aVF"]].sum(axis=1), 0, atol=1e-12)
+
+
+def test_derive_limb_leads_keeps_series_index():
+    idx = pd.Index([10, 11, 12], name="sample")
+    out = derive_limb_leads(pd.Series([1.0, 2, 3], index=idx), np.array([0.0, 1, 1]))
+    assert out.index.equals(idx)
+
+
+@pytest.mark.parametrize("a, b, match", [
+    ([1.0, 2.0], [1.0], "same length"),
+    ([[1.0, 2.0]], [[1.0, 2.0]], "1-D"),
+    ([1.0, np.nan], [1.0, 2.0], "lead_i .*finite"),
+    ([], [], "lead_i must not be empty"),
+])
+def test_derive_limb_leads_bad_input(a, b, match):
+    with pytest.raises(ValueError, match=match):
+        derive_limb_leads(a, b)
+
+
+# ------------------------------------------------------------ reconstructions
+def test_einthoven_goldberger_hold_exactly_on_output(rng):
+    fs = 250.0
+    x = smooth_source(2000, fs, rng, cutoff_hz=20)
+    leads = nonlinear_leads(x)
+    model = SixLeadReconstructor(model="ridge").fit(x, leads, sampling_rate=fs)
+    out = model.predict(x, sampling_rate=fs)
+    assert list(out.columns) == LEADS and len(out) == x.size
+    one, two = out["I"].to_numpy(), out["II"].to_numpy()
+    assert np.array_equal(out["III"].to_numpy(), two - one)
+    assert np.array_equal(out["aVR"].to_numpy(), -(one + two) / 2)
+    assert np.array_equal(out["aVL"].to_numpy(), one - two / 2)
+    assert np.array_equal(out["aVF"].to_numpy(), two - one / 2)
+    # Goldberger: the augmented leads sum to zero
+    np.testing.assert_allclose(out[["aVR", "aVL", "aVF"]].sum(axis=1), 0, atol=1e-12)
+
+
+def test_gated_recovers_known_nonlinear_function(rng):
+    fs, n_train = 100.0, 1500
+    x = smooth_source(2500, fs, rng)
+    leads = nonlinear_leads(x)
+    train = {k: v[:n_train] for k, v in leads.items()}
+    common = dict(window_s=0.05, n_patterns=20, alpha=1e-4, solver="cd", tol=1e-4,
+                  random_state=0)
+    gated = raw_model(model="gated", **common).fit(x[:n_train], train, sampling_rate=fs)
+    ridge = raw_model(model="ridge", window_s=0.05).fit(x[:n_train], train, sampling_rate=fs)
+    scores = gated.evaluate(x, leads, sampling_rate=fs, start_s=n_train / fs)
+    linear = ridge.evaluate(x, leads, sampling_rate=fs, start_s=n_train / fs)
+    # held-out samples, all six leads (III ... aVF against I and II's derived values)
+    assert (scores["r"] > 0.99).all(), scores
+    # the task is genuinely nonlinear: the linear model is far off
+    assert (linear.loc[["I", "II"], "r"] < 0.8).all(), linear
+    # evaluate's r is Pearson's r on the scored interval
+    pred = gated.predict(x, sampling_rate=fs)
+    ref = derive_limb_leads(leads["I"], leads["II"])
+    for lead in LEADS:
+        r = np.corrcoef(pred[lead][n_train:], ref[lead][n_train:])[0, 1]
+        assert scores.loc[lead, "r"] == pytest.approx(r, rel=1e-12)
+    assert gated.n_neurons_ == gated.regressor_.n_active_neurons_ > 0
+
+
+def test_deterministic_with_random_state(rng):
+    fs = 100.0
+    x = smooth_source(800, fs, rng)
+    leads = nonlinear_leads(x)
+    kw = dict(model="gated", window_s=0.05, n_patterns=8, alpha=1e-3)
+    a = raw_model(random_state=3, **kw).fit(x, leads, sampling_rate=fs).predict(x, sampling_rate=fs)
+    b = raw_model(random_state=3, **kw).fit(x, leads, sampling_rate=fs).predict(x, sampling_rate=fs)
+    c = raw_model(random_state=4, **kw).fit(x, leads, sampling_rate=fs).predict(x, sampling_rate=fs)
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.array_equal(a.to_numpy(), c.to_numpy())
+
+
+def test_exact_relu_model_option(rng):
+    fs, n_train = 100.0, 400
+    x = smooth_source(600, fs, rng)
+    leads = nonlinear_leads(x)
+    train = {k: v[:n_train] for k, v in leads.items()}
+    model = raw_model(model="relu", window_s=0.03, n_patterns=6, alpha=1e-3, tol=1e-4,
+                      solver="cd", random_state=0).fit(x[:n_train], train, sampling_rate=fs)
+    from sparse_events.models import ConvexReLURegressor
+    assert isinstance(model.regressor_, ConvexReLURegressor)
+    ridge = raw_model(model="ridge", window_s=0.03).fit(x[:n_train], train, sampling_rate=fs)
+    ours = model.evaluate(x, leads, sampling_rate=fs, start_s=n_train / fs)
+    lin = ridge.evaluate(x, leads, sampling_rate=fs, start_s=n_train / fs)
+    assert (ours.loc[["I", "II"], "r"] > lin.loc[["I", "II"], "r"]).all()
+
+
+def test_ridge_option_equals_sklearn_ridge_on_windows(rng):
+    fs, w = 50.0, 5
+    x = rng.standard_normal(300)
+    y = np.column_stack([np.tanh(x), np.roll(x, 2) ** 2])
+    model = raw_model(model="ridge", window_s=w / fs, alpha=0.7).fit(x, y, sampling_rate=fs)
+    # reference: centred windows by hand, standardized targets, sklearn Ridge
+    rows = np.arange(2, 300 - 2)
+    X = np.stack([x[t - 2:t + 3] for t in rows])
+    mu, sd = y[rows].mean(0), y[rows].std(0)
+    ref = Ridge(alpha=0.7).fit(X, (y[rows] - mu) / sd)
+    pred = model.predict(x, sampling_rate=fs)
+    expected = ref.predict(X) * sd + mu
+    np.testing.assert_allclose(pred[["I", "II"]].to_numpy()[rows], expected, rtol=1e-10,
+                               atol=1e-10)
+    np.testing.assert_allclose(model.train_time_s_, rows / fs)
+
+
+def test_n_components_projects_windows_on_principal_directions(rng):
+    fs, w = 50.0, 9
+    x = smooth_source(400, fs, rng, cutoff_hz=8)
+    y = np.column_stack([np.tanh(x), np.abs(x)])
+    model = raw_model(model="ridge", window_s=w / fs, n_components=3).fit(x, y, sampling_rate=fs)
+    rows = np.arange(4, 400 - 4)
+    X = np.stack([x[t - 4:t + 5] for t in rows])
+    # reference: leading right singular vectors from scipy, sklearn Ridge on projections
+    import scipy.linalg
+
+    _, sv, vt = scipy.linalg.svd(X, full_matrices=False)
+    V = model.components_
+    assert V.shape == (3, w)
+    np.testing.assert_allclose(V @ V.T, np.eye(3), atol=1e-10)
+    np.testing.assert_allclose(np.abs(V @ vt[:3].T), np.eye(3), atol=1e-8)  # same subspace
+    mu, sd = y[rows].mean(0), y[rows].std(0)
+    ref = Ridge().fit(X @ V.T, (y[rows] - mu) / sd)
+    pred = model.predict(x, sampling_rate=fs)[["I", "II"]].to_numpy()[rows]
+    np.testing.assert_allclose(pred, ref.predict(X @ V.T) * sd + mu, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="n_components must be <= 9"):
+        raw_model(model="ridge", window_s=w / fs, n_components=10).fit(x, y, sampling_rate=fs)
+    with pytest.raises(ValueError, match="n_components must be >= 1"):
+        raw_model(model="ridge", window_s=w / fs, n_components=0).fit(x, y, sampling_rate=fs)
+
+
+def test_population_fit_uses_windows_of_each_recording_only(rng):
+    fs, w = 50.0, 5
+    xs = [rng.standard_normal(120), rng.standard_normal(90)]
+    ys = [np.column_stack([np.tanh(x), x ** 2]) for x in xs]
+    model = raw_model(model="ridge", window_s=w / fs).fit(xs, ys, sampling_rate=fs)
+    X = np.concatenate([np.stack([x[t - 2:t + 3] for t in range(2, x.size - 2)]) for x in xs])
+    Y = np.concatenate([y[2:-2] for y in ys])
+    ref = Ridge().fit(X, (Y - Y.mean(0)) / Y.std(0))
+    np.testing.assert_allclose(model.regressor_.coef_, ref.coef_, rtol=1e-10)
+    assert model.n_recordings_ == 2
+    np.testing.assert_array_equal(np.bincount(model.train_recording_), [116, 86])
+    out = model.predict(xs, sampling_rate=fs)
+    assert isinstance(out, list) and [len(o) for o in out] == [120, 90]
+
+
+def test_causal_windows_never_look_ahead(rng):
+    fs = 100.0
+    x = smooth_source(600, fs, rng)
+    leads = nonlinear_leads(x)
+    model = SixLeadReconstructor(model="ridge", window="causal", working_rate=None,
+                                 band=(0.5, 20.0), normalize="global", window_s=0.1)
+    model.fit(x, leads, sampling_rate=fs)
+    t = 400
+    changed = x.copy()
+    changed[t + 1:] += rng.standard_normal(x.size - t - 1)
+    a = model.predict(x, sampling_rate=fs).to_numpy()
+    b = model.predict(changed, sampling_rate=fs).to_numpy()
+    np.testing.assert_array_equal(a[:t + 1], b[:t + 1])
+    assert not np.allclose(a[t + 1:], b[t + 1:])
+
+
+def test_prediction_independent_of_input_rate(rng):
+    # the same band-limited lead at 500 Hz and at 250 Hz gives the same leads
+    fs = 500.0
+    x = smooth_source(5000, fs, rng, cutoff_hz=30)
+    leads = nonlinear_leads(x)
+    model = SixLeadReconstructor(model="ridge", working_rate=250.0, normalize="global")
+    model.fit(x, leads, sampling_rate=fs)
+    hi = model.predict(x, sampling_rate=fs)
+    lo = model.predict(x[::2], sampling_rate=fs / 2)
+    assert len(hi) == x.size and len(lo) == x.size // 2
+    middle = slice(500, 2000)  # away from the edges
+    diff = hi.to_numpy()[::2][middle] - lo.to_numpy()[middle]
+    assert np.abs(diff).max() < 0.02 * np.abs(hi.to_numpy()).max()
+
+
+def test_explain_neurons_points_to_activating_training_windows(rng):
+    fs = 100.0
+    x = smooth_source(500, fs, rng)
+    leads = nonlinear_leads(x)
+    model = raw_model(model="gated", window_s=0.05, n_patterns=6, alpha=1e-3, random_state=0)
+    model.fit(x, leads, sampling_rate=fs)
+    expl = model.explain_neurons(n_boundary=3)
+    assert len(expl) == model.n_neurons_ > 0
+    gates = model.regressor_.gates_
+    for item in expl:
+        assert item["lead"] in ("I", "II")
+        gate = gates[:, item["pattern"]]
+        active = set(item["active"]["row"])
+        # recompute the activation from the windows themselves
+        for row in range(model.train_recording_.size):
+            window, rec, time_s = model.training_window(row)
+            assert rec == 0
+            on = window @ gate[:-1] + gate[-1] >= 0
+            assert on == (row in active)
+            assert time_s == pytest.approx(model.train_time_s_[row])
+        dist = item["boundary"]["distance"].to_numpy()
+        assert len(dist) == 3 and np.all(np.diff(dist) >= 0)
+    ridge = raw_model(model="ridge", window_s=0.05).fit(x, leads, sampling_rate=fs)
+    with pytest.raises(TypeError, match="convex ReLU model"):
+        ridge.explain_neurons()
+
+
+def test_personalized_protocol_on_ludb_record():
+    """LUDB record 1 (excerpt): fit on the first 7 s of V2, score the last 3 s."""
+    df, fs = load_ludb_excerpt()
+    n_train = int(7 * fs)
+    src = df["v2"].to_numpy()
+    train_leads = df[["i", "ii"]].iloc[:n_train]
+    gated = SixLeadReconstructor(model="gated", random_state=0).fit(src[:n_train], train_leads, sampling_rate=fs)
+    ridge = SixLeadReconstructor(model="ridge").fit(src[:n_train], train_leads, sampling_rate=fs)
+    ours = gated.evaluate(src, df, sampling_rate=fs, start_s=7.0)
+    lin = ridge.evaluate(src, df, sampling_rate=fs, start_s=7.0)
+    assert (ours["r"] > lin["r"]).all(), (ours, lin)
+    # derived reference = filtered recorded I and II through Einthoven/Goldberger
+    sos = sps.butter(2, [0.5, 40.0], btype="bandpass", fs=fs, output="sos")
+    i_f, ii_f = sps.sosfiltfilt(sos, df["i"]), sps.sosfiltfilt(sos, df["ii"])
+    pred = gated.predict(src, sampling_rate=fs)
+    tail = slice(n_train, None)
+    r_iii = np.corrcoef(pred["III"][tail], (ii_f - i_f)[tail])[0, 1]
+    assert ours.loc["III", "r"] == pytest.approx(r_iii, rel=1e-9)
+    r_rec = np.corrcoef(pred["III"][tail], sps.sosfiltfilt(sos, df["iii"])[tail])[0, 1]
+    assert ours.loc["III", "r_recorded"] == pytest.approx(r_rec, rel=1e-9)
+    # recorded limb leads present for all six; RMSE in mV
+    assert ours["r_recorded"].notna().all()
+    rmse_i = np.sqrt(np.mean((pred["I"][tail] - i_f[tail]) ** 2))
+    assert ours.loc["I", "rmse"] == pytest.approx(rmse_i, rel=1e-9)
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.fixture
+def small():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(1000)
+    return x, {"I": np.tanh(x), "II": x ** 2}
+
+
+def test_bad_input_lengths_and_rates(small):
+    x, leads = small
+    model = SixLeadReconstructor(model="ridge")
+    with pytest.raises(ValueError, match="source has 1000 samples .* leads I and II have 500"):
+        model.fit(x, {k: v[:500] for k, v in leads.items()}, sampling_rate=500)
+    with pytest.raises(ValueError, match="same rate.*leads_sampling_rate=250"):
+        model.fit(x, leads, sampling_rate=500, leads_sampling_rate=250)
+    with pytest.raises(ValueError, match="sampling_rate is required"):
+        model.fit(x, leads, sampling_rate=None)
+    with pytest.raises(TypeError):
+        model.fit(x, leads)  # sampling_rate is keyword-only and required
+    with pytest.raises(ValueError, match="leads I and II have different lengths"):
+        model.fit(x, {"I": leads["I"], "II": leads["II"][:-1]}, sampling_rate=500)
+
+
+def test_bad_input_shorter_than_one_window(small):
+    x, leads = small
+    model = SixLeadReconstructor(model="ridge", window_s=0.5)
+    with pytest.raises(ValueError, match="shorter than one window: 200 samples"):
+        model.fit(x[:200], {k: v[:200] for k, v in leads.items()}, sampling_rate=500)
+    model.fit(x, leads, sampling_rate=500)
+    with pytest.raises(ValueError, match="source is shorter than one window"):
+        model.predict(x[:100], sampling_rate=500)
+
+
+def test_bad_input_missing_leads_and_shapes(small):
+    x, leads = small
+    model = SixLeadReconstructor(model="ridge")
+    with pytest.raises(ValueError, match="missing lead 'II'.*got \\['I', 'V2'\\]"):
+        model.fit(x, {"I": leads["I"], "V2": x}, sampling_rate=500)
+    with pytest.raises(ValueError, match=r"shape \(n_samples, 2\)"):
+        model.fit(x, np.column_stack([x, x, x]), sampling_rate=500)
+    with pytest.raises(ValueError, match="source must be a 1-D array"):
+        model.fit(np.column_stack([x, x]), leads, sampling_rate=500)
+    with pytest.raises(ValueError, match="source has 2 recordings but leads has 1"):
+        model.fit([x, x], [leads], sampling_rate=500)
+    with pytest.raises(ValueError, match=r"source\[1\] is flat"):
+        model.fit([x, np.full_like(x, 2.0)], [leads, leads], sampling_rate=500)
+    with pytest.raises(ValueError, match=r"source\[1\] must contain only finite"):
+        bad = x.copy()
+        bad[3] = np.nan
+        model.fit([x, bad], [leads, leads], sampling_rate=500)
+    # lower-case names (LUDB, PTB) are matched
+    model.fit(x, {"i": leads["I"], "ii": leads["II"]}, sampling_rate=500)
+    with pytest.raises(ValueError, match="missing lead 'I'"):
+        model.filter_leads({"II": x}, sampling_rate=500)
+
+
+def test_bad_parameters(small):
+    x, leads = small
+    with pytest.raises(ValueError, match="model must be one of"):
+        SixLeadReconstructor(model="lstm").fit(x, leads, sampling_rate=500)
+    with pytest.raises(ValueError, match="window must be one of"):
+        SixLeadReconstructor(model="ridge", window="left").fit(x, leads, sampling_rate=500)
+    with pytest.raises(ValueError, match="band upper edge 200.0 Hz must be below"):
+        SixLeadReconstructor(model="ridge", band=(0.5, 200)).fit(x, leads, sampling_rate=500)
+    with pytest.raises(ValueError, match="n_patterns must be >= 1"):
+        SixLeadReconstructor(n_patterns=0).fit(x, leads, sampling_rate=500)
+    with pytest.raises(NotFittedError):
+        SixLeadReconstructor().predict(x, sampling_rate=500)
+
+
+def test_sklearn_params_and_regressor_objects(small):
+    from sklearn.base import clone
+    from sklearn.linear_model import LinearRegression
+
+    x, leads = small
+    model = SixLeadReconstructor(model=LinearRegression(), window_s=0.02, working_rate=None)
+    copy = clone(model).set_params(window="causal")
+    assert copy.get_params()["window"] == "causal" and model.window == "centred"
+    model.fit(x, leads, sampling_rate=500)
+    # the regressor object passed in is cloned, never fitted in place
+    assert not hasattr(model.model, "coef_") and hasattr(model.regressor_, "coef_")
+    assert model.n_neurons_ is None
+    with pytest.raises(TypeError, match="regressor with fit/predict"):
+        SixLeadReconstructor(model=object()).fit(x, leads, sampling_rate=500)

@@ -1,0 +1,180 @@
+"""The fast paths of coordinate descent equal their plain references.
+
+Fused optimality measures vs ``check_optimality``, blocked correlation vs the
+operator's adjoint, working-set selection vs ``argpartition``, local objective
+changes vs full recomputation, Newton steps vs a dense least-squares solve,
+and coordinate descent with Newton steps vs without.
+"""
+
+import numpy as np
+import pytest
+
+import sparse_events.solvers._cd as cd_module
+from sparse_events.operators import ConvolutionOperator, DictionaryOperator
+from sparse_events.solvers import (
+    L1,
+    NonNegativeL1,
+    Quadratic,
+    WeightedL1,
+    check_optimality,
+    coordinate_descent,
+)
+from sparse_events.solvers import _cd_kernels as kern
+from sparse_events.solvers._designs import BandedDesign, DenseDesign, Design
+
+MODES = ["causal", "same", "valid", "full"]
+
+
+def banded_problem(rng, mode, P=1, N=3000, L=9):
+    K = rng.standard_normal((P, L))
+    op = ConvolutionOperator(K[0], N, mode) if P == 1 else DictionaryOperator(K, N, mode)
+    design = BandedDesign(op)
+    x = np.zeros(design.n_features)
+    idx = rng.choice(x.size, x.size // 20, replace=False)
+    x[idx] = rng.standard_normal(idx.size)
+    y = design.matvec(x) + 0.1 * rng.standard_normal(design.n_rows)
+    return op, design, x, y
+
+
+def penalties(rng, n, alpha):
+    return [L1(alpha), NonNegativeL1(alpha),
+            WeightedL1(alpha, rng.uniform(0.5, 2.0, n)),
+            WeightedL1(alpha, rng.uniform(0.5, 2.0, n), positive=True)]
+
+
+def thresholds(pen, n):
+    return (np.array([pen.alpha]) if pen.weights is None
+            else np.ascontiguousarray(pen.thresholds(n)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("P", [1, 3])
+def test_fused_scores_equal_check_optimality(mode, P, rng):
+    op, design, x, y = banded_problem(rng, mode, P)
+    df = Quadratic(op, y)
+    amax = np.abs(design.rmatvec(y)).max()
+    for pen in penalties(rng, x.size, 0.1 * amax):
+        xp = np.maximum(x, 0) if pen.positive else x
+        r = df.residual(xp)
+        chk = check_optimality(df, pen, xp, r)
+        t = thresholds(pen, x.size)
+        for stats_fn in (design.cd_scores, lambda *a: Design.cd_scores(design, *a)):
+            scores = np.empty(x.size)
+            rr, p, cx, kkt, s, cmax, n_sup, n_viol = stats_fn(xp, r, t, pen.positive, scores)
+            got = cd_module._fast_check((rr, p, cx, kkt, s, cmax, n_sup, n_viol), True)[0]
+            np.testing.assert_allclose(got.primal, chk.primal, rtol=1e-12)
+            np.testing.assert_allclose(got.gap, chk.gap, rtol=1e-8, atol=1e-10 * chk.primal)
+            np.testing.assert_allclose(kkt, chk.kkt, rtol=1e-10)
+            np.testing.assert_allclose(cmax, np.abs(chk.corr).max(), rtol=1e-12)
+            support = xp != 0
+            assert n_sup == support.sum()
+            assert np.all(np.isinf(scores[support]))
+            np.testing.assert_allclose(scores[~support], chk.dist[~support], rtol=1e-10,
+                                       atol=1e-12 * amax)
+            assert n_viol == np.count_nonzero(scores[~support] > 0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("P", [1, 2])
+def test_blocked_correlation_equals_adjoint(mode, P, rng):
+    op, design, _, y = banded_problem(rng, mode, P, N=5000, L=70)
+    out = np.empty(design.n_features)
+    kern.banded_correlate(y, design.kernels, design.n_samples, design.shift, design.n_rows, out)
+    np.testing.assert_allclose(out, design.rmatvec(y), rtol=1e-10,
+                               atol=1e-12 * np.abs(out).max())
+
+
+def test_dense_design_scores_equal_check_optimality(rng):
+    X = rng.standard_normal((40, 60))
+    y = rng.standard_normal(40)
+    x = np.where(rng.random(60) < 0.2, rng.standard_normal(60), 0.0)
+    df = Quadratic(X, y)
+    pen = L1(0.2 * np.abs(X.T @ y).max())
+    r = df.residual(x)
+    chk = check_optimality(df, pen, x, r)
+    scores = np.empty(60)
+    stats = DenseDesign(X).cd_scores(x, r, np.full(60, pen.alpha), False, scores)
+    got = cd_module._fast_check(stats, True)[0]
+    np.testing.assert_allclose([got.primal, got.gap, got.kkt], [chk.primal, chk.gap, chk.kkt],
+                               rtol=1e-10)
+
+
+@pytest.mark.parametrize("ws_size", [5, 40, 120, 299])
+def test_working_set_selection_equals_argpartition(ws_size, rng):
+    n = 300
+    scores = np.where(rng.random(n) < 0.5, rng.random(n), 0.0)
+    support = rng.choice(n, 20, replace=False)
+    scores[support] = np.inf
+    n_sup = 20
+    n_viol = int(np.count_nonzero((scores > 0) & np.isfinite(scores)))
+    size = max(ws_size, n_sup)
+    got = kern.select_working_set(scores, n_sup, n_viol, size)
+    # the original rule: argpartition of -scores, keep positive scores, sorted
+    top = np.argpartition(-scores, size - 1)[:size]
+    expected = np.sort(top[scores[top] > 0])
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("P", [1, 3])
+def test_local_objective_change_and_residual(mode, P, rng):
+    op, design, x, y = banded_problem(rng, mode, P)
+    r = y - design.matvec(x)
+    ws = np.sort(rng.choice(x.size, 200, replace=False)).astype(np.int64)
+    delta = np.where(rng.random(200) < 0.7, rng.standard_normal(200), 0.0)
+    r2 = r.copy()
+    design.apply_delta(r2, ws, delta)
+    np.testing.assert_allclose(design.delta_rr(r, ws, delta), r2 @ r2 - r @ r, rtol=1e-9)
+    out = np.empty_like(y)
+    design.residual_into(y, x, out)
+    np.testing.assert_allclose(out, r, atol=1e-12 * np.abs(y).max())
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("P", [1, 2])
+def test_newton_step_reaches_the_face_optimum(mode, P, rng):
+    """With the optimal support and signs, one Newton step from a perturbed point
+    lands on the LASSO solution (dense least squares on the support as reference)."""
+    op, design, _, y = banded_problem(rng, mode, P, N=800, L=7)
+    df = Quadratic(op, y)
+    pen = L1(0.05 * np.abs(design.rmatvec(y)).max())
+    ref = coordinate_descent(df, pen, tol=1e-14, max_iter=1000)
+    S = np.flatnonzero(ref.coef)
+    A = design.columns(S).toarray()
+    sol = np.linalg.solve(A.T @ A, A.T @ y - pen.alpha * np.sign(ref.coef[S]))
+    np.testing.assert_allclose(sol, ref.coef[S], rtol=1e-8, atol=1e-10)
+    x = ref.coef.copy()
+    x[S] *= 1.0 + 1e-3 * rng.standard_normal(S.size)  # same signs, off the optimum
+    r = y - design.matvec(x)
+    before = 0.5 * r @ r + pen.value(x)
+    assert design.newton_step(x, r, S.astype(np.int64), np.array([pen.alpha]), False) > 0
+    np.testing.assert_allclose(x[S], sol, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(r, y - design.matvec(x), atol=1e-10)
+    assert 0.5 * r @ r + pen.value(x) <= before
+
+
+def test_newton_step_never_increases_the_objective(rng):
+    op, design, x, y = banded_problem(rng, "causal", 1, N=2000, L=12)
+    pen = L1(0.02 * np.abs(design.rmatvec(y)).max())
+    for _ in range(5):
+        x = np.where(rng.random(x.size) < 0.3, rng.standard_normal(x.size), 0.0)
+        r = y - design.matvec(x)
+        before = 0.5 * r @ r + pen.value(x)
+        design.newton_step(x, r, np.arange(x.size, dtype=np.int64), np.array([pen.alpha]),
+                           False)
+        np.testing.assert_allclose(r, y - design.matvec(x), atol=1e-9)
+        assert 0.5 * r @ r + pen.value(x) <= before * (1 + 1e-14)
+
+
+@pytest.mark.parametrize("ratio", [0.1, 0.01])
+def test_cd_with_and_without_newton_steps_agree(ratio, rng, monkeypatch):
+    op, design, _, y = banded_problem(rng, "causal", 1, N=4000, L=12)
+    df = Quadratic(op, y)
+    pen = L1(ratio * np.abs(design.rmatvec(y)).max())
+    a = coordinate_descent(df, pen, tol=1e-12, max_iter=1000)
+    monkeypatch.setattr(cd_module, "_NEWTON", False)
+    b = coordinate_descent(df, pen, tol=1e-12, max_iter=1000)
+    assert a.converged and b.converged
+    np.testing.assert_array_equal(a.coef != 0, b.coef != 0)
+    np.testing.assert_allclose(a.coef, b.coef, atol=1e-8 * np.abs(b.coef).max())
+    assert abs(a.objective[-1] - b.objective[-1]) <= 1e-12 * b.objective[-1]
