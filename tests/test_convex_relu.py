@@ -190,6 +190,31 @@ def test_gated_matches_group_lasso_on_explicit_matrix(rng):
     np.testing.assert_allclose(dense.coef, ref.coef, atol=1e-6)
 
 
+def test_interior_point_path_matches_explicit_matrix_solvers():
+    # a working set of more than 200 groups goes to the interior-point method
+    # (strongly correlated groups: 205 patterns of 2-D data, 60 samples)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 2))
+    y = np.abs(X[:, 0]) - X[:, 1] + 0.1 * rng.standard_normal(60)
+    Xa = np.c_[X, np.ones(60)]
+    G = np.random.default_rng(3).standard_normal((3, 205))
+    D = Xa @ G >= 0
+    A = np.hstack([D[:, [g]] * Xa for g in range(205)])     # [D_1 X, ..., D_P X]
+    lam = 0.05
+    res = group_coordinate_descent(Quadratic(MaskedBlockDesign(Xa, D), y), GroupL2(lam, 3),
+                                   tol=1e-9, p0=205)
+    assert res.converged and res.extra["barrier_newton_steps"] > 0
+    # references on the explicit matrix: residual-space group CD and FISTA
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-9)
+    assert ref.converged
+    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
+    np.testing.assert_allclose(A @ res.coef, A @ ref.coef, atol=1e-4)
+    fi = fista(Quadratic(A, y), GroupL2(lam, 3), tol=1e-6, max_iter=100_000)
+    assert fi.converged
+    assert res.objective[-1] <= fi.objective[-1] * (1 + 1e-9)
+    assert res.objective[-1] == pytest.approx(fi.objective[-1], rel=1e-6)
+
+
 @pytest.mark.parametrize("cls", [ConvexGatedReLURegressor, ConvexReLURegressor])
 def test_cd_and_fista_agree(rng, cls):
     X, y = _data(rng, n=90, outputs=2)

@@ -18,7 +18,8 @@ from scipy.optimize import minimize_scalar
 from sparse_events import cross_products_deconvolve
 from sparse_events.metrics import min_distance_violations
 from sparse_events.models._cross_products_algorithm import CrossProductsProblem
-from sparse_events.models._cross_products_kernels import coordinate_passes, merge_move
+from sparse_events.models._cross_products_kernels import (coordinate_passes, merge_move,
+                                                           segment_passes)
 from sparse_events.models._cross_products_ops import SparseProducts
 from sparse_events.operators import DictionaryOperator
 from sparse_events.solvers._designs import BandedDesign
@@ -234,3 +235,35 @@ def test_returned_estimate_is_local_optimum_of_eq8(positive):
     np.testing.assert_allclose(res.cost_history[-1], _eq8(res.coef, y, H, G, beta, 1),
                                rtol=1e-12)
     assert _eq8(res.coef, y, H, G, beta, 1) <= _eq8(bare.coef, y, H, G, beta, 1)
+
+
+@pytest.mark.parametrize("P", [1, 2])
+def test_segment_passes_are_passes_per_group_of_interacting_coefficients(P):
+    """Groups iterated separately: same as ``coordinate_passes`` on each group alone.
+
+    Groups (times more than ``max(L_h - 1, L_g)`` apart) are formed here with
+    ``np.split``; the fixed point also agrees with passes over the whole support.
+    """
+    rng = np.random.default_rng(3)
+    prob, s, y, H, G, beta, K, g = _problem(rng, P, 0.0, False, n_events=9)
+    support = np.flatnonzero(s)
+    perm = np.argsort(support % N, kind="stable")
+    order, times = support[perm], (support % N)[perm]
+    groups = np.split(order, np.flatnonzero(np.diff(times) > max(K.shape[1] - 1, g.size - 1)) + 1)
+    assert len(groups) > 1
+    args = _kernel_args(prob, False)
+    x, r, a = _state(prob, s)
+    total, n_zeroed, passes = segment_passes(x, r, a, order, times, prob.ops.interaction, *args,
+                                             1e-12, 200)
+    xr, rr, ar = _state(prob, s)
+    ref = [coordinate_passes(xr, rr, ar, grp, *args, 1e-12, 200) for grp in groups]
+    np.testing.assert_array_equal(x, xr)
+    np.testing.assert_array_equal(r, rr)
+    np.testing.assert_array_equal(a, ar)
+    np.testing.assert_allclose(total, sum(d for d, _, _ in ref), rtol=1e-12)
+    assert n_zeroed == sum(z for _, z, _ in ref)
+    assert passes == max(n for _, _, n in ref)
+    np.testing.assert_allclose(r, y - H @ x, atol=1e-10)
+    xg, rg, ag = _state(prob, s)
+    coordinate_passes(xg, rg, ag, order, *args, 1e-14, 5000)
+    np.testing.assert_allclose(x, xg, rtol=1e-8, atol=1e-12)

@@ -172,8 +172,8 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
       magnitudes ``sum_p |s_p|`` without ``s_c``; the minimiser is
       ``sign(z) max(2 beta |z| - w, 0) / (2 (beta n_c + g[0]))``
       (``max(2 beta z - w, 0) / ...`` with ``positive``).  Passes repeat until
-      nothing moves; zero coefficients are not visited (the support never
-      grows);
+      nothing moves, in every group of interacting coefficients separately;
+      zero coefficients are not visited (the support never grows);
     * pairwise merges: for two non-zero coefficients at most ``L_g`` samples
       apart, the moves "zero one, refit the other by its exact 1-D minimiser"
       are evaluated exactly and the better one is applied if it lowers eq. 8.

@@ -9,7 +9,7 @@ import numpy as np
 from .._exceptions import ConvergenceWarning
 from ..solvers import Quadratic, WeightedL1, solve
 from ..solvers._optimality import check_optimality
-from ._cross_products_kernels import coordinate_passes, merge_pairs
+from ._cross_products_kernels import merge_pairs, segment_passes
 from ._cross_products_kernels import zero_by_kkt as zero_kkt_kernel
 
 __all__ = ["algorithm1", "CrossProductsProblem"]
@@ -38,7 +38,9 @@ class CrossProductsProblem:
 
     def weights(self, s):
         """``gamma = 1 + 2 G a`` repeated for each kernel (flat, length ``P N``)."""
-        gam = 1.0 + 2.0 * self.ops.toeplitz(self.ops.magnitudes(s))
+        gam = self.ops.toeplitz(self.ops.magnitudes(s))
+        np.multiply(gam, 2.0, out=gam)  # in place: no extra length-N temporaries
+        np.add(gam, 1.0, out=gam)
         return np.tile(gam, self.P) if self.P > 1 else gam
 
     def zero_by_kkt(self, s, gamma, positive):
@@ -111,21 +113,38 @@ class CrossProductsProblem:
         (not from two residuals), so that tiny changes are not lost to rounding.
         """
         ops = self.ops
-        a_old, a_new = ops.magnitudes(x_old), ops.magnitudes(x_new)
-        d_l1 = np.add.reduceat(a_new[T] - a_old[T], starts)
-        d_cross = (self._segment_quadratic(T, starts, a_new)
-                   - self._segment_quadratic(T, starts, a_old))
-        dr = -ops.matvec(x_new - x_old)
+        # one length-N temporary at a time where possible (this runs at the
+        # memory peak of the algorithm); the arithmetic is unchanged
+        a_new = ops.magnitudes(x_new)
+        a_new_t = a_new[T]
+        q_new = self._segment_quadratic(T, starts, a_new)
+        del a_new
+        a_old = ops.magnitudes(x_old)
+        d_l1 = np.add.reduceat(a_new_t - a_old[T], starts)
+        d_cross = q_new - self._segment_quadratic(T, starts, a_old)
+        del a_old
+        step = x_new - x_old
+        dr = ops.matvec(step)
+        del step
+        np.negative(dr, out=dr)
         # data term: rows under the columns of the segment (disjoint across segments)
         ends = np.concatenate([starts[1:], [T.size]]) - 1
         lo = np.clip(T[starts] + ops._h_offsets[0], 0, ops.n_rows)
         hi = np.clip(T[ends] + ops._h_offsets[-1] + 1, 0, ops.n_rows)
-        diff = np.append(dr * (2.0 * r_old + dr), 0.0)
+        # diff = dr * (2 r_old + dr), followed by a 0 (end of the last segment)
+        diff = np.empty(dr.size + 1)
+        body = diff[:-1]
+        np.multiply(r_old, 2.0, out=body)
+        np.add(body, dr, out=body)
+        np.multiply(body, dr, out=body)
+        diff[-1] = 0.0
         bounds = np.empty(2 * starts.size, dtype=np.int64)
         bounds[0::2], bounds[1::2] = lo, hi
         sums = np.add.reduceat(diff, bounds)[0::2]
+        del diff, body
         d_data = np.where(hi > lo, sums, 0.0)
-        return d_l1 + self.beta * d_data + d_cross, r_old + dr
+        np.add(r_old, dr, out=dr)  # y - H x_new
+        return d_l1 + self.beta * d_data + d_cross, dr
 
     def _segment_quadratic(self, T, starts, a):
         """``a_b^T G a_b`` for every segment (``G`` does not couple segments)."""
@@ -185,7 +204,10 @@ class CrossProductsProblem:
            ``z = h_c^T r_{-c}`` (``max(2 beta z - w_c, 0) / ...`` with
            ``positive``).  Zero coefficients are not visited: the support
            never grows.  Passes repeat until none changes anything (relative
-           moves below ``rtol``, no new zero) or ``max_passes``.
+           moves below ``rtol``, no new zero) or ``max_passes``, separately
+           for every group of interacting coefficients (times at most
+           ``max(L_h - 1, L_g)`` apart), so that one slowly converging group
+           does not cost passes over the whole support.
         2. Pairwise merges: for every pair of non-zero coefficients at most
            ``L_g`` samples apart, the two moves "zero one, refit the other by
            its exact 1-D minimiser" are evaluated exactly and the better one
@@ -218,7 +240,8 @@ class CrossProductsProblem:
                 bool(positive))
         total = 0.0
         for _ in range(max_rounds):
-            d, _, _ = coordinate_passes(x, r, a, order, *args, rtol, max_passes)
+            d, _, _ = segment_passes(x, r, a, order, times, int(ops.interaction), *args, rtol,
+                                     max_passes)
             total += d
             d, n_merged = merge_pairs(x, r, a, order, times, *args, min_dec)
             total += d
@@ -248,6 +271,8 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
     solver_name = "cd"
     for it in range(max_reweights):
         if s_tilde is None:  # s and gamma changed (or first iteration): solve again
+            # drop the previous solve's arrays before this one allocates its own
+            res = penalty = r_tilde = trial = r_trial = None
             penalty = WeightedL1(prob.lasso_alpha, gamma, positive=positive)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -298,11 +323,14 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
             break
     n_iter = len(costs)
     coef_bare = s
+    # release the length-N arrays of the loop that the final step does not use
+    res = penalty = gamma = trial = r_trial = r_tilde = None
     changed = False
     if final_step and costs:
         trial_cost = cost
         if s_tilde is not None:
             s, r_s, cost, trial_cost, changed = prob.final_step(s, r_s, cost, s_tilde)
+            s_tilde = None
         polished, decrease_polish = prob.polish(s, positive)
         if polished is not s and decrease_polish < 0:
             s = polished
@@ -316,6 +344,8 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
             steps.append(1.0)
             accepted.append(trial_cost <= costs[-1])
             costs.append(cost)
+    # release the length-N arrays no longer needed before the optimality check
+    s_tilde = polished = r_s = None
     r_s = datafit.residual(s)
     chk = check_optimality(datafit, WeightedL1(prob.lasso_alpha, prob.weights(s),
                                                positive=positive), s, r_s)

@@ -220,6 +220,40 @@ def coordinate_passes(x, r, a, support, kernels, cumsq, n_samples, shift, window
 
 
 @njit(cache=True, nogil=True)
+def segment_passes(x, r, a, order, times, interaction, kernels, cumsq, n_samples, shift,
+                   window, beta, positive, rtol, max_passes):
+    """``coordinate_passes`` run separately on every group of interacting coefficients.
+
+    ``order`` lists the support sorted by time (``times`` their times);
+    consecutive times more than ``interaction`` (``max(L_h - 1, L_g)``) apart
+    start a new group.  Groups share no residual row and no window term, so
+    the passes of one group do not change what another sees: each group is
+    iterated until it alone stops moving (or ``max_passes``), instead of all
+    of them until the slowest one stops.  This keeps the cost linear in the
+    support size when a single slowly converging group would otherwise force
+    ``max_passes`` passes over the whole support.  Returns ``(sum of the
+    changes, number of coefficients set to zero, largest number of passes of
+    a group)``.
+    """
+    total = 0.0
+    n_zeroed = 0
+    most = 0
+    n = order.size
+    lo = 0
+    while lo < n:
+        hi = lo + 1
+        while hi < n and times[hi] - times[hi - 1] <= interaction:
+            hi += 1
+        d, z, passes = coordinate_passes(x, r, a, order[lo:hi], kernels, cumsq, n_samples,
+                                         shift, window, beta, positive, rtol, max_passes)
+        total += d
+        n_zeroed += z
+        most = max(most, passes)
+        lo = hi
+    return total, n_zeroed, most
+
+
+@njit(cache=True, nogil=True)
 def _cross_gram(c1, c2, kernels, n_samples, shift, n_rows):
     """``h_c1^T h_c2`` (rows of the output only)."""
     P, L = kernels.shape

@@ -147,7 +147,15 @@ def group_coordinate_descent(datafit, penalty, x0=None, **kwargs):
         before the subproblem ends), Anderson extrapolation and Newton on the
         faces of the cones.  ``"residual"``: updates of the residual
         ``y - A x`` (dense designs, and large groups).  ``"auto"``: ``"gram"``
-        when available and ``group_size <= 64``.
+        when available and ``group_size <= 64``.  Without cones, a Gram-space
+        working set of more than 200 groups (and at most 6000 coefficients)
+        that contains new groups is solved by a log-barrier interior-point
+        method instead (:func:`~sparse_events.solvers._group_ipm.barrier_group_lasso`,
+        one factorization per Newton step): coordinate descent crawls on many
+        strongly correlated groups whose support has about as many
+        coefficients as there are samples.  The optimum is then often not
+        unique, and the barrier returns a point of the optimal set with many
+        small non-zero groups (same objective, certified gap).
     warn : bool
         Emit a :class:`ConvergenceWarning` when ``max_iter`` is reached.
 
@@ -288,6 +296,8 @@ _P0_GRAM = 100
 #: working sets of more groups (and at most that many coefficients) start with the
 #: interior-point method of :mod:`._group_ipm` (without cones)
 _IPM_MIN_GROUPS, _IPM_MAX_SIZE = 200, 6000
+#: accuracy of the interior-point method, relative to ``tol * objective``
+_IPM_GAP = 0.1
 
 
 def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epochs, p0,
@@ -312,6 +322,7 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
     converged, reason = False, "max_iter"
     chk = None
     n_barrier = 0
+    last_ipm = None
     for outer in range(max_iter):
         chk = check_optimality(datafit, penalty, x, r)
         history.append(chk.primal)
@@ -324,22 +335,27 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
             break
         support = np.linalg.norm(x.reshape(n_groups, p), axis=1) > 0
         ws = working_set(chk.dist, support, _P0_GRAM if p0 is None else p0)
+        barrier = not cone and _IPM_MIN_GROUPS < ws.size and ws.size * p <= _IPM_MAX_SIZE \
+            and not (last_ipm is not None and np.all(np.isin(ws, last_ipm)))
         sub = GramSubproblem(design, ws, x, chk.corr, thresh, cone)
         use_newton = newton and ws.size * p <= max_newton_size
         # the subproblem is cheap next to an outer iteration: solve it accurately
         eps = min(0.3 * chk.kkt, max(tol, 1e-12) * kkt_scale)
-        if not cone and _IPM_MIN_GROUPS < ws.size and sub.idx.size <= _IPM_MAX_SIZE:
+        if barrier:
             # many groups (typically strongly correlated, with a support of about as many
-            # coefficients as samples): coordinate descent crawls, so an interior-point
-            # method in Gram space, then passes that set the vanishing groups exactly to 0
+            # coefficients as samples, where Newton on the support is singular): coordinate
+            # descent crawls, so an interior-point method in Gram space; the groups left at
+            # the barrier's scale (zero at the optimum) are set to zero
             c = sub.q - sub.H @ sub.x
-            z, n_ipm = barrier_group_lasso(sub.H, c, sub.t, p, sub.x,
-                                           0.1 * max(tol, 1e-12) * chk.primal)
-            sub.x = np.ascontiguousarray(z)
-            sub.q = sub.H @ z + c
+            z, n_ipm, mu = barrier_group_lasso(sub.H, c, sub.t, p, sub.x,
+                                               _IPM_GAP * max(tol, 1e-12) * chk.primal)
+            sub.x = _purify(datafit, penalty, x, sub, z, mu, p, rule, tol, kkt_scale)
             n_barrier += n_ipm
-        n_epochs += solve_subproblem(sub, eps, max_epochs=max_epochs, check_every=check_every,
-                                     anderson=anderson, newton=use_newton, newton_every=10)
+            last_ipm = ws      # not again on these groups: coordinate descent finishes
+        else:
+            n_epochs += solve_subproblem(sub, eps, max_epochs=max_epochs,
+                                         check_every=check_every, anderson=anderson,
+                                         newton=use_newton, newton_every=10)
         x[sub.idx] = sub.x
         if cone and penalty.max_violation(x) > 1e-11:
             x = penalty.prox(x, 0.0)      # exact projection onto the full cones
@@ -358,6 +374,30 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
                         solver="group_cd", tol=tol, n_outer=len(history),
                         extra={"inner": "gram", "barrier_newton_steps": n_barrier})
+
+
+def _purify(datafit, penalty, x, sub, z, mu, p, rule, tol, kkt_scale):
+    """Set the groups of an interior point at the barrier's scale to zero, if that is safe.
+
+    Groups that vanish at the optimum keep norms of the order of ``mu / t_k``
+    at the barrier's solution.  With many correlated groups their combined
+    effect on the residual can still matter, so the largest threshold (among
+    ``factor * mu / t_k``) whose zeroed point passes the stopping rule of the
+    full problem is used; ``z`` itself otherwise.
+    """
+    norms = np.linalg.norm(z.reshape(-1, p), axis=1)
+    trial = x.copy()
+    for factor in (1e3, 1e2, 1e1, 1.0):
+        small = norms <= factor * mu / sub.t
+        if not np.any(small):
+            continue
+        zc = z.copy()
+        zc.reshape(-1, p)[small] = 0.0
+        trial[sub.idx] = zc
+        if is_converged(check_optimality(datafit, penalty, trial, datafit.residual(trial)),
+                        rule, tol, kkt_scale):
+            return zc
+    return z
 
 
 def _try_extrapolation(acc, groups, cone_penalty, x, r, ws, ws_idx, thresh, p):

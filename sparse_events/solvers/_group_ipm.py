@@ -26,7 +26,7 @@ import numpy as np
 import scipy.linalg as la
 
 
-def barrier_group_lasso(H, c, t, p, x0, gap_tol, *, shrink=20.0, center=0.5, max_newton=200):
+def barrier_group_lasso(H, c, t, p, x0, gap_tol, *, shrink=30.0, center=2.0, max_newton=200):
     """Approximate minimiser of ``0.5 x^T H x + c^T x + sum_k t_k ||x_k||``.
 
     Parameters
@@ -59,6 +59,8 @@ def barrier_group_lasso(H, c, t, p, x0, gap_tol, *, shrink=20.0, center=0.5, max
         optimum have norms of the order of ``mu / t_k``).
     n_newton : int
         Number of Newton steps (factorisations).
+    mu : float
+        Final barrier weight.
     """
     m = H.shape[0]
     K = m // p
@@ -100,12 +102,14 @@ def barrier_group_lasso(H, c, t, p, x0, gap_tol, *, shrink=20.0, center=0.5, max
         M[diag] += np.repeat(a, p) + ridge
         M[ri, ci] += w[gi] * x[ri] * x[ci]
         rhs = -g_x + (e * g_s / f)[:, None].repeat(p, axis=1).ravel() * x
+        n_newton += 1
         try:
             dx = la.cho_solve(la.cho_factor(M, overwrite_a=True, check_finite=False), rhs,
                               check_finite=False)
         except (la.LinAlgError, ValueError):
-            dx = np.linalg.lstsq(H + np.diag(np.repeat(a, p)), rhs, rcond=None)[0]
-        n_newton += 1
+            break           # rounding level reached: keep the current point
+        if not np.all(np.isfinite(dx)):
+            break
         dX = dx.reshape(K, p)
         xdx = np.einsum("ij,ij->i", X, dX)
         ds = -(g_s + e * xdx) / f
@@ -140,7 +144,7 @@ def barrier_group_lasso(H, c, t, p, x0, gap_tol, *, shrink=20.0, center=0.5, max
         x = x + step * dx
         s = s + step * ds
         Hx = Hx + step * Hdx
-    return x, n_newton
+    return x, n_newton, mu
 
 
 def _first_root(qa, qb, qc):

@@ -16,6 +16,9 @@ from .._validation import check_int, check_scalar, check_weights
 
 __all__ = ["L1", "WeightedL1", "NonNegativeL1", "GroupL2"]
 
+# block length of the elementwise measures of WeightedL1 (bounded temporaries)
+_BLOCK = 1 << 16
+
 
 class WeightedL1:
     r"""Weighted (optionally non-negative) L1 penalty.
@@ -68,24 +71,47 @@ class WeightedL1:
             return np.maximum(x - t, 0.0)
         return np.sign(x) * np.maximum(np.abs(x) - t, 0.0)
 
+    def _threshold_blocks(self, n_features: int):
+        """``(lo, hi, t)``: the thresholds ``t = alpha * w[lo:hi]`` by blocks of ``_BLOCK``.
+
+        Elementwise measures are computed block by block, so that only the
+        output and a few block-sized temporaries are allocated (not several
+        ``n_features``-long ones); every entry is computed as from the whole
+        thresholds array, bit for bit.
+        """
+        w = None
+        if self.weights is not None:
+            if self.weights.size != n_features:
+                self.thresholds(n_features)  # raises the size error
+            w = self.weights.ravel()
+        for lo in range(0, n_features, _BLOCK):
+            hi = min(lo + _BLOCK, n_features)
+            yield lo, hi, (np.full(hi - lo, self.alpha) if w is None
+                           else self.alpha * w[lo:hi])
+
     def subdiff_distance(self, x, corr):
-        t = self.thresholds(x.size)
-        dist = np.where(x > 0, np.abs(corr - t), np.abs(corr + t))
-        if self.positive:
-            zero = np.maximum(corr - t, 0.0)
-            dist = np.where(x > 0, dist, zero)
-        else:
-            zero = np.maximum(np.abs(corr) - t, 0.0)
-            dist = np.where(x != 0, dist, zero)
+        dist = np.empty(x.size)
+        for lo, hi, t in self._threshold_blocks(x.size):
+            xb, cb = x[lo:hi], corr[lo:hi]
+            d = np.where(xb > 0, np.abs(cb - t), np.abs(cb + t))
+            if self.positive:
+                zero = np.maximum(cb - t, 0.0)
+                np.copyto(dist[lo:hi], np.where(xb > 0, d, zero))
+            else:
+                zero = np.maximum(np.abs(cb) - t, 0.0)
+                np.copyto(dist[lo:hi], np.where(xb != 0, d, zero))
         return dist
 
     def dual_scaling(self, corr):
-        t = self.thresholds(corr.size)
-        c = np.maximum(corr, 0.0) if self.positive else np.abs(corr)
-        pos = t > 0
-        if not np.any(pos):
-            return 0.0
-        return float(np.max(c[pos] / t[pos]))
+        best = None
+        for lo, hi, t in self._threshold_blocks(corr.size):
+            cb = corr[lo:hi]
+            c = np.maximum(cb, 0.0) if self.positive else np.abs(cb)
+            pos = t > 0
+            if np.any(pos):
+                m = np.max(c[pos] / t[pos])
+                best = m if best is None else np.maximum(best, m)  # NaN propagates
+        return 0.0 if best is None else float(best)
 
     def support(self, x):
         return x != 0
