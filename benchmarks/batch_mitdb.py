@@ -124,6 +124,10 @@ def main(argv=None):
     ap.add_argument("--method", default="sparse")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-dask", action="store_true")
+    ap.add_argument("--dask-malloc-trim", default="default",
+                    help="MALLOC_TRIM_THRESHOLD_ the Dask nanny sets in its workers: "
+                         "'default' keeps Dask's setting (65536), 'unset' removes it "
+                         "(glibc's own adaptive threshold), or a number of bytes")
     args = ap.parse_args(argv)
 
     names = args.records or sorted(p.stem for p in args.data_dir.glob("*.hea"))
@@ -159,6 +163,14 @@ def main(argv=None):
     if not args.no_dask:
         from dask.distributed import Client, LocalCluster
 
+        import dask
+
+        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+        if args.dask_malloc_trim == "unset":
+            environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        elif args.dask_malloc_trim != "default":
+            environ["MALLOC_TRIM_THRESHOLD_"] = int(args.dask_malloc_trim)
+        dask.config.set({"distributed.nanny.pre-spawn-environ": environ})
         t0 = time.perf_counter()
         with LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:

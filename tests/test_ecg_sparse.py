@@ -229,3 +229,15 @@ def test_flat_and_saturated_segments_give_no_beats(ecgsyn_60s):
              | (truth >= sat.start - margin) & (truth < sat.stop + margin))
     res = evaluate(peaks, truth[keep], sampling_rate=FS, learning_period_s=0)
     assert res.fn == 0
+
+
+def test_progress_bar_over_chunks_does_not_change_result(ecgsyn_60s, capsys):
+    x, _ = ecgsyn_60s
+    quiet = detect_r_peaks_sparse(x, sampling_rate=FS, chunk_s=20, progress=False)
+    capsys.readouterr()
+    shown = detect_r_peaks_sparse(x, sampling_rate=FS, chunk_s=20, progress=True)
+    err = capsys.readouterr().err
+    np.testing.assert_array_equal(shown.r_peaks, quiet.r_peaks)
+    # one bar per pass, each counting every chunk
+    assert "pass 1/2" in err and "pass 2/2" in err
+    assert f"{shown.n_chunks}/{shown.n_chunks}" in err

@@ -58,6 +58,7 @@ from scipy import signal as sps
 from scipy.ndimage import median_filter
 
 from .._exceptions import ConvergenceWarning
+from .._progress import progress_bar
 from .._validation import check_int, check_option, check_scalar
 from ._chunking import plan_chunks
 from ._clean import check_ecg_signal
@@ -356,9 +357,11 @@ def _window_max(d, centres, half):
     return d[idx].max(axis=1)
 
 
-def _find_candidates(x, front, kern, chunks, block_max, flat_level, params, diagnostics):
+def _find_candidates(x, front, kern, chunks, block_max, flat_level, params, diagnostics,
+                     progress=None, desc=None):
+    bar = progress_bar(chunks, desc=desc, progress=progress, unit="chunk")
     parts = [_candidates_in_chunk(x, c, front, kern, block_max, flat_level, params, diagnostics)
-             for c in chunks]
+             for c in bar]
     return _Candidates.concatenate(parts)
 
 
@@ -492,7 +495,8 @@ def _resolve_dictionary(dictionary, fs):
 def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
                           refractory_s=0.25, refractory_strength=2.0, lasso_alpha=0.1,
                           chunk_s=300.0, solver="cross_products", max_reweights=3,
-                          threshold=0.25, twave_s=0.36, searchback=1.66, fit_power=1.0):
+                          threshold=0.25, twave_s=0.36, searchback=1.66, fit_power=1.0,
+                          progress=False):
     """Sparse R-peak detection with diagnostics (see :func:`find_peaks_sparse`).
 
     Returns
@@ -530,8 +534,10 @@ def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
     personalized = isinstance(dictionary, str) and dictionary == "personalized"
     dico = _resolve_dictionary(dictionary, fs)
     diagnostics = {"chunks": 0, "not_converged": 0}
+    n_passes = 2 if personalized else 1
     cand = _find_candidates(x, front, _detector_kernels(dico, front), chunks, block_max,
-                            flat_level, params, diagnostics)
+                            flat_level, params, diagnostics, progress=progress,
+                            desc=f"sparse R peaks, pass 1/{n_passes}")
     accepted = _decide(cand, fs, params)
     if personalized and accepted.sum() >= 3:
         try:
@@ -541,7 +547,8 @@ def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
         if learned is not None:
             dico = learned
             cand = _find_candidates(x, front, _detector_kernels(dico, front), chunks, block_max,
-                                    flat_level, params, diagnostics)
+                                    flat_level, params, diagnostics, progress=progress,
+                                    desc="sparse R peaks, pass 2/2")
             accepted = _decide(cand, fs, params)
     peaks = np.unique(cand.r_peak[accepted]).astype(np.int64)
     return SparseDetection(
@@ -590,6 +597,9 @@ def find_peaks_sparse(cleaned, *, sampling_rate, **kwargs):
     threshold, twave_s, searchback, fit_power : float
         Decision parameters (see the module documentation; ``fit_power = 0``
         ignores the shape fit).
+    progress : bool or None, default=False
+        tqdm progress bar over the chunks of each pass (on stderr); ``None``
+        shows it only on an interactive terminal.  Results do not depend on it.
 
     Returns
     -------
