@@ -212,12 +212,8 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
                                                    at_zero=outer == 0 and x0 is None)
         history.append(chk.primal)
         if kkt_scale is None:
-            if n_sup == 0:
-                kkt_scale = cmax
-            else:  # max |A^T y| without a second length-n temporary
-                aty = design.rmatvec(y)
-                kkt_scale = float(max(aty.max(), -aty.min()))
-                del aty
+            kkt_scale = (cmax if n_sup == 0
+                         else float(np.abs(design.rmatvec(y)).max()))
         if is_converged(chk, rule, tol, kkt_scale):
             converged = True
             reason = "zero solution" if (outer == 0 and n_sup == 0) else rule
