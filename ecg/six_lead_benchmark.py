@@ -2,10 +2,11 @@
 
 Input lead V2 (stand-in for a parasternal implantable monitor) and V5 (a
 limb-independent alternative); targets: the limb leads I and II, the other
-four derived by Einthoven/Goldberger.  Every model sees exactly the same data
-through :class:`sparse_events.ecg.SixLeadReconstructor` (0.5-40 Hz
+four derived by Einthoven/Goldberger.  Every model gets exactly the same
+windows through :class:`sparse_events.ecg.SixLeadReconstructor` (0.5-40 Hz
 Butterworth band-pass, zero phase; 250 Hz; centred 0.5 s = 125-sample windows;
-input lead divided by its own standard deviation; targets standardized):
+input lead divided by its own standard deviation; targets standardized); ours
+then works on their whitened leading principal components (below):
 
 * ``ridge``: scikit-learn ``Ridge``;
 * ``MLP``: scikit-learn ``MLPRegressor`` (Adam), one fit per seed;
@@ -14,8 +15,14 @@ input lead divided by its own standard deviation; targets standardized):
   a constant column appended to the windows (pyscnn's ``bias=True`` would keep
   the gate hyperplanes through the origin), ``unitize_data=False``;
 * ``ours``: ``SixLeadReconstructor(model="gated")``
-  (:class:`sparse_events.ConvexGatedReLURegressor`), and optionally
-  ``model="relu"`` (exact convex ReLU).
+  (:class:`sparse_events.ConvexGatedReLURegressor`) with its default inputs:
+  the windows projected on their 32 leading principal directions, whitened
+  (``n_components="auto"``, ``whiten=True``); optionally ``ours raw`` (the
+  raw 125-sample windows, as the peers see them; ``--ours-raw``) and
+  ``model="relu"`` (exact convex ReLU);
+* ``--peers-same-input``: also pyscnn and ridge on exactly the inputs of
+  ``ours`` (32 whitened principal components), to separate the effect of the
+  inputs from the solver in the accuracy and speed comparison.
 
 Protocols
 
@@ -169,6 +176,17 @@ def model_specs(args, pyscnn):
     specs["ours"] = [(0, lambda s: SixLeadReconstructor(
         model="gated", n_patterns=args.n_patterns, alpha=args.alpha, tol=args.tol,
         random_state=s))]
+    if args.ours_raw:
+        specs["ours raw"] = [(0, lambda s: SixLeadReconstructor(
+            model="gated", n_patterns=args.n_patterns, alpha=args.alpha, tol=args.tol,
+            n_components=None, random_state=s))]
+    if args.peers_same_input:
+        specs["ridge w32"] = [(0, lambda s: SixLeadReconstructor(
+            model="ridge", alpha=RIDGE_ALPHA, n_components=32))]
+        if pyscnn:
+            specs["pyscnn w32"] = [(0, lambda s: SixLeadReconstructor(model=PyscnnGatedReLU(
+                n_patterns=args.n_patterns, alpha=args.alpha, random_state=s),
+                n_components=32))]
     if args.pca:
         specs[f"ours pca{args.pca}"] = [(0, lambda s: SixLeadReconstructor(
             model="gated", n_patterns=args.n_patterns, alpha=args.alpha, tol=args.tol,
@@ -355,11 +373,12 @@ def markdown_tables(summary, title):
                      + f" | {row['fit s mean']:.2f}, {row['fit s max']:.2f} | {row['x ours']:.1f}"
                      + f" | {row['neurons']:.0f} |")
     ours = full[full.model == "ours"]
-    peers = full[~full.model.str.startswith("ours")]
+    peers = full[full.model.isin(["ridge", "MLP", "pyscnn"])]
     if len(ours) and len(peers):
         margin = [f"{ld} {ours[f'{ld} mean r'].iloc[0] - peers[f'{ld} mean r'].max():+.4f}"
                   for ld in LEADS]
-        lines += ["", "Ours minus the best peer (mean r): " + ", ".join(margin) + "."]
+        lines += ["", "Ours minus the best of ridge, MLP and pyscnn (mean r): "
+                  + ", ".join(margin) + "."]
     lines += ["", "| model | " + " | ".join(f"{ld} RMSE mV" for ld in LEADS)
               + " | " + " | ".join(f"{ld} r vs recorded" for ld in LEADS[2:]) + " |",
               "|---" * (1 + len(LEADS) + 4) + "|"]
@@ -368,6 +387,13 @@ def markdown_tables(summary, title):
                      + " | " + " | ".join(f"{row[f'{ld} recorded r']:.3f}" for ld in LEADS[2:])
                      + " |")
     return lines + [""]
+
+
+def _load():
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg()) + " (1, 5, 15 min)"
+    except OSError:  # pragma: no cover - informational only
+        return "unknown"
 
 
 def versions():
@@ -430,21 +456,30 @@ def run_parallel(func, items, jobs):
 
 
 def tune(args, data):
-    """Grid over (n_patterns, alpha) on CinC 2021, personalized protocol."""
+    """Grid over (inputs, alpha) of ours on CinC 2021, personalized protocol.
+
+    Inputs: the raw windows or their ``k`` leading principal components,
+    whitened; ``n_patterns`` and ``tol`` from the command line.  Returns
+    markdown lines (mean r per lead over records and input leads).
+    """
     paths = cinc_paths(data)
-    rows = []
-    for P in (10, 20, 50):
-        for alpha in (1e-2, 3e-2, 1e-1):
-            args.n_patterns, args.alpha = P, alpha
-            specs = model_specs(args, pyscnn=False)
+    lines = ["| inputs | alpha | " + " | ".join(LEADS) + " | mean of 6 | fit s | neurons |",
+             "|---" * (len(LEADS) + 5) + "|"]
+    for k in (None, 24, 32, 48):
+        for alpha in (1e-2, 2e-2, 3e-2, 4e-2):
+            specs = {"ours": [(0, lambda s, k=k, alpha=alpha: SixLeadReconstructor(
+                model="gated", n_patterns=args.n_patterns, alpha=alpha, tol=args.tol,
+                n_components=k, random_state=s))]}
             items = [(p, "CinC2021", p.name, args.sources, specs, ["ours"], 0.7) for p in paths]
             res = pd.DataFrame([r for rs in run_parallel(personalized_record, items, args.jobs)
                                 for r in rs])
             summ = res.groupby("lead").r.mean()
-            print(f"P={P} alpha={alpha}: " + " ".join(f"{ld} {summ[ld]:.3f}" for ld in LEADS)
-                  + f"  fit {res.fit_s.mean():.2f} s", flush=True)
-            rows.append(dict(P=P, alpha=alpha, **summ.to_dict(), fit_s=res.fit_s.mean()))
-    return pd.DataFrame(rows)
+            name = "raw windows" if k is None else f"{k} whitened components"
+            lines.append(f"| {name} | {alpha:g} | " + " | ".join(f"{summ[ld]:.4f}" for ld in LEADS)
+                         + f" | {summ[LEADS].mean():.4f} | {res.fit_s.mean():.2f}"
+                         + f" | {res.neurons.mean():.1f} |")
+            print(lines[-1], flush=True)
+    return lines
 
 
 def main(argv=None):
@@ -458,10 +493,14 @@ def main(argv=None):
     ap.add_argument("--mlp-seeds", type=int, default=5)
     ap.add_argument("--n-patterns", type=int, default=N_PATTERNS)
     ap.add_argument("--alpha", type=float, default=ALPHA)
-    ap.add_argument("--tol", type=float, default=1e-2)
+    ap.add_argument("--tol", type=float, default=3e-2)
+    ap.add_argument("--ours-raw", action="store_true",
+                    help="also ours on the raw windows (n_components=None)")
+    ap.add_argument("--peers-same-input", action="store_true",
+                    help="also pyscnn and ridge on ours' inputs (32 whitened components)")
     ap.add_argument("--with-relu", action="store_true", help="also the exact convex ReLU model")
     ap.add_argument("--pca", type=int, default=0,
-                    help="also ours on the top-K principal components of the windows")
+                    help="also ours on the top-K whitened principal components of the windows")
     ap.add_argument("--protocols", default="personalized,population")
     ap.add_argument("--population-train", default="1-70")
     ap.add_argument("--population-test", default="71-100")
@@ -471,7 +510,8 @@ def main(argv=None):
                     help="comma-separated model names, or 'all'")
     ap.add_argument("--extra", action="store_true",
                     help="also personalized on CinC 2021 and PTB s0010_re")
-    ap.add_argument("--tune", action="store_true", help="only the CinC hyperparameter grid")
+    ap.add_argument("--tune", action="store_true",
+                    help="only the CinC grid over inputs (raw / k whitened components) and alpha")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--csv", type=Path, default=None)
     ap.add_argument("--write-results", action="store_true")
@@ -480,7 +520,22 @@ def main(argv=None):
     sources = args.sources.split(",")
     args.sources = sources
     if args.tune:
-        print(tune(args, data).to_markdown(index=False, floatfmt=".3f"))
+        t0 = time.perf_counter()
+        lines = tune(args, data)
+        cmd = "python ecg/six_lead_benchmark.py " + " ".join(
+            argv if argv is not None else sys.argv[1:])
+        text = "\n".join([
+            "### Tuning grid (CinC 2021, personalized: first 7 s / last 3 s)", "",
+            f"Command: `{cmd.strip()}`  ",
+            f"Machine: {cpu_model()} (shared, loaded); {versions()}  ",
+            f"Wall time {(time.perf_counter() - t0) / 60:.1f} min; load average at the end: "
+            f"{_load()}.  ",
+            f"Ours (gated, n_patterns={args.n_patterns}, FISTA, tol={args.tol:g}); mean r per "
+            f"lead over the CinC 2021 records and the input leads {', '.join(args.sources)}.",
+            ""] + lines)
+        print(text)
+        if args.write_results:
+            write_results("tuning", text)
         return 0
 
     t_start = time.perf_counter()
@@ -490,10 +545,11 @@ def main(argv=None):
     rows = []
     if "personalized" in protocols:
         specs = model_specs(args, pyscnn=bool(py_records))
-        base = [m for m in specs if m != "pyscnn"]
+        slow = ("pyscnn", "pyscnn w32")
+        base = [m for m in specs if m not in slow]
         items = []
         for k in records:
-            names = base + (["pyscnn"] if k in py_records else [])
+            names = base + ([m for m in slow if m in specs] if k in py_records else [])
             items.append((ludb_path(data, k), "LUDB", k, sources, specs, names, 0.7))
         if args.extra:
             for p in cinc_paths(data):
@@ -513,7 +569,7 @@ def main(argv=None):
         rows += population(data, parse_range(args.population_train), test_ids, sources, specs,
                            names, args.population_step, cinc=True)
         # personalized fits on the population test records, for the gap table
-        gap_models = [m for m in names if m != "pyscnn"]
+        gap_models = [m for m in names if not m.startswith("pyscnn")]
         items = [(ludb_path(data, k), "LUDB", k, sources, specs, gap_models, 0.7)
                  for k in test_ids]
         for rs in run_parallel(personalized_record, items, args.jobs):
@@ -529,9 +585,12 @@ def main(argv=None):
               f"Wall time {(time.perf_counter() - t_start) / 60:.1f} min; one thread per process, "
               f"{args.jobs} process(es); fit times are wall times per fit.  ",
               f"Ours and pyscnn: gated ReLU, n_patterns={args.n_patterns}, alpha={args.alpha:g} "
-              f"(ours: FISTA, relative duality gap tol={args.tol:g}; pyscnn: RFISTA, its default "
-              f"tol 1e-6, float32); MLP {MLP_PARAMS}, {args.mlp_seeds} seeds (mean over seeds; sd = "
-              f"spread over seeds of the mean r); ridge alpha={RIDGE_ALPHA:g}.  ",
+              f"(ours: FISTA, relative duality gap tol={args.tol:g}, on the windows' 32 leading "
+              f"principal components, whitened; 'ours raw': on the raw 125-sample windows; "
+              f"pyscnn: RFISTA, its default tol 1e-6, float32, on the raw windows; "
+              f"'... w32': on the same inputs as ours); MLP {MLP_PARAMS}, {args.mlp_seeds} seeds "
+              f"(mean over seeds; sd = spread over seeds of the mean r); ridge "
+              f"alpha={RIDGE_ALPHA:g}.  Load average at the end: {_load()}.  ",
               "r of III, aVR, aVL, aVF against the values derived from the recorded (band-passed) "
               "I and II; 'r vs recorded' against the recorded leads.", ""]
     parts = {}
@@ -548,6 +607,8 @@ def main(argv=None):
                     ("PTB", None, "PTB s0010_re (first 70 % / last 30 %)")]:
                 if dataset == "LUDB" and not recs:
                     continue
+                if recs is py_records and sorted(py_records) == sorted(records):
+                    continue  # pyscnn ran on every record: the first table is the same
                 summ = summarize(rows, "personalized", dataset, source, recs)
                 if summ is not None:
                     lines += markdown_tables(summ, f"{title}, input {source.upper()}")

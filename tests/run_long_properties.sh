@@ -12,8 +12,8 @@
 #   (fixed cases; run once).
 #
 # Each test (pytest node id) runs in its own pytest process, in file order with
-# the most expensive one (batch with worker processes) last, so
-# that an interrupted run still reports every property that finished.  One
+# batch with worker processes last (its worker processes are started once per
+# pytest process and reused by every example: 10,000 examples take minutes).  One
 # summary line per node id: status, hypothesis examples (passing / failing /
 # invalid test cases of the generate phase and why it stopped, from
 # --hypothesis-show-statistics) and wall time.  Full pytest
@@ -40,8 +40,7 @@ default_tests="tests/test_properties.py tests/test_reader_fuzz.py tests/test_pro
 read -r -a tests <<< "${TESTS:-$default_tests}"
 
 # expand files into node ids (parametrized hypothesis tests become one node each);
-# the batch-with-processes property is by far the most expensive: run it last,
-# after the bad-input suite
+# the batch-with-processes property runs last, after the bad-input suite
 collected=$(HYPOTHESIS_PROFILE="$profile" "$python" -m pytest -q --collect-only \
     -p no:randomly "${tests[@]}" 2>/dev/null | grep '::')
 mapfile -t nodes < <(grep -v test_batch_processes_equal_serial <<< "$collected")

@@ -1,5 +1,7 @@
 """Batch runs equal serial runs, keep order and isolate failures."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -55,6 +57,38 @@ def test_dask_local_cluster_equals_serial():
     for a, b in zip(serial, res):
         np.testing.assert_array_equal(a.value, b.value)
     assert not bad[0].ok and bad[1].value == 2
+
+
+@pytest.mark.parametrize("backend", ["loky", "multiprocessing", "threading"])
+def test_every_backend_equals_serial(backend):
+    seeds = [4, 3, 0, 6, 1]
+    serial = run_batch(_deconvolve_seed, seeds, progress=False)
+    res = run_batch(_deconvolve_seed, seeds, jobs=2, backend=backend, progress=False)
+    assert [r.item for r in res] == seeds and all(r.ok for r in res)
+    for a, b in zip(serial, res):
+        np.testing.assert_array_equal(a.value, b.value)
+    bad = run_batch(_fails_on_three, [1, 3, 2], jobs=2, backend=backend, progress=False)
+    assert [r.ok for r in bad] == [True, False, True]
+    assert bad[1].error == "ValueError: record 3 is unreadable"
+    assert [bad[0].value, bad[2].value] == [2, 4]
+
+
+def _worker_pid(_):
+    return os.getpid()
+
+
+@pytest.mark.parametrize("jobs", [2, -1])
+def test_worker_processes_are_reused_across_calls(jobs):
+    """Many small batches start the worker processes once, not once per call."""
+    pids = set()
+    for first in range(0, 18, 6):
+        res = run_batch(_worker_pid, range(first, first + 6), jobs=jobs, progress=False)
+        assert [r.item for r in res] == list(range(first, first + 6)) and all(r.ok for r in res)
+        pids |= {r.value for r in res}
+    n_workers = os.cpu_count() if jobs == -1 else jobs
+    assert os.getpid() not in pids  # worker processes, not this one
+    # a new pool per call would show up to 3 x n_workers different processes
+    assert len(pids) <= n_workers
 
 
 def test_bad_jobs():

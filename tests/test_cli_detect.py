@@ -169,3 +169,18 @@ def test_progress_flag(tmp_path, capsys):
     assert capsys.readouterr().err == ""
     assert main(args) == 0  # not a terminal: silent
     assert capsys.readouterr().err == ""
+
+
+def test_progress_flag_forwards_to_sparse_chunk_bars(tmp_path, capsys):
+    """``--progress`` with serial records also shows the sparse detector's per-chunk bars,
+    and the peaks are the same as without any bar."""
+    args = ["detect", REC119, "--method", "sparse"]
+    assert main(args + ["--out", str(tmp_path / "a"), "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "sparse R peaks, pass 1/" in err and "detect" in err
+    assert main(args + ["--out", str(tmp_path / "b"), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+    name = Path(REC119).name
+    a = pd.read_csv(tmp_path / "a" / f"{name}.csv")
+    b = pd.read_csv(tmp_path / "b" / f"{name}.csv")
+    pd.testing.assert_frame_equal(a, b)

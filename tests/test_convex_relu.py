@@ -215,6 +215,57 @@ def test_interior_point_path_matches_explicit_matrix_solvers():
     assert res.objective[-1] == pytest.approx(fi.objective[-1], rel=1e-6)
 
 
+def test_interior_point_group_lasso_matches_group_cd_on_explicit_matrix():
+    # more coefficients than samples (48 vs 30): the optimum is not unique, the fitted
+    # values and the objective are; reference: residual-space group CD on the matrix
+    from sparse_events.solvers._group_ipm import interior_point_group_lasso
+
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((30, 48))
+    y = rng.standard_normal(30)
+    lam = 0.5
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 4), tol=1e-12)
+    assert ref.converged
+
+    def objective(x):
+        return 0.5 * float(np.sum((y - A @ x) ** 2)) + lam * float(
+            np.linalg.norm(x.reshape(-1, 4), axis=1).sum())
+
+    H, c, t = A.T @ A, -A.T @ y, np.full(12, lam)
+    x, n_iter, mu, state = interior_point_group_lasso(H, c, t, 4, np.zeros(48), 1e-6)
+    assert 0 < n_iter < 100 and 12 * mu <= 1e-6
+    f_ref = objective(ref.coef)
+    # complementarity gap 1e-6 bounds the suboptimality
+    assert f_ref - 1e-9 <= objective(x) <= f_ref + 1e-6
+    # dual feasibility (group LASSO optimality): ||A_g^T (y - A x)|| <= lam up to the gap
+    g = np.linalg.norm((A.T @ (y - A @ x)).reshape(-1, 4), axis=1)
+    assert g.max() <= lam * (1 + 1e-2)
+    # resuming with a 1e4 times smaller gap: a few more iterations, closer to the optimum
+    x2, n2, mu2, _ = interior_point_group_lasso(H, c, t, 4, np.zeros(48), 1e-10, start=state)
+    assert n2 < n_iter and 12 * mu2 <= 1e-10
+    assert objective(x2) == pytest.approx(f_ref, rel=1e-10, abs=0)
+    np.testing.assert_allclose(A @ x2, A @ ref.coef, atol=1e-4)
+
+
+def test_full_working_set_of_100_groups_goes_to_interior_point():
+    # 100 patterns of 2-D data (300 coefficients, 80 samples): every group is in the first
+    # working set, solved by the interior-point method; references on the explicit matrix
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((80, 2))
+    y = np.abs(X[:, 0]) - X[:, 1] + 0.1 * rng.standard_normal(80)
+    Xa = np.c_[X, np.ones(80)]
+    D = Xa @ np.random.default_rng(2).standard_normal((3, 100)) >= 0
+    A = np.hstack([D[:, [g]] * Xa for g in range(100)])
+    lam = 0.1
+    res = group_coordinate_descent(Quadratic(MaskedBlockDesign(Xa, D), y), GroupL2(lam, 3),
+                                   tol=1e-10)
+    assert res.converged and res.extra["barrier_newton_steps"] > 0
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-10)
+    assert ref.converged
+    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=1e-9)
+    np.testing.assert_allclose(A @ res.coef, A @ ref.coef, atol=1e-5)
+
+
 @pytest.mark.parametrize("cls", [ConvexGatedReLURegressor, ConvexReLURegressor])
 def test_cd_and_fista_agree(rng, cls):
     X, y = _data(rng, n=90, outputs=2)
@@ -380,3 +431,22 @@ def test_relu1d_bad_input(rng):
         model.predict(rng.standard_normal((10, 3)))
     with pytest.raises(ValueError, match="alpha"):
         ConvexReLU1D(alpha=-1).fit(rng.standard_normal((10, 1)), np.ones(10))
+
+
+@pytest.mark.parametrize("n, p, P, outputs, signs", [
+    (50, 3, 4, 1, 1),      # dense eigvalsh path (min(n, P p) <= 64)
+    (40, 2, 100, 2, 2),    # dense path, more columns than rows
+    (300, 5, 40, 2, 2),    # Lanczos on B B^T (n < P p)
+    (400, 4, 10, 1, 2),    # Lanczos on B^T B (n > P p)
+    (200, 125, 3, 3, 1),   # wide windows, several outputs
+])
+def test_masked_block_design_lipschitz_bounds_dense_norm(n, p, P, outputs, signs):
+    """``lipschitz()`` is an upper bound of ||A||_2^2 within 2 % (dense A as reference)."""
+    rng = np.random.default_rng(n + P)
+    X = rng.standard_normal((n, p))
+    masks = rng.random((n, P)) < 0.5
+    des = MaskedBlockDesign(X, masks, n_outputs=outputs, n_signs=signs)
+    A = np.column_stack([des.matvec(e) for e in np.eye(des.n_features)])
+    true = np.linalg.norm(A, 2) ** 2
+    lip = des.lipschitz()
+    assert true <= lip <= 1.02 * true, (lip, true)

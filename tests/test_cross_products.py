@@ -43,14 +43,15 @@ def dense_weighted_lasso(H, y, alpha, weights, positive=False):
     return est.coef_ / weights
 
 
-def dense_algorithm1(y, H, G, beta, tol, max_reweights=100, P=1, positive=False):
+def dense_algorithm1(y, H, G, beta, tol, max_reweights=100, P=1, positive=False, a0=None):
     """Algorithm 1 written plainly: s = 0, gamma = 1, alpha = 1, cost = inf, then repeat
     {weighted LASSO; s~ = (1 - alpha) s + alpha s~; cost test on eq. 8; alpha update;
     gamma = 1 + 2 G |s|}, stopping when the weighted LASSO improves on s by at most tol
-    (relatively) -- the stopping rule documented by cross_products_deconvolve."""
+    (relatively) -- the stopping rule documented by cross_products_deconvolve.
+    ``a0``: start with gamma = 1 + 2 G a0 instead (magnitudes0)."""
     n = H.shape[1]
     s = np.zeros(n)
-    gamma = np.ones(n)
+    gamma = np.ones(n) if a0 is None else np.tile(1.0 + 2.0 * G @ a0, P)
     step, cost = 1.0, np.inf
     costs, steps, accepted = [], [], []
     lasso_alpha = 1.0 / (2.0 * beta)
@@ -371,6 +372,133 @@ def test_converged_run_does_not_warn():
 # ---------------------------------------------------------------------------
 # bad input
 # ---------------------------------------------------------------------------
+# ---------------------------------------------------------------------------
+# starting point magnitudes0
+# ---------------------------------------------------------------------------
+def _prior(y, K, frac=0.4):
+    """A rough non-negative prior on the coefficient grid (thresholded matched filter)."""
+    K = np.atleast_2d(K)
+    m = np.abs(np.array([np.correlate(y, k, mode="full")[k.size - 1:] for k in K])).sum(axis=0)
+    return np.where(m >= frac * m.max(), m, 0.0)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("P", [1, 2])
+def test_magnitudes0_first_solve_is_deconvolve_with_its_weights(positive, P):
+    """One step from a0, no final step: the weighted LASSO deconvolve(alpha = 1 / (2 beta),
+    weights = 1 + 2 G a0), and the surrogate decrease measured with those weights."""
+    h, H, y = spiky_problem(3, P=P, N=220)
+    N = H.shape[1] // P
+    g = refractory_window(12, 3.0)
+    beta = 0.5
+    a0 = _prior(y, h, frac=0.25)
+    assert a0.shape == (N,) and np.count_nonzero(a0) > 3
+    gamma0 = 1.0 + 2.0 * dense_G(g, N) @ a0
+    w = np.broadcast_to(gamma0, (P, N)) if P > 1 else gamma0
+    ref = deconvolve(y, h, 1.0 / (2.0 * beta), weights=w, positive=positive, tol=1e-13)
+    with pytest.warns(ConvergenceWarning, match="max_reweights"):  # one step only
+        res = cross_products_deconvolve(y, h, beta=beta, g=g, magnitudes0=a0, max_reweights=1,
+                                        inner_tol=1e-13, positive=positive, final_step=False)
+    np.testing.assert_allclose(res.coef, ref.coef, rtol=1e-9, atol=1e-12)
+    s = res.coef.ravel()
+
+    def q(x):  # the first weighted LASSO's objective (dense)
+        return 0.5 * np.sum((y - H @ x) ** 2) + np.tile(gamma0, P) @ np.abs(x) / (2 * beta)
+
+    assert res.surrogate_decrease == pytest.approx((q(0 * s) - q(s)) / q(0 * s), rel=1e-9)
+    # the start changes the first solve: it differs from the plain LASSO's
+    with pytest.warns(ConvergenceWarning, match="max_reweights"):
+        plain = cross_products_deconvolve(y, h, beta=beta, g=g, max_reweights=1,
+                                          inner_tol=1e-13, positive=positive, final_step=False)
+    assert not np.allclose(plain.coef, res.coef)
+
+
+@pytest.mark.parametrize("P", [1, 2])
+def test_magnitudes0_equals_dense_algorithm1_from_a0(P):
+    """The whole run from a0 against the plain dense Algorithm 1 started at gamma(a0):
+    same steps, acceptances, costs (dense eq. 8) and iterate."""
+    h, H, y = spiky_problem(4, P=P, N=200)
+    N = H.shape[1] // P
+    g = refractory_window(10, 2.0)
+    a0 = _prior(y, h, frac=0.3)
+    ref_s, ref_costs, ref_steps, ref_acc = dense_algorithm1(
+        y, H, dense_G(g, N), 0.5, 1e-8, P=P, a0=a0)
+    res = cross_products_deconvolve(y, h, beta=0.5, g=g, tol=1e-8, inner_tol=1e-13,
+                                    final_step=False, magnitudes0=a0)
+    np.testing.assert_array_equal(res.step_size_history, ref_steps)
+    np.testing.assert_array_equal(res.accepted, ref_acc)
+    np.testing.assert_allclose(res.cost_history, ref_costs, rtol=1e-9)
+    np.testing.assert_allclose(res.coef.ravel(), ref_s, atol=1e-7)
+    # with the final step: eq. 8 (dense) only lowers from there
+    fin = cross_products_deconvolve(y, h, beta=0.5, g=g, tol=1e-8, inner_tol=1e-13,
+                                    magnitudes0=a0)
+    G = dense_G(g, N)
+    assert eq8(fin.coef.ravel(), y, H, G, 0.5, P) <= eq8(ref_s, y, H, G, 0.5, P) * (1 + 1e-12)
+
+
+def _all_fields(res):
+    return [res.coef, res.cost_history, res.trial_cost_history, res.step_size_history,
+            res.accepted, res.n_solves, res.n_inner_iter, res.surrogate_decrease,
+            res.kkt_violation, res.extra["coef_bare"]]
+
+
+@pytest.mark.parametrize("mode", ["causal", "full"])
+def test_magnitudes0_zero_is_the_plain_start(mode):
+    """a0 = None and a0 = 0 give the same result, bit for bit."""
+    K, H, y = spiky_problem(6, P=2, N=180)
+    g = refractory_window(8, 2.0)
+    plain = cross_products_deconvolve(y, K, beta=0.5, g=g, mode=mode, positive=True)
+    N = plain.coef.shape[-1]
+    zero = cross_products_deconvolve(y, K, beta=0.5, g=g, mode=mode, positive=True,
+                                     magnitudes0=np.zeros(N))
+    for a, b in zip(_all_fields(plain), _all_fields(zero)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_magnitudes0_several_signals():
+    """One row per signal (or one array for all) = the single-signal calls."""
+    h, _, y1 = spiky_problem(7, N=200)
+    y2 = spiky_problem(8, N=200)[2]  # another signal of the same length
+    g = refractory_window(10, 2.0)
+    A0 = np.vstack([_prior(y1, h), _prior(y2, h)])
+    res = cross_products_deconvolve(np.vstack([y1, y2]), h, beta=0.5, g=g, magnitudes0=A0)
+    shared = cross_products_deconvolve(np.vstack([y1, y2]), h, beta=0.5, g=g,
+                                       magnitudes0=A0[0])
+    for i, y in enumerate((y1, y2)):
+        one = cross_products_deconvolve(y, h, beta=0.5, g=g, magnitudes0=A0[i])
+        np.testing.assert_array_equal(res.coef[i], one.coef)
+        np.testing.assert_array_equal(res.cost_history[i], one.cost_history)
+        first = cross_products_deconvolve(y, h, beta=0.5, g=g, magnitudes0=A0[0])
+        np.testing.assert_array_equal(shared.coef[i], first.coef)
+
+
+@pytest.mark.parametrize("magnitudes0, exc, match", [
+    (np.ones(49), ValueError, r"magnitudes0 must have shape \(50,\)"),
+    (np.ones((2, 50)), ValueError, "magnitudes0 must have shape"),
+    (np.ones((1, 1, 50)), ValueError, "magnitudes0 must be 1-D or 2-D"),
+    (np.r_[np.ones(49), -1.0], ValueError, "magnitudes0 must be non-negative"),
+    (np.r_[np.ones(49), np.nan], ValueError, "magnitudes0 must contain only finite"),
+    (np.r_[np.ones(49), np.inf], ValueError, "magnitudes0 must contain only finite"),
+    (np.ones(50) + 1j, TypeError, "magnitudes0"),
+    ("1, 2", TypeError, "magnitudes0"),
+])
+def test_magnitudes0_bad_input(small, magnitudes0, exc, match):
+    y, h = small
+    with pytest.raises(exc, match=match):
+        cross_products_deconvolve(y, h, beta=1.0, g=np.ones(3), magnitudes0=magnitudes0)
+
+
+def test_magnitudes0_bad_shape_several_signals(small):
+    y, h = small
+    Y = np.vstack([y, y])
+    with pytest.raises(ValueError, match=r"magnitudes0 must have shape \(50,\) or \(2, 50\)"):
+        cross_products_deconvolve(Y, h, beta=1.0, g=np.ones(3), magnitudes0=np.ones((3, 50)))
+    # mode="full": the coefficient grid is M - L + 1 = 47 long, not the signal's 50
+    with pytest.raises(ValueError, match=r"magnitudes0 must have shape \(47,\)"):
+        cross_products_deconvolve(y, h, beta=1.0, g=np.ones(3), mode="full",
+                                  magnitudes0=np.ones(50))
+
+
 @pytest.fixture
 def small():
     rng = np.random.default_rng(0)

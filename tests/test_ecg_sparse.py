@@ -62,6 +62,30 @@ def test_ecgsyn_every_beat_found_at_its_r_peak(fs):
     assert np.max(np.abs(res.matched_detections - res.matched_reference)) <= 2
 
 
+def test_warm_started_passes_agree_with_cold_ones(monkeypatch):
+    """Pass 2 started at pass 1's activations (default), pass 1 started at a coarse run
+    (optional), and the cold-started library algorithm in every pass (reference) find
+    the same beats on noisy ECGSYN (20 dB)."""
+    import sparse_events.ecg._sparse_detector as sd
+
+    fs = 360
+    clean, truth = _ecgsyn(45, fs=fs, heart_rate=75, seed=7)
+    cleaned = ecg_clean(_noisy(clean, 20, seed=11), sampling_rate=fs)
+    default = find_peaks_sparse(cleaned, sampling_rate=fs)
+    monkeypatch.setattr(sd, "_SEED_RATE_HZ", 45.0)
+    seeded = find_peaks_sparse(cleaned, sampling_rate=fs)
+    monkeypatch.setattr(sd, "_SEED_RATE_HZ", None)
+    monkeypatch.setattr(sd, "_WARM_PASS2", False)
+    monkeypatch.setattr(sd, "_INNER_TOL", None)
+    cold = find_peaks_sparse(cleaned, sampling_rate=fs)
+    for peaks in (default, seeded, cold):
+        res = evaluate(peaks, truth, sampling_rate=fs, learning_period_s=0)
+        assert res.fn == 0 and res.fp == 0
+        assert np.max(np.abs(res.matched_detections - res.matched_reference)) <= 2
+    np.testing.assert_array_equal(default, cold)
+    np.testing.assert_array_equal(seeded, cold)
+
+
 def test_polarity_inverted_lead(ecgsyn_60s):
     """Both polarities are in the dictionary: an inverted lead gives the same beats."""
     clean, truth = ecgsyn_60s
@@ -137,6 +161,79 @@ def test_cross_products_penalty_enforces_refractory_period():
     # an activation at every beat: R = activation + R offset (35) within 2 samples
     act = np.flatnonzero(cp[0])
     assert max(np.min(np.abs(act + 35 - t)) for t in truth) <= 2
+
+
+def _spike_problem(seed=0, n=600):
+    """Two-atom non-negative spike train with a refractory period, 25 dB."""
+    rng = np.random.default_rng(seed)
+    L = 12
+    t = np.arange(L)
+    K = np.stack([np.sin(np.pi * t / (L - 1)) * np.cos(0.8 * t),
+                  np.exp(-0.5 * ((t - 5) / 1.5) ** 2)])
+    K /= np.linalg.norm(K, axis=1, keepdims=True)
+    s = np.zeros((2, n))
+    times = np.cumsum(rng.integers(25, 45, size=n // 25))
+    times = times[times < n - L]
+    s[rng.integers(0, 2, times.size), times] = rng.uniform(1.0, 3.0, times.size)
+    y = sum(np.convolve(s[p], K[p])[:n] for p in range(2))
+    y = y + 10 ** (-25 / 20) * np.std(y) * rng.standard_normal(n)
+    return y, K
+
+
+def _eq8(y, K, s, beta, g):
+    """Eq. 8 by dense reference formulas (causal convolution, Toeplitz G)."""
+    from scipy.linalg import toeplitz
+
+    n = y.size
+    H = np.hstack([toeplitz(np.r_[k, np.zeros(n - k.size)], np.zeros(n)) for k in K])
+    a = np.abs(s).sum(axis=0)
+    G = toeplitz(np.r_[g, np.zeros(n - g.size)])
+    r = y - H @ s.ravel()
+    return a.sum() + beta * r @ r + a @ G @ a
+
+
+def test_sparse_code_from_zero_is_the_plain_library_call():
+    """The detector's sparse coding from ``a0 = None`` (or all zeros) is
+    cross_products_deconvolve's plain call (positive, causal)."""
+    from sparse_events import cross_products_deconvolve, refractory_window
+
+    y, K = _spike_problem()
+    g = refractory_window(15, 2.0)
+    for inner_tol in (None, 1e-2):
+        ref = cross_products_deconvolve(y, K, beta=5.0, g=g, positive=True, tol=1e-3,
+                                        max_reweights=4, inner_tol=inner_tol)
+        for a0 in (None, np.zeros(y.size)):
+            coef, converged = sparse_code(y, K, lasso_alpha=0.1, refractory_samples=15,
+                                          refractory_strength=2.0, max_reweights=4,
+                                          magnitudes0=a0, inner_tol=inner_tol)
+            np.testing.assert_array_equal(coef, ref.coef)
+            assert converged == bool(ref.converged)
+
+
+def test_sparse_code_from_prior_magnitudes():
+    """Started at magnitudes a0, the first step is the weighted LASSO with weights
+    1 + 2 G a0 (reference: ``deconvolve`` with those weights); Algorithm 1 only lowers
+    eq. 8 from there (dense reference cost), and ends at non-negative activations."""
+    from sparse_events import deconvolve, refractory_window
+
+    y, K = _spike_problem(seed=1)
+    beta = 5.0  # lasso_alpha = 1 / (2 beta) = 0.1
+    g = refractory_window(15, 2.0)
+    ref = np.clip(np.convolve(y, K[0][::-1])[K.shape[1] - 1:], 0, None)  # a rough prior
+    a0 = np.where(ref >= 0.5 * ref.max(), ref, 0.0)
+    Ga = np.convolve(a0, np.r_[g[:0:-1], g], mode="same")
+    w = np.tile(1.0 + 2.0 * Ga, 2).reshape(2, -1)
+    first = deconvolve(y, K, 1.0 / (2 * beta), weights=w, positive=True, tol=1e-10).coef
+    kw = dict(lasso_alpha=1.0 / (2 * beta), refractory_samples=15, refractory_strength=2.0,
+              magnitudes0=a0, tol=1e-3, inner_tol=1e-10)
+    coef, _ = sparse_code(y, K, max_reweights=5, **kw)
+    assert coef.shape == K.shape[:1] + y.shape and coef.min() >= 0
+    assert _eq8(y, K, coef, beta, g) <= _eq8(y, K, first, beta, g) * (1 + 1e-9)
+    # with one step only (no reweighting), the result is that weighted LASSO solution
+    # followed by the library's polish of eq. 8, which never increases it
+    one, _ = sparse_code(y, K, max_reweights=1, **kw)
+    assert set(zip(*np.nonzero(one))) <= set(zip(*np.nonzero(first)))
+    assert _eq8(y, K, one, beta, g) <= _eq8(y, K, first, beta, g) * (1 + 1e-9)
 
 
 # --------------------------------------------------------------------------- chunking

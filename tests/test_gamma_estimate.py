@@ -36,22 +36,119 @@ def _alpha(noise, n):
     return noise * np.linalg.norm(PULSE) * np.sqrt(2 * np.log(n))
 
 
-@pytest.mark.parametrize("rl, chunk_size", [(0.05, 1 << 16), (0.6, 1 << 16), (0.6, 2048)])
-def test_pieces_give_the_lasso_of_the_whole_record(rl, chunk_size):
-    """Screening + segmentation + packing (+ overlapping cuts) == one deconvolve call."""
+@pytest.mark.parametrize("segment_solver, max_vars", [("cd", 2048), ("active_set", 2048),
+                                                      ("active_set", 20)])
+@pytest.mark.parametrize("rl, chunk_size", [(0.05, 1 << 16), (0.6, 1 << 16), (0.6, 2048),
+                                            (2.0, 2048)])
+def test_pieces_give_the_lasso_of_the_whole_record(rl, chunk_size, segment_solver, max_vars):
+    """Screening + segmentation + packing (+ overlapping cuts) == one deconvolve call.
+
+    ``active_set``: independent components solved exactly; with ``max_vars=20``
+    most runs go on to coordinate descent, so both paths share one record.
+    """
     tr = _train(rl, 1 << 14, seed=1)
     alpha = _alpha(1.0, tr.signal.size)
     ref = deconvolve(tr.signal, PULSE, alpha, positive=True, tol=1e-12, max_iter=10000)
     ev = estimate_events(tr.signal, sampling_rate=FS, pulse=PULSE, alpha=alpha, noise_std=1.0,
                          merge_gap_samples=0, debias=False, tol=1e-12, max_iter=10000,
-                         chunk_size=chunk_size, min_amplitude=0.0)
+                         chunk_size=chunk_size, min_amplitude=0.0,
+                         segment_solver=segment_solver, max_segment_vars=max_vars)
     idx = np.flatnonzero(ref.coef > 1e-9 * alpha)
-    assert ev.n_pieces >= (2 if chunk_size == 2048 else 1)
+    if segment_solver == "cd":
+        assert ev.n_pieces >= (2 if chunk_size == 2048 else 1)
+        assert ev.segment_stats == {}
+    else:
+        st = ev.segment_stats
+        assert st["runs"] >= st["runs_to_cd"]
+        if max_vars == 20:
+            assert st["runs_to_cd"] > 0 and st["largest_component"] > 20
+        elif rl < 1:
+            assert st["runs_to_cd"] == 0 and st["components"] > 0
     np.testing.assert_array_equal(np.round(ev.arrival_samples).astype(int), idx)
     np.testing.assert_allclose(ev.lasso_amplitudes, ref.coef[idx], rtol=1e-6, atol=1e-6)
     assert ev.kkt_violation < 1e-6
     if rl < 0.1:
         assert ev.active_fraction < 0.5  # quiet stretches were skipped
+
+
+@pytest.mark.parametrize("rl", [0.05, 0.6])
+def test_segment_solver_matches_coordinate_descent_with_refit(rl, tmp_path):
+    """Default path (active set) == coordinate descent at a tight tolerance, debiased
+    amplitudes and merging included; float32 memmap input read in place."""
+    tr = _train(rl, 1 << 15, seed=11, dtype=np.float32)
+    path = tmp_path / "sig.f32"
+    tr.signal.tofile(path)
+    mm = np.memmap(path, dtype=np.float32, mode="r")
+    kw = dict(sampling_rate=FS, pulse=PULSE, noise_std=1.0)
+    new = estimate_events(mm, **kw)
+    old = estimate_events(tr.signal, segment_solver="cd", tol=1e-12, max_iter=10000, **kw)
+    assert new.n_events == old.n_events > 0
+    np.testing.assert_allclose(new.arrival_samples, old.arrival_samples, atol=1e-6)
+    np.testing.assert_allclose(new.amplitudes, old.amplitudes, rtol=1e-7, atol=1e-6)
+    np.testing.assert_allclose(new.lasso_amplitudes, old.lasso_amplitudes, rtol=1e-7,
+                               atol=1e-6)
+    assert new.kkt_violation < 1e-8
+    assert new.segment_stats["runs_to_cd"] == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_segment_solver_at_the_record_ends(seed):
+    """Pulses at the first samples and cut by the end of the record (truncated columns)."""
+    rng = np.random.default_rng(seed)
+    n = 600
+    H = ConvolutionOperator(PULSE, n, "causal").todense()
+    pos = np.r_[0, 1, 3, rng.integers(100, 500, 3), n - L, n - 5, n - 2, n - 1]
+    s_true = np.zeros(n)
+    s_true[pos] = rng.uniform(20, 200, pos.size)
+    y = H @ s_true + rng.standard_normal(n)
+    alpha = _alpha(1.0, n)
+    ref = deconvolve(y, PULSE, alpha, positive=True, tol=1e-12, max_iter=100000)
+    ev = estimate_events(y, sampling_rate=FS, pulse=PULSE, alpha=alpha, noise_std=1.0,
+                         merge_gap_samples=0, debias=False, min_amplitude=0.0)
+    idx = np.flatnonzero(ref.coef > 1e-9 * alpha)
+    assert idx[0] <= 3 and idx[-1] >= n - 2
+    np.testing.assert_array_equal(np.round(ev.arrival_samples).astype(int), idx)
+    np.testing.assert_allclose(ev.lasso_amplitudes, ref.coef[idx], rtol=1e-7, atol=1e-7)
+    assert ev.kkt_violation < 1e-8
+    # debiased amplitudes: least squares on the support
+    deb = estimate_events(y, sampling_rate=FS, pulse=PULSE, alpha=alpha, noise_std=1.0,
+                          merge_gap_samples=0, min_amplitude=0.0, max_merge=None)
+    want = refit_support(y, PULSE, idx)
+    np.testing.assert_allclose(deb.amplitudes, want[want > 0], rtol=1e-7, atol=1e-7)
+
+
+def test_kkt_check_sees_perturbed_solutions():
+    """The compiled KKT check (margins skipped) == the vectorized one over whole runs."""
+    from sparse_events.gamma._estimate import _kkt_violation
+    from sparse_events.gamma._kernels import screen_runs
+    from sparse_events.gamma._segments import kkt_runs
+
+    tr = _train(0.3, 1 << 14, seed=13)
+    alpha = _alpha(1.0, tr.signal.size)
+    ref = deconvolve(tr.signal, PULSE, alpha, positive=True, tol=1e-12, max_iter=10000)
+    idx = np.flatnonzero(ref.coef > 0)
+    coef = ref.coef[idx]
+    margin = L + 2
+    s, e = screen_runs(tr.signal, PULSE, alpha, margin)
+    rng = np.random.default_rng(0)
+    cases = [(idx, coef), (idx, coef * (1 + 0.01 * rng.standard_normal(idx.size))),
+             (np.delete(idx, 7), np.delete(coef, 7)), (idx, coef * 0.9)]
+    for i, c in cases:
+        got = kkt_runs(tr.signal, PULSE, alpha, s, e, i, c, margin=margin)
+        want = _kkt_violation(tr.signal, PULSE, i, c, alpha, None, s, e)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+    assert got > 1e-3
+
+
+def test_segment_solver_without_debias_and_int_signal():
+    tr = _train(0.2, 1 << 14, seed=12)
+    y = np.round(4 * tr.signal).astype(np.int16)
+    kw = dict(sampling_rate=FS, pulse=PULSE, noise_std=4.0, debias=False)
+    new = estimate_events(y, **kw)
+    old = estimate_events(y, segment_solver="cd", tol=1e-12, max_iter=10000, **kw)
+    assert new.n_events == old.n_events > 0
+    np.testing.assert_allclose(new.amplitudes, old.amplitudes, rtol=1e-7, atol=1e-6)
+    np.testing.assert_allclose(new.amplitudes, new.lasso_amplitudes)
 
 
 def test_refit_support_equals_bounded_least_squares(rng):
@@ -172,6 +269,8 @@ def test_noise_estimate():
     (dict(alpha=0.0), "alpha"),
     (dict(chunk_size=16), "chunk_size"),
     (dict(noise_std=-1.0), "noise_std"),
+    (dict(segment_solver="fista"), "segment_solver"),
+    (dict(max_segment_vars=0), "max_segment_vars"),
 ])
 def test_bad_input(kw, match):
     args = dict(signal=np.random.default_rng(0).normal(size=1000), sampling_rate=FS,

@@ -5,9 +5,9 @@ constraint.  Convex ReLU: the reconstructed network attains the certified
 convex optimum.  ECG: chunked sparse detection equals whole-signal detection.
 Batch: parallel results equal serial ones.
 
-Default run: the "ci" profile; the expensive properties (ECG detection, batch
-with worker processes) run a fraction of the profile's examples (see
-``_examples``).  Long run: ``tests/run_long_properties.sh``.
+Default run: the "ci" profile; the convex ReLU network property (both
+estimators) runs half of the profile's examples (see ``_examples``).  Long run:
+``tests/run_long_properties.sh``.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def test_convex_relu_network_attains_certified_optimum(cls, case):
 
 @given(st.tuples(SEEDS, st.integers(5, 60), st.sampled_from([1e-3, 1e-2, 1e-1]),
                  st.booleans()))
-@settings(max_examples=_examples(0.25, 10))
+@settings(max_examples=_examples(1.0, 10))
 def test_convex_relu_1d_network_attains_lasso_optimum(case):
     seed, n, alpha, fit_intercept = case
     rng = np.random.default_rng(seed)
@@ -202,7 +202,7 @@ _MV = (_ECG["adc"] - _ECG["baseline"]) / _ECG["adc_gain"]
 @given(st.tuples(st.integers(0, 100), st.integers(40, 80), st.floats(0.2, 0.45),
                  st.sampled_from(["generic", "personalized"]), st.sampled_from([0.0, 0.05]),
                  SEEDS))
-@settings(max_examples=_examples(0.15, 4))
+@settings(max_examples=_examples(1.0, 4))
 def test_chunked_ecg_detection_equals_whole_signal(case):
     """Chunks of ``chunk_s`` seconds with 8 s margins give exactly the whole-record beats."""
     from sparse_events.ecg import ecg_clean
@@ -242,7 +242,7 @@ def _same(a, b):
 
 
 @given(st.lists(st.integers(0, 10**6), min_size=0, max_size=12), st.sampled_from([2, -1]))
-@settings(max_examples=_examples(0.25, 5))
+@settings(max_examples=_examples(1.0, 5))
 def test_batch_threads_equal_serial(items, jobs):
     serial = run_batch(_record_result, items, progress=False)
     assert [b.ok for b in serial] == [i % 7 != 3 for i in items]
@@ -251,7 +251,12 @@ def test_batch_threads_equal_serial(items, jobs):
 
 
 @given(st.lists(st.integers(0, 10**6), min_size=2, max_size=8))
-@settings(max_examples=_examples(0.05, 2))
+@settings(max_examples=_examples(1.0, 2))
 def test_batch_processes_equal_serial(items):
+    """The worker processes are started once (joblib's reusable loky executor).
+
+    The first example pays their start-up and the import of this module in each
+    worker (seconds); every later example reuses them (tens of milliseconds).
+    """
     serial = run_batch(_record_result, items, progress=False)
     _same(run_batch(_record_result, items, jobs=2, progress=False), serial)

@@ -157,7 +157,8 @@ def test_n_components_projects_windows_on_principal_directions(rng):
     fs, w = 50.0, 9
     x = smooth_source(400, fs, rng, cutoff_hz=8)
     y = np.column_stack([np.tanh(x), np.abs(x)])
-    model = raw_model(model="ridge", window_s=w / fs, n_components=3).fit(x, y, sampling_rate=fs)
+    model = raw_model(model="ridge", window_s=w / fs, n_components=3, whiten=False).fit(
+        x, y, sampling_rate=fs)
     rows = np.arange(4, 400 - 4)
     X = np.stack([x[t - 4:t + 5] for t in rows])
     # reference: leading right singular vectors from scipy, sklearn Ridge on projections
@@ -172,6 +173,17 @@ def test_n_components_projects_windows_on_principal_directions(rng):
     ref = Ridge().fit(X @ V.T, (y[rows] - mu) / sd)
     pred = model.predict(x, sampling_rate=fs)[["I", "II"]].to_numpy()[rows]
     np.testing.assert_allclose(pred, ref.predict(X @ V.T) * sd + mu, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(model.component_scale_, np.ones(3))
+    # whitened: each projection divided by its root mean square over the training windows
+    white = raw_model(model="ridge", window_s=w / fs, n_components=3).fit(x, y, sampling_rate=fs)
+    np.testing.assert_allclose(np.abs(white.components_ @ V.T), np.eye(3), atol=1e-8)
+    proj = X @ white.components_.T
+    np.testing.assert_allclose(white.component_scale_, np.sqrt(np.mean(proj ** 2, axis=0)),
+                               rtol=1e-8)
+    ref = Ridge().fit(proj / white.component_scale_, (y[rows] - mu) / sd)
+    pred = white.predict(x, sampling_rate=fs)[["I", "II"]].to_numpy()[rows]
+    np.testing.assert_allclose(pred, ref.predict(proj / white.component_scale_) * sd + mu,
+                               rtol=1e-9, atol=1e-9)
     with pytest.raises(ValueError, match="n_components must be <= 9"):
         raw_model(model="ridge", window_s=w / fs, n_components=10).fit(x, y, sampling_rate=fs)
     with pytest.raises(ValueError, match="n_components must be >= 1"):
@@ -222,6 +234,42 @@ def test_prediction_independent_of_input_rate(rng):
     middle = slice(500, 2000)  # away from the edges
     diff = hi.to_numpy()[::2][middle] - lo.to_numpy()[middle]
     assert np.abs(diff).max() < 0.02 * np.abs(hi.to_numpy()).max()
+
+
+def test_auto_components_whitened_for_convex_models_on_long_windows(rng):
+    fs = 250.0
+    x = smooth_source(3000, fs, rng, cutoff_hz=30)
+    leads = nonlinear_leads(x)
+    kw = dict(window_s=0.5, n_patterns=6, alpha=3e-2, tol=1e-6, random_state=0)
+    gated = SixLeadReconstructor(model="gated", **kw).fit(x, leads, sampling_rate=fs)
+    assert gated.components_.shape == (32, 125)
+    # weak directions are divided by at least sqrt(1e-3) times the leading scale
+    scale = gated.component_scale_
+    assert np.all(scale[1:] <= scale[:-1] + 1e-12) and scale[-1] >= np.sqrt(1e-3) * scale[0]
+    # the regressor is our convex gated-ReLU model on the whitened projections
+    from sparse_events import ConvexGatedReLURegressor
+
+    X = np.stack([gated.training_window(row)[0] for row in range(gated.train_time_s_.size)])
+    _, filtered = gated.filter_leads(leads, sampling_rate=fs)
+    rows = np.round(gated.train_time_s_ * fs).astype(int)
+    Z = (filtered[["I", "II"]].to_numpy()[rows] - gated.target_mean_) / gated.target_scale_
+    inputs = X @ gated.components_.T / scale
+    np.testing.assert_allclose(np.mean(inputs[:, :5] ** 2, axis=0), 1.0, rtol=1e-8)
+    ref = ConvexGatedReLURegressor(n_patterns=6, alpha=3e-2, tol=1e-6, solver="fista",
+                                   max_iter=3000, random_state=0).fit(inputs, Z)
+    np.testing.assert_allclose(gated.regressor_.convex_coef_, ref.convex_coef_, atol=1e-10)
+    # ridge, regressor objects and short windows keep the raw window by default
+    ridge = SixLeadReconstructor(model="ridge").fit(x, leads, sampling_rate=fs)
+    short = SixLeadReconstructor(model="gated", window_s=0.1, **{
+        k: v for k, v in kw.items() if k != "window_s"}).fit(x, leads, sampling_rate=fs)
+    assert ridge.components_ is None and short.components_ is None
+    raw = SixLeadReconstructor(model="gated", n_components=None, **kw).fit(
+        x, leads, sampling_rate=fs)
+    assert raw.components_ is None and raw.regressor_.n_features_in_ == 125
+    with pytest.raises(ValueError, match="n_components must be one of"):
+        SixLeadReconstructor(n_components="all").fit(x, leads, sampling_rate=fs)
+    with pytest.raises(TypeError, match="whiten must be True or False"):
+        SixLeadReconstructor(whiten="yes").fit(x, leads, sampling_rate=fs)
 
 
 def test_explain_neurons_points_to_activating_training_windows(rng):

@@ -178,3 +178,82 @@ def test_cd_with_and_without_newton_steps_agree(ratio, rng, monkeypatch):
     np.testing.assert_array_equal(a.coef != 0, b.coef != 0)
     np.testing.assert_allclose(a.coef, b.coef, atol=1e-8 * np.abs(b.coef).max())
     assert abs(a.objective[-1] - b.objective[-1]) <= 1e-12 * b.objective[-1]
+
+
+def _full_envelope(G):
+    """Envelope storage of a dense SPD matrix (every row starts at column 0)."""
+    m = G.shape[0]
+    f = np.zeros(m, dtype=np.int64)
+    ptr = np.concatenate([[0], np.cumsum(np.arange(1, m + 1))]).astype(np.int64)
+    Gf = np.concatenate([G[a, : a + 1] for a in range(m)])
+    return f, ptr, Gf
+
+
+def test_envelope_solve_matches_dense_solve(rng):
+    A = rng.standard_normal((30, 8))
+    G = A.T @ A
+    f, ptr, Gf = _full_envelope(G)
+    rhs = rng.standard_normal(8)
+    out = rhs.copy()
+    assert kern._envelope_solve(Gf.copy(), f, ptr, 0, 8, out, 0)
+    np.testing.assert_allclose(out, np.linalg.solve(G, rhs), rtol=1e-10, atol=1e-12)
+
+
+def test_active_set_direction_solves_the_reduced_face(rng):
+    """Crossing coefficients are fixed at zero (all at once) and the others solve
+    the face with them removed: ``(G d)_F = g_F``, ``d_D = -x_D``."""
+    m = 12
+    for _ in range(20):
+        A = rng.standard_normal((40, m))
+        G = A.T @ A
+        f, ptr, Gf = _full_envelope(G)
+        x = rng.standard_normal(m) * 0.1
+        g0 = rng.standard_normal(m) * 3.0
+        S = np.arange(m, dtype=np.int64)
+        d_free = np.linalg.solve(G, g0)
+        first = (x + d_free) * np.sign(x) <= 0  # crossings of the free Newton step
+        d = d_free.copy()
+        fixed = np.zeros(m, dtype=np.bool_)
+        ok = kern._active_set_direction(x, S, 0, m, f, ptr, Gf, g0, np.empty_like(Gf), fixed,
+                                        d, m)
+        assert ok
+        assert np.all(fixed[first])  # every first-round crossing leaves in one go
+        F = ~fixed
+        np.testing.assert_array_equal(d[fixed], -x[fixed])
+        np.testing.assert_allclose((G @ d)[F], g0[F], atol=1e-9 * np.abs(g0).max())
+        assert np.all((x[F] + d[F]) * np.sign(x[F]) > 0)  # no free coefficient crosses
+
+
+def test_newton_step_leaves_an_optimal_support_alone(rng):
+    """At the face optimum every block is skipped: nothing is updated."""
+    op, design, _, y = banded_problem(rng, "same", 1, N=800, L=7)
+    df = Quadratic(op, y)
+    pen = L1(0.05 * np.abs(design.rmatvec(y)).max())
+    ref = coordinate_descent(df, pen, tol=1e-14, max_iter=1000)
+    x = ref.coef.copy()
+    r = y - design.matvec(x)
+    S = np.flatnonzero(x).astype(np.int64)
+    assert design.newton_step(x, r, S, np.array([pen.alpha]), False) == 0
+    np.testing.assert_array_equal(x, ref.coef)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_newton_step_with_and_without_active_set_rounds(positive, rng):
+    """Both variants keep the residual exact and never increase the objective."""
+    op, design, x, y = banded_problem(rng, "causal", 1, N=2000, L=12)
+    pen = (NonNegativeL1 if positive else L1)(0.02 * np.abs(design.rmatvec(y)).max())
+    T = kern.kernel_cross_products(design.kernels)
+    for rounds in (0, 8):
+        for _ in range(3):
+            x = np.where(rng.random(x.size) < 0.3, rng.standard_normal(x.size), 0.0)
+            if positive:
+                x = np.abs(x)
+            r = y - design.matvec(x)
+            before = 0.5 * r @ r + pen.value(x)
+            kern.banded_newton(x, r, np.arange(x.size, dtype=np.int64), design.kernels, T,
+                               design.n_samples, design.shift, design.n_rows,
+                               np.array([pen.alpha]), positive, 1e-9, rounds)
+            np.testing.assert_allclose(r, y - design.matvec(x), atol=1e-9)
+            assert 0.5 * r @ r + pen.value(x) <= before * (1 + 1e-14)
+            if positive:
+                assert x.min() >= 0.0

@@ -77,22 +77,30 @@ def add_parser(sub):
     return p
 
 
-def detect_peaks(signal, sampling_rate, method):
-    """R-peak sample indices by ``sparse_events.ecg.ecg_peaks``."""
+def detect_peaks(signal, sampling_rate, method, chunk_progress=False):
+    """R-peak sample indices by ``sparse_events.ecg.ecg_peaks``.
+
+    ``chunk_progress=True`` shows the sparse detector's per-chunk bars (one per pass).
+    """
     from ..ecg import ecg_peaks
 
-    _, info = ecg_peaks(signal, sampling_rate=sampling_rate, method=method)
+    kwargs = {"progress": True} if chunk_progress and method == "sparse" else {}
+    _, info = ecg_peaks(signal, sampling_rate=sampling_rate, method=method, **kwargs)
     return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
 
 
 def detect_record(spec, *, method, out_dir, annotations=None, hrv=False, plot=False,
-                  plot_seconds=10.0):
-    """Detect one record and write its outputs; returns a summary dict (batch worker)."""
+                  plot_seconds=10.0, chunk_progress=False):
+    """Detect one record and write its outputs; returns a summary dict (batch worker).
+
+    ``chunk_progress=True`` adds the sparse detector's per-chunk progress bars (the CLI
+    asks for them with ``--progress`` when records are processed serially).
+    """
     import pandas as pd
 
     t0 = time.perf_counter()
     signal = read_signal(spec)
-    peaks = detect_peaks(signal, spec.sampling_rate, method)
+    peaks = detect_peaks(signal, spec.sampling_rate, method, chunk_progress=chunk_progress)
     elapsed = time.perf_counter() - t0
     out = Path(out_dir)
     written = []
@@ -193,9 +201,13 @@ def run(args) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {args.out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
+    # per-chunk bars only when explicitly asked and records run one after the other in
+    # this process (bars from worker processes would interleave)
+    chunk_progress = (args.progress is True and args.jobs == 1
+                      and args.dask_scheduler is None)
     results = batch(detect_record, specs, args, "detect", method=args.method, out_dir=str(out),
                     annotations=args.annotations, hrv=args.hrv, plot=args.plot,
-                    plot_seconds=args.plot_seconds)
+                    plot_seconds=args.plot_seconds, chunk_progress=chunk_progress)
     ok = [r.value for r in results if r.ok]
     if ok:
         print("| record | samples | fs (Hz) | R peaks | mean HR (bpm) | run time (s) | files |")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from .._validation import as_float_array, check_int, check_sampling_rate, check_scalar
 from ._templates import QRSDictionary, QRSTemplate
@@ -54,6 +55,69 @@ def beat_windows(signal, r_peaks, *, sampling_rate, before_s=0.1, after_s=0.14):
     ramp = np.linspace(0.0, 1.0, width)[None, :]
     w = w - (w[:, :1] + (w[:, -1:] - w[:, :1]) * ramp)
     return w, kept, before
+
+
+@njit(cache=True, nogil=True)
+def _leader_clusters(w, lag, thr, max_clusters):
+    """Sequential leader clustering of the beat windows ``w`` (see learn_qrs_dictionary).
+
+    Beat ``b`` is compared, on the central ``width - 2 lag`` samples shifted by
+    ``-lag..lag``, with the mean of every cluster so far (correlation); it joins
+    the best one (re-aligned by that shift, circularly) when the correlation is
+    at least ``thr``, else starts a new cluster (at most ``max_clusters``; beyond,
+    it joins nothing).  Returns the per-cluster sums of aligned beats, their
+    counts and the number of clusters.
+    """
+    n_beats, width = w.shape
+    core_len = width - 2 * lag
+    n_shifts = 2 * lag + 1
+    sums = np.zeros((max_clusters, width))
+    counts = np.zeros(max_clusters, dtype=np.int64)
+    means_core = np.zeros((max_clusters, core_len))
+    mean_norms = np.ones(max_clusters)
+    slice_norms = np.empty(n_shifts)
+    n_clusters = 0
+    for b in range(n_beats):
+        for sh in range(n_shifts):
+            acc = 0.0
+            for i in range(core_len):
+                v = w[b, sh + i]
+                acc += v * v
+            slice_norms[sh] = np.sqrt(acc)
+        best = -np.inf
+        best_s = lag
+        best_k = -1
+        for sh in range(n_shifts):  # same order as an argmax over (shift, cluster)
+            for k in range(n_clusters):
+                num = 0.0
+                for i in range(core_len):
+                    num += w[b, sh + i] * means_core[k, i]
+                den = slice_norms[sh] * mean_norms[k]
+                corr = num / (den if den > 1e-300 else 1e-300)
+                if corr > best:
+                    best, best_s, best_k = corr, sh, k
+        if best_k >= 0 and best >= thr:
+            k = best_k
+            shift = lag - best_s  # np.roll(w[b], shift) re-aligns the beat
+            for i in range(width):
+                sums[k, i] += w[b, (i - shift) % width]
+            counts[k] += 1
+        elif n_clusters < max_clusters:
+            k = n_clusters
+            n_clusters += 1
+            for i in range(width):
+                sums[k, i] = w[b, i]
+            counts[k] = 1
+        else:  # too many distinct shapes (noise): the beat joins nothing
+            continue
+        acc = 0.0
+        for i in range(core_len):
+            m = sums[k, lag + i] / counts[k]
+            means_core[k, i] = m
+            acc += m * m
+        nrm = np.sqrt(acc)
+        mean_norms[k] = nrm if nrm > 1e-300 else 1e-300
+    return sums, counts, n_clusters
 
 
 def _tukey(n, frac=0.3):
@@ -140,35 +204,7 @@ def learn_qrs_dictionary(signal, r_peaks, *, sampling_rate, max_atoms=6,
     width = w.shape[1]
     if width <= 2 * lag + 2:
         lag = 0
-    core_len = width - 2 * lag
-    shift_idx = np.arange(2 * lag + 1)[:, None] + np.arange(core_len)[None, :]
-    sums = np.zeros((_MAX_CLUSTERS, width))
-    counts = np.zeros(_MAX_CLUSTERS, dtype=np.int64)
-    means_core = np.zeros((_MAX_CLUSTERS, core_len))
-    mean_norms = np.ones(_MAX_CLUSTERS)
-    n_clusters = 0
-    for b in range(w.shape[0]):
-        slices = w[b][shift_idx]  # (n_shifts, core_len)
-        slice_norms = np.linalg.norm(slices, axis=1)
-        if n_clusters:
-            num = slices @ means_core[:n_clusters].T
-            corr = num / np.maximum(slice_norms[:, None] * mean_norms[None, :n_clusters], 1e-300)
-            s, k = np.unravel_index(int(np.argmax(corr)), corr.shape)
-            best = corr[s, k]
-        else:
-            best, s, k = -np.inf, lag, -1
-        if best >= thr:
-            sums[k] += np.roll(w[b], lag - s)  # shift s - lag re-aligns the beat
-            counts[k] += 1
-        elif n_clusters < _MAX_CLUSTERS:
-            k = n_clusters
-            n_clusters += 1
-            sums[k] = w[b]
-            counts[k] = 1
-        else:  # too many distinct shapes (noise): the beat joins nothing
-            continue
-        means_core[k] = sums[k, lag:lag + core_len] / counts[k]
-        mean_norms[k] = max(np.linalg.norm(means_core[k]), 1e-300)
+    sums, counts, n_clusters = _leader_clusters(np.ascontiguousarray(w), lag, thr, _MAX_CLUSTERS)
     means = sums[:n_clusters] / np.maximum(counts[:n_clusters, None], 1)
     counts = counts[:n_clusters]
     need = max(min_beats, int(np.ceil(min_fraction * kept.size)))

@@ -26,6 +26,8 @@ Pipeline (:func:`find_peaks_sparse`):
 3. Sparse coding: cross-products LASSO with the dictionary's atoms passed
    through the same band-pass, at the reduced rate, in overlapping chunks
    (:mod:`._chunking`): bounded memory, boundary beats neither lost nor doubled.
+   Each chunk runs Algorithm 1 of the paper (``max_reweights`` weighted-LASSO
+   solves, coordinate descent with relative duality-gap tolerance 1e-2).
 4. Candidates: clusters of activations (gaps < 100 ms), strength = summed
    activation, R = activation time + R offset of the largest atom, refined to
    the extremum of that atom's polarity in the cleaned lead within
@@ -45,7 +47,13 @@ Pipeline (:func:`find_peaks_sparse`):
 6. Personalized dictionary (``dictionary="personalized"``, the default): the
    beats of this first pass (generic dictionary) are clustered into a
    dictionary learned from the record (:func:`learn_qrs_dictionary`) and
-   steps 3-5 run again with it.
+   steps 3-5 run again with it.  In every chunk, Algorithm 1 of this second
+   pass starts at the activations of the first pass (moved to their R apex,
+   then back by the median R offset of the learned atoms): its first weighted
+   LASSO has the weights ``1 + 2 G a1`` of those activations ``a1`` instead
+   of all ones (``magnitudes0`` of :func:`sparse_events.cross_products_deconvolve`), a much
+   sparser and cheaper problem than the plain LASSO that a cold start solves
+   first (about 10x fewer coordinate-descent epochs on MIT-BIH).
 """
 
 from __future__ import annotations
@@ -79,6 +87,15 @@ _REFINE_S = 0.025       # refinement half-window (plus one decimated sample)
 _SLOPE_S = 0.05         # slope half-window
 _MARGIN_S = 8.0         # chunk context on each side
 _MIN_RATE_HZ = 50.0
+_INNER_TOL = 1e-2        # duality-gap tolerance of every weighted LASSO of a chunk
+_WARM_PASS2 = True       # pass 2 starts Algorithm 1 at the activations of pass 1
+# Optional coarse start of pass 1 (off: None).  With 45.0, pass 1 starts at the activations
+# of Algorithm 1 run on the reduced signal decimated by 2 more (45 Hz at 360 Hz): on the 24
+# MIT-BIH records of shared/ about 1.2x faster overall (CPU time), but gross Se 99.83 %
+# instead of 99.85 % (FN 80 vs 71, FP 53 vs 51).
+_SEED_RATE_HZ = None
+_SEED_REWEIGHTS = None   # max_reweights of that coarse run (None: max_reweights)
+_WARM_REWEIGHTS = None   # max_reweights of a warm-started pass (None: max_reweights)
 
 GENERIC_SHAPES = ("qRs",)
 GENERIC_WIDTHS = (1.0, 1.8)
@@ -109,8 +126,8 @@ class _FrontEnd:
         return max(1, int(round(_BLOCK_S * self.fs_reduced)))
 
     @classmethod
-    def for_rate(cls, fs):
-        q = max(1, int(round(fs / _TARGET_RATE_HZ)))
+    def for_rate(cls, fs, q=None):
+        q = max(1, int(round(fs / _TARGET_RATE_HZ))) if q is None else q
         lo, hi = _QRS_BAND_HZ
         hi = min(hi, 0.45 * fs / q)
         if fs < _MIN_RATE_HZ:
@@ -166,7 +183,8 @@ def _detector_kernels(dictionary: QRSDictionary, front: _FrontEnd) -> _Kernels:
 
 
 def sparse_code(y, kernels, *, lasso_alpha=0.1, refractory_samples=18, refractory_strength=2.0,
-                solver="cross_products", max_reweights=3, tol=1e-3):
+                solver="cross_products", max_reweights=3, tol=1e-3, magnitudes0=None,
+                inner_tol=None):
     r"""Non-negative sparse coding of a signal on a dictionary with a refractory penalty.
 
     With ``solver="cross_products"`` (the detector's method) this is the
@@ -198,6 +216,16 @@ def sparse_code(y, kernels, *, lasso_alpha=0.1, refractory_samples=18, refractor
         Outer iterations of Algorithm 1 (reaching it is not an error here:
         the iterate of lowest cost is used).
     tol : float
+    magnitudes0 : ndarray of shape (N,), optional
+        ``solver="cross_products"`` only: non-negative activation magnitudes
+        ``a0`` (summed over the kernels) at which Algorithm 1 first linearizes
+        the cross-products term: its first weighted LASSO has the weights
+        ``1 + 2 G a0`` instead of all ones (``magnitudes0`` of
+        :func:`sparse_events.cross_products_deconvolve`).  None (default):
+        ``a0 = 0``, the plain LASSO first.
+    inner_tol : float, optional
+        ``solver="cross_products"`` only: relative duality-gap tolerance of
+        every weighted-LASSO solve; default ``tol / 10``.
 
     Returns
     -------
@@ -215,7 +243,8 @@ def sparse_code(y, kernels, *, lasso_alpha=0.1, refractory_samples=18, refractor
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         res = cross_products_deconvolve(y, kernels, beta=1.0 / (2.0 * lasso_alpha), g=g,
-                                        positive=True, tol=tol, max_reweights=max_reweights)
+                                        positive=True, tol=tol, max_reweights=max_reweights,
+                                        inner_tol=inner_tol, magnitudes0=magnitudes0)
     return res.coef, bool(res.converged)
 
 
@@ -285,8 +314,67 @@ def _local_amplitude(block_max, flat_level, front: _FrontEnd, start_red, n_red):
     return amp, flat_mask
 
 
+_NO_ACTIVATION = (np.zeros(0, dtype=np.int64), np.zeros(0))
+
+
+def _r_aligned(coef, kern: _Kernels):
+    """Activations moved to their R apex: sorted local reduced times and summed magnitudes."""
+    p, t = np.nonzero(coef)
+    if t.size == 0:
+        return _NO_ACTIVATION
+    tr = t + kern.r_offsets[p]
+    times, inverse = np.unique(tr, return_inverse=True)
+    return times.astype(np.int64), np.bincount(inverse, weights=coef[p, t])
+
+
+def _prior_magnitudes(prior, kern: _Kernels, n):
+    """Magnitudes ``a0`` of a previous pass on this pass's grid (activation = R - R offset)."""
+    if prior is None or prior[0].size == 0:
+        return None
+    t = prior[0] - int(np.median(kern.r_offsets))
+    keep = (t >= 0) & (t < n)
+    a0 = np.zeros(n)
+    np.add.at(a0, t[keep], prior[1][keep])
+    return a0
+
+
+@dataclass(frozen=True)
+class _Seed:
+    """Coarse first run of a pass: the reduced signal decimated by ``k`` more."""
+
+    kern: _Kernels
+    k: int
+    refractory_samples: int
+
+
+def _make_seed(dictionary, fs, front: _FrontEnd, params):
+    """The coarse run (None when the seed rate would not be at least 2x coarser)."""
+    if not _SEED_RATE_HZ:
+        return None
+    k = int(round(front.fs_reduced / _SEED_RATE_HZ))
+    if k < 2 or fs / (k * front.q) < _MIN_RATE_HZ * 0.8:
+        return None
+    coarse = _FrontEnd.for_rate(fs, q=k * front.q)
+    refr = max(1, int(round(params["refractory_s"] * coarse.fs_reduced)))
+    return _Seed(_detector_kernels(dictionary, coarse), k, refr)
+
+
+def _seed_prior(yn, seed: _Seed, params):
+    """R-aligned activations of the coarse run, on the grid (and scale) of ``yn``."""
+    coef, _ = sparse_code(
+        np.ascontiguousarray(yn[::seed.k]), seed.kern.kernels, lasso_alpha=params["lasso_alpha"],
+        refractory_samples=seed.refractory_samples,
+        refractory_strength=params["refractory_strength"],
+        max_reweights=_SEED_REWEIGHTS or params["max_reweights"],
+        inner_tol=_INNER_TOL)
+    t, v = _r_aligned(coef, seed.kern)
+    # a unit-norm atom sampled k times more finely gives about sqrt(k) times the activation
+    return t * seed.k, v * np.sqrt(seed.k)
+
+
 def _candidates_in_chunk(x, c, front: _FrontEnd, kern: _Kernels, block_max, flat_level,
-                         params, diagnostics):
+                         params, diagnostics, prior=None, seed=None):
+    """Candidates of one chunk, and its activations aligned on R (for a later pass)."""
     q, fs = front.q, front.fs
     seg = x[c.start:c.stop]
     y = _filtfilt(front.sos_qrs, seg)[::q]
@@ -294,18 +382,25 @@ def _candidates_in_chunk(x, c, front: _FrontEnd, kern: _Kernels, block_max, flat
     amp, flat = _local_amplitude(block_max, flat_level, front, start_red, y.size)
     yn = np.where(flat, 0.0, y / amp)
     if not np.any(yn):
-        return _Candidates.empty()
+        return _Candidates.empty(), _NO_ACTIVATION
+    warm = params["solver"] == "cross_products"
+    if warm and prior is None and seed is not None:
+        prior = _seed_prior(yn, seed, params)
     coef, converged = sparse_code(
         yn, kern.kernels, lasso_alpha=params["lasso_alpha"],
         refractory_samples=params["refractory_samples"],
         refractory_strength=params["refractory_strength"], solver=params["solver"],
-        max_reweights=params["max_reweights"])
+        max_reweights=(_WARM_REWEIGHTS or params["max_reweights"]) if prior is not None
+        else params["max_reweights"],
+        magnitudes0=_prior_magnitudes(prior, kern, yn.size) if warm else None,
+        inner_tol=_INNER_TOL if warm else None)
     diagnostics["chunks"] += 1
     diagnostics["not_converged"] += int(not converged)
+    aligned = _r_aligned(coef, kern)
     act = coef.sum(axis=0)
     t = np.flatnonzero(act > 0)
     if t.size == 0:
-        return _Candidates.empty()
+        return _Candidates.empty(), aligned
     merge = max(1, int(round(_MERGE_S * front.fs_reduced)))
     breaks = np.flatnonzero(np.diff(t) > merge) + 1
     starts = np.concatenate([[0], breaks])
@@ -325,7 +420,7 @@ def _candidates_in_chunk(x, c, front: _FrontEnd, kern: _Kernels, block_max, flat
     r_abs = c.start + r_loc
     own = c.owns(r_abs) & ~flat[np.minimum(r_loc // q, flat.size - 1)]
     if not own.any():
-        return _Candidates.empty()
+        return _Candidates.empty(), aligned
     d = np.abs(np.diff(_filtfilt(front.sos_slope, seg), prepend=0.0)) * fs
     half_s = max(1, int(round(_SLOPE_S * fs)))
     slope = _window_max(d, r_loc[own], half_s)
@@ -338,7 +433,7 @@ def _candidates_in_chunk(x, c, front: _FrontEnd, kern: _Kernels, block_max, flat
     num = np.einsum("ij,ij->i", win, K[atom[own]])
     fit = num / np.maximum(np.linalg.norm(win, axis=1), 1e-12)
     return _Candidates(r_abs[own].astype(np.int64), strength[own], slope,
-                       atom[own].astype(np.int64), polarity[own].astype(np.int64), fit)
+                       atom[own].astype(np.int64), polarity[own].astype(np.int64), fit), aligned
 
 
 def _refine(seg, r_pred, polarity, half):
@@ -358,11 +453,17 @@ def _window_max(d, centres, half):
 
 
 def _find_candidates(x, front, kern, chunks, block_max, flat_level, params, diagnostics,
-                     progress=None, desc=None):
+                     progress=None, desc=None, priors=None, seed=None):
+    """Candidates over all chunks, and each chunk's R-aligned activations (sparse)."""
     bar = progress_bar(chunks, desc=desc, progress=progress, unit="chunk")
-    parts = [_candidates_in_chunk(x, c, front, kern, block_max, flat_level, params, diagnostics)
-             for c in bar]
-    return _Candidates.concatenate(parts)
+    parts, aligned = [], []
+    for i, c in enumerate(bar):
+        cand, act = _candidates_in_chunk(x, c, front, kern, block_max, flat_level, params,
+                                         diagnostics, None if priors is None else priors[i],
+                                         seed)
+        parts.append(cand)
+        aligned.append(act)
+    return _Candidates.concatenate(parts), aligned
 
 
 # --------------------------------------------------------------------------- decision
@@ -535,9 +636,10 @@ def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
     dico = _resolve_dictionary(dictionary, fs)
     diagnostics = {"chunks": 0, "not_converged": 0}
     n_passes = 2 if personalized else 1
-    cand = _find_candidates(x, front, _detector_kernels(dico, front), chunks, block_max,
-                            flat_level, params, diagnostics, progress=progress,
-                            desc=f"sparse R peaks, pass 1/{n_passes}")
+    cand, priors = _find_candidates(x, front, _detector_kernels(dico, front), chunks,
+                                    block_max, flat_level, params, diagnostics,
+                                    progress=progress, desc=f"sparse R peaks, pass 1/{n_passes}",
+                                    seed=_make_seed(dico, fs, front, params))
     accepted = _decide(cand, fs, params)
     if personalized and accepted.sum() >= 3:
         try:
@@ -546,9 +648,10 @@ def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
             learned = None
         if learned is not None:
             dico = learned
-            cand = _find_candidates(x, front, _detector_kernels(dico, front), chunks, block_max,
-                                    flat_level, params, diagnostics, progress=progress,
-                                    desc="sparse R peaks, pass 2/2")
+            cand, _ = _find_candidates(x, front, _detector_kernels(dico, front), chunks,
+                                       block_max, flat_level, params, diagnostics,
+                                       progress=progress, desc="sparse R peaks, pass 2/2",
+                                       priors=priors if _WARM_PASS2 else None)
             accepted = _decide(cand, fs, params)
     peaks = np.unique(cand.r_peak[accepted]).astype(np.int64)
     return SparseDetection(
@@ -594,6 +697,8 @@ def find_peaks_sparse(cleaned, *, sampling_rate, **kwargs):
         on 14 MIT-BIH records it missed 66 beats and made 41 false detections
         against 78 and 46 with 8 iterations, in about two thirds of the time;
         the iterate of lowest cost is used, so stopping there is not an error).
+        With the personalized dictionary, the second pass's iterations start
+        at the first pass's activations (see the module documentation).
     threshold, twave_s, searchback, fit_power : float
         Decision parameters (see the module documentation; ``fit_power = 0``
         ignores the shape fit).

@@ -15,9 +15,17 @@ active part of the signal, and exact:
    the cross-products window) do not interact, so the record splits into
    independent runs: each active stretch with ``margin`` samples of quiet
    signal on both sides.  The noise-only stretches between runs are dropped.
-3. **Packing.**  Runs are concatenated into pieces of about ``chunk_size``
-   samples, each solved by one call of
-   :func:`~sparse_events.deconvolve` (plain) or
+3. **Solving.**  Plain LASSO (default ``segment_solver="active_set"``):
+   inside the runs only the candidates ``c_i > alpha`` can be non-zero, and
+   candidates fewer than ``L`` samples apart form independent components
+   (typically one to a few events and a few tens of candidates); each is a
+   small non-negative quadratic program solved exactly by an active-set
+   method, all of them in a few compiled calls
+   (:func:`sparse_events.gamma._segments.solve_runs`).  Runs holding a
+   component above ``max_segment_vars`` candidates, the cross-products
+   LASSO, and ``segment_solver="cd"`` take the packing path: runs are
+   concatenated into pieces of about ``chunk_size`` samples, each solved by
+   one call of :func:`~sparse_events.deconvolve` (plain) or
    :func:`~sparse_events.cross_products_deconvolve` (with ``dead_time_s``).
    Only a run longer than ``chunk_size`` (very high rates) is cut: into
    windows overlapping by ``overlap`` samples on each side, each owning the
@@ -53,9 +61,11 @@ from ._kernels import (
     correlate_pulse,
     first_nonfinite,
     group_starts,
+    merge_small_groups_roots,
     refit_support,
     screen_runs,
 )
+from ._segments import kkt_runs, solve_runs
 
 __all__ = ["estimate_events", "estimate_activity", "EstimatedEvents", "ActivityEstimate",
            "estimate_noise_std", "cluster_events", "default_resolving_samples",
@@ -89,11 +99,18 @@ class EstimatedEvents:
         record, relative to ``alpha`` (``nan`` when not checked; for the
         cross-products LASSO checked with its final weights).
     n_pieces : int
-        Number of solver calls.
+        Number of solver calls (compiled segment-solver calls plus
+        coordinate-descent pieces).
     active_fraction : float
         Fraction of the record kept after screening.
+    n_not_converged : int
+        Coordinate-descent pieces that stopped before the tolerance.
     timings_s : dict
         Wall-clock time of each step.
+    segment_stats : dict
+        Work of the segment solver (``segment_solver="active_set"``):
+        independent components solved, the largest one, linear solves, runs
+        left to coordinate descent.
     """
 
     arrival_times_s: np.ndarray
@@ -110,6 +127,7 @@ class EstimatedEvents:
     active_fraction: float
     n_not_converged: int = 0
     timings_s: dict = field(default_factory=dict)
+    segment_stats: dict = field(default_factory=dict)
 
     @property
     def n_events(self) -> int:
@@ -230,30 +248,9 @@ def _merge_small_groups(new, pos, amp, max_gap, min_amplitude):
     run_start = np.ones(pos.size, dtype=bool)
     run_start[1:] = np.diff(pos) > max_gap
     run = (np.cumsum(run_start) - 1)[first]
-    owner = np.arange(n_groups)
-    lo = np.arange(n_groups)
-    hi = np.arange(n_groups)
-
-    def find(g):
-        while owner[g] != g:
-            g = owner[g]
-        return g
-
     small = np.flatnonzero(gamp < min_amplitude)
-    for g in small[np.argsort(gamp[small], kind="stable")]:
-        r = find(g)
-        if gamp[r] >= min_amplitude:
-            continue
-        cands = [find(k) for k in (lo[r] - 1, hi[r] + 1)
-                 if 0 <= k < n_groups and run[k] == run[r]]
-        if not cands:
-            continue
-        c = max(cands, key=lambda k: gamp[k])
-        owner[r] = c
-        gamp[c] += gamp[r]
-        lo[c] = min(lo[c], lo[r])
-        hi[c] = max(hi[c], hi[r])
-    roots = np.array([find(g) for g in range(n_groups)])
+    order = small[np.argsort(gamp[small], kind="stable")]
+    roots = merge_small_groups_roots(gamp, run, order, float(min_amplitude))
     new[first[1:]] = roots[1:] != roots[:-1]
 
 
@@ -303,7 +300,8 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
                     noise_std=None, threshold_factor=1.0, cross_products_strength=1.0,
                     merge_gap_samples=1, max_merge=2, min_amplitude=None, debias=True,
                     tol=1e-4,
-                    max_iter=200, chunk_size=1 << 16, overlap=None, check_kkt=True):
+                    max_iter=200, chunk_size=1 << 16, overlap=None, check_kkt=True,
+                    segment_solver="active_set", max_segment_vars=2048):
     r"""Recover arrival times and amplitudes of the pulses in a detector signal.
 
     Solves the non-negative LASSO deconvolution
@@ -380,6 +378,20 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
     check_kkt : bool, default=True
         Verify the optimality conditions on the whole record (one more
         correlation pass).
+    segment_solver : {"active_set", "cd"}, default="active_set"
+        Plain LASSO only.  ``"active_set"``: the candidates left by the
+        screening (``c_i > alpha``) split into independent components
+        (consecutive candidates fewer than ``L`` samples apart), each solved
+        exactly by a compiled active-set method, many per call (see
+        :mod:`sparse_events.gamma._segments`); runs holding a component of more
+        than ``max_segment_vars`` candidates (very high rates) go to
+        coordinate descent as with ``"cd"``.  ``"cd"``: every run by
+        :func:`~sparse_events.deconvolve` on packed pieces (``tol``,
+        ``max_iter``, ``chunk_size``, ``overlap``).  Both solve the same
+        problem; the first to machine precision.  The cross-products LASSO
+        always uses ``"cd"``.
+    max_segment_vars : int, default=2048
+        Largest component solved by the active-set method.
 
     Returns
     -------
@@ -456,6 +468,9 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         raise ValueError(f"overlap ({overlap}) must be smaller than half of chunk_size "
                          f"({chunk_size})")
     margin = max(L, Lg + 1) + 2
+    if segment_solver not in ("active_set", "cd"):
+        raise ValueError(f"segment_solver must be 'active_set' or 'cd', got {segment_solver!r}")
+    max_segment_vars = check_int(max_segment_vars, "max_segment_vars", low=1)
 
     timings = {}
     t0 = time.perf_counter()
@@ -467,7 +482,20 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
     idx_all, lasso_all, deb_all = [], [], []
     n_pieces = 0
     n_not_conv = 0
-    for group in _pieces(starts, stops, chunk_size, overlap):
+    seg_stats = {}
+    cd_starts, cd_stops = starts, stops
+    if method == "lasso" and segment_solver == "active_set" and starts.size:
+        s_idx, s_coef, s_deb, fallback, seg_stats = solve_runs(
+            y, p, alpha, starts, stops, margin=margin, debias=debias,
+            max_vars=max_segment_vars)
+        idx_all.append(s_idx)
+        lasso_all.append(s_coef)
+        deb_all.append(s_deb)
+        n_pieces += seg_stats["calls"]
+        cd_starts, cd_stops = starts[fallback], stops[fallback]
+        seg_stats["runs"] = int(starts.size)
+        seg_stats["runs_to_cd"] = int(cd_starts.size)
+    for group in _pieces(cd_starts, cd_stops, chunk_size, overlap):
         yp = np.concatenate([np.asarray(y[w0:w1], dtype=np.float64) for w0, w1, _, _ in group])
         if yp.size < L:
             yp = np.concatenate([yp, np.zeros(L - yp.size)])
@@ -503,7 +531,10 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
     kkt = np.nan
     if check_kkt:
         t0 = time.perf_counter()
-        kkt = _kkt_violation(y, p, idx, lasso_amp, alpha, window, starts, stops)
+        if window is None:
+            kkt = kkt_runs(y, p, alpha, starts, stops, idx, lasso_amp, margin=margin)
+        else:
+            kkt = _kkt_violation(y, p, idx, lasso_amp, alpha, window, starts, stops)
         timings["kkt_check"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -526,7 +557,7 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         sampling_rate=fs, duration_s=n / fs, alpha=alpha, noise_std=noise_std,
         method=method, dead_time_s=None if dead_time_s is None else float(dead_time_s),
         kkt_violation=kkt, n_pieces=n_pieces, active_fraction=active / n,
-        n_not_converged=n_not_conv, timings_s=timings)
+        n_not_converged=n_not_conv, timings_s=timings, segment_stats=seg_stats)
 
 
 def _ranges(lo, hi):

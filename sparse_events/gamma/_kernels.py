@@ -7,7 +7,8 @@ import numpy as np
 from scipy.linalg import LinAlgError, solveh_banded
 from scipy.optimize import lsq_linear
 
-__all__ = ["correlate_pulse", "refit_support", "screen_runs", "group_starts", "first_nonfinite"]
+__all__ = ["correlate_pulse", "refit_support", "screen_runs", "group_starts", "first_nonfinite",
+           "merge_small_groups_roots"]
 
 
 @numba.njit(cache=True)
@@ -203,6 +204,56 @@ def group_starts(pos, amp, max_gap, max_size):
     if pos.size:
         _group_starts_kernel(pos, amp, float(max_gap), int(max_size), new)
     return new
+
+
+@numba.njit(cache=True)
+def _find(owner, g):
+    while owner[g] != g:
+        g = owner[g]
+    return g
+
+
+@numba.njit(cache=True)
+def _merge_small_kernel(gamp, run, order, min_amplitude, owner, lo, hi, roots):
+    n_groups = gamp.size
+    for g in order:
+        r = _find(owner, g)
+        if gamp[r] >= min_amplitude:
+            continue
+        c = -1
+        for k in (lo[r] - 1, hi[r] + 1):
+            if 0 <= k < n_groups and run[k] == run[r]:
+                f = _find(owner, k)
+                if c < 0 or gamp[f] > gamp[c]:
+                    c = f
+        if c < 0:
+            continue
+        owner[r] = c
+        gamp[c] += gamp[r]
+        lo[c] = min(lo[c], lo[r])
+        hi[c] = max(hi[c], hi[r])
+    for g in range(n_groups):
+        roots[g] = _find(owner, g)
+
+
+def merge_small_groups_roots(gamp, run, order, min_amplitude):
+    """Union of groups below ``min_amplitude`` with their larger neighbour in the same run.
+
+    Groups are visited in ``order`` (the small ones, smallest first); a group
+    still below ``min_amplitude`` (its merged amplitude) joins the larger of
+    its two neighbouring groups of the same ``run`` (the left one on a tie).
+    ``gamp`` (group amplitudes) is updated in place.  Returns the root group
+    of every group.
+    """
+    n_groups = gamp.size
+    owner = np.arange(n_groups, dtype=np.int64)
+    lo = owner.copy()
+    hi = owner.copy()
+    roots = np.empty(n_groups, dtype=np.int64)
+    _merge_small_kernel(gamp, np.ascontiguousarray(run, dtype=np.int64),
+                        np.ascontiguousarray(order, dtype=np.int64), float(min_amplitude),
+                        owner, lo, hi, roots)
+    return roots
 
 
 def _gram_banded(idx, p, n):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._exceptions import ConvergenceWarning
-from .._validation import check_int, check_option, check_scalar
+from .._validation import as_float_array, check_int, check_option, check_scalar
 from ..operators import DictionaryOperator
 from ..solvers import SolverResult
 from ..solvers._designs import BandedDesign
@@ -98,7 +98,7 @@ class CrossProductsResult(SolverResult):
 def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=False, tol=1e-7,
                               max_reweights=100, solver="auto", debias=False, inner_tol=None,
                               inner_max_iter=100, min_step=1e-10, final_step=True,
-                              method="auto"):
+                              method="auto", magnitudes0=None):
     r"""Sparse deconvolution with the cross-products LASSO (Luengo, Via and Trigano).
 
     Minimises, for each signal ``y`` (eq. 8 of the paper),
@@ -148,7 +148,19 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
     4. updates ``gamma <- 1 + 2 G |s|``.
 
     A rejected step leaves ``s`` and ``gamma`` unchanged, so the next weighted
-    LASSO is the same problem: its solution is reused, not recomputed.  The
+    LASSO is the same problem: its solution is reused, not recomputed.
+
+    **Starting point** (``magnitudes0``, not part of the paper's algorithm).
+    The first linearization can be taken at given per-time magnitudes ``a0``
+    (e.g. the activations ``sum_p |s_p[t]|`` of an earlier run on the same
+    time grid) instead of at ``s = 0``: the first weighted LASSO is then
+    solved with the weights ``gamma0 = 1 + 2 G a0`` (for every kernel)
+    instead of all ones, still cold-started at ``s = 0``, i.e. it is
+    :func:`deconvolve` with ``alpha = 1 / (2 beta)`` and
+    ``weights = gamma0``.  Events near the activations of ``a0`` are then
+    penalized from the start, so that this first solve is sparser and
+    cheaper than the plain LASSO; the steps that follow are unchanged
+    (``s``, ``cost`` and the step start at ``0``, ``inf`` and ``1``).  The
     cost history is non-increasing by construction and the returned ``s`` has
     the lowest cost seen.
 
@@ -232,6 +244,17 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
         coordinate passes and pairwise merges on eq. 8).
     method : {"auto", "direct", "fft"}
         Filtering engine of the operators.
+    magnitudes0 : array_like of shape (N,) or (n_signals, N), optional
+        Non-negative, finite per-time magnitudes ``a0`` at which the
+        cross-products term is first linearized, on the coefficient grid:
+        ``N`` is the number of coefficients per kernel (``coef.shape[-1]``,
+        ``M`` for ``mode="causal"``), and for a dictionary ``a0[t]`` plays
+        the role of ``a[t] = sum_p |s_p[t]|``.  The first weighted LASSO has
+        the weights ``1 + 2 G a0``, the reweighting formula applied to
+        ``a0``, instead of all ones (see *Starting point* above).  For several
+        signals, one row per signal, or one ``(N,)`` array for all.  None
+        (default) or all zeros: ``a0 = 0``, the plain LASSO first, with the
+        same result bit for bit.
 
     Returns
     -------
@@ -265,6 +288,7 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
     max_reweights = check_int(max_reweights, "max_reweights", low=1)
     inner_max_iter = check_int(inner_max_iter, "inner_max_iter", low=1)
     min_step = check_scalar(min_step, "min_step", low=0, high=1)
+    A0 = _start_magnitudes(magnitudes0, batch, Y.shape[0], N)
     P = K.shape[0]
     design = BandedDesign(DictionaryOperator(K, N, mode, method=method))
     ops = SparseProducts(design, window, method=method)
@@ -273,7 +297,8 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
         fields = algorithm1(ops, Y[i], betas[i], positive=positive, tol=tol,
                             inner_tol=inner_tol, inner_max_iter=inner_max_iter,
                             max_reweights=max_reweights, min_step=min_step, solver=solver,
-                            final_step=final_step)
+                            final_step=final_step,
+                            magnitudes0=None if A0 is None else A0[i if A0.shape[0] > 1 else 0])
         res = CrossProductsResult(**fields)
         if debias:
             res.coef_debiased = debias_coef(design, Y[i], res.coef, positive)
@@ -288,6 +313,25 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
             f"{r.surrogate_decrease:.3g} > tol={tol}); returning the iterate of lowest cost",
             ConvergenceWarning, stacklevel=2)
     return _stack(results, batch, dictionary, P, N, window)
+
+
+def _start_magnitudes(magnitudes0, batch, n_signals, N):
+    """Validated ``magnitudes0`` as a C-contiguous float64 ``(1 or n_signals, N)`` array."""
+    if magnitudes0 is None:
+        return None
+    a0 = as_float_array(magnitudes0, "magnitudes0", dtype=np.float64, ndim=(1, 2))
+    ok = a0.shape == (N,) or (batch and a0.shape == (n_signals, N))
+    if not ok:
+        want = f"({N},)" + (f" or ({n_signals}, {N})" if batch else "")
+        raise ValueError(
+            f"magnitudes0 must have shape {want} (one value per coefficient time, "
+            f"N = {N}), got {a0.shape}")
+    if np.any(a0 < 0):
+        bad = np.unravel_index(int(np.flatnonzero(a0 < 0)[0]), a0.shape)
+        bad = bad[0] if len(bad) == 1 else tuple(int(i) for i in bad)
+        raise ValueError(f"magnitudes0 must be non-negative (magnitudes |s|); "
+                         f"magnitudes0[{bad}] = {a0[bad]}")
+    return np.ascontiguousarray(a0.reshape(-1, N))
 
 
 def _per_signal_beta(beta, batch, n_signals):

@@ -3,16 +3,67 @@
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
 from .._exceptions import ConvergenceWarning
-from ..solvers import Quadratic, WeightedL1, solve
+from ..solvers import Quadratic, WeightedL1, coordinate_descent, solve
 from ..solvers._optimality import check_optimality
+from . import _cross_products_kernels as kern
+from ._cross_products_ops import _SPARSE_FACTOR
 from ._cross_products_kernels import merge_pairs, segment_passes
 from ._cross_products_kernels import zero_by_kkt as zero_kkt_kernel
 
 __all__ = ["algorithm1", "CrossProductsProblem"]
+
+# block length of the element-wise combinations of residuals (bounded temporaries)
+_BLOCK = 1 << 16
+
+
+class SparseCoef(NamedTuple):
+    """Flat coefficients stored by their non-zeros.
+
+    ``idx`` (int64, increasing) are the flat indices ``p N + t`` of the non-zero
+    entries, ``val`` their values (no zeros).  Algorithm 1 keeps its sparse
+    iterates in this form between the solves, so that they take
+    ``16 nnz`` bytes instead of ``8 P N``; :meth:`CrossProductsProblem.dense`
+    gives back the dense vector, bit for bit.
+    """
+
+    idx: np.ndarray
+    val: np.ndarray
+
+
+def _compact(x):
+    """The non-zeros of the flat array ``x`` as a :class:`SparseCoef`."""
+    idx = np.flatnonzero(x)
+    return SparseCoef(idx, x[idx])
+
+
+def _on(c, U):
+    """Values of ``c`` at the sorted flat indices ``U`` (a superset of ``c.idx``), 0 elsewhere."""
+    v = np.zeros(U.size)
+    v[np.searchsorted(U, c.idx)] = c.val
+    return v
+
+
+def _from_union(U, v):
+    """The :class:`SparseCoef` of values ``v`` at the sorted flat indices ``U`` (zeros dropped)."""
+    keep = v != 0
+    return SparseCoef(U[keep], v[keep])
+
+
+def _blend(a, b, step):
+    """``(1 - step) a + step b``, element-wise as numpy computes it, with block temporaries."""
+    out = np.empty_like(a)
+    w = 1.0 - step
+    for lo in range(0, a.size, _BLOCK):
+        hi = min(lo + _BLOCK, a.size)
+        o = out[lo:hi]
+        np.multiply(a[lo:hi], w, out=o)
+        o += step * b[lo:hi]
+    return out
 
 
 class CrossProductsProblem:
@@ -38,7 +89,12 @@ class CrossProductsProblem:
 
     def weights(self, s):
         """``gamma = 1 + 2 G a`` repeated for each kernel (flat, length ``P N``)."""
-        gam = self.ops.toeplitz(self.ops.magnitudes(s))
+        return self.weights_of_magnitudes(self.ops.magnitudes(s))
+
+    def weights_of_magnitudes(self, a):
+        """``1 + 2 G a`` for the per-time magnitudes ``a`` (length ``N``), repeated for each
+        kernel (flat, length ``P N``)."""
+        gam = self.ops.toeplitz(a)
         np.multiply(gam, 2.0, out=gam)  # in place: no extra length-N temporaries
         np.add(gam, 1.0, out=gam)
         return np.tile(gam, self.P) if self.P > 1 else gam
@@ -87,9 +143,11 @@ class CrossProductsProblem:
         return x, self.residual(x)
 
     def surrogate(self, s, r, gamma):
-        """``Q(s) = 0.5 ||r||^2 + (1 / (2 beta)) gamma^T |s|``."""
+        """``Q(s) = 0.5 ||r||^2 + (1 / (2 beta)) gamma^T |s|`` (``gamma=None``: all ones)."""
         nz = np.flatnonzero(s)
-        return 0.5 * float(r @ r) + self.lasso_alpha * float(gamma[nz] @ np.abs(s[nz]))
+        # only the support's weights: no length-N array of ones for gamma=None
+        gam = np.ones(nz.size) if gamma is None else gamma[nz]
+        return 0.5 * float(r @ r) + self.lasso_alpha * float(gam @ np.abs(s[nz]))
 
     # -- per-segment machinery ---------------------------------------------------
     def segments(self, s, s_tilde):
@@ -191,6 +249,180 @@ class CrossProductsProblem:
         return cand, r_cand, min(cand_cost, cost), cand_cost, True
 
 
+    # -- sparse iterates (SparseCoef): what Algorithm 1 keeps between the solves ---------
+    # Every method below gives, bit for bit, what its dense counterpart gives on
+    # ``self.dense(c)``, without length-N temporaries where it can.
+    def dense(self, c):
+        """The dense flat vector (length ``P N``) of the :class:`SparseCoef` ``c``."""
+        x = np.zeros(self.P * self.N)
+        x[c.idx] = c.val
+        return x
+
+    def _abs_dense(self, c):
+        """``ops.magnitudes(self.dense(c))`` (length ``N``)."""
+        if self.P == 1:
+            a = np.zeros(self.N)
+            a[c.idx] = np.abs(c.val)
+            return a
+        return self.ops.magnitudes(self.dense(c))
+
+    def _magnitude_support(self, c):
+        """Sorted times ``T`` where the magnitudes ``a`` of ``c`` are non-zero, and ``a[T]``."""
+        if self.P == 1:
+            return c.idx, np.abs(c.val)
+        a = self._abs_dense(c)
+        T = np.flatnonzero(a)
+        return T, a[T]
+
+    def _magnitudes_at(self, c, T):
+        """``magnitudes(dense c)[T]`` for sorted times ``T`` covering the times of ``c``."""
+        if self.P == 1:
+            return np.abs(_on(c, T))
+        return self._abs_dense(c)[T]
+
+    def _window_products_at(self, a_t, T, Q):
+        """``ops.toeplitz(a)[Q]`` for ``a`` zero outside the sorted times ``T`` (``a[T] = a_t``)."""
+        ops = self.ops
+        if ops.window_is_zero:
+            return np.zeros(Q.size)
+        nz = np.flatnonzero(a_t)
+        if nz.size * ops._g_taps.size > _SPARSE_FACTOR * ops.n_samples:
+            a = np.zeros(self.N)  # toeplitz filters densely here: same engine
+            a[T] = a_t
+            return ops.toeplitz(a)[Q]
+        out = np.empty(Q.size)
+        kern.window_at(np.ascontiguousarray(T[nz], dtype=np.int64),
+                       np.ascontiguousarray(a_t[nz], dtype=np.float64), ops.window,
+                       np.ascontiguousarray(Q, dtype=np.int64), out)
+        return out
+
+    def weights_at(self, c, flat_idx):
+        """``self.weights(self.dense(c))[flat_idx]``, without the length-``P N`` weights."""
+        T, a_t = self._magnitude_support(c)
+        gam = self._window_products_at(a_t, T, flat_idx % self.N)
+        np.multiply(gam, 2.0, out=gam)
+        np.add(gam, 1.0, out=gam)
+        return gam
+
+    def weights_sparse(self, c):
+        """``self.weights(self.dense(c))``."""
+        return self.weights_of_magnitudes(self._abs_dense(c))
+
+    def cost_sparse(self, c, r):
+        """``self.cost(self.dense(c), r)``."""
+        a = self._abs_dense(c)
+        return float(a.sum()) + self.beta * float(r @ r) + self.ops.quadratic(a)
+
+    def surrogate_sparse(self, c, r, c_weights):
+        """``self.surrogate(dense c, r, gamma)`` with ``gamma = weights(dense c_weights)``.
+
+        ``c_weights=None``: ``gamma`` all ones.  Only the weights on the support
+        of ``c`` are computed.
+        """
+        gam = (np.ones(c.idx.size) if c_weights is None
+               else self.weights_at(c_weights, c.idx))
+        return 0.5 * float(r @ r) + self.lasso_alpha * float(gam @ np.abs(c.val))
+
+    def zero_by_kkt_inplace(self, x, thresh, positive):
+        """:meth:`zero_by_kkt` on ``x`` in place, with the thresholds ``lasso_alpha * gamma``.
+
+        Returns ``y - H x`` for the final ``x``.
+        """
+        r = self.residual(x)
+        support = np.flatnonzero(x)
+        if support.size == 0:
+            return r
+        design = self.ops.design
+        n_zeroed = zero_kkt_kernel(x, r, support, design.kernels, design.cumsq, self.N,
+                                   design.shift, np.ascontiguousarray(thresh, dtype=np.float64),
+                                   bool(positive))
+        if n_zeroed == 0:
+            return r  # untouched
+        r = None  # the exact residual (r was updated incrementally)
+        return self.residual(x)
+
+    def segment_cost_change_sparse(self, T, starts, x_old, r_old, x_new, want_residual):
+        """:meth:`segment_cost_change` for :class:`SparseCoef` iterates.
+
+        The same arithmetic on the union support and on the rows under the
+        segments only: one length-``M`` array (``H (x_new - x_old)``, which
+        becomes ``y - H x_new`` when ``want_residual``, else ``None`` is returned).
+        """
+        ops, N = self.ops, self.N
+        a_new_t = self._magnitudes_at(x_new, T)
+        a_old_t = self._magnitudes_at(x_old, T)
+        d_l1 = np.add.reduceat(a_new_t - a_old_t, starts)
+        q_new = np.add.reduceat(a_new_t * self._window_products_at(a_new_t, T, T), starts)
+        q_old = np.add.reduceat(a_old_t * self._window_products_at(a_old_t, T, T), starts)
+        d_cross = q_new - q_old
+        # dr = -H (x_new - x_old), as ops.matvec computes H of the dense step
+        U = np.union1d(x_old.idx, x_new.idx)
+        step = _on(x_new, U) - _on(x_old, U)
+        nz = np.flatnonzero(step)
+        if nz.size * ops.kernel_length > _SPARSE_FACTOR * ops.n_rows:
+            full = np.zeros(self.P * N)
+            full[U[nz]] = step[nz]
+            dr = ops.design.matvec(full)
+            del full
+        else:
+            p, t = np.divmod(U[nz], N)
+            dr = np.zeros(ops.n_rows)
+            kern.scatter_convolution(t, p, np.ascontiguousarray(step[nz]), ops.kernels,
+                                     ops.shift, dr)
+        del step, U, nz
+        np.negative(dr, out=dr)
+        # data term: sum over the rows [lo, hi) of every segment (disjoint, increasing)
+        # of dr (2 r_old + dr), gathered into one compact array
+        ends = np.concatenate([starts[1:], [T.size]]) - 1
+        lo = np.clip(T[starts] + ops._h_offsets[0], 0, ops.n_rows)
+        hi = np.clip(T[ends] + ops._h_offsets[-1] + 1, 0, ops.n_rows)
+        lens = np.maximum(hi - lo, 0)
+        first = np.cumsum(lens) - lens
+        rows = np.repeat(lo - first, lens) + np.arange(int(lens.sum()))
+        d_rows = dr[rows]
+        diff = r_old[rows]
+        np.multiply(diff, 2.0, out=diff)
+        np.add(diff, d_rows, out=diff)
+        np.multiply(diff, d_rows, out=diff)
+        del d_rows, rows
+        d_data = np.zeros(starts.size)
+        nonempty = lens > 0
+        if diff.size:
+            d_data[nonempty] = np.add.reduceat(diff, first[nonempty])
+        del diff
+        if want_residual:
+            np.add(r_old, dr, out=dr)  # y - H x_new
+        else:
+            dr = None
+        return d_l1 + self.beta * d_data + d_cross, dr
+
+    def final_step_sparse(self, s, r_s, cost, s_tilde):
+        """:meth:`final_step` for :class:`SparseCoef` iterates (returns a SparseCoef)."""
+        N = self.N
+        T = np.union1d(s.idx % N, s_tilde.idx % N)
+        if T.size == 0:
+            return s, r_s, cost, cost, False
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(T) > self.ops.interaction) + 1])
+        seg = self.segment_index(T, starts)
+        U = np.union1d(s.idx, s_tilde.idx)
+        sv, stv = _on(s, U), _on(s_tilde, U)
+        prv = np.where(stv != 0, sv, 0.0)
+        pruned = _from_union(U, prv)
+        d_full, _ = self.segment_cost_change_sparse(T, starts, s, r_s, s_tilde, False)
+        d_prune, _ = self.segment_cost_change_sparse(T, starts, s, r_s, pruned, False)
+        use_full = (d_full <= 0) & (d_full <= d_prune)
+        use_prune = ~use_full & (d_prune <= 0)
+        if not (use_full.any() or use_prune.any()):
+            return s, r_s, cost, cost, False
+        seg_u = seg[np.searchsorted(T, U % N)]
+        cand = _from_union(U, np.where(use_full[seg_u], stv, np.where(use_prune[seg_u], prv, sv)))
+        if np.array_equal(cand.idx, s.idx) and np.array_equal(cand.val, s.val):
+            return s, r_s, cost, cost, False
+        _, r_cand = self.segment_cost_change_sparse(T, starts, s, r_s, cand, True)
+        cand_cost = self.cost_sparse(cand, r_cand)
+        # the change is a sum of non-positive segment changes: guard against rounding
+        return cand, r_cand, min(cand_cost, cost), cand_cost, True
+
     def polish(self, s, positive, *, max_rounds=50, max_passes=200, rtol=1e-12):
         """Exact one-coordinate passes and pairwise merges on eq. 8 itself, from ``s``.
 
@@ -224,18 +456,28 @@ class CrossProductsProblem:
         decrease : float
             Sum of the exact changes of eq. 8 of the steps taken (``<= 0``).
         """
-        support = np.flatnonzero(s)
-        if support.size == 0:
+        if not np.any(s):
             return s, 0.0
-        ops, design = self.ops, self.ops.design
         x = s.copy()
+        total = self._polish_inplace(x, positive, max_rounds, max_passes, rtol)
+        if np.array_equal(x, s):
+            return s, 0.0
+        return x, total
+
+    def _polish_inplace(self, x, positive, max_rounds=50, max_passes=200, rtol=1e-12):
+        """The passes and merges of :meth:`polish`, on ``x`` in place; returns the decrease."""
+        support = np.flatnonzero(x)
+        if support.size == 0:
+            return 0.0
+        ops, design = self.ops, self.ops.design
         r = self.residual(x)
-        a = np.ascontiguousarray(ops.magnitudes(x), dtype=np.float64).copy()
+        # a fresh array (np.abs or a sum): the kernels update it in place
+        a = np.ascontiguousarray(ops.magnitudes(x), dtype=np.float64)
         times = support % self.N
         perm = np.argsort(times, kind="stable")
         order = np.ascontiguousarray(support[perm], dtype=np.int64)
         times = np.ascontiguousarray(times[perm], dtype=np.int64)
-        min_dec = 4.0 * np.finfo(float).eps * abs(self.cost(s, r))
+        min_dec = 4.0 * np.finfo(float).eps * abs(self.cost(x, r))
         args = (ops.kernels, design.cumsq, self.N, design.shift, ops.window, float(self.beta),
                 bool(positive))
         total = 0.0
@@ -247,20 +489,55 @@ class CrossProductsProblem:
             total += d
             if n_merged == 0:
                 break
-        if np.array_equal(x, s):
-            return s, 0.0
-        return x, total
+        return total
+
+
+def _kkt_violation(datafit, prob, coef, positive):
+    """``check_optimality(datafit, WeightedL1(lasso_alpha, gamma(coef)), coef, r).kkt``.
+
+    The same products and distances (same functions, same bits), without the
+    duality gap that is not reported: one length-``M`` residual at a time, and
+    ``gamma`` formed once the residual is released.
+    """
+    r = datafit.residual(coef)
+    if not (np.all(np.isfinite(coef)) and np.isfinite(float(r @ r))):
+        # non-finite: let check_optimality name the argument (as before)
+        return check_optimality(datafit, WeightedL1(prob.lasso_alpha, prob.weights(coef),
+                                                    positive=positive), coef, r).kkt
+    corr = datafit.design.rmatvec(r)  # A^T r, as check_optimality computes it
+    r = None
+    penalty = WeightedL1(prob.lasso_alpha, prob.weights(coef), positive=positive)
+    dist = penalty.subdiff_distance(coef, corr)
+    return float(dist.max()) if dist.size else 0.0
 
 
 def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_reweights,
-               min_step, solver, final_step):
-    """Run Algorithm 1 on one signal; return a dict of the fields of CrossProductsResult."""
+               min_step, solver, final_step, magnitudes0=None):
+    """Run Algorithm 1 on one signal; return a dict of the fields of CrossProductsResult.
+
+    ``magnitudes0`` (validated, float64, length ``N``, ``>= 0``, or None): the
+    magnitudes ``a0`` at which the cross-products term is first linearized.
+    The first weighted LASSO (cold-started at ``s = 0``, like the plain one)
+    then has the weights ``gamma0 = 1 + 2 G a0`` instead of all ones, and its
+    surrogate decrease is measured with them.  None or all zeros: the plain
+    LASSO first, exactly as without it.
+
+    Memory: the iterates ``s`` and ``s~`` are sparse and kept as
+    :class:`SparseCoef` between the solves; the weights ``gamma(s)`` are formed
+    (already multiplied by ``1 / (2 beta)``, the thresholds of the coordinate
+    descent) right before each solve and released after it, and the solver
+    gets the dense warm start as a temporary that it frees once copied.  Along
+    the iterations, besides the input ``y``, at most the residuals of ``s``,
+    ``s~`` and the trial point are held at full length, plus the solver's own
+    arrays during a solve.  Every quantity is computed with the same arithmetic
+    as on dense arrays: the iterates, costs and decisions are the same, bit for
+    bit.
+    """
     prob = CrossProductsProblem(ops, y, beta)
     datafit = Quadratic(ops.design, y)
-    n = prob.P * prob.N
-    s = np.zeros(n)
-    r_s = y.copy()
-    gamma = None  # all ones: the first solve is deconvolve's (weights=None)
+    empty = SparseCoef(np.zeros(0, dtype=np.int64), np.zeros(0))
+    s = empty
+    r_s = datafit.y  # y - H 0; never written in place, so not copied
     cost = np.inf
     step = 1.0
     costs, trials, steps, accepted = [], [], [], []
@@ -269,31 +546,69 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
     reason, converged = "max_reweights", False
     decrease = np.nan
     solver_name = "cd"
+    # coordinate descent is called directly (what solve() picks for "auto"), so
+    # that the dense warm start is a temporary the solver frees once copied
+    use_cd = solver == "cd" or (solver == "auto" and ops.design.supports_cd)
+    if magnitudes0 is not None and not np.any(magnitudes0):
+        magnitudes0 = None  # all zeros: weights all ones, the plain LASSO first
     for it in range(max_reweights):
         if s_tilde is None:  # s and gamma changed (or first iteration): solve again
-            # drop the previous solve's arrays before this one allocates its own
-            res = penalty = r_tilde = trial = r_trial = None
-            penalty = WeightedL1(prob.lasso_alpha, gamma, positive=positive)
+            r_tilde = None
+            if it == 0 and magnitudes0 is None:
+                thresh = None
+                penalty = WeightedL1(prob.lasso_alpha, None, positive=positive)
+            elif use_cd:
+                # thresholds lasso_alpha * gamma(s) as the weights of a unit alpha:
+                # the solver uses them as they are (alpha * w == w), no copy
+                thresh = (prob.weights_of_magnitudes(magnitudes0) if it == 0
+                          else prob.weights_sparse(s))
+                np.multiply(thresh, prob.lasso_alpha, out=thresh)
+                penalty = WeightedL1(1.0, thresh, positive=positive)
+                penalty.weights = thresh  # the validated (writable) array itself
+            else:
+                gamma = (prob.weights_of_magnitudes(magnitudes0) if it == 0
+                         else prob.weights_sparse(s))
+                penalty = WeightedL1(prob.lasso_alpha, gamma, positive=positive)
+                thresh = prob.lasso_alpha * gamma
+                del gamma
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                res = solve(datafit, penalty, None if it == 0 else s, solver=solver,
-                            tol=inner_tol, max_iter=inner_max_iter)
+                if use_cd:
+                    res = coordinate_descent(datafit, penalty,
+                                             None if it == 0 else prob.dense(s),
+                                             tol=inner_tol, max_iter=inner_max_iter)
+                else:
+                    res = solve(datafit, penalty, None if it == 0 else prob.dense(s),
+                                solver=solver, tol=inner_tol, max_iter=inner_max_iter)
+            penalty = None
             n_solves += 1
             n_inner += int(np.sum(res.n_iter))
             inner_failures += not res.converged
             solver_name = res.solver
+            coef, res = res.coef, None
             if it == 0:
-                # cold start: deconvolve's solution exactly
-                s_tilde, r_tilde = res.coef, prob.residual(res.coef)
+                # cold start: deconvolve's solution exactly (with weights gamma0 when given)
+                r_tilde = prob.residual(coef)
             else:
                 # exact zeros where the weighted LASSO's coordinate-wise KKT
                 # condition says so (see zero_by_kkt): the inner stopping rule is
                 # relative to Q and does not see coefficients of the size of the
                 # left-overs of a step < 1 that the warm start s carries
-                s_tilde, r_tilde = prob.zero_by_kkt(res.coef, gamma, positive)
-            gam = np.ones(n) if gamma is None else gamma
-            q_s = prob.surrogate(s, r_s, gam)
-            q_tilde = prob.surrogate(s_tilde, r_tilde, gam)
+                r_tilde = prob.zero_by_kkt_inplace(coef, thresh, positive)
+            thresh = None
+            s_tilde, coef = _compact(coef), None
+            if it == 0 and magnitudes0 is not None:
+                # s = 0: Q(s) = 0.5 ||y||^2; Q(s~) with the weights gamma0 = 1 + 2 G a0
+                # (formed again, after the solve released its arrays)
+                q_s = prob.surrogate_sparse(s, r_s, None)
+                gam = prob.weights_of_magnitudes(magnitudes0)[s_tilde.idx]
+                q_tilde = (0.5 * float(r_tilde @ r_tilde)
+                           + prob.lasso_alpha * float(gam @ np.abs(s_tilde.val)))
+                del gam
+            else:
+                w_at = None if it == 0 else s  # gamma(s) (all ones at the first solve)
+                q_s = prob.surrogate_sparse(s, r_s, w_at)
+                q_tilde = prob.surrogate_sparse(s_tilde, r_tilde, w_at)
             decrease = (q_s - q_tilde) / q_s if q_s > 0 else 0.0
         if it > 0 and decrease <= tol:
             reason, converged = "stationary", True
@@ -301,9 +616,11 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
         if step == 1.0:
             trial, r_trial = s_tilde, r_tilde
         else:
-            trial = (1.0 - step) * s + step * s_tilde
-            r_trial = (1.0 - step) * r_s + step * r_tilde  # y - H trial, by linearity
-        trial_cost = prob.cost(trial, r_trial)
+            U = np.union1d(s.idx, s_tilde.idx)
+            trial = _from_union(U, (1.0 - step) * _on(s, U) + step * _on(s_tilde, U))
+            del U
+            r_trial = _blend(r_s, r_tilde, step)  # y - H trial, by linearity
+        trial_cost = prob.cost_sparse(trial, r_trial)
         trials.append(trial_cost)
         steps.append(step)
         ok = trial_cost < cost
@@ -312,30 +629,36 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
             step = (1.0 + step) / 2.0
         else:
             step = step / 2.0
+        trial = r_trial = None  # a rejected trial point is not kept
         small = step < min_step
         accepted.append(ok)
         costs.append(cost)
         if ok:
-            gamma = prob.weights(s)
-            s_tilde = None
+            s_tilde = r_tilde = None  # gamma(s) is formed before the next solve
         if small:
             reason = "step_size"
             break
     n_iter = len(costs)
     coef_bare = s
-    # release the length-N arrays of the loop that the final step does not use
-    res = penalty = gamma = trial = r_trial = r_tilde = None
+    r_tilde = None
     changed = False
     if final_step and costs:
         trial_cost = cost
         if s_tilde is not None:
-            s, r_s, cost, trial_cost, changed = prob.final_step(s, r_s, cost, s_tilde)
+            s, r_s, cost, trial_cost, changed = prob.final_step_sparse(s, r_s, cost, s_tilde)
             s_tilde = None
-        polished, decrease_polish = prob.polish(s, positive)
-        if polished is not s and decrease_polish < 0:
+        r_s = None  # recomputed below when the polish changes s
+        x = prob.dense(s)
+        decrease_polish = prob._polish_inplace(x, positive)
+        polished = _compact(x)
+        del x
+        if decrease_polish < 0 and not (np.array_equal(polished.idx, s.idx)
+                                        and np.array_equal(polished.val, s.val)):
             s = polished
-            r_s = prob.residual(s)
-            trial_cost = prob.cost(s, r_s)
+            x = prob.dense(s)
+            r_s = prob.residual(x)
+            del x
+            trial_cost = prob.cost_sparse(s, r_s)
             # a sum of exact decreases: min() only guards against rounding
             cost = min(trial_cost, cost)
             changed = True
@@ -346,15 +669,14 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
             costs.append(cost)
     # release the length-N arrays no longer needed before the optimality check
     s_tilde = polished = r_s = None
-    r_s = datafit.residual(s)
-    chk = check_optimality(datafit, WeightedL1(prob.lasso_alpha, prob.weights(s),
-                                               positive=positive), s, r_s)
+    coef = prob.dense(s)
+    kkt = _kkt_violation(datafit, prob, coef, positive)
     extra = {"inner_not_converged": inner_failures, "final_step_applied": changed,
-             "coef_bare": coef_bare}
+             "coef_bare": coef if coef_bare is s else prob.dense(coef_bare)}
     cost_hist = np.asarray(costs)
     return dict(
-        coef=s, objective=cost_hist, n_iter=n_iter, gap=float("nan"),
-        kkt_violation=chk.kkt, converged=converged, stop_reason=reason, solver=solver_name,
+        coef=coef, objective=cost_hist, n_iter=n_iter, gap=float("nan"),
+        kkt_violation=kkt, converged=converged, stop_reason=reason, solver=solver_name,
         tol=tol, n_outer=n_iter, cost_history=cost_hist,
         trial_cost_history=np.asarray(trials), step_size_history=np.asarray(steps),
         accepted=np.asarray(accepted, dtype=bool), n_solves=n_solves, n_inner_iter=n_inner,

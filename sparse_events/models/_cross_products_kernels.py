@@ -324,3 +324,32 @@ def merge_pairs(x, r, a, order, times, kernels, cumsq, n_samples, shift, window,
                     n_merged += 1
             j += 1
     return total, n_merged
+
+
+@njit(cache=True, nogil=True)
+def window_at(times, values, window, query, out):
+    """``out[j] = (G a)[query[j]]`` for ``a`` non-zero at the sorted ``times`` with ``values``.
+
+    The same products, added in the same order (sources by increasing time,
+    from ``0.0``), as ``scatter_window`` into a zero array: the same bits,
+    without a length-``N`` output.
+    """
+    half = window.size - 1
+    n = times.size
+    for j in range(query.size):
+        q = query[j]
+        lo = 0
+        hi = n
+        target = q - half
+        while lo < hi:  # first source at time >= q - half
+            mid = (lo + hi) // 2
+            if times[mid] < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        acc = 0.0
+        i = lo
+        while i < n and times[i] <= q + half:
+            acc += values[i] * window[abs(q - times[i])]
+            i += 1
+        out[j] = acc

@@ -56,7 +56,9 @@ class SparseProducts:
         return out
 
     def residual(self, y, s):
-        return y - self.matvec(s)
+        """``y - H s`` (computed in the array of ``H s``: one length-``M`` array)."""
+        out = self.matvec(s)
+        return np.subtract(y, out, out=out)
 
     def magnitudes(self, s):
         """``a[t] = sum_p |s_p[t]|`` (shape (N,))."""

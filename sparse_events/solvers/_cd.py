@@ -181,18 +181,27 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
     n = design.n_features
     positive = bool(penalty.positive)
     fast = _l1_fast_path(penalty)
-    if fast and design.shared_threshold and penalty.weights is None:
+    w = penalty.weights if fast else None
+    if fast and design.shared_threshold and w is None:
         thresh = np.array([penalty.alpha], dtype=np.float64)  # one shared threshold
+    elif (w is not None and penalty.alpha == 1.0 and w.size == n and w.dtype == np.float64
+          and w.flags.c_contiguous and w.flags.writeable):
+        # alpha * w == w exactly for alpha = 1: use the weights, not a length-n copy
+        # (only read; a read-only array would need its own compiled kernels)
+        thresh = w.reshape(n)
     else:
         thresh = np.ascontiguousarray(penalty.thresholds(n), dtype=np.float64)
+    del w
     has_dual = penalty.has_dual()
     newton = fast and _NEWTON and type(design).newton_step is not Design.newton_step
     y = datafit.y
-    if x0 is None:
+    cold = x0 is None
+    if cold:
         x = np.zeros(n)
         r = y.copy()
     else:
         x = check_x0(x0, n)  # a copy: updated in place
+        x0 = None  # not needed any more: a caller's temporary is freed here
         if positive:
             np.maximum(x, 0.0, out=x)
         r = np.empty_like(y)
@@ -209,9 +218,11 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
     for outer in range(max_iter):
         chk, n_sup, n_viol, cmax = _outer_measures(design, datafit, penalty, x, r, thresh,
                                                    positive, scores, fast, has_dual, tol,
-                                                   at_zero=outer == 0 and x0 is None)
+                                                   at_zero=outer == 0 and cold)
         history.append(chk.primal)
-        if kkt_scale is None:
+        if kkt_scale is None and rule == "kkt":
+            # max|A^T y| (only the KKT rule uses it: under the gap rule it would
+            # cost a full adjoint and its length-n temporaries for nothing)
             kkt_scale = (cmax if n_sup == 0
                          else float(np.abs(design.rmatvec(y)).max()))
         if is_converged(chk, rule, tol, kkt_scale):

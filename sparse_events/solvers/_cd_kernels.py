@@ -645,7 +645,100 @@ def _block_trial(x, r, S, starts, b0, nb, delta, theta, kernels, n_samples, lo, 
 
 
 @njit(cache=True, nogil=True, fastmath=_FM)
-def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positive):
+def _envelope_solve(C, f, ptr, b0, b1, rhs, off):
+    """Envelope Cholesky ``G = C C^T`` in place on the block ``b0..b1`` (row ``a``
+    holds ``G[a, f[a]..a]`` at ``ptr[a]..``), then ``rhs <- G^{-1} rhs`` (entry
+    ``a`` of the block at ``rhs[a - off]``).
+
+    Returns False (``C`` partly overwritten) when ``G`` is numerically singular.
+    """
+    for a in range(b0, b1):
+        fa = f[a]
+        base_a = ptr[a] - fa
+        for j2 in range(fa, a):
+            fj = f[j2]
+            base_j = ptr[j2] - fj
+            acc = C[base_a + j2]
+            for u in range(fa if fa > fj else fj, j2):
+                acc -= C[base_a + u] * C[base_j + u]
+            C[base_a + j2] = acc / C[base_j + j2]
+        d0 = C[base_a + a]
+        diag = d0
+        for u in range(fa, a):
+            diag -= C[base_a + u] * C[base_a + u]
+        if not diag > 1e-10 * d0 or not diag > 0.0:
+            return False
+        C[base_a + a] = np.sqrt(diag)
+    # forward, then column-oriented backward substitution
+    for a in range(b0, b1):
+        base_a = ptr[a] - f[a]
+        acc = rhs[a - off]
+        for u in range(f[a], a):
+            acc -= C[base_a + u] * rhs[u - off]
+        rhs[a - off] = acc / C[base_a + a]
+    for a in range(b1 - 1, b0 - 1, -1):
+        base_a = ptr[a] - f[a]
+        rhs[a - off] = rhs[a - off] / C[base_a + a]
+        ra = rhs[a - off]
+        for u in range(f[a], a):
+            rhs[u - off] -= C[base_a + u] * ra
+    return True
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _active_set_direction(x, S, b0, b1, f, ptr, G, g0, C, fixed, d, max_rounds):
+    """Newton direction on a block with its crossing coefficients fixed at zero.
+
+    ``G`` (the block's Gram envelope, ``G[k - ptr[b0]]`` for entry ``k`` of
+    ``C``), ``g0``, ``fixed`` and ``d`` are local to the block (entry ``a`` at
+    ``a - b0``); ``d`` holds the free Newton direction ``G^{-1} g0`` on entry.  Each
+    round fixes (``d_a = -x_a``) every free coefficient that ``x + d`` moves
+    across zero and re-solves ``G_FF d_F = g0_F + G_FD x_D`` for the others,
+    until none crosses or ``max_rounds`` re-solves were made.  Returns False
+    when a reduced system is numerically singular.
+    """
+    k0 = ptr[b0]
+    for a in range(b1 - b0):
+        fixed[a] = False
+    for _ in range(max_rounds):
+        n_new = 0
+        for a in range(b0, b1):
+            if not fixed[a - b0]:
+                xa = x[S[a]]
+                za = xa + d[a - b0]
+                if (xa > 0.0 and za <= 0.0) or (xa < 0.0 and za >= 0.0):
+                    fixed[a - b0] = True
+                    n_new += 1
+        if n_new == 0:
+            return True
+        for a in range(b0, b1):
+            d[a - b0] = -x[S[a]] if fixed[a - b0] else g0[a - b0]
+        for a in range(b0, b1):
+            base = ptr[a] - f[a]
+            fa_ = fixed[a - b0]
+            for j in range(f[a], a):
+                gaj = G[base + j - k0]
+                if fa_:
+                    if not fixed[j - b0]:
+                        d[j - b0] += gaj * x[S[a]]
+                    C[base + j] = 0.0
+                elif fixed[j - b0]:
+                    d[a - b0] += gaj * x[S[j]]
+                    C[base + j] = 0.0
+                else:
+                    C[base + j] = gaj
+            C[base + a] = 1.0 if fa_ else G[base + a - k0]
+        if not _envelope_solve(C, f, ptr, b0, b1, d, b0):
+            return False
+        for a in range(b0, b1):
+            if fixed[a - b0]:
+                d[a - b0] = -x[S[a]]  # exactly (the unit rows solve to it up to rounding)
+    return True
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positive,
+                  skip_rel=1e-9, active_rounds=8):
     """Newton (active-set) step on the support of ``x`` within ``ws``.
 
     With ``S`` the support and ``s`` its signs, the objective restricted to the
@@ -657,7 +750,12 @@ def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positi
     support), so the objective never increases.  The support splits into
     blocks of columns with disjoint rows; each block is solved (banded
     Cholesky) and accepted independently, only when its objective decreases
-    (checked on its rows).  Returns the number of coordinates updated.
+    (checked on its rows).  A block already at the optimum of its face (every
+    ``|g_i| <= skip_rel * t_i``) is left as it is (no Cholesky).  When the
+    projected full step does not decrease the objective, up to
+    ``active_rounds`` active-set re-solves fix every crossing coefficient at
+    zero at once (instead of the cut step, which removes one coefficient per
+    block).  Returns the number of coordinates updated.
     """
     P, L = kernels.shape
     ts = 1 if thresh.size > 1 else 0
@@ -708,6 +806,21 @@ def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positi
     buf2 = np.empty(max_span)
     za_buf = np.empty(m)
     zb_buf = np.empty(m)
+    # block-local buffers of the active-set re-solves
+    max_nb = 0
+    max_env = 0
+    a0 = 0
+    for a in range(1, m + 1):
+        if a == m or f[a] == a:
+            if a - a0 > max_nb:
+                max_nb = a - a0
+            if ptr[a] - ptr[a0] > max_env:
+                max_env = ptr[a] - ptr[a0]
+            a0 = a
+    G0 = np.empty(max_env)
+    g0 = np.empty(max_nb)
+    d_as = np.empty(max_nb)
+    fixed = np.zeros(max_nb, dtype=np.bool_)
     n_updated = 0
     b0 = 0
     while b0 < m:
@@ -717,7 +830,8 @@ def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positi
         nb = b1 - b0
         lo = starts[b0] if starts[b0] > 0 else 0
         hi = starts[b1 - 1] + L if starts[b1 - 1] + L < n_rows else n_rows
-        # gradient of the face quadratic and the Gram envelope
+        # gradient of the face quadratic
+        done = True
         for a in range(b0, b1):
             c = S[a]
             pa = 0 if P == 1 else c // n_samples
@@ -732,6 +846,17 @@ def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positi
                     acc += kv[q] * rv[q]
             sgn = 1.0 if x[c] > 0.0 else -1.0
             g[a] = acc - thresh[c * ts] * sgn
+            if abs(g[a]) > skip_rel * thresh[c * ts]:
+                done = False
+        if done:
+            # already (nearly) at the optimum of its face: no Cholesky
+            b0 = b1
+            continue
+        # the Gram envelope
+        for a in range(b0, b1):
+            c = S[a]
+            pa = 0 if P == 1 else c // n_samples
+            sa = starts[a]
             base = ptr[a] - f[a]
             interior = sa + L <= n_rows and starts[f[a]] >= 0
             for j2 in range(f[a], a + 1):
@@ -741,40 +866,14 @@ def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positi
                     Cf[base + j2] = T[pb, pa, sa - starts[j2]]
                 else:
                     Cf[base + j2] = _column_inner(kernels, T, pb, starts[j2], pa, sa, n_rows)
-        # envelope Cholesky G = C C^T in place
-        ok = True
+        # keep the Gram envelope and the face gradient (for the active-set re-solves)
+        for k in range(ptr[b0], ptr[b1]):
+            G0[k - ptr[b0]] = Cf[k]
         for a in range(b0, b1):
-            fa = f[a]
-            base_a = ptr[a] - fa
-            for j2 in range(fa, a):
-                fj = f[j2]
-                base_j = ptr[j2] - fj
-                acc = Cf[base_a + j2]
-                for u in range(fa if fa > fj else fj, j2):
-                    acc -= Cf[base_a + u] * Cf[base_j + u]
-                Cf[base_a + j2] = acc / Cf[base_j + j2]
-            g0 = Cf[base_a + a]
-            diag = g0
-            for u in range(fa, a):
-                diag -= Cf[base_a + u] * Cf[base_a + u]
-            if not diag > 1e-10 * g0 or not diag > 0.0:
-                ok = False
-                break
-            Cf[base_a + a] = np.sqrt(diag)
+            g0[a - b0] = g[a]
+        # envelope Cholesky G = C C^T in place, Delta = G^{-1} g
+        ok = _envelope_solve(Cf, f, ptr, b0, b1, g, 0)
         if ok:
-            # Delta = G^{-1} g: forward, then column-oriented backward substitution
-            for a in range(b0, b1):
-                base_a = ptr[a] - f[a]
-                acc = g[a]
-                for u in range(f[a], a):
-                    acc -= Cf[base_a + u] * g[u]
-                g[a] = acc / Cf[base_a + a]
-            for a in range(b1 - 1, b0 - 1, -1):
-                base_a = ptr[a] - f[a]
-                g[a] = g[a] / Cf[base_a + a]
-                ga = g[a]
-                for u in range(f[a], a):
-                    g[u] -= Cf[base_a + u] * ga
             # step length: stop where a coefficient first reaches zero
             theta = 1.0
             for a in range(b0, b1):
@@ -797,6 +896,16 @@ def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positi
             if use_b:
                 best = _block_trial(x, r, S, starts, b0, nb, gb, 1.0, kernels, n_samples, lo,
                                     hi, thresh, ts, zb_buf, buf2)
+                if not best < 0.0 and active_rounds > 0:
+                    # active set: fix every crossing coefficient at zero at once and
+                    # re-solve the face of the others (repeated while some cross)
+                    for a in range(b0, b1):
+                        d_as[a - b0] = g[a]
+                    if _active_set_direction(x, S, b0, b1, f, ptr, G0, g0, Cf, fixed, d_as,
+                                             active_rounds):
+                        best = _block_trial(x, r, S, starts, b0, nb, d_as, 1.0,
+                                            kernels, n_samples, lo, hi, thresh, ts, zb_buf,
+                                            buf2)
             if not best < 0.0:
                 use_b = False
                 best = _block_trial(x, r, S, starts, b0, nb, gb, theta, kernels, n_samples, lo,

@@ -13,7 +13,7 @@ from . import _group_cd_kernels as kern
 from ._cd import _Anderson
 from ._designs import DenseDesign
 from ._group_gram import GramSubproblem, solve_subproblem
-from ._group_ipm import barrier_group_lasso
+from ._group_ipm import interior_point_group_lasso
 from ._group_newton import newton_group_lasso
 from ._optimality import check_optimality, is_converged, resolve_stopping
 from ._penalties import GroupL2
@@ -148,14 +148,26 @@ def group_coordinate_descent(datafit, penalty, x0=None, **kwargs):
         faces of the cones.  ``"residual"``: updates of the residual
         ``y - A x`` (dense designs, and large groups).  ``"auto"``: ``"gram"``
         when available and ``group_size <= 64``.  Without cones, a Gram-space
-        working set of more than 200 groups (and at most 6000 coefficients)
-        that contains new groups is solved by a log-barrier interior-point
-        method instead (:func:`~sparse_events.solvers._group_ipm.barrier_group_lasso`,
-        one factorization per Newton step): coordinate descent crawls on many
-        strongly correlated groups whose support has about as many
-        coefficients as there are samples.  The optimum is then often not
-        unique, and the barrier returns a point of the optimal set with many
-        small non-zero groups (same objective, certified gap).
+        working set of more than 200 groups (and at most 6000 coefficients),
+        or one holding every group when there are at least 100 groups and at
+        most 1000 coefficients, is solved by a primal-dual interior-point
+        method instead
+        (:func:`~sparse_events.solvers._group_ipm.interior_point_group_lasso`,
+        Mehrotra predictor-corrector, one factorization per iteration, about
+        ten iterations): coordinate descent crawls on many strongly correlated
+        groups whose support has about as many coefficients as there are
+        samples.  The working set is then extended by every group violating
+        its optimality condition (by all groups when that is at least half of
+        them), since the interior point has every group of its working set
+        non-zero and growing working sets would repeat the cubic solve.  The
+        optimum is then often not unique, and the interior point is a point
+        of the optimal set with many small non-zero groups (same objective,
+        certified gap); groups at the interior point's scale are set to zero
+        when the full problem stays certified, and a support of fewer
+        coefficients than rows is polished by Newton's method.  A working set
+        whose interior-point solution was not certified is solved again, up
+        to twice, each time resuming the iteration with a 100 times smaller
+        gap, before coordinate descent takes over.
     warn : bool
         Emit a :class:`ConvergenceWarning` when ``max_iter`` is reached.
 
@@ -296,8 +308,14 @@ _P0_GRAM = 100
 #: working sets of more groups (and at most that many coefficients) start with the
 #: interior-point method of :mod:`._group_ipm` (without cones)
 _IPM_MIN_GROUPS, _IPM_MAX_SIZE = 200, 6000
+#: a working set holding every group (at least ``_P0_GRAM`` of them) and at most that
+#: many coefficients also goes to the interior-point method (a few cheap factorizations)
+_IPM_ALL_SIZE = 1000
 #: accuracy of the interior-point method, relative to ``tol * objective``
 _IPM_GAP = 0.1
+#: repeated solves (each 100 times more accurate) on a working set already solved by the
+#: interior-point method whose solution was not certified
+_IPM_REPEATS = 2
 
 
 def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epochs, p0,
@@ -322,7 +340,8 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
     converged, reason = False, "max_iter"
     chk = None
     n_barrier = 0
-    last_ipm = None
+    last_ipm = ipm_state = None
+    ipm_repeats = 0
     for outer in range(max_iter):
         chk = check_optimality(datafit, penalty, x, r)
         history.append(chk.primal)
@@ -335,8 +354,18 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
             break
         support = np.linalg.norm(x.reshape(n_groups, p), axis=1) > 0
         ws = working_set(chk.dist, support, _P0_GRAM if p0 is None else p0)
-        barrier = not cone and _IPM_MIN_GROUPS < ws.size and ws.size * p <= _IPM_MAX_SIZE \
-            and not (last_ipm is not None and np.all(np.isin(ws, last_ipm)))
+        barrier = not cone and ws.size * p <= _IPM_MAX_SIZE \
+            and (_IPM_MIN_GROUPS < ws.size
+                 or (ws.size == n_groups >= _P0_GRAM and n_groups * p <= _IPM_ALL_SIZE))
+        if barrier:
+            ws = _interior_point_working_set(ws, chk.dist, _IPM_MAX_SIZE // p)
+            if last_ipm is not None and np.all(np.isin(ws, last_ipm)):
+                # solved on these groups already and not certified: more accurately (a
+                # few times), then coordinate descent
+                ipm_repeats += 1
+                barrier = ipm_repeats <= _IPM_REPEATS
+            else:
+                ipm_repeats = 0
         sub = GramSubproblem(design, ws, x, chk.corr, thresh, cone)
         use_newton = newton and ws.size * p <= max_newton_size
         # the subproblem is cheap next to an outer iteration: solve it accurately
@@ -345,13 +374,25 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
             # many groups (typically strongly correlated, with a support of about as many
             # coefficients as samples, where Newton on the support is singular): coordinate
             # descent crawls, so an interior-point method in Gram space; the groups left at
-            # the barrier's scale (zero at the optimum) are set to zero
+            # the interior point's scale (zero at the optimum) are set to zero
             c = sub.q - sub.H @ sub.x
-            z, n_ipm, mu = barrier_group_lasso(sub.H, c, sub.t, p, sub.x,
-                                               _IPM_GAP * max(tol, 1e-12) * chk.primal)
+            # the gap is relative to the full objective at the current point (the full
+            # problem's value minus the subproblem's is the constant f_offset)
+            f_sub = 0.5 * float(sub.x @ (sub.H @ sub.x)) + float(c @ sub.x) + sub.penalty(sub.x)
+            rel = _IPM_GAP * max(tol, 1e-12) * 0.01 ** ipm_repeats
+            # a repeated solve on the same groups resumes where the last one stopped
+            start = ipm_state if ipm_repeats and np.array_equal(ws, last_ipm) else None
+            z, n_ipm, mu, ipm_state = interior_point_group_lasso(
+                sub.H, c, sub.t, p, sub.x, 0.0, rel_tol=rel, f_offset=chk.primal - f_sub,
+                start=start)
             sub.x = _purify(datafit, penalty, x, sub, z, mu, p, rule, tol, kkt_scale)
+            if use_newton and np.count_nonzero(sub.support()) * p <= datafit.y.size:
+                # a support of fewer coefficients than rows: Newton on it (kept only if the
+                # objective falls) gives the optimum to rounding level
+                sub.q = sub.q + sub.H @ (sub.x - sub.x0)   # gradient at the new point
+                sub.newton()
             n_barrier += n_ipm
-            last_ipm = ws      # not again on these groups: coordinate descent finishes
+            last_ipm = ws      # again on these groups only if not certified (see above)
         else:
             n_epochs += solve_subproblem(sub, eps, max_epochs=max_epochs,
                                          check_every=check_every, anderson=anderson,
@@ -376,11 +417,33 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
                         extra={"inner": "gram", "barrier_newton_steps": n_barrier})
 
 
+def _interior_point_working_set(ws, dist, max_groups):
+    """``ws`` plus every group violating its optimality condition (at most ``max_groups``).
+
+    The interior-point solution has every group of its working set non-zero,
+    so the next working set would be twice as large: working sets that double
+    until they hold every group violated at the start cost more (the method is
+    cubic in the size) than one solve on all of them, and each intermediate
+    solve is far from the full problem's optimum.  When that covers at least
+    half of the groups (and all of them fit), every group is taken; when there
+    are too many, the most violated groups are kept.
+    """
+    n_groups = dist.size
+    extra = np.setdiff1d(np.flatnonzero(dist > 0), ws)
+    if n_groups <= max_groups and 2 * (ws.size + extra.size) >= n_groups:
+        # most groups: the ones satisfying their condition now may not at the optimum
+        return np.arange(n_groups, dtype=np.int64)
+    room = max_groups - ws.size
+    if extra.size > room:
+        extra = extra[np.argsort(-dist[extra], kind="stable")[:room]]
+    return np.union1d(ws, extra).astype(np.int64)
+
+
 def _purify(datafit, penalty, x, sub, z, mu, p, rule, tol, kkt_scale):
-    """Set the groups of an interior point at the barrier's scale to zero, if that is safe.
+    """Set the groups of an interior point at its own scale to zero, if that is safe.
 
     Groups that vanish at the optimum keep norms of the order of ``mu / t_k``
-    at the barrier's solution.  With many correlated groups their combined
+    (``mu`` the average complementarity) at the interior point.  With many correlated groups their combined
     effect on the residual can still matter, so the largest threshold (among
     ``factor * mu / t_k``) whose zeroed point passes the stopping rule of the
     full problem is used; ``z`` itself otherwise.
