@@ -109,3 +109,16 @@ def test_core_does_not_import_applications():
             "se.operators; bad = [m for m in sys.modules if m.startswith(('sparse_events.ecg', "
             "'sparse_events.gamma'))]; print(bad); sys.exit(1 if bad else 0)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_deconvolution_does_not_import_scikit_learn():
+    """Deconvolution users do not pay scikit-learn's import; the estimators still resolve."""
+    code = ("import sys; from sparse_events import deconvolve, cross_products_deconvolve; "
+            "from sparse_events.models import alpha_max; "
+            "sys.exit(1 if 'sklearn' in sys.modules else 0)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    code = ("import sys, sklearn.base as b, sparse_events.models as m; "
+            "ok = all(issubclass(getattr(m, n), b.BaseEstimator) for n in "
+            "('Lasso', 'ConvexGatedReLURegressor', 'ConvexReLURegressor', 'ConvexReLU1D')); "
+            "sys.exit(0 if ok and set(m.__all__) <= set(dir(m)) else 1)")
+    subprocess.run([sys.executable, "-c", code], check=True)
