@@ -18,12 +18,18 @@ FS = 360
 
 
 def _ecgsyn(duration, fs=FS, heart_rate=70, seed=0):
-    """Noise-free ECGSYN and its true R peaks (the dominant maxima of every beat)."""
+    """Noise-free ECGSYN and its true R peaks (the dominant maxima of every beat).
+
+    Same rule as ``ecg/ecgsyn_benchmark.py``: the highest maximum within 60 % of the
+    mean RR interval (one maximum per beat), kept when its prominence is at least half
+    the median (R heights vary with respiration, so a fraction of the largest one
+    would drop small beats; the median rule only drops a partial beat at either end).
+    """
     x = np.asarray(neurokit2.ecg_simulate(duration=duration, sampling_rate=fs, noise=0,
                                           heart_rate=heart_rate, heart_rate_std=heart_rate / 10,
                                           method="ecgsyn", random_state=seed))
-    peaks, props = find_peaks(x, prominence=0.0, distance=int(0.2 * fs))
-    return x, peaks[props["prominences"] >= 0.5 * props["prominences"].max()]
+    peaks, props = find_peaks(x, prominence=0.0, distance=int(0.6 * 60.0 / heart_rate * fs))
+    return x, peaks[props["prominences"] >= 0.5 * np.median(props["prominences"])]
 
 
 def _noisy(x, snr_db, seed):
