@@ -69,27 +69,22 @@ def test_ecgsyn_every_beat_found_at_its_r_peak(fs):
 
 
 def test_warm_started_passes_agree_with_cold_ones(monkeypatch):
-    """Pass 2 started at pass 1's activations (default), pass 1 started at a coarse run
-    (optional), and the cold-started library algorithm in every pass (reference) find
-    the same beats on noisy ECGSYN (20 dB)."""
+    """Pass 2 started at pass 1's activations (default) and the cold-started library
+    algorithm in every pass (reference) find the same beats on noisy ECGSYN (20 dB)."""
     import sparse_events.ecg._sparse_detector as sd
 
     fs = 360
     clean, truth = _ecgsyn(45, fs=fs, heart_rate=75, seed=7)
     cleaned = ecg_clean(_noisy(clean, 20, seed=11), sampling_rate=fs)
     default = find_peaks_sparse(cleaned, sampling_rate=fs)
-    monkeypatch.setattr(sd, "_SEED_RATE_HZ", 45.0)
-    seeded = find_peaks_sparse(cleaned, sampling_rate=fs)
-    monkeypatch.setattr(sd, "_SEED_RATE_HZ", None)
     monkeypatch.setattr(sd, "_WARM_PASS2", False)
     monkeypatch.setattr(sd, "_INNER_TOL", None)
     cold = find_peaks_sparse(cleaned, sampling_rate=fs)
-    for peaks in (default, seeded, cold):
+    for peaks in (default, cold):
         res = evaluate(peaks, truth, sampling_rate=fs, learning_period_s=0)
         assert res.fn == 0 and res.fp == 0
         assert np.max(np.abs(res.matched_detections - res.matched_reference)) <= 2
     np.testing.assert_array_equal(default, cold)
-    np.testing.assert_array_equal(seeded, cold)
 
 
 def test_polarity_inverted_lead(ecgsyn_60s):

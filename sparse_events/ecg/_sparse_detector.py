@@ -89,13 +89,6 @@ _MARGIN_S = 8.0         # chunk context on each side
 _MIN_RATE_HZ = 50.0
 _INNER_TOL = 1e-2        # duality-gap tolerance of every weighted LASSO of a chunk
 _WARM_PASS2 = True       # pass 2 starts Algorithm 1 at the activations of pass 1
-# Optional coarse start of pass 1 (off: None).  With 45.0, pass 1 starts at the activations
-# of Algorithm 1 run on the reduced signal decimated by 2 more (45 Hz at 360 Hz): on the 24
-# MIT-BIH records of shared/ about 1.2x faster overall (CPU time), but gross Se 99.83 %
-# instead of 99.85 % (FN 80 vs 71, FP 53 vs 51).
-_SEED_RATE_HZ = None
-_SEED_REWEIGHTS = None   # max_reweights of that coarse run (None: max_reweights)
-_WARM_REWEIGHTS = None   # max_reweights of a warm-started pass (None: max_reweights)
 
 GENERIC_SHAPES = ("qRs",)
 GENERIC_WIDTHS = (1.0, 1.8)
@@ -338,42 +331,8 @@ def _prior_magnitudes(prior, kern: _Kernels, n):
     return a0
 
 
-@dataclass(frozen=True)
-class _Seed:
-    """Coarse first run of a pass: the reduced signal decimated by ``k`` more."""
-
-    kern: _Kernels
-    k: int
-    refractory_samples: int
-
-
-def _make_seed(dictionary, fs, front: _FrontEnd, params):
-    """The coarse run (None when the seed rate would not be at least 2x coarser)."""
-    if not _SEED_RATE_HZ:
-        return None
-    k = int(round(front.fs_reduced / _SEED_RATE_HZ))
-    if k < 2 or fs / (k * front.q) < _MIN_RATE_HZ * 0.8:
-        return None
-    coarse = _FrontEnd.for_rate(fs, q=k * front.q)
-    refr = max(1, int(round(params["refractory_s"] * coarse.fs_reduced)))
-    return _Seed(_detector_kernels(dictionary, coarse), k, refr)
-
-
-def _seed_prior(yn, seed: _Seed, params):
-    """R-aligned activations of the coarse run, on the grid (and scale) of ``yn``."""
-    coef, _ = sparse_code(
-        np.ascontiguousarray(yn[::seed.k]), seed.kern.kernels, lasso_alpha=params["lasso_alpha"],
-        refractory_samples=seed.refractory_samples,
-        refractory_strength=params["refractory_strength"],
-        max_reweights=_SEED_REWEIGHTS or params["max_reweights"],
-        inner_tol=_INNER_TOL)
-    t, v = _r_aligned(coef, seed.kern)
-    # a unit-norm atom sampled k times more finely gives about sqrt(k) times the activation
-    return t * seed.k, v * np.sqrt(seed.k)
-
-
 def _candidates_in_chunk(x, c, front: _FrontEnd, kern: _Kernels, block_max, flat_level,
-                         params, diagnostics, prior=None, seed=None):
+                         params, diagnostics, prior=None):
     """Candidates of one chunk, and its activations aligned on R (for a later pass)."""
     q, fs = front.q, front.fs
     seg = x[c.start:c.stop]
@@ -384,14 +343,11 @@ def _candidates_in_chunk(x, c, front: _FrontEnd, kern: _Kernels, block_max, flat
     if not np.any(yn):
         return _Candidates.empty(), _NO_ACTIVATION
     warm = params["solver"] == "cross_products"
-    if warm and prior is None and seed is not None:
-        prior = _seed_prior(yn, seed, params)
     coef, converged = sparse_code(
         yn, kern.kernels, lasso_alpha=params["lasso_alpha"],
         refractory_samples=params["refractory_samples"],
         refractory_strength=params["refractory_strength"], solver=params["solver"],
-        max_reweights=(_WARM_REWEIGHTS or params["max_reweights"]) if prior is not None
-        else params["max_reweights"],
+        max_reweights=params["max_reweights"],
         magnitudes0=_prior_magnitudes(prior, kern, yn.size) if warm else None,
         inner_tol=_INNER_TOL if warm else None)
     diagnostics["chunks"] += 1
@@ -453,14 +409,13 @@ def _window_max(d, centres, half):
 
 
 def _find_candidates(x, front, kern, chunks, block_max, flat_level, params, diagnostics,
-                     progress=None, desc=None, priors=None, seed=None):
+                     progress=None, desc=None, priors=None):
     """Candidates over all chunks, and each chunk's R-aligned activations (sparse)."""
     bar = progress_bar(chunks, desc=desc, progress=progress, unit="chunk")
     parts, aligned = [], []
     for i, c in enumerate(bar):
         cand, act = _candidates_in_chunk(x, c, front, kern, block_max, flat_level, params,
-                                         diagnostics, None if priors is None else priors[i],
-                                         seed)
+                                         diagnostics, None if priors is None else priors[i])
         parts.append(cand)
         aligned.append(act)
     return _Candidates.concatenate(parts), aligned
@@ -638,8 +593,7 @@ def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
     n_passes = 2 if personalized else 1
     cand, priors = _find_candidates(x, front, _detector_kernels(dico, front), chunks,
                                     block_max, flat_level, params, diagnostics,
-                                    progress=progress, desc=f"sparse R peaks, pass 1/{n_passes}",
-                                    seed=_make_seed(dico, fs, front, params))
+                                    progress=progress, desc=f"sparse R peaks, pass 1/{n_passes}")
     accepted = _decide(cand, fs, params)
     if personalized and accepted.sum() >= 3:
         try:
