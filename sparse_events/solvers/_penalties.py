@@ -50,11 +50,15 @@ class WeightedL1:
     def thresholds(self, n_features: int) -> np.ndarray:
         if self.weights is None:
             return np.full(n_features, self.alpha)
-        if self.weights.size != n_features:
+        self._check_n_weights(n_features)
+        return self.alpha * self.weights.ravel()
+
+    def _check_n_weights(self, n_features: int) -> None:
+        """Raise ``ValueError`` unless there is one weight per coefficient."""
+        if self.weights is not None and self.weights.size != n_features:
             raise ValueError(
                 f"weights must have {n_features} entries (one per coefficient), "
                 f"got {self.weights.size}")
-        return self.alpha * self.weights.ravel()
 
     def has_dual(self) -> bool:
         return self.weights is None or bool(np.all(self.weights > 0)) or self.alpha == 0
@@ -79,11 +83,8 @@ class WeightedL1:
         ``n_features``-long ones); every entry is computed as from the whole
         thresholds array, bit for bit.
         """
-        w = None
-        if self.weights is not None:
-            if self.weights.size != n_features:
-                self.thresholds(n_features)  # raises the size error
-            w = self.weights.ravel()
+        self._check_n_weights(n_features)
+        w = None if self.weights is None else self.weights.ravel()
         for lo in range(0, n_features, _BLOCK):
             hi = min(lo + _BLOCK, n_features)
             yield lo, hi, (np.full(hi - lo, self.alpha) if w is None
