@@ -20,6 +20,8 @@ then works on their whitened leading principal components (below):
   (``n_components="auto"``, ``whiten=True``); optionally ``ours raw`` (the
   raw 125-sample windows, as the peers see them; ``--ours-raw``) and
   ``model="relu"`` (exact convex ReLU);
+* ``--also-tol 0.05,0.1``: also ours at looser stopping tolerances (relative
+  duality gap), to show what the tolerance costs in accuracy and buys in time;
 * ``--peers-same-input``: also pyscnn and ridge on exactly the inputs of
   ``ours`` (32 whitened principal components), to separate the effect of the
   inputs from the solver in the accuracy and speed comparison.
@@ -31,14 +33,18 @@ Protocols
   context; the reference leads of the test part are never used for fitting);
 * population: fit on LUDB records 1-70 (whole records, every ``--population-step``-th
   window), score records 71-100 (whole records) and, across databases, the
-  CinC 2021 records.
+  CinC 2021 records.  Ours uses per-input-lead settings (``POPULATION_OURS``:
+  inputs, ``alpha``, ``n_patterns``) chosen by ``--population-validate`` on
+  training subjects only (fit LUDB 1-60 / score 61-70 and fit 11-70 / score
+  1-10); ``--population-ours defaults`` uses the personalized defaults.
 
 Scores per lead: Pearson r and RMSE (mV) against the band-passed reference;
 III, aVR, aVL and aVF against the values derived from the recorded I and II
 (LUDB's recorded limb leads do not satisfy Einthoven's law exactly), the
 comparison with the recorded leads reported separately.  Hyperparameters of
 the convex models are chosen on the CinC 2021 records (``--tune``), never on
-LUDB.
+LUDB, except ours' population settings, chosen on the population training
+subjects LUDB 1-70 (``--population-validate``), never on the test subjects.
 
 Usage::
 
@@ -80,6 +86,15 @@ LEADS = ["I", "II", "III", "aVR", "aVL", "aVF"]
 N_PATTERNS = 20
 ALPHA = 3e-2
 RIDGE_ALPHA = 1.0
+# ours in the population protocol, per input lead: chosen by validation on TRAINING subjects
+# only (--population-validate: fit LUDB 1-60 / score 61-70 and fit 11-70 / score 1-10, best
+# mean r over the six leads and both folds; the test subjects 71-100 and CinC never enter)
+POPULATION_OURS = {"v2": dict(n_components=32, alpha=3e-2, n_patterns=50),
+                   "v5": dict(n_components=None, alpha=3e-2, n_patterns=20)}
+# grid of --population-validate
+VALIDATION_GRID = dict(n_components=(16, 24, 32, None), alpha=(1e-2, 3e-2, 1e-1),
+                       n_patterns=(20, 50))
+VALIDATION_FOLDS = (("1-60", "61-70"), ("11-70", "1-10"))
 MLP_PARAMS = dict(hidden_layer_sizes=(100,), max_iter=500)
 
 
@@ -176,6 +191,10 @@ def model_specs(args, pyscnn):
     specs["ours"] = [(0, lambda s: SixLeadReconstructor(
         model="gated", n_patterns=args.n_patterns, alpha=args.alpha, tol=args.tol,
         random_state=s))]
+    for tol in args.also_tol:
+        specs[f"ours tol={tol:g}"] = [(0, lambda s, tol=tol: SixLeadReconstructor(
+            model="gated", n_patterns=args.n_patterns, alpha=args.alpha, tol=tol,
+            random_state=s))]
     if args.ours_raw:
         specs["ours raw"] = [(0, lambda s: SixLeadReconstructor(
             model="gated", n_patterns=args.n_patterns, alpha=args.alpha, tol=args.tol,
@@ -267,7 +286,7 @@ def einthoven_check(path):
     return float(np.corrcoef(f["iii"], f["ii"] - f["i"])[0, 1])
 
 
-def population(data, train_ids, test_ids, sources, specs, models, step, cinc):
+def population(data, train_ids, test_ids, sources, specs, models, step, cinc, ours=None):
     train = [read_record(ludb_path(data, k)) for k in train_ids]
     tests = [("LUDB", k, *read_record(ludb_path(data, k))) for k in test_ids]
     if cinc:
@@ -280,6 +299,8 @@ def population(data, train_ids, test_ids, sources, specs, models, step, cinc):
         for name in models:
             for seed, factory in specs[name]:
                 model = factory(seed).set_params(train_step=step)
+                if name == "ours" and ours and source in ours:
+                    model.set_params(**ours[source])
                 t = _fit_timed(model, src, leads, fs)
                 print(f"  population {source} {name} seed {seed}: fit {t:.1f} s", flush=True)
                 for dataset, record, df, fs_test in tests:
@@ -455,6 +476,59 @@ def run_parallel(func, items, jobs):
     return Parallel(n_jobs=jobs)(delayed(func)(*it) for it in items)
 
 
+def population_validation(args, data):
+    """Choose ours' population inputs and strength on training subjects only.
+
+    For each fold of ``VALIDATION_FOLDS`` (both inside LUDB 1-70, the population
+    training set), fit ours on the first range (every ``--population-step``-th
+    window) and score the whole records of the second; returns markdown lines
+    (mean r per lead, mean over both folds) and the best setting per input lead
+    (highest mean over the six leads).
+    """
+    import itertools
+
+    ids = sorted({k for a, b in VALIDATION_FOLDS for k in parse_range(a) + parse_range(b)})
+    recs = {k: read_record(ludb_path(data, k)) for k in ids}
+    grid = [dict(zip(VALIDATION_GRID, v)) for v in itertools.product(*VALIDATION_GRID.values())]
+    rows = []
+    for source in args.sources:
+        for fold, (train_ids, val_ids) in enumerate(VALIDATION_FOLDS):
+            train = [recs[k] for k in parse_range(train_ids) if usable(recs[k][0], source)]
+            val = [recs[k] for k in parse_range(val_ids) if usable(recs[k][0], source)]
+            for cfg in grid:
+                model = SixLeadReconstructor(model="gated", tol=args.tol, random_state=0,
+                                             train_step=args.population_step, **cfg)
+                t = _fit_timed(model, [df[source].to_numpy() for df, _ in train],
+                               [df[["i", "ii"]] for df, _ in train], train[0][1])
+                r = np.mean([model.evaluate(df[source].to_numpy(), df, sampling_rate=fs).r
+                             .to_numpy() for df, fs in val], axis=0)
+                rows.append(dict(source=source, fold=fold, fit_s=t, **cfg,
+                                 **dict(zip(LEADS, r))))
+                print(f"  {source} fold {fold} {cfg}: mean r {r.mean():.4f} ({t:.1f} s)",
+                      flush=True)
+    res = pd.DataFrame(rows).fillna({"n_components": -1})
+    keys = list(VALIDATION_GRID)
+    mean = res.groupby(["source"] + keys)[LEADS + ["fit_s"]].mean().reset_index()
+    mean["mean of 6"] = mean[LEADS].mean(axis=1)
+    lines = ["| input | inputs | alpha | n_patterns | " + " | ".join(LEADS)
+             + " | mean of 6 | fit s |", "|---" * (len(LEADS) + 6) + "|"]
+    best = {}
+    for source, g in mean.groupby("source", sort=False):
+        g = g.sort_values("mean of 6", ascending=False)
+        top = g.iloc[0]
+        best[source] = {"n_components": None if top.n_components < 0 else int(top.n_components),
+                        "alpha": float(top.alpha), "n_patterns": int(top.n_patterns)}
+        for rank, (_, row) in enumerate(g.iterrows()):
+            inputs = ("raw windows" if row.n_components < 0
+                      else f"{int(row.n_components)} whitened components")
+            mark = " (chosen)" if rank == 0 else ""
+            cells = " | ".join(f"{row[ld]:.4f}" for ld in LEADS)
+            lines.append(f"| {source.upper()} | {inputs}{mark} | {row.alpha:g} | "
+                         f"{int(row.n_patterns)} | {cells} | {row['mean of 6']:.4f} | "
+                         f"{row.fit_s:.1f} |")
+    return lines, best
+
+
 def tune(args, data):
     """Grid over (inputs, alpha) of ours on CinC 2021, personalized protocol.
 
@@ -494,6 +568,8 @@ def main(argv=None):
     ap.add_argument("--n-patterns", type=int, default=N_PATTERNS)
     ap.add_argument("--alpha", type=float, default=ALPHA)
     ap.add_argument("--tol", type=float, default=3e-2)
+    ap.add_argument("--also-tol", type=lambda t: [float(v) for v in t.split(",") if v],
+                    default=[], help="also ours at these tolerances (comma-separated)")
     ap.add_argument("--ours-raw", action="store_true",
                     help="also ours on the raw windows (n_components=None)")
     ap.add_argument("--peers-same-input", action="store_true",
@@ -508,6 +584,12 @@ def main(argv=None):
                     help="stride between population training windows (all models)")
     ap.add_argument("--population-models", default="all",
                     help="comma-separated model names, or 'all'")
+    ap.add_argument("--population-ours", choices=("validated", "defaults"), default="validated",
+                    help="ours in the population protocol: the per-lead settings of "
+                         "POPULATION_OURS (chosen with --population-validate) or the defaults")
+    ap.add_argument("--population-validate", action="store_true",
+                    help="only the validation grid of ours' population settings on training "
+                         "subjects (LUDB 1-60 -> 61-70 and 11-70 -> 1-10)")
     ap.add_argument("--extra", action="store_true",
                     help="also personalized on CinC 2021 and PTB s0010_re")
     ap.add_argument("--tune", action="store_true",
@@ -519,6 +601,27 @@ def main(argv=None):
     data = args.data
     sources = args.sources.split(",")
     args.sources = sources
+    if args.population_validate:
+        t0 = time.perf_counter()
+        lines, best = population_validation(args, data)
+        cmd = "python ecg/six_lead_benchmark.py " + " ".join(
+            argv if argv is not None else sys.argv[1:])
+        folds = "; ".join(f"fit LUDB {a}, score {b}" for a, b in VALIDATION_FOLDS)
+        text = "\n".join([
+            "### Population settings of ours, validated on training subjects", "",
+            f"Command: `{cmd.strip()}`  ",
+            f"Machine: {cpu_model()} (shared, loaded); {versions()}  ",
+            f"Wall time {(time.perf_counter() - t0) / 60:.1f} min; load average at the end: "
+            f"{_load()}.  ",
+            f"Folds inside the population training set LUDB 1-70 ({folds}; whole records, "
+            f"every {args.population_step}th training window, tol={args.tol:g}); mean r per "
+            "lead over the validation records, averaged over both folds, sorted by the mean "
+            "of the six leads.  The test subjects (LUDB 71-100) and CinC 2021 are not used.  "
+            f"Best per input lead: {best}.", ""] + lines)
+        print(text)
+        if args.write_results:
+            write_results("population_validation", text)
+        return 0
     if args.tune:
         t0 = time.perf_counter()
         lines = tune(args, data)
@@ -560,14 +663,16 @@ def main(argv=None):
         for rs in run_parallel(personalized_record, items, args.jobs):
             rows += rs
         print(f"personalized: {time.perf_counter() - t0:.0f} s", flush=True)
+    ours = None
     if "population" in protocols:
         wanted = args.population_models
         specs = model_specs(args, pyscnn=wanted == "all" or "pyscnn" in wanted.split(","))
         names = list(specs) if wanted == "all" else [
             m for m in wanted.split(",") if m in specs]
         test_ids = parse_range(args.population_test)
+        ours = POPULATION_OURS if args.population_ours == "validated" else None
         rows += population(data, parse_range(args.population_train), test_ids, sources, specs,
-                           names, args.population_step, cinc=True)
+                           names, args.population_step, cinc=True, ours=ours)
         # personalized fits on the population test records, for the gap table
         gap_models = [m for m in names if not m.startswith("pyscnn")]
         items = [(ludb_path(data, k), "LUDB", k, sources, specs, gap_models, 0.7)
@@ -592,7 +697,7 @@ def main(argv=None):
               f"(mean over seeds; sd = spread over seeds of the mean r); ridge "
               f"alpha={RIDGE_ALPHA:g}.  Load average at the end: {_load()}.  ",
               "r of III, aVR, aVL, aVF against the values derived from the recorded (band-passed) "
-              "I and II; 'r vs recorded' against the recorded leads.", ""]
+              "I and II; 'r vs recorded' against the recorded leads.  ", ""]
     parts = {}
     if "personalized" in protocols:
         einthoven = [einthoven_check(ludb_path(data, k)) for k in records]
@@ -615,6 +720,12 @@ def main(argv=None):
         parts["personalized"] = lines
     if "population" in protocols:
         lines = ["### Population protocol", ""] + common
+        if ours is not None:
+            lines[-1:-1] = [
+                "Population 'ours' settings per input lead, chosen by validation on the "
+                f"training subjects only (`--population-validate`, its own block): {ours} "
+                "(n_components=None: the raw windows); the rows 'ours' of the gap tables' "
+                "personalized fits use the defaults.  "]
         for source in sources:
             for dataset, title in [
                     ("LUDB", f"train LUDB {args.population_train}, test LUDB "

@@ -247,6 +247,117 @@ def test_interior_point_group_lasso_matches_group_cd_on_explicit_matrix():
     np.testing.assert_allclose(A @ x2, A @ ref.coef, atol=1e-4)
 
 
+def test_interior_point_single_precision_and_shrinking_match_plain_double():
+    # 120 groups of 4 on 150 samples: single precision factors (conjugate gradients in double
+    # precision) and the removal of the groups tending to zero give the optimum of the plain
+    # double precision iteration; reference: residual-space group CD on the matrix
+    from sparse_events.solvers._group_ipm import interior_point_group_lasso
+
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((150, 480)) @ np.diag(rng.uniform(0.2, 2.0, 480))
+    y = A[:, :40] @ rng.standard_normal(40) + 0.1 * rng.standard_normal(150)
+    lam = 2.0
+    H, c, t = A.T @ A, -A.T @ y, np.full(120, lam)
+
+    def objective(x):
+        return 0.5 * float(np.sum((y - A @ x) ** 2)) + lam * float(
+            np.linalg.norm(x.reshape(-1, 4), axis=1).sum())
+
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 4), tol=1e-12)
+    assert ref.converged
+    f_ref = objective(ref.coef)
+    x0 = np.zeros(480)
+    plain, n_plain, _, _ = interior_point_group_lasso(H, c, t, 4, x0, 1e-9)
+    # (the relative gaps of single_gap and shrink_gap are relative to the objective
+    # 0.5 ||y - A x||^2 + pen(x): the subproblem's value plus f_offset = 0.5 ||y||^2)
+    fast, n_fast, _, (u, z) = interior_point_group_lasso(
+        H, c, t, 4, x0, 1e-9, f_offset=0.5 * float(y @ y), single_gap=0.0,
+        shrink_gap=(3e-2, 1e-3), shrink_dual=(0.5, 0.8))
+    assert 0 < n_plain < 100 and 0 < n_fast < 100
+    assert not np.any(plain == 0)                   # interior point: no exact zeros
+    removed = np.all(fast.reshape(-1, 4) == 0, axis=1)
+    assert 10 <= removed.sum() < 120                # groups tending to zero were removed
+    for x in (plain, fast):
+        assert f_ref - 1e-9 * abs(f_ref) <= objective(x) <= f_ref * (1 + 1e-8)
+    # the removed groups satisfy their optimality condition ||A_g^T (y - A x)|| <= lam
+    g = np.linalg.norm((A.T @ (y - A @ fast)).reshape(-1, 4), axis=1)
+    assert g[removed].max() <= lam * (1 + 1e-6)
+    np.testing.assert_allclose(A @ fast, A @ ref.coef, atol=1e-5)
+    # the state has the full size (for resuming): removed groups have x_k = 0
+    assert u.shape == z.shape == (120, 5) and np.all(u[removed, 1:] == 0)
+
+
+@pytest.mark.parametrize("mask_min", [0, 10 ** 9])
+@pytest.mark.parametrize("p, n_signs, n_outputs", [(4, 1, 1), (3, 2, 1), (4, 2, 2), (10, 1, 1)])
+def test_working_set_gram_matches_explicit_matrix(monkeypatch, p, n_signs, n_outputs, mask_min):
+    # the mask-product Gram blocks (large blocks, p <= 8) and the explicit-column ones,
+    # cached over successive working sets, against A_W^T A_W of the explicit matrix
+    import sparse_events.solvers._masked_block_design as mbd
+
+    monkeypatch.setattr(mbd, "_MASK_GRAM_MIN", mask_min)
+    rng = np.random.default_rng(p)
+    X = np.c_[rng.standard_normal((50, p - 1)), np.ones(50)]
+    D = X @ rng.standard_normal((p, 30)) >= 0
+    des = MaskedBlockDesign(X, D, n_outputs=n_outputs, n_signs=n_signs)
+    A = np.stack([des.matvec(e) for e in np.eye(des.n_features)], axis=1)
+    for ws in (np.arange(5), np.array([3, 7, 12, 20]), np.sort(rng.permutation(des.n_groups)[:17]),
+               np.arange(des.n_groups)):
+        idx = (ws[:, None] * p + np.arange(p)).ravel()
+        np.testing.assert_allclose(des.working_set_gram(ws), A[:, idx].T @ A[:, idx],
+                                   rtol=0, atol=1e-12 * np.abs(A).max() ** 2 * 50)
+
+
+def test_pattern_representatives_match_brute_force():
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.standard_normal((30, 2)), np.ones(30)]
+    G = rng.standard_normal((3, 12))
+    G = np.c_[G, G[:, [3, 0, 3]], [[0.0], [0.0], [-1.0]]]      # duplicates and an empty mask
+    D = X @ G >= 0
+    rep = MaskedBlockDesign(X, D).pattern_representatives()
+    for g in range(D.shape[1]):
+        if not D[:, g].any():
+            assert rep[g] == -1
+        else:
+            assert rep[g] == min(h for h in range(D.shape[1]) if np.array_equal(D[:, h], D[:, g]))
+    assert rep[12] == rep[14] == 3 and rep[13] == 0 and rep[15] == -1
+
+
+def test_large_interior_point_working_set_matches_double_precision_path(monkeypatch):
+    # 760 patterns of 2-D data with bias (2280 coefficients >= _IPM_LARGE, 200 samples), 60 of
+    # them duplicates and one empty: the interior-point solve factors in single precision,
+    # removes the groups tending to zero and solves on one group per distinct mask; reference:
+    # the same solver with the plain double precision interior-point method on every group
+    import sparse_events.solvers._group_cd as gcd
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((200, 2))
+    y = np.abs(X[:, 0]) - np.maximum(X[:, 1], 0) + 0.05 * rng.standard_normal(200)
+    Xa = np.c_[X, np.ones(200)]
+    G = rng.standard_normal((3, 699))
+    G = np.c_[G, G[:, :60], [[0.0], [0.0], [-1.0]]]
+    D = Xa @ G >= 0
+    assert D.shape[1] * 3 >= gcd._IPM_LARGE
+    lam = 0.02
+
+    def solve():
+        des = MaskedBlockDesign(Xa, D)
+        return des, group_coordinate_descent(Quadratic(des, y), GroupL2(lam, 3), tol=1e-9)
+
+    des, fast = solve()
+    assert fast.converged and fast.extra["barrier_newton_steps"] > 0
+    monkeypatch.setattr(gcd, "_IPM_LARGE", 10 ** 9)
+    monkeypatch.setattr(gcd, "_distinct_groups", lambda design, ws, x, thresh, p, pen, f: (ws, f))
+    _, plain = solve()
+    assert plain.converged and plain.extra["barrier_newton_steps"] > 0
+    assert fast.objective[-1] == pytest.approx(plain.objective[-1], rel=1e-8)
+    np.testing.assert_allclose(des.matvec(fast.coef), des.matvec(plain.coef), atol=1e-4)
+    W = fast.coef.reshape(-1, 3)
+    # the weight of identical masks sits in their first group; the empty mask has none
+    rep = des.pattern_representatives()
+    dup = np.flatnonzero(rep != np.arange(rep.size))
+    assert dup.size >= 61 and np.all(W[dup] == 0)
+
+
 def test_full_working_set_of_100_groups_goes_to_interior_point():
     # 100 patterns of 2-D data (300 coefficients, 80 samples): every group is in the first
     # working set, solved by the interior-point method; references on the explicit matrix

@@ -236,6 +236,32 @@ def test_prediction_independent_of_input_rate(rng):
     assert np.abs(diff).max() < 0.02 * np.abs(hi.to_numpy()).max()
 
 
+@pytest.mark.parametrize("window", ["centred", "causal"])
+@pytest.mark.parametrize("fs, working_rate", [(500.0, 250.0), (360.0, 250.0), (250.0, 500.0)])
+def test_front_end_matches_scipy_per_lead(rng, fs, working_rate, window):
+    # the front end (cached filter and resampling designs, several leads at once) gives
+    # exactly scipy's band-pass and resample_poly with its default window, lead by lead
+    x = rng.standard_normal((int(3 * fs), 3))
+    model = SixLeadReconstructor(working_rate=working_rate, window=window)
+    front = model._front_end(fs)
+    sos = sps.butter(2, [0.5, 40.0], btype="bandpass", fs=fs, output="sos")
+    up, down = front.up, front.down
+    out = front.to_working(x)
+    for k in range(3):
+        if window == "causal":
+            ref = sps.sosfilt(sos, x[:, k], zi=sps.sosfilt_zi(sos) * x[0, k])[0]
+        else:
+            ref = sps.sosfiltfilt(sos, x[:, k])
+        ref = sps.resample_poly(ref, up, down)
+        np.testing.assert_allclose(out[:, k], ref, rtol=0, atol=1e-12)
+        back = front.to_input_rate(ref, x.shape[0])
+        np.testing.assert_allclose(back, sps.resample_poly(ref, down, up)[:x.shape[0]],
+                                   rtol=0, atol=1e-12)
+    # a second front end reuses the designs without sharing mutable state
+    front.sos[:] = 0.0
+    np.testing.assert_array_equal(model._front_end(fs).sos, sos)
+
+
 def test_auto_components_whitened_for_convex_models_on_long_windows(rng):
     fs = 250.0
     x = smooth_source(3000, fs, rng, cutoff_hz=30)

@@ -257,3 +257,130 @@ def test_newton_step_with_and_without_active_set_rounds(positive, rng):
             assert 0.5 * r @ r + pen.value(x) <= before * (1 + 1e-14)
             if positive:
                 assert x.min() >= 0.0
+
+
+def _candidates_reference(chk, x):
+    """Sorted coordinates with a positive working-set score and their scores."""
+    scores = chk.dist.copy()
+    scores[x != 0] = np.inf
+    idx = np.flatnonzero(scores > 0)
+    return idx, scores[idx]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("P", [1, 3])
+def test_candidate_scores_equal_check_optimality(mode, P, rng):
+    """The outer checks of the banded fast path (candidates listed, ``x`` read
+    only where listed)."""
+    op, design, x, y = banded_problem(rng, mode, P, N=3000, L=9)
+    df = Quadratic(op, y)
+    amax = np.abs(design.rmatvec(y)).max()
+    args = (design.n_samples, design.shift, design.n_rows)
+    n = x.size
+    cand, cscores = np.empty(n, dtype=np.int64), np.empty(n)
+    for pen in penalties(rng, n, 0.1 * amax):
+        xp = np.maximum(x, 0) if pen.positive else x
+        t = thresholds(pen, n)
+        # nz: the nonzeros of x plus some zeros, sorted; or every coordinate
+        extra = rng.choice(n, 50, replace=False)
+        some = np.union1d(np.flatnonzero(xp), extra).astype(np.int64)
+        cases = [(xp, some), (xp, np.arange(n, dtype=np.int64)),
+                 (np.zeros(n), np.empty(0, dtype=np.int64))]
+        for xc, nz in cases:
+            r = df.residual(xc)
+            chk = check_optimality(df, pen, xc, r)
+            ref_idx, ref_scores = _candidates_reference(chk, xc)
+            cand[:] = -1
+            stats = kern.banded_scores_cand(xc, nz, r, design.kernels, *args, t, pen.positive,
+                                            cand, cscores)
+            got, n_sup, n_viol, cmax = cd_module._fast_check(stats, True)
+            np.testing.assert_allclose(got.primal, chk.primal, rtol=1e-12)
+            np.testing.assert_allclose(got.gap, chk.gap, rtol=1e-8, atol=1e-10 * chk.primal)
+            np.testing.assert_allclose(got.kkt, chk.kkt, rtol=1e-9, atol=1e-12 * amax)
+            np.testing.assert_allclose(cmax, np.abs(chk.corr).max(), rtol=1e-12)
+            assert n_sup == np.count_nonzero(xc)
+            np.testing.assert_array_equal(cand[:n_sup + n_viol], ref_idx)
+            np.testing.assert_allclose(cscores[:n_sup + n_viol], ref_scores, rtol=1e-9,
+                                       atol=1e-12 * amax)
+
+
+@pytest.mark.parametrize("ws_size", [5, 40, 120, 299])
+def test_selection_from_candidates_equals_argpartition(ws_size, rng):
+    n = 300
+    scores = np.where(rng.random(n) < 0.5, rng.random(n), 0.0)
+    support = rng.choice(n, 20, replace=False)
+    scores[support] = np.inf
+    n_sup = 20
+    n_viol = int(np.count_nonzero((scores > 0) & np.isfinite(scores)))
+    size = max(ws_size, n_sup)
+    cand = np.flatnonzero(scores > 0).astype(np.int64)
+    got = kern.select_from_candidates(cand, scores[cand], n_sup, n_viol, size)
+    top = np.argpartition(-scores, size - 1)[:size]
+    expected = np.sort(top[scores[top] > 0])
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got, kern.select_working_set(scores, n_sup, n_viol, size))
+
+
+def test_selection_from_many_candidates_is_about_the_top(rng):
+    """Above ``4 * _SAMPLE`` violators the threshold comes from a subsample."""
+    n = 600_000
+    scores = rng.random(n)
+    support = rng.choice(n, 1000, replace=False)
+    scores[support] = np.inf
+    cand = np.arange(n, dtype=np.int64)
+    size = 1000 + 100_000
+    got = kern.select_from_candidates(cand, scores, 1000, n - 1000, size)
+    assert np.all(np.diff(got) > 0)
+    assert np.isin(support, got).all()
+    assert abs(got.size - size) < 0.05 * size
+    # the selected violators are the largest scores: above every left-out one
+    left = np.setdiff1d(cand, got)
+    assert scores[np.setdiff1d(got, support)].min() >= scores[left].max()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("P", [1, 2])
+@pytest.mark.parametrize("positive", [False, True])
+def test_epoch_with_violation_equals_plain_epoch(mode, P, positive, rng):
+    op, design, x, y = banded_problem(rng, mode, P)
+    x = np.abs(x) if positive else x
+    amax = np.abs(design.rmatvec(y)).max()
+    ws = np.sort(rng.choice(x.size, x.size // 3, replace=False)).astype(np.int64)
+    for t in (np.array([0.05 * amax]), rng.uniform(0.02, 0.1, x.size) * amax):
+        x1, x2 = x.copy(), x.copy()
+        r1 = y - design.matvec(x)
+        r2 = r1.copy()
+        # the KKT distances before each update, by the reference kernels
+        expected = 0.0
+        for c in ws:
+            one = np.array([c], dtype=np.int64)
+            expected = max(expected, design.cd_violation(x1, r1, one, t, positive))
+            kern.banded_epochs_ws(x1, r1, one, design.kernels, design.cumsq, design.n_samples,
+                                  design.shift, design.n_rows, t, positive, 1)
+        changes, viol = kern.banded_epoch_violation(
+            x2, r2, ws, design.kernels, design.cumsq, design.n_samples, design.shift,
+            design.n_rows, t, positive)
+        np.testing.assert_allclose(x2, x1, rtol=1e-9, atol=1e-12 * np.abs(x1).max())
+        np.testing.assert_allclose(r2, y - design.matvec(x2), atol=1e-9)
+        np.testing.assert_allclose(viol, expected, rtol=1e-8)
+        assert changes >= 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("P", [1, 3])
+@pytest.mark.parametrize("ratio", [0.1, 0.01])
+def test_cd_fast_path_equals_generic_path(mode, P, ratio, rng, monkeypatch):
+    """Fused epochs, candidate lists and their working-set rules vs the generic loop."""
+    op, design, _, y = banded_problem(rng, mode, P, N=3000, L=40)
+    df = Quadratic(op, y)
+    pen = L1(ratio * np.abs(design.rmatvec(y)).max())
+    calls = []
+    cand = kern.banded_scores_cand
+    monkeypatch.setattr(kern, "banded_scores_cand", lambda *a: calls.append(1) or cand(*a))
+    a = coordinate_descent(df, pen, tol=1e-9, max_iter=1000)
+    assert len(calls) == a.n_outer
+    monkeypatch.setattr(cd_module, "BandedDesign", type("NotBanded", (), {}))
+    b = coordinate_descent(df, pen, tol=1e-9, max_iter=1000)
+    assert a.converged and b.converged
+    np.testing.assert_allclose(a.coef, b.coef, atol=1e-6 * np.abs(b.coef).max())
+    assert abs(a.objective[-1] - b.objective[-1]) <= 1e-8 * b.objective[-1]

@@ -501,8 +501,11 @@ class SixLeadReconstructor(BaseEstimator):
         step = check_int(self.train_step, "train_step", low=1)
         sources, rows, targets, rec_ids, times = [], [], [], [], []
         for k, (x, y) in enumerate(zip(recs, pairs)):
-            xs = front.to_working(x)
-            ys = front.to_working(y)
+            # source and leads I, II through the front end together (columns are processed
+            # independently: the same result as three calls, for a third of the overhead)
+            both = front.to_working(np.column_stack([x, y]))
+            xs = np.ascontiguousarray(both[:, 0])
+            ys = both[:, 1:]
             sources.append(xs)
             idx = front.valid_targets(xs.size, step)
             rows.append(idx)
@@ -520,8 +523,12 @@ class SixLeadReconstructor(BaseEstimator):
                     "lead carries no signal (disconnected electrode?)")
         self.source_scale_ = float(np.sqrt(np.mean(np.concatenate(sources) ** 2)))
         sources = [xs / self._scale_of(xs) for xs in sources]
-        windows = np.concatenate([
-            front.padded_windows(xs)[idx] for xs, idx in zip(sources, rows)])
+        # training windows gathered straight into one array (one copy of the strided views)
+        windows = np.empty((sum(idx.size for idx in rows), front.window_samples))
+        start = 0
+        for xs, idx in zip(sources, rows):
+            np.take(front.padded_windows(xs), idx, axis=0, out=windows[start:start + idx.size])
+            start += idx.size
         Y = np.concatenate(targets)
         self.target_mean_ = Y.mean(axis=0)
         scale = Y.std(axis=0)

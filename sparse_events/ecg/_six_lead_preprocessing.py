@@ -15,6 +15,7 @@ Steps, all documented in :class:`~sparse_events.ecg.SixLeadReconstructor`:
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,40 @@ __all__ = [
 
 # largest numerator/denominator accepted for the resampling ratio
 _MAX_RATIO_TERM = 1000
+# window of scipy.signal.resample_poly's default low-pass FIR (reproduced exactly below)
+_RESAMPLING_WINDOW = ("kaiser", 5.0)
+
+
+@lru_cache(maxsize=32)
+def _butterworth_design(order: int, edges, btype: str, sampling_rate: float) -> np.ndarray:
+    sos = sps.butter(order, edges, btype=btype, fs=sampling_rate, output="sos")
+    sos.setflags(write=False)
+    return sos
+
+
+def _butterworth_sos(order: int, edges, btype: str, sampling_rate: float) -> np.ndarray:
+    """Butterworth second-order sections (a fresh copy of a cached design).
+
+    Every fit and predict of a reconstructor builds a front end; designing the
+    filter (``scipy.signal.butter``) costs more than filtering a 10 s, 500 Hz
+    record, so designs are shared between calls with the same arguments.
+    """
+    return _butterworth_design(order, edges, btype, sampling_rate).copy()
+
+
+@lru_cache(maxsize=32)
+def _resampling_fir(up: int, down: int) -> np.ndarray:
+    """The low-pass FIR ``scipy.signal.resample_poly`` designs for ``up / down``, cached.
+
+    Same design as scipy's default (``firwin`` of ``20 max(up, down) + 1`` taps,
+    cutoff ``1 / max(up, down)``, Kaiser window with beta 5) for a reduced
+    fraction ``up / down``; passing it as ``window`` gives bit-identical output
+    without redesigning the filter at every call.
+    """
+    max_rate = max(up, down)
+    fir = sps.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=_RESAMPLING_WINDOW)
+    fir.setflags(write=False)
+    return fir
 
 
 def _is_sequence_of_arrays(x) -> bool:
@@ -199,12 +234,11 @@ class FrontEnd:
                 f"band upper edge {high} Hz must be below the Nyquist frequency {nyquist} Hz "
                 f"(sampling_rate={self.sampling_rate} Hz, working_rate={self.working_rate} Hz)")
         if low is not None and high is not None:
-            return sps.butter(order, [low, high], btype="bandpass", fs=self.sampling_rate,
-                              output="sos")
+            return _butterworth_sos(order, (low, high), "bandpass", self.sampling_rate)
         if low is not None:
-            return sps.butter(order, low, btype="highpass", fs=self.sampling_rate, output="sos")
+            return _butterworth_sos(order, low, "highpass", self.sampling_rate)
         if high is not None:
-            return sps.butter(order, high, btype="lowpass", fs=self.sampling_rate, output="sos")
+            return _butterworth_sos(order, high, "lowpass", self.sampling_rate)
         return None
 
     def min_input_samples(self) -> int:
@@ -231,11 +265,16 @@ class FrontEnd:
         return sps.sosfiltfilt(self.sos, x, axis=0)
 
     def to_working(self, x: np.ndarray) -> np.ndarray:
-        """Filter at the input rate, then resample to the working rate (first axis)."""
+        """Filter at the input rate, then resample to the working rate (first axis).
+
+        Columns of a 2-D ``x`` are processed independently (the same output as
+        one call per column).
+        """
         y = self.filter(x)
         if self.up == self.down == 1:
             return np.ascontiguousarray(y)
-        return sps.resample_poly(y, self.up, self.down, axis=0)
+        return sps.resample_poly(y, self.up, self.down, axis=0,
+                                 window=_resampling_fir(self.up, self.down))
 
     def to_input_rate(self, y: np.ndarray, n_samples: int) -> np.ndarray:
         """Resample working-rate samples back to ``n_samples`` at the input rate.
@@ -246,7 +285,8 @@ class FrontEnd:
         """
         if self.up == self.down == 1:
             return y
-        back = sps.resample_poly(y, self.down, self.up, axis=0)
+        back = sps.resample_poly(y, self.down, self.up, axis=0,
+                                 window=_resampling_fir(self.down, self.up))
         return back[:n_samples]
 
     def padded_windows(self, x: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 from .._exceptions import ConvergenceWarning
 from .._validation import check_int, check_scalar
 from . import _cd_kernels as kern
-from ._designs import Design
+from ._designs import BandedDesign, Design
 from ._optimality import (
     Check,
     check_datafit,
@@ -26,6 +26,22 @@ from ._result import SolverResult
 # optimality condition (besides twice the support): at the first outer iteration
 # it sizes the working set to the problem instead of doubling up from ``p0``
 _VIOLATOR_SHARE = 0.25
+# inner stopping rule: the working-set subproblem is solved until its KKT
+# violation falls below ``_INNER`` times the outer one
+_INNER = 0.3
+
+# banded designs (convolution dictionaries) only:
+# - when at most this share of the coordinates violate, all of them enter
+#   (besides the support)
+_FEW_VIOLATORS = 0.05
+# - when every violator is in the working set, its subproblem is solved to
+#   ``_INNER_ALL`` times the outer violation (likely the last one: a Newton
+#   step finishes it cheaply, and another outer pass is saved)
+_INNER_ALL = 0.01
+# - first working set (empty support): at most this many coordinates per
+#   kernel length of signal (a denser set is mostly columns that explain the
+#   same samples: its epochs are slow and it shrinks anyway)
+_FIRST_PER_KERNEL = 1.5
 
 
 # active-set Newton steps on the support (banded designs, weighted L1)
@@ -135,7 +151,10 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
     coordinate-descent epochs on it (Anderson extrapolation every ``anderson``
     epochs) until its KKT violation falls below 0.3 times the outer one.  For
     convolution operators an update touches only the kernel-length stretch of
-    the residual under the coordinate's kernel.
+    the residual under the coordinate's kernel; their epochs measure the inner
+    violation on the way, all violators enter the working set when they are
+    few (then solved to 0.01 times the outer violation), and the outer checks
+    list the working-set candidates.
 
     Parameters
     ----------
@@ -194,6 +213,11 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
     del w
     has_dual = penalty.has_dual()
     newton = fast and _NEWTON and type(design).newton_step is not Design.newton_step
+    # banded fast path: epochs that measure the inner violation, outer checks
+    # that list the working-set candidates
+    banded = (fast and isinstance(design, BandedDesign)
+              and all(getattr(type(design), name) is getattr(BandedDesign, name)
+                      for name in ("cd_scores", "cd_epochs", "cd_violation")))
     y = datafit.y
     cold = x0 is None
     if cold:
@@ -207,7 +231,14 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
         r = np.empty_like(y)
         design.residual_into(y, x, r)
 
-    scores = np.empty(n)  # working-set scores, reused by every outer iteration
+    if banded:
+        # working-set candidates and their scores, reused by every outer iteration
+        cand = np.empty(n, dtype=np.int64)
+        scores = np.empty(n)
+        L = design.kernels.shape[1]
+        ws = None
+    else:
+        scores = np.empty(n)  # working-set scores, reused by every outer iteration
     kkt_scale = None
     history = []
     n_epochs = 0
@@ -216,9 +247,14 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
     acc = _Anderson(anderson) if anderson else None
     chk = None
     for outer in range(max_iter):
-        chk, n_sup, n_viol, cmax = _outer_measures(design, datafit, penalty, x, r, thresh,
-                                                   positive, scores, fast, has_dual, tol,
-                                                   at_zero=outer == 0 and cold)
+        if banded:
+            chk, n_sup, n_viol, cmax = _banded_measures(
+                design, x, r, thresh, positive, cand, scores, ws, has_dual, tol,
+                outer == 0 and cold)
+        else:
+            chk, n_sup, n_viol, cmax = _outer_measures(design, datafit, penalty, x, r, thresh,
+                                                       positive, scores, fast, has_dual, tol,
+                                                       at_zero=outer == 0 and cold)
         history.append(chk.primal)
         if kkt_scale is None and rule == "kkt":
             # max|A^T y| (only the KKT rule uses it: under the gap rule it would
@@ -229,26 +265,47 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
             converged = True
             reason = "zero solution" if (outer == 0 and n_sup == 0) else rule
             break
-        ws_size = max(min(p0, n), min(n, 2 * n_sup), min(n, int(_VIOLATOR_SHARE * n_viol)))
+        n_add = int(_VIOLATOR_SHARE * n_viol)
+        if banded and n_sup == 0:
+            n_add = min(n_add, max(int(_FIRST_PER_KERNEL * n / L), 1))
+        ws_size = max(min(p0, n), min(n, 2 * n_sup), min(n, n_add))
+        if banded and n_viol <= _FEW_VIOLATORS * n:
+            ws_size = max(ws_size, n_sup + n_viol)  # every violator
         if ws_size >= n:
             ws = np.arange(n, dtype=np.int64)
+        elif banded:
+            ws = kern.select_from_candidates(cand, scores, n_sup, n_viol, ws_size)
+            if ws.size == 0:
+                ws = np.arange(ws_size, dtype=np.int64)
         else:
             ws = kern.select_working_set(scores, n_sup, n_viol, ws_size)
             if ws.size == 0:
                 ws = np.arange(ws_size, dtype=np.int64)
-        eps_inner = 0.3 * chk.kkt
+        eps_inner = _INNER * chk.kkt
+        if banded and ws_size >= n_sup + n_viol:
+            # every violator is in: solve the subproblem more accurately
+            eps_inner = _INNER_ALL * chk.kkt
         if acc is not None:
             acc.reset()
         last_newton = 0
         stepped = False
         for epoch in range(1, max_epochs + 1):
-            changes = design.cd_epochs(x, r, ws, thresh, positive, 1)
-            n_epochs += 1
-            # stop only after a coordinate epoch (it sets to exactly zero what a
-            # Newton step brought next to zero)
-            if epoch % check_every == 0 or stepped:
-                if design.cd_violation(x, r, ws, thresh, positive) <= eps_inner:
+            if banded:
+                # the violation is measured on the way (before each update)
+                changes, viol = kern.banded_epoch_violation(
+                    x, r, ws, design.kernels, design.cumsq, design.n_samples, design.shift,
+                    design.n_rows, thresh, positive)
+                n_epochs += 1
+                if viol <= eps_inner:
                     break
+            else:
+                changes = design.cd_epochs(x, r, ws, thresh, positive, 1)
+                n_epochs += 1
+                # stop only after a coordinate epoch (it sets to exactly zero what a
+                # Newton step brought next to zero)
+                if epoch % check_every == 0 or stepped:
+                    if design.cd_violation(x, r, ws, thresh, positive) <= eps_inner:
+                        break
             stepped = False
             if (newton and epoch - last_newton >= _NEWTON_EVERY
                     and changes <= _NEWTON_CHANGES * ws.size):
@@ -278,6 +335,34 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
     return SolverResult(coef=x, objective=np.asarray(history), n_iter=n_epochs, gap=chk.gap,
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
                         solver="cd", tol=tol, n_outer=len(history))
+
+
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+def _banded_measures(design, x, r, thresh, positive, cand, cscores, nz, has_dual, tol, first):
+    """:func:`_outer_measures` of the banded fast path; lists the working-set
+    candidates in ``cand`` and their scores in ``cscores`` (see
+    ``_cd_kernels.banded_scores_cand``).
+
+    ``nz``: sorted indices that include every nonzero of ``x`` (the last
+    working set: every nonzero of ``x`` is in it; None: all coordinates, or
+    none at the first check of a cold start, ``first``, where ``x == 0``).
+    """
+    if nz is None:
+        nz = _EMPTY if first else np.arange(x.size, dtype=np.int64)
+    stats = kern.banded_scores_cand(x, nz, r, design.kernels, design.n_samples, design.shift,
+                                    design.n_rows, thresh, positive, cand, cscores)
+    chk, n_sup, n_viol, cmax = _fast_check(stats, has_dual)
+    if first and (chk.gap <= 2.0 * tol * chk.primal or chk.kkt <= 2.0 * tol * cmax):
+        # (nearly) converged at zero: decide with the design's own adjoint
+        scores = np.empty(x.size)
+        chk, n_sup, n_viol, cmax = _fast_check(
+            Design.cd_scores(design, x, r, thresh, positive, scores), has_dual)
+        idx = np.flatnonzero(scores > 0)
+        cand[:idx.size] = idx
+        cscores[:idx.size] = scores[idx]
+    return chk, n_sup, n_viol, cmax
 
 
 def _try_extrapolation(acc, design, x, r, ws, thresh, positive):

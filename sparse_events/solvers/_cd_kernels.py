@@ -922,6 +922,281 @@ def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positi
     return n_updated
 
 
+# ------------------------------ outer checks listing the working-set candidates
+# The outer checks of the banded fast path also list the working-set
+# candidates (support and violators, in index order) with their scores, so
+# that the working set is selected without another pass over all coefficients,
+# and read ``x`` only where the last working set says it may be nonzero.
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _fold_scores_cand(x, nz, u, corr, thresh, ts, positive, i0, i1, cand, cscores, acc):
+    """As :func:`_fold_scores` (``corr[0:]`` for coordinates ``i0..i1``), but the
+    scores are only kept for the candidates (positive score): ``cand[k]`` and
+    ``cscores[k]`` for ``k = n_support + n_violators`` so far.
+
+    ``x`` is only read at the indices listed in ``nz`` (sorted; every nonzero
+    of ``x`` is listed), from entry ``u`` on; returns ``(acc, u)`` with ``u``
+    advanced past ``i1``.  (A pass that reads all of ``x`` costs a memory
+    stream, and page faults when ``x`` is fresh.)
+
+    acc = (pen, c^T x, kkt, dual scaling, max|c|, n_support, n_violators);
+    ``kkt`` here covers the support only: the violators' part is the largest
+    finite candidate score (see :func:`_violator_kkt`).  The maxima over all
+    coordinates run in four independent chains; candidates are appended
+    without branching on the score (an entry is written at the end of the list
+    for every coordinate off the support, and kept when its score is
+    positive).
+    """
+    pen, cx, kkt, smax, cmax, nsup, nviol = acc
+    m = i1 - i0
+    m4 = m - m % 4
+    c_0 = c_1 = c_2 = c_3 = 0.0
+    s_0 = s_1 = s_2 = s_3 = 0.0
+    for i in range(0, m4, 4):
+        v0 = corr[i]
+        v1 = corr[i + 1]
+        v2 = corr[i + 2]
+        v3 = corr[i + 3]
+        a0 = abs(v0)
+        a1 = abs(v1)
+        a2 = abs(v2)
+        a3 = abs(v3)
+        c_0 = a0 if a0 > c_0 else c_0
+        c_1 = a1 if a1 > c_1 else c_1
+        c_2 = a2 if a2 > c_2 else c_2
+        c_3 = a3 if a3 > c_3 else c_3
+        if positive:
+            s_0 = v0 if v0 > s_0 else s_0
+            s_1 = v1 if v1 > s_1 else s_1
+            s_2 = v2 if v2 > s_2 else s_2
+            s_3 = v3 if v3 > s_3 else s_3
+    for i in range(m4, m):
+        v0 = corr[i]
+        a0 = abs(v0)
+        c_0 = a0 if a0 > c_0 else c_0
+        if positive:
+            s_0 = v0 if v0 > s_0 else s_0
+    cm = max(max(c_0, c_1), max(c_2, c_3))
+    cmax = max(cmax, cm)
+    if ts == 0:
+        t = thresh[0]
+        if t > 0.0:
+            smax = max(smax, (max(max(s_0, s_1), max(s_2, s_3)) if positive else cm) / t)
+    else:
+        for i in range(m):
+            t = thresh[i0 + i]
+            if t > 0.0:
+                c = corr[i]
+                cc = (c if c > 0.0 else 0.0) if positive else abs(c)
+                if cc > smax * t:
+                    smax = max(smax, cc / t)
+    k = nsup + nviol
+    n_nz = nz.size
+    while u < n_nz and nz[u] < i0:
+        u += 1
+    nxt = nz[u] if u < n_nz else i1
+    for i in range(m):
+        idx = i0 + i
+        c = corr[i]
+        t = thresh[idx * ts]
+        if idx == nxt:
+            u += 1
+            nxt = nz[u] if u < n_nz else i1
+            xv = x[idx]
+            if xv != 0.0:
+                kkt = max(kkt, _score_one(xv, c, t, positive))
+                pen += t * abs(xv)
+                cx += c * xv
+                cand[k] = idx
+                cscores[k] = np.inf
+                k += 1
+                nsup += 1
+                continue
+        # (k <= idx: the write stays inside cand)
+        d = c - t if positive else abs(c) - t
+        cand[k] = idx
+        cscores[k] = d
+        k += d > 0.0
+    return (pen, cx, kkt, smax, cmax, nsup, k - nsup), u
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _violator_kkt(cscores, n_cand, kkt):
+    """``max(kkt, largest finite score of the candidates)``."""
+    k0 = k1 = k2 = k3 = kkt
+    n4 = n_cand - n_cand % 4
+    for u in range(0, n4, 4):
+        s0 = cscores[u]
+        s1 = cscores[u + 1]
+        s2 = cscores[u + 2]
+        s3 = cscores[u + 3]
+        k0 = s0 if (s0 > k0 and s0 < np.inf) else k0
+        k1 = s1 if (s1 > k1 and s1 < np.inf) else k1
+        k2 = s2 if (s2 > k2 and s2 < np.inf) else k2
+        k3 = s3 if (s3 > k3 and s3 < np.inf) else k3
+    for u in range(n4, n_cand):
+        s0 = cscores[u]
+        k0 = s0 if (s0 > k0 and s0 < np.inf) else k0
+    return max(max(k0, k1), max(k2, k3))
+
+
+def _pack_cand(rr, acc, cscores):
+    pen, cx, kkt, smax, cmax, nsup, nviol = acc
+    kkt = _violator_kkt(cscores, nsup + nviol, kkt)
+    return np.array([rr, pen, cx, kkt, smax, cmax, nsup, nviol], dtype=np.float64)
+
+
+_pack_cand = njit(cache=True, nogil=True)(_pack_cand)
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def banded_scores_cand(x, nz, r, kernels, n_samples, shift, n_rows, thresh, positive, cand,
+                       cscores):
+    """As :func:`banded_scores`, but listing the candidates instead of writing
+    a score per coefficient: every coordinate with a positive score (the
+    support, score inf, and the violators), in index order, in ``cand[:n_support
+    + n_violators]``, their scores in ``cscores``.  ``nz``: sorted flat indices
+    that include every nonzero of ``x`` (``x`` is read there only)."""
+    P = kernels.shape[0]
+    ts = 1 if thresh.size > 1 else 0
+    rr = 0.0
+    for i in range(n_rows):
+        rr += r[i] * r[i]
+    acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0, 0)
+    u = 0
+    buf = np.empty(_BLOCK)
+    for p in range(P):
+        base = p * n_samples
+        for j0 in range(0, n_samples, _BLOCK):
+            j1 = min(j0 + _BLOCK, n_samples)
+            _banded_corr_block(r, kernels, p, j0, j1, shift, n_rows, buf)
+            acc, u = _fold_scores_cand(x, nz, u, buf, thresh, ts, positive, base + j0,
+                                       base + j1, cand, cscores, acc)
+    return _pack_cand(rr, acc, cscores)
+
+
+@njit(cache=True, nogil=True)
+def _candidates_above(cand, cscores, n_cand, tau, n_ties, size):
+    """The candidates with score inf or > tau, plus the first ``n_ties`` equal to tau."""
+    ws = np.empty(size, dtype=np.int64)
+    i = 0
+    for u in range(n_cand):
+        s = cscores[u]
+        if s == np.inf or s > tau:
+            ws[i] = cand[u]
+            i += 1
+        elif s == tau and n_ties > 0:
+            ws[i] = cand[u]
+            i += 1
+            n_ties -= 1
+    return ws[:i]
+
+
+@njit(cache=True, nogil=True)
+def _finite(vals, n, m, stride):
+    """Every ``stride``-th finite entry of ``vals[:n]`` (``m`` finite entries)."""
+    out = np.empty(m // stride + 1)
+    i = 0
+    j = 0
+    for u in range(n):
+        if vals[u] < np.inf:
+            if j % stride == 0:
+                out[i] = vals[u]
+                i += 1
+            j += 1
+    return out[:i]
+
+
+# above this many violators the working set's score threshold is the quantile
+# of a regular subsample of about this size (the working set size is then
+# approximate: its exact value matters to nothing but the run time)
+_SAMPLE = 32768
+
+
+def select_from_candidates(cand, cscores, n_support, n_violators, ws_size):
+    """As :func:`select_working_set`, given the candidates (``cand[:n_support +
+    n_violators]``: every coordinate with a positive score, in index order) and
+    their scores ``cscores`` (inf on the support).
+
+    With more than ``4 * _SAMPLE`` violators to choose from, the threshold is
+    estimated on a regular subsample: about (not exactly) ``ws_size``
+    coordinates are returned.
+    """
+    n_cand = n_support + n_violators
+    k = max(ws_size - n_support, 0)
+    if n_violators <= k:
+        return cand[:n_cand].copy()
+    if k == 0:
+        return _candidates_above(cand, cscores, n_cand, np.inf, 0, n_support)
+    if n_violators > 4 * _SAMPLE:
+        vals = _finite(cscores, n_cand, n_violators, n_violators // _SAMPLE)
+        m = vals.size
+        j = min(max(m - int(round(k * m / n_violators)), 0), m - 1)
+        tau = np.partition(vals, j)[j]
+        return _candidates_above(cand, cscores, n_cand, tau, 0, n_cand)
+    vals = _finite(cscores, n_cand, n_violators, 1)
+    m = vals.size
+    vals = np.partition(vals, m - k)
+    tau = vals[m - k]
+    n_ties = k - int(np.count_nonzero(vals[m - k:] > tau))
+    return _candidates_above(cand, cscores, n_cand, tau, n_ties, n_support + k)
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def banded_epoch_violation(x, r, ws, kernels, cumsq, n_samples, shift, n_rows, thresh,
+                           positive):
+    """One epoch of :func:`banded_epochs_ws`; returns ``(changes, violation)`` with
+    ``violation`` the largest KKT distance of a coordinate just before its update
+    (the inner stopping measure, measured on the way).
+
+    The step divides by the squared column norm through its reciprocal (one
+    per kernel for complete columns): a multiplication is shorter on the
+    dependency chain that runs from one update to the next overlapping one.
+    """
+    P, L = kernels.shape
+    ts = 1 if thresh.size > 1 else 0
+    changes = 0
+    worst = 0.0
+    inv_full = np.empty(P)
+    for p in range(P):
+        inv_full[p] = 1.0 / cumsq[p, L] if cumsq[p, L] > 0.0 else 0.0
+    for c in ws:
+        p = 0 if P == 1 else c // n_samples
+        start = c - p * n_samples - shift
+        l0 = -start if start < 0 else 0
+        l1 = n_rows - start if n_rows - start < L else L
+        if l1 <= l0:
+            continue
+        if l0 == 0 and l1 == L:
+            inv = inv_full[p]
+            if inv == 0.0:
+                continue
+        else:
+            nrm = cumsq[p, l1] - cumsq[p, l0]
+            if nrm == 0.0:
+                continue
+            inv = 1.0 / nrm
+        m = l1 - l0
+        kv = kernels[p, l0:l1]
+        rv = r[start + l0: start + l1]
+        g = 0.0
+        for q in range(m):
+            g += kv[q] * rv[q]
+        old = x[c]
+        t = thresh[c * ts]
+        dv = _dist1(old, g, t, positive)
+        if dv > worst:
+            worst = dv
+        new = _prox1(old + g * inv, t * inv, positive)
+        if new != old:
+            d = new - old
+            for q in range(m):
+                rv[q] -= d * kv[q]
+            x[c] = new
+            if (new > 0.0) != (old > 0.0) or (new < 0.0) != (old < 0.0):
+                changes += 1
+    return changes, worst
+
+
 def warmup():
     """Compile (or load from cache) every kernel on tiny inputs."""
     x = np.zeros(2)
@@ -936,12 +1211,20 @@ def warmup():
     cs[0, 1:] = np.cumsum(k[0] ** 2)
     sc = np.zeros(2)
     banded_scores(x, r, k, 2, 0, 3, t, False, sc)
-    banded_scores(x, r, k, 2, 0, 3, t, True, sc)
-    select_working_set(sc, 0, 2, 1)
+    st = banded_scores(x, r, k, 2, 0, 3, t, True, sc)
+    select_working_set(sc, int(st[6]), int(st[7]), 1)
     banded_epochs_ws(x, r, ws, k, cs, 2, 0, 3, t, False, 1)
     banded_epochs_ws(x, r, ws, k, cs, 2, 0, 3, t, True, 1)
     banded_violation_ws(x, r, ws, k, 2, 0, 3, t, False)
     banded_delta_rr(r, ws, x, k, 2, 0, 3)
     banded_residual(r, x, k, 2, 0, 3, r.copy())
     banded_correlate(r, k, 2, 0, 3, sc)
-    banded_newton(x, r, ws, k, kernel_cross_products(k), 2, 0, 3, t, False)
+    T = kernel_cross_products(k)
+    banded_newton(x, r, ws, k, T, 2, 0, 3, t, False)
+    cand = np.zeros(2, dtype=np.int64)
+    for pos in (False, True):
+        for th in (t, t[:1]):
+            banded_scores_cand(x, ws, r, k, 2, 0, 3, th, pos, cand, sc)
+            banded_epoch_violation(x, r, ws, k, cs, 2, 0, 3, th, pos)
+    st = banded_scores_cand(x, ws, r, k, 2, 0, 3, t, False, cand, sc)
+    select_from_candidates(cand, sc, int(st[6]), int(st[7]), 1)

@@ -167,7 +167,17 @@ def group_coordinate_descent(datafit, penalty, x0=None, **kwargs):
         coefficients than rows is polished by Newton's method.  A working set
         whose interior-point solution was not certified is solved again, up
         to twice, each time resuming the iteration with a 100 times smaller
-        gap, before coordinate descent takes over.
+        gap, before coordinate descent takes over.  The interior-point
+        working set holds one group per set of groups with identical masks
+        (the others' weights are moved to it) and no group with an empty
+        mask.  On working sets of at least 2000 coefficients, the
+        interior-point method factors in single precision (conjugate
+        gradients in double precision on top), removes the groups tending to
+        zero once its relative gap is below ``3e-2`` and again below ``1e-3``
+        (the following factorizations are smaller), and stops as soon as the
+        full problem's duality gap is ten times below the tolerance (the dual
+        residual left by the removal can keep it above that after the usual
+        stopping rule).
     warn : bool
         Emit a :class:`ConvergenceWarning` when ``max_iter`` is reached.
 
@@ -316,6 +326,13 @@ _IPM_GAP = 0.1
 #: repeated solves (each 100 times more accurate) on a working set already solved by the
 #: interior-point method whose solution was not certified
 _IPM_REPEATS = 2
+#: interior-point solves of at least that many coefficients factor in single precision
+#: while the gap is above ``_IPM_SINGLE_GAP`` (relative), and remove the groups tending
+#: to zero (dual block norm below ``_IPM_SHRINK_DUAL`` times the weight) once it is below
+#: each of ``_IPM_SHRINK_GAP`` (see ``interior_point_group_lasso``)
+_IPM_LARGE = 2000
+_IPM_SINGLE_GAP = 0.0
+_IPM_SHRINK_GAP, _IPM_SHRINK_DUAL = (3e-2, 1e-3), (0.5, 0.8)
 
 
 def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epochs, p0,
@@ -357,8 +374,12 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
         barrier = not cone and ws.size * p <= _IPM_MAX_SIZE \
             and (_IPM_MIN_GROUPS < ws.size
                  or (ws.size == n_groups >= _P0_GRAM and n_groups * p <= _IPM_ALL_SIZE))
+        primal = chk.primal
         if barrier:
-            ws = _interior_point_working_set(ws, chk.dist, _IPM_MAX_SIZE // p)
+            ws = _interior_point_working_set(ws, chk.dist, _IPM_MAX_SIZE // p, support)
+            if hasattr(design, "pattern_representatives"):
+                # one group per set of identical (non-empty) groups
+                ws, primal = _distinct_groups(design, ws, x, thresh, p, penalty, primal)
             if last_ipm is not None and np.all(np.isin(ws, last_ipm)):
                 # solved on these groups already and not certified: more accurately (a
                 # few times), then coordinate descent
@@ -380,11 +401,27 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
             # problem's value minus the subproblem's is the constant f_offset)
             f_sub = 0.5 * float(sub.x @ (sub.H @ sub.x)) + float(c @ sub.x) + sub.penalty(sub.x)
             rel = _IPM_GAP * max(tol, 1e-12) * 0.01 ** ipm_repeats
-            # a repeated solve on the same groups resumes where the last one stopped
-            start = ipm_state if ipm_repeats and np.array_equal(ws, last_ipm) else None
+            # a repeated solve on (a subset of) the same groups resumes where the last one
+            # stopped
+            start = None
+            if ipm_repeats:
+                pos = np.searchsorted(last_ipm, ws)
+                start = tuple(v[pos] for v in ipm_state)
+            large = ws.size * p >= _IPM_LARGE
+
+            def certified(xs, sub=sub, x=x, kkt_scale=kkt_scale):
+                # with a margin, so that _purify can still zero the groups tending to zero
+                trial = x.copy()
+                trial[sub.idx] = xs
+                return is_converged(check_optimality(datafit, penalty, trial,
+                                                     datafit.residual(trial)),
+                                    rule, _IPM_GAP * tol, kkt_scale)
+
             z, n_ipm, mu, ipm_state = interior_point_group_lasso(
-                sub.H, c, sub.t, p, sub.x, 0.0, rel_tol=rel, f_offset=chk.primal - f_sub,
-                start=start)
+                sub.H, c, sub.t, p, sub.x, 0.0, rel_tol=rel, f_offset=primal - f_sub,
+                start=start, accept=certified if large else None,
+                single_gap=_IPM_SINGLE_GAP if large else np.inf,
+                shrink_gap=_IPM_SHRINK_GAP if large else 0.0, shrink_dual=_IPM_SHRINK_DUAL)
             sub.x = _purify(datafit, penalty, x, sub, z, mu, p, rule, tol, kkt_scale)
             if use_newton and np.count_nonzero(sub.support()) * p <= datafit.y.size:
                 # a support of fewer coefficients than rows: Newton on it (kept only if the
@@ -417,7 +454,7 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
                         extra={"inner": "gram", "barrier_newton_steps": n_barrier})
 
 
-def _interior_point_working_set(ws, dist, max_groups):
+def _interior_point_working_set(ws, dist, max_groups, support):
     """``ws`` plus every group violating its optimality condition (at most ``max_groups``).
 
     The interior-point solution has every group of its working set non-zero,
@@ -425,18 +462,54 @@ def _interior_point_working_set(ws, dist, max_groups):
     until they hold every group violated at the start cost more (the method is
     cubic in the size) than one solve on all of them, and each intermediate
     solve is far from the full problem's optimum.  When that covers at least
-    half of the groups (and all of them fit), every group is taken; when there
-    are too many, the most violated groups are kept.
+    half of the groups (and all of them fit) and the violated groups outside
+    the ``support`` (boolean mask) are at least a quarter of it, every group is
+    taken (a few violated groups next to a large support, e.g. after a solve
+    that removed the groups tending to zero, are only added); when there are
+    too many, the most violated groups are kept.
     """
     n_groups = dist.size
     extra = np.setdiff1d(np.flatnonzero(dist > 0), ws)
-    if n_groups <= max_groups and 2 * (ws.size + extra.size) >= n_groups:
+    n_new = np.count_nonzero((dist > 0) & ~support)
+    if n_groups <= max_groups and 2 * (ws.size + extra.size) >= n_groups \
+            and 4 * n_new >= np.count_nonzero(support):
         # most groups: the ones satisfying their condition now may not at the optimum
         return np.arange(n_groups, dtype=np.int64)
     room = max_groups - ws.size
     if extra.size > room:
         extra = extra[np.argsort(-dist[extra], kind="stable")[:room]]
     return np.union1d(ws, extra).astype(np.int64)
+
+
+def _distinct_groups(design, ws, x, thresh, p, penalty, primal):
+    """``ws`` without empty groups and with one group per set of identical groups.
+
+    Groups of a :class:`MaskedBlockDesign` with identical masks (same output
+    and sign) have identical columns, and the ones with an empty mask have
+    zero columns: the interior-point method (whose cost is cubic in the
+    number of groups) needs one group of each set, with the same weight.  The
+    weights of the others are moved to it in place in ``x`` (same fitted
+    values, a penalty no larger), so they stay zero; weights of empty groups
+    are set to zero.  Returns the new working set and the objective at the new
+    ``x`` (``primal`` at the old one).
+    """
+    P = design.n_patterns
+    rep = design.pattern_representatives()[ws % P]
+    target = np.where(rep >= 0, ws - ws % P + rep, -1)
+    # merge only groups of equal weights
+    merge = (target >= 0) & (target != ws)
+    merge[merge] = thresh[target[merge]] == thresh[ws[merge]]
+    target[(target >= 0) & ~merge] = ws[(target >= 0) & ~merge]
+    X = x.reshape(-1, p)
+    nonzero = np.any(X[ws] != 0, axis=1)
+    moved = merge & nonzero
+    empty = (target < 0) & nonzero
+    if np.any(moved) or np.any(empty):
+        before = penalty.value(x)
+        np.add.at(X, target[moved], X[ws[moved]])
+        X[ws[moved | empty]] = 0.0
+        primal += penalty.value(x) - before
+    return np.unique(target[target >= 0]).astype(np.int64), primal
 
 
 def _purify(datafit, penalty, x, sub, z, mu, p, rule, tol, kkt_scale):

@@ -9,6 +9,11 @@ from . import _group_cd_kernels as kern
 from ._designs import Design
 
 
+#: new Gram blocks of at least that many columns are computed from the masks (fewer
+#: products); smaller ones from the explicit columns
+_MASK_GRAM_MIN = 2000
+
+
 class MaskedBlockDesign(Design):
     r"""Matrix-free ``A = [D_1 X, ..., D_P X]`` (optionally ``[D_g X, -D_g X]`` pairs), per output.
 
@@ -82,6 +87,7 @@ class MaskedBlockDesign(Design):
         self._eig = None
         self._gdiag = None
         self._norm2_X = None
+        self._rep = None
         # Gram cache over patterns (filled lazily, see ``working_set_gram``)
         self._gram_slot = np.full(self.n_patterns, -1, dtype=np.int64)
         self._gram_patterns = []
@@ -142,6 +148,23 @@ class MaskedBlockDesign(Design):
         self._pattern_eigh()
         return self._gdiag
 
+    def pattern_representatives(self):
+        """For every pattern, the first pattern with the same mask (``-1`` for empty masks).
+
+        Groups of identical patterns have identical columns: a group LASSO
+        solution can hold all their weight in one of them.  Shape (n_patterns,).
+        """
+        if self._rep is None:
+            rep = np.full(self.n_patterns, -1, dtype=np.int64)
+            if self.n_patterns:
+                packed = np.packbits(self._mask_t, axis=1)
+                _, first, inv = np.unique(packed, axis=0, return_index=True,
+                                          return_inverse=True)
+                rep = first[np.ravel(inv)].astype(np.int64)
+                rep[~self._mask_t.any(axis=1)] = -1
+            self._rep = rep
+        return self._rep
+
     def _pattern_block_columns(self, patterns):
         """Explicit columns ``[D_g X]`` for ``patterns``, shape (n_samples, len * p)."""
         cols = self._Df[:, patterns, None] * self.X[:, None, :]
@@ -163,19 +186,59 @@ class MaskedBlockDesign(Design):
             grown = np.zeros((cap, cap))
             grown[:old * p, :old * p] = self._gram[:old * p, :old * p]
             self._gram = grown
-        B_new = self._pattern_block_columns(np.asarray(new))
+        if p > 8 or len(new) * p < _MASK_GRAM_MIN:
+            # products on the explicit columns [D_g X]
+            B_new = self._pattern_block_columns(np.asarray(new))
+            if old:
+                B_old = self._pattern_block_columns(np.asarray(self._gram_patterns[:old]))
+                cross = B_old.T @ B_new
+                self._gram[:old * p, old * p:size] = cross
+                self._gram[old * p:size, :old * p] = cross.T
+            self._gram[old * p:size, old * p:size] = B_new.T @ B_new
+            return
+        # block (g, a), (h, b) is sum_i m_g[i] m_h[i] X[i, a] X[i, b]: for each of the
+        # p (p + 1) / 2 feature pairs, a product of the 0/1 masks weighted by X_a * X_b
+        # ((p + 1) / (2 p) of the products on the explicit columns, 5/8 for p = 4)
+        n_new = len(new)
+        M_new = self._Df[:, new]
+        M_old = self._Df[:, self._gram_patterns[:old]] if old else None
+        G = self._gram
+        # views into the cache (splitting axes of a strided block never copies)
+        new_new = G[old * p:size, old * p:size].reshape(n_new, p, n_new, p)
+        cross = G[:old * p, old * p:size].reshape(old, p, n_new, p) if old else None
+        assert np.shares_memory(new_new, G)
+        for a in range(p):
+            for b in range(a, p):
+                v = self.X[:, a] * self.X[:, b]
+                blk = self._weighted_mask_gram(M_new, v)
+                new_new[:, a, :, b] = blk
+                new_new[:, b, :, a] = blk
+                if old:
+                    blk = (M_old * v[:, None]).T @ M_new
+                    cross[:, a, :, b] = blk
+                    cross[:, b, :, a] = blk
         if old:
-            B_old = self._pattern_block_columns(np.asarray(self._gram_patterns[:old]))
-            cross = B_old.T @ B_new
-            self._gram[:old * p, old * p:size] = cross
-            self._gram[old * p:size, :old * p] = cross.T
-        self._gram[old * p:size, old * p:size] = B_new.T @ B_new
+            G[old * p:size, :old * p] = G[:old * p, old * p:size].T
+
+    @staticmethod
+    def _weighted_mask_gram(M, v):
+        """``M^T diag(v) M`` (symmetric products on the rows of each sign of ``v``)."""
+        pos = v > 0
+        Mp = M[pos] * np.sqrt(v[pos])[:, None]
+        out = Mp.T @ Mp
+        neg = v < 0
+        if np.any(neg):
+            Mn = M[neg] * np.sqrt(-v[neg])[:, None]
+            out -= Mn.T @ Mn
+        return out
 
     def working_set_gram(self, groups):
         """Gram matrix ``A_W^T A_W`` of the groups ``groups``, shape (len * p, len * p).
 
         Built from a cache of the pattern blocks ``X^T D_g D_h X`` (computed
-        once per pattern pair, by matrix products on the explicit columns);
+        once per pattern pair: by products of the 0/1 masks weighted by the
+        products of two features for new blocks of at least 2000 columns and
+        ``p <= 8``, by matrix products on the explicit columns otherwise);
         blocks of different outputs are zero and the ``-D_g X`` copies flip
         signs.
         """
