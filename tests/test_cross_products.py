@@ -256,6 +256,41 @@ def test_final_step_removes_leftovers_without_raising_cost():
     assert final.kkt_violation <= bare.kkt_violation
 
 
+def test_check_kkt_false_changes_nothing_else():
+    """check_kkt=False: kkt_violation is nan, every other field is the same, bit for bit."""
+    K, H, y = spiky_problem(5, P=2, N=200)
+    g = refractory_window(8, 2.0)
+    full = cross_products_deconvolve(y, K, beta=0.5, g=g, positive=True)
+    skip = cross_products_deconvolve(y, K, beta=0.5, g=g, positive=True, check_kkt=False)
+    assert np.isfinite(full.kkt_violation) and np.isnan(skip.kkt_violation)
+    for a, b in zip(_all_fields(full)[:-2], _all_fields(skip)[:-2]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(full.extra["coef_bare"], skip.extra["coef_bare"])
+
+
+def test_capped_polish_never_raises_cost_and_matches_default_at_full_cap():
+    """The final step with few coordinate passes (polish_max_passes, polish_rtol) still
+    only lowers eq. 8 (dense reference) below the bare iterate, and the defaults
+    passed explicitly are the default call, bit for bit."""
+    st = make_random_spike_train(2_000, snr_db=10, random_state=3)
+    beta = 0.08 / st.noise_std
+    g = refractory_window(30, 100.0)
+    H = DictionaryOperator(st.kernel[None], st.signal.size).todense()
+    G = dense_G(g, st.signal.size)
+    default = cross_products_deconvolve(st.signal, st.kernel, beta=beta, g=g)
+    explicit = cross_products_deconvolve(st.signal, st.kernel, beta=beta, g=g,
+                                         polish_max_passes=200, polish_rtol=1e-12)
+    np.testing.assert_array_equal(default.coef, explicit.coef)
+    for passes, rtol in ((1, 1e-2), (5, 1e-4)):
+        capped = cross_products_deconvolve(st.signal, st.kernel, beta=beta, g=g,
+                                           polish_max_passes=passes, polish_rtol=rtol)
+        np.testing.assert_array_equal(capped.extra["coef_bare"], default.extra["coef_bare"])
+        bare = eq8(capped.extra["coef_bare"], st.signal, H, G, beta)
+        got = eq8(capped.coef, st.signal, H, G, beta)
+        assert got <= bare * (1 + 1e-12)
+        np.testing.assert_allclose(capped.cost_history[-1], got, rtol=1e-10)
+
+
 def test_dictionary_penalizes_events_of_different_shapes():
     rng = np.random.default_rng(7)
     K = rng.standard_normal((2, 6))
@@ -522,6 +557,8 @@ def small():
     (dict(beta=1.0, g=np.ones(3), max_reweights=0), ValueError, "max_reweights"),
     (dict(beta=1.0, g=np.ones(3), solver="newton"), ValueError, "solver"),
     (dict(beta=1.0, g=np.ones(3), mode="circular"), ValueError, "mode"),
+    (dict(beta=1.0, g=np.ones(3), polish_max_passes=0), ValueError, "polish_max_passes"),
+    (dict(beta=1.0, g=np.ones(3), polish_rtol=-1.0), ValueError, "polish_rtol"),
 ])
 def test_bad_input(small, kwargs, exc, match):
     y, h = small

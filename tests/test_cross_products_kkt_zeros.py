@@ -1,6 +1,6 @@
 """Exact KKT zeros of the weighted-LASSO steps of the cross-products LASSO.
 
-``CrossProductsProblem.zero_by_kkt`` sets to zero the support coefficients whose
+``DenseCrossProductsProblem.zero_by_kkt`` sets to zero the support coefficients whose
 exact coordinate-wise minimiser of ``Q(s) = 0.5 ||y - H s||^2 + alpha gamma^T |s|``
 is zero.  Reference: the same sequential rule written with a dense ``H``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sparse_events.models._cross_products_algorithm import CrossProductsProblem
+from _cross_products_reference import DenseCrossProductsProblem
 from sparse_events.models._cross_products_ops import SparseProducts
 from sparse_events.operators import DictionaryOperator
 from sparse_events.solvers import Quadratic, WeightedL1, solve
@@ -24,7 +24,8 @@ def _problem(rng, P, mode):
     s = np.zeros(P * N)
     s[rng.choice(P * N, 8, replace=False)] = rng.uniform(1.0, 3.0, 8) * rng.choice([-1, 1], 8)
     y = design.matvec(s) + 0.1 * rng.standard_normal(design.n_rows)
-    prob = CrossProductsProblem(SparseProducts(design, np.array([0.0, 1.0, 0.5])), y, beta=2.0)
+    prob = DenseCrossProductsProblem(SparseProducts(design, np.array([0.0, 1.0, 0.5])), y,
+                                     beta=2.0)
     H = design.columns(np.arange(P * N)).toarray()
     return prob, H, y
 

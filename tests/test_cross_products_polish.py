@@ -1,6 +1,6 @@
 """Final-step moves of the cross-products LASSO on eq. 8 itself.
 
-``CrossProductsProblem.polish`` runs exact one-coordinate passes of eq. 8 over
+``DenseCrossProductsProblem.polish`` runs exact one-coordinate passes of eq. 8 over
 the non-zero coefficients and pairwise merges ("zero one of two close events,
 refit the other").  References: eq. 8 evaluated densely (plain numpy ``H`` and
 ``G``), its 1-D minimisers found by ``scipy.optimize.minimize_scalar`` on each
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
+from _cross_products_reference import DenseCrossProductsProblem
 from sparse_events import cross_products_deconvolve
 from sparse_events.metrics import min_distance_violations
-from sparse_events.models._cross_products_algorithm import CrossProductsProblem
 from sparse_events.models._cross_products_kernels import (coordinate_passes, merge_move,
                                                            segment_passes)
 from sparse_events.models._cross_products_ops import SparseProducts
@@ -62,7 +62,7 @@ def _problem(rng, P=1, g0=0.0, positive=False, n_events=10):
     y = H @ s + 0.3 * rng.standard_normal(N)
     beta = 1.5
     design = BandedDesign(DictionaryOperator(K, N, "causal"))
-    prob = CrossProductsProblem(SparseProducts(design, g), y, beta)
+    prob = DenseCrossProductsProblem(SparseProducts(design, g), y, beta)
     return prob, s, y, H, _dense_G(g), beta, K, g
 
 
@@ -210,7 +210,7 @@ def test_constructed_violating_pair_is_merged():
         ref_x, _ = _ref_1d(x, i, y, H, G, beta, 1, False)
         np.testing.assert_allclose(x[i], ref_x, atol=1e-6)
     design = BandedDesign(DictionaryOperator(K, N, "causal"))
-    prob = CrossProductsProblem(SparseProducts(design, g), y, beta)
+    prob = DenseCrossProductsProblem(SparseProducts(design, g), y, beta)
     xc, r, a = _state(prob, x)
     coordinate_passes(xc, r, a, np.array([20, 21]), *_kernel_args(prob, False), 1e-12, 200)
     np.testing.assert_allclose(xc, x, rtol=1e-9)  # coordinate steps alone keep the pair

@@ -9,12 +9,9 @@ on whether it receives the thresholds as ``alpha * w`` or as unit-alpha weights.
 import numpy as np
 import pytest
 
+from _cross_products_reference import DenseCrossProductsProblem
 from sparse_events.operators import DictionaryOperator
-from sparse_events.models._cross_products_algorithm import (
-    CrossProductsProblem,
-    _blend,
-    _compact,
-)
+from sparse_events.models._cross_products_algorithm import _blend, _compact
 from sparse_events.models._cross_products_ops import SparseProducts
 from sparse_events.solvers import Quadratic, WeightedL1, coordinate_descent
 from sparse_events.solvers._designs import BandedDesign
@@ -24,7 +21,7 @@ def _problem(rng, P, N, mode, window, L=7):
     K = rng.standard_normal((P, L))
     design = BandedDesign(DictionaryOperator(K, N, mode))
     y = rng.standard_normal(design.n_rows)
-    return CrossProductsProblem(SparseProducts(design, window), y, beta=3.0)
+    return DenseCrossProductsProblem(SparseProducts(design, window), y, beta=3.0)
 
 
 def _sparse_vector(rng, n, density):
@@ -56,6 +53,7 @@ def test_sparse_methods_equal_dense(rng, P, N, mode, density, window):
     np.testing.assert_array_equal(prob.dense(cs), s)
     r = prob.residual(s)
     np.testing.assert_array_equal(r, prob.y - prob.ops.matvec(s))
+    np.testing.assert_array_equal(prob.residual_sparse(cs), r)
     assert prob.cost_sparse(cs, r) == prob.cost(s, r)
     gamma = prob.weights(s)
     np.testing.assert_array_equal(prob.weights_sparse(cs), gamma)
@@ -83,10 +81,16 @@ def test_zero_by_kkt_inplace_equals_zero_by_kkt(rng):
     gamma = prob.weights(s)
     want, r_want = prob.zero_by_kkt(s, gamma, False)
     x = s.copy()
-    r = prob.zero_by_kkt_inplace(x, prob.lasso_alpha * gamma, False)
+    r, c = prob.zero_by_kkt_inplace(x, prob.lasso_alpha * gamma, False)
     np.testing.assert_array_equal(x, want)
     np.testing.assert_array_equal(r, r_want)
+    np.testing.assert_array_equal(prob.dense(c), want)
     assert np.count_nonzero(x) < np.count_nonzero(s)
+    # nothing to zero: x and the residual are untouched
+    r2, c2 = prob.zero_by_kkt_inplace(x, np.zeros(x.size), False)
+    np.testing.assert_array_equal(x, want)
+    np.testing.assert_array_equal(r2, r_want)
+    np.testing.assert_array_equal(c2.idx, c.idx)
 
 
 def test_blend_equals_numpy_expression(rng):

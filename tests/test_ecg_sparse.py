@@ -69,16 +69,21 @@ def test_ecgsyn_every_beat_found_at_its_r_peak(fs):
 
 
 def test_warm_started_passes_agree_with_cold_ones(monkeypatch):
-    """Pass 2 started at pass 1's activations (default) and the cold-started library
-    algorithm in every pass (reference) find the same beats on noisy ECGSYN (20 dB)."""
+    """Pass 1 started at matched-filter seeds and pass 2 at pass 1's activations
+    (default: 1 and 2 reweights, no final step in pass 1) and the cold-started library
+    algorithm in every pass (reference: 3 reweights and the full final step, tight inner
+    tolerance) find the same beats on noisy ECGSYN (20 dB)."""
     import sparse_events.ecg._sparse_detector as sd
 
     fs = 360
     clean, truth = _ecgsyn(45, fs=fs, heart_rate=75, seed=7)
     cleaned = ecg_clean(_noisy(clean, 20, seed=11), sampling_rate=fs)
     default = find_peaks_sparse(cleaned, sampling_rate=fs)
+    monkeypatch.setattr(sd, "_SEED_PASS1", False)
     monkeypatch.setattr(sd, "_WARM_PASS2", False)
     monkeypatch.setattr(sd, "_INNER_TOL", None)
+    monkeypatch.setattr(sd, "_POLISH_MAX_PASSES", 200)
+    monkeypatch.setattr(sd, "_POLISH_RTOL", 1e-12)
     cold = find_peaks_sparse(cleaned, sampling_rate=fs)
     for peaks in (default, cold):
         res = evaluate(peaks, truth, sampling_rate=fs, learning_period_s=0)
@@ -339,3 +344,221 @@ def test_progress_bar_over_chunks_does_not_change_result(ecgsyn_60s, capsys):
     # one bar per pass, each counting every chunk
     assert "pass 1/2" in err and "pass 2/2" in err
     assert f"{shown.n_chunks}/{shown.n_chunks}" in err
+
+
+# --------------------------------------------------------------------------- fast paths
+
+
+def _decide_reference(cand, fs, params):
+    """The decision of step 5 in plain Python (the detector's former implementation)."""
+
+    def median(values):
+        v = sorted(values)
+        k = len(v) // 2
+        return v[k] if len(v) % 2 else 0.5 * (v[k - 1] + v[k])
+
+    n = cand.r_peak.size
+    accepted = np.zeros(n, dtype=bool)
+    if n == 0:
+        return accepted
+    pos, slope = cand.r_peak, cand.slope
+    med_slope = np.median(slope)
+    score = np.sqrt(cand.strength * slope / med_slope) if med_slope > 0 else cand.strength
+    if params["fit_power"]:
+        score = score * np.clip(cand.fit, 0.0, 1.0) ** params["fit_power"]
+    refr = params["refractory_s"] * fs
+    twin = params["twave_s"] * fs
+    dom = np.ones(n, dtype=bool)
+    for i in range(n):
+        for j in range(n):
+            if j == i or not abs(pos[j] - pos[i]) < twin:
+                continue
+            if ((abs(pos[j] - pos[i]) < refr and score[j] > score[i])
+                    or (score[j] > score[i] and slope[j] > 2.0 * slope[i])):
+                dom[i] = False
+                break
+    m = 8
+    qrs_levels = [float(np.median(np.sort(score)[-max(1, n // 4):]))] * m
+    noise_levels = [0.0] * m
+    rr = [fs] * m
+    last = -1
+
+    def threshold():
+        noise = median(noise_levels[-m:])
+        return noise + params["threshold"] * (median(qrs_levels[-m:]) - noise)
+
+    def is_twave(i):
+        return last >= 0 and pos[i] - pos[last] < twin and slope[i] < 0.5 * slope[last]
+
+    def accept(i):
+        nonlocal last
+        accepted[i] = True
+        qrs_levels.append(score[i])
+        if last >= 0:
+            rr.append(pos[i] - pos[last])
+        last = i
+
+    i = 0
+    while i < n:
+        if last >= 0 and pos[i] - pos[last] > params["searchback"] * (sum(rr[-m:]) / m):
+            th = 0.5 * threshold()
+            best = -1
+            for j in range(last + 1, i):
+                if (dom[j] and pos[j] - pos[last] >= refr and score[j] > th and not is_twave(j)
+                        and (best < 0 or score[j] > score[best])):
+                    best = j
+            if best >= 0:
+                accept(best)
+                i = best + 1
+                continue
+        if last >= 0 and pos[i] - pos[last] < refr:
+            noise_levels.append(score[i])
+        elif dom[i] and score[i] > threshold() and not is_twave(i):
+            accept(i)
+        else:
+            noise_levels.append(score[i])
+        i += 1
+    return accepted
+
+
+_DECIDE_PARAMS = {"refractory_s": 0.25, "twave_s": 0.36, "threshold": 0.25,
+                  "searchback": 1.66, "fit_power": 1.0}
+
+
+def test_compiled_decision_equals_python_reference(mitdb_203):
+    """The compiled decision loop accepts exactly the candidates of the plain-Python
+    reference: on the candidates of a real record and on random candidate trains."""
+    from sparse_events.ecg._sparse_detector import _Candidates, _decide
+
+    cleaned, _, _ = mitdb_203
+    det = detect_r_peaks_sparse(cleaned[:120 * FS], sampling_rate=FS)
+    c = det.candidates
+    real = _Candidates(*(c[f] for f in _Candidates._FIELDS))
+    np.testing.assert_array_equal(_decide(real, FS, _DECIDE_PARAMS),
+                                  _decide_reference(real, FS, _DECIDE_PARAMS))
+    assert _decide(real, FS, _DECIDE_PARAMS).sum() > 100
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        n = int(rng.integers(1, 300))
+        pos = np.sort(rng.choice(60 * FS, size=n, replace=False)).astype(np.int64)
+        cand = _Candidates(pos, rng.gamma(2.0, 1.0, n), rng.gamma(2.0, 10.0, n),
+                           np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64),
+                           rng.uniform(-0.2, 1.0, n))
+        params = dict(_DECIDE_PARAMS, fit_power=float(trial % 2))
+        np.testing.assert_array_equal(_decide(cand, FS, params),
+                                      _decide_reference(cand, FS, params))
+
+
+def test_filtfilt_equals_scipy_sosfiltfilt():
+    """The detector's zero-phase filter (initial state computed once per filter) gives
+    scipy.signal.sosfiltfilt's output bit for bit, short inputs included."""
+    from scipy.signal import sosfiltfilt
+
+    from sparse_events.ecg._sparse_detector import _filtfilt, _FrontEnd
+
+    front = _FrontEnd.for_rate(360.0)
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 3, 15, 16, 1000):
+        x = rng.standard_normal(n)
+        for sos in (front.sos_qrs, front.sos_slope, front.sos_qrs_reduced):
+            pad = min(n - 1, 3 * (2 * len(sos) + 1))
+            np.testing.assert_array_equal(_filtfilt(sos, x), sosfiltfilt(sos, x, padlen=pad))
+
+
+def test_filtered_chunks_kept_or_recomputed_give_same_beats(mitdb_203, monkeypatch):
+    """Keeping the band-passed chunks between the stages (short records) or filtering
+    them again at every use (long records, bounded memory) gives the same beats."""
+    import sparse_events.ecg._sparse_detector as sd
+
+    cleaned, _, _ = mitdb_203
+    x = cleaned[:100 * FS]
+    kept = detect_r_peaks_sparse(x, sampling_rate=FS, chunk_s=30)
+    monkeypatch.setattr(sd, "_CACHE_BYTES", 0)
+    again = detect_r_peaks_sparse(x, sampling_rate=FS, chunk_s=30)
+    np.testing.assert_array_equal(kept.r_peaks, again.r_peaks)
+    np.testing.assert_array_equal(kept.candidates["strength"], again.candidates["strength"])
+
+
+def test_seed_magnitudes_are_thinned_matched_filter_peaks():
+    """Seeds: the local maxima of the best atom's correlation above lasso_alpha, thinned
+    greedily (highest first) to one per refractory period, valued correlation minus
+    lasso_alpha (reference: direct sums and a plain greedy loop)."""
+    from sparse_events.ecg._sparse_detector import _Kernels, _seed_magnitudes
+
+    y, K = _spike_problem(seed=3)
+    kern = _Kernels(K, np.zeros(2, dtype=np.int64), np.array([1, -1]))
+    params = {"lasso_alpha": 0.1, "refractory_samples": 15}
+    a0 = _seed_magnitudes(y, kern, params)
+    L = K.shape[1]
+    m = np.array([max(float(np.dot(k[:min(L, y.size - t)], y[t:t + L])) for k in K)
+                  for t in range(y.size)])
+    # strict local maxima (plateaus do not occur with continuous noise) above alpha
+    cand = [t for t in range(1, y.size - 1)
+            if m[t] > m[t - 1] and m[t] > m[t + 1] and m[t] >= 0.1]
+    keep = []
+    for t in sorted(cand, key=lambda t: -m[t]):
+        if all(abs(t - u) >= 15 for u in keep):
+            keep.append(t)
+    want = np.zeros(y.size)
+    want[keep] = m[keep] - 0.1
+    assert len(keep) >= 3
+    np.testing.assert_allclose(a0, want, rtol=0, atol=1e-12)
+
+
+def test_max_reweights_applies_to_every_pass(monkeypatch):
+    """``max_reweights=k`` runs k outer iterations in every pass; None uses the
+    per-start defaults (seeded, warm, cold)."""
+    import sparse_events.ecg._sparse_detector as sd
+
+    calls = []
+    real = sd.sparse_code
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs["max_reweights"], kwargs["magnitudes0"] is not None))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sd, "sparse_code", spy)
+    clean, _ = _ecgsyn(30, seed=5)
+    cleaned = ecg_clean(_noisy(clean, 20, seed=2), sampling_rate=FS)
+    find_peaks_sparse(cleaned, sampling_rate=FS)
+    assert calls == [(sd._REWEIGHTS["seeded"], True), (sd._REWEIGHTS["warm"], True)]
+    calls.clear()
+    find_peaks_sparse(cleaned, sampling_rate=FS, max_reweights=4)
+    assert calls == [(4, True), (4, True)]
+    with pytest.raises(ValueError):
+        find_peaks_sparse(cleaned, sampling_rate=FS, max_reweights=0)
+
+
+def test_leader_clusters_equal_a_plain_reference():
+    """The compiled leader clustering (products accumulated over samples for all
+    clusters at once) gives the sums and counts of a plain per-cluster loop."""
+    from sparse_events.ecg._dictionary import _leader_clusters
+
+    rng = np.random.default_rng(4)
+    shapes = rng.standard_normal((3, 40))
+    w = np.array([np.roll(shapes[b % 3], int(rng.integers(-2, 3)))
+                  + 0.3 * rng.standard_normal(40) for b in range(60)])
+    lag, thr, max_clusters = 3, 0.8, 5
+    sums, counts, n = _leader_clusters(w, lag, thr, max_clusters)
+    # reference
+    core = 40 - 2 * lag
+    ref_sums, ref_counts = [], []
+    for b in range(60):
+        best, best_s, best_k = -np.inf, lag, -1
+        for sh in range(2 * lag + 1):
+            sl = w[b, sh:sh + core]
+            for k in range(len(ref_sums)):
+                mean = ref_sums[k][lag:lag + core] / ref_counts[k]
+                den = max(np.linalg.norm(sl) * max(np.linalg.norm(mean), 1e-300), 1e-300)
+                corr = float(sl @ mean) / den
+                if corr > best:
+                    best, best_s, best_k = corr, sh, k
+        if best_k >= 0 and best >= thr:
+            ref_sums[best_k] = ref_sums[best_k] + np.roll(w[b], lag - best_s)
+            ref_counts[best_k] += 1
+        elif len(ref_sums) < max_clusters:
+            ref_sums.append(w[b].copy())
+            ref_counts.append(1)
+    assert n == len(ref_sums) >= 3
+    np.testing.assert_array_equal(counts[:n], ref_counts)
+    np.testing.assert_allclose(sums[:n], np.array(ref_sums), rtol=1e-12, atol=1e-12)

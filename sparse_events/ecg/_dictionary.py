@@ -73,9 +73,13 @@ def _leader_clusters(w, lag, thr, max_clusters):
     n_shifts = 2 * lag + 1
     sums = np.zeros((max_clusters, width))
     counts = np.zeros(max_clusters, dtype=np.int64)
-    means_core = np.zeros((max_clusters, core_len))
+    # cluster means on the core, one column per cluster: the products of a beat with
+    # all of them are accumulated over the samples (each sum in the same order as a
+    # dot product over the samples, the inner loop running over clusters)
+    means_core_t = np.zeros((core_len, max_clusters))
     mean_norms = np.ones(max_clusters)
     slice_norms = np.empty(n_shifts)
+    num = np.empty(max_clusters)
     n_clusters = 0
     for b in range(n_beats):
         for sh in range(n_shifts):
@@ -89,11 +93,14 @@ def _leader_clusters(w, lag, thr, max_clusters):
         best_k = -1
         for sh in range(n_shifts):  # same order as an argmax over (shift, cluster)
             for k in range(n_clusters):
-                num = 0.0
-                for i in range(core_len):
-                    num += w[b, sh + i] * means_core[k, i]
+                num[k] = 0.0
+            for i in range(core_len):
+                v = w[b, sh + i]
+                for k in range(n_clusters):
+                    num[k] += v * means_core_t[i, k]
+            for k in range(n_clusters):
                 den = slice_norms[sh] * mean_norms[k]
-                corr = num / (den if den > 1e-300 else 1e-300)
+                corr = num[k] / (den if den > 1e-300 else 1e-300)
                 if corr > best:
                     best, best_s, best_k = corr, sh, k
         if best_k >= 0 and best >= thr:
@@ -113,7 +120,7 @@ def _leader_clusters(w, lag, thr, max_clusters):
         acc = 0.0
         for i in range(core_len):
             m = sums[k, lag + i] / counts[k]
-            means_core[k, i] = m
+            means_core_t[i, k] = m
             acc += m * m
         nrm = np.sqrt(acc)
         mean_norms[k] = nrm if nrm > 1e-300 else 1e-300

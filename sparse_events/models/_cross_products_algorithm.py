@@ -82,6 +82,11 @@ class CrossProductsProblem:
     def residual(self, s):
         return self.ops.residual(self.y, s)
 
+    def residual_sparse(self, c):
+        """``self.residual(self.dense(c))`` (same bits) for the :class:`SparseCoef` ``c``."""
+        out = self.ops.matvec_nonzeros(c.idx, c.val)
+        return np.subtract(self.y, out, out=out)
+
     def cost(self, s, r):
         """Eq. 8 at ``s`` with residual ``r = y - H s``."""
         a = self.ops.magnitudes(s)
@@ -99,159 +104,15 @@ class CrossProductsProblem:
         np.add(gam, 1.0, out=gam)
         return np.tile(gam, self.P) if self.P > 1 else gam
 
-    def zero_by_kkt(self, s, gamma, positive):
-        """Set to zero the coefficients of ``s`` whose exact coordinate minimiser of ``Q`` is 0.
-
-        ``Q`` is the weighted LASSO with weights ``gamma`` (``None``: all ones),
-        ``t_i = gamma_i / (2 beta)``.  With ``r = y - H s``, ``c_i = h_i^T r``
-        and ``n_i = ||h_i||^2``, the minimiser of ``Q`` over coefficient ``i``
-        alone is zero exactly when ``|n_i s_i + c_i| <= t_i`` (``n_i s_i + c_i
-        <= t_i`` with ``positive``): the coordinate-wise KKT condition of a
-        zero.  Every support coefficient meeting it is set to zero, one at a
-        time with the residual updated in between (passes over the support
-        until one changes nothing), so each change is an exact coordinate
-        minimisation: ``Q`` never increases, no coefficient becomes
-        non-zero and the other coefficients are left bit for bit unchanged.
-
-        A solver stopped on a relative duality gap (in particular one that
-        returns a warm start already meeting it, without a single update)
-        keeps coefficients far below the scale of that gap even where the
-        exact weighted-LASSO solution is zero by a wide margin; this removes
-        them.  Costs ``O(nnz L)``.
-
-        Returns
-        -------
-        s_new : ndarray
-            A copy of ``s`` (``s`` itself when nothing changes).
-        r_new : ndarray
-            ``y - H s_new``.
-        """
-        r = self.residual(s)
-        support = np.flatnonzero(s)
-        if support.size == 0:
-            return s, r
-        design = self.ops.design
-        n = self.P * self.N
-        thresh = np.full(n, self.lasso_alpha) if gamma is None else self.lasso_alpha * gamma
-        x = s.copy()
-        n_zeroed = zero_kkt_kernel(x, r, support, design.kernels, design.cumsq, self.N,
-                                   design.shift, np.ascontiguousarray(thresh, dtype=np.float64),
-                                   bool(positive))
-        if n_zeroed == 0:
-            return s, r  # untouched
-        # the exact residual (r was updated incrementally)
-        return x, self.residual(x)
-
-    def surrogate(self, s, r, gamma):
-        """``Q(s) = 0.5 ||r||^2 + (1 / (2 beta)) gamma^T |s|`` (``gamma=None``: all ones)."""
-        nz = np.flatnonzero(s)
-        # only the support's weights: no length-N array of ones for gamma=None
-        gam = np.ones(nz.size) if gamma is None else gamma[nz]
-        return 0.5 * float(r @ r) + self.lasso_alpha * float(gam @ np.abs(s[nz]))
-
     # -- per-segment machinery ---------------------------------------------------
-    def segments(self, s, s_tilde):
-        """Groups of coefficients that do not interact with one another.
-
-        Returns the sorted times ``T`` where ``s`` or ``s_tilde`` is non-zero and
-        the start index (into ``T``) of every segment: consecutive times more
-        than ``max(L_h - 1, L_g)`` apart start a new segment, so that ``F``
-        restricted to the union support is a sum of one term per segment.
-        """
-        T = np.flatnonzero(self.ops.magnitudes(s) + self.ops.magnitudes(s_tilde))
-        if T.size == 0:
-            return T, np.zeros(0, dtype=np.int64)
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(T) > self.ops.interaction) + 1])
-        return T, starts
-
-    def segment_cost_change(self, T, starts, x_old, r_old, x_new):
-        """``F_b(x_new) - F_b(x_old)`` for every segment ``b``, and ``y - H x_new``.
-
-        The change of the data term is computed from ``H (x_new - x_old)``
-        (not from two residuals), so that tiny changes are not lost to rounding.
-        """
-        ops = self.ops
-        # one length-N temporary at a time where possible (this runs at the
-        # memory peak of the algorithm); the arithmetic is unchanged
-        a_new = ops.magnitudes(x_new)
-        a_new_t = a_new[T]
-        q_new = self._segment_quadratic(T, starts, a_new)
-        del a_new
-        a_old = ops.magnitudes(x_old)
-        d_l1 = np.add.reduceat(a_new_t - a_old[T], starts)
-        d_cross = q_new - self._segment_quadratic(T, starts, a_old)
-        del a_old
-        step = x_new - x_old
-        dr = ops.matvec(step)
-        del step
-        np.negative(dr, out=dr)
-        # data term: rows under the columns of the segment (disjoint across segments)
-        ends = np.concatenate([starts[1:], [T.size]]) - 1
-        lo = np.clip(T[starts] + ops._h_offsets[0], 0, ops.n_rows)
-        hi = np.clip(T[ends] + ops._h_offsets[-1] + 1, 0, ops.n_rows)
-        # diff = dr * (2 r_old + dr), followed by a 0 (end of the last segment)
-        diff = np.empty(dr.size + 1)
-        body = diff[:-1]
-        np.multiply(r_old, 2.0, out=body)
-        np.add(body, dr, out=body)
-        np.multiply(body, dr, out=body)
-        diff[-1] = 0.0
-        bounds = np.empty(2 * starts.size, dtype=np.int64)
-        bounds[0::2], bounds[1::2] = lo, hi
-        sums = np.add.reduceat(diff, bounds)[0::2]
-        del diff, body
-        d_data = np.where(hi > lo, sums, 0.0)
-        np.add(r_old, dr, out=dr)  # y - H x_new
-        return d_l1 + self.beta * d_data + d_cross, dr
-
-    def _segment_quadratic(self, T, starts, a):
-        """``a_b^T G a_b`` for every segment (``G`` does not couple segments)."""
-        ga = self.ops.toeplitz(a)
-        return np.add.reduceat(a[T] * ga[T], starts)
-
     def segment_index(self, T, starts):
         """Segment of every time in ``T``."""
         return np.repeat(np.arange(starts.size), np.diff(np.append(starts, T.size)))
 
-    def per_coefficient(self, values_t):
-        """Repeat a per-time array for the ``P`` kernels (flat coefficients)."""
-        return np.tile(values_t, self.P) if self.P > 1 else values_t
-
-    def final_step(self, s, r_s, cost, s_tilde):
-        """Full step to ``s~`` or pruning of ``s`` to the support of ``s~``, per segment.
-
-        ``s~`` solves the weighted LASSO at ``gamma(s)``.  In every segment the
-        better of the full step (``s~``) and the pruned iterate (``s`` with the
-        coefficients that are zero in ``s~`` set to zero) replaces ``s`` when it
-        does not increase eq. 8.  Returns ``(s, r, cost, trial_cost, changed)``.
-        """
-        T, starts = self.segments(s, s_tilde)
-        if T.size == 0:
-            return s, r_s, cost, cost, False
-        seg = self.segment_index(T, starts)
-        d_full, _ = self.segment_cost_change(T, starts, s, r_s, s_tilde)
-        pruned = np.where(s_tilde != 0, s, 0.0)
-        d_prune, _ = self.segment_cost_change(T, starts, s, r_s, pruned)
-        use_full = (d_full <= 0) & (d_full <= d_prune)
-        use_prune = ~use_full & (d_prune <= 0)
-        if not (use_full.any() or use_prune.any()):
-            return s, r_s, cost, cost, False
-        full_t = np.zeros(self.N, dtype=bool)
-        prune_t = np.zeros(self.N, dtype=bool)
-        full_t[T], prune_t[T] = use_full[seg], use_prune[seg]
-        cand = np.where(self.per_coefficient(full_t), s_tilde,
-                        np.where(self.per_coefficient(prune_t), pruned, s))
-        if np.array_equal(cand, s):
-            return s, r_s, cost, cost, False
-        _, r_cand = self.segment_cost_change(T, starts, s, r_s, cand)
-        cand_cost = self.cost(cand, r_cand)
-        # the change is a sum of non-positive segment changes: guard against rounding
-        return cand, r_cand, min(cand_cost, cost), cand_cost, True
-
-
     # -- sparse iterates (SparseCoef): what Algorithm 1 keeps between the solves ---------
-    # Every method below gives, bit for bit, what its dense counterpart gives on
-    # ``self.dense(c)``, without length-N temporaries where it can.
+    # Every method below gives, bit for bit, what the same computation on the dense
+    # vector ``self.dense(c)`` gives (dense references: tests/_cross_products_reference.py),
+    # without length-N temporaries where it can.
     def dense(self, c):
         """The dense flat vector (length ``P N``) of the :class:`SparseCoef` ``c``."""
         x = np.zeros(self.P * self.N)
@@ -314,39 +175,62 @@ class CrossProductsProblem:
         return float(a.sum()) + self.beta * float(r @ r) + self.ops.quadratic(a)
 
     def surrogate_sparse(self, c, r, c_weights):
-        """``self.surrogate(dense c, r, gamma)`` with ``gamma = weights(dense c_weights)``.
+        """``Q(c) = 0.5 ||r||^2 + (1 / (2 beta)) gamma^T |c|``, gamma the weights of c_weights.
 
-        ``c_weights=None``: ``gamma`` all ones.  Only the weights on the support
-        of ``c`` are computed.
+        ``r`` is ``y - H c``; ``c_weights=None``: ``gamma`` all ones.  Only the
+        weights on the support of ``c`` are computed.
         """
         gam = (np.ones(c.idx.size) if c_weights is None
                else self.weights_at(c_weights, c.idx))
         return 0.5 * float(r @ r) + self.lasso_alpha * float(gam @ np.abs(c.val))
 
     def zero_by_kkt_inplace(self, x, thresh, positive):
-        """:meth:`zero_by_kkt` on ``x`` in place, with the thresholds ``lasso_alpha * gamma``.
+        """Zero, in place, the coefficients of ``x`` whose exact coordinate minimiser of Q is 0.
 
-        Returns ``y - H x`` for the final ``x``.
+        ``Q`` is the weighted LASSO with thresholds ``t = thresh``
+        (``lasso_alpha * gamma``).  With ``r = y - H x``, ``c_i = h_i^T r`` and
+        ``n_i = ||h_i||^2``, the minimiser of ``Q`` over coefficient ``i``
+        alone is zero exactly when ``|n_i x_i + c_i| <= t_i`` (``n_i x_i + c_i
+        <= t_i`` with ``positive``): the coordinate-wise KKT condition of a
+        zero.  Every support coefficient meeting it is set to zero, one at a
+        time with the residual updated in between (passes over the support
+        until one changes nothing), so each change is an exact coordinate
+        minimisation: ``Q`` never increases, no coefficient becomes non-zero
+        and the other coefficients are left bit for bit unchanged.
+
+        A solver stopped on a relative duality gap (in particular one that
+        returns a warm start already meeting it, without a single update)
+        keeps coefficients far below the scale of that gap even where the
+        exact weighted-LASSO solution is zero by a wide margin; this removes
+        them.  Costs ``O(nnz L)``.  Returns ``y - H x`` for the final ``x`` and
+        the :class:`SparseCoef` of the final ``x``.
         """
-        r = self.residual(x)
-        support = np.flatnonzero(x)
-        if support.size == 0:
-            return r
+        c = _compact(x)
+        r = self.residual_sparse(c)
+        if c.idx.size == 0:
+            return r, c
         design = self.ops.design
-        n_zeroed = zero_kkt_kernel(x, r, support, design.kernels, design.cumsq, self.N,
+        n_zeroed = zero_kkt_kernel(x, r, c.idx, design.kernels, design.cumsq, self.N,
                                    design.shift, np.ascontiguousarray(thresh, dtype=np.float64),
                                    bool(positive))
         if n_zeroed == 0:
-            return r  # untouched
+            return r, c  # untouched
         r = None  # the exact residual (r was updated incrementally)
-        return self.residual(x)
+        c = _compact(x)
+        return self.residual_sparse(c), c
 
     def segment_cost_change_sparse(self, T, starts, x_old, r_old, x_new, want_residual):
-        """:meth:`segment_cost_change` for :class:`SparseCoef` iterates.
+        """``F_b(x_new) - F_b(x_old)`` for every segment ``b`` (SparseCoef iterates).
 
-        The same arithmetic on the union support and on the rows under the
-        segments only: one length-``M`` array (``H (x_new - x_old)``, which
-        becomes ``y - H x_new`` when ``want_residual``, else ``None`` is returned).
+        ``T`` are the sorted times of the union support and ``starts`` the
+        first index (into ``T``) of every segment, groups of coefficients that
+        do not interact (consecutive times more than ``max(L_h - 1, L_g)``
+        apart start a new one), so that eq. 8 restricted to the union support
+        is a sum of one term per segment.  The change of the data term is
+        computed from ``H (x_new - x_old)`` (not from two residuals), so that
+        tiny changes are not lost to rounding, on the rows under the segments
+        only: one length-``M`` array, which becomes ``y - H x_new`` when
+        ``want_residual`` (else ``None`` is returned).
         """
         ops, N = self.ops, self.N
         a_new_t = self._magnitudes_at(x_new, T)
@@ -397,7 +281,15 @@ class CrossProductsProblem:
         return d_l1 + self.beta * d_data + d_cross, dr
 
     def final_step_sparse(self, s, r_s, cost, s_tilde):
-        """:meth:`final_step` for :class:`SparseCoef` iterates (returns a SparseCoef)."""
+        """Full step to ``s~`` or pruning of ``s`` to the support of ``s~``, per segment.
+
+        ``s~`` solves the weighted LASSO at ``gamma(s)``.  In every segment (see
+        :meth:`segment_cost_change_sparse`) the better of the full step
+        (``s~``) and the pruned iterate (``s`` with the coefficients that are
+        zero in ``s~`` set to zero) replaces ``s`` when it does not increase
+        eq. 8.  Returns ``(s, r, cost, trial_cost, changed)`` (``s`` a
+        :class:`SparseCoef`).
+        """
         N = self.N
         T = np.union1d(s.idx % N, s_tilde.idx % N)
         if T.size == 0:
@@ -423,14 +315,14 @@ class CrossProductsProblem:
         # the change is a sum of non-positive segment changes: guard against rounding
         return cand, r_cand, min(cand_cost, cost), cand_cost, True
 
-    def polish(self, s, positive, *, max_rounds=50, max_passes=200, rtol=1e-12):
-        """Exact one-coordinate passes and pairwise merges on eq. 8 itself, from ``s``.
+    def _polish_inplace(self, x, positive, max_rounds=50, max_passes=200, rtol=1e-12):
+        """Exact one-coordinate passes and pairwise merges on eq. 8 itself, on ``x`` in place.
 
         1. Coordinate passes: every non-zero coefficient ``c`` (kernel ``p``,
            time ``t``) in turn is set to the minimiser of eq. 8 over that
            coordinate, the others fixed.  With ``r_{-c}`` the residual and
-           ``a_{-c}`` the magnitudes without ``s_c``, eq. 8 is, up to a constant,
-           ``(beta n_c + g[0]) x^2 - 2 beta (h_c^T r_{-c}) x + w_c |x|`` with
+           ``a_{-c}`` the magnitudes without ``x_c``, eq. 8 is, up to a constant,
+           ``(beta n_c + g[0]) v^2 - 2 beta (h_c^T r_{-c}) v + w_c |v|`` with
            ``n_c = ||h_c||^2`` and ``w_c = 1 + 2 (G a_{-c})[t]``, minimised by
            ``sign(z) max(2 beta |z| - w_c, 0) / (2 (beta n_c + g[0]))``,
            ``z = h_c^T r_{-c}`` (``max(2 beta z - w_c, 0) / ...`` with
@@ -443,34 +335,18 @@ class CrossProductsProblem:
         2. Pairwise merges: for every pair of non-zero coefficients at most
            ``L_g`` samples apart, the two moves "zero one, refit the other by
            its exact 1-D minimiser" are evaluated exactly and the better one
-           applied if it lowers eq. 8 (by more than rounding, ``4 eps F(s)``).
+           applied if it lowers eq. 8 (by more than rounding, ``4 eps F(x)``).
 
         The two alternate until no merge is accepted (at most ``max_rounds``).
         Every step is an exact minimisation or a strict decrease: eq. 8 never
-        increases.  Costs ``O(nnz (L + L_g))`` per pass.
-
-        Returns
-        -------
-        x : ndarray
-            The new coefficients (``s`` itself when nothing changed).
-        decrease : float
-            Sum of the exact changes of eq. 8 of the steps taken (``<= 0``).
+        increases.  Costs ``O(nnz (L + L_g))`` per pass.  Returns the sum of
+        the exact changes of eq. 8 of the steps taken (``<= 0``).
         """
-        if not np.any(s):
-            return s, 0.0
-        x = s.copy()
-        total = self._polish_inplace(x, positive, max_rounds, max_passes, rtol)
-        if np.array_equal(x, s):
-            return s, 0.0
-        return x, total
-
-    def _polish_inplace(self, x, positive, max_rounds=50, max_passes=200, rtol=1e-12):
-        """The passes and merges of :meth:`polish`, on ``x`` in place; returns the decrease."""
         support = np.flatnonzero(x)
         if support.size == 0:
             return 0.0
         ops, design = self.ops, self.ops.design
-        r = self.residual(x)
+        r = self.residual_sparse(SparseCoef(support, x[support]))
         # a fresh array (np.abs or a sum): the kernels update it in place
         a = np.ascontiguousarray(ops.magnitudes(x), dtype=np.float64)
         times = support % self.N
@@ -512,7 +388,8 @@ def _kkt_violation(datafit, prob, coef, positive):
 
 
 def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_reweights,
-               min_step, solver, final_step, magnitudes0=None):
+               min_step, solver, final_step, magnitudes0=None, check_kkt=True,
+               polish_max_passes=200, polish_rtol=1e-12):
     """Run Algorithm 1 on one signal; return a dict of the fields of CrossProductsResult.
 
     ``magnitudes0`` (validated, float64, length ``N``, ``>= 0``, or None): the
@@ -521,6 +398,9 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
     then has the weights ``gamma0 = 1 + 2 G a0`` instead of all ones, and its
     surrogate decrease is measured with them.  None or all zeros: the plain
     LASSO first, exactly as without it.
+
+    ``check_kkt=False`` skips the stationarity check at the end
+    (``kkt_violation`` is ``nan``).
 
     Memory: the iterates ``s`` and ``s~`` are sparse and kept as
     :class:`SparseCoef` between the solves; the weights ``gamma(s)`` are formed
@@ -588,15 +468,15 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
             coef, res = res.coef, None
             if it == 0:
                 # cold start: deconvolve's solution exactly (with weights gamma0 when given)
-                r_tilde = prob.residual(coef)
+                s_tilde = _compact(coef)
+                r_tilde = prob.residual_sparse(s_tilde)
             else:
                 # exact zeros where the weighted LASSO's coordinate-wise KKT
-                # condition says so (see zero_by_kkt): the inner stopping rule is
+                # condition says so (see zero_by_kkt_inplace): the inner stopping rule is
                 # relative to Q and does not see coefficients of the size of the
                 # left-overs of a step < 1 that the warm start s carries
-                r_tilde = prob.zero_by_kkt_inplace(coef, thresh, positive)
-            thresh = None
-            s_tilde, coef = _compact(coef), None
+                r_tilde, s_tilde = prob.zero_by_kkt_inplace(coef, thresh, positive)
+            thresh = coef = None
             if it == 0 and magnitudes0 is not None:
                 # s = 0: Q(s) = 0.5 ||y||^2; Q(s~) with the weights gamma0 = 1 + 2 G a0
                 # (formed again, after the solve released its arrays)
@@ -649,15 +529,14 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
             s_tilde = None
         r_s = None  # recomputed below when the polish changes s
         x = prob.dense(s)
-        decrease_polish = prob._polish_inplace(x, positive)
+        decrease_polish = prob._polish_inplace(x, positive, max_passes=polish_max_passes,
+                                               rtol=polish_rtol)
         polished = _compact(x)
         del x
         if decrease_polish < 0 and not (np.array_equal(polished.idx, s.idx)
                                         and np.array_equal(polished.val, s.val)):
             s = polished
-            x = prob.dense(s)
-            r_s = prob.residual(x)
-            del x
+            r_s = prob.residual_sparse(s)
             trial_cost = prob.cost_sparse(s, r_s)
             # a sum of exact decreases: min() only guards against rounding
             cost = min(trial_cost, cost)
@@ -670,7 +549,7 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
     # release the length-N arrays no longer needed before the optimality check
     s_tilde = polished = r_s = None
     coef = prob.dense(s)
-    kkt = _kkt_violation(datafit, prob, coef, positive)
+    kkt = _kkt_violation(datafit, prob, coef, positive) if check_kkt else float("nan")
     extra = {"inner_not_converged": inner_failures, "final_step_applied": changed,
              "coef_bare": coef if coef_bare is s else prob.dense(coef_bare)}
     cost_hist = np.asarray(costs)

@@ -50,9 +50,25 @@ class SparseProducts:
         nz = np.flatnonzero(s)
         if nz.size * self.kernel_length > _SPARSE_FACTOR * self.n_rows:
             return self.design.matvec(s)
+        return self._scatter(nz, s[nz])
+
+    def matvec_nonzeros(self, nz, values):
+        """``H s`` for ``s`` given by its non-zero ``values`` at the increasing flat indices ``nz``.
+
+        The same products as :meth:`matvec` on the dense ``s`` (same bits),
+        without scanning a length-``P N`` vector for its non-zeros.
+        """
+        if nz.size * self.kernel_length > _SPARSE_FACTOR * self.n_rows:
+            s = np.zeros(self.n_kernels * self.n_samples)
+            s[nz] = values
+            return self.design.matvec(s)
+        return self._scatter(nz, values)
+
+    def _scatter(self, nz, values):
         p, t = np.divmod(nz, self.n_samples)
         out = np.zeros(self.n_rows)
-        kern.scatter_convolution(t, p, np.ascontiguousarray(s[nz]), self.kernels, self.shift, out)
+        kern.scatter_convolution(t, p, np.ascontiguousarray(values, dtype=np.float64),
+                                 self.kernels, self.shift, out)
         return out
 
     def residual(self, y, s):
