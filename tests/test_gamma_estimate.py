@@ -140,6 +140,45 @@ def test_kkt_check_sees_perturbed_solutions():
     assert got > 1e-3
 
 
+@pytest.mark.parametrize("rl, seed", [(0.3, 21), (1.0, 22), (2.0, 23)])
+def test_warm_started_segments_equal_the_dense_nonnegative_qp(rl, seed):
+    """Components started from the guessed support (default) == started from zero == the
+    dense non-negative QP of the whole record (scipy NNLS on its Cholesky form)."""
+    from sparse_events.gamma._kernels import screen_runs
+    from sparse_events.gamma._segments import solve_runs
+
+    n = 1500
+    tr = _train(rl, n, seed=seed)
+    y = tr.signal
+    alpha = _alpha(1.0, n)
+    H = ConvolutionOperator(PULSE, n, "causal").todense()
+    # 0.5 ||y - H s||^2 + alpha sum(s) = 0.5 ||R s - d||^2 + const, R^T R = H^T H, R^T d = c
+    R = np.linalg.cholesky(H.T @ H).T
+    d = np.linalg.solve(R.T, H.T @ y - alpha)
+    ref = nnls(R, d, maxiter=50 * n)[0]
+    margin = L + 2
+    s, e = screen_runs(y, PULSE, alpha, margin)
+    warm = solve_runs(y, PULSE, alpha, s, e, margin=margin)
+    cold = solve_runs(y, PULSE, alpha, s, e, margin=margin, warm_start=False)
+    for idx, coef, deb, fallback, _stats in (warm, cold):
+        assert not fallback.any()
+        np.testing.assert_array_equal(idx, np.flatnonzero(ref > 1e-9 * alpha))
+        np.testing.assert_allclose(coef, ref[idx], rtol=1e-7, atol=1e-7)
+        np.testing.assert_allclose(deb, refit_support(y, PULSE, idx), rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(warm[1], cold[1], rtol=1e-12, atol=1e-12)
+    assert warm[4]["components"] == cold[4]["components"] > 0
+    assert warm[4]["linear_solves"] < cold[4]["linear_solves"]
+
+
+def test_group_sums_equal_reduceat(rng):
+    from sparse_events.gamma._kernels import group_sums
+
+    v = rng.standard_normal(50)
+    first = np.array([0, 1, 4, 5, 20, 49])
+    np.testing.assert_allclose(group_sums(v, first), np.add.reduceat(v, first), rtol=1e-14)
+    assert group_sums(v, first[:0]).size == 0
+
+
 def test_segment_solver_without_debias_and_int_signal():
     tr = _train(0.2, 1 << 14, seed=12)
     y = np.round(4 * tr.signal).astype(np.int16)

@@ -61,6 +61,7 @@ from ._kernels import (
     correlate_pulse,
     first_nonfinite,
     group_starts,
+    group_sums,
     merge_small_groups_roots,
     refit_support,
     screen_runs,
@@ -229,9 +230,9 @@ def cluster_events(positions, amplitudes, *, max_gap, max_size=None, min_amplitu
         if min_amplitude is not None:
             _merge_small_groups(new, pos, amp, max_gap, min_amplitude)
     first = np.flatnonzero(new)
-    a = np.add.reduceat(amp, first)
-    wsum = np.add.reduceat(w, first)
-    wpos = np.add.reduceat(w * pos, first)
+    a = group_sums(amp, first)
+    wsum = a if w is amp else group_sums(w, first)
+    wpos = group_sums(w * pos, first)
     # groups with zero total weight fall back to their first position
     with np.errstate(invalid="ignore", divide="ignore"):
         p = np.where(wsum > 0, wpos / np.where(wsum > 0, wsum, 1.0), pos[first])
@@ -244,7 +245,7 @@ def _merge_small_groups(new, pos, amp, max_gap, min_amplitude):
     n_groups = first.size
     if n_groups < 2:
         return
-    gamp = np.add.reduceat(amp, first)
+    gamp = group_sums(amp, first)
     run_start = np.ones(pos.size, dtype=bool)
     run_start[1:] = np.diff(pos) > max_gap
     run = (np.cumsum(run_start) - 1)[first]
@@ -525,8 +526,9 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
     else:
         idx = np.zeros(0, dtype=np.int64)
         lasso_amp = deb_amp = np.zeros(0)
-    order = np.argsort(idx, kind="stable")
-    idx, lasso_amp, deb_amp = idx[order], lasso_amp[order], deb_amp[order]
+    if idx.size > 1 and not np.all(idx[1:] > idx[:-1]):
+        order = np.argsort(idx, kind="stable")
+        idx, lasso_amp, deb_amp = idx[order], lasso_amp[order], deb_amp[order]
 
     kkt = np.nan
     if check_kkt:
@@ -548,7 +550,7 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
                     alpha / float(p @ p) / np.sqrt(max(1.0 - rho1 ** 2, 1e-12)))
     pos, amp, first = cluster_events(fidx, weights, max_gap=merge_gap, max_size=max_merge,
                                      min_amplitude=split_min)
-    lamp = np.add.reduceat(lasso_amp, first) if first.size else np.zeros(0)
+    lamp = group_sums(lasso_amp, first)
     keep = (amp > 0) & (amp >= min_amplitude)
     timings["merge"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start

@@ -7,8 +7,8 @@ import numpy as np
 from scipy.linalg import LinAlgError, solveh_banded
 from scipy.optimize import lsq_linear
 
-__all__ = ["correlate_pulse", "refit_support", "screen_runs", "group_starts", "first_nonfinite",
-           "merge_small_groups_roots"]
+__all__ = ["correlate_pulse", "refit_support", "screen_runs", "group_starts", "group_sums",
+           "first_nonfinite", "merge_small_groups_roots"]
 
 
 @numba.njit(cache=True)
@@ -204,6 +204,33 @@ def group_starts(pos, amp, max_gap, max_size):
     if pos.size:
         _group_starts_kernel(pos, amp, float(max_gap), int(max_size), new)
     return new
+
+
+@numba.njit(cache=True)
+def _group_sums_kernel(values, first, out):
+    n_groups = first.size
+    for g in range(n_groups):
+        a = first[g]
+        b = first[g + 1] if g + 1 < n_groups else values.size
+        s = values[a]
+        for i in range(a + 1, b):
+            s += values[i]
+        out[g] = s
+
+
+def group_sums(values, first):
+    """Sums of ``values`` over the groups starting at ``first`` (strictly increasing).
+
+    ``numpy.add.reduceat(values, first)`` in one compiled pass (the group
+    ``g`` is ``values[first[g]:first[g + 1]]``, the last one runs to the end);
+    every group is added from its first member on, in order.
+    """
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    first = np.ascontiguousarray(first, dtype=np.int64)
+    out = np.empty(first.size)
+    if first.size:
+        _group_sums_kernel(values, first, out)
+    return out
 
 
 @numba.njit(cache=True)
