@@ -25,6 +25,11 @@ Usage::
 
 Every convex fit (ours and pyscnn's) runs in a forked child process that is
 terminated after ``--time-limit`` seconds (reported as "did not finish").
+Each row reports the wall time (``time.perf_counter``) and the CPU time
+(``time.process_time``, all threads of the process) per fit; with one thread
+the CPU time is at most the wall time, and on a shared machine it is the less
+load-dependent of the two.  The ratios peer / ours of both are listed under
+each table.
 
 ``--data-dir`` (or ``SPARSE_EVENTS_DATA``) points to ``shared/data``.
 """
@@ -129,7 +134,7 @@ def capped(fn, time_limit, *args):
         proc.terminate()
         proc.join()
         return dict(objective=np.nan, violation=np.nan, train=np.nan, test=np.nan,
-                    time=time.perf_counter() - t0, neurons=-1, spread=np.nan,
+                    time=time.perf_counter() - t0, cpu=np.nan, neurons=-1, spread=np.nan,
                     note=f"did not finish in {time_limit:g} s (terminated)")
     proc.join()
     if status != "ok":
@@ -138,11 +143,12 @@ def capped(fn, time_limit, *args):
 
 
 def run_ours(cls, Xtr, ytr, Xte, yte, gates, alpha, tol, repeats):
-    times, preds = [], []
+    times, cpus, preds = [], [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model = cls(alpha=alpha, gates=gates, tol=tol, max_iter=10000).fit(Xtr, ytr)
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
         preds.append(model.predict(Xte))
     Xa = np.c_[Xtr, np.ones(len(Xtr))]
     if cls is ConvexReLURegressor:
@@ -153,7 +159,7 @@ def run_ours(cls, Xtr, ytr, Xte, yte, gates, alpha, tol, repeats):
     spread = float(np.max([np.abs(p - preds[0]).max() for p in preds]))
     return dict(objective=obj, violation=viol, train=mse(model.predict(Xtr), ytr),
                 test=mse(preds[0], yte), time=float(np.median(times)),
-                neurons=model.n_active_neurons_, spread=spread,
+                cpu=float(np.median(cpus)), neurons=model.n_active_neurons_, spread=spread,
                 note=f"gap {model.optimality_:.1e}")
 
 
@@ -174,7 +180,7 @@ def run_pyscnn(kind, Xtr, ytr, Xte, yte, gates, alpha, tol, max_iters):
     else:
         model = ConvexReLU(gates, c=1, bias=False)
         solver = AL(model, max_primal_iters=max_iters, tol=tol, constraint_tol=tol)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cvx, _ = optimize_model(model, solver, Metrics(), Xa, ytr.reshape(-1, 1),
@@ -182,6 +188,8 @@ def run_pyscnn(kind, Xtr, ytr, Xte, yte, gates, alpha, tol, max_iters):
                                 unitize_data=False, verbose=False, dtype="float64",
                                 device="cpu")
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - c0      # all threads of the process: <= elapsed if 1 thread
+    threads = torch.get_num_threads()
     params = [np.asarray(p) for p in cvx.parameters]
     gates = np.asarray(cvx.G)       # pyscnn drops duplicate / empty patterns
     if kind == "gated":
@@ -200,36 +208,64 @@ def run_pyscnn(kind, Xtr, ytr, Xte, yte, gates, alpha, tol, max_iters):
     neurons = int(np.sum(np.linalg.norm(U, axis=1) > 1e-10)
                   + (0 if V is None else np.sum(np.linalg.norm(V, axis=1) > 1e-10)))
     return dict(objective=obj, violation=viol, train=mse(ptr, ytr), test=mse(pte, yte),
-                time=elapsed, neurons=neurons, spread=0.0, note=f"tol {tol:g}")
+                time=elapsed, cpu=cpu, neurons=neurons, spread=0.0,
+                note=f"tol {tol:g}, torch threads {threads}")
 
 
 def run_mlp(Xtr, ytr, Xte, yte, hidden, alpha_mlp, seeds):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPRegressor
 
-    tests, trains, times = [], [], []
+    tests, trains, times, cpus = [], [], [], []
     for seed in seeds:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             m = MLPRegressor(hidden_layer_sizes=(hidden,), alpha=alpha_mlp, solver="adam",
                              max_iter=2000, random_state=seed).fit(Xtr, ytr)
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
         tests.append(mse(m.predict(Xte), yte))
         trains.append(mse(m.predict(Xtr), ytr))
     return dict(objective=np.nan, violation=0.0, train=float(np.mean(trains)),
-                test=float(np.mean(tests)), time=float(np.mean(times)), neurons=hidden,
+                test=float(np.mean(tests)), time=float(np.mean(times)), cpu=float(np.mean(cpus)), neurons=hidden,
                 spread=float(np.std(tests)), note=f"alpha={alpha_mlp:g}, {len(seeds)} seeds")
 
 
 def run_linear(Xtr, ytr, Xte, yte):
     from sklearn.linear_model import LinearRegression
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     m = LinearRegression().fit(Xtr, ytr)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return dict(objective=np.nan, violation=0.0, train=mse(m.predict(Xtr), ytr),
-                test=mse(m.predict(Xte), yte), time=time.perf_counter() - t0, neurons=0,
+                test=mse(m.predict(Xte), yte), time=wall, cpu=cpu, neurons=0,
                 spread=0.0, note="")
+
+
+def ratio_lines(rows):
+    """Wall and CPU time ratios (peer / ours) of rows measured in the same run."""
+    out = []
+    pairs = (("ours ConvexGatedReLURegressor", "pyscnn ConvexGatedReLU+RFISTA"),
+             ("ours ConvexReLURegressor", "pyscnn ConvexReLU+AL"))
+    done = [r for r in rows if np.isfinite(r[2]["cpu"])]
+    for ours_name, peer_name in pairs:
+        for name, P, r in done:
+            if name != ours_name:
+                continue
+            for name2, P2, r2 in done:
+                if name2 == peer_name and P2 == P:
+                    out.append(f"- {peer_name} / {ours_name}, P={P}: wall "
+                               f"{r2['time'] / r['time']:.1f}x, CPU {r2['cpu'] / r['cpu']:.1f}x")
+    mlp = [r for name, _, r in done if name.startswith("sklearn MLP")]
+    if mlp:
+        w = min(r["time"] for r in mlp)
+        c = min(r["cpu"] for r in mlp)
+        for name, P, r in done:
+            if name == "ours ConvexGatedReLURegressor":
+                out.append(f"- fastest MLPRegressor configuration (mean per fit) / {name}, "
+                           f"P={P}: wall {w / r['time']:.2f}x, CPU {c / r['cpu']:.2f}x")
+    return [""] + out if out else []
 
 
 # ------------------------------------------------------------------ main
@@ -321,14 +357,15 @@ def main(argv=None):
         rows.append(("sklearn LinearRegression", "-", run_linear(Xtr, ytr, Xte, yte)))
         lines.append(f"### {task}: n_train={n}, n_test={len(Xte)}, d={d}, alpha={alpha:g}\n")
         lines.append("| model | P | train objective | max violation | train MSE | test MSE "
-                     "| test spread | fit time [s] | active neurons | note |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+                     "| test spread | fit time [s] | CPU time [s] | active neurons | note |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for name, P, r in rows:
             lines.append(
                 f"| {name} | {P} | {fmt(r['objective'], '.8g')} | {fmt(r['violation'], '.1e')} "
                 f"| {fmt(r['train'], '.5f')} | {fmt(r['test'], '.5f')} "
-                f"| {fmt(r['spread'], '.2g')} | {r['time']:.3g} "
+                f"| {fmt(r['spread'], '.2g')} | {r['time']:.3g} | {fmt(r['cpu'], '.3g')} "
                 f"| {r['neurons'] if r['neurons'] >= 0 else '-'} | {r['note']} |")
+        lines.extend(ratio_lines(rows))
         lines.append("")
     table = "\n".join(lines)
     v = versions()
@@ -339,7 +376,8 @@ def main(argv=None):
         + ".\n\nCommand: `python benchmarks/convex_relu.py"
         + (" --quick" if args.quick else "") + f" --task {args.task} --time-limit {limit:g}"
         + ("" if args.patterns is None else " --patterns " + " ".join(map(str, args.patterns)))
-        + ("  --skip-mlp" if args.skip_mlp else "") + "`\n")
+        + (" --skip-mlp" if args.skip_mlp else "")
+        + (" --skip-pyscnn" if args.skip_pyscnn else "") + "`\n")
     print(header)
     print(table)
     if args.write_results:

@@ -561,3 +561,142 @@ def test_masked_block_design_lipschitz_bounds_dense_norm(n, p, P, outputs, signs
     true = np.linalg.norm(A, 2) ** 2
     lip = des.lipschitz()
     assert true <= lip <= 1.02 * true, (lip, true)
+
+
+# ------------------------------------------------- float32 products of the FISTA path
+@pytest.mark.parametrize("outputs, signs", [(1, 1), (2, 1), (2, 2)])
+def test_masked_block_float32_products_match_dense_and_float64(outputs, signs):
+    """float32 products vs the explicit float64 matrix and the float64 design."""
+    rng = np.random.default_rng(7 + outputs + signs)
+    n, p, P = 300, 6, 12
+    X = np.c_[rng.standard_normal((n, p - 1)), np.ones(n)]
+    masks = X @ rng.standard_normal((p, P)) >= 0
+    des = MaskedBlockDesign(X, masks, n_outputs=outputs, n_signs=signs)
+    f32 = des.float32_products()
+    assert f32 is des.float32_products()  # built once
+    A = des.group_columns(np.arange(des.n_groups))
+    x = rng.standard_normal(des.n_features)
+    r = rng.standard_normal(des.n_rows)
+    for got, ref64, ref, scale in [
+            (f32.matvec(x), des.matvec(x), A @ x, np.abs(A) @ np.abs(x)),
+            (f32.rmatvec(r), des.rmatvec(r), A.T @ r, np.abs(A).T @ np.abs(r))]:
+        assert got.dtype == np.float64 and got.shape == ref.shape
+        # float64 design: rounding level; float32: single-precision level
+        np.testing.assert_allclose(ref64, ref, rtol=0, atol=1e-12 * scale.max())
+        assert np.all(np.abs(got - ref) <= 1e-5 * scale + 1e-30)
+    assert f32.lipschitz() == des.lipschitz()
+
+
+def test_fista_float32_products_certificate_is_float64():
+    """With float32 products, FISTA's gap and objective are the float64 ones at its x."""
+    from sparse_events.solvers._optimality import check_optimality
+
+    rng = np.random.default_rng(3)
+    n, p, P = 400, 5, 15
+    X = np.c_[rng.standard_normal((n, p - 1)), np.ones(n)]
+    masks = X @ rng.standard_normal((p, P)) >= 0
+    y = np.maximum(X[:, 0], 0) - 0.5 * X[:, 1] + 0.1 * rng.standard_normal(n)
+    des = MaskedBlockDesign(X, masks)
+    datafit, pen = Quadratic(des, y), GroupL2(0.02 * n, p)
+    res64 = fista(datafit, pen, tol=1e-8, max_iter=20000)
+    res32 = fista(datafit, pen, tol=1e-3, max_iter=20000, products=des.float32_products())
+    assert res32.converged
+    chk = check_optimality(datafit, pen, res32.coef, y - des.matvec(res32.coef))
+    assert res32.gap == pytest.approx(chk.gap, rel=1e-12, abs=1e-12 * chk.primal)
+    assert res32.objective[-1] == pytest.approx(chk.primal, rel=1e-12)
+    assert chk.gap <= 1e-3 * chk.primal
+    # within tol of the float64 path's (near exact) optimum
+    assert res32.objective[-1] - res64.objective[-1] <= 1e-3 * res64.objective[-1]
+    with pytest.raises(ValueError, match="products"):
+        fista(datafit, pen, products=MaskedBlockDesign(X[:-1], masks[:-1]))
+
+
+@pytest.mark.parametrize("cls", [ConvexGatedReLURegressor, ConvexReLURegressor])
+def test_float32_precision_matches_float64_solution(rng, cls):
+    """precision='float32' (FISTA): objective within tol of the float64 path's, same fit."""
+    X, y = _data(rng, n=300, outputs=2)
+    kw = dict(n_patterns=20, alpha=1e-2, solver="fista", tol=1e-4, max_iter=20000,
+              random_state=0)
+    m64 = cls(precision="float64", **kw).fit(X, y)
+    m32 = cls(precision="float32", **kw).fit(X, y)
+    assert m32.converged_ and m32.optimality_ <= 1e-4
+    tol = 1e-4
+    assert abs(m32.objective_ - m64.objective_) <= tol * m64.objective_
+    np.testing.assert_allclose(m32.predict(X), m64.predict(X), atol=1e-2 * np.std(y))
+    # the reported optimality certifies the returned network in float64
+    assert m32.objective_ == pytest.approx(_plain_objective(m32, X, y, cls is ConvexReLURegressor),
+                                           rel=1e-6)
+    with pytest.raises(ValueError, match="precision"):
+        cls(precision="float16").fit(X, y)
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_interior_point_newton_system_solves_and_restriction_match_dense(single):
+    """Factors in place (Fortran order), single precision + CG, and the restriction to
+    a subset of groups (buffers reused) solve like numpy's dense solve."""
+    from sparse_events.solvers._group_ipm import _NewtonSystem
+
+    rng = np.random.default_rng(3)
+    p, K = 4, 30
+    A = rng.standard_normal((80, K * p))
+    H = A.T @ A
+    B = rng.standard_normal((K, p, p))
+    red = np.matmul(B, B.transpose(0, 2, 1)) + 0.1 * np.eye(p)
+    lin = _NewtonSystem(H, p, single=single)
+    assert lin.factor(red, 0.0, single=single, rtol=1e-12)
+
+    def dense(Hs, reds):
+        M = Hs.copy()
+        for k in range(reds.shape[0]):
+            M[k * p:(k + 1) * p, k * p:(k + 1) * p] += reds[k]
+        return M
+
+    rhs = rng.standard_normal(K * p)
+    ref = np.linalg.solve(dense(H, red), rhs)
+    np.testing.assert_allclose(lin.solve(rhs), ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
+    keep = np.sort(rng.choice(K, 17, replace=False))
+    cols = (keep[:, None] * p + np.arange(p)).ravel()
+    sub = lin.restrict(cols)
+    np.testing.assert_array_equal(sub.H, H[np.ix_(cols, cols)])
+    assert sub.factor(red[keep], 0.0, single=single, rtol=1e-12)
+    ref = np.linalg.solve(dense(H[np.ix_(cols, cols)], red[keep]), rhs[cols])
+    np.testing.assert_allclose(sub.solve(rhs[cols]), ref, rtol=1e-8,
+                               atol=1e-8 * np.abs(ref).max())
+    # a second restriction copies in place into the first one's matrices
+    keep2 = keep[::2]
+    loc = np.flatnonzero(np.isin(keep, keep2))
+    sub2 = sub.restrict((loc[:, None] * p + np.arange(p)).ravel())
+    cols2 = (keep2[:, None] * p + np.arange(p)).ravel()
+    np.testing.assert_array_equal(sub2.H, H[np.ix_(cols2, cols2)])
+    if single:
+        np.testing.assert_array_equal(sub2.H32, H[np.ix_(cols2, cols2)].astype(np.float32))
+    assert sub2.factor(red[keep2], 0.0, single=single, rtol=1e-12)
+    ref = np.linalg.solve(dense(H[np.ix_(cols2, cols2)], red[keep2]), rhs[cols2])
+    np.testing.assert_allclose(sub2.solve(rhs[cols2]), ref, rtol=1e-8,
+                               atol=1e-8 * np.abs(ref).max())
+
+
+def test_float32_precision_reaches_tight_tolerance(rng):
+    """Below float32's accuracy FISTA finishes with float64 products: tol=1e-9 converges."""
+    X, y = _data(rng, n=200, outputs=2)
+    kw = dict(n_patterns=10, alpha=1e-2, solver="fista", tol=1e-9, max_iter=50000,
+              random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        m32 = ConvexGatedReLURegressor(precision="float32", **kw).fit(X, y)
+    ref = ConvexGatedReLURegressor(solver="cd", **{k: v for k, v in kw.items()
+                                                   if k != "solver"}).fit(X, y)
+    assert m32.converged_ and m32.optimality_ <= 1e-9
+    assert m32.objective_ == pytest.approx(ref.objective_, rel=2e-9)
+
+
+def test_take_submatrix_equals_numpy_fancy_indexing():
+    from sparse_events.solvers._group_gram_kernels import take_submatrix
+
+    rng = np.random.default_rng(11)
+    G = rng.standard_normal((40, 40))
+    for rows in (np.array([3, 0, 17, 39, 5]), np.arange(40), np.array([7]),
+                 np.sort(rng.choice(40, 25, replace=False))):
+        out = np.empty((rows.size, rows.size))
+        take_submatrix(G, rows.astype(np.int64), out)
+        np.testing.assert_array_equal(out, G[np.ix_(rows, rows)])

@@ -109,6 +109,31 @@ def test_gated_recovers_known_nonlinear_function(rng):
     assert gated.n_neurons_ == gated.regressor_.n_active_neurons_ > 0
 
 
+@pytest.mark.parametrize("model", ["gated", "relu"])
+def test_float32_products_match_float64_fit(rng, model):
+    """Default float32 FISTA products: same problem solved within tol as in float64."""
+    fs, n_train = 100.0, 1200
+    x = smooth_source(2000, fs, rng)
+    leads = nonlinear_leads(x)
+    train = {k: v[:n_train] for k, v in leads.items()}
+    tol = 1e-4
+    kw = dict(model=model, window_s=0.05, n_patterns=10, alpha=1e-3, tol=tol, max_iter=20000,
+              random_state=0)
+    m32 = raw_model(**kw).fit(x[:n_train], train, sampling_rate=fs)
+    m64 = raw_model(precision="float64", **kw).fit(x[:n_train], train, sampling_rate=fs)
+    assert SixLeadReconstructor().get_params()["precision"] == "float32"
+    r32, r64 = m32.regressor_, m64.regressor_
+    assert r32.precision == "float32" and r64.precision == "float64"
+    assert r32.solver == "fista" and r32.converged_ and r32.optimality_ <= tol
+    # both objectives within tol of the optimum, hence of each other
+    assert abs(r32.objective_ - r64.objective_) <= tol * r64.objective_
+    p32, p64 = m32.predict(x, sampling_rate=fs), m64.predict(x, sampling_rate=fs)
+    for lead in LEADS:
+        assert np.corrcoef(p32[lead], p64[lead])[0, 1] > 0.999
+    # Einthoven/Goldberger still exact on the float32 path's output
+    np.testing.assert_allclose(p32["III"], p32["II"] - p32["I"], atol=1e-12)
+
+
 def test_deterministic_with_random_state(rng):
     fs = 100.0
     x = smooth_source(800, fs, rng)
@@ -282,7 +307,8 @@ def test_auto_components_whitened_for_convex_models_on_long_windows(rng):
     inputs = X @ gated.components_.T / scale
     np.testing.assert_allclose(np.mean(inputs[:, :5] ** 2, axis=0), 1.0, rtol=1e-8)
     ref = ConvexGatedReLURegressor(n_patterns=6, alpha=3e-2, tol=1e-6, solver="fista",
-                                   max_iter=3000, random_state=0).fit(inputs, Z)
+                                   max_iter=3000, random_state=0,
+                                   precision="float32").fit(inputs, Z)
     np.testing.assert_allclose(gated.regressor_.convex_coef_, ref.convex_coef_, atol=1e-10)
     # ridge, regressor objects and short windows keep the raw window by default
     ridge = SixLeadReconstructor(model="ridge").fit(x, leads, sampling_rate=fs)
@@ -417,6 +443,8 @@ def test_bad_parameters(small):
         SixLeadReconstructor(model="ridge", band=(0.5, 200)).fit(x, leads, sampling_rate=500)
     with pytest.raises(ValueError, match="n_patterns must be >= 1"):
         SixLeadReconstructor(n_patterns=0).fit(x, leads, sampling_rate=500)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        SixLeadReconstructor(precision="half").fit(x, leads, sampling_rate=500)
     with pytest.raises(NotFittedError):
         SixLeadReconstructor().predict(x, sampling_rate=500)
 

@@ -18,9 +18,12 @@ from ._optimality import (
 )
 from ._result import SolverResult
 
+#: relative accuracy (gap or KKT) below which FISTA drops cheaper ``products``
+_PRODUCTS_FLOOR = 1e-5
+
 
 def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10,
-          restart=True, lipschitz=None, stopping="auto", warn=True):
+          restart=True, lipschitz=None, stopping="auto", warn=True, products=None):
     r"""FISTA for ``0.5 ||y - A x||^2 + pen(x)``, matrix-free.
 
     Beck & Teboulle's accelerated proximal gradient with step ``1 / L``
@@ -48,6 +51,23 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
         Override the design's Lipschitz constant.
     stopping : {"auto", "gap", "kkt"}
     warn : bool
+    products : Design, optional
+        Operator used for the two products of every iteration instead of
+        ``datafit.design``: the same matrix up to rounding, typically a cheaper
+        lower-precision copy such as
+        :meth:`MaskedBlockDesign.float32_products
+        <sparse_events.solvers.MaskedBlockDesign.float32_products>`.  Only the
+        iterates are computed with it: ``max|A^T y|``, and at every check
+        ``A x``, the residual, the objective, ``A^T r``, the duality gap and the
+        stopping test are recomputed in float64 with ``datafit.design``, so the
+        returned ``gap``/``objective`` certify the returned ``x`` exactly as
+        without ``products`` (one more float64 ``A`` product per check).  The
+        step size is ``1 / datafit.design.lipschitz()`` unless ``lipschitz``
+        is given.  Rounding in ``products`` stalls the iterates at some
+        accuracy (a relative gap of about ``1e-7`` with float32 products):
+        once the relative gap (``"kkt"`` rule: the relative KKT violation)
+        falls below ``1e-5`` without meeting ``tol``, the remaining
+        iterations use ``datafit.design``, so any ``tol`` can be reached.
 
     Returns
     -------
@@ -64,6 +84,12 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
     L = (check_scalar(lipschitz, "lipschitz", low=0) if lipschitz is not None
          else design.lipschitz())
     x = np.zeros(n) if x0 is None else check_x0(x0, n)
+    if products is None:
+        products = design
+    elif (getattr(products, "n_rows", None), getattr(products, "n_features", None)) != \
+            (design.n_rows, n):
+        raise ValueError(f"products must have the design's shape ({design.n_rows}, {n}), "
+                         f"got {type(products).__name__}")
     Ax = design.matvec(x) if np.any(x) else np.zeros(design.n_rows)
     kkt_scale = float(np.abs(design.rmatvec(y)).max())
     history = []
@@ -79,9 +105,9 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
     t = 1.0
     converged, reason, it = False, "max_iter", 0
     for it in range(1, max_iter + 1):
-        corr_z = design.rmatvec(y - Az)
+        corr_z = products.rmatvec(y - Az)
         x_new = penalty.prox(z + step * corr_z, step)
-        Ax_new = design.matvec(x_new)
+        Ax_new = products.matvec(x_new)
         if restart and float((z - x_new) @ (x_new - x)) > 0.0:
             t = 1.0
         t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
@@ -90,11 +116,16 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
         Az = Ax_new + beta * (Ax_new - Ax)
         x, Ax, t = x_new, Ax_new, t_new
         if it % check_every == 0 or it == max_iter:
+            if products is not design:
+                # the certificate in float64 with the exact design
+                Ax = design.matvec(x)
             chk = check_optimality(datafit, penalty, x, y - Ax)
             history.append(chk.primal)
             if is_converged(chk, rule, tol, kkt_scale):
                 converged, reason = True, rule
                 break
+            if products is not design and is_converged(chk, rule, _PRODUCTS_FLOOR, kkt_scale):
+                products = design  # beyond the accuracy of the cheaper products
     if not converged and warn:
         warnings.warn(
             f"FISTA stopped at max_iter={max_iter} with relative gap "

@@ -396,10 +396,11 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
             # coefficients as samples, where Newton on the support is singular): coordinate
             # descent crawls, so an interior-point method in Gram space; the groups left at
             # the interior point's scale (zero at the optimum) are set to zero
-            c = sub.q - sub.H @ sub.x
+            Hx = sub.H @ sub.x
+            c = sub.q - Hx
             # the gap is relative to the full objective at the current point (the full
             # problem's value minus the subproblem's is the constant f_offset)
-            f_sub = 0.5 * float(sub.x @ (sub.H @ sub.x)) + float(c @ sub.x) + sub.penalty(sub.x)
+            f_sub = 0.5 * float(sub.x @ Hx) + float(c @ sub.x) + sub.penalty(sub.x)
             rel = _IPM_GAP * max(tol, 1e-12) * 0.01 ** ipm_repeats
             # a repeated solve on (a subset of) the same groups resumes where the last one
             # stopped

@@ -636,3 +636,42 @@ def max_feasible_step(xw, delta, blocks, wpat, X, mask_t, cand, ncand, rel_tol):
                 if st < step:
                     step = st
     return step
+
+
+# ------------------------------------------------------------ interior point
+@njit(cache=True, nogil=True)
+def gather_submatrix(H, cols, out, out32):
+    """``out = H[cols][:, cols]`` and its single precision copy ``out32``, in one pass.
+
+    Used when the interior-point method of :mod:`._group_ipm` removes groups:
+    numpy's ``H[np.ix_(cols, cols)]`` (and a separate ``astype``) cost several
+    times more for matrices of thousands of rows.
+
+    ``out`` may be ``H`` itself (its first ``len(cols) ** 2`` entries, C order)
+    for increasing ``cols``: each row is read into a buffer before it is
+    written, and no entry still to be read lies before it.
+    """
+    m = cols.size
+    buf = np.empty(m)
+    for i in range(m):
+        row = H[cols[i]]
+        for j in range(m):
+            buf[j] = row[cols[j]]
+        for j in range(m):
+            out[i, j] = buf[j]
+            out32[i, j] = np.float32(buf[j])
+
+
+@njit(cache=True, nogil=True)
+def take_submatrix(G, rows, out):
+    """``out = G[np.ix_(rows, rows)]`` (``out`` of shape (m, m), ``m = rows.size``).
+
+    Used by ``MaskedBlockDesign.working_set_gram`` to cut a working set's Gram
+    matrix out of its cache of pattern blocks: numpy's fancy indexing of a
+    matrix of thousands of rows costs several times more.
+    """
+    m = rows.size
+    for i in range(m):
+        src = G[rows[i]]
+        for j in range(m):
+            out[i, j] = src[rows[j]]

@@ -45,6 +45,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as la
 
+from ._group_gram_kernels import gather_submatrix
+
 
 def interior_point_group_lasso(H, c, t, p, x0, gap_tol, *, rel_tol=0.0, f_offset=0.0,
                                start=None, max_iter=100, sigma_power=3.0, fraction=0.99,
@@ -203,7 +205,7 @@ def interior_point_group_lasso(H, c, t, p, x0, gap_tol, *, rel_tol=0.0, f_offset
                 u, z, t = u[loc], z[loc], t[loc]
                 cols = (loc[:, None] * p + np.arange(p)).ravel()
                 c = c[cols]
-                lin = _NewtonSystem(lin.H[np.ix_(cols, cols)], p, single=lin.H32 is not None)
+                lin = lin.restrict(cols)
                 K = loc.size
                 continue
         if not (np.all(_det(u) > 0) and np.all(_det(z) > 0)):
@@ -267,6 +269,12 @@ def interior_point_group_lasso(H, c, t, p, x0, gap_tol, *, rel_tol=0.0, f_offset
     return u[:, 1:].ravel(), n_iter, mu, (u, z)
 
 
+def _prefix(A, m):
+    """The first ``m * m`` entries of the C-contiguous ``A`` as an ``(m, m)`` array (a view)."""
+    assert A.flags.c_contiguous and A.size >= m * m
+    return A.reshape(-1)[:m * m].reshape(m, m)
+
+
 def _full_x(u, kept, n_groups, p):
     """The coefficients of the cone variables ``u`` (zero for the removed groups)."""
     if kept is None:
@@ -286,8 +294,9 @@ class _NewtonSystem:
     times it).
     """
 
-    def __init__(self, H, p, single=False):
+    def __init__(self, H, p, single=False, H32=None, work=None):
         self.H = H
+        self.own_H = False
         m = H.shape[0]
         self.p = p
         K = m // p
@@ -296,12 +305,39 @@ class _NewtonSystem:
         self.ri = gi * p + np.tile(np.repeat(np.arange(p), p), K)
         self.ci = gi * p + np.tile(np.arange(p), p * K)
         self.diag = np.diag_indices(m)
-        self.M = np.empty_like(H)
-        self.H32 = H.astype(np.float32) if single else None
-        self.M32 = np.empty_like(self.H32) if single else None
+        # work arrays in Fortran order: LAPACK factors them in place (a C-ordered
+        # array would be copied first); the matrix is symmetric, so the transposed
+        # view of the C-ordered H is copied into them without a transposition
+        self.M = np.empty((m, m), order="F")
+        self.H32 = (H.astype(np.float32) if H32 is None else H32) if single else None
+        self.M32 = None
+        if single:
+            # reuse the (already touched) memory of a larger system's work array
+            self.M32 = np.empty((m, m), dtype=np.float32, order="F") if work is None \
+                else work.reshape(-1, order="F")[:m * m].reshape((m, m), order="F")
         self.cho = None
         self.red = None
         self.ridge = 0.0
+
+    def restrict(self, cols):
+        """The system of the rows and columns ``cols`` (whole groups), reusing the buffers."""
+        if self.H32 is None:
+            return _NewtonSystem(self.H[np.ix_(cols, cols)], self.p)
+        m = cols.size
+        cols = np.ascontiguousarray(cols, dtype=np.int64)
+        if not np.all(np.diff(cols) > 0):
+            raise ValueError("cols must be increasing")
+        # the new matrices go into memory already in use where possible (fresh pages
+        # cost more than the copy): the single precision one into this system's (not
+        # read by the copy), the double precision one in place into a matrix this
+        # class made itself (the caller's is left alone)
+        H = _prefix(self.H, m) if self.own_H else np.empty((m, m))
+        H32 = _prefix(self.H32, m)
+        gather_submatrix(self.H, cols, H, H32)
+        lin = _NewtonSystem(H, self.p, single=True, H32=H32, work=self.M32)
+        lin.own_H = True
+        self.H = self.H32 = self.M32 = None      # overwritten or handed on
+        return lin
 
     def factor(self, red, ridge0, single=False, rtol=1e-9):
         """Factor the matrix with the blocks ``red``; ``False`` if that fails.
@@ -310,21 +346,23 @@ class _NewtonSystem:
         """
         self.red, self.single, self.rtol = red, False, rtol
         if single and self.H32 is not None:
-            np.copyto(self.M32, self.H32)
-            self.M32[self.ri, self.ci] += red.ravel().astype(np.float32)
+            np.copyto(self.M32, self.H32.T)
+            self.M32[self.ci, self.ri] += red.ravel().astype(np.float32)
             try:
-                self.cho = la.cho_factor(self.M32, overwrite_a=True, check_finite=False)
+                self.cho = la.cho_factor(self.M32, lower=True, overwrite_a=True,
+                                         check_finite=False)
                 self.single, self.ridge = True, 0.0
                 return True
             except (la.LinAlgError, ValueError):
                 pass
         ridge = ridge0
         for _ in range(4):
-            np.copyto(self.M, self.H)
-            self.M[self.ri, self.ci] += red.ravel()
+            np.copyto(self.M, self.H.T)
+            self.M[self.ci, self.ri] += red.ravel()
             self.M[self.diag] += ridge
             try:
-                self.cho = la.cho_factor(self.M, overwrite_a=True, check_finite=False)
+                self.cho = la.cho_factor(self.M, lower=True, overwrite_a=True,
+                                         check_finite=False)
                 self.ridge = ridge
                 return True
             except (la.LinAlgError, ValueError):
@@ -348,12 +386,12 @@ class _NewtonSystem:
         x = self._solve32(rhs)
         res = rhs - self._matvec(x)
         err = float(np.linalg.norm(res))
+        if not err > self.rtol * scale:
+            return x
         zr = self._solve32(res)
         d = zr.copy()
         rz = float(res @ zr)
         for _ in range(8):
-            if not err > self.rtol * scale:
-                return x
             Md = self._matvec(d)
             dMd = float(d @ Md)
             if not dMd > 0:
@@ -362,6 +400,8 @@ class _NewtonSystem:
             x += step * d
             res -= step * Md
             err = float(np.linalg.norm(res))
+            if not err > self.rtol * scale:
+                return x
             zr = self._solve32(res)
             rz, rz_old = float(res @ zr), rz
             d = zr + (rz / rz_old) * d
