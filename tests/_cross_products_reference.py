@@ -167,32 +167,8 @@ class DenseCrossProductsProblem(CrossProductsProblem):
         # the change is a sum of non-positive segment changes: guard against rounding
         return cand, r_cand, min(cand_cost, cost), cand_cost, True
 
-
     def polish(self, s, positive, *, max_rounds=50, max_passes=200, rtol=1e-12):
-        """Exact one-coordinate passes and pairwise merges on eq. 8 itself, from ``s``.
-
-        1. Coordinate passes: every non-zero coefficient ``c`` (kernel ``p``,
-           time ``t``) in turn is set to the minimiser of eq. 8 over that
-           coordinate, the others fixed.  With ``r_{-c}`` the residual and
-           ``a_{-c}`` the magnitudes without ``s_c``, eq. 8 is, up to a constant,
-           ``(beta n_c + g[0]) x^2 - 2 beta (h_c^T r_{-c}) x + w_c |x|`` with
-           ``n_c = ||h_c||^2`` and ``w_c = 1 + 2 (G a_{-c})[t]``, minimised by
-           ``sign(z) max(2 beta |z| - w_c, 0) / (2 (beta n_c + g[0]))``,
-           ``z = h_c^T r_{-c}`` (``max(2 beta z - w_c, 0) / ...`` with
-           ``positive``).  Zero coefficients are not visited: the support
-           never grows.  Passes repeat until none changes anything (relative
-           moves below ``rtol``, no new zero) or ``max_passes``, separately
-           for every group of interacting coefficients (times at most
-           ``max(L_h - 1, L_g)`` apart), so that one slowly converging group
-           does not cost passes over the whole support.
-        2. Pairwise merges: for every pair of non-zero coefficients at most
-           ``L_g`` samples apart, the two moves "zero one, refit the other by
-           its exact 1-D minimiser" are evaluated exactly and the better one
-           applied if it lowers eq. 8 (by more than rounding, ``4 eps F(s)``).
-
-        The two alternate until no merge is accepted (at most ``max_rounds``).
-        Every step is an exact minimisation or a strict decrease: eq. 8 never
-        increases.  Costs ``O(nnz (L + L_g))`` per pass.
+        """:meth:`CrossProductsProblem._polish_inplace` on a copy of ``s``.
 
         Returns
         -------

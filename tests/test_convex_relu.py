@@ -690,13 +690,13 @@ def test_float32_precision_reaches_tight_tolerance(rng):
     assert m32.objective_ == pytest.approx(ref.objective_, rel=2e-9)
 
 
-def test_take_submatrix_equals_numpy_fancy_indexing():
-    from sparse_events.solvers._group_gram_kernels import take_submatrix
+def test_gather_submatrix_without_single_copy_equals_numpy_fancy_indexing():
+    from sparse_events.solvers._group_gram_kernels import gather_submatrix
 
     rng = np.random.default_rng(11)
     G = rng.standard_normal((40, 40))
     for rows in (np.array([3, 0, 17, 39, 5]), np.arange(40), np.array([7]),
                  np.sort(rng.choice(40, 25, replace=False))):
         out = np.empty((rows.size, rows.size))
-        take_submatrix(G, rows.astype(np.int64), out)
+        gather_submatrix(G, rows.astype(np.int64), out, np.empty((0, 0), dtype=np.float32))
         np.testing.assert_array_equal(out, G[np.ix_(rows, rows)])

@@ -99,8 +99,20 @@ def test_dense_design_scores_equal_check_optimality(rng):
                                rtol=1e-10)
 
 
+def _select_by_scores(scores, n_sup, n_viol, size):
+    return kern.select_working_set(scores, n_sup, n_viol, size)
+
+
+def _select_by_candidates(scores, n_sup, n_viol, size):
+    cand = np.flatnonzero(scores > 0).astype(np.int64)
+    return kern.select_from_candidates(cand, scores[cand], n_sup, n_viol, size)
+
+
+@pytest.mark.parametrize("select", [_select_by_scores, _select_by_candidates])
 @pytest.mark.parametrize("ws_size", [5, 40, 120, 299])
-def test_working_set_selection_equals_argpartition(ws_size, rng):
+def test_working_set_selection_equals_argpartition(select, ws_size, rng):
+    """Both selections (from a score per coefficient, or from the candidate list
+    of the banded outer check) equal the original rule."""
     n = 300
     scores = np.where(rng.random(n) < 0.5, rng.random(n), 0.0)
     support = rng.choice(n, 20, replace=False)
@@ -108,7 +120,7 @@ def test_working_set_selection_equals_argpartition(ws_size, rng):
     n_sup = 20
     n_viol = int(np.count_nonzero((scores > 0) & np.isfinite(scores)))
     size = max(ws_size, n_sup)
-    got = kern.select_working_set(scores, n_sup, n_viol, size)
+    got = select(scores, n_sup, n_viol, size)
     # the original rule: argpartition of -scores, keep positive scores, sorted
     top = np.argpartition(-scores, size - 1)[:size]
     expected = np.sort(top[scores[top] > 0])
@@ -302,23 +314,6 @@ def test_candidate_scores_equal_check_optimality(mode, P, rng):
             np.testing.assert_array_equal(cand[:n_sup + n_viol], ref_idx)
             np.testing.assert_allclose(cscores[:n_sup + n_viol], ref_scores, rtol=1e-9,
                                        atol=1e-12 * amax)
-
-
-@pytest.mark.parametrize("ws_size", [5, 40, 120, 299])
-def test_selection_from_candidates_equals_argpartition(ws_size, rng):
-    n = 300
-    scores = np.where(rng.random(n) < 0.5, rng.random(n), 0.0)
-    support = rng.choice(n, 20, replace=False)
-    scores[support] = np.inf
-    n_sup = 20
-    n_viol = int(np.count_nonzero((scores > 0) & np.isfinite(scores)))
-    size = max(ws_size, n_sup)
-    cand = np.flatnonzero(scores > 0).astype(np.int64)
-    got = kern.select_from_candidates(cand, scores[cand], n_sup, n_viol, size)
-    top = np.argpartition(-scores, size - 1)[:size]
-    expected = np.sort(top[scores[top] > 0])
-    np.testing.assert_array_equal(got, expected)
-    np.testing.assert_array_equal(got, kern.select_working_set(scores, n_sup, n_viol, size))
 
 
 def test_selection_from_many_candidates_is_about_the_top(rng):

@@ -36,9 +36,9 @@ Pipeline (:func:`find_peaks_sparse`):
    events next to the seeds are penalized from the start, a much sparser and
    cheaper problem than the plain LASSO of a cold start (dense in noise and
    T waves: about a third of the detector's time on MIT-BIH 208, 5x more
-   than this seeded solve).  One solve per chunk
-   (``max_reweights=None``; a chunk without seeds starts cold, 3 solves), no
-   final step.  The band-passed chunks are computed once and shared by the
+   than this seeded solve).  One solve per chunk and no final step
+   (``max_reweights=None``); a chunk without seeds starts cold, with up to 3
+   solves and the final step.  The band-passed chunks are computed once and shared by the
    block maxima and both passes when they take at most 64 MB (about 5 hours
    at 360 Hz), else filtered again at each use.
 4. Candidates: clusters of activations (gaps < 100 ms), strength = summed
@@ -151,8 +151,8 @@ class _FrontEnd:
         return max(1, int(round(_BLOCK_S * self.fs_reduced)))
 
     @classmethod
-    def for_rate(cls, fs, q=None):
-        q = max(1, int(round(fs / _TARGET_RATE_HZ))) if q is None else q
+    def for_rate(cls, fs):
+        q = max(1, int(round(fs / _TARGET_RATE_HZ)))
         lo, hi = _QRS_BAND_HZ
         hi = min(hi, 0.45 * fs / q)
         if fs < _MIN_RATE_HZ:

@@ -53,6 +53,7 @@ from .._validation import (
     as_float_array,
     check_int,
     check_kernel,
+    check_option,
     check_sampling_rate,
     check_scalar,
 )
@@ -469,8 +470,7 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         raise ValueError(f"overlap ({overlap}) must be smaller than half of chunk_size "
                          f"({chunk_size})")
     margin = max(L, Lg + 1) + 2
-    if segment_solver not in ("active_set", "cd"):
-        raise ValueError(f"segment_solver must be 'active_set' or 'cd', got {segment_solver!r}")
+    segment_solver = check_option(segment_solver, "segment_solver", ("active_set", "cd"))
     max_segment_vars = check_int(max_segment_vars, "max_segment_vars", low=1)
 
     timings = {}

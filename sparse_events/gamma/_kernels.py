@@ -221,9 +221,11 @@ def _group_sums_kernel(values, first, out):
 def group_sums(values, first):
     """Sums of ``values`` over the groups starting at ``first`` (strictly increasing).
 
-    ``numpy.add.reduceat(values, first)`` in one compiled pass (the group
-    ``g`` is ``values[first[g]:first[g + 1]]``, the last one runs to the end);
-    every group is added from its first member on, in order.
+    The groups of ``numpy.add.reduceat(values, first)`` (the group ``g`` is
+    ``values[first[g]:first[g + 1]]``, the last one runs to the end), in one
+    compiled pass; every group is summed sequentially from its first member
+    on, so sums of groups longer than 8 can differ from numpy's (pairwise)
+    in the last bits.
     """
     values = np.ascontiguousarray(values, dtype=np.float64)
     first = np.ascontiguousarray(first, dtype=np.int64)

@@ -232,7 +232,7 @@ class CrossProductsProblem:
         only: one length-``M`` array, which becomes ``y - H x_new`` when
         ``want_residual`` (else ``None`` is returned).
         """
-        ops, N = self.ops, self.N
+        ops = self.ops
         a_new_t = self._magnitudes_at(x_new, T)
         a_old_t = self._magnitudes_at(x_old, T)
         d_l1 = np.add.reduceat(a_new_t - a_old_t, starts)
@@ -243,16 +243,7 @@ class CrossProductsProblem:
         U = np.union1d(x_old.idx, x_new.idx)
         step = _on(x_new, U) - _on(x_old, U)
         nz = np.flatnonzero(step)
-        if nz.size * ops.kernel_length > _SPARSE_FACTOR * ops.n_rows:
-            full = np.zeros(self.P * N)
-            full[U[nz]] = step[nz]
-            dr = ops.design.matvec(full)
-            del full
-        else:
-            p, t = np.divmod(U[nz], N)
-            dr = np.zeros(ops.n_rows)
-            kern.scatter_convolution(t, p, np.ascontiguousarray(step[nz]), ops.kernels,
-                                     ops.shift, dr)
+        dr = ops.matvec_nonzeros(U[nz], step[nz])
         del step, U, nz
         np.negative(dr, out=dr)
         # data term: sum over the rows [lo, hi) of every segment (disjoint, increasing)

@@ -175,7 +175,8 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
     anderson : int
         Anderson memory ``K`` (0 disables extrapolation).
     check_every : int
-        Epochs between inner KKT checks.
+        Epochs between inner KKT checks (convolution designs measure the
+        inner violation during every epoch and ignore it).
     stopping : {"auto", "gap", "kkt"}
         ``"auto"`` uses the duality gap when the penalty has one.
     warn : bool

@@ -327,7 +327,7 @@ _IPM_GAP = 0.1
 #: interior-point method whose solution was not certified
 _IPM_REPEATS = 2
 #: interior-point solves of at least that many coefficients factor in single precision
-#: while the gap is above ``_IPM_SINGLE_GAP`` (relative), and remove the groups tending
+#: while the gap is above ``_IPM_SINGLE_GAP`` (relative; 0: at every iteration), and remove the groups tending
 #: to zero (dual block norm below ``_IPM_SHRINK_DUAL`` times the weight) once it is below
 #: each of ``_IPM_SHRINK_GAP`` (see ``interior_point_group_lasso``)
 _IPM_LARGE = 2000

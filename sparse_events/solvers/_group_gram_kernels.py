@@ -649,9 +649,13 @@ def gather_submatrix(H, cols, out, out32):
 
     ``out`` may be ``H`` itself (its first ``len(cols) ** 2`` entries, C order)
     for increasing ``cols``: each row is read into a buffer before it is
-    written, and no entry still to be read lies before it.
+    written, and no entry still to be read lies before it.  An ``out32`` with
+    no rows skips the single precision copy (used by
+    ``MaskedBlockDesign.working_set_gram`` to cut a working set's Gram matrix
+    out of its cache).
     """
     m = cols.size
+    single = out32.shape[0] > 0
     buf = np.empty(m)
     for i in range(m):
         row = H[cols[i]]
@@ -659,19 +663,7 @@ def gather_submatrix(H, cols, out, out32):
             buf[j] = row[cols[j]]
         for j in range(m):
             out[i, j] = buf[j]
-            out32[i, j] = np.float32(buf[j])
+        if single:
+            for j in range(m):
+                out32[i, j] = np.float32(buf[j])
 
-
-@njit(cache=True, nogil=True)
-def take_submatrix(G, rows, out):
-    """``out = G[np.ix_(rows, rows)]`` (``out`` of shape (m, m), ``m = rows.size``).
-
-    Used by ``MaskedBlockDesign.working_set_gram`` to cut a working set's Gram
-    matrix out of its cache of pattern blocks: numpy's fancy indexing of a
-    matrix of thousands of rows costs several times more.
-    """
-    m = rows.size
-    for i in range(m):
-        src = G[rows[i]]
-        for j in range(m):
-            out[i, j] = src[rows[j]]

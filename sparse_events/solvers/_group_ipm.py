@@ -30,7 +30,8 @@ optimality of the full problem by its duality gap.
 
 Options for large working sets (the caller's choice): the matrix can be
 factored in single precision, as the preconditioner of conjugate gradients
-in double precision (two to six steps per solve; about half the cost of a
+in double precision (at most eight steps per solve, two to six on the
+ECG benchmark; about half the cost of a
 double precision factorization, and the iterates agree with the double
 precision ones), and the groups tending to zero (dual block clearly inside
 its cone) can be removed once the gap is small, so that the remaining
@@ -103,11 +104,12 @@ def interior_point_group_lasso(H, c, t, p, x0, gap_tol, *, rel_tol=0.0, f_offset
         See ``shrink_gap`` (one value, or one per entry of ``shrink_gap``).
     single_gap : float
         While the gap is above ``single_gap * (f(x) + f_offset)``, the Newton
-        matrix is factored in single precision and the two solves are refined
-        in double precision (iterative refinement, at most three steps, double
-        precision factorization when it does not converge): about half the
-        cost of a double precision factorization, accurate enough for the
-        early iterations.  ``inf`` (default) never does.
+        matrix is factored in single precision and the two solves are done
+        by conjugate gradients in double precision preconditioned by that
+        factor (at most eight steps; double precision factorization when they
+        do not converge): about half the cost of a double precision
+        factorization.  ``0`` does so at every iteration (the choice of the
+        group solver for large working sets); ``inf`` (default) never does.
     accept : callable, optional
         The caller's own certificate, e.g. the full problem's duality gap:
         ``accept(x)`` (``x`` of shape (m,)) is asked whether to stop once the
@@ -344,7 +346,7 @@ class _NewtonSystem:
 
         ``rtol``: relative residual of the solves with a single precision factor.
         """
-        self.red, self.single, self.rtol = red, False, rtol
+        self.red, self.single, self.rtol, self.ridge0 = red, False, rtol, ridge0
         if single and self.H32 is not None:
             np.copyto(self.M32, self.H32.T)
             self.M32[self.ci, self.ri] += red.ravel().astype(np.float32)
@@ -408,8 +410,7 @@ class _NewtonSystem:
         if float(np.linalg.norm(rhs - self._matvec(x))) <= 1e-6 * scale:
             return x
         # conjugate gradients do not converge: double precision factorization
-        if self.factor(self.red, 1e-13 * max(float(np.trace(self.H)) / max(self.H.shape[0], 1),
-                                             1e-300)):
+        if self.factor(self.red, self.ridge0):
             return la.cho_solve(self.cho, rhs, check_finite=False)
         return x
 
