@@ -334,6 +334,38 @@ def test_selection_from_many_candidates_is_about_the_top(rng):
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("P", [1, 3])
+@pytest.mark.parametrize("L", [1, 2, 9, 40])
+def test_gram_update_follows_the_correlation(mode, P, L, rng):
+    """``corr -= A^T A[:, ws] delta`` equals ``A^T`` of the new residual, and the
+    candidate lists from a kept correlation equal those of a fresh one."""
+    op, design, x, y = banded_problem(rng, mode, P, N=300, L=L)
+    n = design.n_features
+    r = y - design.matvec(x)
+    corr = np.empty(n)
+    cand, cscores = np.empty(n, dtype=np.int64), np.empty(n)
+    t = np.array([0.1 * np.abs(design.rmatvec(y)).max()])
+    every = np.arange(n, dtype=np.int64)
+    design.cd_candidates(x, every, r, t, False, cand, cscores, store=corr)
+    np.testing.assert_allclose(corr, design.rmatvec(r), rtol=1e-12,
+                               atol=1e-12 * np.abs(corr).max())
+    ws = np.sort(rng.choice(n, n // 3, replace=False)).astype(np.int64)
+    delta = np.where(rng.random(ws.size) < 0.7, rng.standard_normal(ws.size), 0.0)
+    design.cd_corr_update(corr, ws, delta)
+    x2 = x.copy()
+    x2[ws] += delta
+    r2 = y - design.matvec(x2)
+    ref = design.rmatvec(r2)
+    np.testing.assert_allclose(corr, ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
+    cand2, cscores2 = np.empty(n, dtype=np.int64), np.empty(n)
+    got = design.cd_candidates_from_corr(x2, every, corr, r2, t, False, cand, cscores)
+    want = design.cd_candidates(x2, every, r2, t, False, cand2, cscores2)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
+    k = int(want[6] + want[7])
+    np.testing.assert_array_equal(cand[:k], cand2[:k])
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("P", [1, 2])
 @pytest.mark.parametrize("positive", [False, True])
 def test_epoch_with_violation_equals_plain_epoch(mode, P, positive, rng):
@@ -352,9 +384,12 @@ def test_epoch_with_violation_equals_plain_epoch(mode, P, positive, rng):
             expected = max(expected, design.cd_violation(x1, r1, one, t, positive))
             kern.banded_epochs_ws(x1, r1, one, design.kernels, design.cumsq, design.n_samples,
                                   design.shift, design.n_rows, t, positive, 1)
+        # on the working set's coefficients, contiguous
+        x2w = x2[ws]
         changes, viol = kern.banded_epoch_violation(
-            x2, r2, ws, design.kernels, design.cumsq, design.n_samples, design.shift,
+            x2w, r2, ws, design.kernels, design.cumsq, design.n_samples, design.shift,
             design.n_rows, t, positive)
+        x2[ws] = x2w
         np.testing.assert_allclose(x2, x1, rtol=1e-9, atol=1e-12 * np.abs(x1).max())
         np.testing.assert_allclose(r2, y - design.matvec(x2), atol=1e-9)
         np.testing.assert_allclose(viol, expected, rtol=1e-8)
@@ -364,16 +399,36 @@ def test_epoch_with_violation_equals_plain_epoch(mode, P, positive, rng):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("P", [1, 3])
 @pytest.mark.parametrize("ratio", [0.1, 0.01])
-def test_cd_fast_path_equals_generic_path(mode, P, ratio, rng, monkeypatch):
-    """Fused epochs, candidate lists and their working-set rules vs the generic loop."""
+@pytest.mark.parametrize("incremental", [False, True])
+def test_cd_fast_path_equals_generic_path(mode, P, ratio, incremental, rng, monkeypatch):
+    """Fused epochs, candidate lists and their working-set rules (with ``A^T r``
+    formed at every check, or kept and updated through the banded Gram between
+    checks) vs the generic loop."""
     op, design, _, y = banded_problem(rng, mode, P, N=3000, L=40)
     df = Quadratic(op, y)
     pen = L1(ratio * np.abs(design.rmatvec(y)).max())
-    calls = []
-    cand = kern.banded_scores_cand
-    monkeypatch.setattr(kern, "banded_scores_cand", lambda *a: calls.append(1) or cand(*a))
+    monkeypatch.setattr(cd_module, "_INCREMENTAL_MIN_L", 1 if incremental else 10**9)
+    calls = {}
+
+    def counting(name):
+        f = getattr(kern, name)
+
+        def counted(*a):
+            calls[name] = calls.get(name, 0) + 1
+            return f(*a)
+        return counted
+
+    for name in ("banded_scores_cand", "banded_scores_cand_store", "scores_cand_from_corr"):
+        monkeypatch.setattr(kern, name, counting(name))
     a = coordinate_descent(df, pen, tol=1e-9, max_iter=1000)
-    assert len(calls) == a.n_outer
+    assert sum(calls.values()) == a.n_outer
+    if incremental:
+        # formed at the first check, kept from the second on (updated when
+        # few coefficients changed: always the case here with one kernel)
+        assert calls["banded_scores_cand"] == 1
+        assert P > 1 or calls.get("scores_cand_from_corr", 0) >= 1
+    else:
+        assert set(calls) == {"banded_scores_cand"}
     monkeypatch.setattr(cd_module, "BandedDesign", type("NotBanded", (), {}))
     b = coordinate_descent(df, pen, tol=1e-9, max_iter=1000)
     assert a.converged and b.converged

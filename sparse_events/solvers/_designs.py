@@ -134,6 +134,7 @@ class BandedDesign(Design):
         self.cumsq = np.concatenate(
             [np.zeros((self.n_kernels, 1)), np.cumsum(self.kernels ** 2, axis=1)], axis=1)
         self._cross = None  # kernel cross-products, for Newton steps
+        self._stencils = None  # their Gram stencils, for correlation updates
 
     def matvec(self, x):
         return self.op._bank.full_convolve(
@@ -152,8 +153,8 @@ class BandedDesign(Design):
         return self._norms2
 
     def cd_epochs(self, x, r, ws, thresh, positive, n_epochs):
-        return kern.banded_epochs_ws(x, r, ws, self.kernels, self.cumsq, self.n_samples, self.shift,
-                              self.n_rows, thresh, positive, n_epochs)
+        return kern.banded_epochs_ws(x, r, ws, self.kernels, self.cumsq, self.n_samples,
+                                     self.shift, self.n_rows, thresh, positive, n_epochs)
 
     def cd_violation(self, x, r, ws, thresh, positive):
         return kern.banded_violation_ws(x, r, ws, self.kernels, self.n_samples, self.shift,
@@ -162,6 +163,38 @@ class BandedDesign(Design):
     def cd_scores(self, x, r, thresh, positive, scores):
         return kern.banded_scores(x, r, self.kernels, self.n_samples, self.shift, self.n_rows,
                                   thresh, positive, scores)
+
+    # -- the banded fast path of coordinate descent (weighted L1) --
+    def cd_epoch_violation(self, xw, r, ws, thresh, positive):
+        """One epoch on the working set's coefficients ``xw`` (``xw[i]`` is
+        coefficient ``ws[i]``); returns ``(sign-pattern changes, largest KKT
+        distance before an update)`` (``_cd_kernels.banded_epoch_violation``)."""
+        return kern.banded_epoch_violation(xw, r, ws, self.kernels, self.cumsq, self.n_samples,
+                                           self.shift, self.n_rows, thresh, positive)
+
+    def cd_candidates(self, x, nz, r, thresh, positive, cand, cscores, store=None):
+        """Optimality measures as :meth:`cd_scores`, listing the working-set
+        candidates in ``cand`` / ``cscores`` (``_cd_kernels.banded_scores_cand``;
+        ``store``: an array of ``n_features`` that receives ``A^T r``)."""
+        args = (self.kernels, self.n_samples, self.shift, self.n_rows, thresh, positive, cand,
+                cscores)
+        if store is not None:
+            return kern.banded_scores_cand_store(x, nz, r, *args, store)
+        return kern.banded_scores_cand(x, nz, r, *args)
+
+    def cd_candidates_from_corr(self, x, nz, corr, r, thresh, positive, cand, cscores):
+        """As :meth:`cd_candidates`, given ``corr = A^T r``."""
+        return kern.scores_cand_from_corr(x, nz, r, corr, thresh, positive, cand, cscores)
+
+    def cd_corr_update(self, corr, ws, delta):
+        """``corr -= A^T A[:, ws] delta`` (banded Gram; ``corr`` follows ``A^T r``
+        when the coefficients ``ws`` change by ``delta``)."""
+        if self._cross is None:
+            self._cross = kern.kernel_cross_products(self.kernels)
+        if self._stencils is None:
+            self._stencils = kern.gram_stencils(self._cross)
+        kern.banded_gram_update(corr, ws, delta, self.kernels, self._cross, self._stencils,
+                                self.n_samples, self.shift, self.n_rows)
 
     def delta_rr(self, r, ws, delta):
         return kern.banded_delta_rr(r, ws, delta, self.kernels, self.n_samples, self.shift,
