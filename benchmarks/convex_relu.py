@@ -14,7 +14,12 @@ Models: ours (``ConvexGatedReLURegressor``, ``ConvexReLURegressor``), pyscnn
 the same objective (1/(2n))||f(X) - y||^2 + alpha sum ||u||, float64 and
 ``unitize_data=False`` (a constant column is appended to X for both; pyscnn's
 ``bias=True`` would leave the gate hyperplanes through the origin), and
-``MLPRegressor`` (Adam, 5 seeds, a small grid).  The training objective of
+``MLPRegressor`` (Adam, 5 seeds, a small grid).  The row "ours, validated"
+chooses gated vs exact, ``alpha`` and a scale of the inputs (which sets how
+strongly the hidden biases are penalised next to the weights) by
+cross-validation on the training set only (``TimeSeriesSplit(5)``, i.e.
+time-ordered folds), refits the winner on the whole training set and is timed as
+a whole (selection included); its grid is ``VALIDATION_GRID`` (ECG task only).  The training objective of
 every convex solution is evaluated by the same code (ours), with the
 constraint violation of the exact program's solution.
 
@@ -57,6 +62,11 @@ import numpy as np  # noqa: E402
 
 from sparse_events.models import ConvexGatedReLURegressor, ConvexReLURegressor  # noqa: E402
 from sparse_events.solvers import MaskedBlockDesign  # noqa: E402
+
+# "ours, validated": the configurations scored by cross-validation on the training set
+# (never on the test set); the winner is refitted on the whole training set
+VALIDATION_GRID = {"kind": ("gated", "exact"), "scale": (0.25, 0.5, 1.0, 2.0),
+                   "alpha": (1e-4, 3e-4, 1e-3, 3e-3)}
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -232,6 +242,79 @@ def run_mlp(Xtr, ytr, Xte, yte, hidden, alpha_mlp, seeds):
                 spread=float(np.std(tests)), note=f"alpha={alpha_mlp:g}, {len(seeds)} seeds")
 
 
+def validate_ours(Xtr, ytr, gates, grid, n_splits, time_ordered=True):
+    """Hyperparameters of ours chosen on the training set only (time-ordered folds).
+
+    Every configuration ``(kind, scale, alpha)`` of ``grid`` is fitted on the
+    training part of each fold of ``TimeSeriesSplit(n_splits)`` (expanding
+    window: train on the past, validate on the next block; ``time_ordered``) or of
+    ``KFold(n_splits, shuffle=True, random_state=0)`` (i.i.d. samples) and scored
+    by its mean validation MSE; the model with the lowest score wins.  ``scale`` multiplies
+    the (standardised) inputs before the constant column is appended, i.e. it
+    sets how strongly the hidden biases are penalised next to the weights (and
+    where the fixed gates put their hyperplanes).  Returns the winner and the
+    scores of every configuration.
+    """
+    from sklearn.model_selection import KFold, TimeSeriesSplit
+
+    splitter = (TimeSeriesSplit(n_splits=n_splits) if time_ordered
+                else KFold(n_splits=n_splits, shuffle=True, random_state=0))
+    folds = list(splitter.split(Xtr))
+    classes = {"gated": ConvexGatedReLURegressor, "exact": ConvexReLURegressor}
+    scores = {}
+    for kind in grid["kind"]:
+        for scale in grid["scale"]:
+            for alpha in grid["alpha"]:
+                errs = []
+                for tr, va in folds:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        m = classes[kind](alpha=alpha, gates=gates, tol=1e-6,
+                                          max_iter=10000).fit(scale * Xtr[tr], ytr[tr])
+                    errs.append(mse(m.predict(scale * Xtr[va]), ytr[va]))
+                scores[(kind, scale, alpha)] = float(np.mean(errs))
+    best = min(scores, key=lambda k: (scores[k], k[0], k[1], k[2]))
+    return best, scores
+
+
+def run_validated(Xtr, ytr, Xte, yte, gates, grid, n_splits, repeats, time_ordered=True):
+    """"ours, validated": :func:`validate_ours` on the training set, then one fit on all of it.
+
+    The selection is inside the timed region (wall and CPU time are those of
+    the whole procedure, selection included); the procedure runs ``repeats``
+    times and the spread is the largest test-prediction difference between runs.
+    """
+    classes = {"gated": ConvexGatedReLURegressor, "exact": ConvexReLURegressor}
+    times, cpus, preds, picks = [], [], [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        (kind, scale, alpha), scores = validate_ours(Xtr, ytr, gates, grid, n_splits,
+                                                     time_ordered)
+        model = classes[kind](alpha=alpha, gates=gates, tol=1e-6,
+                              max_iter=10000).fit(scale * Xtr, ytr)
+        times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+        preds.append(model.predict(scale * Xte))
+        picks.append((kind, scale, alpha))
+    spread = float(np.max([np.abs(p - preds[0]).max() for p in preds]))
+    if len(set(picks)) > 1:
+        spread = np.inf
+    n_fits = len(scores) * n_splits + 1
+    Xa = np.c_[scale * Xtr, np.ones(len(Xtr))]
+    if kind == "exact":
+        U, V = model.convex_coef_[0, 0], model.convex_coef_[0, 1]
+    else:
+        U, V = model.convex_coef_[0], None
+    obj, viol = convex_objective(Xa, ytr, gates, U, V, alpha)
+    return dict(objective=obj, violation=viol, train=mse(model.predict(scale * Xtr), ytr),
+                test=mse(preds[0], yte), time=float(np.median(times)),
+                cpu=float(np.median(cpus)), neurons=model.n_active_neurons_, spread=spread,
+                note=f"picked {kind}, input scale {scale:g}, alpha={alpha:g} ({n_fits} fits, "
+                     f"{'TimeSeriesSplit' if time_ordered else 'KFold'}({n_splits}) on the "
+                     f"training set)",
+                scores={f"{k[0]} scale={k[1]:g} alpha={k[2]:g}": v for k, v in scores.items()})
+
+
 def run_linear(Xtr, ytr, Xte, yte):
     from sklearn.linear_model import LinearRegression
 
@@ -241,6 +324,9 @@ def run_linear(Xtr, ytr, Xte, yte):
     return dict(objective=np.nan, violation=0.0, train=mse(m.predict(Xtr), ytr),
                 test=mse(m.predict(Xte), yte), time=wall, cpu=cpu, neurons=0,
                 spread=0.0, note="")
+
+
+VALIDATED = "ours, validated"
 
 
 def ratio_lines(rows):
@@ -258,6 +344,13 @@ def ratio_lines(rows):
                     out.append(f"- {peer_name} / {ours_name}, P={P}: wall "
                                f"{r2['time'] / r['time']:.1f}x, CPU {r2['cpu'] / r['cpu']:.1f}x")
     mlp = [r for name, _, r in done if name.startswith("sklearn MLP")]
+    for name, P, r in done:
+        if name == VALIDATED:
+            for r2 in mlp:
+                out.append(f"- {name} (P={P}) test MSE {r['test']:.5f} (spread "
+                           f"{r['spread']:.2g}) vs MLPRegressor {r2['neurons']} units, "
+                           f"{r2['note']}: {r2['test']:.5f} +- {r2['spread']:.5f} (mean +- std "
+                           f"over seeds), ours / MLP = {r['test'] / r2['test']:.4f}")
     if mlp:
         w = min(r["time"] for r in mlp)
         c = min(r["cpu"] for r in mlp)
@@ -307,6 +400,16 @@ def main(argv=None):
                     help="numbers of gates to run (default: the task's list)")
     ap.add_argument("--time-limit", type=float, default=600.0,
                     help="seconds after which a convex fit is terminated")
+    ap.add_argument("--skip-validated", action="store_true",
+                    help="skip the 'ours, validated' row of the ECG task "
+                         "(hyperparameters chosen by time-ordered cross-validation on the "
+                         "training set)")
+    ap.add_argument("--validation-patterns", type=int, default=100,
+                    help="number of gates of the 'ours, validated' row")
+    ap.add_argument("--validation-splits", type=int, default=5,
+                    help="folds (TimeSeriesSplit or KFold) of the 'ours, validated' row")
+    ap.add_argument("--validation-repeats", type=int, default=2,
+                    help="runs of the whole validated procedure (for its spread)")
     ap.add_argument("--write-results", action="store_true",
                     help=f"replace the convex_relu section of {RESULTS.name}")
     args = ap.parse_args(argv)
@@ -314,10 +417,14 @@ def main(argv=None):
     tasks = {}
     if args.task in ("ecg", "all"):
         tasks["ECG autoregression (MIT-BIH 101, 120 Hz, d=3)"] = ecg_task(args.data_dir) + (
-            {"alpha": 1e-4, "patterns": (100, 1000), "mlp_alpha": (1e-4, 1e-2)},)
+            {"alpha": 1e-4, "patterns": (100, 1000), "mlp_alpha": (1e-4, 1e-2),
+             "validate": VALIDATION_GRID, "time_ordered": True},)
     if args.task in ("diabetes", "all"):
         tasks["diabetes (70/30 split)"] = diabetes_task() + (
-            {"alpha": 1e-2, "patterns": (100,), "mlp_alpha": (1e-2, 1.0)},)
+            {"alpha": 1e-2, "patterns": (100,), "mlp_alpha": (1e-2, 1.0),
+             # no validated row: VALIDATION_GRID's alphas are the ECG task's (exact fits
+             # at alpha 1e-4 on diabetes folds take minutes)
+             "validate": None, "time_ordered": False},)
     limit = args.time_limit
     seeds = range(5)
     lines = []
@@ -347,6 +454,20 @@ def main(argv=None):
                              10000)
                 rows.append((f"pyscnn {'ConvexGatedReLU+RFISTA' if kind == 'gated' else 'ConvexReLU+AL'}", P, res))
                 print(rows[-1], flush=True)
+        if cfg.get("validate") and not (args.skip_convex or args.skip_validated):
+            P = args.validation_patterns
+            gates = np.random.default_rng(0).standard_normal((d + 1, P))
+            res = capped(run_validated, limit, Xtr, ytr, Xte, yte, gates, cfg["validate"],
+                         args.validation_splits, args.validation_repeats, cfg["time_ordered"])
+            scores = res.pop("scores", {})
+            rows.append((VALIDATED, P, res))
+            print(rows[-1], flush=True)
+            split = "TimeSeriesSplit" if cfg["time_ordered"] else "KFold"
+            validation_lines = ([f"\nValidation MSE of ours (mean over {split}("
+                                 f"{args.validation_splits}) folds of the training set, P={P}):\n"]
+                                + [f"- {k}: {v:.5f}" for k, v in scores.items()])
+        else:
+            validation_lines = []
         if not args.skip_mlp:
             hidden_grid = (100,) if args.quick else (50, 200)
             for hidden in hidden_grid:
@@ -366,6 +487,7 @@ def main(argv=None):
                 f"| {fmt(r['spread'], '.2g')} | {r['time']:.3g} | {fmt(r['cpu'], '.3g')} "
                 f"| {r['neurons'] if r['neurons'] >= 0 else '-'} | {r['note']} |")
         lines.extend(ratio_lines(rows))
+        lines.extend(validation_lines)
         lines.append("")
     table = "\n".join(lines)
     v = versions()
@@ -377,7 +499,13 @@ def main(argv=None):
         + (" --quick" if args.quick else "") + f" --task {args.task} --time-limit {limit:g}"
         + ("" if args.patterns is None else " --patterns " + " ".join(map(str, args.patterns)))
         + (" --skip-mlp" if args.skip_mlp else "")
-        + (" --skip-pyscnn" if args.skip_pyscnn else "") + "`\n")
+        + (" --skip-pyscnn" if args.skip_pyscnn else "")
+        + (" --skip-validated" if args.skip_validated else "")
+        + ("" if args.validation_patterns == 100 else
+           f" --validation-patterns {args.validation_patterns}")
+        + ("" if args.validation_splits == 5 else f" --validation-splits {args.validation_splits}")
+        + ("" if args.validation_repeats == 2 else
+           f" --validation-repeats {args.validation_repeats}") + "`\n")
     print(header)
     print(table)
     if args.write_results:

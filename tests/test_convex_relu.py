@@ -190,16 +190,23 @@ def test_gated_matches_group_lasso_on_explicit_matrix(rng):
     np.testing.assert_allclose(dense.coef, ref.coef, atol=1e-6)
 
 
-def test_interior_point_path_matches_explicit_matrix_solvers():
-    # a working set of more than 200 groups goes to the interior-point method
-    # (strongly correlated groups: 205 patterns of 2-D data, 60 samples)
+def _correlated_groups_problem():
+    """205 strongly correlated groups (patterns of 2-D data with a bias column, 60
+    samples): (Xa, D, A = [D_1 Xa, ..., D_P Xa], y)."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 2))
     y = np.abs(X[:, 0]) - X[:, 1] + 0.1 * rng.standard_normal(60)
     Xa = np.c_[X, np.ones(60)]
     G = np.random.default_rng(3).standard_normal((3, 205))
     D = Xa @ G >= 0
-    A = np.hstack([D[:, [g]] * Xa for g in range(205)])     # [D_1 X, ..., D_P X]
+    A = np.hstack([D[:, [g]] * Xa for g in range(205)])
+    return Xa, D, A, y
+
+
+def test_interior_point_path_matches_explicit_matrix_solvers():
+    # a working set of more than 200 groups goes to the interior-point method
+    # (strongly correlated groups: 205 patterns of 2-D data, 60 samples)
+    Xa, D, A, y = _correlated_groups_problem()
     lam = 0.05
     res = group_coordinate_descent(Quadratic(MaskedBlockDesign(Xa, D), y), GroupL2(lam, 3),
                                    tol=1e-9, p0=205)
@@ -700,3 +707,49 @@ def test_gather_submatrix_without_single_copy_equals_numpy_fancy_indexing():
         out = np.empty((rows.size, rows.size))
         gather_submatrix(G, rows.astype(np.int64), out, np.empty((0, 0), dtype=np.float32))
         np.testing.assert_array_equal(out, G[np.ix_(rows, rows)])
+
+
+def test_gram_subproblem_set_x_keeps_gradient_of_explicit_matrix():
+    # after set_x, q is the gradient -A_W^T (y - A x) of the explicit matrix at the new point
+    from sparse_events.solvers._group_gram import GramSubproblem
+
+    rng = np.random.default_rng(2)
+    X = np.c_[rng.standard_normal((40, 2)), np.ones(40)]
+    D = X @ rng.standard_normal((3, 15)) >= 0
+    des = MaskedBlockDesign(X, D)
+    A = np.hstack([D[:, [g]] * X for g in range(15)])
+    y = rng.standard_normal(40)
+    x = 0.1 * rng.standard_normal(45)
+    ws = np.array([1, 4, 5, 9, 13])
+    sub = GramSubproblem(des, ws, x, A.T @ (y - A @ x), np.full(15, 0.3), False)
+    new = rng.standard_normal(sub.idx.size)
+    sub.set_x(new)
+    full = x.copy()
+    full[sub.idx] = new
+    np.testing.assert_array_equal(sub.x, new)
+    np.testing.assert_allclose(sub.q, -(A.T @ (y - A @ full))[sub.idx], atol=1e-12)
+
+
+def test_uncertified_interior_point_falls_back_to_coordinate_descent(monkeypatch):
+    # interior-point solves cut short (never certified) and no repeat allowed: coordinate
+    # descent takes over on the ordinary working set; same optimum as the explicit matrix
+    import sparse_events.solvers._group_cd as gcd
+
+    real = gcd.interior_point_group_lasso
+    calls = []
+
+    def short(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **{**kwargs, "max_iter": 2})
+
+    monkeypatch.setattr(gcd, "interior_point_group_lasso", short)
+    monkeypatch.setattr(gcd, "_IPM_REPEATS", 0)
+    Xa, D, A, y = _correlated_groups_problem()
+    lam = 0.05
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = group_coordinate_descent(Quadratic(MaskedBlockDesign(Xa, D), y),
+                                       GroupL2(lam, 3), tol=1e-7, p0=205, max_iter=300)
+    assert calls and res.converged
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-9)
+    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=1e-6)

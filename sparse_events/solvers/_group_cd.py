@@ -376,17 +376,25 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
                  or (ws.size == n_groups >= _P0_GRAM and n_groups * p <= _IPM_ALL_SIZE))
         primal = chk.primal
         if barrier:
-            ws = _interior_point_working_set(ws, chk.dist, _IPM_MAX_SIZE // p, support)
+            ws_ipm = _interior_point_working_set(ws, chk.dist, _IPM_MAX_SIZE // p, support)
+            x_ipm, primal_ipm = x, primal
             if hasattr(design, "pattern_representatives"):
-                # one group per set of identical (non-empty) groups
-                ws, primal = _distinct_groups(design, ws, x, thresh, p, penalty, primal)
-            if last_ipm is not None and np.all(np.isin(ws, last_ipm)):
+                # one group per set of identical (non-empty) groups (weights moved in a
+                # copy of x: kept only if the interior-point method runs)
+                x_ipm = x.copy()
+                ws_ipm, primal_ipm = _distinct_groups(design, ws_ipm, x_ipm, thresh, p,
+                                                      penalty, primal)
+            if last_ipm is not None and np.all(np.isin(ws_ipm, last_ipm)):
                 # solved on these groups already and not certified: more accurately (a
-                # few times), then coordinate descent
+                # few times), then coordinate descent (on the working set ws)
                 ipm_repeats += 1
                 barrier = ipm_repeats <= _IPM_REPEATS
             else:
                 ipm_repeats = 0
+            if barrier:
+                ws, primal = ws_ipm, primal_ipm
+                if x_ipm is not x:
+                    x[:] = x_ipm
         sub = GramSubproblem(design, ws, x, chk.corr, thresh, cone)
         use_newton = newton and ws.size * p <= max_newton_size
         # the subproblem is cheap next to an outer iteration: solve it accurately
@@ -423,11 +431,10 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
                 start=start, accept=certified if large else None,
                 single_gap=_IPM_SINGLE_GAP if large else np.inf,
                 shrink_gap=_IPM_SHRINK_GAP if large else 0.0, shrink_dual=_IPM_SHRINK_DUAL)
-            sub.x = _purify(datafit, penalty, x, sub, z, mu, p, rule, tol, kkt_scale)
+            sub.set_x(_purify(datafit, penalty, x, sub, z, mu, p, rule, tol, kkt_scale))
             if use_newton and np.count_nonzero(sub.support()) * p <= datafit.y.size:
                 # a support of fewer coefficients than rows: Newton on it (kept only if the
                 # objective falls) gives the optimum to rounding level
-                sub.q = sub.q + sub.H @ (sub.x - sub.x0)   # gradient at the new point
                 sub.newton()
             n_barrier += n_ipm
             last_ipm = ws      # again on these groups only if not certified (see above)

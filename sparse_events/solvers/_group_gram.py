@@ -79,6 +79,12 @@ class GramSubproblem:
             + self.penalty(x_new) - self.penalty(self.x)
         return change, Hd
 
+    def set_x(self, x_new):
+        """Move to ``x_new`` (any point), keeping the gradient ``q = H x - b`` consistent."""
+        x_new = np.ascontiguousarray(x_new, dtype=np.float64)
+        self.q = self.q + self.H @ (x_new - self.x)
+        self.x = x_new
+
     def try_move(self, *candidates):
         """Move to the best candidate if it lowers the objective; returns whether it did."""
         best = None

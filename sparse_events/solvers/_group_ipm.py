@@ -210,9 +210,10 @@ def interior_point_group_lasso(H, c, t, p, x0, gap_tol, *, rel_tol=0.0, f_offset
                 lin = lin.restrict(cols)
                 K = loc.size
                 continue
-        if not (np.all(_det(u) > 0) and np.all(_det(z) > 0)):
+        det_u, det_z = _det(u), _det(z)
+        if not (np.all(det_u > 0) and np.all(det_z > 0)):
             break           # a point on the boundary at rounding level: keep it
-        beta, w = _nt_scaling(u, z)
+        beta, w = _nt_scaling(u, z, det_u, det_z)
         W = _scaling_matrices(beta, w)
         W2 = np.matmul(W, W)
         lam = np.einsum("kab,kb->ka", W, u)        # scaled point W u = W^-1 z
@@ -449,14 +450,16 @@ def _det(v):
     return (v[:, 0] - n1) * (v[:, 0] + n1)
 
 
-def _nt_scaling(u, z):
+def _nt_scaling(u, z, du=None, dz=None):
     """Nesterov-Todd scaling of interior points ``u``, ``z`` of second-order cones.
 
     Returns ``beta`` (K,) and ``w`` (K, q) with ``w^T J w = 1`` such that
     ``W = beta * [[w_0, w_1^T], [w_1, I + w_1 w_1^T / (1 + w_0)]]`` satisfies
-    ``W u = W^{-1} z`` (``W^{-1} = J W J / beta^2``).
+    ``W u = W^{-1} z`` (``W^{-1} = J W J / beta^2``).  ``du``, ``dz``: the
+    values of :func:`_det` of ``u`` and ``z`` when already computed.
     """
-    du, dz = _det(u), _det(z)
+    du = _det(u) if du is None else du
+    dz = _det(z) if dz is None else dz
     un = u / np.sqrt(du)[:, None]
     zn = z / np.sqrt(dz)[:, None]
     gamma = np.sqrt(0.5 * (1.0 + np.einsum("ij,ij->i", un, zn)))
