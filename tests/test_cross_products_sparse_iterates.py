@@ -36,6 +36,7 @@ CASES = [
     (1, 400, "full", 0.05),
     (2, 300, "causal", 0.05),
     (3, 200, "same", 0.08),
+    (6, 150, "causal", 0.1),  # as many kernels as a learned QRS dictionary
     (1, 300, "causal", 0.9),  # dense regime: the FFT fallbacks of H s and G a
     (2, 200, "causal", 0.7),
 ]

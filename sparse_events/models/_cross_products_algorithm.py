@@ -125,7 +125,9 @@ class CrossProductsProblem:
             a = np.zeros(self.N)
             a[c.idx] = np.abs(c.val)
             return a
-        return self.ops.magnitudes(self.dense(c))
+        # sum over the kernels in kernel order, as the dense reduction adds its rows
+        # (the zeros it adds change no bit): without the length-``P N`` vector
+        return np.bincount(c.idx % self.N, weights=np.abs(c.val), minlength=self.N)
 
     def _magnitude_support(self, c):
         """Sorted times ``T`` where the magnitudes ``a`` of ``c`` are non-zero, and ``a[T]``."""
