@@ -230,6 +230,45 @@ def test_population_fit_uses_windows_of_each_recording_only(rng):
     assert isinstance(out, list) and [len(o) for o in out] == [120, 90]
 
 
+def test_linear_skip_is_ridge_plus_regressor_on_its_residuals(rng):
+    """linear_skip: sklearn Ridge on the windows, our gated regressor on its residuals."""
+    from sparse_events.models import ConvexGatedReLURegressor
+
+    fs, w = 50.0, 5
+    xs = [smooth_source(300, fs, rng, cutoff_hz=8), smooth_source(250, fs, rng, cutoff_hz=8)]
+    ys = [np.column_stack([np.maximum(x, 0) + 0.5 * x, np.abs(np.roll(x, 1))]) for x in xs]
+    kw = dict(window_s=w / fs, n_patterns=6, alpha=1e-3, tol=1e-6, solver="cd",
+              random_state=0)
+    model = raw_model(model="gated", linear_skip=0.4, **kw).fit(xs, ys, sampling_rate=fs)
+    # reference: centred windows of each recording by hand, standardized targets
+    X = np.concatenate([np.stack([x[t - 2:t + 3] for t in range(2, x.size - 2)]) for x in xs])
+    Y = np.concatenate([y[2:-2] for y in ys])
+    mu, sd = Y.mean(0), Y.std(0)
+    Z = (Y - mu) / sd
+    ridge = Ridge(alpha=0.4).fit(X, Z)
+    np.testing.assert_allclose(model.skip_.coef_, ridge.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(model.skip_.intercept_, ridge.intercept_, atol=1e-12)
+    gated = ConvexGatedReLURegressor(n_patterns=6, alpha=1e-3, tol=1e-6, solver="cd",
+                                     random_state=0).fit(X, Z - ridge.predict(X))
+    np.testing.assert_allclose(model.regressor_.convex_coef_, gated.convex_coef_, rtol=1e-8,
+                               atol=1e-10)
+    # predictions: the sum of both parts, mapped back to lead units
+    preds = model.predict(xs, sampling_rate=fs)
+    expected = (ridge.predict(X) + gated.predict(X)) * sd + mu
+    got = np.concatenate([p[["I", "II"]].to_numpy()[2:-2] for p in preds])
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    # the nonlinear part improves on the linear skip alone; neurons still explainable
+    lin = ridge.predict(X)
+    assert np.sum((Z - lin - gated.predict(X)) ** 2) < 0.5 * np.sum((Z - lin) ** 2)
+    assert model.explain_neurons() and model.n_neurons_ == gated.n_active_neurons_
+    # without the option there is no skip; with ridge as the model it is refused
+    assert raw_model(model="gated", **kw).fit(xs, ys, sampling_rate=fs).skip_ is None
+    with pytest.raises(ValueError, match="linear_skip"):
+        raw_model(model="ridge", window_s=w / fs, linear_skip=1.0).fit(xs, ys, sampling_rate=fs)
+    with pytest.raises(ValueError, match="linear_skip"):
+        raw_model(model="gated", linear_skip=-1.0, **kw).fit(xs, ys, sampling_rate=fs)
+
+
 def test_causal_windows_never_look_ahead(rng):
     fs = 100.0
     x = smooth_source(600, fs, rng)
