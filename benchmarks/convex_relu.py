@@ -64,7 +64,10 @@ from sparse_events.models import ConvexGatedReLURegressor, ConvexReLURegressor  
 from sparse_events.solvers import MaskedBlockDesign  # noqa: E402
 
 # "ours, validated": the configurations scored by cross-validation on the training set
-# (never on the test set); the winner is refitted on the whole training set
+# (never on the test set); the winner is refitted on the whole training set.  The grid
+# itself was fixed after test MSEs had been seen during its design (2026-11-24, see
+# benchmarks/RESULTS.md): its test-set independence is that of the procedure, not of the grid.
+CLASSES = {"gated": ConvexGatedReLURegressor, "exact": ConvexReLURegressor}
 VALIDATION_GRID = {"kind": ("gated", "exact"), "scale": (0.25, 0.5, 1.0, 2.0),
                    "alpha": (1e-4, 3e-4, 1e-3, 3e-3)}
 
@@ -260,7 +263,6 @@ def validate_ours(Xtr, ytr, gates, grid, n_splits, time_ordered=True):
     splitter = (TimeSeriesSplit(n_splits=n_splits) if time_ordered
                 else KFold(n_splits=n_splits, shuffle=True, random_state=0))
     folds = list(splitter.split(Xtr))
-    classes = {"gated": ConvexGatedReLURegressor, "exact": ConvexReLURegressor}
     scores = {}
     for kind in grid["kind"]:
         for scale in grid["scale"]:
@@ -269,7 +271,7 @@ def validate_ours(Xtr, ytr, gates, grid, n_splits, time_ordered=True):
                 for tr, va in folds:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        m = classes[kind](alpha=alpha, gates=gates, tol=1e-6,
+                        m = CLASSES[kind](alpha=alpha, gates=gates, tol=1e-6,
                                           max_iter=10000).fit(scale * Xtr[tr], ytr[tr])
                     errs.append(mse(m.predict(scale * Xtr[va]), ytr[va]))
                 scores[(kind, scale, alpha)] = float(np.mean(errs))
@@ -282,23 +284,26 @@ def run_validated(Xtr, ytr, Xte, yte, gates, grid, n_splits, repeats, time_order
 
     The selection is inside the timed region (wall and CPU time are those of
     the whole procedure, selection included); the procedure runs ``repeats``
-    times and the spread is the largest test-prediction difference between runs.
+    times and the spread is the largest test-prediction difference between runs (``inf``
+    when the runs picked different configurations); every other field describes
+    the first run's model.
     """
-    classes = {"gated": ConvexGatedReLURegressor, "exact": ConvexReLURegressor}
-    times, cpus, preds, picks = [], [], [], []
+    times, cpus, preds, picks, fits = [], [], [], [], []
     for _ in range(repeats):
         t0, c0 = time.perf_counter(), time.process_time()
         (kind, scale, alpha), scores = validate_ours(Xtr, ytr, gates, grid, n_splits,
                                                      time_ordered)
-        model = classes[kind](alpha=alpha, gates=gates, tol=1e-6,
+        model = CLASSES[kind](alpha=alpha, gates=gates, tol=1e-6,
                               max_iter=10000).fit(scale * Xtr, ytr)
         times.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
         preds.append(model.predict(scale * Xte))
         picks.append((kind, scale, alpha))
+        fits.append((model, scores))
     spread = float(np.max([np.abs(p - preds[0]).max() for p in preds]))
     if len(set(picks)) > 1:
         spread = np.inf
+    (kind, scale, alpha), (model, scores) = picks[0], fits[0]
     n_fits = len(scores) * n_splits + 1
     Xa = np.c_[scale * Xtr, np.ones(len(Xtr))]
     if kind == "exact":

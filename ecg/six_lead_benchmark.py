@@ -711,7 +711,8 @@ def main(argv=None):
     if "personalized" in protocols:
         specs = model_specs(args, pyscnn=bool(py_records))
         slow = ("pyscnn", "pyscnn w32")
-        base = [m for m in specs if m not in slow]
+        # (PREVIOUS_NAME's settings exist for the population protocol only)
+        base = [m for m in specs if m not in slow and m != PREVIOUS_NAME]
         items = []
         for k in records:
             names = base + ([m for m in slow if m in specs] if k in py_records else [])
@@ -736,7 +737,7 @@ def main(argv=None):
         rows += population(data, parse_range(args.population_train), test_ids, sources, specs,
                            names, args.population_step, cinc=True, ours=ours)
         # personalized fits on the population test records, for the gap table
-        gap_models = [m for m in names if not m.startswith("pyscnn")]
+        gap_models = [m for m in names if not m.startswith("pyscnn") and m != PREVIOUS_NAME]
         items = [(ludb_path(data, k), "LUDB", k, sources, specs, gap_models, 0.7)
                  for k in test_ids]
         for rs in run_parallel(personalized_record, items, args.jobs):

@@ -736,13 +736,21 @@ def test_uncertified_interior_point_falls_back_to_coordinate_descent(monkeypatch
     import sparse_events.solvers._group_cd as gcd
 
     real = gcd.interior_point_group_lasso
+    real_cd = gcd.solve_subproblem
     calls = []
+    events = []   # ("ipm" | "cd", number of groups of the subproblem)
 
     def short(*args, **kwargs):
         calls.append(1)
+        events.append(("ipm", args[0].shape[0] // 3))
         return real(*args, **{**kwargs, "max_iter": 2})
 
+    def spy(sub, *args, **kwargs):
+        events.append(("cd", sub.ws.size))
+        return real_cd(sub, *args, **kwargs)
+
     monkeypatch.setattr(gcd, "interior_point_group_lasso", short)
+    monkeypatch.setattr(gcd, "solve_subproblem", spy)
     monkeypatch.setattr(gcd, "_IPM_REPEATS", 0)
     Xa, D, A, y = _correlated_groups_problem()
     lam = 0.05
@@ -751,5 +759,9 @@ def test_uncertified_interior_point_falls_back_to_coordinate_descent(monkeypatch
         res = group_coordinate_descent(Quadratic(MaskedBlockDesign(Xa, D), y),
                                        GroupL2(lam, 3), tol=1e-7, p0=205, max_iter=300)
     assert calls and res.converged
+    # the solve after the refused repeat is coordinate descent on the ordinary working
+    # set, not on the interior point's reduced (distinct-mask) set of groups
+    last = max(i for i, e in enumerate(events) if e[0] == "ipm")
+    assert events[last + 1][0] == "cd" and events[last + 1][1] > events[last][1]
     ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-9)
     assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=1e-6)

@@ -358,11 +358,13 @@ def test_gram_update_follows_the_correlation(mode, P, L, rng):
     ref = design.rmatvec(r2)
     np.testing.assert_allclose(corr, ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
     cand2, cscores2 = np.empty(n, dtype=np.int64), np.empty(n)
-    got = design.cd_candidates_from_corr(x2, every, corr, r2, t, False, cand, cscores)
+    got = design.cd_candidates_from_corr(x2, every, r2, corr, t, False, cand, cscores)
     want = design.cd_candidates(x2, every, r2, t, False, cand2, cscores2)
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
     k = int(want[6] + want[7])
     np.testing.assert_array_equal(cand[:k], cand2[:k])
+    np.testing.assert_allclose(cscores[:k], cscores2[:k], rtol=1e-9,
+                               atol=1e-12 * np.abs(ref).max())
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -415,6 +417,11 @@ def test_cd_fast_path_equals_generic_path(mode, P, ratio, incremental, rng, monk
 
         def counted(*a):
             calls[name] = calls.get(name, 0) + 1
+            if name == "scores_cand_from_corr":
+                # the kept correlation is A^T of the current residual
+                ref = design.rmatvec(a[2])
+                np.testing.assert_allclose(a[3], ref, rtol=1e-9,
+                                           atol=1e-11 * np.abs(ref).max())
             return f(*a)
         return counted
 

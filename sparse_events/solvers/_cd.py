@@ -57,9 +57,9 @@ _NEWTON_EVERY = 1
 _NEWTON_ALL_IN = True
 # banded designs with kernels of at least this length keep c = A^T r between
 # outer checks and update it by the change of the working set's coefficients
-# (2 L - 1 multiply-adds per changed coefficient, banded Gram) instead of a
-# full correlation (L per coefficient of the signal), when at most
-# ``_INCREMENTAL_SHARE * n * L / (2 L - 1)`` coefficients changed.  It is
+# ((2 L - 1) P multiply-adds per changed coefficient, banded Gram, P kernels)
+# instead of a full correlation (L per coefficient), when at most
+# ``_INCREMENTAL_SHARE * n * L / ((2 L - 1) P)`` coefficients changed.  It is
 # first kept at a check that follows a working set without every violator
 # (not the first check: a solve whose next check is likely its last would
 # only pay for the extra length-n array and its first-touch page faults)
@@ -359,10 +359,10 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
             if acc is not None and not stepped:
                 x_ws = xw if banded else x[ws]
                 acc.push(x_ws)
-                if (acc.count % anderson == 0
-                        and _try_extrapolation(acc, design, x_ws, r, ws, thresh, positive)
-                        and not banded):
-                    x[ws] = x_ws
+                if acc.count % anderson == 0:
+                    moved = _try_extrapolation(acc, design, x_ws, r, ws, thresh, positive)
+                    if moved and not banded:
+                        x[ws] = x_ws  # (banded: x_ws is xw itself, written back below)
         if banded:
             x[ws] = xw
         if xw0 is not None:
@@ -411,13 +411,13 @@ def _banded_measures(design, x, r, thresh, positive, cand, cscores, nz, has_dual
     """
     if nz is None:
         nz = _EMPTY if first else np.arange(x.size, dtype=np.int64)
-    args = (r, thresh, positive, cand, cscores)
+    args = (thresh, positive, cand, cscores)
     if corr is None:
-        stats = design.cd_candidates(x, nz, *args)
+        stats = design.cd_candidates(x, nz, r, *args)
     elif corr_ok:
-        stats = design.cd_candidates_from_corr(x, nz, corr, *args)
+        stats = design.cd_candidates_from_corr(x, nz, r, corr, *args)
     else:
-        stats = design.cd_candidates(x, nz, *args, store=corr)
+        stats = design.cd_candidates(x, nz, r, *args, store=corr)
     chk, n_sup, n_viol, cmax = _fast_check(stats, has_dual)
     if first and _near_optimal_at_zero(chk, tol, cmax):
         # (nearly) converged at zero: decide with the design's own adjoint

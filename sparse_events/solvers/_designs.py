@@ -182,7 +182,7 @@ class BandedDesign(Design):
             return kern.banded_scores_cand_store(x, nz, r, *args, store)
         return kern.banded_scores_cand(x, nz, r, *args)
 
-    def cd_candidates_from_corr(self, x, nz, corr, r, thresh, positive, cand, cscores):
+    def cd_candidates_from_corr(self, x, nz, r, corr, thresh, positive, cand, cscores):
         """As :meth:`cd_candidates`, given ``corr = A^T r``."""
         return kern.scores_cand_from_corr(x, nz, r, corr, thresh, positive, cand, cscores)
 

@@ -450,16 +450,14 @@ def _det(v):
     return (v[:, 0] - n1) * (v[:, 0] + n1)
 
 
-def _nt_scaling(u, z, du=None, dz=None):
+def _nt_scaling(u, z, du, dz):
     """Nesterov-Todd scaling of interior points ``u``, ``z`` of second-order cones.
 
     Returns ``beta`` (K,) and ``w`` (K, q) with ``w^T J w = 1`` such that
     ``W = beta * [[w_0, w_1^T], [w_1, I + w_1 w_1^T / (1 + w_0)]]`` satisfies
     ``W u = W^{-1} z`` (``W^{-1} = J W J / beta^2``).  ``du``, ``dz``: the
-    values of :func:`_det` of ``u`` and ``z`` when already computed.
+    values of :func:`_det` of ``u`` and ``z``.
     """
-    du = _det(u) if du is None else du
-    dz = _det(z) if dz is None else dz
     un = u / np.sqrt(du)[:, None]
     zn = z / np.sqrt(dz)[:, None]
     gamma = np.sqrt(0.5 * (1.0 + np.einsum("ij,ij->i", un, zn)))
