@@ -303,7 +303,7 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
                     merge_gap_samples=1, max_merge=2, min_amplitude=None, debias=True,
                     tol=1e-4,
                     max_iter=200, chunk_size=1 << 16, overlap=None, check_kkt=True,
-                    segment_solver="active_set", max_segment_vars=2048):
+                    segment_solver="active_set", max_segment_vars=65536):
     r"""Recover arrival times and amplitudes of the pulses in a detector signal.
 
     Solves the non-negative LASSO deconvolution
@@ -392,8 +392,11 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         ``max_iter``, ``chunk_size``, ``overlap``).  Both solve the same
         problem; the first to machine precision.  The cross-products LASSO
         always uses ``"cd"``.
-    max_segment_vars : int, default=2048
-        Largest component solved by the active-set method.
+    max_segment_vars : int, default=65536
+        Largest component solved by the active-set method (work arrays of
+        about ``24 * L`` bytes per candidate, up to ``2**20 / L`` candidates
+        per compiled call; a run with a larger component is solved again with
+        arrays of its size).
 
     Returns
     -------

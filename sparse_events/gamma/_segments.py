@@ -15,15 +15,24 @@ program per component,
     Q_{ij} = \textstyle\sum_k p_k p_{k + |i - j|} \quad (\text{rows} < n),
 
 whose solutions together are exactly the LASSO solution of the record.  Each
-one (typically a few to a few tens of variables) is solved to machine precision
-by a primal active-set method (Lawson and Hanson's NNLS iteration written for
-the quadratic form), with a banded Cholesky factorization of the free block.
-The iteration starts from a guessed support (the local maxima of ``c`` and
-their larger neighbours, :func:`_guess_support`) when that guess, pruned of
-the variables that come out non-positive, is a positive minimizer on its free
-set; this changes the number of linear solves, not the solution.
-The least-squares refit on the support (``debias``) is done in the same pass.
-A run holding a component larger than ``max_vars`` (very high rates) is
+one (a few to a few thousand variables: components grow into long chains at
+high rates) is solved to machine precision by a primal active-set method
+(Lawson and Hanson's NNLS iteration written for the quadratic form).  The free
+set itself splits into independent *blocks* (free variables fewer than ``L``
+samples apart chained together), so ``Q`` on the free set is block diagonal:
+a variable entering or leaving changes the solution only on its block, and
+only that block is factored again (banded Cholesky, from its first changed
+row; the factor rows are stored by variable, so the rows before a change stay
+valid).  The iteration starts from a guessed support (the local maxima of
+``c`` and their larger neighbours, :func:`_guess_support`) improved by a few
+rounds of dropping non-positive and adding locally maximal violating
+variables (:func:`_warm_start`); this changes the number of linear solves,
+not the solution.  Components of at most ``SMALL_VARS`` candidates (most of
+them at moderate rates) keep the plain iteration that factors their few free
+variables at every solve, started from the pruned guess
+(:func:`_small_nnqp`: less bookkeeping, the same solution).  The
+least-squares refit on the support (``debias``) is done in the same pass,
+reusing the factor.  A run holding a component larger than ``max_vars`` is
 flagged and left to the caller.
 """
 
@@ -46,7 +55,441 @@ def _q(B, i, j, L):
 
 
 @numba.njit(cache=True)
-def _chol_solve(B, L, pidx, k, b, Lw, z):
+def _chol_factor(B, L, pos, pidx, r0, r1, f0, Lw):
+    """Banded Cholesky factor of ``Q[P, P]``, ``P = pidx[r0:r1]`` (increasing), from row ``f0``.
+
+    Members of ``P`` more than ``L - 1`` places apart are at least ``L``
+    samples apart, so ``Q[P, P]`` and its factor have bandwidth ``L - 1``.
+    ``pos``: the variables' sample positions; the factor is block diagonal
+    over the blocks of ``P`` (consecutive members ``L`` or more samples apart
+    start a new block), whose cross entries are zeros and are neither
+    computed nor stored.  The factor's entry ``(i, t)`` (positions in
+    ``pidx``, same block) is kept in the row of the variable,
+    ``Lw[pidx[i], i - t]``: a row depends only on the members of its block up
+    to it, so it stays valid while they do, wherever the block moves in
+    ``pidx``.  Rows ``r0 <= i < f0`` must be valid; rows from ``f0`` on are
+    computed.  False if not positive definite.
+    """
+    bs = r0
+    for i in range(r0, r1):
+        ii = pidx[i]
+        if i > r0 and pos[ii] - pos[pidx[i - 1]] >= L:
+            bs = i
+        if i < f0:
+            continue
+        j0 = i - L + 1 if i - L + 1 > bs else bs
+        for j in range(j0, i + 1):
+            jj = pidx[j]
+            s = _q(B, ii, jj, L)
+            for t in range(j0, j):
+                s -= Lw[ii, i - t] * Lw[jj, j - t]
+            if i == j:
+                if s <= 0.0:
+                    return False
+                Lw[ii, 0] = np.sqrt(s)
+            else:
+                Lw[ii, i - j] = s / Lw[jj, 0]
+    return True
+
+
+@numba.njit(cache=True)
+def _chol_subst(L, pos, pidx, r0, r1, b, Lw, z):
+    """``z[r0:r1] = Q[P, P]^{-1} b[P]`` with the factor of :func:`_chol_factor`."""
+    bs = r0
+    for i in range(r0, r1):
+        ii = pidx[i]
+        if i > r0 and pos[ii] - pos[pidx[i - 1]] >= L:
+            bs = i
+        s = b[ii]
+        t0 = i - L + 1 if i - L + 1 > bs else bs
+        for t in range(t0, i):
+            s -= Lw[ii, i - t] * z[t]
+        z[i] = s / Lw[ii, 0]
+    be = r1
+    for i in range(r1 - 1, r0 - 1, -1):
+        if i + 1 < r1 and pos[pidx[i + 1]] - pos[pidx[i]] >= L:
+            be = i + 1
+        s = z[i]
+        t1 = i + L if i + L < be else be
+        for t in range(i + 1, t1):
+            s -= Lw[pidx[t], t - i] * z[t]
+        z[i] = s / Lw[pidx[i], 0]
+
+
+@numba.njit(cache=True)
+def _settle(B, L, pos, b, pidx, k, state, passive, x, Lw, z, strict):
+    """Solve the blocks of the free set ``pidx[:k]`` that changed; drop negative variables.
+
+    ``state[v]``: 0 unchanged, 1 block to solve again (factor row valid), 2
+    factor row to compute (and every later row of the block).  Each block
+    holding a non-zero state is solved, its factor computed from its first
+    state-2 row; variables coming out non-positive (negative with ``strict``)
+    leave (``passive`` cleared, ``x`` zeroed), the rest of their block is
+    marked for solving again (the first survivor after a leaving one: state 2)
+    and the free list is compacted.  Other variables keep their values, which
+    a solve of the whole free set would reproduce to the last bit.  Returns
+    ``(k, solves, dropped)``, ``k = -1`` if a block is not positive definite.
+    """
+    solves = 0
+    dropped = 0
+    r0 = 0
+    while r0 < k:
+        r1 = r0 + 1
+        while r1 < k and pos[pidx[r1]] - pos[pidx[r1 - 1]] < L:
+            r1 += 1
+        f0 = r1
+        dirty = False
+        for t in range(r0, r1):
+            st = state[pidx[t]]
+            if st:
+                dirty = True
+                if st == 2:
+                    f0 = t
+                    break
+        if dirty:
+            solves += 1
+            if not _chol_factor(B, L, pos, pidx, r0, r1, f0, Lw):
+                return -1, solves, dropped
+            _chol_subst(L, pos, pidx, r0, r1, b, Lw, z)
+            after = False
+            drop0 = dropped
+            for t in range(r0, r1):
+                i = pidx[t]
+                if z[t] < 0.0 or (not strict and z[t] == 0.0):
+                    passive[i] = False
+                    state[i] = 0
+                    x[i] = 0.0
+                    after = True
+                    dropped += 1
+                else:
+                    x[i] = z[t]
+                    if after:
+                        state[i] = 2
+                        after = False
+                    else:
+                        state[i] = 0
+            if dropped > drop0:
+                for t in range(r0, r1):
+                    i = pidx[t]
+                    if passive[i] and state[i] == 0:
+                        state[i] = 1
+        r0 = r1
+    if dropped:
+        k2 = 0
+        for t in range(k):
+            if passive[pidx[t]]:
+                pidx[k2] = pidx[t]
+                k2 += 1
+        k = k2
+    return k, solves, dropped
+
+
+@numba.njit(cache=True)
+def _residual_window(B, L, b, m, x, pidx, k, wlo, whi, w):
+    """``w[i] = (b - Q x)_i`` for ``wlo <= i <= whi``; ``x`` non-zero only on ``pidx[:k]``.
+
+    Every ``w[i]`` is accumulated over the free variables in increasing order,
+    so a window gives the same numbers as the whole vector.
+    """
+    for i in range(wlo, whi + 1):
+        w[i] = b[i]
+    # first free variable that reaches the window (binary search in the sorted free list)
+    jlo = wlo - L + 1
+    a = 0
+    e = k
+    while a < e:
+        h = (a + e) >> 1
+        if pidx[h] < jlo:
+            a = h + 1
+        else:
+            e = h
+    jhi = whi + L - 1
+    for t in range(a, k):
+        j = pidx[t]
+        if j > jhi:
+            break
+        xj = x[j]
+        lo = j - L + 1 if j - L + 1 > wlo else wlo
+        hi = j + L - 1 if j + L - 1 < whi else whi
+        mid = j if j < hi + 1 else hi + 1
+        for i in range(lo, mid):
+            w[i] -= B[i, j - i] * xj
+        for i in range(j if j > lo else lo, hi + 1):
+            w[i] -= B[j, i - j] * xj
+
+
+@numba.njit(cache=True)
+def _chunk_max(w, passive, m, c, S, cmax, carg):
+    """Largest ``w`` over the zero (non-free) variables of chunk ``c`` (first one on ties)."""
+    lo = c * S
+    hi = lo + S if lo + S < m else m
+    best = -np.inf
+    arg = -1
+    for i in range(lo, hi):
+        if not passive[i] and w[i] > best:
+            best = w[i]
+            arg = i
+    cmax[c] = best
+    carg[c] = arg
+
+
+@numba.njit(cache=True)
+def _warm_start(B, L, b, m, pos, tol_abs, max_rounds, x, passive, state, pidx, Lw, z, w):
+    """A starting point of :func:`_nnqp` from the free set guessed in ``passive``.
+
+    Rounds of: solve the free set's blocks (only those that changed, each
+    factor from its first changed row, :func:`_settle`), drop the variables
+    that come out non-positive and solve their blocks again until the
+    solution is positive (then ``x`` is the minimizer on its free set, a state
+    of the active-set iteration); then add at once every zero variable with
+    ``w = b - Q x`` above ``tol_abs`` that is a local maximum of ``w`` among
+    its zero neighbours.  Stops when none is added (``x`` is then optimal) or
+    after ``max_rounds`` additions.  Only a starting point: the solution of
+    :func:`_nnqp` does not depend on it.
+
+    Returns ``(k, solves, optimal)``: the free set is ``pidx[:k]`` with ``x``
+    on it (zero elsewhere) and the factor rows of its blocks in ``Lw``,
+    ``k = -1`` if a block is not positive definite; ``optimal``: no zero
+    variable has ``w`` above ``tol_abs`` (``w`` holds ``b - Q x``).
+    """
+    k = 0
+    for i in range(m):
+        x[i] = 0.0
+        if passive[i]:
+            state[i] = 2
+            pidx[k] = i
+            k += 1
+        else:
+            state[i] = 0
+    solves = 0
+    for rnd in range(max_rounds + 1):
+        while True:
+            k, ns, dropped = _settle(B, L, pos, b, pidx, k, state, passive, x, Lw, z, False)
+            solves += ns
+            if k < 0:
+                return -1, solves, False
+            if not dropped:
+                break
+        if rnd == max_rounds:
+            break
+        _residual_window(B, L, b, m, x, pidx, k, 0, m - 1, w)
+        nadd = 0
+        for i in range(m):
+            if passive[i] or not w[i] > tol_abs:
+                continue
+            if i > 0 and not passive[i - 1] and w[i - 1] > w[i]:
+                continue
+            if i + 1 < m and not passive[i + 1] and w[i + 1] >= w[i]:
+                continue
+            state[i] = 2
+            nadd += 1
+        if nadd == 0:
+            return k, solves, True
+        k = 0
+        for i in range(m):
+            if state[i]:
+                passive[i] = True
+            if passive[i]:
+                pidx[k] = i
+                k += 1
+    return k, solves, False
+
+
+_CHUNK = 32
+# components up to this size take the plain active set (less bookkeeping for a few variables)
+SMALL_VARS = 64
+# elements of one (candidates x L) work array allocated up front per compiled call
+_WORK_ELEMENTS = 1 << 20
+
+
+@numba.njit(cache=True)
+def _nnqp(B, L, b, m, pos, tol_abs, max_iter, warm, x, passive, state, pidx, Lw, z, w, cmax,
+          carg):
+    """``min 0.5 x^T Q x - b^T x`` s.t. ``x >= 0`` over the first ``m`` variables.
+
+    ``Q`` is given by offset (:func:`_q`: variables more than ``L - 1`` apart
+    do not interact); ``pos`` (increasing) are the variables' sample
+    positions: ``Q_ij = 0`` when ``|pos_i - pos_j| >= L``.  Active-set
+    iteration of Lawson and Hanson on the quadratic form.  With ``warm``, the
+    iteration starts from :func:`_warm_start` on the free set guessed in
+    ``passive`` (a positive minimizer on its free set, a state of the
+    iteration; often already optimal), otherwise from ``x = 0``.  The
+    solution does not depend on the start.
+
+    The free set splits into *blocks*: maximal runs of free variables whose
+    consecutive members are fewer than ``L`` samples apart.  ``Q`` restricted
+    to the free set is block diagonal, so a variable entering or leaving
+    changes the free-set minimizer only on its block: each linear solve
+    factors only the blocks that changed (the others keep their values, which
+    a solve of the whole free set would reproduce to the last bit: the
+    cross-block entries of the banded factor are zeros), ``w = b - Q x`` is
+    updated in a window around them, and the entering variable is the
+    largest ``w`` found through per-chunk maxima.  Every iterate equals that
+    of the textbook iteration that refactors the whole free set.  On return
+    ``Lw`` holds the factor rows of the final free set (for :func:`_refit`).
+
+        Returns the number of linear solves, or a negative number on failure
+    (``-1``: iteration cap, ``-2``: singular free block).
+    """
+    it = 0
+    k = -1
+    if warm:
+        k, it, done = _warm_start(B, L, b, m, pos, tol_abs, 8, x, passive, state, pidx, Lw, z,
+                                  w)
+        if done:
+            return it
+    if k < 0:
+        k = 0
+        for i in range(m):
+            x[i] = 0.0
+            passive[i] = False
+    # invariant here: pidx[:k] (increasing) is the free set, x > 0 on it and 0 elsewhere,
+    # x the minimizer on the free set; w = b - Q x
+    S = _CHUNK
+    nch = (m + S - 1) // S
+    if m > 0:
+        _residual_window(B, L, b, m, x, pidx, k, 0, m - 1, w)
+    for c in range(nch):
+        _chunk_max(w, passive, m, c, S, cmax, carg)
+    while True:
+        jmax = -1
+        best = tol_abs
+        for c in range(nch):
+            if cmax[c] > best:
+                best = cmax[c]
+                jmax = carg[c]
+        if jmax < 0:
+            return it
+        passive[jmax] = True
+        t = k
+        while t > 0 and pidx[t - 1] > jmax:
+            pidx[t] = pidx[t - 1]
+            t -= 1
+        pidx[t] = jmax
+        k += 1
+        # the block of the entering variable: the only part of the free set to solve again
+        r0 = t
+        while r0 > 0 and pos[pidx[r0]] - pos[pidx[r0 - 1]] < L:
+            r0 -= 1
+        r1 = t + 1
+        while r1 < k and pos[pidx[r1]] - pos[pidx[r1 - 1]] < L:
+            r1 += 1
+        vlo = pidx[r0]
+        vhi = pidx[r1 - 1]
+        while True:
+            it += 1
+            if it > max_iter:
+                return -1
+            # pidx[r0:r1]: whole blocks (a leaving variable only splits blocks)
+            if not _chol_factor(B, L, pos, pidx, r0, r1, r0, Lw):
+                return -2
+            _chol_subst(L, pos, pidx, r0, r1, b, Lw, z)
+            allpos = True
+            for t in range(r0, r1):
+                if z[t] <= 0.0:
+                    allpos = False
+                    break
+            if allpos:
+                for t in range(r0, r1):
+                    x[pidx[t]] = z[t]
+                break
+            # step back to the boundary: the first free variable to reach zero leaves
+            step = 1.0
+            leave = -1
+            for t in range(r0, r1):
+                if z[t] <= 0.0:
+                    xi = x[pidx[t]]
+                    r = xi / (xi - z[t])
+                    if leave < 0 or r < step:
+                        step = r
+                        leave = t
+            k2 = r0
+            for t in range(r0, r1):
+                i = pidx[t]
+                x[i] += step * (z[t] - x[i])
+                if t == leave or x[i] <= 0.0:
+                    x[i] = 0.0
+                    passive[i] = False
+                else:
+                    pidx[k2] = i
+                    k2 += 1
+            gone = r1 - k2
+            if gone:
+                for t in range(r1, k):
+                    pidx[t - gone] = pidx[t]
+                k -= gone
+                r1 = k2
+        # x changed on variables vlo..vhi only: w changes within L - 1 of them
+        wlo = vlo - L + 1 if vlo - L + 1 > 0 else 0
+        whi = vhi + L - 1 if vhi + L - 1 < m - 1 else m - 1
+        _residual_window(B, L, b, m, x, pidx, k, wlo, whi, w)
+        for c in range(wlo // S, whi // S + 1):
+            _chunk_max(w, passive, m, c, S, cmax, carg)
+
+
+@numba.njit(cache=True)
+def _refit(B, L, c, pos, sup, ns, max_rounds, tol_abs, max_iter, factored, out, state, pidx,
+           Lw, z, x, passive, w, B2, b2, pos2, cmax, carg):
+    """Least squares on the support ``sup[:ns]`` (normal equations ``Q_SS u = c_S``).
+
+    Negative coefficients are removed and the rest refitted (``max_rounds``
+    rounds, as :func:`~sparse_events.gamma._kernels.refit_support`; a round
+    solves only the blocks that changed, :func:`_settle`); if that does not
+    settle, the bounded problem is solved exactly.  ``pos``: the sample
+    positions of the variables; ``factored``: ``Lw`` holds the factor rows of
+    the support (left by :func:`_nnqp`, whose final free set is the support).
+    False on failure.
+    """
+    for t in range(ns):
+        out[t] = 0.0
+        pidx[t] = sup[t]
+        passive[sup[t]] = True
+        state[sup[t]] = 1 if factored else 2
+    k = ns
+    for _rnd in range(max_rounds):
+        if k == 0:
+            return True
+        k, nsol, dropped = _settle(B, L, pos, c, pidx, k, state, passive, x, Lw, z, True)
+        if k < 0:
+            return False
+        if not dropped:
+            for t in range(ns):
+                if passive[sup[t]]:
+                    out[t] = x[sup[t]]
+            return True
+    # exact non-negative least squares on the support
+    _support_problem(B, L, c, sup, ns, b2, B2)
+    for a in range(ns):
+        pos2[a] = pos[sup[a]]
+    st = _nnqp(B2, L, b2, ns, pos2, tol_abs, max_iter, False, x, passive, state, pidx, Lw, z, w,
+               cmax, carg)
+    if st < 0:
+        return False
+    for t in range(ns):
+        out[t] = x[t]
+    return True
+
+
+@numba.njit(cache=True)
+def _support_problem(B, L, c, sup, ns, b2, B2):
+    """The support's own problem: ``b2[a] = c[sup[a]]`` and its banded Gram rows
+    ``B2[a, d] = Q[sup[a], sup[a + d]]`` (zero beyond ``ns``); support members
+    ``L`` or more places apart are ``L`` or more samples apart."""
+    for a in range(ns):
+        b2[a] = c[sup[a]]
+        for d in range(L):
+            B2[a, d] = _q(B, sup[a], sup[a + d], L) if a + d < ns else 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# Small components (at most ``small_vars`` candidates, most of them at moderate rates): the
+# plain active set that refactors the whole free set (a few variables) at every solve has
+# less bookkeeping than the block-wise one above and reaches the same solution.
+# ---------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def _small_chol_solve(B, L, pidx, k, b, Lw, z):
     """Solve ``Q[P, P] z = b[P]`` (``P = pidx[:k]``, increasing) by banded Cholesky.
 
     Members of ``P`` more than ``L - 1`` places apart are at least ``L``
@@ -66,13 +509,13 @@ def _chol_solve(B, L, pidx, k, b, Lw, z):
                 Lw[i, 0] = np.sqrt(s)
             else:
                 Lw[i, i - j] = s / Lw[j, 0]
-    _chol_subst(L, pidx, k, b, Lw, z)
+    _small_chol_subst(L, pidx, k, b, Lw, z)
     return True
 
 
 @numba.njit(cache=True)
-def _chol_subst(L, pidx, k, b, Lw, z):
-    """Forward and back substitution with the banded factor left by :func:`_chol_solve`."""
+def _small_chol_subst(L, pidx, k, b, Lw, z):
+    """Forward and back substitution with the banded factor left by :func:`_small_chol_solve`."""
     for i in range(k):
         s = b[pidx[i]]
         t0 = i - L + 1 if i - L + 1 > 0 else 0
@@ -88,7 +531,7 @@ def _chol_subst(L, pidx, k, b, Lw, z):
 
 
 @numba.njit(cache=True)
-def _nnqp(B, L, b, m, tol_abs, max_iter, warm, x, passive, pidx, Lw, z, w):
+def _small_nnqp(B, L, b, m, tol_abs, max_iter, warm, x, passive, pidx, Lw, z, w):
     """``min 0.5 x^T Q x - b^T x`` s.t. ``x >= 0`` over the first ``m`` variables.
 
     ``Q`` is given by offset (:func:`_q`: variables more than ``L - 1`` apart
@@ -117,7 +560,7 @@ def _nnqp(B, L, b, m, tol_abs, max_iter, warm, x, passive, pidx, Lw, z, w):
             if k == 0:
                 break
             it += 1
-            if not _chol_solve(B, L, pidx, k, b, Lw, z):
+            if not _small_chol_solve(B, L, pidx, k, b, Lw, z):
                 break
             allpos = True
             for t in range(k):
@@ -166,7 +609,7 @@ def _nnqp(B, L, b, m, tol_abs, max_iter, warm, x, passive, pidx, Lw, z, w):
             it += 1
             if it > max_iter:
                 return -1
-            if not _chol_solve(B, L, pidx, k, b, Lw, z):
+            if not _small_chol_solve(B, L, pidx, k, b, Lw, z):
                 return -2
             allpos = True
             for t in range(k):
@@ -201,14 +644,14 @@ def _nnqp(B, L, b, m, tol_abs, max_iter, warm, x, passive, pidx, Lw, z, w):
 
 
 @numba.njit(cache=True)
-def _refit(B, L, c, sup, ns, max_rounds, tol_abs, max_iter, out, keep, pidx, Lw, z, x, passive,
-           w, B2, b2):
+def _small_refit(B, L, c, sup, ns, max_rounds, tol_abs, max_iter, out, keep, pidx, Lw, z, x,
+                 passive, w, B2, b2):
     """Least squares on the support ``sup[:ns]`` (normal equations ``Q_SS u = c_S``).
 
     Negative coefficients are removed and the rest refitted (``max_rounds``
     rounds, as :func:`~sparse_events.gamma._kernels.refit_support`); if that
     does not settle, the bounded problem is solved exactly.  ``Lw`` must hold
-    the factor of ``Q_SS`` (the last factorization of :func:`_nnqp`, whose
+    the factor of ``Q_SS`` (the last factorization of :func:`_small_nnqp`, whose
     free set is the support).  False on failure.
     """
     for t in range(ns):
@@ -223,8 +666,8 @@ def _refit(B, L, c, sup, ns, max_rounds, tol_abs, max_iter, out, keep, pidx, Lw,
         if k == 0:
             return True
         if rnd == 0:
-            _chol_subst(L, pidx, k, c, Lw, z)
-        elif not _chol_solve(B, L, pidx, k, c, Lw, z):
+            _small_chol_subst(L, pidx, k, c, Lw, z)
+        elif not _small_chol_solve(B, L, pidx, k, c, Lw, z):
             return False
         neg = False
         for t in range(k):
@@ -244,13 +687,9 @@ def _refit(B, L, c, sup, ns, max_rounds, tol_abs, max_iter, out, keep, pidx, Lw,
                 if z[k] < 0.0:
                     keep[t] = False
                 k += 1
-    # exact non-negative least squares on the support: the support's own Gram matrix
-    # (support members L or more places apart are L or more samples apart)
-    for a in range(ns):
-        b2[a] = c[sup[a]]
-        for d in range(L):
-            B2[a, d] = _q(B, sup[a], sup[a + d], L) if a + d < ns else 0.0
-    st = _nnqp(B2, L, b2, ns, tol_abs, max_iter, False, x, passive, pidx, Lw, z, w)
+    # exact non-negative least squares on the support
+    _support_problem(B, L, c, sup, ns, b2, B2)
+    st = _small_nnqp(B2, L, b2, ns, tol_abs, max_iter, False, x, passive, pidx, Lw, z, w)
     if st < 0:
         return False
     for t in range(ns):
@@ -286,37 +725,46 @@ def _guess_support(cand, cval, c0, m, passive):
 
 
 @numba.njit(cache=True)
-def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, max_vars, debias,
-                       tol_abs, max_iter, warm, out_idx, out_coef, out_deb, fallback, stats):
+def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, small_vars,
+                       debias, tol_abs, max_iter, warm, out_idx, out_coef, out_deb, fallback,
+                       need, stats):
     """Solve every run ``[starts[r], stops[r])`` (global indices, ``y[j - a0]`` = sample j).
 
     Candidates are searched in ``[start + margin, stop - L - margin]`` (the
     whole run where it touches the record's ends).  Writes the non-zero
     coefficients (global index, LASSO value, refitted value) and returns their
-    number.  ``fallback[r]`` is set for runs not solved here.  ``stats``:
-    [components, largest component, linear solves].  ``warm``: start every
-    component from :func:`_guess_support`.
+    number.  ``fallback[r]`` is set for runs not solved here; ``need[r]``:
+    the size of a component above ``cap`` that stopped run ``r``.  ``stats``:
+    [components, largest component, linear solves] (of the runs solved).  ``warm``: start every
+    component from :func:`_guess_support`.  Components of at most
+    ``small_vars`` candidates go to :func:`_small_nnqp`, the others to the
+    block-wise :func:`_nnqp` (the same solution).
     """
     L = p.size
     acf = np.zeros(L)
     for d in range(L):
         acf[d] = cum[d, L - d]
-    B = np.zeros((max_vars, L))
-    b = np.zeros(max_vars)
-    cc = np.zeros(max_vars)
-    x = np.zeros(max_vars)
-    passive = np.zeros(max_vars, dtype=np.bool_)
-    keep = np.zeros(max_vars, dtype=np.bool_)
-    pidx = np.zeros(max_vars, dtype=np.int64)
-    sup = np.zeros(max_vars, dtype=np.int64)
-    Lw = np.zeros((max_vars, L))
-    B2 = np.zeros((max_vars, L))
-    b2 = np.zeros(max_vars)
-    x2 = np.zeros(max_vars)
-    pas2 = np.zeros(max_vars, dtype=np.bool_)
-    z = np.zeros(max_vars)
-    w = np.zeros(max_vars)
-    deb = np.zeros(max_vars)
+    # work arrays for components of up to ``cap`` candidates (larger ones: ``need``); not
+    # zeroed (numba fills np.zeros explicitly): every entry is written before it is read
+    B = np.empty((cap, L))
+    Lw = np.empty((cap, L))
+    B2 = np.empty((cap, L))
+    b = np.empty(cap)
+    cc = np.empty(cap)
+    x = np.empty(cap)
+    z = np.empty(cap)
+    w = np.empty(cap)
+    deb = np.empty(cap)
+    b2 = np.empty(cap)
+    x2 = np.empty(cap)
+    cmax = np.empty(cap // _CHUNK + 1)
+    carg = np.empty(cap // _CHUNK + 1, dtype=np.int64)
+    passive = np.empty(cap, dtype=np.bool_)
+    pas2 = np.empty(cap, dtype=np.bool_)
+    state = np.empty(cap, dtype=np.int8)
+    pidx = np.empty(cap, dtype=np.int64)
+    sup = np.empty(cap, dtype=np.int64)
+    pos2 = np.empty(cap, dtype=np.int64)
     cand = np.zeros(0, dtype=np.int64)
     cval = np.zeros(0)
     nout = 0
@@ -340,6 +788,8 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, max_vars,
                 cval[nc] = acc
                 nc += 1
         run_out = nout
+        run_comp = 0
+        run_sol = 0
         ok = True
         c0 = 0
         while c0 < nc:
@@ -349,10 +799,11 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, max_vars,
             m = c1 - c0
             if m > stats[1]:
                 stats[1] = m
-            if m > max_vars:
+            if m > cap:
+                need[r] = m
                 ok = False
                 break
-            stats[0] += 1
+            run_comp += 1
             # Gram matrix by offset; acf[dd] = cum[dd, L - dd] except where a pulse is cut
             # by the record's end
             near_end = cand[c1 - 1] + L > n
@@ -380,19 +831,29 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, max_vars,
                     d += 1
             if warm:
                 _guess_support(cand, cval, c0, m, passive)
-            st = _nnqp(B, L, b, m, tol_abs, max_iter, warm, x, passive, pidx, Lw, z, w)
+            small = m <= small_vars
+            if small:
+                st = _small_nnqp(B, L, b, m, tol_abs, max_iter, warm, x, passive, pidx, Lw, z, w)
+            else:
+                st = _nnqp(B, L, b, m, cand[c0:c1], tol_abs, max_iter, warm, x, passive, state,
+                           pidx, Lw, z, w, cmax, carg)
             if st < 0:
                 ok = False
                 break
-            stats[2] += st
+            run_sol += st
             ns = 0
             for a in range(m):
                 if x[a] > 0.0:
                     sup[ns] = a
                     ns += 1
             if debias and ns:
-                if not _refit(B, L, cc, sup, ns, 20, tol_abs, max_iter, deb, keep, pidx, Lw, z,
-                              x2, pas2, w, B2, b2):
+                if small:
+                    if not _small_refit(B, L, cc, sup, ns, 20, tol_abs, max_iter, deb, pas2, pidx,
+                                        Lw, z, x2, passive, w, B2, b2):
+                        ok = False
+                        break
+                elif not _refit(B, L, cc, cand[c0:c1], sup, ns, 20, tol_abs, max_iter, True, deb,
+                                state, pidx, Lw, z, x2, pas2, w, B2, b2, pos2, cmax, carg):
                     ok = False
                     break
             for t in range(ns):
@@ -404,6 +865,9 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, max_vars,
         if not ok:
             fallback[r] = True
             nout = run_out
+        else:
+            stats[0] += run_comp
+            stats[2] += run_sol
     return nout
 
 
@@ -434,8 +898,8 @@ def _blocks(y, starts, stops, L, span):
         k = j
 
 
-def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=2048,
-               span=1 << 22, warm_start=True):
+def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=65536,
+               span=1 << 22, warm_start=True, small_vars=SMALL_VARS):
     """Exact non-negative LASSO (and refit) of the runs ``[starts, stops)`` of ``y``.
 
     Parameters
@@ -457,12 +921,20 @@ def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=20
         Also refit the amplitudes on the support.
     max_vars : int
         Largest component solved here; runs holding a larger one are flagged.
+        Work arrays (about ``24 * L`` bytes per candidate) are allocated for
+        ``min(max_vars, 2**20 / L)`` candidates per compiled call; runs with a
+        larger component are solved again with arrays of its size.
     span : int
         Samples per compiled call (about).
     warm_start : bool
         Start every component's active-set iteration from a guessed support
-        (:func:`_guess_support`) instead of zero: the same solution with fewer
-        linear solves.
+        (:func:`_guess_support`, :func:`_warm_start`) instead of zero: the
+        same solution with fewer linear solves.
+    small_vars : int
+        Components of at most this many candidates are solved by the plain
+        active set (:func:`_small_nnqp`, whole free set factored at every
+        solve), larger ones block-wise (:func:`_nnqp`); both reach the same
+        iterates, the choice only changes the time.
 
     Returns
     -------
@@ -471,7 +943,8 @@ def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=20
     fallback : ndarray of bool
         Runs not solved (a component above ``max_vars`` or a failed solve).
     stats : dict
-        ``components``, ``largest_component``, ``linear_solves``, ``calls``.
+        ``components``, ``largest_component``, ``linear_solves`` (block solves:
+        one block of the free set, or the blocks of one changed range), ``calls``.
     """
     n = y.shape[0]
     L = p.size
@@ -482,20 +955,39 @@ def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=20
     max_iter = 50 * max_vars
     idx_l, coef_l, deb_l = [], [], []
     calls = 0
+    # work arrays sized for the usual components; runs holding a larger one (up to
+    # max_vars) are solved again with arrays of their size
+    cap0 = min(int(max_vars), max(64, _WORK_ELEMENTS // L))
     for k, j, a, seg in _blocks(y, starts, stops, L, span):
-        cap = int((stops[k:j] - starts[k:j]).sum())
-        oi = np.empty(cap, dtype=np.int64)
-        oc = np.empty(cap)
-        od = np.empty(cap)
-        fb = np.zeros(j - k, dtype=np.bool_)
-        m = _solve_runs_kernel(seg, a, n, p, cum, float(alpha), starts[k:j], stops[k:j],
-                               int(margin), int(max_vars), bool(debias), tol_abs, int(max_iter),
-                               bool(warm_start), oi, oc, od, fb, stats)
-        calls += 1
-        fallback[k:j] = fb
-        idx_l.append(oi[:m])
-        coef_l.append(oc[:m])
-        deb_l.append(od[:m])
+        sub = np.arange(k, j)
+        cap = cap0
+        parts = []
+        while sub.size:
+            room = int((stops[sub] - starts[sub]).sum())
+            oi = np.empty(room, dtype=np.int64)
+            oc = np.empty(room)
+            od = np.empty(room)
+            fb = np.zeros(sub.size, dtype=np.bool_)
+            need = np.zeros(sub.size, dtype=np.int64)
+            m = _solve_runs_kernel(seg, a, n, p, cum, float(alpha), starts[sub], stops[sub],
+                                   int(margin), cap, int(small_vars), bool(debias), tol_abs,
+                                   int(max_iter), bool(warm_start), oi, oc, od, fb, need, stats)
+            calls += 1
+            parts.append((oi[:m], oc[:m], od[:m]))
+            again = fb & (need > 0) & (need <= max_vars)
+            fallback[sub[fb & ~again]] = True
+            sub = sub[again]
+            if sub.size:
+                cap = int(need[again].max())
+        if len(parts) == 1:
+            oi, oc, od = parts[0]
+        else:
+            oi, oc, od = (np.concatenate(v) for v in zip(*parts))
+            order = np.argsort(oi, kind="stable")
+            oi, oc, od = oi[order], oc[order], od[order]
+        idx_l.append(oi)
+        coef_l.append(oc)
+        deb_l.append(od)
     if idx_l:
         idx, coef, deb = (np.concatenate(v) for v in (idx_l, coef_l, deb_l))
     else:

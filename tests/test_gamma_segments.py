@@ -1,0 +1,246 @@
+"""Block-wise kernels of the gamma segment solver against dense references.
+
+The component solver of ``sparse_events.gamma._segments`` factors only the
+blocks of the free set that changed, from their first changed row, keeps the
+factor rows by variable and settles blocks independently; each piece is
+checked here against ``numpy.linalg`` (Cholesky, solve) and
+``scipy.optimize.nnls`` on small random problems with the Gram structure of
+the solver (pulse autocorrelation, candidates with gaps).
+"""
+
+import numpy as np
+import pytest
+from scipy.optimize import nnls
+
+from sparse_events.gamma import biexponential_pulse
+from sparse_events.gamma._segments import (
+    _CHUNK,
+    _chol_factor,
+    _chol_subst,
+    _nnqp,
+    _refit,
+    _settle,
+    _warm_start,
+    pulse_cross_sums,
+)
+
+PULSE = biexponential_pulse(sampling_rate=250e6, rise_time_s=4e-9, decay_time_s=12e-9,
+                            tail_fraction=0.01)
+L = PULSE.size
+
+
+def _problem(rng, m, gap_prob=0.15):
+    """Sample positions with gaps (several blocks), offset Gram ``B`` and dense ``Q``."""
+    steps = np.where(rng.random(m - 1) < gap_prob, rng.integers(L, 2 * L, m - 1),
+                     rng.integers(1, 4, m - 1))
+    pos = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)
+    cum = pulse_cross_sums(PULSE)
+    acf = cum[np.arange(L), L - np.arange(L)]
+    dist = np.abs(pos[:, None] - pos[None, :])
+    Q = np.where(dist < L, acf[np.minimum(dist, L - 1)], 0.0)
+    B = np.zeros((m, L))
+    for a in range(m):
+        for d in range(L):
+            if a + d < m:
+                B[a, d] = Q[a, a + d]
+    return pos, B, Q
+
+
+def _work(m):
+    return dict(x=np.zeros(m), passive=np.zeros(m, dtype=np.bool_),
+                state=np.zeros(m, dtype=np.int8), pidx=np.zeros(m, dtype=np.int64),
+                Lw=np.zeros((m, L)), z=np.zeros(m), w=np.zeros(m),
+                cmax=np.zeros(m // _CHUNK + 1), carg=np.zeros(m // _CHUNK + 1, dtype=np.int64))
+
+
+def _factor_dense(Lw, pidx, P, pos):
+    """Dense lower factor from the by-variable rows ``Lw[pidx[i], i - t]`` (entries within a
+    block; across blocks the factor is zero and nothing is stored)."""
+    k = P.size
+    F = np.zeros((k, k))
+    bs = 0
+    for i in range(k):
+        if i > 0 and pos[P[i]] - pos[P[i - 1]] >= L:
+            bs = i
+        for t in range(max(bs, i - L + 1), i + 1):
+            F[i, t] = Lw[pidx[i], i - t]
+    return F
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_block_cholesky_equals_dense_cholesky_and_solve(seed):
+    """Factor of a free subset (several blocks) == np.linalg.cholesky; solve == np.linalg.solve;
+    refactoring from a changed row with the earlier rows kept gives the same factor."""
+    rng = np.random.default_rng(seed)
+    m = 60
+    pos, B, Q = _problem(rng, m)
+    P = np.sort(rng.choice(m, 35, replace=False)).astype(np.int64)
+    k = P.size
+    pidx = np.zeros(m, dtype=np.int64)
+    pidx[:k] = P
+    Lw = np.zeros((m, L))
+    b = rng.normal(size=m)
+    z = np.zeros(m)
+    assert _chol_factor(B, L, pos, pidx, 0, k, 0, Lw)
+    QP = Q[np.ix_(P, P)]
+    np.testing.assert_allclose(_factor_dense(Lw, pidx, P, pos), np.linalg.cholesky(QP), rtol=1e-12,
+                               atol=1e-12)
+    _chol_subst(L, pos, pidx, 0, k, b, Lw, z)
+    np.testing.assert_allclose(z[:k], np.linalg.solve(QP, b[P]), rtol=1e-9, atol=1e-9)
+    # drop a variable in the middle: rows before it stay valid, factor from there on
+    drop = k // 2
+    P2 = np.delete(P, drop)
+    pidx[: k - 1] = P2
+    assert _chol_factor(B, L, pos, pidx, 0, k - 1, drop, Lw)
+    _chol_subst(L, pos, pidx, 0, k - 1, b, Lw, z)
+    Q2 = Q[np.ix_(P2, P2)]
+    np.testing.assert_allclose(_factor_dense(Lw, pidx, P2, pos), np.linalg.cholesky(Q2), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(z[: k - 1], np.linalg.solve(Q2, b[P2]), rtol=1e-9, atol=1e-9)
+
+
+def test_settle_solves_changed_blocks_and_drops_negatives():
+    """After settling, x is the solution on the remaining free set (dense solve), positive."""
+    rng = np.random.default_rng(5)
+    m = 80
+    pos, B, Q = _problem(rng, m)
+    wk = _work(m)
+    b = rng.normal(size=m) + 0.3
+    P = np.arange(m, dtype=np.int64)
+    wk["pidx"][:m] = P
+    wk["passive"][:] = True
+    wk["state"][:] = 2
+    k = m
+    drops = 0
+    while True:
+        k, _solves, dropped = _settle(B, L, pos, b, wk["pidx"], k, wk["state"], wk["passive"],
+                                      wk["x"], wk["Lw"], wk["z"], False)
+        drops += dropped
+        if not dropped:
+            break
+    assert drops > 0 and 0 < k < m
+    F = wk["pidx"][:k]
+    np.testing.assert_array_equal(F, np.flatnonzero(wk["passive"]))
+    np.testing.assert_allclose(wk["x"][F], np.linalg.solve(Q[np.ix_(F, F)], b[F]), rtol=1e-9,
+                               atol=1e-9)
+    assert np.all(wk["x"][F] > 0)
+    assert np.all(wk["x"][~wk["passive"]] == 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("warm", [False, True])
+def test_nnqp_equals_scipy_nnls(seed, warm):
+    """Block-wise active set (cold or from a guess) == scipy NNLS on the Cholesky form."""
+    rng = np.random.default_rng(seed)
+    m = 150
+    pos, B, Q = _problem(rng, m, gap_prob=0.05)
+    # b = c - alpha of a few pulses among the candidates, so some but not all are active
+    s_true = np.where(rng.random(m) < 0.15, rng.uniform(5, 50, m), 0.0)
+    b = Q @ s_true + rng.normal(scale=3.0, size=m) - 4.0
+    R = np.linalg.cholesky(Q).T
+    ref = nnls(R, np.linalg.solve(R.T, b), maxiter=50 * m)[0]
+    wk = _work(m)
+    if warm:
+        wk["passive"][:] = rng.random(m) < 0.3
+    it = _nnqp(B, L, b, m, pos, 1e-12, 50 * m, warm, wk["x"], wk["passive"], wk["state"],
+               wk["pidx"], wk["Lw"], wk["z"], wk["w"], wk["cmax"], wk["carg"])
+    assert it > 0
+    x = wk["x"]
+    np.testing.assert_array_equal(np.flatnonzero(x > 0), np.flatnonzero(ref > 1e-9))
+    np.testing.assert_allclose(x, ref, rtol=1e-8, atol=1e-8)
+    grad = b - Q @ x
+    assert np.all(grad <= 1e-8)
+    # the factor rows left for the refit are those of the final free set
+    F = np.flatnonzero(x > 0)
+    np.testing.assert_allclose(_factor_dense(wk["Lw"], F, F, pos),
+                               np.linalg.cholesky(Q[np.ix_(F, F)]), rtol=1e-10, atol=1e-10)
+
+
+def test_warm_start_reaches_a_state_of_the_active_set_iteration():
+    """The warm start leaves x > 0 the exact minimizer on its free set (dense solve)."""
+    rng = np.random.default_rng(9)
+    m = 120
+    pos, B, Q = _problem(rng, m, gap_prob=0.05)
+    b = Q @ np.where(rng.random(m) < 0.2, rng.uniform(5, 50, m), 0.0) - 3.0
+    wk = _work(m)
+    wk["passive"][:] = rng.random(m) < 0.5
+    k, _solves, optimal = _warm_start(B, L, b, m, pos, 1e-12, 3, wk["x"], wk["passive"],
+                                      wk["state"], wk["pidx"], wk["Lw"], wk["z"], wk["w"])
+    F = wk["pidx"][:k]
+    np.testing.assert_array_equal(F, np.flatnonzero(wk["passive"]))
+    np.testing.assert_allclose(wk["x"][F], np.linalg.solve(Q[np.ix_(F, F)], b[F]), rtol=1e-9,
+                               atol=1e-9)
+    assert np.all(wk["x"][F] > 0)
+    if optimal:
+        assert np.all(wk["w"] <= 1e-9)
+
+
+@pytest.mark.parametrize("factored", [False, True])
+def test_refit_equals_least_squares_with_negative_removal(factored):
+    """Refit == dense least squares on the support, negatives removed round by round."""
+    rng = np.random.default_rng(11)
+    m = 100
+    pos, B, Q = _problem(rng, m, gap_prob=0.05)
+    b = Q @ np.where(rng.random(m) < 0.2, rng.uniform(5, 50, m), 0.0) - 3.0
+    wk = _work(m)
+    _nnqp(B, L, b, m, pos, 1e-12, 50 * m, False, wk["x"], wk["passive"], wk["state"],
+          wk["pidx"], wk["Lw"], wk["z"], wk["w"], wk["cmax"], wk["carg"])
+    sup = np.flatnonzero(wk["x"] > 0).astype(np.int64)
+    ns = sup.size
+    c = b + rng.normal(scale=20.0, size=m)  # a right-hand side that makes some refits negative
+    # dense reference: rounds of least squares, removing the negative coefficients
+    keep = np.ones(ns, dtype=bool)
+    for _ in range(20):
+        S = sup[keep]
+        u = np.linalg.solve(Q[np.ix_(S, S)], c[S])
+        if np.all(u >= 0):
+            break
+        idx = np.flatnonzero(keep)
+        keep[idx[u < 0]] = False
+    ref = np.zeros(ns)
+    ref[keep] = u
+    out = np.zeros(ns)
+    ok = _refit(B, L, c, pos, sup, ns, 20, 1e-12, 50 * m, factored, out, wk["state"],
+                wk["pidx"], wk["Lw"], wk["z"], np.zeros(m), np.zeros(m, dtype=np.bool_),
+                wk["w"], np.zeros((m, L)), np.zeros(m), np.zeros(m, dtype=np.int64),
+                wk["cmax"], wk["carg"])
+    assert ok
+    assert not keep.all()
+    np.testing.assert_allclose(out, ref, rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("rl, seed", [(1.0, 3), (2.0, 4)])
+def test_solve_runs_paths_agree_with_the_dense_qp(rl, seed, monkeypatch):
+    """Plain (small components) and block-wise active set, and runs solved again with larger
+    work arrays, all give the dense non-negative QP of the record (scipy NNLS)."""
+    from sparse_events.gamma import _segments
+    from sparse_events.gamma import simulate_pulse_train
+    from sparse_events.gamma._kernels import screen_runs
+    from sparse_events.operators import ConvolutionOperator
+
+    n = 1500
+    fs = 250e6
+    tr = simulate_pulse_train(rate_hz=rl / (L / fs), duration_s=n / fs, sampling_rate=fs,
+                              pulse=PULSE, amplitudes=lambda rng, k: rng.uniform(20, 200, k),
+                              noise_std=1.0, random_state=seed)
+    y = tr.signal
+    alpha = np.linalg.norm(PULSE) * np.sqrt(2 * np.log(n))
+    H = ConvolutionOperator(PULSE, n, "causal").todense()
+    R = np.linalg.cholesky(H.T @ H).T
+    ref = nnls(R, np.linalg.solve(R.T, H.T @ y - alpha), maxiter=50 * n)[0]
+    margin = L + 2
+    s, e = screen_runs(y, PULSE, alpha, margin)
+    plain = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin, small_vars=10 ** 9)
+    block = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin, small_vars=0)
+    # work arrays for 16 candidates: the runs with larger components are solved again
+    monkeypatch.setattr(_segments, "_WORK_ELEMENTS", 16 * L)
+    grown = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin)
+    assert grown[4]["largest_component"] > 16 and grown[4]["calls"] > plain[4]["calls"]
+    for idx, coef, _deb, fallback, _stats in (plain, block, grown):
+        assert not fallback.any()
+        np.testing.assert_array_equal(idx, np.flatnonzero(ref > 1e-9 * alpha))
+        np.testing.assert_allclose(coef, ref[idx], rtol=1e-7, atol=1e-7)
+    for res in (block, grown):
+        for a, b in zip(plain[:3], res[:3]):
+            np.testing.assert_array_equal(a, b)
+    assert plain[4]["components"] == block[4]["components"] == grown[4]["components"]
