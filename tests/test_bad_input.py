@@ -414,7 +414,8 @@ ALLOW_LIST = {
     "sparse_events.gamma.LearnedPulse", "sparse_events.gamma.LiveTimeCorrection",
     "sparse_events.gamma.MeasuredSpectrum", "sparse_events.gamma.PhotopeakFit",
     "sparse_events.gamma.PulseTrain", "sparse_events.gamma.ThresholdCounts",
-    "sparse_events.gamma.WaveDumpData", "sparse_events.batch.BatchItem",
+    "sparse_events.gamma.WaveDumpData", "sparse_events.gamma.PairResolution",
+    "sparse_events.gamma.PileupCorrectedSpectrum", "sparse_events.batch.BatchItem",
     "sparse_events.datasets.SpikeTrain", "sparse_events.ecg.SparseDetection",
     # exception / warning classes
     "sparse_events.solvers.ConvergenceWarning",

@@ -4,7 +4,8 @@ Pulse shapes (analytic and learned from measured waveforms), readers for CAEN
 WaveDump traces and measured spectra, a pulse-train simulator with dead-time
 ground truth, the classical dead-time corrections, event and activity
 estimation by non-negative (cross-products) LASSO deconvolution, threshold
-counting, and energy spectra of recovered amplitudes.
+counting, energy spectra of recovered amplitudes and the statistical correction
+of the pile-up that deconvolution leaves unresolved.
 """
 
 from ._counting import ThresholdCounts, threshold_counter
@@ -29,6 +30,12 @@ from ._estimate import (
     estimate_events,
     estimate_noise_std,
 )
+from ._pileup_correction import (
+    PairResolution,
+    PileupCorrectedSpectrum,
+    correct_unresolved_pileup,
+    measure_pair_resolution,
+)
 from ._pulses import (
     LearnedPulse,
     biexponential_pulse,
@@ -51,7 +58,9 @@ __all__ = [
     "LearnedPulse",
     "LiveTimeCorrection",
     "MeasuredSpectrum",
+    "PairResolution",
     "PhotopeakFit",
+    "PileupCorrectedSpectrum",
     "PulseTrain",
     "SpectrumSampler",
     "ThresholdCounts",
@@ -59,6 +68,7 @@ __all__ = [
     "activity_from_events",
     "biexponential_pulse",
     "cluster_events",
+    "correct_unresolved_pileup",
     "dead_time_counter",
     "default_resolving_samples",
     "energy_spectrum",
@@ -69,6 +79,7 @@ __all__ = [
     "learn_pulse_shape",
     "live_time_correction",
     "max_measured_rate",
+    "measure_pair_resolution",
     "measured_rate",
     "pole_zero_filter",
     "pulse_duration_s",

@@ -120,7 +120,10 @@ def fit_photopeak(spectrum, *, window_kev):
 
     ``g`` is the unit-area Gaussian density, ``w`` the bin width, so ``A`` is
     the net peak area in counts; weighted least squares with Poisson weights
-    ``1 / max(counts, 1)``.  ``E_c`` is the window center.
+    ``1 / max(counts, 1)``, or ``1 / max(counts_variance, 1)`` for a spectrum
+    that carries its bin variances (a :class:`PileupCorrectedSpectrum`; the
+    correlation of its neighbouring bins is not used).  ``E_c`` is the window
+    center.
 
     Parameters
     ----------
@@ -145,6 +148,8 @@ def fit_photopeak(spectrum, *, window_kev):
         raise ValueError(f"window_kev ({lo}, {hi}) holds {int(sel.sum())} bins; need >= 6")
     x = x[sel]
     y = spectrum.counts[sel].astype(np.float64)
+    var = getattr(spectrum, "counts_variance", None)
+    var = y if var is None else np.asarray(var, dtype=np.float64)[sel]
     if not np.any(y > 0):
         raise ValueError(f"window_kev ({lo}, {hi}) holds no counts in spectrum: no photopeak "
                          "to fit")
@@ -163,7 +168,7 @@ def fit_photopeak(spectrum, *, window_kev):
     area0 = max(net.sum(), 1.0)
     sigma0 = max(np.sqrt(np.sum(net * (x - mu0) ** 2) / area0), w.mean())
     popt, pcov = curve_fit(model, x, y, p0=[area0, mu0, sigma0, b0, b1],
-                           sigma=np.sqrt(np.maximum(y, 1.0)), absolute_sigma=True,
+                           sigma=np.sqrt(np.maximum(var, 1.0)), absolute_sigma=True,
                            maxfev=20000)
     area, mu, sigma, b0, b1 = popt
     return PhotopeakFit(position_kev=float(mu), fwhm_kev=float(2.354820045 * abs(sigma)),
