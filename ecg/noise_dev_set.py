@@ -35,6 +35,7 @@ Usage::
 
     python ecg/noise_dev_set.py                       # sparse, all dev records, 24..0 dB
     python ecg/noise_dev_set.py --split tune --snrs 12,6,0 --methods sparse,nk:kalidas2017
+    python ecg/noise_dev_set.py --methods sparse@0,sparse@0.85 --clean  # extra_beat_ratio 0 / 0.85
 """
 
 from __future__ import annotations
@@ -169,10 +170,13 @@ def run(names, snrs, methods, data_dir, detector_kwargs=None, clean=False):
         for snr in levels:
             rec = rec0 if snr == "clean" else noisy_record(rec0, noise, amp_ref, snr)
             for method in methods:
-                if method == "sparse" and detector_kwargs:
+                kwargs = dict(detector_kwargs or {})
+                if method.startswith("sparse@"):  # sparse@R: extra_beat_ratio=R
+                    kwargs["extra_beat_ratio"] = float(method.split("@", 1)[1])
+                if method.startswith("sparse") and kwargs:
                     x = ecg_clean(rec.signal, sampling_rate=rec.sampling_rate)
                     peaks = detect_r_peaks_sparse(x, sampling_rate=rec.sampling_rate,
-                                                  **detector_kwargs).r_peaks
+                                                  **kwargs).r_peaks
                 else:
                     peaks = detect(method, rec.signal, rec.sampling_rate)
                 res = evaluate(peaks, rec)
@@ -210,7 +214,8 @@ def main(argv=None):
     p.add_argument("--records", default=None, help="comma-separated (default: the split)")
     p.add_argument("--snrs", default=",".join(map(str, SNRS)))
     p.add_argument("--methods", default="sparse",
-                   help="comma-separated, as in mitdb_benchmark.py (sparse, nk:kalidas2017, ...)")
+                   help="comma-separated, as in mitdb_benchmark.py (sparse, nk:kalidas2017, ...); "
+                        "sparse@R: the sparse method with extra_beat_ratio=R")
     p.add_argument("--clean", action="store_true", help="also score the records without noise")
     a = p.parse_args(argv)
     names = a.records.split(",") if a.records else dev_records(a.data_dir, a.split)

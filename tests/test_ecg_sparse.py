@@ -429,20 +429,26 @@ def _decide_reference(cand, fs, params):
     ratio = params.get("extra_beat_ratio", 0.0)
     if ratio > 0:
         # extra-beat test: Pan & Tompkins' regular-rhythm limits 92 % / 116 % of the median
-        # of the last 32 kept RR intervals, at least 20 of them within the limits
-        kept_rr = [fs] * 32
-        idx = list(np.flatnonzero(accepted))
-        a = idx[0] if idx else -1
-        for k in range(1, len(idx) - 1):
-            i, b = idx[k], idx[k + 1]
-            med_rr = median(kept_rr[-32:])
-            regular = sum(0.92 * med_rr <= v <= 1.16 * med_rr for v in kept_rr[-32:])
-            level = noise_at[i] + ratio * (min(score[a], score[b]) - noise_at[i])
-            if regular >= 20 and pos[b] - pos[a] < 1.16 * med_rr and score[i] < level:
+        # of the last 32 RR intervals of the decision's beat train (all of its beats, the
+        # removed ones included; none before the first beat), at least 20 of them within the
+        # limits; a beat is tested against the last beat left in and the next accepted one
+        beats = list(np.flatnonzero(accepted))
+        train_rr = np.diff(pos[beats]).tolist()  # train_rr[j]: from beats[j] to beats[j + 1]
+        left_in = [beats[0]] if beats else []
+        for k in range(1, len(beats) - 1):
+            i, b = beats[k], beats[k + 1]
+            known = train_rr[:k - 1][-32:]  # intervals ending at beats[k - 1] or before
+            a = left_in[-1]
+            drop = False
+            if len(known) >= 20:
+                med_rr = median(known)
+                regular = sum(0.92 * med_rr <= v <= 1.16 * med_rr for v in known)
+                level = noise_at[i] + ratio * (min(score[a], score[b]) - noise_at[i])
+                drop = regular >= 20 and pos[b] - pos[a] < 1.16 * med_rr and score[i] < level
+            if drop:
                 accepted[i] = False
-                continue
-            kept_rr.append(pos[i] - pos[a])
-            a = i
+            else:
+                left_in.append(i)
     return accepted
 
 
@@ -543,6 +549,45 @@ def test_extra_beat_test_keeps_premature_beats_and_irregular_rhythms():
         cand.strength[50] = 0.25
         got = cand.r_peak[_decide(cand, FS, _DECIDE_PARAMS)]
         np.testing.assert_array_equal(got, beats if irregular else np.delete(beats, 50))
+
+
+def test_extra_beat_test_keeps_every_beat_of_fast_alternating_trains():
+    """Every other beat at 0.7x the score of its neighbours (QRS alternans), RR 0.45 s
+    and 0.55 s (133 and 109 bpm), from the start of the record: no true beat is removed
+    (two beats are two RR apart, not one regular interval), as with the test off.  Also a
+    record start at 130-150 bpm with single weak beats among its first 13 intervals: the
+    test is off until 20 real RR intervals are known."""
+    from sparse_events.ecg._sparse_detector import _decide
+
+    for rr in (0.45, 0.55):
+        cand, beats = _regular_train(60, rr)
+        cand.strength[1::2] = 0.7 ** 2                  # score = sqrt(strength) here
+        off = cand.r_peak[_decide(cand, FS, dict(_DECIDE_PARAMS, extra_beat_ratio=0.0))]
+        np.testing.assert_array_equal(off, beats)       # the decision alone keeps them all
+        for ratio in (0.85, 1.0):
+            got = cand.r_peak[_decide(cand, FS, dict(_DECIDE_PARAMS, extra_beat_ratio=ratio))]
+            np.testing.assert_array_equal(got, beats)
+    for rr in (0.4, 0.46):
+        cand, beats = _regular_train(30, rr)
+        cand.strength[[3, 7, 11]] = 0.7 ** 2
+        got = cand.r_peak[_decide(cand, FS, _DECIDE_PARAMS)]
+        np.testing.assert_array_equal(got, beats)
+
+
+@pytest.mark.parametrize("heart_rate", [130, 150])
+def test_extra_beat_test_keeps_ecgsyn_alternans(heart_rate):
+    """Full pipeline on ECGSYN at 130 and 150 bpm (20 dB white noise) whose every other
+    QRS is scaled to 75 % (+-50 ms around its true R peak): the extra-beat test misses no
+    more true beats than the detector without it (``extra_beat_ratio=0``)."""
+    clean, truth = _ecgsyn(60, heart_rate=heart_rate, seed=4)
+    half = int(0.05 * FS)
+    for t in truth[1::2]:
+        clean[max(0, t - half):t + half + 1] *= 0.75
+    cleaned = ecg_clean(_noisy(clean, 20, seed=heart_rate), sampling_rate=FS)
+    res = {r: evaluate(find_peaks_sparse(cleaned, sampling_rate=FS, extra_beat_ratio=r), truth,
+                       sampling_rate=FS, learning_period_s=0) for r in (0.0, 0.85)}
+    assert res[0.85].fn == res[0.0].fn
+    assert res[0.0].tp > 0.95 * truth.size
 
 
 def test_filtfilt_equals_scipy_sosfiltfilt():
@@ -720,3 +765,21 @@ def test_without_learned_dictionary_the_generic_sparse_pass_is_final(monkeypatch
     np.testing.assert_array_equal(fallback.r_peaks, generic.r_peaks)
     for key in ("strength", "slope", "fit", "accepted"):
         np.testing.assert_array_equal(fallback.candidates[key], generic.candidates[key])
+
+
+def test_named_dictionary_returned_read_only(ecgsyn_60s):
+    """The named dictionaries are cached per rate and shared between calls: the one
+    returned in ``SparseDetection.dictionary`` cannot be changed in place, and a second
+    call finds the same beats with the same atoms."""
+    clean, _ = ecgsyn_60s
+    cleaned = ecg_clean(_noisy(clean, 20, seed=3), sampling_rate=FS)
+    for name in ("generic", "ecgsyn"):
+        det = detect_r_peaks_sparse(cleaned, sampling_rate=FS, dictionary=name)
+        before = [t.waveform.copy() for t in det.dictionary]
+        for t in det.dictionary:
+            with pytest.raises(ValueError, match="read-only"):
+                t.waveform[0] = 1.0
+        again = detect_r_peaks_sparse(cleaned, sampling_rate=FS, dictionary=name)
+        np.testing.assert_array_equal(again.r_peaks, det.r_peaks)
+        for t, w in zip(again.dictionary, before):
+            np.testing.assert_array_equal(t.waveform, w)
