@@ -1,7 +1,8 @@
 """Block-wise kernels of the gamma segment solver against dense references.
 
 The component solver of ``sparse_events.gamma._segments`` factors only the
-blocks of the free set that changed, from their first changed row, keeps the
+blocks of the free set that changed (the warm start and the refit from
+their first changed row, the main loop from the block's start), keeps the
 factor rows by variable and settles blocks independently; each piece is
 checked here against ``numpy.linalg`` (Cholesky, solve) and
 ``scipy.optimize.nnls`` on small random problems with the Gram structure of
@@ -127,6 +128,12 @@ def test_settle_solves_changed_blocks_and_drops_negatives():
     assert np.all(wk["x"][~wk["passive"]] == 0)
 
 
+def _nnls_reference(Q, b):
+    """``argmin_{x >= 0} 0.5 x^T Q x - b^T x`` by scipy NNLS on the Cholesky form."""
+    R = np.linalg.cholesky(Q).T
+    return nnls(R, np.linalg.solve(R.T, b), maxiter=50 * b.size)[0]
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 @pytest.mark.parametrize("warm", [False, True])
 def test_nnqp_equals_scipy_nnls(seed, warm):
@@ -156,28 +163,64 @@ def test_nnqp_equals_scipy_nnls(seed, warm):
                                np.linalg.cholesky(Q[np.ix_(F, F)]), rtol=1e-10, atol=1e-10)
 
 
-def test_warm_start_reaches_a_state_of_the_active_set_iteration():
-    """The warm start leaves x > 0 the exact minimizer on its free set (dense solve)."""
+@pytest.mark.parametrize("max_rounds, expect_optimal", [(3, False), (100, True)])
+def test_warm_start_reaches_a_state_of_the_active_set_iteration(max_rounds, expect_optimal):
+    """The warm start leaves x > 0 the exact minimizer on its free set (dense solve); when it
+    reports optimal, w = b - Q x (dense) is at most tol on the zero variables and x is the
+    scipy NNLS solution."""
     rng = np.random.default_rng(9)
     m = 120
     pos, B, Q = _problem(rng, m, gap_prob=0.05)
     b = Q @ np.where(rng.random(m) < 0.2, rng.uniform(5, 50, m), 0.0) - 3.0
     wk = _work(m)
     wk["passive"][:] = rng.random(m) < 0.5
-    k, _solves, optimal = _warm_start(B, L, b, m, pos, 1e-12, 3, wk["x"], wk["passive"],
-                                      wk["state"], wk["pidx"], wk["Lw"], wk["z"], wk["w"])
+    tol = 1e-12
+    k, _solves, optimal = _warm_start(B, L, b, m, pos, tol, max_rounds, wk["x"],
+                                      wk["passive"], wk["state"], wk["pidx"], wk["Lw"], wk["z"],
+                                      wk["w"])
+    assert optimal == expect_optimal
     F = wk["pidx"][:k]
     np.testing.assert_array_equal(F, np.flatnonzero(wk["passive"]))
     np.testing.assert_allclose(wk["x"][F], np.linalg.solve(Q[np.ix_(F, F)], b[F]), rtol=1e-9,
                                atol=1e-9)
     assert np.all(wk["x"][F] > 0)
+    assert np.all(wk["x"][~wk["passive"]] == 0)
     if optimal:
-        assert np.all(wk["w"] <= 1e-9)
+        x = wk["x"]
+        np.testing.assert_allclose(wk["w"], b - Q @ x, rtol=1e-9, atol=1e-9)
+        assert np.all(wk["w"][~wk["passive"]] <= tol)
+        np.testing.assert_allclose(x, _nnls_reference(Q, b), rtol=1e-8, atol=1e-8)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_nnqp_main_loop_after_a_non_optimal_warm_start(seed):
+    """A problem whose warm start (8 rounds, as in _nnqp) is not optimal from an empty guess:
+    the one-at-a-time loop that follows still gives scipy NNLS."""
+    rng = np.random.default_rng(seed)
+    m = 1500
+    pos, B, Q = _problem(rng, m, gap_prob=0.02)
+    # a rising b: few local maxima of w per round, so 8 rounds leave violators behind
+    b = np.linspace(1.0, 2.0, m) + Q @ np.where(rng.random(m) < 0.02, rng.uniform(5, 50, m), 0.0)
+    wk = _work(m)
+    _k, _solves, optimal = _warm_start(B, L, b, m, pos, 1e-12, 8, wk["x"], wk["passive"],
+                                       wk["state"], wk["pidx"], wk["Lw"], wk["z"], wk["w"])
+    assert not optimal
+    wk = _work(m)
+    it = _nnqp(B, L, b, m, pos, 1e-12, 50 * m, True, wk["x"], wk["passive"], wk["state"],
+               wk["pidx"], wk["Lw"], wk["z"], wk["w"], wk["cmax"], wk["carg"])
+    assert it > 0
+    ref = _nnls_reference(Q, b)
+    x = wk["x"]
+    np.testing.assert_array_equal(np.flatnonzero(x > 0), np.flatnonzero(ref > 1e-9))
+    np.testing.assert_allclose(x, ref, rtol=1e-8, atol=1e-8)
+    assert np.all(b - Q @ x <= 1e-8)
+
+
+@pytest.mark.parametrize("max_rounds", [0, 1, 20])
 @pytest.mark.parametrize("factored", [False, True])
-def test_refit_equals_least_squares_with_negative_removal(factored):
-    """Refit == dense least squares on the support, negatives removed round by round."""
+def test_refit_equals_least_squares_with_negative_removal(factored, max_rounds):
+    """Refit == dense least squares on the support, negatives removed round by round; when
+    the rounds do not settle (0 or 1 round here), the exact NNLS on the support (scipy)."""
     rng = np.random.default_rng(11)
     m = 100
     pos, B, Q = _problem(rng, m, gap_prob=0.05)
@@ -197,15 +240,17 @@ def test_refit_equals_least_squares_with_negative_removal(factored):
             break
         idx = np.flatnonzero(keep)
         keep[idx[u < 0]] = False
-    ref = np.zeros(ns)
-    ref[keep] = u
+    assert not keep.all()  # the first round leaves negatives: 0 and 1 round fall back
+    if max_rounds == 20:
+        ref = np.zeros(ns)
+        ref[keep] = u
+    else:
+        ref = _nnls_reference(Q[np.ix_(sup, sup)], c[sup])
     out = np.zeros(ns)
-    ok = _refit(B, L, c, pos, sup, ns, 20, 1e-12, 50 * m, factored, out, wk["state"],
+    ok = _refit(B, L, c, pos, sup, ns, max_rounds, 1e-12, 50 * m, factored, out, wk["state"],
                 wk["pidx"], wk["Lw"], wk["z"], np.zeros(m), np.zeros(m, dtype=np.bool_),
-                wk["w"], np.zeros((m, L)), np.zeros(m), np.zeros(m, dtype=np.int64),
-                wk["cmax"], wk["carg"])
+                wk["w"], np.zeros(m, dtype=np.int64), wk["cmax"], wk["carg"])
     assert ok
-    assert not keep.all()
     np.testing.assert_allclose(out, ref, rtol=1e-8, atol=1e-8)
 
 
@@ -232,15 +277,77 @@ def test_solve_runs_paths_agree_with_the_dense_qp(rl, seed, monkeypatch):
     s, e = screen_runs(y, PULSE, alpha, margin)
     plain = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin, small_vars=10 ** 9)
     block = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin, small_vars=0)
-    # work arrays for 16 candidates: the runs with larger components are solved again
+    # small work arrays: the runs with larger components are solved again
     monkeypatch.setattr(_segments, "_WORK_ELEMENTS", 16 * L)
+    start = min(65536, max(64, _segments._WORK_ELEMENTS // L))  # as solve_runs sizes them
     grown = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin)
-    assert grown[4]["largest_component"] > 16 and grown[4]["calls"] > plain[4]["calls"]
-    for idx, coef, _deb, fallback, _stats in (plain, block, grown):
+    assert grown[4]["largest_component"] > start and grown[4]["calls"] > plain[4]["calls"]
+    # refit: least squares on the support, negatives removed round by round (the components
+    # do not interact, so rounds over the whole support give the same result)
+    sup = np.flatnonzero(ref > 1e-9 * alpha)
+    keep = np.ones(sup.size, dtype=bool)
+    for _ in range(20):
+        S = sup[keep]
+        u = np.linalg.lstsq(H[:, S], y, rcond=None)[0]
+        if np.all(u >= 0):
+            break
+        keep[np.flatnonzero(keep)[u < 0]] = False
+    ref_deb = np.zeros(sup.size)
+    ref_deb[keep] = u
+    for idx, coef, deb, fallback, _stats in (plain, block, grown):
         assert not fallback.any()
-        np.testing.assert_array_equal(idx, np.flatnonzero(ref > 1e-9 * alpha))
+        np.testing.assert_array_equal(idx, sup)
         np.testing.assert_allclose(coef, ref[idx], rtol=1e-7, atol=1e-7)
+        np.testing.assert_allclose(deb, ref_deb, rtol=1e-7, atol=1e-7)
     for res in (block, grown):
         for a, b in zip(plain[:3], res[:3]):
             np.testing.assert_array_equal(a, b)
     assert plain[4]["components"] == block[4]["components"] == grown[4]["components"]
+
+
+@pytest.mark.parametrize("limit", ["max_vars", "budget"])
+def test_solve_runs_retry_stops_at_the_limit(limit, monkeypatch):
+    """Retries with larger arrays stop at max_vars (or the element budget): exactly the runs
+    holding a larger component are flagged, the others equal an unrestricted solve."""
+    from sparse_events.gamma import _segments
+    from sparse_events.gamma import simulate_pulse_train
+    from sparse_events.gamma._kernels import screen_runs
+
+    n = 1500
+    fs = 250e6
+    tr = simulate_pulse_train(rate_hz=1.0 / (L / fs), duration_s=n / fs, sampling_rate=fs,
+                              pulse=PULSE, amplitudes=lambda rng, k: rng.uniform(20, 200, k),
+                              noise_std=1.0, random_state=3)
+    y = tr.signal
+    alpha = np.linalg.norm(PULSE) * np.sqrt(2 * np.log(n))
+    margin = L + 2
+    s, e = screen_runs(y, PULSE, alpha, margin)
+    full = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin)
+    assert not full[3].any()
+    # components (candidates c_i > alpha chained when fewer than L samples apart) and their runs
+    c = np.convolve(y, PULSE[::-1])[L - 1: L - 1 + n]
+    cand = np.flatnonzero(c > alpha)
+    cuts = np.flatnonzero(np.diff(cand) >= L) + 1
+    first = cand[np.concatenate([[0], cuts])]
+    sizes = np.diff(np.concatenate([[0], cuts, [cand.size]]))
+    run_of = np.searchsorted(s, first, side="right") - 1
+    monkeypatch.setattr(_segments, "_WORK_ELEMENTS", 16 * L)
+    start = min(65536, max(64, _segments._WORK_ELEMENTS // L))
+    big = np.unique(sizes[sizes > start])
+    assert big.size >= 3  # retried and solved, and above the limit
+    limit_vars = int(big[-3] + big[-2]) // 2
+    if limit == "max_vars":
+        res = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin, max_vars=limit_vars)
+    else:
+        monkeypatch.setattr(_segments, "_RETRY_ELEMENTS", limit_vars * L)
+        res = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin)
+    idx, coef, deb, fallback, stats = res
+    flagged = np.zeros(s.size, dtype=bool)
+    flagged[run_of[sizes > limit_vars]] = True
+    np.testing.assert_array_equal(fallback, flagged)
+    assert stats["calls"] > 1
+    # unflagged runs: the unrestricted solution there
+    in_ok = ~flagged[np.searchsorted(s, full[0], side="right") - 1]
+    np.testing.assert_array_equal(idx, full[0][in_ok])
+    np.testing.assert_array_equal(coef, full[1][in_ok])
+    np.testing.assert_array_equal(deb, full[2][in_ok])

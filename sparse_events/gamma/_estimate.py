@@ -394,9 +394,11 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         always uses ``"cd"``.
     max_segment_vars : int, default=65536
         Largest component solved by the active-set method (work arrays of
-        about ``24 * L`` bytes per candidate, up to ``2**20 / L`` candidates
-        per compiled call; a run with a larger component is solved again with
-        arrays of its size).
+        about ``16 * L`` bytes per candidate, for
+        ``min(max_segment_vars, max(64, 2**20 // L))`` candidates per compiled
+        call; a run with a larger component is solved again with arrays of its
+        size, if it has at most ``max(64, 2**26 // L)`` candidates, 1 GiB of
+        arrays at most; a run with a larger one goes to coordinate descent).
 
     Returns
     -------

@@ -21,9 +21,11 @@ high rates) is solved to machine precision by a primal active-set method
 set itself splits into independent *blocks* (free variables fewer than ``L``
 samples apart chained together), so ``Q`` on the free set is block diagonal:
 a variable entering or leaving changes the solution only on its block, and
-only that block is factored again (banded Cholesky, from its first changed
-row; the factor rows are stored by variable, so the rows before a change stay
-valid).  The iteration starts from a guessed support (the local maxima of
+only that block is factored again (banded Cholesky; the factor rows are
+stored by variable, so they stay valid while the block's earlier members do:
+the warm start and the refit, :func:`_settle`, factor a block again from its
+first changed row, the main loop of :func:`_nnqp` from the block's start).
+The iteration starts from a guessed support (the local maxima of
 ``c`` and their larger neighbours, :func:`_guess_support`) improved by a few
 rounds of dropping non-positive and adding locally maximal violating
 variables (:func:`_warm_start`); this changes the number of linear solves,
@@ -32,8 +34,9 @@ them at moderate rates) keep the plain iteration that factors their few free
 variables at every solve, started from the pruned guess
 (:func:`_small_nnqp`: less bookkeeping, the same solution).  The
 least-squares refit on the support (``debias``) is done in the same pass,
-reusing the factor.  A run holding a component larger than ``max_vars`` is
-flagged and left to the caller.
+reusing the factor.  A run holding a component larger than ``max_vars`` (or
+than the work-array budget of :func:`solve_runs`) is flagged and left to the
+caller.
 """
 
 from __future__ import annotations
@@ -185,7 +188,7 @@ def _settle(B, L, pos, b, pidx, k, state, passive, x, Lw, z, strict):
 
 
 @numba.njit(cache=True)
-def _residual_window(B, L, b, m, x, pidx, k, wlo, whi, w):
+def _residual_window(B, L, b, x, pidx, k, wlo, whi, w):
     """``w[i] = (b - Q x)_i`` for ``wlo <= i <= whi``; ``x`` non-zero only on ``pidx[:k]``.
 
     Every ``w[i]`` is accumulated over the free variables in increasing order,
@@ -272,7 +275,7 @@ def _warm_start(B, L, b, m, pos, tol_abs, max_rounds, x, passive, state, pidx, L
                 break
         if rnd == max_rounds:
             break
-        _residual_window(B, L, b, m, x, pidx, k, 0, m - 1, w)
+        _residual_window(B, L, b, x, pidx, k, 0, m - 1, w)
         nadd = 0
         for i in range(m):
             if passive[i] or not w[i] > tol_abs:
@@ -300,6 +303,11 @@ _CHUNK = 32
 SMALL_VARS = 64
 # elements of one (candidates x L) work array allocated up front per compiled call
 _WORK_ELEMENTS = 1 << 20
+# largest (candidates x L) work array of a retry with a larger component (two of them, B and
+# Lw: 2 * 8 * 2**26 bytes = 1 GiB at most); components needing more are left to the caller
+_RETRY_ELEMENTS = 1 << 26
+# linear solves allowed to a component of m candidates: 50 m + _ITER_BASE
+_ITER_BASE = 1000
 
 
 @numba.njit(cache=True)
@@ -328,7 +336,7 @@ def _nnqp(B, L, b, m, pos, tol_abs, max_iter, warm, x, passive, state, pidx, Lw,
     of the textbook iteration that refactors the whole free set.  On return
     ``Lw`` holds the factor rows of the final free set (for :func:`_refit`).
 
-        Returns the number of linear solves, or a negative number on failure
+    Returns the number of linear solves, or a negative number on failure
     (``-1``: iteration cap, ``-2``: singular free block).
     """
     it = 0
@@ -348,7 +356,7 @@ def _nnqp(B, L, b, m, pos, tol_abs, max_iter, warm, x, passive, state, pidx, Lw,
     S = _CHUNK
     nch = (m + S - 1) // S
     if m > 0:
-        _residual_window(B, L, b, m, x, pidx, k, 0, m - 1, w)
+        _residual_window(B, L, b, x, pidx, k, 0, m - 1, w)
     for c in range(nch):
         _chunk_max(w, passive, m, c, S, cmax, carg)
     while True:
@@ -422,20 +430,21 @@ def _nnqp(B, L, b, m, pos, tol_abs, max_iter, warm, x, passive, state, pidx, Lw,
         # x changed on variables vlo..vhi only: w changes within L - 1 of them
         wlo = vlo - L + 1 if vlo - L + 1 > 0 else 0
         whi = vhi + L - 1 if vhi + L - 1 < m - 1 else m - 1
-        _residual_window(B, L, b, m, x, pidx, k, wlo, whi, w)
+        _residual_window(B, L, b, x, pidx, k, wlo, whi, w)
         for c in range(wlo // S, whi // S + 1):
             _chunk_max(w, passive, m, c, S, cmax, carg)
 
 
 @numba.njit(cache=True)
 def _refit(B, L, c, pos, sup, ns, max_rounds, tol_abs, max_iter, factored, out, state, pidx,
-           Lw, z, x, passive, w, B2, b2, pos2, cmax, carg):
+           Lw, z, x, passive, w, pos2, cmax, carg):
     """Least squares on the support ``sup[:ns]`` (normal equations ``Q_SS u = c_S``).
 
     Negative coefficients are removed and the rest refitted (``max_rounds``
     rounds, as :func:`~sparse_events.gamma._kernels.refit_support`; a round
     solves only the blocks that changed, :func:`_settle`); if that does not
-    settle, the bounded problem is solved exactly.  ``pos``: the sample
+    settle, the bounded problem is solved exactly (its Gram rows allocated
+    then, ``ns x L``: the fallback is rare).  ``pos``: the sample
     positions of the variables; ``factored``: ``Lw`` holds the factor rows of
     the support (left by :func:`_nnqp`, whose final free set is the support).
     False on failure.
@@ -458,6 +467,8 @@ def _refit(B, L, c, pos, sup, ns, max_rounds, tol_abs, max_iter, factored, out, 
                     out[t] = x[sup[t]]
             return True
     # exact non-negative least squares on the support
+    b2 = np.empty(ns)
+    B2 = np.empty((ns, L))
     _support_problem(B, L, c, sup, ns, b2, B2)
     for a in range(ns):
         pos2[a] = pos[sup[a]]
@@ -645,7 +656,7 @@ def _small_nnqp(B, L, b, m, tol_abs, max_iter, warm, x, passive, pidx, Lw, z, w)
 
 @numba.njit(cache=True)
 def _small_refit(B, L, c, sup, ns, max_rounds, tol_abs, max_iter, out, keep, pidx, Lw, z, x,
-                 passive, w, B2, b2):
+                 passive, w):
     """Least squares on the support ``sup[:ns]`` (normal equations ``Q_SS u = c_S``).
 
     Negative coefficients are removed and the rest refitted (``max_rounds``
@@ -688,6 +699,8 @@ def _small_refit(B, L, c, sup, ns, max_rounds, tol_abs, max_iter, out, keep, pid
                     keep[t] = False
                 k += 1
     # exact non-negative least squares on the support
+    b2 = np.empty(ns)
+    B2 = np.empty((ns, L))
     _support_problem(B, L, c, sup, ns, b2, B2)
     st = _small_nnqp(B2, L, b2, ns, tol_abs, max_iter, False, x, passive, pidx, Lw, z, w)
     if st < 0:
@@ -726,7 +739,7 @@ def _guess_support(cand, cval, c0, m, passive):
 
 @numba.njit(cache=True)
 def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, small_vars,
-                       debias, tol_abs, max_iter, warm, out_idx, out_coef, out_deb, fallback,
+                       debias, tol_abs, iter_base, warm, out_idx, out_coef, out_deb, fallback,
                        need, stats):
     """Solve every run ``[starts[r], stops[r])`` (global indices, ``y[j - a0]`` = sample j).
 
@@ -736,7 +749,8 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, smal
     number.  ``fallback[r]`` is set for runs not solved here; ``need[r]``:
     the size of a component above ``cap`` that stopped run ``r``.  ``stats``:
     [components, largest component, linear solves] (of the runs solved).  ``warm``: start every
-    component from :func:`_guess_support`.  Components of at most
+    component from :func:`_guess_support`.  A component of ``m`` candidates
+    may take ``50 m + iter_base`` linear solves.  Components of at most
     ``small_vars`` candidates go to :func:`_small_nnqp`, the others to the
     block-wise :func:`_nnqp` (the same solution).
     """
@@ -748,14 +762,12 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, smal
     # zeroed (numba fills np.zeros explicitly): every entry is written before it is read
     B = np.empty((cap, L))
     Lw = np.empty((cap, L))
-    B2 = np.empty((cap, L))
     b = np.empty(cap)
     cc = np.empty(cap)
     x = np.empty(cap)
     z = np.empty(cap)
     w = np.empty(cap)
     deb = np.empty(cap)
-    b2 = np.empty(cap)
     x2 = np.empty(cap)
     cmax = np.empty(cap // _CHUNK + 1)
     carg = np.empty(cap // _CHUNK + 1, dtype=np.int64)
@@ -829,6 +841,7 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, smal
                 while d < L:
                     B[a, d] = 0.0
                     d += 1
+            max_iter = 50 * m + iter_base
             if warm:
                 _guess_support(cand, cval, c0, m, passive)
             small = m <= small_vars
@@ -849,11 +862,11 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, smal
             if debias and ns:
                 if small:
                     if not _small_refit(B, L, cc, sup, ns, 20, tol_abs, max_iter, deb, pas2, pidx,
-                                        Lw, z, x2, passive, w, B2, b2):
+                                        Lw, z, x2, passive, w):
                         ok = False
                         break
                 elif not _refit(B, L, cc, cand[c0:c1], sup, ns, 20, tol_abs, max_iter, True, deb,
-                                state, pidx, Lw, z, x2, pas2, w, B2, b2, pos2, cmax, carg):
+                                state, pidx, Lw, z, x2, pas2, w, pos2, cmax, carg):
                     ok = False
                     break
             for t in range(ns):
@@ -921,9 +934,13 @@ def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=65
         Also refit the amplitudes on the support.
     max_vars : int
         Largest component solved here; runs holding a larger one are flagged.
-        Work arrays (about ``24 * L`` bytes per candidate) are allocated for
-        ``min(max_vars, 2**20 / L)`` candidates per compiled call; runs with a
-        larger component are solved again with arrays of its size.
+        Work arrays (two of ``L`` doubles, about ``16 * L`` bytes, per
+        candidate) are allocated for ``min(max_vars, max(64, 2**20 // L))``
+        candidates per compiled call; runs with a larger component are solved
+        again with arrays of its size, up to an element budget: components
+        of more than ``min(max_vars, max(64, 2**26 // L))`` candidates (at
+        most 1 GiB of arrays) are flagged like those above ``max_vars``.  A
+        component of ``m`` candidates may take ``50 m + 1000`` linear solves.
     span : int
         Samples per compiled call (about).
     warm_start : bool
@@ -943,8 +960,11 @@ def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=65
     fallback : ndarray of bool
         Runs not solved (a component above ``max_vars`` or a failed solve).
     stats : dict
-        ``components``, ``largest_component``, ``linear_solves`` (block solves:
-        one block of the free set, or the blocks of one changed range), ``calls``.
+        ``components``, ``largest_component``, ``linear_solves``, ``calls``.
+        ``linear_solves`` counts, for components solved block-wise, block
+        solves (one block of the free set, or the blocks of one changed
+        range), and for components of at most ``small_vars`` candidates,
+        solves of the whole free set.
     """
     n = y.shape[0]
     L = p.size
@@ -952,12 +972,12 @@ def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=65
     fallback = np.zeros(starts.size, dtype=bool)
     stats = np.zeros(3, dtype=np.int64)
     tol_abs = 1e-9 * alpha
-    max_iter = 50 * max_vars
     idx_l, coef_l, deb_l = [], [], []
     calls = 0
     # work arrays sized for the usual components; runs holding a larger one (up to
-    # max_vars) are solved again with arrays of their size
+    # max_vars and the element budget) are solved again with arrays of their size
     cap0 = min(int(max_vars), max(64, _WORK_ELEMENTS // L))
+    cap_max = min(int(max_vars), max(64, _RETRY_ELEMENTS // L))
     for k, j, a, seg in _blocks(y, starts, stops, L, span):
         sub = np.arange(k, j)
         cap = cap0
@@ -971,10 +991,10 @@ def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=65
             need = np.zeros(sub.size, dtype=np.int64)
             m = _solve_runs_kernel(seg, a, n, p, cum, float(alpha), starts[sub], stops[sub],
                                    int(margin), cap, int(small_vars), bool(debias), tol_abs,
-                                   int(max_iter), bool(warm_start), oi, oc, od, fb, need, stats)
+                                   int(_ITER_BASE), bool(warm_start), oi, oc, od, fb, need, stats)
             calls += 1
             parts.append((oi[:m], oc[:m], od[:m]))
-            again = fb & (need > 0) & (need <= max_vars)
+            again = fb & (need > 0) & (need <= cap_max)
             fallback[sub[fb & ~again]] = True
             sub = sub[again]
             if sub.size:
