@@ -570,6 +570,35 @@ def test_masked_block_design_lipschitz_bounds_dense_norm(n, p, P, outputs, signs
     assert true <= lip <= 1.02 * true, (lip, true)
 
 
+
+@pytest.mark.parametrize("n, P", [(300, 40), (400, 20)])  # B B^T and B^T B, both > 64
+def test_masked_block_design_lipschitz_fallback_when_lanczos_fails(n, P, monkeypatch):
+    """When ARPACK does not converge, the generic power iteration gives the bound
+    (dense A as reference; same 2 % window)."""
+    import scipy.sparse.linalg as spla
+
+    def no_convergence(*args, **kwargs):
+        raise spla.ArpackNoConvergence("forced", np.empty(0), np.empty((0, 0)))
+
+    import sparse_events.solvers._designs as designs
+
+    monkeypatch.setattr(spla, "eigsh", no_convergence)
+    real_power, used = designs._power_iteration, []
+
+    def power(*args, **kwargs):
+        used.append(1)
+        return real_power(*args, **kwargs)
+
+    monkeypatch.setattr(designs, "_power_iteration", power)
+    rng = np.random.default_rng(n + P)
+    X = rng.standard_normal((n, 4))
+    masks = rng.random((n, P)) < 0.5
+    des = MaskedBlockDesign(X, masks, n_outputs=2, n_signs=2)
+    A = np.column_stack([des.matvec(e) for e in np.eye(des.n_features)])
+    true = np.linalg.norm(A, 2) ** 2
+    lip = des.lipschitz()
+    assert used and true <= lip <= 1.02 * true, (lip, true)
+
 # ------------------------------------------------- float32 products of the FISTA path
 @pytest.mark.parametrize("outputs, signs", [(1, 1), (2, 1), (2, 2)])
 def test_masked_block_float32_products_match_dense_and_float64(outputs, signs):
