@@ -120,6 +120,12 @@ def test_settle_solves_changed_blocks_and_drops_negatives():
         if not dropped:
             break
     assert drops > 0 and 0 < k < m
+    _assert_positive_face_solution(wk, k, Q, b)
+
+
+def _assert_positive_face_solution(wk, k, Q, b):
+    """The free set ``pidx[:k]`` is sorted and marked passive, ``x`` on it solves the
+    dense face system ``Q[F, F] x_F = b_F`` with ``x_F > 0``, and ``x`` is zero elsewhere."""
     F = wk["pidx"][:k]
     np.testing.assert_array_equal(F, np.flatnonzero(wk["passive"]))
     np.testing.assert_allclose(wk["x"][F], np.linalg.solve(Q[np.ix_(F, F)], b[F]), rtol=1e-9,
@@ -179,12 +185,7 @@ def test_warm_start_reaches_a_state_of_the_active_set_iteration(max_rounds, expe
                                       wk["passive"], wk["state"], wk["pidx"], wk["Lw"], wk["z"],
                                       wk["w"])
     assert optimal == expect_optimal
-    F = wk["pidx"][:k]
-    np.testing.assert_array_equal(F, np.flatnonzero(wk["passive"]))
-    np.testing.assert_allclose(wk["x"][F], np.linalg.solve(Q[np.ix_(F, F)], b[F]), rtol=1e-9,
-                               atol=1e-9)
-    assert np.all(wk["x"][F] > 0)
-    assert np.all(wk["x"][~wk["passive"]] == 0)
+    _assert_positive_face_solution(wk, k, Q, b)
     if optimal:
         x = wk["x"]
         np.testing.assert_allclose(wk["w"], b - Q @ x, rtol=1e-9, atol=1e-9)

@@ -57,6 +57,17 @@ def _q(B, i, j, L):
     return B[j, d] if d < L else 0.0
 
 
+@numba.njit(cache=True, inline="always")
+def _insert_sorted(pidx, k, j):
+    """Insert ``j`` into the increasing ``pidx[:k]`` (room for one more); returns its place."""
+    t = k
+    while t > 0 and pidx[t - 1] > j:
+        pidx[t] = pidx[t - 1]
+        t -= 1
+    pidx[t] = j
+    return t
+
+
 @numba.njit(cache=True)
 def _chol_factor(B, L, pos, pidx, r0, r1, f0, Lw):
     """Banded Cholesky factor of ``Q[P, P]``, ``P = pidx[r0:r1]`` (increasing), from row ``f0``.
@@ -369,11 +380,7 @@ def _nnqp(B, L, b, m, pos, tol_abs, max_iter, warm, x, passive, state, pidx, Lw,
         if jmax < 0:
             return it
         passive[jmax] = True
-        t = k
-        while t > 0 and pidx[t - 1] > jmax:
-            pidx[t] = pidx[t - 1]
-            t -= 1
-        pidx[t] = jmax
+        t = _insert_sorted(pidx, k, jmax)
         k += 1
         # the block of the entering variable: the only part of the free set to solve again
         r0 = t
@@ -610,11 +617,7 @@ def _small_nnqp(B, L, b, m, tol_abs, max_iter, warm, x, passive, pidx, Lw, z, w)
         if jmax < 0:
             return it
         passive[jmax] = True
-        t = k
-        while t > 0 and pidx[t - 1] > jmax:
-            pidx[t] = pidx[t - 1]
-            t -= 1
-        pidx[t] = jmax
+        _insert_sorted(pidx, k, jmax)
         k += 1
         while True:
             it += 1
