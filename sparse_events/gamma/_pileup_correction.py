@@ -183,32 +183,40 @@ def _check_uniform_linear(spectrum):
     return zi
 
 
-def _warn_not_converged(max_iter, change, limit):
+def _fixed_point(step, g, total, tol, max_iter):
+    """Iterate ``g <- step(g)`` until no bin changes by more than ``tol * max(total, 1)``
+    counts; ``step`` returns None when the estimated number of events is not positive
+    (then ``g`` is returned as it is).  Warns at ``max_iter``."""
+    limit = tol * max(total, 1.0)
+    change = np.inf
+    for _ in range(max_iter):
+        g_new = step(g)
+        if g_new is None:
+            return g
+        change = float(np.max(np.abs(g_new - g)))
+        g = g_new
+        if change <= limit:
+            return g
     warnings.warn(f"correct_unresolved_pileup: the fixed-point iteration did not converge in "
                   f"max_iter={max_iter} iterations (last change {change:.3g} counts per bin, "
                   f"tolerance {limit:.3g}); increase max_iter or tol", ConvergenceWarning,
                   stacklevel=5)
+    return g
 
 
 def _solve(r, a, q, tol, max_iter):
     """Fixed point of ``a g + (q / N) h * g * r = r``, ``N = sum g`` (``r`` from amplitude 0)."""
     m = r.size
-    total = r.sum()
-    g = r / a
     h = np.array([0.5, 0.5])
-    change = np.inf
-    for _ in range(max_iter):
+
+    def step(g):
         n_ev = g.sum()
         if n_ev <= 0:
-            return g, n_ev
+            return None
         pile = fftconvolve(fftconvolve(g, r)[:m], h)[:m] * (q / n_ev)
-        g_new = (r - pile) / a
-        change = float(np.max(np.abs(g_new - g)))
-        g = g_new
-        if change <= tol * max(total, 1.0):
-            break
-    else:
-        _warn_not_converged(max_iter, change, tol * max(total, 1.0))
+        return (r - pile) / a
+
+    g = _fixed_point(step, r / a, r.sum(), tol, max_iter)
     return g, g.sum()
 
 
@@ -219,30 +227,26 @@ def _solve_pairwise(r, q, tol, max_iter):
     and the clusters of exactly two events
     ``P = h * sum_{i + j = k} g_i (1 - qbar_i) g_j (1 - qbar_j) q_ij / N``
     (clusters of three or more events, of order ``q^2``, are left out).
+    Returns ``(g, sum g, a)`` with ``a`` of the last step.
     """
     m = r.size
-    total = r.sum()
     idx = np.add.outer(np.arange(m), np.arange(m)).ravel()
-    g = r.copy()
     a = np.ones(m)
-    change = np.inf
-    for _ in range(max_iter):
+
+    def step(g):
+        nonlocal a
         n_ev = g.sum()
         if n_ev <= 0:
-            return g, n_ev, a
+            return None
         qbar = q @ (g / n_ev)
         a = (1.0 - qbar) ** 2
         gs = g * (1.0 - qbar)  # the pair's members do not merge with their other neighbours
         p0 = np.bincount(idx, weights=(np.outer(gs, gs) * q).ravel(), minlength=2 * m)[:m] / n_ev
         pile = 0.5 * p0
         pile[1:] += 0.5 * p0[:-1]
-        g_new = (r - pile) / a
-        change = float(np.max(np.abs(g_new - g)))
-        g = g_new
-        if change <= tol * max(total, 1.0):
-            break
-    else:
-        _warn_not_converged(max_iter, change, tol * max(total, 1.0))
+        return (r - pile) / a
+
+    g = _fixed_point(step, r.copy(), r.sum(), tol, max_iter)
     return g, g.sum(), a
 
 
