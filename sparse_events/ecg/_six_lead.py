@@ -614,7 +614,7 @@ class SixLeadReconstructor(BaseEstimator):
                 block = self._project(block)
             with _one_blas_thread():  # same output whatever the BLAS thread count
                 pred = np.asarray(self.regressor_.predict(block), dtype=np.float64)
-                if getattr(self, "skip_", None) is not None:
+                if self.skip_ is not None:
                     pred = pred.reshape(stop - start, 2) + self.skip_.predict(block)
             out[start:stop] = pred.reshape(stop - start, 2)
         out = out * self.target_scale_ + self.target_mean_
