@@ -36,6 +36,7 @@ Usage::
     python ecg/noise_dev_set.py                       # sparse, all dev records, 24..0 dB
     python ecg/noise_dev_set.py --split tune --snrs 12,6,0 --methods sparse,nk:kalidas2017
     python ecg/noise_dev_set.py --methods sparse@0,sparse@0.85 --clean  # extra_beat_ratio 0 / 0.85
+    python ecg/noise_dev_set.py --split tune --clean --fixed-threshold  # threshold fraction fixed
 """
 
 from __future__ import annotations
@@ -217,10 +218,14 @@ def main(argv=None):
                    help="comma-separated, as in mitdb_benchmark.py (sparse, nk:kalidas2017, ...); "
                         "sparse@R: the sparse method with extra_beat_ratio=R")
     p.add_argument("--clean", action="store_true", help="also score the records without noise")
+    p.add_argument("--fixed-threshold", action="store_true",
+                   help="sparse: keep the decision's threshold fraction fixed (no noise-adaptive "
+                        "raise: threshold_noise_gain=0), the rule before 2026-11-24")
     a = p.parse_args(argv)
     names = a.records.split(",") if a.records else dev_records(a.data_dir, a.split)
     snrs = [int(s) for s in a.snrs.split(",") if s]
-    rows = run(names, snrs, a.methods.split(","), a.data_dir, clean=a.clean)
+    rows = run(names, snrs, a.methods.split(","), a.data_dir, clean=a.clean,
+               detector_kwargs={"threshold_noise_gain": 0.0} if a.fixed_threshold else None)
     print(f"records: {' '.join(names)}")
     print("\n".join(summarize(rows)))
 

@@ -287,7 +287,7 @@ ECG_CASES += [
     *spec_cases(
         "ecg.find_peaks_sparse", ecg.find_peaks_sparse, _DET_KW,
         arrays={"cleaned": dict(ndim_bad=(0, 2))}, rate="sampling_rate",
-        positive=("lasso_alpha", "refractory_strength"), nonneg=("extra_beat_ratio",),
+        positive=("lasso_alpha", "refractory_strength"), nonneg=("extra_beat_ratio", "threshold_noise_gain"),
         ints={"max_reweights": 1}, options=("dictionary", "solver"),
         extra=[("chunk_s-too-short", {"chunk_s": 1.0}, ValueError, "chunk_s"),
                ("extra_beat_ratio-above-1", {"extra_beat_ratio": 1.5}, ValueError,

@@ -389,9 +389,15 @@ def _decide_reference(cand, fs, params):
     rr = [fs] * m
     last = -1
 
-    def threshold():
-        noise = median(noise_levels[-m:])
-        return noise + params["threshold"] * (median(qrs_levels[-m:]) - noise)
+    def threshold(adaptive=True):
+        # the fraction of the way from the noise to the signal level: ``threshold``, raised
+        # by threshold_noise_gain x (noise / signal - 0.05) up to 0.6 (not for the search-back)
+        noise, signal = median(noise_levels[-m:]), median(qrs_levels[-m:])
+        frac = params["threshold"]
+        if adaptive and signal > 0:
+            frac = max(frac, min(0.6, frac + params["threshold_noise_gain"]
+                                 * max(0.0, noise / signal - 0.05)))
+        return noise + frac * (signal - noise)
 
     def is_twave(i):
         return last >= 0 and pos[i] - pos[last] < twin and slope[i] < 0.5 * slope[last]
@@ -409,7 +415,7 @@ def _decide_reference(cand, fs, params):
     while i < n:
         noise_at[i] = median(noise_levels[-m:])
         if last >= 0 and pos[i] - pos[last] > params["searchback"] * (sum(rr[-m:]) / m):
-            th = 0.5 * threshold()
+            th = 0.5 * threshold(adaptive=False)
             best = -1
             for j in range(last + 1, i):
                 if (dom[j] and pos[j] - pos[last] >= refr and score[j] > th and not is_twave(j)
@@ -430,8 +436,11 @@ def _decide_reference(cand, fs, params):
     if ratio > 0:
         # extra-beat test: Pan & Tompkins' regular-rhythm limits 92 % / 116 % of the median
         # of the last 32 RR intervals of the decision's beat train (all of its beats, the
-        # removed ones included; none before the first beat), at least 20 of them within the
-        # limits; a beat is tested against the last beat left in and the next accepted one
+        # removed ones included; none before the first beat), a short interval and the next
+        # one merged when they add up to a regular interval of their raw median (split by an
+        # extra detection), at least 20 of the 32 within the limits of the median of the
+        # merged intervals (a merged pair counts twice); a beat is tested against the last
+        # beat left in and the next accepted one
         beats = list(np.flatnonzero(accepted))
         train_rr = np.diff(pos[beats]).tolist()  # train_rr[j]: from beats[j] to beats[j + 1]
         left_in = [beats[0]] if beats else []
@@ -441,8 +450,19 @@ def _decide_reference(cand, fs, params):
             a = left_in[-1]
             drop = False
             if len(known) >= 20:
-                med_rr = median(known)
-                regular = sum(0.92 * med_rr <= v <= 1.16 * med_rr for v in known)
+                m0 = median(known)
+                groups = []  # (merged interval, intervals it covers)
+                j = 0
+                while j < len(known):
+                    if (j + 1 < len(known) and known[j] < 0.92 * m0
+                            and 0.92 * m0 <= known[j] + known[j + 1] <= 1.16 * m0):
+                        groups.append((known[j] + known[j + 1], 2))
+                        j += 2
+                    else:
+                        groups.append((known[j], 1))
+                        j += 1
+                med_rr = median([v for v, _ in groups])
+                regular = sum(c for v, c in groups if 0.92 * med_rr <= v <= 1.16 * med_rr)
                 level = noise_at[i] + ratio * (min(score[a], score[b]) - noise_at[i])
                 drop = regular >= 20 and pos[b] - pos[a] < 1.16 * med_rr and score[i] < level
             if drop:
@@ -453,7 +473,8 @@ def _decide_reference(cand, fs, params):
 
 
 _DECIDE_PARAMS = {"refractory_s": 0.25, "twave_s": 0.36, "threshold": 0.25,
-                  "searchback": 1.66, "fit_power": 1.0, "extra_beat_ratio": 0.85}
+                  "searchback": 1.66, "fit_power": 1.0, "extra_beat_ratio": 0.85,
+                  "threshold_noise_gain": 2.0}
 
 
 def test_compiled_decision_equals_python_reference(mitdb_203):
@@ -476,7 +497,8 @@ def test_compiled_decision_equals_python_reference(mitdb_203):
                            np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64),
                            rng.uniform(-0.2, 1.0, n))
         params = dict(_DECIDE_PARAMS, fit_power=float(trial % 2),
-                      extra_beat_ratio=(0.0, 0.5, 0.85, 1.0)[trial % 4])
+                      extra_beat_ratio=(0.0, 0.5, 0.85, 1.0)[trial % 4],
+                      threshold_noise_gain=(2.0, 0.0, 5.0)[trial % 3])
         np.testing.assert_array_equal(_decide(cand, FS, params),
                                       _decide_reference(cand, FS, params))
     # regular beat trains with noise candidates between the beats (the extra-beat test acts)
@@ -528,6 +550,64 @@ def test_extra_beat_test_drops_a_weak_beat_splitting_a_regular_interval():
     on = cand.r_peak[_decide(cand, FS, _DECIDE_PARAMS)]
     assert np.setdiff1d(off, beats).size == 1          # the extra candidate passes the threshold
     np.testing.assert_array_equal(on, beats)           # and the test removes it, nothing else
+
+
+def test_extra_beat_test_sees_through_a_burst_of_extra_detections():
+    """A burst of weak extra detections splitting 8 consecutive intervals of a regular
+    rhythm (RR 0.8 s; 16 short intervals among the last 32, so fewer than 20 of them are
+    regular as such): the split pairs count as the regular intervals they add up to, the
+    test stays on through the burst and removes every extra detection, no true beat.  In an
+    irregular rhythm (RR 0.5-1.1 s) the same burst costs no true beat either."""
+    from sparse_events.ecg._sparse_detector import _decide
+
+    for at in (0.5, 0.35, 0.6):                        # where the extras split the intervals
+        extra = [0.8 * (k + at) for k in range(40, 48)]
+        cand, beats = _regular_train(80, 0.8, extra=extra, extra_score=0.5)
+        off = cand.r_peak[_decide(cand, FS, dict(_DECIDE_PARAMS, extra_beat_ratio=0.0))]
+        assert np.setdiff1d(off, beats).size == len(extra)
+        np.testing.assert_array_equal(cand.r_peak[_decide(cand, FS, _DECIDE_PARAMS)], beats)
+    rr = np.tile([0.5, 1.1, 0.6, 1.0], 20)
+    times = np.cumsum(rr)
+    extra = 0.5 * (times[40:48] + times[41:49])
+    cand, beats = _regular_train(80, rr, extra=extra, extra_score=0.5)
+    got = cand.r_peak[_decide(cand, FS, _DECIDE_PARAMS)]
+    assert np.setdiff1d(beats, got).size == 0
+
+
+def test_noise_adaptive_threshold_rejects_noise_peaks_and_keeps_beats():
+    """Decision alone (extra-beat test off): irregular beats of score 1 (RR 0.6-1.0 s)
+    and noise candidates every 0.13 s (none within 0.1 s of a beat).  Noise scores
+    uniform in 0-0.6 (noise level about a third of the signal level): the fixed fraction
+    0.25 (``threshold_noise_gain=0``) accepts many noise peaks, the fraction raised with the
+    noise-to-signal ratio at most a fifth of them, and neither misses a beat.  Scores in
+    0-0.08 (T waves, baseline: noise-to-signal ratio below the floor 0.05): the same
+    decision as the fixed fraction, every beat and nothing else."""
+    import sparse_events.ecg._sparse_detector as sd
+
+    params = dict(_DECIDE_PARAMS, extra_beat_ratio=0.0)
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        beats = np.round(np.cumsum(rng.uniform(0.6, 1.0, 150)) * FS).astype(np.int64)
+        grid = np.arange(int(0.1 * FS), beats[-1], int(0.13 * FS))
+        noise = grid[np.min(np.abs(grid[:, None] - beats[None, :]), axis=1) > 0.1 * FS]
+        pos = np.concatenate([beats, noise])
+        order = np.argsort(pos, kind="stable")
+        n = pos.size
+        for hi in (0.6, 0.08):
+            sc = np.concatenate([np.ones(beats.size), rng.uniform(0.0, hi, noise.size)])[order]
+            cand = sd._Candidates(pos[order], sc ** 2, np.full(n, 50.0),
+                                  np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64),
+                                  np.ones(n))
+            adaptive = cand.r_peak[sd._decide(cand, FS, params)]
+            fixed = cand.r_peak[sd._decide(cand, FS, dict(params, threshold_noise_gain=0.0))]
+            for got in (adaptive, fixed):
+                assert np.setdiff1d(beats, got).size == 0
+            if hi > 0.1:
+                assert np.setdiff1d(fixed, beats).size > 40
+                assert np.setdiff1d(adaptive, beats).size <= np.setdiff1d(fixed, beats).size / 5
+            else:
+                np.testing.assert_array_equal(adaptive, fixed)
+                np.testing.assert_array_equal(adaptive, beats)
 
 
 def test_extra_beat_test_keeps_premature_beats_and_irregular_rhythms():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import signal as sps
 
 from .._validation import (as_float_array, check_int, check_option, check_sampling_rate,
                            check_scalar)
+from ._zero_phase import sosfiltfilt
 
 __all__ = ["ecg_clean", "check_ecg_signal", "interpolate_gaps"]
 
@@ -102,7 +105,16 @@ def check_ecg_signal(signal, *, sampling_rate, nan_policy="raise", max_gap_s=0.2
     return x, fs
 
 
+@lru_cache(maxsize=32)
 def _bandpass_sos(sampling_rate, lowcut_hz, highcut_hz, order):
+    """Butterworth sections of :func:`ecg_clean`, designed once per setting (read-only)."""
+    sos = _design_bandpass(sampling_rate, lowcut_hz, highcut_hz, order)
+    if sos is not None:
+        sos.setflags(write=False)
+    return sos
+
+
+def _design_bandpass(sampling_rate, lowcut_hz, highcut_hz, order):
     nyq = 0.5 * sampling_rate
     if highcut_hz is not None and highcut_hz >= nyq:
         highcut_hz = None  # nothing to remove above the Nyquist frequency
@@ -174,7 +186,7 @@ def ecg_clean(signal, *, sampling_rate, lowcut_hz=0.5, highcut_hz=40.0, order=2,
     sos = _bandpass_sos(fs, lowcut_hz, highcut_hz, order)
     y = x - np.mean(x)
     if sos is not None:
-        y = sps.sosfiltfilt(sos, y)
+        y = sosfiltfilt(sos, y)  # scipy's sosfiltfilt, compiled for two sections
     if powerline_hz is not None:
         powerline_hz = check_scalar(powerline_hz, "powerline_hz", low=0, low_inclusive=False)
         if powerline_hz < 0.5 * fs:

@@ -12,6 +12,8 @@ __all__ = ["learn_qrs_dictionary", "beat_windows"]
 
 #: clusters tracked at most by the leader pass (extra distinct shapes are noise)
 _MAX_CLUSTERS = 64
+# up to this many clusters, _leader_clusters vectorizes its correlations over the shifts
+_FEW_CLUSTERS = 8
 
 
 def beat_windows(signal, r_peaks, *, sampling_rate, before_s=0.1, after_s=0.14):
@@ -74,12 +76,15 @@ def _leader_clusters(w, lag, thr, max_clusters):
     sums = np.zeros((max_clusters, width))
     counts = np.zeros(max_clusters, dtype=np.int64)
     # cluster means on the core, one column per cluster: the products of a beat with
-    # all of them are accumulated over the samples (each sum in the same order as a
-    # dot product over the samples, the inner loop running over clusters)
+    # all of them, at all shifts, are accumulated over the samples (each sum in the same
+    # order as a dot product over the samples, whatever the loop order; the inner loop
+    # runs over the shifts for few clusters, over the clusters for more, so that it
+    # vectorizes either way)
     means_core_t = np.zeros((core_len, max_clusters))
     mean_norms = np.ones(max_clusters)
     slice_norms = np.empty(n_shifts)
-    num = np.empty(max_clusters)
+    num = np.empty((n_shifts, max_clusters))
+    num_t = np.empty((max_clusters, n_shifts))
     n_clusters = 0
     for b in range(n_beats):
         for sh in range(n_shifts):
@@ -91,16 +96,31 @@ def _leader_clusters(w, lag, thr, max_clusters):
         best = -np.inf
         best_s = lag
         best_k = -1
+        if n_clusters <= _FEW_CLUSTERS:
+            for k in range(n_clusters):
+                for sh in range(n_shifts):
+                    num_t[k, sh] = 0.0
+            for i in range(core_len):
+                for k in range(n_clusters):
+                    m = means_core_t[i, k]
+                    for sh in range(n_shifts):
+                        num_t[k, sh] += w[b, sh + i] * m
+            for k in range(n_clusters):
+                for sh in range(n_shifts):
+                    num[sh, k] = num_t[k, sh]
+        else:
+            for sh in range(n_shifts):
+                for k in range(n_clusters):
+                    num[sh, k] = 0.0
+            for i in range(core_len):
+                for sh in range(n_shifts):
+                    v = w[b, sh + i]
+                    for k in range(n_clusters):
+                        num[sh, k] += v * means_core_t[i, k]
         for sh in range(n_shifts):  # same order as an argmax over (shift, cluster)
             for k in range(n_clusters):
-                num[k] = 0.0
-            for i in range(core_len):
-                v = w[b, sh + i]
-                for k in range(n_clusters):
-                    num[k] += v * means_core_t[i, k]
-            for k in range(n_clusters):
                 den = slice_norms[sh] * mean_norms[k]
-                corr = num[k] / (den if den > 1e-300 else 1e-300)
+                corr = num[sh, k] / (den if den > 1e-300 else 1e-300)
                 if corr > best:
                     best, best_s, best_k = corr, sh, k
         if best_k >= 0 and best >= thr:

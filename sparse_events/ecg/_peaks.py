@@ -90,7 +90,7 @@ def _signals_info(peaks, n_samples, fs, method):
 
     column = np.zeros(n_samples, dtype=np.int64)
     column[peaks] = 1
-    signals = pd.DataFrame({"ECG_R_Peaks": column})
+    signals = pd.DataFrame({"ECG_R_Peaks": column}, copy=False)  # a fresh column: no copy
     info = {"ECG_R_Peaks": peaks, "sampling_rate": fs, "method": method}
     return signals, info
 

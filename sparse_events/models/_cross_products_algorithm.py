@@ -37,8 +37,7 @@ class SparseCoef(NamedTuple):
 
 def _compact(x):
     """The non-zeros of the flat array ``x`` as a :class:`SparseCoef`."""
-    idx = np.flatnonzero(x)
-    return SparseCoef(idx, x[idx])
+    return SparseCoef(*kern.nonzeros(x))
 
 
 def _on(c, U):
@@ -104,6 +103,14 @@ class CrossProductsProblem:
         np.add(gam, 1.0, out=gam)
         return np.tile(gam, self.P) if self.P > 1 else gam
 
+    def weights_of_magnitudes_at(self, a, flat_idx):
+        """``self.weights_of_magnitudes(a)[flat_idx]`` (same bits), without the length-``P N``
+        weights."""
+        gam = self.ops.toeplitz(a)
+        np.multiply(gam, 2.0, out=gam)
+        np.add(gam, 1.0, out=gam)
+        return gam[flat_idx % self.N]
+
     # -- per-segment machinery ---------------------------------------------------
     def segment_index(self, T, starts):
         """Segment of every time in ``T``."""
@@ -133,9 +140,7 @@ class CrossProductsProblem:
         """Sorted times ``T`` where the magnitudes ``a`` of ``c`` are non-zero, and ``a[T]``."""
         if self.P == 1:
             return c.idx, np.abs(c.val)
-        a = self._abs_dense(c)
-        T = np.flatnonzero(a)
-        return T, a[T]
+        return kern.nonzeros(self._abs_dense(c))
 
     def _magnitudes_at(self, c, T):
         """``magnitudes(dense c)[T]`` for sorted times ``T`` covering the times of ``c``."""
@@ -335,18 +340,22 @@ class CrossProductsProblem:
         increases.  Costs ``O(nnz (L + L_g))`` per pass.  Returns the sum of
         the exact changes of eq. 8 of the steps taken (``<= 0``).
         """
-        support = np.flatnonzero(x)
+        support, values = kern.nonzeros(x)
         if support.size == 0:
             return 0.0
         ops, design = self.ops, self.ops.design
-        r = self.residual_sparse(SparseCoef(support, x[support]))
-        # a fresh array (np.abs or a sum): the kernels update it in place
-        a = np.ascontiguousarray(ops.magnitudes(x), dtype=np.float64)
+        c = SparseCoef(support, values)
+        r = self.residual_sparse(c)
+        # ops.magnitudes(x) from the non-zeros (same bits); a fresh array: the kernels
+        # update it in place
+        a = np.ascontiguousarray(self._abs_dense(c), dtype=np.float64)
+        # self.cost(x, r), from these magnitudes (the same bits)
+        cost = float(a.sum()) + self.beta * float(r @ r) + ops.quadratic(a)
         times = support % self.N
         perm = np.argsort(times, kind="stable")
         order = np.ascontiguousarray(support[perm], dtype=np.int64)
         times = np.ascontiguousarray(times[perm], dtype=np.int64)
-        min_dec = 4.0 * np.finfo(float).eps * abs(self.cost(x, r))
+        min_dec = 4.0 * np.finfo(float).eps * abs(cost)
         args = (ops.kernels, design.cumsq, self.N, design.shift, ops.window, float(self.beta),
                 bool(positive))
         total = 0.0
@@ -474,7 +483,7 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
                 # s = 0: Q(s) = 0.5 ||y||^2; Q(s~) with the weights gamma0 = 1 + 2 G a0
                 # (formed again, after the solve released its arrays)
                 q_s = prob.surrogate_sparse(s, r_s, None)
-                gam = prob.weights_of_magnitudes(magnitudes0)[s_tilde.idx]
+                gam = prob.weights_of_magnitudes_at(magnitudes0, s_tilde.idx)
                 q_tilde = (0.5 * float(r_tilde @ r_tilde)
                            + prob.lasso_alpha * float(gam @ np.abs(s_tilde.val)))
                 del gam

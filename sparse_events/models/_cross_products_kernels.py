@@ -7,6 +7,39 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
+def flat_nonzeros(x):
+    """``(np.flatnonzero(x), x[np.flatnonzero(x)])`` for a contiguous 1-D float64 ``x``.
+
+    Two passes (count, then fill); several times faster than numpy's
+    ``nonzero`` on the long, sparse coefficient vectors of Algorithm 1.  A
+    NaN counts as non-zero and ``-0.0`` as zero, as in numpy.
+    """
+    n = 0
+    for i in range(x.size):
+        if x[i] != 0.0:
+            n += 1
+    idx = np.empty(n, dtype=np.int64)
+    val = np.empty(n)
+    k = 0
+    for i in range(x.size):
+        v = x[i]
+        if v != 0.0:
+            idx[k] = i
+            val[k] = v
+            k += 1
+    return idx, val
+
+
+def nonzeros(x):
+    """``(np.flatnonzero(x), x.ravel()[np.flatnonzero(x)])``, compiled for float64 arrays."""
+    x = np.asarray(x)
+    if x.dtype == np.float64 and x.flags.c_contiguous:
+        return flat_nonzeros(x.reshape(-1))
+    idx = np.flatnonzero(x)
+    return idx, x.ravel()[idx]
+
+
+@njit(cache=True, nogil=True)
 def scatter_convolution(times, kernel_index, values, kernels, shift, out):
     """``out[t - shift + l] += v * kernels[p, l]`` for every non-zero ``(p, t, v)``."""
     n_out = out.size
@@ -112,12 +145,19 @@ def _column_range(c, n_samples, shift, L, n_rows):
 
 @njit(cache=True, nogil=True)
 def _window_sum(a, t, window):
-    """``(G a)[t] = sum_k g[|k|] a[t + k]``."""
+    """``(G a)[t] = sum_k g[|k|] a[t + k]``.
+
+    The zero terms of the sparse ``a`` are skipped: adding ``g[|k|] * 0`` leaves
+    the sum unchanged (finite ``g``), so the result has the same bits as the
+    full sum, without its chain of dependent additions.
+    """
     half = window.size - 1
     n = a.size
     acc = 0.0
     for k in range(max(-half, -t), min(half, n - 1 - t) + 1):
-        acc += window[abs(k)] * a[t + k]
+        v = a[t + k]
+        if v != 0.0:
+            acc += window[abs(k)] * v
     return acc
 
 
@@ -274,13 +314,20 @@ def merge_move(x, r, a, keep, drop, kernels, cumsq, n_samples, shift, window, be
     Nothing is modified.  Returns ``(change, new value of x[keep])``.
     """
     qd, ld, wd, td = _one_d(x, r, a, drop, kernels, cumsq, n_samples, shift, window, beta)
-    xd = x[drop]
-    change = -_f1(qd, ld, wd, xd)  # F_drop(0) - F_drop(x_drop)
     qk, lk, wk, tk = _one_d(x, r, a, keep, kernels, cumsq, n_samples, shift, window, beta)
+    cross = _cross_gram(keep, drop, kernels, n_samples, shift, r.size)
+    return _merge_change(qk, lk, wk, tk, x[keep], qd, ld, wd, td, x[drop], cross, window,
+                         beta, positive)
+
+
+@njit(cache=True, nogil=True)
+def _merge_change(qk, lk, wk, tk, xk, qd, ld, wd, td, xd, cross, window, beta, positive):
+    """:func:`merge_move` from the ``_one_d`` coefficients of ``keep`` and ``drop`` and
+    ``cross = h_keep^T h_drop`` (``_cross_gram``, symmetric to the bit)."""
+    change = -_f1(qd, ld, wd, xd)  # F_drop(0) - F_drop(x_drop)
     # without x[drop]: r_{-keep} gains x_drop h_drop, a_{-keep} loses |x_drop| at t_drop
-    lk += beta * xd * _cross_gram(keep, drop, kernels, n_samples, shift, r.size)
+    lk += beta * xd * cross
     wk -= 2.0 * window[abs(tk - td)] * abs(xd)
-    xk = x[keep]
     new = _minimiser(qk, lk, wk, positive)
     change += _f1(qk, lk, wk, new) - _f1(qk, lk, wk, xk)
     return change, new
@@ -301,19 +348,34 @@ def merge_pairs(x, r, a, order, times, kernels, cumsq, n_samples, shift, window,
     n = order.size
     total = 0.0
     n_merged = 0
+    # the two moves of a pair are those of merge_move(ci, cj) and merge_move(cj, ci), from
+    # the 1-D coefficients of ci and cj and their cross product, each computed once; those
+    # of ci are kept for its next partners until a merge changes x (the same values)
+    qi = li = wi = 0.0
+    ti = 0
     for i in range(n):
         ci = order[i]
         j = i + 1
+        fresh_i = False
         while j < n and times[j] - times[i] <= half:
             cj = order[j]
             if x[ci] == 0.0:
                 break
             if x[cj] != 0.0:
-                d1, v1 = merge_move(x, r, a, ci, cj, kernels, cumsq, n_samples, shift, window,
-                                    beta, positive)
-                d2, v2 = merge_move(x, r, a, cj, ci, kernels, cumsq, n_samples, shift, window,
-                                    beta, positive)
+                if not fresh_i:
+                    qi, li, wi, ti = _one_d(x, r, a, ci, kernels, cumsq, n_samples, shift,
+                                            window, beta)
+                    fresh_i = True
+                qj, lj, wj, tj = _one_d(x, r, a, cj, kernels, cumsq, n_samples, shift, window,
+                                        beta)
+                cross = _cross_gram(ci, cj, kernels, n_samples, shift, r.size)
+                xi, xj = x[ci], x[cj]
+                d1, v1 = _merge_change(qi, li, wi, ti, xi, qj, lj, wj, tj, xj, cross, window,
+                                       beta, positive)
+                d2, v2 = _merge_change(qj, lj, wj, tj, xj, qi, li, wi, ti, xi, cross, window,
+                                       beta, positive)
                 if min(d1, d2) < -min_decrease:
+                    fresh_i = False
                     if d1 <= d2:
                         keep, drop, val, d = ci, cj, v1, d1
                     else:

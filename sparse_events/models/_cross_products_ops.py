@@ -87,18 +87,18 @@ class SparseProducts:
         """``G a`` for non-negative ``a`` of length ``N``."""
         if self.window_is_zero:
             return np.zeros(self.n_samples)
-        nz = np.flatnonzero(a)
+        nz, values = kern.nonzeros(a)
         if nz.size * self._g_taps.size > _SPARSE_FACTOR * self.n_samples:
             out = self.G.forward(a)
             # G a >= 0 exactly; FFT rounding may leave tiny negative values
             return np.maximum(out, 0.0, out=out)
         out = np.zeros(self.n_samples)
-        kern.scatter_window(nz, np.ascontiguousarray(a[nz]), self.window, out)
+        kern.scatter_window(nz, values, self.window, out)
         return out
 
     def quadratic(self, a):
         """``a^T G a`` for non-negative ``a`` of length ``N``."""
         if self.window_is_zero:
             return 0.0
-        nz = np.flatnonzero(a)
-        return float(kern.quadratic_form(nz, np.ascontiguousarray(a[nz]), self.window))
+        nz, values = kern.nonzeros(a)
+        return float(kern.quadratic_form(nz, values, self.window))

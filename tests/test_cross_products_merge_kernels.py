@@ -1,0 +1,130 @@
+"""Compiled loops of the cross-products final step against plain references, bit for bit.
+
+``merge_pairs`` computes the 1-D coefficients of each coordinate of a pair once
+(and keeps those of the first one for its next partners until a merge), where
+the reference evaluates ``merge_move`` both ways for every pair; ``_window_sum``
+skips the zero magnitudes; ``flat_nonzeros`` replaces ``np.flatnonzero``.  All
+must give exactly what the plain computations give.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _cross_products_reference import DenseCrossProductsProblem
+from sparse_events.models._cross_products_kernels import (_set_coef, _window_sum,
+                                                           flat_nonzeros, merge_move,
+                                                           merge_pairs, nonzeros)
+from sparse_events.models._cross_products_ops import SparseProducts
+from sparse_events.operators import DictionaryOperator
+from sparse_events.solvers._designs import BandedDesign
+
+N = 120
+
+
+def _problem(rng, P, positive, n_events):
+    K = rng.standard_normal((P, 7))
+    g = np.array([0.3, 2.0, 2.0, 1.5, 1.0, 0.5])
+    s = np.zeros(P * N)
+    # clusters of close events, so that many pairs are within the window
+    centres = rng.choice(np.arange(10, N - 10), n_events // 3, replace=False)
+    for c in centres:
+        for _ in range(3):
+            p, t = rng.integers(P), c + rng.integers(-3, 4)
+            s[p * N + t] = rng.uniform(0.05, 2.0)
+    if not positive:
+        s *= rng.choice([-1.0, 1.0], s.size)
+    design = BandedDesign(DictionaryOperator(K, N, "causal"))
+    ops = SparseProducts(design, g)
+    y = ops.matvec(s) + 0.3 * rng.standard_normal(design.n_rows)
+    prob = DenseCrossProductsProblem(ops, y, 1.3)
+    return prob, s
+
+
+def _reference_merge_pairs(x, r, a, order, times, args, min_decrease):
+    """The pair loop with ``merge_move`` evaluated both ways for every pair."""
+    kernels, cumsq, n_samples, shift, window, beta, positive = args
+    half = window.size - 1
+    total, n_merged = 0.0, 0
+    for i in range(order.size):
+        ci = order[i]
+        j = i + 1
+        while j < order.size and times[j] - times[i] <= half:
+            cj = order[j]
+            if x[ci] == 0.0:
+                break
+            if x[cj] != 0.0:
+                d1, v1 = merge_move(x, r, a, ci, cj, *args)
+                d2, v2 = merge_move(x, r, a, cj, ci, *args)
+                if min(d1, d2) < -min_decrease:
+                    keep, drop, val, d = (ci, cj, v1, d1) if d1 <= d2 else (cj, ci, v2, d2)
+                    _set_coef(x, r, a, drop, 0.0, kernels, n_samples, shift)
+                    _set_coef(x, r, a, keep, val, kernels, n_samples, shift)
+                    total += d
+                    n_merged += 1
+            j += 1
+    return total, n_merged
+
+
+@pytest.mark.parametrize("P,positive,seed", [(1, False, 0), (2, True, 1), (3, False, 2),
+                                             (3, True, 3)])
+def test_merge_pairs_same_bits_as_merge_move_both_ways(P, positive, seed):
+    rng = np.random.default_rng(seed)
+    prob, s = _problem(rng, P, positive, 36)
+    d = prob.ops.design
+    args = (prob.ops.kernels, d.cumsq, prob.N, d.shift, prob.ops.window, float(prob.beta),
+            bool(positive))
+    support = np.flatnonzero(s)
+    perm = np.argsort(support % N, kind="stable")
+    order = np.ascontiguousarray(support[perm])
+    times = np.ascontiguousarray((support % N)[perm])
+    results = []
+    for run in (merge_pairs, _reference_merge_pairs):
+        x, r, a = s.copy(), prob.residual(s), prob.ops.magnitudes(s).copy()
+        total, n_merged = run(x, r, a, order, times, *args, 0.0) if run is merge_pairs \
+            else run(x, r, a, order, times, args, 0.0)
+        results.append((x, r, a, total, n_merged))
+    (x, r, a, total, n), (xr, rr, ar, totr, nr) = results
+    assert nr > 0  # the check covers merges
+    assert n == nr and total == totr
+    np.testing.assert_array_equal(x, xr)
+    np.testing.assert_array_equal(r, rr)
+    np.testing.assert_array_equal(a, ar)
+
+
+def test_window_sum_same_bits_as_full_sum():
+    rng = np.random.default_rng(4)
+    window = np.array([0.0, 2.0, 2.0, 1.5, 0.7])
+    a = np.zeros(60)
+    a[rng.choice(60, 12, replace=False)] = rng.uniform(0.01, 3.0, 12)
+    for t in range(a.size):
+        ref = 0.0
+        for k in range(max(-4, -t), min(4, a.size - 1 - t) + 1):
+            ref += window[abs(k)] * a[t + k]  # every term, zeros included
+        assert _window_sum(a, t, window) == ref
+
+
+def test_flat_nonzeros_is_flatnonzero():
+    rng = np.random.default_rng(5)
+    x = np.zeros(1000)
+    x[rng.choice(1000, 40, replace=False)] = rng.standard_normal(40)
+    x[3], x[4], x[5] = np.nan, -0.0, np.inf
+    for v in (x, np.zeros(0), np.zeros(7), np.ones(5)):
+        idx, val = flat_nonzeros(v)
+        np.testing.assert_array_equal(idx, np.flatnonzero(v))
+        np.testing.assert_array_equal(val, v[np.flatnonzero(v)])
+    m = x.reshape(10, 100)
+    for arr in (m, m[:, ::2], m.astype(np.float32), (m > 0).astype(np.int64)):
+        idx, val = nonzeros(arr)
+        np.testing.assert_array_equal(idx, np.flatnonzero(arr))
+        np.testing.assert_array_equal(val, arr.ravel()[np.flatnonzero(arr)])
+
+
+def test_weights_of_magnitudes_at_same_bits_as_full_weights():
+    rng = np.random.default_rng(6)
+    prob, s = _problem(rng, 3, True, 30)
+    a = prob.ops.magnitudes(s)
+    idx = np.flatnonzero(s)
+    np.testing.assert_array_equal(prob.weights_of_magnitudes_at(a, idx),
+                                  prob.weights_of_magnitudes(a)[idx])
