@@ -179,6 +179,20 @@ def test_group_sums_equal_reduceat(rng):
     assert group_sums(v, first[:0]).size == 0
 
 
+def test_group_runs_equal_cumsum_of_run_starts(rng):
+    from sparse_events.gamma._kernels import group_runs
+
+    pos = np.cumsum(rng.integers(1, 4, size=200)).astype(float) + rng.uniform(0, 0.4, 200)
+    first = np.sort(rng.choice(200, 60, replace=False))
+    first[0] = 0
+    for gap in (1.0, 1.5, 2.5):
+        run_start = np.ones(pos.size, dtype=bool)
+        run_start[1:] = np.diff(pos) > gap
+        np.testing.assert_array_equal(group_runs(pos, first, gap),
+                                      (np.cumsum(run_start) - 1)[first])
+    assert group_runs(pos, first[:0], 1.0).size == 0
+
+
 def test_segment_solver_without_debias_and_int_signal():
     tr = _train(0.2, 1 << 14, seed=12)
     y = np.round(4 * tr.signal).astype(np.int16)
@@ -188,6 +202,26 @@ def test_segment_solver_without_debias_and_int_signal():
     assert new.n_events == old.n_events > 0
     np.testing.assert_allclose(new.amplitudes, old.amplitudes, rtol=1e-7, atol=1e-6)
     np.testing.assert_allclose(new.amplitudes, new.lasso_amplitudes)
+
+
+@pytest.mark.parametrize("debias", [True, False])
+def test_non_finite_solver_amplitude_raises(debias, monkeypatch):
+    """A non-finite amplitude reaching the clustering raises instead of being dropped."""
+    from sparse_events.gamma import _estimate
+
+    real = _estimate.solve_runs
+
+    def broken(*args, **kw):
+        idx, coef, deb, fallback, stats = real(*args, **kw)
+        coef, deb = coef.copy(), deb.copy()
+        coef[coef.size // 2] = deb[deb.size // 2] = np.nan
+        return idx, coef, deb, fallback, stats
+
+    tr = _train(0.2, 1 << 12, seed=5)
+    monkeypatch.setattr(_estimate, "solve_runs", broken)
+    with pytest.raises(ValueError, match="non-finite amplitude"):
+        estimate_events(tr.signal, sampling_rate=FS, pulse=PULSE, noise_std=1.0,
+                        debias=debias, check_kkt=False)
 
 
 def test_refit_support_equals_bounded_least_squares(rng):

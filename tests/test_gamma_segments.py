@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from scipy.optimize import nnls
 
-from sparse_events.gamma import biexponential_pulse
+from sparse_events.gamma import _segments, biexponential_pulse, simulate_pulse_train
+from sparse_events.gamma._kernels import screen_runs
 from sparse_events.gamma._segments import (
     _CHUNK,
     _chol_factor,
@@ -24,6 +25,7 @@ from sparse_events.gamma._segments import (
     _warm_start,
     pulse_cross_sums,
 )
+from sparse_events.operators import ConvolutionOperator
 
 PULSE = biexponential_pulse(sampling_rate=250e6, rise_time_s=4e-9, decay_time_s=12e-9,
                             tail_fraction=0.01)
@@ -47,6 +49,23 @@ def _problem(rng, m, gap_prob=0.15):
     return pos, B, Q
 
 
+def _record(rl, seed, n=1500, fs=250e6):
+    """Simulated record at rate x L = ``rl`` and its detection threshold ``alpha``."""
+    tr = simulate_pulse_train(rate_hz=rl / (L / fs), duration_s=n / fs, sampling_rate=fs,
+                              pulse=PULSE, amplitudes=lambda rng, k: rng.uniform(20, 200, k),
+                              noise_std=1.0, random_state=seed)
+    return tr.signal, np.linalg.norm(PULSE) * np.sqrt(2 * np.log(n))
+
+
+def _dense_lasso(y, alpha):
+    """Dense design ``H`` and non-negative LASSO solution of the record (scipy NNLS on the
+    Cholesky factor of ``H^T H``)."""
+    n = y.size
+    H = ConvolutionOperator(PULSE, n, "causal").todense()
+    R = np.linalg.cholesky(H.T @ H).T
+    return H, nnls(R, np.linalg.solve(R.T, H.T @ y - alpha), maxiter=50 * n)[0]
+
+
 def _work(m):
     return dict(x=np.zeros(m), passive=np.zeros(m, dtype=np.bool_),
                 state=np.zeros(m, dtype=np.int8), pidx=np.zeros(m, dtype=np.int64),
@@ -55,16 +74,15 @@ def _work(m):
 
 
 def _factor_dense(Lw, pidx, P, pos):
-    """Dense lower factor from the by-variable rows ``Lw[pidx[i], i - t]`` (entries within a
-    block; across blocks the factor is zero and nothing is stored)."""
+    """Dense lower factor from the by-variable rows ``Lw[pidx[i], i - t]``: only the envelope
+    is stored (members ``t`` fewer than ``L`` samples before ``i``; the factor is zero before
+    them, in particular across blocks)."""
     k = P.size
     F = np.zeros((k, k))
-    bs = 0
     for i in range(k):
-        if i > 0 and pos[P[i]] - pos[P[i - 1]] >= L:
-            bs = i
-        for t in range(max(bs, i - L + 1), i + 1):
-            F[i, t] = Lw[pidx[i], i - t]
+        for t in range(i + 1):
+            if pos[P[i]] - pos[P[t]] < L:
+                F[i, t] = Lw[pidx[i], i - t]
     return F
 
 
@@ -98,6 +116,57 @@ def test_block_cholesky_equals_dense_cholesky_and_solve(seed):
     np.testing.assert_allclose(_factor_dense(Lw, pidx, P2, pos), np.linalg.cholesky(Q2), rtol=1e-12,
                                atol=1e-12)
     np.testing.assert_allclose(z[: k - 1], np.linalg.solve(Q2, b[P2]), rtol=1e-9, atol=1e-9)
+
+
+def test_block_cholesky_refactored_after_random_changes():
+    """Stress test of the row-wise refactoring: after every random insertion or removal, the
+    block holding the first changed row is factored again from that row only (as
+    :func:`_settle` does), earlier rows kept.  The rows to compute start as NaN (the whole
+    storage at first), so any read of an entry not written shows; the factor of the whole free
+    set and a solve equal ``np.linalg.cholesky`` and ``np.linalg.solve``."""
+    def close(a, b, tol):  # assert_allclose without its overhead (NaN: not close)
+        return np.all(np.abs(a - b) <= tol * (1.0 + np.abs(b)))
+
+    rng = np.random.default_rng(7)
+    for trial in range(300):
+        m = int(rng.integers(20, 60))
+        pos, B, Q = _problem(rng, m, gap_prob=rng.uniform(0.0, 0.3))
+        free = rng.random(m) < 0.5
+        free[rng.integers(m)] = True
+        P = np.flatnonzero(free)
+        pidx = np.zeros(m, dtype=np.int64)
+        pidx[: P.size] = P
+        Lw = np.full((m, L), np.nan)
+        assert _chol_factor(B, L, pos, pidx, 0, P.size, 0, Lw)
+        z = np.zeros(m)
+        for change in range(40):
+            v = int(rng.integers(m))
+            if free[v] and P.size == 1:
+                continue
+            free[v] = not free[v]
+            P = np.flatnonzero(free)
+            k = P.size
+            pidx[:k] = P
+            f0 = int(np.searchsorted(P, v))  # first changed row (insertion or removal)
+            if f0 < k:
+                # the block holding row f0
+                gap = np.flatnonzero(np.diff(pos[P]) >= L) + 1
+                r0 = int(gap[gap <= f0].max(initial=0))
+                r1 = int(gap[gap > f0].min(initial=k))
+                Lw[P[f0:r1]] = np.nan
+                assert _chol_factor(B, L, pos, pidx, r0, r1, f0, Lw)
+            if not free[v]:
+                Lw[v] = np.nan  # a removed variable's row is stale
+            # dense lower factor from the envelope rows Lw[P[i], i - t]
+            it, tt = np.tril_indices(k)
+            env = pos[P[it]] - pos[P[tt]] < L
+            F = np.zeros((k, k))
+            F[it[env], tt[env]] = Lw[P[it[env]], (it - tt)[env]]
+            QP = Q[np.ix_(P, P)]
+            b = rng.normal(size=m)
+            _chol_subst(L, pos, pidx, 0, k, b, Lw, z)
+            assert close(F, np.linalg.cholesky(QP), 1e-12), (trial, change)
+            assert close(z[:k], np.linalg.solve(QP, b[P]), 1e-9), (trial, change)
 
 
 def test_settle_solves_changed_blocks_and_drops_negatives():
@@ -259,21 +328,8 @@ def test_refit_equals_least_squares_with_negative_removal(factored, max_rounds):
 def test_solve_runs_paths_agree_with_the_dense_qp(rl, seed, monkeypatch):
     """Plain (small components) and block-wise active set, and runs solved again with larger
     work arrays, all give the dense non-negative QP of the record (scipy NNLS)."""
-    from sparse_events.gamma import _segments
-    from sparse_events.gamma import simulate_pulse_train
-    from sparse_events.gamma._kernels import screen_runs
-    from sparse_events.operators import ConvolutionOperator
-
-    n = 1500
-    fs = 250e6
-    tr = simulate_pulse_train(rate_hz=rl / (L / fs), duration_s=n / fs, sampling_rate=fs,
-                              pulse=PULSE, amplitudes=lambda rng, k: rng.uniform(20, 200, k),
-                              noise_std=1.0, random_state=seed)
-    y = tr.signal
-    alpha = np.linalg.norm(PULSE) * np.sqrt(2 * np.log(n))
-    H = ConvolutionOperator(PULSE, n, "causal").todense()
-    R = np.linalg.cholesky(H.T @ H).T
-    ref = nnls(R, np.linalg.solve(R.T, H.T @ y - alpha), maxiter=50 * n)[0]
+    y, alpha = _record(rl, seed)
+    H, ref = _dense_lasso(y, alpha)
     margin = L + 2
     s, e = screen_runs(y, PULSE, alpha, margin)
     plain = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin, small_vars=10 ** 9)
@@ -310,17 +366,8 @@ def test_solve_runs_paths_agree_with_the_dense_qp(rl, seed, monkeypatch):
 def test_solve_runs_retry_stops_at_the_limit(limit, monkeypatch):
     """Retries with larger arrays stop at max_vars (or the element budget): exactly the runs
     holding a larger component are flagged, the others equal an unrestricted solve."""
-    from sparse_events.gamma import _segments
-    from sparse_events.gamma import simulate_pulse_train
-    from sparse_events.gamma._kernels import screen_runs
-
-    n = 1500
-    fs = 250e6
-    tr = simulate_pulse_train(rate_hz=1.0 / (L / fs), duration_s=n / fs, sampling_rate=fs,
-                              pulse=PULSE, amplitudes=lambda rng, k: rng.uniform(20, 200, k),
-                              noise_std=1.0, random_state=3)
-    y = tr.signal
-    alpha = np.linalg.norm(PULSE) * np.sqrt(2 * np.log(n))
+    y, alpha = _record(1.0, 3)
+    n = y.size
     margin = L + 2
     s, e = screen_runs(y, PULSE, alpha, margin)
     full = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin)
@@ -352,3 +399,41 @@ def test_solve_runs_retry_stops_at_the_limit(limit, monkeypatch):
     np.testing.assert_array_equal(idx, full[0][in_ok])
     np.testing.assert_array_equal(coef, full[1][in_ok])
     np.testing.assert_array_equal(deb, full[2][in_ok])
+
+
+def test_guess_filter_values_equal_numpy_convolution(rng):
+    """The starting guess's filtered ``c`` (interior and both ends, zeros outside) == numpy."""
+    from sparse_events.gamma._segments import _filtered, _guess_filter
+
+    taps, thr = _guess_filter(PULSE, 3.0)
+    assert taps.size == 2 * (L + 2) + 1 and thr == pytest.approx(3.0 / float(PULSE @ PULSE))
+    np.testing.assert_allclose(taps, taps[::-1], rtol=0, atol=1e-12)  # symmetric
+    K = taps.size // 2
+    v = rng.standard_normal(3 * K + 7)
+    want = np.convolve(v, taps[::-1], mode="full")[K: K + v.size]
+    got = np.array([_filtered(v, v.size, i, taps, K) for i in range(v.size)])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rl, seed", [(0.5, 31), (2.0, 32)])
+def test_solution_does_not_depend_on_the_guess_filter(monkeypatch, rl, seed):
+    """Components started from the deconvolved guess, from a guess of the plain ``c`` (a single
+    tap), or from zero: the same solution, equal to the dense non-negative QP (scipy NNLS)."""
+    y, alpha = _record(rl, seed)
+    _H, ref = _dense_lasso(y, alpha)
+    margin = L + 2
+    s, e = screen_runs(y, PULSE, alpha, margin)
+    deconv = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin)
+    cold = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin, warm_start=False)
+    monkeypatch.setattr(_segments, "_guess_filter",
+                        lambda p, a: (np.ones(1), 2.0 * float(a)))  # guess: c > 2 alpha
+    plain_c = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin)
+    sup = np.flatnonzero(ref > 1e-9 * alpha)
+    # components above _PEAKS_GUESS_VARS start from the deconvolved c
+    assert deconv[4]["largest_component"] > _segments._PEAKS_GUESS_VARS
+    for idx, coef, _deb, fallback, _stats in (deconv, cold, plain_c):
+        assert not fallback.any()
+        np.testing.assert_array_equal(idx, sup)
+        np.testing.assert_allclose(coef, ref[idx], rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(deconv[1], cold[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(deconv[2], plain_c[2], rtol=1e-12, atol=1e-12)

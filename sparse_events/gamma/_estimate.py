@@ -61,6 +61,7 @@ from ._dead_time import true_rate_uncertainty
 from ._kernels import (
     correlate_pulse,
     first_nonfinite,
+    group_runs,
     group_starts,
     group_sums,
     merge_small_groups_roots,
@@ -223,11 +224,17 @@ def cluster_events(positions, amplitudes, *, max_gap, max_size=None, min_amplitu
         max_size = check_int(max_size, "max_size", low=1)
     if pos.size == 0:
         return pos.copy(), amp.copy(), np.zeros(0, dtype=np.int64)
+    return _cluster_sorted(pos, amp, w, max_gap, max_size, min_amplitude)
+
+
+def _cluster_sorted(pos, amp, w, max_gap, max_size, min_amplitude):
+    """:func:`cluster_events` on checked input: float64 arrays of one non-zero length,
+    ``pos`` sorted, ``w`` the weights (``amp`` itself for amplitude weights)."""
     if max_size is None:
         new = np.ones(pos.size, dtype=bool)
         new[1:] = np.diff(pos) > max_gap
     else:
-        new = group_starts(pos, w, max_gap, check_int(max_size, "max_size", low=1))
+        new = group_starts(pos, w, max_gap, max_size)
         if min_amplitude is not None:
             _merge_small_groups(new, pos, amp, max_gap, min_amplitude)
     first = np.flatnonzero(new)
@@ -247,9 +254,7 @@ def _merge_small_groups(new, pos, amp, max_gap, min_amplitude):
     if n_groups < 2:
         return
     gamp = group_sums(amp, first)
-    run_start = np.ones(pos.size, dtype=bool)
-    run_start[1:] = np.diff(pos) > max_gap
-    run = (np.cumsum(run_start) - 1)[first]
+    run = group_runs(pos, first, max_gap)
     small = np.flatnonzero(gamp < min_amplitude)
     order = small[np.argsort(gamp[small], kind="stable")]
     roots = merge_small_groups_roots(gamp, run, order, float(min_amplitude))
@@ -524,7 +529,10 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         lasso_all.append(coef[nz[own]])
         deb_all.append(deb[own])
     timings["solve"] = time.perf_counter() - t0
-    if idx_all:
+    if len(idx_all) == 1:
+        # one part (the segment solver alone): no copy
+        idx, lasso_amp, deb_amp = idx_all[0], lasso_all[0], deb_all[0]
+    elif idx_all:
         idx = np.concatenate(idx_all)
         lasso_amp = np.concatenate(lasso_all)
         deb_amp = np.concatenate(deb_all)
@@ -553,8 +561,17 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
     rho1 = float(p[:-1] @ p[1:]) / float(p @ p) if L > 1 else 0.0
     split_min = max(min_amplitude,
                     alpha / float(p @ p) / np.sqrt(max(1.0 - rho1 ** 2, 1e-12)))
-    pos, amp, first = cluster_events(fidx, weights, max_gap=merge_gap, max_size=max_merge,
-                                     min_amplitude=split_min)
+    if idx.size:
+        # cluster_events's core without its input checks: idx is sorted (the argsort above),
+        # and a non-finite amplitude, which cluster_events refuses, is refused here
+        bad = first_nonfinite(weights)
+        if bad >= 0:
+            raise ValueError(f"non-finite amplitude {weights[bad]} at sample {idx[bad]} from "
+                             f"the solver")
+        pos, amp, first = _cluster_sorted(fidx, weights, weights, float(merge_gap), max_merge,
+                                          float(split_min))
+    else:
+        pos, amp, first = fidx, weights, np.zeros(0, dtype=np.int64)
     lamp = group_sums(lasso_amp, first)
     keep = (amp > 0) & (amp >= min_amplitude)
     timings["merge"] = time.perf_counter() - t0

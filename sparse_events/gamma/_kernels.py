@@ -8,7 +8,7 @@ from scipy.linalg import LinAlgError, solveh_banded
 from scipy.optimize import lsq_linear
 
 __all__ = ["correlate_pulse", "refit_support", "screen_runs", "group_starts", "group_sums",
-           "first_nonfinite", "merge_small_groups_roots"]
+           "first_nonfinite", "merge_small_groups_roots", "group_runs"]
 
 
 @numba.njit(cache=True)
@@ -232,6 +232,28 @@ def group_sums(values, first):
     out = np.empty(first.size)
     if first.size:
         _group_sums_kernel(values, first, out)
+    return out
+
+
+@numba.njit(cache=True)
+def _group_runs_kernel(pos, first, max_gap, out):
+    r = 0
+    g = 0
+    for i in range(pos.size):
+        if i > 0 and pos[i] - pos[i - 1] > max_gap:
+            r += 1
+        if g < first.size and first[g] == i:
+            out[g] = r
+            g += 1
+
+
+def group_runs(pos, first, max_gap):
+    """Run index of every group: ``(cumsum(r) - 1)[first]``, ``r`` flagging the members more
+    than ``max_gap`` after their predecessor (and the first one), in one compiled pass."""
+    pos = np.ascontiguousarray(pos, dtype=np.float64)
+    first = np.ascontiguousarray(first, dtype=np.int64)
+    out = np.empty(first.size, dtype=np.int64)
+    _group_runs_kernel(pos, first, float(max_gap), out)
     return out
 
 

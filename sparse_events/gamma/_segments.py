@@ -21,12 +21,17 @@ high rates) is solved to machine precision by a primal active-set method
 set itself splits into independent *blocks* (free variables fewer than ``L``
 samples apart chained together), so ``Q`` on the free set is block diagonal:
 a variable entering or leaving changes the solution only on its block, and
-only that block is factored again (banded Cholesky; the factor rows are
-stored by variable, so they stay valid while the block's earlier members do:
-the warm start and the refit, :func:`_settle`, factor a block again from its
-first changed row, the main loop of :func:`_nnqp` from the block's start).
-The iteration starts from a guessed support (the local maxima of
-``c`` and their larger neighbours, :func:`_guess_support`) improved by a few
+only that block is factored again (banded Cholesky restricted to the
+envelope: a row starts at the first free variable fewer than ``L`` samples
+before it; the factor rows are stored by variable, so they stay valid while
+the block's earlier members do: the warm start and the refit,
+:func:`_settle`, factor a block again from its first changed row, the main
+loop of :func:`_nnqp` from the block's start).
+The iteration starts from a guessed support (components of at most
+``_PEAKS_GUESS_VARS`` candidates: the local maxima of ``c`` and their larger
+neighbours, :func:`_guess_peaks`; larger ones, where piled-up pulses leave no
+peak of their own in ``c``: the candidates whose Wiener-deconvolved ``c``
+exceeds the detection amplitude, :func:`_guess_support`) improved by a few
 rounds of dropping non-positive and adding locally maximal violating
 variables (:func:`_warm_start`); this changes the number of linear solves,
 not the solution.  Components of at most ``SMALL_VARS`` candidates (most of
@@ -68,34 +73,39 @@ def _insert_sorted(pidx, k, j):
     return t
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _chol_factor(B, L, pos, pidx, r0, r1, f0, Lw):
     """Banded Cholesky factor of ``Q[P, P]``, ``P = pidx[r0:r1]`` (increasing), from row ``f0``.
 
-    Members of ``P`` more than ``L - 1`` places apart are at least ``L``
-    samples apart, so ``Q[P, P]`` and its factor have bandwidth ``L - 1``.
-    ``pos``: the variables' sample positions; the factor is block diagonal
-    over the blocks of ``P`` (consecutive members ``L`` or more samples apart
-    start a new block), whose cross entries are zeros and are neither
-    computed nor stored.  The factor's entry ``(i, t)`` (positions in
+    ``pos``: the variables' sample positions, ``Q_ij = 0`` when
+    ``|pos_i - pos_j| >= L``.  The factor is block diagonal over the blocks of
+    ``P`` (consecutive members ``L`` or more samples apart start a new block)
+    and, inside a block, keeps the envelope of ``Q[P, P]``: row ``i`` starts at
+    the first member fewer than ``L`` samples before it (Cholesky creates no
+    fill-in before the first non-zero of a row), so only those entries are
+    computed and stored (entries outside the envelope are exact zeros that
+    would only add signed zeros).  The factor's entry ``(i, t)`` (positions in
     ``pidx``, same block) is kept in the row of the variable,
     ``Lw[pidx[i], i - t]``: a row depends only on the members of its block up
     to it, so it stays valid while they do, wherever the block moves in
     ``pidx``.  Rows ``r0 <= i < f0`` must be valid; rows from ``f0`` on are
     computed.  False if not positive definite.
     """
-    bs = r0
+    e = r0
     for i in range(r0, r1):
         ii = pidx[i]
-        if i > r0 and pos[ii] - pos[pidx[i - 1]] >= L:
-            bs = i
+        pi = pos[ii]
+        # envelope start of row i (non-decreasing in i; a new block starts at i)
+        while pi - pos[pidx[e]] >= L:
+            e += 1
         if i < f0:
             continue
-        j0 = i - L + 1 if i - L + 1 > bs else bs
-        for j in range(j0, i + 1):
+        for j in range(e, i + 1):
             jj = pidx[j]
             s = _q(B, ii, jj, L)
-            for t in range(j0, j):
+            # L_it L_jt is zero unless t >= max(e_i, e_j) = e_i = e: envelope starts do
+            # not decrease, so row j <= i starts at or before e
+            for t in range(e, j):
                 s -= Lw[ii, i - t] * Lw[jj, j - t]
             if i == j:
                 if s <= 0.0:
@@ -106,26 +116,27 @@ def _chol_factor(B, L, pos, pidx, r0, r1, f0, Lw):
     return True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _chol_subst(L, pos, pidx, r0, r1, b, Lw, z):
     """``z[r0:r1] = Q[P, P]^{-1} b[P]`` with the factor of :func:`_chol_factor`."""
-    bs = r0
+    e = r0
     for i in range(r0, r1):
         ii = pidx[i]
-        if i > r0 and pos[ii] - pos[pidx[i - 1]] >= L:
-            bs = i
+        pi = pos[ii]
+        while pi - pos[pidx[e]] >= L:
+            e += 1
         s = b[ii]
-        t0 = i - L + 1 if i - L + 1 > bs else bs
-        for t in range(t0, i):
+        for t in range(e, i):
             s -= Lw[ii, i - t] * z[t]
         z[i] = s / Lw[ii, 0]
-    be = r1
+    f = r1
     for i in range(r1 - 1, r0 - 1, -1):
-        if i + 1 < r1 and pos[pidx[i + 1]] - pos[pidx[i]] >= L:
-            be = i + 1
+        pi = pos[pidx[i]]
+        # rows below i whose envelope reaches i: members fewer than L samples after it
+        while f > i + 1 and pos[pidx[f - 1]] - pi >= L:
+            f -= 1
         s = z[i]
-        t1 = i + L if i + L < be else be
-        for t in range(i + 1, t1):
+        for t in range(i + 1, f):
             s -= Lw[pidx[t], t - i] * z[t]
         z[i] = s / Lw[pidx[i], 0]
 
@@ -198,7 +209,7 @@ def _settle(B, L, pos, b, pidx, k, state, passive, x, Lw, z, strict):
     return k, solves, dropped
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _residual_window(B, L, b, x, pidx, k, wlo, whi, w):
     """``w[i] = (b - Q x)_i`` for ``wlo <= i <= whi``; ``x`` non-zero only on ``pidx[:k]``.
 
@@ -232,7 +243,7 @@ def _residual_window(B, L, b, x, pidx, k, wlo, whi, w):
             w[i] -= B[j, i - j] * xj
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _chunk_max(w, passive, m, c, S, cmax, carg):
     """Largest ``w`` over the zero (non-free) variables of chunk ``c`` (first one on ties)."""
     lo = c * S
@@ -531,7 +542,7 @@ def _small_chol_solve(B, L, pidx, k, b, Lw, z):
     return True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _small_chol_subst(L, pidx, k, b, Lw, z):
     """Forward and back substitution with the banded factor left by :func:`_small_chol_solve`."""
     for i in range(k):
@@ -713,14 +724,50 @@ def _small_refit(B, L, c, sup, ns, max_rounds, tol_abs, max_iter, out, keep, pid
     return True
 
 
+@numba.njit(cache=True, inline="always")
+def _filtered(v, nv, i, taps, K):
+    """``sum_d taps[d + K] v[i + d]`` over ``|d| <= K`` (``v`` zero outside ``[0, nv)``).
+
+    Four interleaved sums (the products are independent; one running sum would
+    wait on every addition).
+    """
+    if i - K >= 0 and i + K < nv:
+        W = 2 * K + 1
+        base = i - K
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        d = 0
+        while d + 4 <= W:
+            a0 += taps[d] * v[base + d]
+            a1 += taps[d + 1] * v[base + d + 1]
+            a2 += taps[d + 2] * v[base + d + 2]
+            a3 += taps[d + 3] * v[base + d + 3]
+            d += 4
+        while d < W:
+            a0 += taps[d] * v[base + d]
+            d += 1
+        return (a0 + a1) + (a2 + a3)
+    d0 = -K if i - K >= 0 else -i
+    d1 = K if i + K < nv else nv - 1 - i
+    acc = 0.0
+    for d in range(d0, d1 + 1):
+        acc += taps[d + K] * v[i + d]
+    return acc
+
+
 @numba.njit(cache=True)
-def _guess_support(cand, cval, c0, m, passive):
+def _guess_peaks(cand, cval, c0, m, passive):
     """Starting free set of a component: every local maximum of ``c`` and its larger neighbour.
 
     ``cand[c0:c0 + m]``, ``cval[c0:c0 + m]``: the component's candidates and
     their ``c``.  An event between samples ``i`` and ``i + 1`` usually leaves
-    both coefficients non-zero, and ``c`` peaks at one of them.  Only the
-    starting point of :func:`_nnqp`: the solution does not depend on it.
+    both coefficients non-zero, and ``c`` peaks at one of them.  The start
+    of the components of at most ``_PEAKS_GUESS_VARS`` candidates (little
+    pile-up; larger ones start from :func:`_guess_support`), only a starting
+    point of the component's active-set solve (:func:`_small_nnqp` or
+    :func:`_nnqp`): the solution does not depend on it.
     """
     for a in range(m):
         passive[a] = False
@@ -741,9 +788,51 @@ def _guess_support(cand, cval, c0, m, passive):
 
 
 @numba.njit(cache=True)
+def _guess_support(cgue, m, thr, passive):
+    """Starting free set of a component: the candidates whose deconvolved ``c`` exceeds ``thr``.
+
+    ``cgue[:m]``: at the component's ``m`` candidates, ``c = H^T y``
+    filtered by the taps of :func:`_guess_filter` (a regularized inverse of
+    the pulse's autocorrelation: an estimate of the amplitudes that separates
+    piled-up pulses, which the local maxima of ``c`` hide).
+    The start of the components of more than ``_PEAKS_GUESS_VARS`` candidates
+    (pile-up chains); only a starting point: the solution does not depend on
+    it.
+    """
+    for a in range(m):
+        passive[a] = cgue[a] > thr
+
+
+# regularization of the guess filter relative to ||p||^2, and the filter's half length beyond L
+_GUESS_RIDGE = 0.025
+_GUESS_EXTRA = 2
+# components up to this size start from the peaks of c (little pile-up: as good a start, and
+# cheaper than filtering), larger ones from the deconvolved c
+_PEAKS_GUESS_VARS = 32
+
+
+def _guess_filter(p, alpha):
+    """Taps and threshold of the starting guess (:func:`_guess_support`).
+
+    ``g = F^{-1}[1 / (|P|^2 + lam)]`` with ``lam = 0.025 ||p||^2`` (Wiener
+    deconvolution of ``c = H^T y``: ``g * c`` estimates the amplitudes), cut
+    to ``|d| <= L + 2``; the threshold is the amplitude at the detection
+    threshold, ``alpha / ||p||^2``.  Only a starting point: any taps give the
+    same solution.
+    """
+    L = p.size
+    K = L + _GUESS_EXTRA
+    nfft = 1 << int(np.ceil(np.log2(max(8 * (L + K), 256))))
+    energy = float(p @ p)
+    g = np.fft.irfft(1.0 / (np.abs(np.fft.rfft(p, nfft)) ** 2 + _GUESS_RIDGE * energy), nfft)
+    taps = np.ascontiguousarray(np.concatenate([g[nfft - K:], g[:K + 1]]))
+    return taps, float(alpha) / energy
+
+
+@numba.njit(cache=True)
 def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, small_vars,
-                       debias, tol_abs, iter_base, warm, out_idx, out_coef, out_deb, fallback,
-                       need, stats):
+                       debias, tol_abs, iter_base, warm, taps, guess_thr, out_idx, out_coef,
+                       out_deb, fallback, need, stats):
     """Solve every run ``[starts[r], stops[r])`` (global indices, ``y[j - a0]`` = sample j).
 
     Candidates are searched in ``[start + margin, stop - L - margin]`` (the
@@ -752,8 +841,10 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, smal
     number.  ``fallback[r]`` is set for runs not solved here; ``need[r]``:
     the size of a component above ``cap`` that stopped run ``r``.  ``stats``:
     [components, largest component, linear solves] (of the runs solved).  ``warm``: start every
-    component from :func:`_guess_support`.  A component of ``m`` candidates
-    may take ``50 m + iter_base`` linear solves.  Components of at most
+    component from a guessed support: :func:`_guess_peaks` for components of at most
+    ``_PEAKS_GUESS_VARS`` candidates, :func:`_guess_support` (with the filter ``taps`` and
+    threshold ``guess_thr`` of :func:`_guess_filter`) for larger ones.  A component of ``m``
+    candidates may take ``50 m + iter_base`` linear solves.  Components of at most
     ``small_vars`` candidates go to :func:`_small_nnqp`, the others to the
     block-wise :func:`_nnqp` (the same solution).
     """
@@ -782,6 +873,9 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, smal
     pos2 = np.empty(cap, dtype=np.int64)
     cand = np.zeros(0, dtype=np.int64)
     cval = np.zeros(0)
+    cgue = np.zeros(0)
+    cbuf = np.zeros(0)
+    K = taps.size // 2
     nout = 0
     for r in range(starts.size):
         s0 = starts[r]
@@ -791,13 +885,18 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, smal
         if hi - lo > cand.size:
             cand = np.zeros(hi - lo, dtype=np.int64)
             cval = np.zeros(hi - lo)
-        # candidates: c_i > alpha (same arithmetic as the screening)
+            cgue = np.zeros(hi - lo)
+        nb = hi - lo if hi > lo else 0
+        if nb > cbuf.size:
+            cbuf = np.zeros(nb)
+        # candidates: c_i > alpha (same arithmetic as the screening); c kept for the guess
         nc = 0
         for i in range(lo, hi):
             acc = 0.0
             kmax = L if L < n - i else n - i
             for k in range(kmax):
                 acc += p[k] * y[i + k - a0]
+            cbuf[i - lo] = acc
             if acc > alpha:
                 cand[nc] = i
                 cval[nc] = acc
@@ -845,9 +944,14 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, smal
                     B[a, d] = 0.0
                     d += 1
             max_iter = 50 * m + iter_base
-            if warm:
-                _guess_support(cand, cval, c0, m, passive)
             small = m <= small_vars
+            if warm and m <= _PEAKS_GUESS_VARS:
+                _guess_peaks(cand, cval, c0, m, passive)
+            elif warm:
+                # deconvolved c of the candidates (c taken as zero outside [lo, hi))
+                for a in range(m):
+                    cgue[a] = _filtered(cbuf, nb, cand[c0 + a] - lo, taps, K)
+                _guess_support(cgue, m, guess_thr, passive)
             if small:
                 st = _small_nnqp(B, L, b, m, tol_abs, max_iter, warm, x, passive, pidx, Lw, z, w)
             else:
@@ -948,7 +1052,11 @@ def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=65
         Samples per compiled call (about).
     warm_start : bool
         Start every component's active-set iteration from a guessed support
-        (:func:`_guess_support`, :func:`_warm_start`) instead of zero: the
+        instead of zero: the peaks of ``c`` (:func:`_guess_peaks`) for
+        components of at most ``_PEAKS_GUESS_VARS`` (32) candidates, the
+        Wiener-deconvolved ``c`` above the detection amplitude
+        (:func:`_guess_support`) for larger ones; the guess is then pruned
+        (and, in :func:`_warm_start`, extended) before the iteration: the
         same solution with fewer linear solves.
     small_vars : int
         Components of at most this many candidates are solved by the plain
@@ -975,6 +1083,7 @@ def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=65
     fallback = np.zeros(starts.size, dtype=bool)
     stats = np.zeros(3, dtype=np.int64)
     tol_abs = 1e-9 * alpha
+    taps, guess_thr = _guess_filter(p, alpha)
     idx_l, coef_l, deb_l = [], [], []
     calls = 0
     # work arrays sized for the usual components; runs holding a larger one (up to
@@ -994,7 +1103,8 @@ def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=65
             need = np.zeros(sub.size, dtype=np.int64)
             m = _solve_runs_kernel(seg, a, n, p, cum, float(alpha), starts[sub], stops[sub],
                                    int(margin), cap, int(small_vars), bool(debias), tol_abs,
-                                   int(_ITER_BASE), bool(warm_start), oi, oc, od, fb, need, stats)
+                                   int(_ITER_BASE), bool(warm_start), taps, guess_thr, oi, oc,
+                                   od, fb, need, stats)
             calls += 1
             parts.append((oi[:m], oc[:m], od[:m]))
             again = fb & (need > 0) & (need <= cap_max)
