@@ -314,6 +314,260 @@ def test_working_set_gram_matches_explicit_matrix(monkeypatch, p, n_signs, n_out
                                    rtol=0, atol=1e-12 * np.abs(A).max() ** 2 * 50)
 
 
+@pytest.mark.parametrize("p, n_signs, n_outputs", [(4, 1, 1), (3, 2, 1), (4, 2, 2), (10, 1, 1)])
+def test_working_set_operator_matches_explicit_matrix(p, n_signs, n_outputs):
+    # matrix-free products of a working set (float64) and its single precision Gram matrix,
+    # against the explicit columns A_W; groups in any order, repeated patterns included
+    rng = np.random.default_rng(p + n_signs)
+    X = np.c_[rng.standard_normal((50, p - 1)), np.ones(50)]
+    D = X @ rng.standard_normal((p, 30)) >= 0
+    D[:, 7] = D[:, 2]
+    des = MaskedBlockDesign(X, D, n_outputs=n_outputs, n_signs=n_signs)
+    A = np.stack([des.matvec(e) for e in np.eye(des.n_features)], axis=1)
+    for ws in (np.arange(5), np.array([12, 3, 7, 2, 20]), np.sort(rng.permutation(des.n_groups)[:17]),
+               np.arange(des.n_groups)):
+        idx = (ws[:, None] * p + np.arange(p)).ravel()
+        Aw = A[:, idx]
+        op = des.working_set_operator(ws)
+        assert op.shape == (idx.size, idx.size)
+        v = rng.standard_normal(idx.size)
+        r = rng.standard_normal(des.n_rows)
+        scale = np.abs(A).max()
+        np.testing.assert_allclose(op.matvec(v), Aw @ v, rtol=0, atol=1e-13 * scale * v.size)
+        np.testing.assert_allclose(op.rmatvec(r), Aw.T @ r, rtol=0, atol=1e-13 * scale * r.size)
+        Hw = Aw.T @ Aw
+        np.testing.assert_allclose(op.gram_matvec(v), Hw @ v, rtol=0,
+                                   atol=1e-12 * np.abs(Hw).max() * v.size)
+        np.testing.assert_allclose(op.diag(), np.diag(Hw), rtol=1e-13)
+        H32 = op.gram32()
+        assert H32.dtype == np.float32 and H32.flags.c_contiguous
+        np.testing.assert_allclose(H32, Hw, rtol=0, atol=1e-6 * np.abs(Hw).max())
+        sub = op.restrict(np.array([0, 2, 3]))
+        np.testing.assert_array_equal(sub.groups, ws[[0, 2, 3]])
+
+
+def _ipm_working_set_problem(scale=1.0):
+    """The interior point's problem on the distinct patterns of
+    :func:`_correlated_groups_problem` (columns and ``lam`` times ``scale``):
+    ``des, ws, Aw, y, lam, (H, c, t, x0, kw)`` with ``kw`` the solver options."""
+    Xa, D, A, y = _correlated_groups_problem()
+    des = MaskedBlockDesign(scale * Xa, D)
+    ws = np.flatnonzero(des.pattern_representatives() == np.arange(205))
+    idx = (ws[:, None] * 3 + np.arange(3)).ravel()
+    Aw = scale * A[:, idx]
+    lam = 0.05 * scale
+    H, c, t = Aw.T @ Aw, -Aw.T @ y, np.full(ws.size, lam)
+    kw = {"f_offset": 0.5 * float(y @ y), "single_gap": 0.0, "shrink_gap": (3e-2, 1e-3),
+          "shrink_dual": (0.5, 0.8)}
+    return des, ws, Aw, y, lam, (H, c, t, np.zeros(idx.size), kw)
+
+
+def test_interior_point_with_operator_matches_explicit_gram():
+    # the matrix-free operator (single precision Gram matrix, double precision products in
+    # conjugate gradients) gives the optimum of the explicit double precision Gram matrix,
+    # with the removal of groups; reference: residual-space group CD on the explicit matrix
+    from sparse_events.solvers._group_ipm import interior_point_group_lasso
+
+    des, ws, Aw, y, lam, (H, c, t, x0, kw) = _ipm_working_set_problem()
+    dense, n_dense, _, _ = interior_point_group_lasso(H, c, t, 3, x0, 1e-10, **kw)
+    op = des.working_set_operator(ws)
+    free, n_free, _, (u, z) = interior_point_group_lasso(op, c, t, 3, x0, 1e-10, **kw)
+
+    def objective(x):
+        return 0.5 * float(np.sum((y - Aw @ x) ** 2)) + lam * float(
+            np.linalg.norm(x.reshape(-1, 3), axis=1).sum())
+
+    ref = group_coordinate_descent(Quadratic(Aw, y), GroupL2(lam, 3), tol=1e-12)
+    assert ref.converged
+    f_ref = objective(ref.coef)
+    assert 0 < n_free < 100 and abs(n_free - n_dense) <= 2
+    for x in (dense, free):
+        assert f_ref - 1e-9 * f_ref <= objective(x) <= f_ref * (1 + 1e-8)
+    np.testing.assert_allclose(Aw @ free, Aw @ ref.coef, atol=1e-4)
+    assert u.shape == z.shape == (ws.size, 4)
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_interior_point_newton_system_with_operator_solves_like_dense(single):
+    """The Newton system of a matrix-free operator (single precision factor of its Gram
+    matrix, conjugate gradients with double precision products; double precision factor of
+    its exact Gram matrix when forced) and its restriction solve like numpy's dense solve."""
+    from sparse_events.solvers._group_ipm import _NewtonSystem
+
+    rng = np.random.default_rng(4)
+    p = 4
+    X = np.c_[rng.standard_normal((90, 3)), np.ones(90)]
+    D = X @ rng.standard_normal((4, 40)) >= 0
+    des = MaskedBlockDesign(X, D)
+    ws = np.flatnonzero(des.pattern_representatives() == np.arange(40))
+    K = ws.size
+    A = np.stack([des.matvec(e) for e in np.eye(des.n_features)], axis=1)
+    idx = (ws[:, None] * p + np.arange(p)).ravel()
+    H = A[:, idx].T @ A[:, idx]
+    B = rng.standard_normal((K, p, p))
+    red = np.matmul(B, B.transpose(0, 2, 1)) + 0.1 * np.eye(p)
+
+    def dense(Hs, reds):
+        M = Hs.copy()
+        for k in range(reds.shape[0]):
+            M[k * p:(k + 1) * p, k * p:(k + 1) * p] += reds[k]
+        return M
+
+    lin = _NewtonSystem(des.working_set_operator(ws), p)
+    np.testing.assert_allclose(lin.hmul(np.ones(K * p)), H @ np.ones(K * p), rtol=1e-12)
+    assert lin.factor(red, 0.0, rtol=1e-12, double=not single)
+    assert lin.single == single
+    rhs = rng.standard_normal(K * p)
+    ref = np.linalg.solve(dense(H, red), rhs)
+    np.testing.assert_allclose(lin.solve(rhs), ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
+    keep = np.sort(rng.choice(K, K // 2, replace=False))
+    cols = (keep[:, None] * p + np.arange(p)).ravel()
+    sub = lin.restrict(cols)
+    np.testing.assert_array_equal(sub.op.groups, ws[keep])
+    np.testing.assert_allclose(sub.H32, H[np.ix_(cols, cols)], rtol=0,
+                               atol=1e-6 * np.abs(H).max())
+    assert sub.factor(red[keep], 0.0, rtol=1e-12, double=not single)
+    ref = np.linalg.solve(dense(H[np.ix_(cols, cols)], red[keep]), rhs[cols])
+    np.testing.assert_allclose(sub.solve(rhs[cols]), ref, rtol=1e-8,
+                               atol=1e-8 * np.abs(ref).max())
+    # a second restriction gathers in place into the first one's single precision matrix
+    keep2 = keep[::2]
+    loc = np.flatnonzero(np.isin(keep, keep2))
+    sub2 = sub.restrict((loc[:, None] * p + np.arange(p)).ravel())
+    cols2 = (keep2[:, None] * p + np.arange(p)).ravel()
+    np.testing.assert_array_equal(sub2.op.groups, ws[keep2])
+    full32 = des.working_set_operator(ws).gram32()
+    np.testing.assert_array_equal(sub2.H32, full32[np.ix_(cols2, cols2)])
+    np.testing.assert_allclose(sub2.H32, H[np.ix_(cols2, cols2)], rtol=0,
+                               atol=1e-6 * np.abs(H).max())
+    assert sub2.factor(red[keep2], 0.0, rtol=1e-12, double=not single)
+    ref = np.linalg.solve(dense(H[np.ix_(cols2, cols2)], red[keep2]), rhs[cols2])
+    np.testing.assert_allclose(sub2.solve(rhs[cols2]), ref, rtol=1e-8,
+                               atol=1e-8 * np.abs(ref).max())
+
+
+def _spy_large_interior_points(monkeypatch):
+    """Working sets of 300+ coefficients count as large; returns the list that records,
+    per interior-point call, whether it got the matrix-free operator."""
+    import sparse_events.solvers._group_cd as gcd
+
+    monkeypatch.setattr(gcd, "_IPM_LARGE", 300)
+    seen = []
+    real = gcd.interior_point_group_lasso
+
+    def spy(H, *args, **kwargs):
+        seen.append(hasattr(H, "gram_matvec"))
+        return real(H, *args, **kwargs)
+
+    monkeypatch.setattr(gcd, "interior_point_group_lasso", spy)
+    return seen
+
+
+def test_large_interior_point_working_set_uses_operator(monkeypatch):
+    # working sets counted as large (threshold lowered) are solved with the matrix-free
+    # operator, without the double precision Gram matrix; same optimum as the explicit matrix
+    seen = _spy_large_interior_points(monkeypatch)
+    gram_calls = []
+    real_gram = MaskedBlockDesign.working_set_gram
+
+    def gram_spy(self, groups):
+        gram_calls.append(len(groups))
+        return real_gram(self, groups)
+
+    monkeypatch.setattr(MaskedBlockDesign, "working_set_gram", gram_spy)
+    Xa, D, A, y = _correlated_groups_problem()
+    lam = 0.05
+    res = group_coordinate_descent(Quadratic(MaskedBlockDesign(Xa, D), y), GroupL2(lam, 3),
+                                   tol=1e-9, p0=205, max_newton_size=299)
+    assert res.converged and seen and all(seen)
+    # (the interior point's working set holds 100+ distinct groups: no Gram matrix of it)
+    assert all(g < 100 for g in gram_calls)
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-9)
+    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=1e-8)
+    np.testing.assert_allclose(A @ res.coef, A @ ref.coef, atol=1e-4)
+
+
+def test_large_working_set_with_newton_polish_uses_explicit_gram(monkeypatch):
+    # a large working set that the Newton polish may refine (at most max_newton_size
+    # coefficients) keeps the explicit double precision Gram matrix (the polish needs it)
+    seen = _spy_large_interior_points(monkeypatch)
+    Xa, D, A, y = _correlated_groups_problem()
+    res = group_coordinate_descent(Quadratic(MaskedBlockDesign(Xa, D), y), GroupL2(0.05, 3),
+                                   tol=1e-9, p0=205)
+    assert res.converged and seen and not any(seen)
+
+
+@pytest.mark.parametrize("failure", ["factor", "cg"])
+def test_operator_interior_point_falls_back_to_exact_gram(monkeypatch, failure):
+    """Failing solves with the single precision factor of the operator (no factor, or
+    conjugate gradients not converging) fall back to the exact double precision Gram
+    matrix: same optimum as the explicit-Gram interior point."""
+    import scipy.linalg
+
+    from sparse_events.solvers import _group_ipm
+    from sparse_events.solvers._group_ipm import interior_point_group_lasso
+
+    des, ws, Aw, y, lam, (H, c, t, x0, kw) = _ipm_working_set_problem()
+    dense, _, _, _ = interior_point_group_lasso(H, c, t, 3, x0, 1e-10, **kw)
+
+    real_factor = scipy.linalg.cho_factor
+    calls = {"single": 0, "gram": 0}
+
+    def factor(a, *args, **kwargs):
+        if a.dtype == np.float32:
+            calls["single"] += 1
+            if failure == "factor":
+                raise scipy.linalg.LinAlgError("forced")
+            # a poor preconditioner: the factor of twice the matrix (with no conjugate
+            # gradient step, the residual stays at half the right-hand side)
+            return real_factor(2 * a, *args, **kwargs)
+        return real_factor(a, *args, **kwargs)
+
+    monkeypatch.setattr(scipy.linalg, "cho_factor", factor)
+    monkeypatch.setattr(_group_ipm._NewtonSystem, "_cg_steps", 0)
+    real_gram = type(des.working_set_operator(ws)).gram
+
+    def gram(self):
+        calls["gram"] += 1
+        return real_gram(self)
+
+    monkeypatch.setattr(type(des.working_set_operator(ws)), "gram", gram)
+    free, n_free, _, _ = interior_point_group_lasso(des.working_set_operator(ws), c, t, 3,
+                                                    x0, 1e-10, **kw)
+    assert calls["single"] > 0 and calls["gram"] > 0 and n_free > 0
+
+    def objective(x):
+        return 0.5 * float(np.sum((y - Aw @ x) ** 2)) + lam * float(
+            np.linalg.norm(x.reshape(-1, 3), axis=1).sum())
+
+    ref = group_coordinate_descent(Quadratic(Aw, y), GroupL2(lam, 3), tol=1e-12)
+    f_ref = objective(ref.coef)
+    for x in (dense, free):
+        assert f_ref - 1e-9 * f_ref <= objective(x) <= f_ref * (1 + 1e-8)
+    np.testing.assert_allclose(Aw @ free, Aw @ dense, atol=1e-4)
+
+
+def test_operator_interior_point_with_tiny_scale_falls_back_to_exact_gram():
+    # columns scaled by 1e-22: the single precision Gram matrix (entries ~1e-44) underflows;
+    # the fallback to the exact Gram matrix reaches the explicit-Gram path's optimum
+    from sparse_events.solvers._group_ipm import interior_point_group_lasso
+
+    des, ws, Aw, y, lam, (H, c, t, x0, kw) = _ipm_working_set_problem(scale=1e-22)
+    dense, n_dense, _, _ = interior_point_group_lasso(H, c, t, 3, x0, 0.0, rel_tol=1e-10, **kw)
+    free, n_free, _, _ = interior_point_group_lasso(des.working_set_operator(ws), c, t, 3,
+                                                    x0, 0.0, rel_tol=1e-10, **kw)
+    assert n_dense > 0 and n_free > 0
+
+    def objective(x):
+        return 0.5 * float(np.sum((y - Aw @ x) ** 2)) + lam * float(
+            np.linalg.norm(x.reshape(-1, 3), axis=1).sum())
+
+    f_dense = objective(dense)
+    assert f_dense < 0.5 * float(y @ y)
+    assert objective(free) == pytest.approx(f_dense, rel=1e-8)
+    np.testing.assert_allclose(Aw @ free, Aw @ dense, atol=1e-4)
+
+
 def test_pattern_representatives_match_brute_force():
     rng = np.random.default_rng(0)
     X = np.c_[rng.standard_normal((30, 2)), np.ones(30)]

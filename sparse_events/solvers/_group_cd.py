@@ -177,7 +177,14 @@ def group_coordinate_descent(datafit, penalty, x0=None, **kwargs):
         (the following factorizations are smaller), and stops as soon as the
         full problem's duality gap is ten times below the tolerance (the dual
         residual left by the removal can keep it above that after the usual
-        stopping rule).
+        stopping rule); with a design providing ``working_set_operator``
+        (:class:`MaskedBlockDesign`), such a working set too large for the
+        Newton polish (more than ``max_newton_size`` coefficients, or
+        ``newton=False``) has its Gram matrix computed in single precision
+        only and the double precision products of conjugate gradients are
+        matrix-free products with its columns (the double precision Gram
+        matrix of the working set is formed only if a solve with the single
+        precision factor fails).
     warn : bool
         Emit a :class:`ConvergenceWarning` when ``max_iter`` is reached.
 
@@ -329,7 +336,11 @@ _IPM_REPEATS = 2
 #: interior-point solves of at least that many coefficients factor in single precision
 #: while the gap is above ``_IPM_SINGLE_GAP`` (relative; 0: at every iteration), and remove the groups tending
 #: to zero (dual block norm below ``_IPM_SHRINK_DUAL`` times the weight) once it is below
-#: each of ``_IPM_SHRINK_GAP`` (see ``interior_point_group_lasso``)
+#: each of ``_IPM_SHRINK_GAP`` (see ``interior_point_group_lasso``); with a design
+#: providing ``working_set_operator`` and no Newton polish (``newton=False`` or more than
+#: ``max_newton_size`` coefficients), they also use that matrix-free operator instead of
+#: the double precision Gram matrix.  (Its value equals ``_MASK_GRAM_MIN`` of
+#: :mod:`._masked_block_design` by coincidence: the two thresholds are independent.)
 _IPM_LARGE = 2000
 _IPM_SINGLE_GAP = 0.0
 _IPM_SHRINK_GAP, _IPM_SHRINK_DUAL = (3e-2, 1e-3), (0.5, 0.8)
@@ -404,7 +415,15 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
             # coefficients as samples, where Newton on the support is singular): coordinate
             # descent crawls, so an interior-point method in Gram space; the groups left at
             # the interior point's scale (zero at the optimum) are set to zero
-            Hx = sub.H @ sub.x
+            large = ws.size * p >= _IPM_LARGE
+            # large working sets without the Newton polish (which needs the double
+            # precision Gram matrix): matrix-free double precision products and a single
+            # precision Gram matrix (the double precision one formed only if a solve with
+            # the single precision factor fails)
+            H = design.working_set_operator(ws) if large and not use_newton and hasattr(
+                design, "working_set_operator") else sub.H
+            hmul = getattr(H, "gram_matvec", None)
+            Hx = H @ sub.x if hmul is None else hmul(sub.x)
             c = sub.q - Hx
             # the gap is relative to the full objective at the current point (the full
             # problem's value minus the subproblem's is the constant f_offset)
@@ -416,7 +435,6 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
             if ipm_repeats:
                 pos = np.searchsorted(last_ipm, ws)
                 start = tuple(v[pos] for v in ipm_state)
-            large = ws.size * p >= _IPM_LARGE
 
             def certified(xs, sub=sub, x=x, kkt_scale=kkt_scale):
                 # with a margin, so that _purify can still zero the groups tending to zero
@@ -427,11 +445,13 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
                                     rule, _IPM_GAP * tol, kkt_scale)
 
             z, n_ipm, mu, ipm_state = interior_point_group_lasso(
-                sub.H, c, sub.t, p, sub.x, 0.0, rel_tol=rel, f_offset=primal - f_sub,
+                H, c, sub.t, p, sub.x, 0.0, rel_tol=rel, f_offset=primal - f_sub,
                 start=start, accept=certified if large else None,
                 single_gap=_IPM_SINGLE_GAP if large else np.inf,
                 shrink_gap=_IPM_SHRINK_GAP if large else 0.0, shrink_dual=_IPM_SHRINK_DUAL)
-            sub.set_x(_purify(datafit, penalty, x, sub, z, mu, p, rule, tol, kkt_scale))
+            sub.set_x(_purify(datafit, penalty, x, sub, z, mu, p, rule, tol, kkt_scale),
+                      gram_matvec=hmul)
+            del H
             if use_newton and np.count_nonzero(sub.support()) * p <= datafit.y.size:
                 # a support of fewer coefficients than rows: Newton on it (kept only if the
                 # objective falls) gives the optimum to rounding level

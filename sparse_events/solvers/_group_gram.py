@@ -29,9 +29,9 @@ class GramSubproblem:
         p = design.p
         self.design = design
         self.p = p
-        self.ws = ws
+        self.ws = np.array(ws, dtype=np.int64)     # (a copy: H is computed later)
         self.idx = (ws[:, None] * p + np.arange(p)).ravel()
-        self.H = np.ascontiguousarray(design.working_set_gram(ws))
+        self._H = None          # the working set's Gram matrix, computed when first used
         self.wpat = np.ascontiguousarray(ws % design.n_patterns, dtype=np.int64)
         self.x = np.ascontiguousarray(x[self.idx], dtype=np.float64)  # (a copy)
         self.q = -np.ascontiguousarray(corr[self.idx], dtype=np.float64)
@@ -41,6 +41,13 @@ class GramSubproblem:
         self.val, self.vec = val, vec
         self.gdiag = design.pattern_gram_diag()
         self.viol = np.empty(ws.size)
+
+    @property
+    def H(self):
+        """Gram matrix ``A_W^T A_W`` of the working set (computed on first use)."""
+        if self._H is None:
+            self._H = np.ascontiguousarray(self.design.working_set_gram(self.ws))
+        return self._H
 
     # ---------------------------------------------------------- kernels
     def epochs(self, n):
@@ -78,10 +85,16 @@ class GramSubproblem:
             + self.penalty(x_new) - self.penalty(self.x)
         return change, Hd
 
-    def set_x(self, x_new):
-        """Move to ``x_new`` (any point), keeping the gradient ``q = H x - b`` consistent."""
+    def set_x(self, x_new, gram_matvec=None):
+        """Move to ``x_new`` (any point), keeping the gradient ``q = H x - b`` consistent.
+
+        ``gram_matvec``: the product with ``H`` (default ``H @ v``; a matrix-free
+        one, e.g. of ``MaskedBlockDesign.working_set_operator``, leaves ``H``
+        uncomputed).
+        """
         x_new = np.ascontiguousarray(x_new, dtype=np.float64)
-        self.q = self.q + self.H @ (x_new - self.x)
+        delta = x_new - self.x
+        self.q = self.q + (self.H @ delta if gram_matvec is None else gram_matvec(delta))
         self.x = x_new
 
     def try_move(self, *candidates):

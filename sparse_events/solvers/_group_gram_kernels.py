@@ -667,3 +667,26 @@ def gather_submatrix(H, cols, out, out32):
             for j in range(m):
                 out32[i, j] = np.float32(buf[j])
 
+
+@njit(cache=True, nogil=True)
+def interleave_pair_blocks(B, p, out):
+    """``out[i p + a, j p + b] = B[k(a, b), i, j]``: a Gram matrix from its feature-pair blocks.
+
+    ``B`` of shape (p (p + 1) / 2, U, U) holds the blocks ``(M^T diag(X_a X_b) M)``
+    of the pairs ``a <= b`` in the order ``(0, 0), (0, 1), ..., (1, 1), ...``
+    (``k(a, b) = k(b, a)``); ``out`` (U p, U p) is written row by row.
+    """
+    U = B.shape[1]
+    idx = np.empty((p, p), dtype=np.int64)
+    k = 0
+    for a in range(p):
+        for b in range(a, p):
+            idx[a, b] = k
+            idx[b, a] = k
+            k += 1
+    for i in range(U):
+        for a in range(p):
+            row = out[i * p + a]
+            for j in range(U):
+                for b in range(p):
+                    row[j * p + b] = B[idx[a, b], i, j]

@@ -38,7 +38,15 @@ its cone) can be removed once the gap is small, so that the remaining
 factorizations are smaller (ECG with 1000 gates, 974 distinct groups:
 four factorizations of 974 groups, two of 772 and four of 659); a second
 solve with the same factor then removes the dual residual that the removal
-leaves.
+leaves.  ``H`` can also be a matrix-free operator of ``A^T A`` (e.g.
+``MaskedBlockDesign.working_set_operator``): the Gram matrix is then formed in
+single precision only (for the factors) and the double precision products of
+conjugate gradients are products with ``A`` and ``A^T`` (ECG with 1000 gates:
+the single precision Gram matrix of the 974 groups from the ten blocks of the
+feature pairs, products of the 0/1 masks, instead of the double precision
+one, and no double precision copies when groups are removed); the exact
+double precision Gram matrix is formed only if a solve with the single
+precision factor fails.
 """
 
 from __future__ import annotations
@@ -57,8 +65,17 @@ def interior_point_group_lasso(H, c, t, p, x0, gap_tol, *, rel_tol=0.0, f_offset
 
     Parameters
     ----------
-    H : ndarray of shape (m, m)
-        Positive semi-definite Gram matrix; ``m = n_groups * p``.
+    H : ndarray of shape (m, m) or operator
+        Positive semi-definite Gram matrix; ``m = n_groups * p``.  Or a
+        matrix-free operator of ``H = A^T A`` with ``gram_matvec``, ``diag``,
+        ``gram32`` and ``restrict`` (e.g. ``MaskedBlockDesign.working_set_operator``):
+        products with ``H`` are then computed from ``A`` in double precision, the
+        Newton matrix is factored in single precision from ``gram32()`` (every
+        iteration, whatever ``single_gap``) and every solve is refined by
+        conjugate gradients with the double precision products; only when that
+        fails (no single precision factor, or conjugate gradients not
+        converging) is the exact double precision Gram matrix ``gram()``
+        formed and factored.
     c : ndarray of shape (m,)
         Linear term.
     t : ndarray of shape (n_groups,)
@@ -135,7 +152,8 @@ def interior_point_group_lasso(H, c, t, p, x0, gap_tol, *, rel_tol=0.0, f_offset
         ``(n_groups, p + 1)`` (for ``start``; removed groups have ``x_k = 0``
         and their cone variables of the removal).
     """
-    H = np.asarray(H, dtype=np.float64)
+    if not hasattr(H, "gram_matvec"):
+        H = np.asarray(H, dtype=np.float64)
     m = H.shape[0]
     K = m // p
     q = p + 1
@@ -144,10 +162,12 @@ def interior_point_group_lasso(H, c, t, p, x0, gap_tol, *, rel_tol=0.0, f_offset
     x = np.array(x0, dtype=np.float64)
     X = x.reshape(K, p)
     nx = np.linalg.norm(X, axis=1)
+    lin = _NewtonSystem(H, p, single=np.isfinite(single_gap))
+    h_diag = lin.gram_diag()
     scale = float(nx.max(initial=0.0))
     if scale == 0.0:
         # size of a one-group solution: ||c_k|| / H_kk
-        scale = float(np.max(np.abs(c)) / max(float(np.max(np.diag(H))), 1e-300))
+        scale = float(np.max(np.abs(c)) / max(float(np.max(h_diag, initial=0.0)), 1e-300))
         scale = scale if scale > 0 else 1.0
     if start is not None:
         u, z = (np.array(v, dtype=np.float64) for v in start)
@@ -156,12 +176,12 @@ def interior_point_group_lasso(H, c, t, p, x0, gap_tol, *, rel_tol=0.0, f_offset
         u = np.empty((K, q))
         u[:, 0] = nx + 0.1 * scale
         u[:, 1:] = X
-        g = (H @ x + c).reshape(K, p)
+        g = (lin.hmul(x) + c).reshape(K, p)
         gn = np.linalg.norm(g, axis=1)
         z = np.empty((K, q))
         z[:, 0] = t
         z[:, 1:] = g * np.minimum(1.0, 0.5 * t / np.maximum(gn, 1e-300))[:, None]
-    ridge0 = 1e-13 * max(float(np.trace(H)) / max(m, 1), 1e-300)
+    ridge0 = 1e-13 * max(float(np.sum(h_diag)) / max(m, 1), 1e-300)
     res_tol = 1e-9 * max(1.0, float(np.linalg.norm(c)))
     K_full, u_full, z_full, kept = K, None, None, None
     shrink_gap = np.atleast_1d(np.asarray(shrink_gap, dtype=np.float64))
@@ -171,12 +191,11 @@ def interior_point_group_lasso(H, c, t, p, x0, gap_tol, *, rel_tol=0.0, f_offset
     else:
         shrink_gap = shrink_dual = np.zeros(0)      # no removal
     n_shrink = 0
-    lin = _NewtonSystem(H, p, single=np.isfinite(single_gap))
     mu = float(np.sum(u * z)) / max(K, 1)
     n_iter = 0
     while n_iter < max_iter:
         x = u[:, 1:].ravel()
-        Hx = lin.H @ x
+        Hx = lin.hmul(x)
         r = np.empty((K, q))                       # dual residual
         r[:, 0] = t - z[:, 0]
         r[:, 1:] = (Hx + c).reshape(K, p) - z[:, 1:]
@@ -255,7 +274,7 @@ def interior_point_group_lasso(H, c, t, p, x0, gap_tol, *, rel_tol=0.0, f_offset
             x = u[:, 1:].ravel()
             r = np.empty((K, q))
             r[:, 0] = t - z[:, 0]
-            r[:, 1:] = (lin.H @ x + c).reshape(K, p) - z[:, 1:]
+            r[:, 1:] = (lin.hmul(x) + c).reshape(K, p) - z[:, 1:]
             if float(np.linalg.norm(r)) > res_tol:
                 du, dz = _newton_direction((lin, W, W2, a, b, r), np.zeros((K, q)))
                 if np.all(np.isfinite(du)) and np.all(np.isfinite(dz)):
@@ -294,13 +313,28 @@ class _NewtonSystem:
     the double precision matrix (products with ``H`` and the blocks), run until
     the residual is ``rtol`` times the right-hand side (at most eight steps; a
     double precision factorization when the residual is still above ``1e-6``
-    times it).
+    times it).  ``H`` may be a matrix-free operator (see
+    :func:`interior_point_group_lasso`): the single precision factors are then
+    those of its single precision Gram matrix ``H.gram32()`` (rounded),
+    refined by conjugate gradients with the operator's double precision
+    products; the double precision factorization is that of its exact Gram
+    matrix ``H.gram()`` (formed then, and kept).  A solve that fails returns
+    NaN (the interior point then stops).
     """
 
+    #: maximum number of conjugate gradient steps per solve with a single precision factor
+    _cg_steps = 8
+
     def __init__(self, H, p, single=False, H32=None, work=None):
+        self.op = H if hasattr(H, "gram_matvec") else None
+        m = H.shape[0]
+        if self.op is not None:
+            single = True
+            if H32 is None:
+                H32 = H.gram32()
+            H = None
         self.H = H
         self.own_H = False
-        m = H.shape[0]
         self.p = p
         K = m // p
         # (row, column) of every entry of the diagonal p x p blocks
@@ -311,7 +345,9 @@ class _NewtonSystem:
         # work arrays in Fortran order: LAPACK factors them in place (a C-ordered
         # array would be copied first); the matrix is symmetric, so the transposed
         # view of the C-ordered H is copied into them without a transposition
-        self.M = np.empty((m, m), order="F")
+        # (double precision work matrix: allocated when first needed for an operator,
+        # which factors in double precision only if single precision fails)
+        self.M = np.empty((m, m), order="F") if self.op is None else None
         self.H32 = (H.astype(np.float32) if H32 is None else H32) if single else None
         self.M32 = None
         if single:
@@ -322,8 +358,32 @@ class _NewtonSystem:
         self.red = None
         self.ridge = 0.0
 
+    def hmul(self, v):
+        """``H v`` in double precision."""
+        return self.H @ v if self.op is None else self.op.gram_matvec(v)
+
+    def gram_diag(self):
+        """The diagonal of ``H`` (double precision)."""
+        return np.diag(self.H) if self.op is None else self.op.diag()
+
     def restrict(self, cols):
         """The system of the rows and columns ``cols`` (whole groups), reusing the buffers."""
+        if self.op is not None:
+            m = cols.size
+            cols = np.ascontiguousarray(cols, dtype=np.int64)
+            if not np.all(np.diff(cols) > 0):
+                raise ValueError("cols must be increasing")
+            # in place into the single precision matrix (increasing cols: see
+            # gather_submatrix), the work array's memory reused
+            H32 = _prefix(self.H32, m)
+            gather_submatrix(self.H32, cols, H32, np.empty((0, 0), dtype=np.float32))
+            lin = _NewtonSystem(self.op.restrict(cols[::self.p] // self.p), self.p,
+                                H32=H32, work=self.M32)
+            if self.H is not None:
+                # (the exact Gram matrix of a fallback, kept)
+                lin.H = self.H[np.ix_(cols, cols)]
+            self.H32 = self.M32 = None      # handed on
+            return lin
         if self.H32 is None:
             return _NewtonSystem(self.H[np.ix_(cols, cols)], self.p)
         m = cols.size
@@ -342,12 +402,17 @@ class _NewtonSystem:
         self.H = self.H32 = self.M32 = None      # overwritten or handed on
         return lin
 
-    def factor(self, red, ridge0, single=False, rtol=1e-9):
+    def factor(self, red, ridge0, single=False, rtol=1e-9, double=False):
         """Factor the matrix with the blocks ``red``; ``False`` if that fails.
 
-        ``rtol``: relative residual of the solves with a single precision factor.
+        ``rtol``: relative residual of the solves refined by conjugate gradients.
+        An operator's matrix is factored in single precision unless ``double``
+        (or single precision fails); its double precision factor is that of its
+        exact Gram matrix (``gram()``, computed once).
         """
         self.red, self.single, self.rtol, self.ridge0 = red, False, rtol, ridge0
+        if self.op is not None:
+            single = not double
         if single and self.H32 is not None:
             np.copyto(self.M32, self.H32.T)
             self.M32[self.ci, self.ri] += red.ravel().astype(np.float32)
@@ -359,6 +424,12 @@ class _NewtonSystem:
             except (la.LinAlgError, ValueError):
                 pass
         ridge = ridge0
+        if self.H is None:
+            # an operator: its exact Gram matrix (the rounded single precision one
+            # cannot give more accurate solves)
+            self.H = np.ascontiguousarray(self.op.gram(), dtype=np.float64)
+        if self.M is None:
+            self.M = np.empty(self.H.shape, order="F")
         for _ in range(4):
             np.copyto(self.M, self.H.T)
             self.M[self.ci, self.ri] += red.ravel()
@@ -374,27 +445,28 @@ class _NewtonSystem:
 
     def _matvec(self, v):
         K = self.red.shape[0]
-        out = self.H @ v
+        out = self.hmul(v)
         out += np.einsum("kab,kb->ka", self.red, v.reshape(K, self.p)).ravel()
         return out
 
-    def _solve32(self, v):
-        return la.cho_solve(self.cho, v.astype(np.float32), check_finite=False).astype(np.float64)
+    def _precond(self, v):
+        if self.single:
+            return la.cho_solve(self.cho, v.astype(np.float32),
+                                check_finite=False).astype(np.float64)
+        return la.cho_solve(self.cho, v, check_finite=False)
 
-    def solve(self, rhs):
-        """``M^-1 rhs`` (conjugate gradients preconditioned by a single precision factor)."""
-        if not self.single:
-            return la.cho_solve(self.cho, rhs, check_finite=False)
+    def _cg(self, rhs, max_steps):
+        """Conjugate gradients preconditioned by the factor; ``(x, converged)``."""
         scale = float(np.linalg.norm(rhs))
-        x = self._solve32(rhs)
+        x = self._precond(rhs)
         res = rhs - self._matvec(x)
         err = float(np.linalg.norm(res))
-        if not err > self.rtol * scale:
-            return x
-        zr = self._solve32(res)
+        if err <= self.rtol * scale:          # (NaN: not converged)
+            return x, True
+        zr = self._precond(res)
         d = zr.copy()
         rz = float(res @ zr)
-        for _ in range(8):
+        for _ in range(max_steps):
             Md = self._matvec(d)
             dMd = float(d @ Md)
             if not dMd > 0:
@@ -403,17 +475,29 @@ class _NewtonSystem:
             x += step * d
             res -= step * Md
             err = float(np.linalg.norm(res))
-            if not err > self.rtol * scale:
-                return x
-            zr = self._solve32(res)
+            if err <= self.rtol * scale:
+                return x, True
+            zr = self._precond(res)
             rz, rz_old = float(res @ zr), rz
             d = zr + (rz / rz_old) * d
-        if float(np.linalg.norm(rhs - self._matvec(x))) <= 1e-6 * scale:
-            return x
-        # conjugate gradients do not converge: double precision factorization
-        if self.factor(self.red, self.ridge0):
+        return x, float(np.linalg.norm(rhs - self._matvec(x))) <= 1e-6 * scale
+
+    def solve(self, rhs):
+        """``M^-1 rhs`` (conjugate gradients preconditioned by a single precision factor).
+
+        NaN when conjugate gradients do not converge and the double precision
+        factorization fails too.
+        """
+        if not self.single:
             return la.cho_solve(self.cho, rhs, check_finite=False)
-        return x
+        x, ok = self._cg(rhs, self._cg_steps)
+        if ok:
+            return x
+        # conjugate gradients do not converge: double precision factorization (of the
+        # matrix itself, or of an operator's exact Gram matrix)
+        if self.factor(self.red, self.ridge0, rtol=self.rtol, double=True):
+            return la.cho_solve(self.cho, rhs, check_finite=False)
+        return np.full_like(rhs, np.nan)
 
 
 def _newton_direction(system, rho):

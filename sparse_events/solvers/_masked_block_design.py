@@ -277,6 +277,18 @@ class MaskedBlockDesign(Design):
                 H *= o[:, None] == o[None, :]
         return H
 
+    def working_set_operator(self, groups):
+        """Matrix-free products with the columns of ``groups``.
+
+        Returns a :class:`WorkingSetProducts`: ``A_W v`` and ``A_W^T r`` in
+        float64 from the 0/1 masks (one ``(n, |W|) x (|W|, p)`` product each,
+        per output), ``A_W^T A_W v`` (both of them), the Gram matrix
+        ``A_W^T A_W`` in single precision (for the preconditioner of the
+        interior-point method of :mod:`._group_ipm`), and the exact float64
+        one only on request (``gram()``, that method's fallback).
+        """
+        return WorkingSetProducts(self, groups)
+
     def _compute_lipschitz(self):
         """``||A||_2^2`` (with the 1 % upper margin of the power iteration).
 
@@ -477,3 +489,133 @@ class Float32MaskedProducts(Design):
         if self.n_signs == 2:
             G = np.stack([G, -G], axis=1)
         return G.ravel()
+
+
+class WorkingSetProducts:
+    """Products with the columns ``A_W`` of the groups ``W`` of a :class:`MaskedBlockDesign`.
+
+    Built by :meth:`MaskedBlockDesign.working_set_operator`.  ``matvec``,
+    ``rmatvec`` and ``gram_matvec`` (``A_W^T A_W v``) are float64 products
+    with the 0/1 masks of the groups' patterns (``O(n |W| p)``, no
+    ``|W| p x |W| p`` matrix is formed); :meth:`gram32` is the Gram matrix
+    ``A_W^T A_W`` in single precision, computed from the masks as in
+    :meth:`MaskedBlockDesign.working_set_gram` (products of the 0/1 masks
+    weighted by ``X_a * X_b``, accumulated in float32: relative errors of order
+    ``1e-7 * sqrt(n_samples)``), meant for preconditioners only;
+    :meth:`gram` is the exact float64 Gram matrix
+    (:meth:`MaskedBlockDesign.working_set_gram`).
+
+    Parameters
+    ----------
+    design : MaskedBlockDesign
+    groups : array_like of int
+        Group indices (any order; the products follow it).
+    """
+
+    def __init__(self, design, groups):
+        groups = np.asarray(groups, dtype=np.int64)
+        P, S, p = design.n_patterns, design.n_signs, design.p
+        self.design = design
+        self.groups = groups
+        self.p = p
+        self.pats = groups % P
+        self.signs = np.where((groups // P) % S == 0, 1.0, -1.0)
+        self.outs = groups // (S * P)
+        self.shape = (groups.size * p, groups.size * p)
+        self.M = np.ascontiguousarray(design._Df[:, self.pats])      # (n, |W|)
+        self._by_output = [(o, np.flatnonzero(self.outs == o))
+                           for o in np.unique(self.outs)]
+
+    def restrict(self, local):
+        """The operator of the groups ``groups[local]``."""
+        return WorkingSetProducts(self.design, self.groups[np.asarray(local, dtype=np.int64)])
+
+    def matvec(self, v):
+        """``A_W v``, shape (n_rows,)."""
+        d = self.design
+        V = np.asarray(v, dtype=np.float64).reshape(-1, self.p) * self.signs[:, None]
+        out = np.zeros((d.n_outputs, d.n_samples))
+        for o, sel in self._by_output:
+            if sel.size == self.groups.size:
+                MV = self.M @ V
+            else:
+                MV = self.M[:, sel] @ V[sel]
+            out[o] = np.einsum("ij,ij->i", d.X, MV)
+        return out.ravel()
+
+    def rmatvec(self, r):
+        """``A_W^T r``, shape (|W| p,)."""
+        d = self.design
+        R = np.asarray(r, dtype=np.float64).reshape(d.n_outputs, d.n_samples)
+        G = np.empty((self.groups.size, self.p))
+        for o, sel in self._by_output:
+            RX = R[o][:, None] * d.X
+            if sel.size == self.groups.size:
+                G[:] = self.M.T @ RX
+            else:
+                G[sel] = self.M[:, sel].T @ RX
+        G *= self.signs[:, None]
+        return G.ravel()
+
+    def gram_matvec(self, v):
+        """``A_W^T A_W v``."""
+        return self.rmatvec(self.matvec(v))
+
+    def diag(self):
+        """Diagonal of ``A_W^T A_W`` (float64), shape (|W| p,)."""
+        gd = self.design.pattern_gram_diag()
+        return np.ascontiguousarray(np.diagonal(gd, axis1=1, axis2=2)[self.pats]).ravel()
+
+    def gram(self):
+        """``A_W^T A_W`` in double precision, shape (|W| p, |W| p).
+
+        :meth:`MaskedBlockDesign.working_set_gram` of the groups (their order).
+        """
+        return self.design.working_set_gram(self.groups)
+
+    def gram32(self):
+        """``A_W^T A_W`` in single precision (C order), shape (|W| p, |W| p)."""
+        d, p = self.design, self.p
+        upat, inv = np.unique(self.pats, return_inverse=True)
+        inv = np.ravel(inv)
+        U = upat.size
+        if p > 8:
+            M = d.masks[:, upat].astype(np.float32)
+            B = (M[:, :, None] * d.X[:, None, :].astype(np.float32)).reshape(d.n_samples, -1)
+            G = B.T @ B
+        else:
+            # masks as (U, n) rows: the selections of samples (per sign of X_a X_b) are
+            # (U, k) C-ordered blocks, whose products B B^T numpy runs as BLAS syrk
+            MT = d._mask_t[upat].astype(np.float32)
+            blocks = np.empty((p * (p + 1) // 2, U, U), dtype=np.float32)
+            k = 0
+            for a in range(p):
+                for b in range(a, p):
+                    blocks[k] = _weighted_mask_gram32(MT, d.X[:, a] * d.X[:, b])
+                    k += 1
+            G = np.empty((U * p, U * p), dtype=np.float32)
+            gram_kern.interleave_pair_blocks(blocks, p, G)
+            del blocks
+        same = U == self.groups.size and np.array_equal(inv, np.arange(U))
+        if same and np.all(self.signs > 0) and len(self._by_output) == 1:
+            return G
+        idx = (inv[:, None] * p + np.arange(p)).ravel()
+        H = G[np.ix_(idx, idx)]
+        f = np.repeat(self.signs, p).astype(np.float32)
+        H *= f[:, None] * f[None, :]
+        if len(self._by_output) > 1:
+            o = np.repeat(self.outs, p)
+            H *= o[:, None] == o[None, :]
+        return np.ascontiguousarray(H)
+
+
+def _weighted_mask_gram32(MT, v):
+    """``MT diag(v) MT^T`` in single precision (symmetric products per sign of ``v``)."""
+    pos = v > 0
+    Bp = MT[:, pos] * np.sqrt(v[pos]).astype(np.float32)
+    out = Bp @ Bp.T
+    neg = v < 0
+    if np.any(neg):
+        Bn = MT[:, neg] * np.sqrt(-v[neg]).astype(np.float32)
+        out -= Bn @ Bn.T
+    return out
