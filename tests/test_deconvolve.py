@@ -162,3 +162,23 @@ def test_bad_input(kwargs, exc, match):
     y, kernel, alpha = args.pop("y"), args.pop("kernel"), args.pop("alpha")
     with pytest.raises(exc, match=match):
         deconvolve(y, kernel, alpha, **args)
+
+
+def test_prevalidated_datafit_matches_quadratic():
+    # deconvolve builds its datafit on the already validated signal without a
+    # second check (check_input=False): the same datafit as the checked constructor
+    from sparse_events.solvers._designs import BandedDesign
+
+    rng = np.random.default_rng(3)
+    Y = rng.standard_normal((2, 40))
+    op = DictionaryOperator(rng.standard_normal((1, 5)), 40, "causal")
+    design = BandedDesign(op)
+    x = rng.standard_normal(40)
+    for y in (Y[1], np.repeat(Y[0], 2)[::2]):  # contiguous row / strided view
+        ref = Quadratic(design, y)
+        got = Quadratic(design, y, check_input=False)
+        assert vars(got).keys() == vars(ref).keys()
+        assert got.design is design and got.y.flags.c_contiguous
+        np.testing.assert_array_equal(got.y, ref.y)
+        assert got.value(x) == ref.value(x)
+        np.testing.assert_array_equal(got.gradient(x), ref.gradient(x))

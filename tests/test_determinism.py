@@ -73,9 +73,10 @@ def test_bit_identical_across_1_and_2_threads():
 
 
 def test_cached_and_freshly_compiled_kernels_agree(monkeypatch):
-    # the banded CD path (single kernel and dictionary) is the one using this kernel
+    # the banded CD path (single kernel and dictionary) uses these kernels (the short one
+    # for kernels of fewer than 32 taps)
     cached = case_outputs(2000, lasso=False)
-    for name in ("banded_epoch_violation",):
+    for name in ("banded_epoch_violation", "banded_epoch_violation_short"):
         disp = getattr(_cd_kernels, name)
         options = {k: v for k, v in disp.targetoptions.items()
                    if k not in ("cache", "nopython")}
@@ -83,7 +84,7 @@ def test_cached_and_freshly_compiled_kernels_agree(monkeypatch):
         monkeypatch.setattr(_cd_kernels, name, fresh)
     recompiled = case_outputs(2000, lasso=False)
     # the swapped-in dispatchers were really used, and compiled here, not loaded
-    for name in ("banded_epoch_violation",):
+    for name in ("banded_epoch_violation", "banded_epoch_violation_short"):
         stats = getattr(_cd_kernels, name).stats
         assert stats.cache_path is None and sum(stats.cache_misses.values()) >= 1
     _assert_same({"cached kernels": cached, "freshly compiled kernels": recompiled})

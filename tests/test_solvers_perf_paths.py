@@ -192,6 +192,64 @@ def test_cd_with_and_without_newton_steps_agree(ratio, rng, monkeypatch):
     assert abs(a.objective[-1] - b.objective[-1]) <= 1e-12 * b.objective[-1]
 
 
+@pytest.mark.parametrize("mode", ["causal", "full"])
+def test_newton_on_moved_blocks_equals_newton_on_all(mode, rng):
+    """A Newton step restricted to the blocks that moved since the last step
+    (``newton_positions``) equals the step on the whole working set, when the
+    other blocks are at the optimum of their face."""
+    op, design, _, y = banded_problem(rng, mode, 1, N=3000, L=12)
+    df = Quadratic(op, y)
+    pen = L1(0.02 * np.abs(design.rmatvec(y)).max())
+    t = np.array([pen.alpha])
+    x = coordinate_descent(df, pen, tol=1e-14, max_iter=1000).coef.copy()
+    ws = np.arange(x.size, dtype=np.int64)
+    prev = x.copy()  # snapshot after the last step: every block at its face optimum
+    # move a few support coefficients of one stretch (same signs)
+    S = np.flatnonzero(x)
+    moved = S[S.size // 2: S.size // 2 + 3]
+    x[moved] *= 1.0 + 0.05 * rng.standard_normal(moved.size)
+    r = y - design.matvec(x)
+    pos = design.newton_positions(ws, x, prev, pen.alpha)
+    assert 0 < pos.size < S.size
+    assert np.all(x[pos] != 0) and np.all(np.isin(moved, ws[pos]))
+    xa, ra = x.copy(), r.copy()
+    assert design.newton_step(xa, ra, ws[pos], t, False) > 0
+    xb, rb = x.copy(), r.copy()
+    assert design.newton_step(xb, rb, ws, t, False) > 0
+    np.testing.assert_allclose(xa, xb, rtol=1e-12, atol=1e-12 * np.abs(xb).max())
+    np.testing.assert_allclose(ra, rb, atol=1e-10 * np.abs(y).max())
+    # several kernels: no restriction (None: the whole working set)
+    _, design2, _, _ = banded_problem(rng, mode, 2, N=300, L=5)
+    z = np.zeros(design2.n_features)
+    assert design2.newton_positions(np.arange(z.size, dtype=np.int64), z, z, 1.0) is None
+
+
+def test_cd_with_restricted_newton_steps_equals_full_steps(rng, monkeypatch):
+    """Coordinate descent whose later Newton steps re-solve only the moved
+    blocks reaches the optimum of the one whose steps cover the working set."""
+    op, design, _, y = banded_problem(rng, "causal", 1, N=20000, L=12)
+    df = Quadratic(op, y)
+    pen = L1(0.01 * np.abs(design.rmatvec(y)).max())
+    sizes = []
+    orig = BandedDesign.newton_positions
+
+    def recording(self, ws, xw, prev, t_min):
+        out = orig(self, ws, xw, prev, t_min)
+        if out is not None:  # restricted: fewer positions than nonzero coefficients?
+            sizes.append((out.size, int(np.count_nonzero(xw))))
+        return out
+
+    monkeypatch.setattr(BandedDesign, "newton_positions", recording)
+    a = coordinate_descent(df, pen, tol=1e-10, max_iter=1000)
+    assert sizes and any(k < n for k, n in sizes)
+    monkeypatch.setattr(BandedDesign, "newton_positions", lambda self, *args: None)
+    b = coordinate_descent(df, pen, tol=1e-10, max_iter=1000)
+    assert a.converged and b.converged
+    np.testing.assert_array_equal(a.coef != 0, b.coef != 0)
+    np.testing.assert_allclose(a.coef, b.coef, atol=1e-7 * np.abs(b.coef).max())
+    assert abs(a.objective[-1] - b.objective[-1]) <= 1e-10 * b.objective[-1]
+
+
 def _full_envelope(G):
     """Envelope storage of a dense SPD matrix (every row starts at column 0)."""
     m = G.shape[0]
@@ -294,9 +352,14 @@ def test_candidate_scores_equal_check_optimality(mode, P, rng):
         xp = np.maximum(x, 0) if pen.positive else x
         t = thresholds(pen, n)
         # nz: the nonzeros of x plus some zeros, sorted; or every coordinate
+        # (more than one in kern._DENSE_NZ listed: x read everywhere, without
+        # following nz; a sparser x below: nz followed)
         extra = rng.choice(n, 50, replace=False)
         some = np.union1d(np.flatnonzero(xp), extra).astype(np.int64)
-        cases = [(xp, some), (xp, np.arange(n, dtype=np.int64)),
+        xs = np.where(np.arange(n) < n // 10, xp, 0.0)
+        few = np.union1d(np.flatnonzero(xs), extra[:5]).astype(np.int64)
+        assert few.size * kern._DENSE_NZ < n  # ``few``: the sparse branch (full listing: dense)
+        cases = [(xp, some), (xp, np.arange(n, dtype=np.int64)), (xs, few),
                  (np.zeros(n), np.empty(0, dtype=np.int64))]
         for xc, nz in cases:
             r = df.residual(xc)
@@ -370,8 +433,12 @@ def test_gram_update_follows_the_correlation(mode, P, L, rng):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("P", [1, 2])
 @pytest.mark.parametrize("positive", [False, True])
-def test_epoch_with_violation_equals_plain_epoch(mode, P, positive, rng):
-    op, design, x, y = banded_problem(rng, mode, P)
+@pytest.mark.parametrize("epoch", ["banded_epoch_violation", "banded_epoch_violation_short"])
+@pytest.mark.parametrize("L", [9, 40])
+def test_epoch_with_violation_equals_plain_epoch(mode, P, positive, epoch, L, rng):
+    """Both forms of the fused epoch (slices / direct indexing of the taps), for
+    short and long kernels, vs single-coordinate reference epochs."""
+    op, design, x, y = banded_problem(rng, mode, P, L=L)
     x = np.abs(x) if positive else x
     amax = np.abs(design.rmatvec(y)).max()
     ws = np.sort(rng.choice(x.size, x.size // 3, replace=False)).astype(np.int64)
@@ -388,7 +455,7 @@ def test_epoch_with_violation_equals_plain_epoch(mode, P, positive, rng):
                                   design.shift, design.n_rows, t, positive, 1)
         # on the working set's coefficients, contiguous
         x2w = x2[ws]
-        changes, viol = kern.banded_epoch_violation(
+        changes, viol = getattr(kern, epoch)(
             x2w, r2, ws, design.kernels, design.cumsq, design.n_samples, design.shift,
             design.n_rows, t, positive)
         x2[ws] = x2w
@@ -441,3 +508,28 @@ def test_cd_fast_path_equals_generic_path(mode, P, ratio, incremental, rng, monk
     assert a.converged and b.converged
     np.testing.assert_allclose(a.coef, b.coef, atol=1e-6 * np.abs(b.coef).max())
     assert abs(a.objective[-1] - b.objective[-1]) <= 1e-8 * b.objective[-1]
+
+
+@pytest.mark.parametrize("K, every", [(5, 5), (3, 5), (7, 5)])
+def test_anderson_storing_only_the_iterates_it_reads(K, every, rng):
+    """With the extrapolation schedule known (every ``every`` pushes), the ring
+    buffer skips the iterates no try reads; each try equals the one of a buffer
+    that stores every iterate."""
+    lazy, full = cd_module._Anderson(K, every=every), cd_module._Anderson(K)
+    v = rng.standard_normal(50)
+    tried = 0
+    for _ in range(2):  # a reset in between, as at a new working set
+        lazy.reset()
+        full.reset()
+        for _ in range(4 * every + 2):
+            v = 0.8 * v + 0.1 * rng.standard_normal(v.size)
+            lazy.push(v)
+            full.push(v)
+            assert lazy.count == full.count
+            if lazy.count % every == 0:
+                a, b = lazy.extrapolate(), full.extrapolate()
+                assert (a is None) == (b is None) == (lazy.count < K + 1)
+                if a is not None:
+                    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+                    tried += 1
+    assert tried >= 4

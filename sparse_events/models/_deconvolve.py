@@ -242,7 +242,8 @@ def deconvolve(y, kernel, alpha, *, mode="causal", weights=None, positive=False,
     design = BandedDesign(op)
     results = []
     for i in range(n_sig):
-        datafit = Quadratic(design, Y[i])
+        # (Y validated by _prepare: no second full pass over the signal)
+        datafit = Quadratic(design, Y[i], check_input=False)
         penalty = WeightedL1(alphas[i], None if W is None else W[i], positive=positive)
         res = solve(datafit, penalty, None if X0 is None else X0[i], solver=solver, tol=tol,
                     max_iter=max_iter)

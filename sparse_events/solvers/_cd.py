@@ -70,26 +70,53 @@ _INCREMENTAL_SHARE = 0.5
 class _Anderson:
     """Anderson extrapolation of the last ``K + 1`` iterates (as in skglm / celer).
 
-    The iterates live in a preallocated ``(K + 1, n)`` ring buffer.
+    The iterates live in a preallocated ``(K + 1, n)`` ring buffer.  With
+    ``every`` given, extrapolation is only tried when ``count`` is a multiple
+    of ``every``: :meth:`push` then stores only the iterates such a try will
+    use (the others are counted, not copied).
     """
 
-    def __init__(self, K):
+    def __init__(self, K, every=None):
         self.K = K
+        self.every = every
         self.buf = None
         self.count = 0
 
     def reset(self):
         self.count = 0
 
+    def _needed(self, c):
+        """Whether iterate number ``c`` (1-based since the reset) is read by a try."""
+        if self.every is None:
+            return True
+        m = max(c, self.K + 1)
+        m = -(-m // self.every) * self.every  # first try at or after it
+        return m - c <= self.K
+
     def push(self, v):
+        if not self._needed(self.count + 1):
+            self.count += 1
+            return
         if self.buf is None or self.buf.shape[1] != v.size:
             self.buf = np.empty((self.K + 1, v.size))
-            self.count = 0
+            if self.every is None:
+                self.count = 0
+            # (else the new size comes with a new working set, after a reset:
+            # this is the first iterate stored since)
         self.buf[self.count % (self.K + 1)] = v
         self.count += 1
 
+    def due(self):
+        """Whether a try is due now (``count`` a multiple of ``every``, when given)."""
+        return self.every is None or self.count % self.every == 0
+
     def extrapolate(self):
-        if self.count < self.K + 1:
+        """The extrapolated point, or None (too few iterates, not due, or singular).
+
+        Off the ``every`` schedule the buffer does not hold the iterates a try
+        reads, so it is refused.
+        """
+        if self.count < self.K + 1 or not self.due():
             return None
         m = self.K + 1
         first = self.count % m  # oldest row
@@ -175,8 +202,9 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
     the residual under the coordinate's kernel; their epochs measure the inner
     violation on the way, all violators enter the working set when they are
     few (then solved to 0.01 times the outer violation, with active-set Newton
-    steps on the support only then), the outer checks list the working-set
-    candidates, and for kernels of 32 taps or more ``c`` is kept between checks
+    steps on the support only then; after the first, a step re-solves only the
+    blocks of overlapping columns that moved since), the outer checks list the
+    working-set candidates, and for kernels of 32 taps or more ``c`` is kept between checks
     and updated through the banded Gram by the change of the coefficients
     instead of a new correlation when few changed.
 
@@ -244,7 +272,8 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
               and all(getattr(type(design), name) is getattr(BandedDesign, name)
                       for name in ("cd_scores", "cd_epochs", "cd_violation",
                                    "cd_epoch_violation", "cd_candidates",
-                                   "cd_candidates_from_corr", "cd_corr_update")))
+                                   "cd_candidates_from_corr", "cd_corr_update",
+                                   "newton_positions")))
     y = datafit.y
     cold = x0 is None
     if cold:
@@ -262,6 +291,11 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
         # working-set candidates and their scores, reused by every outer iteration
         cand = np.empty(n, dtype=np.int64)
         scores = np.empty(n)
+        # storage of the working sets and of their coefficients, reused by every
+        # outer iteration (a new array per working set costs its first-touch
+        # page faults every time)
+        ws_buf = None
+        xw_buf = None
         L = design.kernels.shape[1]
         ws = None
         all_in = False  # whether the last working set held every violator
@@ -271,11 +305,12 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
     else:
         scores = np.empty(n)  # working-set scores, reused by every outer iteration
     kkt_scale = None
+    t_min = None  # smallest threshold (banded Newton steps after the first)
     history = []
     n_epochs = 0
     converged = False
     reason = "max_iter"
-    acc = _Anderson(anderson) if anderson else None
+    acc = _Anderson(anderson, every=anderson) if anderson else None
     chk = None
     for outer in range(max_iter):
         if banded:
@@ -308,7 +343,9 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
         if ws_size >= n:
             ws = np.arange(n, dtype=np.int64)
         elif banded:
-            ws = kern.select_from_candidates(cand, scores, n_sup, n_viol, ws_size)
+            if ws_buf is None:
+                ws_buf = np.empty(n, dtype=np.int64)
+            ws = kern.select_from_candidates(cand, scores, n_sup, n_viol, ws_size, ws_buf)
             if ws.size == 0:
                 ws = np.arange(ws_size, dtype=np.int64)
         else:
@@ -327,8 +364,21 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
         stepped = False
         # banded: the working set's coefficients, contiguous during its solve
         # (written back to x after it and around Newton steps)
-        xw = x[ws] if banded else None
+        xw = None
+        if banded:
+            if xw_buf is None:
+                xw_buf = np.empty(n)
+            if outer == 0 and cold:
+                # x == 0: no gather (on a length-n x not yet written, it would
+                # map every page of x only to read zeros)
+                xw = xw_buf[:ws.size]
+                xw.fill(0.0)
+            else:
+                xw = np.take(x, ws, out=xw_buf[:ws.size], mode="clip")  # (unbuffered)
         xw0 = xw.copy() if banded and corr is not None else None
+        # banded: snapshot of xw after the last Newton step of this working set
+        # (the next step then re-solves only the blocks that moved since)
+        xw_newton = None
         for epoch in range(1, max_epochs + 1):
             if banded:
                 # the violation is measured on the way (before each update)
@@ -349,17 +399,35 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
                     and changes <= _NEWTON_CHANGES * ws.size):
                 # sign pattern nearly stable: jump to the optimum of its face
                 last_newton = epoch
-                if banded:
-                    x[ws] = xw
-                stepped = bool(design.newton_step(x, r, ws, thresh, positive))
+                pos = None
+                if xw_newton is not None:
+                    if t_min is None:
+                        t_min = float(thresh.min())
+                    pos = design.newton_positions(ws, xw, xw_newton, t_min)
+                if pos is not None:
+                    # the blocks that moved since the last step (x is current there)
+                    sub = ws[pos]
+                    x[sub] = xw[pos]
+                    stepped = bool(design.newton_step(x, r, sub, thresh, positive))
+                    if stepped:
+                        xw[pos] = x[sub]
+                else:
+                    if banded:
+                        x[ws] = xw
+                    stepped = bool(design.newton_step(x, r, ws, thresh, positive))
+                    if stepped and banded:
+                        np.take(x, ws, out=xw, mode="clip")
                 if stepped and banded:
-                    xw = x[ws]
+                    if xw_newton is None:
+                        xw_newton = xw.copy()
+                    else:
+                        xw_newton[:] = xw
                 if stepped and acc is not None:
                     acc.reset()
             if acc is not None and not stepped:
                 x_ws = xw if banded else x[ws]
                 acc.push(x_ws)
-                if acc.count % anderson == 0:
+                if acc.due():
                     moved = _try_extrapolation(acc, design, x_ws, r, ws, thresh, positive)
                     if moved and not banded:
                         x[ws] = x_ws  # (banded: x_ws is xw itself, written back below)

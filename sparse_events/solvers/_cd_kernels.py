@@ -783,40 +783,43 @@ def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positi
         order = np.argsort(starts, kind="mergesort")
         S = S[order]
         starts = starts[order]
-    # envelope of the Gram matrix: column a overlaps columns f[a]..a-1 (sorted by
-    # start); f[a] == a opens a new block (rows disjoint from every earlier one)
-    f = np.empty(m, dtype=np.int64)
-    ptr = np.empty(m + 1, dtype=np.int64)
-    ptr[0] = 0
-    b = 0
-    max_span = 0
-    block_start = 0
-    for a in range(m):
-        while starts[a] - starts[b] >= L:
-            b += 1
-        f[a] = b
-        ptr[a + 1] = ptr[a] + a - b + 1
-        if b == a:
-            block_start = a
-        if starts[a] + L - starts[block_start] > max_span:
-            max_span = starts[a] + L - starts[block_start]
-    Cf = np.empty(ptr[m])  # row a holds C[a, f[a]..a] at ptr[a]..ptr[a+1]-1
-    g = np.empty(m)
-    buf = np.empty(max_span)
-    buf2 = np.empty(max_span)
-    za_buf = np.empty(m)
-    zb_buf = np.empty(m)
-    # block-local buffers of the active-set re-solves
+    # blocks: runs of columns (sorted by start) whose consecutive starts are less
+    # than a kernel length apart (rows disjoint from every other block).  Every
+    # buffer below is local to one block (sized by the largest block), so that a
+    # step allocates (and first touches) O(largest block) memory besides S and
+    # starts, not O(support) per array.  Within a block, column a overlaps the
+    # columns f[a]..a-1 (local indices): the envelope of its Gram matrix.
     max_nb = 0
     max_env = 0
+    max_span = 0
+    b = 0
     a0 = 0
-    for a in range(1, m + 1):
-        if a == m or f[a] == a:
+    env = 0
+    for a in range(m + 1):
+        if a == m or (a > 0 and starts[a] - starts[a - 1] >= L):
             if a - a0 > max_nb:
                 max_nb = a - a0
-            if ptr[a] - ptr[a0] > max_env:
-                max_env = ptr[a] - ptr[a0]
+            if env > max_env:
+                max_env = env
+            if starts[a - 1] + L - starts[a0] > max_span:
+                max_span = starts[a - 1] + L - starts[a0]
+            if a == m:
+                break
             a0 = a
+            b = a
+            env = 0
+        while starts[a] - starts[b] >= L:
+            b += 1
+        env += a - b + 1
+    f = np.empty(max_nb, dtype=np.int64)
+    ptr = np.empty(max_nb + 1, dtype=np.int64)
+    Cf = np.empty(max_env)  # row a holds C[a, f[a]..a] at ptr[a]..ptr[a+1]-1
+    g = np.empty(max_nb)
+    buf = np.empty(max_span)
+    buf2 = np.empty(max_span)
+    za_buf = np.empty(max_nb)
+    zb_buf = np.empty(max_nb)
+    # the active-set re-solves
     G0 = np.empty(max_env)
     g0 = np.empty(max_nb)
     d_as = np.empty(max_nb)
@@ -825,17 +828,19 @@ def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positi
     b0 = 0
     while b0 < m:
         b1 = b0 + 1
-        while b1 < m and f[b1] != b1:
+        while b1 < m and starts[b1] - starts[b1 - 1] < L:
             b1 += 1
         nb = b1 - b0
-        lo = starts[b0] if starts[b0] > 0 else 0
-        hi = starts[b1 - 1] + L if starts[b1 - 1] + L < n_rows else n_rows
+        Sb = S[b0:b1]
+        st = starts[b0:b1]
+        lo = st[0] if st[0] > 0 else 0
+        hi = st[nb - 1] + L if st[nb - 1] + L < n_rows else n_rows
         # gradient of the face quadratic
         done = True
-        for a in range(b0, b1):
-            c = S[a]
+        for a in range(nb):
+            c = Sb[a]
             pa = 0 if P == 1 else c // n_samples
-            sa = starts[a]
+            sa = st[a]
             l0 = -sa if sa < 0 else 0
             l1 = n_rows - sa if n_rows - sa < L else L
             acc = 0.0
@@ -852,32 +857,39 @@ def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positi
             # already (nearly) at the optimum of its face: no Cholesky
             b0 = b1
             continue
-        # the Gram envelope
-        for a in range(b0, b1):
-            c = S[a]
+        # the block's envelope and its Gram matrix
+        ptr[0] = 0
+        b = 0
+        for a in range(nb):
+            while st[a] - st[b] >= L:
+                b += 1
+            f[a] = b
+            ptr[a + 1] = ptr[a] + a - b + 1
+        for a in range(nb):
+            c = Sb[a]
             pa = 0 if P == 1 else c // n_samples
-            sa = starts[a]
+            sa = st[a]
             base = ptr[a] - f[a]
-            interior = sa + L <= n_rows and starts[f[a]] >= 0
+            interior = sa + L <= n_rows and st[f[a]] >= 0
             for j2 in range(f[a], a + 1):
-                cb = S[j2]
+                cb = Sb[j2]
                 pb = 0 if P == 1 else cb // n_samples
                 if interior:
-                    Cf[base + j2] = T[pb, pa, sa - starts[j2]]
+                    Cf[base + j2] = T[pb, pa, sa - st[j2]]
                 else:
-                    Cf[base + j2] = _column_inner(kernels, T, pb, starts[j2], pa, sa, n_rows)
+                    Cf[base + j2] = _column_inner(kernels, T, pb, st[j2], pa, sa, n_rows)
         # keep the Gram envelope and the face gradient (for the active-set re-solves)
-        for k in range(ptr[b0], ptr[b1]):
-            G0[k - ptr[b0]] = Cf[k]
-        for a in range(b0, b1):
-            g0[a - b0] = g[a]
+        for k in range(ptr[nb]):
+            G0[k] = Cf[k]
+        for a in range(nb):
+            g0[a] = g[a]
         # envelope Cholesky G = C C^T in place, Delta = G^{-1} g
-        ok = _envelope_solve(Cf, f, ptr, b0, b1, g, 0)
+        ok = _envelope_solve(Cf, f, ptr, 0, nb, g, 0)
         if ok:
             # step length: stop where a coefficient first reaches zero
             theta = 1.0
-            for a in range(b0, b1):
-                xa = x[S[a]]
+            for a in range(nb):
+                xa = x[Sb[a]]
                 za = xa + g[a]
                 if (xa > 0.0 and za <= 0.0) or (xa < 0.0 and za >= 0.0):
                     frac = xa / (xa - za)
@@ -890,25 +902,25 @@ def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positi
             # (projected; usually the better one), else the step cut at the first
             # zero crossing (never increases the objective)
             span = hi - lo
-            gb = g[b0:b1]
+            gb = g[:nb]
             use_b = theta < 1.0
             best = 0.0
             if use_b:
-                best = _block_trial(x, r, S, starts, b0, nb, gb, 1.0, kernels, n_samples, lo,
+                best = _block_trial(x, r, Sb, st, 0, nb, gb, 1.0, kernels, n_samples, lo,
                                     hi, thresh, ts, zb_buf, buf2)
                 if not best < 0.0 and active_rounds > 0:
                     # active set: fix every crossing coefficient at zero at once and
                     # re-solve the face of the others (repeated while some cross)
-                    for a in range(b0, b1):
-                        d_as[a - b0] = g[a]
-                    if _active_set_direction(x, S, b0, b1, f, ptr, G0, g0, Cf, fixed, d_as,
+                    for a in range(nb):
+                        d_as[a] = g[a]
+                    if _active_set_direction(x, Sb, 0, nb, f, ptr, G0, g0, Cf, fixed, d_as,
                                              active_rounds):
-                        best = _block_trial(x, r, S, starts, b0, nb, d_as, 1.0,
+                        best = _block_trial(x, r, Sb, st, 0, nb, d_as, 1.0,
                                             kernels, n_samples, lo, hi, thresh, ts, zb_buf,
                                             buf2)
             if not best < 0.0:
                 use_b = False
-                best = _block_trial(x, r, S, starts, b0, nb, gb, theta, kernels, n_samples, lo,
+                best = _block_trial(x, r, Sb, st, 0, nb, gb, theta, kernels, n_samples, lo,
                                     hi, thresh, ts, za_buf, buf)
             if best < 0.0:
                 zz = zb_buf if use_b else za_buf
@@ -916,19 +928,25 @@ def banded_newton(x, r, ws, kernels, T, n_samples, shift, n_rows, thresh, positi
                 for q in range(span):
                     r[lo + q] = bb[q]
                 for a in range(nb):
-                    x[S[b0 + a]] = zz[a]
+                    x[Sb[a]] = zz[a]
                 n_updated += nb
         b0 = b1
     return n_updated
 
 
 # ------------------------------ outer checks listing the working-set candidates
+# above one in this many coordinates listed in ``nz``, the check reads all of
+# ``x`` without branching on the support (see ``_fold_scores_cand``)
+_DENSE_NZ = 16
+
+
 # The outer checks of the banded fast path also list the working-set
 # candidates (support and violators, in index order) with their scores, so
 # that the working set is selected without another pass over all coefficients,
 # and read ``x`` only where the last working set says it may be nonzero.
 @njit(cache=True, nogil=True, fastmath=_FM)
-def _fold_scores_cand(x, nz, u, corr, thresh, ts, positive, i0, i1, cand, cscores, acc):
+def _fold_scores_cand(x, nz, u, corr, thresh, ts, positive, i0, i1, cand, cscores, acc,
+                      dense=False):
     """As :func:`_fold_scores` (``corr[0:]`` for coordinates ``i0..i1``), but the
     scores are only kept for the candidates (positive score): ``cand[k]`` and
     ``cscores[k]`` for ``k = n_support + n_violators`` so far.
@@ -945,6 +963,11 @@ def _fold_scores_cand(x, nz, u, corr, thresh, ts, positive, i0, i1, cand, cscore
     without branching on the score (an entry is written at the end of the list
     for every coordinate off the support, and kept when its score is
     positive).
+
+    ``dense``: ``x`` is read at every coordinate instead (``nz`` and ``u`` are
+    ignored), without a branch on the support: faster than following ``nz``
+    when the support is dense (its unpredictable branches), at the price of a
+    stream over ``x``.
     """
     pen, cx, kkt, smax, cmax, nsup, nviol = acc
     m = i1 - i0
@@ -990,6 +1013,26 @@ def _fold_scores_cand(x, nz, u, corr, thresh, ts, positive, i0, i1, cand, cscore
                 if cc > smax * t:
                     smax = max(smax, cc / t)
     k = nsup + nviol
+    if dense:
+        for i in range(m):
+            idx = i0 + i
+            c = corr[i]
+            t = thresh[idx * ts]
+            xv = x[idx]
+            sup = xv != 0.0
+            sg = (1.0 if xv > 0.0 else 0.0) - (1.0 if xv < 0.0 else 0.0)
+            # on the support: |c - t sign(x)| (_score_one; x >= 0 when positive)
+            e = abs(c - t * sg)
+            kkt = e if (sup and e > kkt) else kkt
+            pen += t * abs(xv)
+            cx += c * xv
+            d = c - t if positive else abs(c) - t
+            sc = np.inf if sup else d
+            cand[k] = idx
+            cscores[k] = sc
+            k += sc > 0.0
+            nsup += sup
+        return (pen, cx, kkt, smax, cmax, nsup, k - nsup), u
     n_nz = nz.size
     while u < n_nz and nz[u] < i0:
         u += 1
@@ -1061,6 +1104,7 @@ def _banded_scores_cand_into(x, nz, r, kernels, n_samples, shift, n_rows, thresh
         rr += r[i] * r[i]
     acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0, 0)
     u = 0
+    dense = nz.size * _DENSE_NZ > x.size
     for p in range(P):
         base = p * n_samples
         for j0 in range(0, n_samples, _BLOCK):
@@ -1068,7 +1112,7 @@ def _banded_scores_cand_into(x, nz, r, kernels, n_samples, shift, n_rows, thresh
             buf = corr[base + j0: base + j1] if store else corr[: j1 - j0]
             _banded_corr_block(r, kernels, p, j0, j1, shift, n_rows, buf)
             acc, u = _fold_scores_cand(x, nz, u, buf, thresh, ts, positive, base + j0,
-                                       base + j1, cand, cscores, acc)
+                                       base + j1, cand, cscores, acc, dense)
     return _pack_cand(rr, acc, cscores)
 
 
@@ -1104,10 +1148,11 @@ def scores_cand_from_corr(x, nz, r, corr, thresh, positive, cand, cscores):
         rr += r[i] * r[i]
     acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0, 0)
     u = 0
+    dense = nz.size * _DENSE_NZ > x.size
     for i0 in range(0, n, _BLOCK):
         i1 = min(i0 + _BLOCK, n)
         acc, u = _fold_scores_cand(x, nz, u, corr[i0:i1], thresh, ts, positive, i0, i1, cand,
-                                   cscores, acc)
+                                   cscores, acc, dense)
     return _pack_cand(rr, acc, cscores)
 
 
@@ -1159,9 +1204,9 @@ def banded_gram_update(corr, ws, delta, kernels, T, W, n_samples, shift, n_rows)
 
 
 @njit(cache=True, nogil=True)
-def _candidates_above(cand, cscores, n_cand, tau, n_ties, size):
-    """The candidates with score inf or > tau, plus the first ``n_ties`` equal to tau."""
-    ws = np.empty(size, dtype=np.int64)
+def _candidates_above(cand, cscores, n_cand, tau, n_ties, ws):
+    """The candidates with score inf or > tau, plus the first ``n_ties`` equal to
+    tau, written to the front of ``ws`` (large enough); returns that view."""
     i = 0
     for u in range(n_cand):
         s = cscores[u]
@@ -1196,33 +1241,41 @@ def _finite(vals, n, m, stride):
 _SAMPLE = 32768
 
 
-def select_from_candidates(cand, cscores, n_support, n_violators, ws_size):
+def select_from_candidates(cand, cscores, n_support, n_violators, ws_size, out=None):
     """As :func:`select_working_set`, given the candidates (``cand[:n_support +
     n_violators]``: every coordinate with a positive score, in index order) and
     their scores ``cscores`` (inf on the support).
 
     With more than ``4 * _SAMPLE`` violators to choose from, the threshold is
     estimated on a regular subsample: about (not exactly) ``ws_size``
-    coordinates are returned.
+    coordinates are returned.  ``out`` (optional, int64, at least ``n_support +
+    n_violators`` long, not ``cand``): the working set is written to its front
+    and returned as a view of it (a buffer reused by every outer iteration saves
+    the first-touch page faults of a new array).
     """
     n_cand = n_support + n_violators
     k = max(ws_size - n_support, 0)
+    if out is None:
+        size = n_cand if n_violators <= k else (
+            n_support if k == 0 else (n_cand if n_violators > 4 * _SAMPLE else n_support + k))
+        out = np.empty(size, dtype=np.int64)
     if n_violators <= k:
-        return cand[:n_cand].copy()
+        out[:n_cand] = cand[:n_cand]
+        return out[:n_cand]
     if k == 0:
-        return _candidates_above(cand, cscores, n_cand, np.inf, 0, n_support)
+        return _candidates_above(cand, cscores, n_cand, np.inf, 0, out)
     if n_violators > 4 * _SAMPLE:
         vals = _finite(cscores, n_cand, n_violators, n_violators // _SAMPLE)
         m = vals.size
         j = min(max(m - int(round(k * m / n_violators)), 0), m - 1)
         tau = np.partition(vals, j)[j]
-        return _candidates_above(cand, cscores, n_cand, tau, 0, n_cand)
+        return _candidates_above(cand, cscores, n_cand, tau, 0, out)
     vals = _finite(cscores, n_cand, n_violators, 1)
     m = vals.size
     vals = np.partition(vals, m - k)
     tau = vals[m - k]
     n_ties = k - int(np.count_nonzero(vals[m - k:] > tau))
-    return _candidates_above(cand, cscores, n_cand, tau, n_ties, n_support + k)
+    return _candidates_above(cand, cscores, n_cand, tau, n_ties, out)
 
 
 @njit(cache=True, nogil=True, fastmath=_FM)
@@ -1288,6 +1341,64 @@ def banded_epoch_violation(xw, r, ws, kernels, cumsq, n_samples, shift, n_rows, 
     return changes, worst
 
 
+# kernels shorter than this use banded_epoch_violation_short
+_SHORT_TAPS = 32
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def banded_epoch_violation_short(xw, r, ws, kernels, cumsq, n_samples, shift, n_rows,
+                                 thresh, positive):
+    """:func:`banded_epoch_violation` for short kernels (fewer than
+    ``_SHORT_TAPS`` taps): the taps are indexed directly instead of through
+    slices of the kernel and of the residual (N = 1e6, Lh = 12, working sets of
+    1e5-2.3e5 coordinates: 8-20 % less time per epoch; Lh = 48 and 70 are
+    slower this way, hence the two kernels, chosen by the design: a run-time
+    switch inside one kernel slowed both forms)."""
+    P, L = kernels.shape
+    ts = 1 if thresh.size > 1 else 0
+    changes = 0
+    worst = 0.0
+    inv_full = np.empty(P)
+    for p in range(P):
+        inv_full[p] = 1.0 / cumsq[p, L] if cumsq[p, L] > 0.0 else 0.0
+    for i in range(ws.size):
+        c = ws[i]
+        p = 0 if P == 1 else c // n_samples
+        start = c - p * n_samples - shift
+        l0 = -start if start < 0 else 0
+        l1 = n_rows - start if n_rows - start < L else L
+        if l1 <= l0:
+            continue
+        if l0 == 0 and l1 == L:
+            inv = inv_full[p]
+            if inv == 0.0:
+                continue
+        else:
+            nrm = cumsq[p, l1] - cumsq[p, l0]
+            if nrm == 0.0:
+                continue
+            inv = 1.0 / nrm
+        m = l1 - l0
+        base = start + l0
+        g = 0.0
+        for q in range(m):
+            g += kernels[p, l0 + q] * r[base + q]
+        old = xw[i]
+        t = thresh[c * ts]
+        dv = _dist1(old, g, t, positive)
+        if dv > worst:
+            worst = dv
+        new = _prox1(old + g * inv, t * inv, positive)
+        if new != old:
+            d = new - old
+            for q in range(m):
+                r[base + q] -= d * kernels[p, l0 + q]
+            xw[i] = new
+            if (new > 0.0) != (old > 0.0) or (new < 0.0) != (old < 0.0):
+                changes += 1
+    return changes, worst
+
+
 def warmup():
     """Compile (or load from cache) every kernel on tiny inputs."""
     x = np.zeros(2)
@@ -1320,5 +1431,38 @@ def warmup():
             banded_scores_cand_store(x, ws, r, k, 2, 0, 3, th, pos, cand, sc, sc.copy())
             scores_cand_from_corr(x, ws, r, sc.copy(), th, pos, cand, sc)
             banded_epoch_violation(x, r, ws, k, cs, 2, 0, 3, th, pos)
+            banded_epoch_violation_short(x, r, ws, k, cs, 2, 0, 3, th, pos)
     st = banded_scores_cand(x, ws, r, k, 2, 0, 3, t, False, cand, sc)
     select_from_candidates(cand, sc, int(st[6]), int(st[7]), 1)
+
+
+def newton_dirty_positions(ws, xw, prev, tau, L):
+    """Positions (into ``ws``) of the support blocks that a Newton step may still move.
+
+    One kernel, ``ws`` sorted (so sorted by start too): the support of ``xw``
+    (``xw[i]`` is coefficient ``ws[i]``) splits into blocks of columns whose
+    consecutive indices are less than ``L`` apart.  A block is returned (the
+    positions of its nonzero coefficients) when some coefficient of ``ws``
+    within ``L - 1`` of it moved by more than ``tau`` since the snapshot
+    ``prev``: the others kept their face gradient (to about ``tau`` times the
+    column energy) since the last Newton step.  The snapshot is retaken after
+    each step, so moves below ``tau`` can add up over several steps: the
+    restricted step equals the full one up to that skip level (1e-9 of the
+    threshold), which cannot change the optimum (the outer checks use ``x``).
+
+    (numpy, not numba: a compiled function used only by the second Newton step
+    of a working set would add its cache load, about 2.5 ms, to the first large
+    solve of a process; these few passes cost about 1 ms on 2.3e5 coordinates.)
+    """
+    nzp = np.flatnonzero(xw)
+    if nzp.size == 0:
+        return nzp
+    moved = ws[np.abs(xw - prev) > tau]  # sorted
+    s = ws[nzp]
+    heads = np.flatnonzero(np.concatenate(([True], s[1:] - s[:-1] >= L)))
+    ends = np.append(heads[1:], s.size)
+    first = s[heads]
+    last = s[ends - 1]
+    hit = (np.searchsorted(moved, last + (L - 1), side="right")
+           > np.searchsorted(moved, first - (L - 1), side="left"))
+    return nzp[np.repeat(hit, ends - heads)]

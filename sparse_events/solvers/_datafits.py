@@ -17,6 +17,11 @@ class Quadratic:
         The linear map (wrapped by :func:`as_design`).
     y : array_like of shape (n_rows,)
         Observations.
+    check_input : bool, default=True
+        Validate ``y`` (1-D, finite, converted to float64).  False is for
+        callers that validated it already (as scikit-learn's ``check_input``):
+        ``y`` is then only made a contiguous float64 array, which saves a full
+        pass over a long signal.
 
     Notes
     -----
@@ -26,9 +31,11 @@ class Quadratic:
     ``theta = r / max(1, s)`` with ``s`` the penalty's dual scaling of ``c``.
     """
 
-    def __init__(self, A, y):
+    def __init__(self, A, y, *, check_input=True):
         self.design = as_design(A)
-        self.y = np.ascontiguousarray(as_float_array(y, "y", dtype=np.float64, ndim=1))
+        if check_input:
+            y = as_float_array(y, "y", dtype=np.float64, ndim=1)
+        self.y = np.ascontiguousarray(y, dtype=np.float64)
         if self.y.size != self.design.n_rows:
             raise ValueError(
                 f"y has {self.y.size} samples but the operator has {self.design.n_rows} rows")

@@ -168,9 +168,12 @@ class BandedDesign(Design):
     def cd_epoch_violation(self, xw, r, ws, thresh, positive):
         """One epoch on the working set's coefficients ``xw`` (``xw[i]`` is
         coefficient ``ws[i]``); returns ``(sign-pattern changes, largest KKT
-        distance before an update)`` (``_cd_kernels.banded_epoch_violation``)."""
-        return kern.banded_epoch_violation(xw, r, ws, self.kernels, self.cumsq, self.n_samples,
-                                           self.shift, self.n_rows, thresh, positive)
+        distance before an update)`` (``_cd_kernels.banded_epoch_violation``, or
+        its form for short kernels)."""
+        epoch = (kern.banded_epoch_violation_short if self.kernels.shape[1] < kern._SHORT_TAPS
+                 else kern.banded_epoch_violation)
+        return epoch(xw, r, ws, self.kernels, self.cumsq, self.n_samples, self.shift,
+                     self.n_rows, thresh, positive)
 
     def cd_candidates(self, x, nz, r, thresh, positive, cand, cscores, store=None):
         """Optimality measures as :meth:`cd_scores`, listing the working-set
@@ -205,6 +208,21 @@ class BandedDesign(Design):
             self._cross = kern.kernel_cross_products(self.kernels)
         return kern.banded_newton(x, r, ws, self.kernels, self._cross, self.n_samples,
                                   self.shift, self.n_rows, thresh, positive)
+
+    def newton_positions(self, ws, xw, prev, t_min):
+        """Positions (into ``ws``) of the support blocks a Newton step may still
+        move since the snapshot ``prev`` of the working set's coefficients ``xw``
+        taken after the last Newton step (``_cd_kernels.newton_dirty_positions``;
+        ``t_min``: the smallest threshold), or None (all of ``ws``: several
+        kernels, whose columns ``ws`` does not order by start)."""
+        if self.n_kernels != 1:
+            return None
+        L = self.kernels.shape[1]
+        energy = self.cumsq[0, L]
+        # a coordinate step of a column whose face gradient is below the Newton
+        # step's skip level (1e-9 of the threshold) moves it by at most this
+        tau = 1e-9 * t_min / energy if energy > 0.0 else 0.0
+        return kern.newton_dirty_positions(ws, xw, prev, tau, L)
 
     def residual_into(self, y, x, r):
         kern.banded_residual(y, x, self.kernels, self.n_samples, self.shift, self.n_rows, r)
