@@ -450,10 +450,9 @@ class _NewtonSystem:
         return out
 
     def _precond(self, v):
-        if self.single:
-            return la.cho_solve(self.cho, v.astype(np.float32),
-                                check_finite=False).astype(np.float64)
-        return la.cho_solve(self.cho, v, check_finite=False)
+        """The single precision factor's solve (only used while the factor is single)."""
+        return la.cho_solve(self.cho, v.astype(np.float32),
+                            check_finite=False).astype(np.float64)
 
     def _cg(self, rhs, max_steps):
         """Conjugate gradients preconditioned by the factor; ``(x, converged)``."""
