@@ -863,3 +863,33 @@ def test_named_dictionary_returned_read_only(ecgsyn_60s):
         np.testing.assert_array_equal(again.r_peaks, det.r_peaks)
         for t, w in zip(again.dictionary, before):
             np.testing.assert_array_equal(t.waveform, w)
+
+
+def test_detector_runs_blas_on_one_thread_whatever_the_caller_sets(mitdb_203, monkeypatch):
+    """Inside the detector BLAS is limited to one thread (its BLAS calls are long dot
+    products, where more threads only spin), and the caller's limit is restored after."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import sparse_events.ecg._sparse_detector as sd
+
+    def blas_threads():
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    assert blas_threads()  # numpy's BLAS (OpenBLAS in the wheels) is seen by threadpoolctl
+    cleaned = mitdb_203[0][:60 * FS]
+    seen = []
+    real = sd._decide
+
+    def spy(*args, **kwargs):
+        seen.append(blas_threads())
+        return real(*args, **kwargs)
+
+    with threadpool_limits(limits=1):
+        one = detect_r_peaks_sparse(cleaned, sampling_rate=FS).r_peaks
+    monkeypatch.setattr(sd, "_decide", spy)
+    with threadpool_limits(limits=2):
+        before = blas_threads()
+        two = detect_r_peaks_sparse(cleaned, sampling_rate=FS).r_peaks
+        assert blas_threads() == before
+    assert seen and all(s == {1} for s in seen)
+    np.testing.assert_array_equal(one, two)

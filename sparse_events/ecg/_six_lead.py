@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted
 
+from .._threads import one_blas_thread as _one_blas_thread
 from .._validation import (
     as_float_array,
     check_int,
@@ -48,18 +49,8 @@ _WHITEN_FLOOR = 1e-3
 _CONVEX_MODELS = ("gated", "relu")
 # windows handed to the regressor's predict at once (bounds memory for long records)
 _PREDICT_CHUNK = 20000
-_BLAS_CONTROLLER = None
-
-
-def _one_blas_thread():
-    """Context limiting BLAS to one thread (multi-threaded BLAS products are not
-    bit-reproducible across thread counts; the projection step is small)."""
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+# (multi-threaded BLAS products are not bit-reproducible across thread counts; the
+# projection step is small: one BLAS thread, ``_one_blas_thread``)
 
 
 def _lead_vector(x, name):

@@ -156,6 +156,7 @@ from scipy.ndimage import median_filter
 
 from .._exceptions import ConvergenceWarning
 from .._progress import progress_bar
+from .._threads import with_one_blas_thread
 from .._validation import check_int, check_option, check_scalar
 from ..models._cross_products_kernels import nonzeros
 from ._chunking import plan_chunks
@@ -1050,12 +1051,17 @@ def _named_dictionary(name, fs):
     return dico, kernels
 
 
+@with_one_blas_thread
 def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
                           refractory_s=0.25, refractory_strength=2.0, lasso_alpha=0.1,
                           chunk_s=300.0, solver="cross_products", max_reweights=None,
                           threshold=0.25, twave_s=0.36, searchback=1.66, fit_power=1.0,
                           extra_beat_ratio=0.85, threshold_noise_gain=2.0, progress=False):
     """Sparse R-peak detection with diagnostics (see :func:`find_peaks_sparse`).
+
+    BLAS runs on one thread inside (its products here are dot products of long
+    vectors: more threads only spin, and the detections do not depend on the
+    caller's BLAS thread count).
 
     Returns
     -------
