@@ -578,3 +578,41 @@ def test_bad_signal_and_kernel(small):
         cross_products_deconvolve(y, np.ones(60), beta=1.0, g=np.ones(3), mode="full")
     with pytest.raises(ValueError, match="y must not be empty"):
         cross_products_deconvolve(np.array([]), h, beta=1.0, g=np.ones(3))
+
+
+def test_cross_products_deconvolve_runs_blas_on_one_thread(monkeypatch):
+    """Algorithm 1 runs with one BLAS thread whatever the caller allows (its BLAS calls
+    are long dot products), the caller's limit comes back, and the result equals a run
+    under a one-thread limit."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import sparse_events.models._cross_products as cpm
+    from sparse_events import cross_products_deconvolve
+
+    def blas_threads():
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    assert blas_threads()  # numpy's BLAS (OpenBLAS in the wheels) is seen by threadpoolctl
+    rng = np.random.default_rng(5)
+    h = np.exp(-np.arange(12) / 3.0)
+    s = np.zeros(3000)
+    s[rng.choice(3000, 40, replace=False)] = rng.uniform(1, 3, 40)
+    y = np.convolve(s, h)[:3000] + 0.05 * rng.standard_normal(3000)
+    g = np.r_[0.0, np.full(20, 5.0)]
+    with threadpool_limits(limits=1):
+        one = cross_products_deconvolve(y, h, beta=4.0, g=g).coef
+    seen = []
+    real = cpm.algorithm1
+
+    def spy(*args, **kwargs):
+        seen.append(blas_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cpm, "algorithm1", spy)
+    with threadpool_limits(limits=2):
+        before = blas_threads()
+        two = cross_products_deconvolve(y, h, beta=4.0, g=g).coef
+        assert blas_threads() == before
+    assert seen and all(t == {1} for t in seen)
+    assert np.count_nonzero(one) > 0
+    np.testing.assert_array_equal(one, two)

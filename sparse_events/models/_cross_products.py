@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._exceptions import ConvergenceWarning
+from .._threads import with_one_blas_thread
 from .._validation import as_float_array, check_int, check_option, check_scalar
 from ..operators import DictionaryOperator
 from ..solvers import SolverResult
@@ -96,6 +97,7 @@ class CrossProductsResult(SolverResult):
     window: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
+@with_one_blas_thread
 def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=False, tol=1e-7,
                               max_reweights=100, solver="auto", debias=False, inner_tol=None,
                               inner_max_iter=100, min_step=1e-10, final_step=True,
@@ -272,6 +274,10 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
         product and the weights; the default).  False skips it
         (``kkt_violation`` is then ``nan``), e.g. when many signals are
         processed and only ``coef`` is used; nothing else changes.
+
+    BLAS runs on one thread inside (its calls here are dot products of long
+    vectors: more threads only spin; the result does not depend on the
+    caller's BLAS thread count).
 
     Returns
     -------
