@@ -193,6 +193,54 @@ def test_group_runs_equal_cumsum_of_run_starts(rng):
     assert group_runs(pos, first[:0], 1.0).size == 0
 
 
+def _cluster_sorted_numpy(pos, amp, w, max_gap, max_size, min_amplitude):
+    """The former numpy merge of ``_cluster_sorted`` (flatnonzero, group sums, where)."""
+    from sparse_events.gamma._estimate import _merge_small_groups
+    from sparse_events.gamma._kernels import group_starts, group_sums
+
+    if max_size is None:
+        new = np.ones(pos.size, dtype=bool)
+        new[1:] = np.diff(pos) > max_gap
+    else:
+        new = group_starts(pos, w, max_gap, max_size)
+        if min_amplitude is not None:
+            _merge_small_groups(new, pos, amp, max_gap, min_amplitude)
+    first = np.flatnonzero(new)
+    a = group_sums(amp, first)
+    wsum = group_sums(w, first)
+    wpos = group_sums(w * pos, first)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(wsum > 0, wpos / np.where(wsum > 0, wsum, 1.0), pos[first])
+    return p, a, first
+
+
+@pytest.mark.parametrize("rl", [0.3, 1.0, 2.0])
+def test_compiled_merge_equals_numpy_merge(rl, rng):
+    from sparse_events.gamma._estimate import _cluster_sorted
+
+    n = 20000
+    # coefficient-like input at density ~ rl: sorted integer positions with runs of
+    # neighbours (events between samples, piled-up events) and zero amplitudes
+    pos = np.sort(rng.choice(n, int(rl * n / 8), replace=False)).astype(float)
+    pos = np.sort(np.concatenate([pos, pos[::2] + 1, pos[::5] + 2]))
+    amp = rng.uniform(0, 50, pos.size)
+    amp[::7] = 0.0
+    cases = [(pos, amp, amp), (pos, amp, amp + rng.uniform(0, 1, pos.size)),
+             (pos, amp, -amp), (np.arange(40.0), amp[:40], amp[:40]),
+             (pos[:1], amp[:1], amp[:1])]
+    for p_, a_, w_ in cases:
+        for max_size, min_amp in [(None, None), (2, None), (2, 10.0), (3, 25.0)]:
+            got = _cluster_sorted(p_, a_, w_, 1.0, max_size, min_amp)
+            ref = _cluster_sorted_numpy(p_, a_, w_, 1.0, max_size, min_amp)
+            for g, r in zip(got, ref):
+                assert g.dtype == r.dtype
+                np.testing.assert_array_equal(g, r)
+    got = cluster_events(pos, amp, max_gap=1.0, max_size=2, min_amplitude=10.0)
+    ref = _cluster_sorted_numpy(pos, amp, amp, 1.0, 2, 10.0)
+    for g, r in zip(got, ref):
+        np.testing.assert_array_equal(g, r)
+
+
 def test_segment_solver_without_debias_and_int_signal():
     tr = _train(0.2, 1 << 14, seed=12)
     y = np.round(4 * tr.signal).astype(np.int16)

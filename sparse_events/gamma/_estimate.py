@@ -61,6 +61,7 @@ from ._dead_time import true_rate_uncertainty
 from ._kernels import (
     correlate_pulse,
     first_nonfinite,
+    group_means,
     group_runs,
     group_starts,
     group_sums,
@@ -237,14 +238,9 @@ def _cluster_sorted(pos, amp, w, max_gap, max_size, min_amplitude):
         new = group_starts(pos, w, max_gap, max_size)
         if min_amplitude is not None:
             _merge_small_groups(new, pos, amp, max_gap, min_amplitude)
-    first = np.flatnonzero(new)
-    a = group_sums(amp, first)
-    wsum = a if w is amp else group_sums(w, first)
-    wpos = group_sums(w * pos, first)
-    # groups with zero total weight fall back to their first position
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(wsum > 0, wpos / np.where(wsum > 0, wsum, 1.0), pos[first])
-    return p, a, first
+    # one compiled pass: first members, summed amplitudes, weighted mean positions (the first
+    # position of a group of zero total weight)
+    return group_means(new, pos, amp, w)
 
 
 def _merge_small_groups(new, pos, amp, max_gap, min_amplitude):

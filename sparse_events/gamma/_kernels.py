@@ -236,6 +236,61 @@ def group_sums(values, first):
 
 
 @numba.njit(cache=True)
+def _group_means_kernel(new, pos, amp, w, first, a, p):
+    n_groups = 0
+    for i in range(new.size):
+        if new[i]:
+            first[n_groups] = i
+            n_groups += 1
+    for g in range(n_groups):
+        lo = first[g]
+        hi = first[g + 1] if g + 1 < n_groups else pos.size
+        s = amp[lo]
+        ws = w[lo]
+        wp = w[lo] * pos[lo]
+        for i in range(lo + 1, hi):
+            s += amp[i]
+            ws += w[i]
+            wp += w[i] * pos[i]
+        a[g] = s
+        # a group with zero total weight falls back to its first position
+        p[g] = wp / ws if ws > 0 else pos[lo]
+    return n_groups
+
+
+def group_means(new, pos, amp, w):
+    """Groups flagged by ``new`` (start flags, ``new[0]`` set): weighted mean positions.
+
+    One compiled pass for ``first = flatnonzero(new)``, the summed
+    amplitudes ``group_sums(amp, first)`` and the ``w``-weighted mean
+    positions ``group_sums(w * pos, first) / group_sums(w, first)`` (the first
+    position of a group whose weight sum is not positive), with the same
+    sequential sums as :func:`group_sums`.
+
+    Parameters
+    ----------
+    new : ndarray of bool
+        Group start flags.
+    pos, amp, w : ndarray of float64
+        Positions, amplitudes and weights, of the length of ``new``.
+
+    Returns
+    -------
+    p, a, first : ndarray
+        Mean positions, summed amplitudes and first members of the groups.
+    """
+    pos = np.ascontiguousarray(pos, dtype=np.float64)
+    amp = np.ascontiguousarray(amp, dtype=np.float64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    new = np.ascontiguousarray(new, dtype=np.bool_)
+    first = np.empty(new.size, dtype=np.int64)
+    a = np.empty(new.size)
+    p = np.empty(new.size)
+    n_groups = _group_means_kernel(new, pos, amp, w, first, a, p)
+    return p[:n_groups].copy(), a[:n_groups].copy(), first[:n_groups].copy()
+
+
+@numba.njit(cache=True)
 def _group_runs_kernel(pos, first, max_gap, out):
     r = 0
     g = 0
