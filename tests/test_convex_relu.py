@@ -407,19 +407,12 @@ def test_interior_point_newton_system_with_operator_solves_like_dense(single):
     B = rng.standard_normal((K, p, p))
     red = np.matmul(B, B.transpose(0, 2, 1)) + 0.1 * np.eye(p)
 
-    def dense(Hs, reds):
-        M = Hs.copy()
-        for k in range(reds.shape[0]):
-            M[k * p:(k + 1) * p, k * p:(k + 1) * p] += reds[k]
-        return M
-
     lin = _NewtonSystem(des.working_set_operator(ws), p)
     np.testing.assert_allclose(lin.hmul(np.ones(K * p)), H @ np.ones(K * p), rtol=1e-12)
     assert lin.factor(red, 0.0, rtol=1e-12, double=not single)
     assert lin.single == single
     rhs = rng.standard_normal(K * p)
-    ref = np.linalg.solve(dense(H, red), rhs)
-    np.testing.assert_allclose(lin.solve(rhs), ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
+    _assert_solves_like_dense(lin, H, red, rhs)
     keep = np.sort(rng.choice(K, K // 2, replace=False))
     cols = (keep[:, None] * p + np.arange(p)).ravel()
     sub = lin.restrict(cols)
@@ -427,9 +420,7 @@ def test_interior_point_newton_system_with_operator_solves_like_dense(single):
     np.testing.assert_allclose(sub.H32, H[np.ix_(cols, cols)], rtol=0,
                                atol=1e-6 * np.abs(H).max())
     assert sub.factor(red[keep], 0.0, rtol=1e-12, double=not single)
-    ref = np.linalg.solve(dense(H[np.ix_(cols, cols)], red[keep]), rhs[cols])
-    np.testing.assert_allclose(sub.solve(rhs[cols]), ref, rtol=1e-8,
-                               atol=1e-8 * np.abs(ref).max())
+    _assert_solves_like_dense(sub, H[np.ix_(cols, cols)], red[keep], rhs[cols])
     # a second restriction gathers in place into the first one's single precision matrix
     keep2 = keep[::2]
     loc = np.flatnonzero(np.isin(keep, keep2))
@@ -441,9 +432,18 @@ def test_interior_point_newton_system_with_operator_solves_like_dense(single):
     np.testing.assert_allclose(sub2.H32, H[np.ix_(cols2, cols2)], rtol=0,
                                atol=1e-6 * np.abs(H).max())
     assert sub2.factor(red[keep2], 0.0, rtol=1e-12, double=not single)
-    ref = np.linalg.solve(dense(H[np.ix_(cols2, cols2)], red[keep2]), rhs[cols2])
-    np.testing.assert_allclose(sub2.solve(rhs[cols2]), ref, rtol=1e-8,
-                               atol=1e-8 * np.abs(ref).max())
+    _assert_solves_like_dense(sub2, H[np.ix_(cols2, cols2)], red[keep2], rhs[cols2])
+
+
+def _assert_solves_like_dense(system, Hs, reds, rhs):
+    """``system.solve(rhs)`` equals numpy's solve with ``Hs`` plus the ``p x p`` blocks
+    ``reds`` on its diagonal (a Newton system of the group interior point)."""
+    p = reds.shape[1]
+    M = Hs.copy()
+    for k in range(reds.shape[0]):
+        M[k * p:(k + 1) * p, k * p:(k + 1) * p] += reds[k]
+    ref = np.linalg.solve(M, rhs)
+    np.testing.assert_allclose(system.solve(rhs), ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
 
 
 def _spy_large_interior_points(monkeypatch):
@@ -935,23 +935,14 @@ def test_interior_point_newton_system_solves_and_restriction_match_dense(single)
     lin = _NewtonSystem(H, p, single=single)
     assert lin.factor(red, 0.0, single=single, rtol=1e-12)
 
-    def dense(Hs, reds):
-        M = Hs.copy()
-        for k in range(reds.shape[0]):
-            M[k * p:(k + 1) * p, k * p:(k + 1) * p] += reds[k]
-        return M
-
     rhs = rng.standard_normal(K * p)
-    ref = np.linalg.solve(dense(H, red), rhs)
-    np.testing.assert_allclose(lin.solve(rhs), ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
+    _assert_solves_like_dense(lin, H, red, rhs)
     keep = np.sort(rng.choice(K, 17, replace=False))
     cols = (keep[:, None] * p + np.arange(p)).ravel()
     sub = lin.restrict(cols)
     np.testing.assert_array_equal(sub.H, H[np.ix_(cols, cols)])
     assert sub.factor(red[keep], 0.0, single=single, rtol=1e-12)
-    ref = np.linalg.solve(dense(H[np.ix_(cols, cols)], red[keep]), rhs[cols])
-    np.testing.assert_allclose(sub.solve(rhs[cols]), ref, rtol=1e-8,
-                               atol=1e-8 * np.abs(ref).max())
+    _assert_solves_like_dense(sub, H[np.ix_(cols, cols)], red[keep], rhs[cols])
     # a second restriction copies in place into the first one's matrices
     keep2 = keep[::2]
     loc = np.flatnonzero(np.isin(keep, keep2))
@@ -961,9 +952,7 @@ def test_interior_point_newton_system_solves_and_restriction_match_dense(single)
     if single:
         np.testing.assert_array_equal(sub2.H32, H[np.ix_(cols2, cols2)].astype(np.float32))
     assert sub2.factor(red[keep2], 0.0, single=single, rtol=1e-12)
-    ref = np.linalg.solve(dense(H[np.ix_(cols2, cols2)], red[keep2]), rhs[cols2])
-    np.testing.assert_allclose(sub2.solve(rhs[cols2]), ref, rtol=1e-8,
-                               atol=1e-8 * np.abs(ref).max())
+    _assert_solves_like_dense(sub2, H[np.ix_(cols2, cols2)], red[keep2], rhs[cols2])
 
 
 def test_float32_precision_reaches_tight_tolerance(rng):
