@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 _CONTROLLER = None
 
 
@@ -26,7 +28,6 @@ def one_blas_thread():
 def with_one_blas_thread(func):
     """Decorator: ``func`` runs inside :func:`one_blas_thread` (signature and
     docstring kept)."""
-    import functools
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from .._exceptions import ConvergenceWarning
+from .._threads import one_blas_thread
 from .._validation import check_int, check_scalar
 from . import _group_cd_kernels as kern
 from ._cd import _Anderson
@@ -205,7 +205,7 @@ def group_coordinate_descent(datafit, penalty, x0=None, **kwargs):
     if x0 is not None:
         # checked here, copied once by the implementation
         x0 = check_x0(x0, datafit.design.n_features, copy=False)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         return _group_coordinate_descent(datafit, penalty, x0, **kwargs)
 
 
