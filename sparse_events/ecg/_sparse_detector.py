@@ -228,8 +228,6 @@ class _FrontEnd:
     sos_qrs: np.ndarray
     sos_slope: np.ndarray | None
     sos_qrs_reduced: np.ndarray
-    zi_qrs: np.ndarray       # ``scipy.signal.sosfilt_zi`` of ``sos_qrs`` and ``sos_slope``
-    zi_slope: np.ndarray
 
     @property
     def fs_reduced(self) -> float:
@@ -253,19 +251,17 @@ class _FrontEnd:
         shi = min(shi, 0.45 * fs)
         sos_slope = sps.butter(_FILTER_ORDER, [slo, shi], btype="bandpass", fs=fs, output="sos")
         sos_red = sps.butter(_FILTER_ORDER, [lo, hi], btype="bandpass", fs=fs / q, output="sos")
-        return cls(fs, q, sos_qrs, sos_slope, sos_red, sps.sosfilt_zi(sos_qrs),
-                   sps.sosfilt_zi(sos_slope))
+        return cls(fs, q, sos_qrs, sos_slope, sos_red)
 
 
-def _filtfilt(sos, x, zi=None):
+def _filtfilt(sos, x):
     """``scipy.signal.sosfiltfilt(sos, x, padlen=min(x.size - 1, 3 (2 n_sections + 1)))``.
 
     The same steps and arithmetic (odd extension, forward and backward
-    ``sosfilt`` started at ``zi`` times the first sample).  Two sections (the
-    detector's filters): the compiled :func:`._zero_phase.sosfiltfilt`, which
-    caches its own ``zi``; ``zi`` is then not used.  Otherwise ``zi`` is
-    ``scipy.signal.sosfilt_zi(sos)`` when the caller has it (the filters of
-    :class:`_FrontEnd` carry theirs), else computed here.
+    ``sosfilt`` started at ``scipy.signal.sosfilt_zi(sos)`` times the first
+    sample).  Two sections (the detector's filters): the compiled
+    :func:`._zero_phase.sosfiltfilt`; other filters and 1-sample input: scipy's
+    ``sosfilt`` here.
     """
     x = np.asarray(x, dtype=np.float64)
     edge = min(x.size - 1, 3 * (2 * len(sos) + 1))
@@ -277,8 +273,7 @@ def _filtfilt(sos, x, zi=None):
                               2 * x[-1:] - x[-2:-(edge + 2):-1]))
     else:
         ext = x
-    if zi is None:
-        zi = sps.sosfilt_zi(sos)
+    zi = sps.sosfilt_zi(sos)
     y, _ = sps.sosfilt(sos, ext, zi=zi * ext[:1])
     y, _ = sps.sosfilt(sos, y[::-1], zi=zi * y[-1:])
     y = y[::-1]
@@ -485,9 +480,8 @@ class _FilteredChunks:
             return self._qrs[i]
         if y is None:
             c = self.chunks[i]
-            y = np.ascontiguousarray(_filtfilt(self.front.sos_qrs, self.x[c.start:c.stop],
-                                               self.front.zi_qrs)
-                                     [::self.front.q])
+            y = np.ascontiguousarray(
+                _filtfilt(self.front.sos_qrs, self.x[c.start:c.stop])[::self.front.q])
             if self.keep:
                 self._qrs[i] = y
         return y
@@ -499,8 +493,7 @@ class _FilteredChunks:
             return self._slope[i]
         if d is None:
             c = self.chunks[i]
-            d = np.diff(_filtfilt(self.front.sos_slope, self.x[c.start:c.stop],
-                                   self.front.zi_slope), prepend=0.0)
+            d = np.diff(_filtfilt(self.front.sos_slope, self.x[c.start:c.stop]), prepend=0.0)
             np.abs(d, out=d)
             d *= self.front.fs
             if self.keep:
