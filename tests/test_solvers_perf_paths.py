@@ -533,3 +533,84 @@ def test_anderson_storing_only_the_iterates_it_reads(K, every, rng):
                     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
                     tried += 1
     assert tried >= 4
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("P", [1, 2])
+@pytest.mark.parametrize("epoch", ["banded_epoch_violation", "banded_epoch_violation_short"])
+def test_prefetch_hints_leave_epochs_and_newton_steps_unchanged(mode, P, epoch, rng):
+    """The prefetch hints (``ahead`` > 0) of the working-set epochs and of the
+    Newton steps: bit-for-bit the result without them (shared and
+    per-coefficient thresholds, signed and non-negative, columns overhanging
+    both signal ends, working sets shorter than the prefetch distance)."""
+    op, design, x, y = banded_problem(rng, mode, P, N=1500, L=13)
+    amax = np.abs(design.rmatvec(y)).max()
+    T = kern.kernel_cross_products(design.kernels)
+    for positive in (False, True):
+        x0 = np.abs(x) if positive else x
+        for t in (np.array([0.05 * amax]), rng.uniform(0.02, 0.1, x.size) * amax):
+            for ws in (np.arange(x.size, dtype=np.int64),
+                       np.sort(rng.choice(x.size, 10, replace=False)).astype(np.int64)):
+                out = []
+                for ahead in (0, 1, kern._PREFETCH_AHEAD):
+                    xw = x0[ws].copy()
+                    r = y - design.matvec(x0)
+                    res = getattr(kern, epoch)(xw, r, ws, design.kernels, design.cumsq,
+                                               design.n_samples, design.shift,
+                                               design.n_rows, t, positive, ahead)
+                    xn = x0.copy()
+                    xn[ws] = xw
+                    rn = r.copy()
+                    n_upd = kern.banded_newton(xn, rn, ws, design.kernels, T,
+                                               design.n_samples, design.shift,
+                                               design.n_rows, t, positive, ahead=ahead)
+                    out.append((res, xw, r, n_upd, xn, rn))
+                for got in out[1:]:
+                    assert got[0] == out[0][0] and got[3] == out[0][3]
+                    for k in (1, 2, 4, 5):
+                        np.testing.assert_array_equal(got[k], out[0][k])
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_cd_with_prefetch_hints_equals_without_and_sklearn(positive, monkeypatch):
+    """Coordinate descent with the prefetch hints forced on small signals (they
+    are used from ``_PREFETCH_MIN_ROWS`` rows on, on sparse enough working
+    sets) returns the same bits as without them, and the scikit-learn solution
+    (alpha = lam / N)."""
+    import scipy.linalg as sla
+    import scipy.sparse as sps
+    from sklearn.linear_model import Lasso as SkLasso
+
+    from sparse_events import deconvolve
+    from sparse_events.operators import ConvolutionOperator as Conv
+
+    rng = np.random.default_rng(5)
+    N, L = 4000, 12
+    h = rng.standard_normal(L)
+    s = np.zeros(N)
+    s[rng.choice(N, N // 100, replace=False)] = rng.standard_normal(N // 100)
+    y = Conv(h, N, "causal").matvec(s) + 0.05 * rng.standard_normal(N)
+    lam = 0.1 * np.abs(Conv(h, N, "causal").rmatvec(y)).max()
+    calls = []
+    epoch = BandedDesign.cd_epoch_violation
+
+    def counted(self, *a):
+        calls.append(self._prefetch_ahead(a[2]))
+        return epoch(self, *a)
+
+    monkeypatch.setattr(BandedDesign, "cd_epoch_violation", counted)
+    off = deconvolve(y, h, lam, positive=positive, tol=1e-10)
+    assert set(calls) == {0}
+    calls.clear()
+    monkeypatch.setattr(kern, "_PREFETCH_MIN_ROWS", 1)
+    monkeypatch.setattr(kern, "_PREFETCH_MIN_GAP", 1)
+    on = deconvolve(y, h, lam, positive=positive, tol=1e-10)
+    assert set(calls) == {kern._PREFETCH_AHEAD}
+    np.testing.assert_array_equal(on.coef, off.coef)
+    np.testing.assert_array_equal(on.objective, off.objective)
+    assert (on.n_iter, on.gap, on.converged) == (off.n_iter, off.gap, off.converged)
+    # the causal operator as an explicit (sparse) matrix: y[n] = sum_l h[l] s[n - l]
+    H = sps.csc_matrix(sla.convolution_matrix(h, N, "full")[:N])
+    sk = SkLasso(alpha=lam / N, fit_intercept=False, positive=positive, tol=1e-12,
+                 max_iter=100000).fit(H, y)
+    np.testing.assert_allclose(on.coef, sk.coef_, atol=1e-6 * np.abs(sk.coef_).max())

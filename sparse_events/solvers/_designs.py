@@ -173,7 +173,19 @@ class BandedDesign(Design):
         epoch = (kern.banded_epoch_violation_short if self.kernels.shape[1] < kern._SHORT_TAPS
                  else kern.banded_epoch_violation)
         return epoch(xw, r, ws, self.kernels, self.cumsq, self.n_samples, self.shift,
-                     self.n_rows, thresh, positive)
+                     self.n_rows, thresh, positive, self._prefetch_ahead(ws))
+
+    def _prefetch_ahead(self, ws):
+        """Prefetch distance of the kernels working on ``ws``:
+        ``_cd_kernels._PREFETCH_AHEAD`` on residuals of at least
+        ``_cd_kernels._PREFETCH_MIN_ROWS`` rows (beyond the last-level cache)
+        and working sets sparse enough (at least ``_cd_kernels._PREFETCH_MIN_GAP``
+        coefficients per working-set coordinate), else 0 (no hints).  The
+        results are the same bits either way."""
+        if (self.n_rows >= kern._PREFETCH_MIN_ROWS
+                and ws.size * kern._PREFETCH_MIN_GAP <= self.n_features):
+            return kern._PREFETCH_AHEAD
+        return 0
 
     def cd_candidates(self, x, nz, r, thresh, positive, cand, cscores, store=None):
         """Optimality measures as :meth:`cd_scores`, listing the working-set
@@ -207,7 +219,8 @@ class BandedDesign(Design):
         if self._cross is None:
             self._cross = kern.kernel_cross_products(self.kernels)
         return kern.banded_newton(x, r, ws, self.kernels, self._cross, self.n_samples,
-                                  self.shift, self.n_rows, thresh, positive)
+                                  self.shift, self.n_rows, thresh, positive,
+                                  ahead=self._prefetch_ahead(ws))
 
     def newton_positions(self, ws, xw, prev, t_min):
         """Positions (into ``ws``) of the support blocks a Newton step may still
