@@ -269,6 +269,162 @@ def test_linear_skip_is_ridge_plus_regressor_on_its_residuals(rng):
         raw_model(model="gated", linear_skip=-1.0, **kw).fit(xs, ys, sampling_rate=fs)
 
 
+def _hand_windows(xs, ys, half=2):
+    """Centred windows of each recording and their standardized targets, by hand."""
+    X = np.concatenate([np.stack([x[t - half:t + half + 1] for t in range(half, x.size - half)])
+                        for x in xs])
+    Y = np.concatenate([y[half:-half] for y in ys])
+    mu, sd = Y.mean(0), Y.std(0)
+    return X, Y, mu, sd
+
+
+def test_linear_blend_is_convex_combination_with_ridge(rng):
+    """linear_blend: (1 - w) * model + w * sklearn Ridge, both on the same windows."""
+    from sparse_events.models import ConvexGatedReLURegressor
+
+    fs, w = 50.0, 5
+    xs = [smooth_source(300, fs, rng, cutoff_hz=8), smooth_source(250, fs, rng, cutoff_hz=8)]
+    ys = [np.column_stack([np.maximum(x, 0) + 0.5 * x, np.abs(np.roll(x, 1))]) for x in xs]
+    kw = dict(window_s=w / fs, n_patterns=6, alpha=1e-3, tol=1e-6, solver="cd",
+              random_state=0)
+    X, Y, mu, sd = _hand_windows(xs, ys)
+    Z = (Y - mu) / sd
+    gated = ConvexGatedReLURegressor(n_patterns=6, alpha=1e-3, tol=1e-6, solver="cd",
+                                     random_state=0).fit(X, Z)
+    ridge = Ridge(alpha=0.7).fit(X, Z)
+    model = raw_model(model="gated", linear_blend=0.3, linear_blend_alpha=0.7, **kw).fit(
+        xs, ys, sampling_rate=fs)
+    np.testing.assert_allclose(model.blend_.coef_, ridge.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(model.regressor_.convex_coef_, gated.convex_coef_, rtol=1e-8,
+                               atol=1e-10)
+    got = np.concatenate([p[["I", "II"]].to_numpy()[2:-2]
+                          for p in model.predict(xs, sampling_rate=fs)])
+    expected = (0.7 * gated.predict(X) + 0.3 * ridge.predict(X)) * sd + mu
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    # with a linear skip of the same strength: the skip plus the shrunk nonlinear part
+    both = raw_model(model="gated", linear_skip=0.7, linear_blend=0.3, linear_blend_alpha=0.7,
+                     **kw).fit(xs, ys, sampling_rate=fs)
+    resid = ConvexGatedReLURegressor(n_patterns=6, alpha=1e-3, tol=1e-6, solver="cd",
+                                     random_state=0).fit(X, Z - ridge.predict(X))
+    got = np.concatenate([p[["I", "II"]].to_numpy()[2:-2]
+                          for p in both.predict(xs, sampling_rate=fs)])
+    expected = (ridge.predict(X) + 0.7 * resid.predict(X)) * sd + mu
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-8)
+    # the ridge partner sees the raw windows even when the model sees principal components
+    proj = raw_model(model="gated", n_components=3, linear_blend=0.3, linear_blend_alpha=0.7,
+                     **kw).fit(xs, ys, sampling_rate=fs)
+    np.testing.assert_allclose(proj.blend_.coef_, ridge.coef_, rtol=1e-10, atol=1e-12)
+    # ... and in predict: the model on the (documented) projection of the windows, the ridge
+    # partner on the raw windows; the projection's directions are the top eigenvectors of X'X
+    values, vectors = np.linalg.eigh(X.T @ X)
+    top = vectors[:, np.argsort(values)[::-1][:3]]
+    np.testing.assert_allclose(np.abs(proj.components_ @ top), np.eye(3), atol=1e-8)
+    P = X @ proj.components_.T / proj.component_scale_
+    gated_p = ConvexGatedReLURegressor(n_patterns=6, alpha=1e-3, tol=1e-6, solver="cd",
+                                       random_state=0).fit(P, Z)
+    np.testing.assert_allclose(proj.regressor_.convex_coef_, gated_p.convex_coef_, rtol=1e-8,
+                               atol=1e-10)
+    got = np.concatenate([p[["I", "II"]].to_numpy()[2:-2]
+                          for p in proj.predict(xs, sampling_rate=fs)])
+    expected = (0.7 * gated_p.predict(P) + 0.3 * ridge.predict(X)) * sd + mu
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-8)
+    # 0 and None: no blend, the plain model
+    for off in (None, 0.0):
+        plain = raw_model(model="gated", linear_blend=off, **kw).fit(xs, ys, sampling_rate=fs)
+        assert plain.blend_ is None
+        np.testing.assert_allclose(plain.regressor_.convex_coef_, gated.convex_coef_,
+                                   rtol=1e-8, atol=1e-10)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="linear_blend"):
+            raw_model(model="gated", linear_blend=bad, **kw).fit(xs, ys, sampling_rate=fs)
+    with pytest.raises(ValueError, match="linear_blend"):
+        raw_model(model="ridge", window_s=w / fs, linear_blend=0.5).fit(xs, ys, sampling_rate=fs)
+
+
+@pytest.mark.parametrize("kind", ["six", "six_scaled"])
+def test_target_loss_fits_the_six_lead_squared_error(rng, kind):
+    """target_loss: the model fitted on z @ T, T = M^(1/2), mapped back by T^-1."""
+    from sparse_events.models import ConvexGatedReLURegressor
+
+    fs, w = 50.0, 5
+    xs = [smooth_source(300, fs, rng, cutoff_hz=8), smooth_source(250, fs, rng, cutoff_hz=8)]
+    ys = [np.column_stack([np.maximum(x, 0) + 0.5 * x, 3 * np.abs(np.roll(x, 1))]) for x in xs]
+    kw = dict(window_s=w / fs, n_patterns=6, alpha=1e-2, tol=1e-6, solver="cd",
+              random_state=0)
+    model = raw_model(model="gated", target_loss=kind, **kw).fit(xs, ys, sampling_rate=fs)
+    X, Y, mu, sd = _hand_windows(xs, ys)
+    Z = (Y - mu) / sd
+    # the six leads in lead units from the standardized I and II: lead_k = z @ a_k
+    six = derive_limb_leads(np.array([1.0, 0.0]), np.array([0.0, 1.0])).to_numpy()  # (2, 6)
+    A = six * sd[:, None]
+    weights = np.ones(6) if kind == "six" else 1.0 / np.var(Z @ A, axis=0)
+    M = (A * weights) @ A.T
+    M *= 2 / np.trace(M)
+    T = model.target_transform_
+    np.testing.assert_allclose(T, T.T, atol=1e-12)
+    np.testing.assert_allclose(T @ T, M, rtol=1e-10, atol=1e-12)
+    # the loss in the transformed coordinates is the weighted six-lead squared error
+    E = rng.standard_normal(Z.shape)
+    c = 2 / np.trace((A * weights) @ A.T)
+    np.testing.assert_allclose(np.sum((E @ T) ** 2), c * np.sum(weights * (E @ A) ** 2),
+                               rtol=1e-10)
+    ref = ConvexGatedReLURegressor(n_patterns=6, alpha=1e-2, tol=1e-6, solver="cd",
+                                   random_state=0).fit(X, Z @ T)
+    np.testing.assert_allclose(model.regressor_.convex_coef_, ref.convex_coef_, rtol=1e-8,
+                               atol=1e-10)
+    got = np.concatenate([p[["I", "II"]].to_numpy()[2:-2]
+                          for p in model.predict(xs, sampling_rate=fs)])
+    expected = ref.predict(X) @ np.linalg.inv(T) * sd + mu
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-8)
+    # explain_neurons: "lead" names the regressor's output, here a coordinate of z @ T
+    items = model.explain_neurons(n_boundary=2)
+    assert items
+    assert [(it["neuron"], it["lead"], it["second_layer_weight"]) for it in items] == [
+        (it["neuron"], ("I", "II")[it["output"]], it["second_layer_weight"])
+        for it in ref.explain_neurons(n_boundary=2)]
+    # ridge is equivariant under the transform: the same predictions as the two-lead loss
+    two = raw_model(model="ridge", window_s=w / fs).fit(xs, ys, sampling_rate=fs)
+    mapped = raw_model(model="ridge", window_s=w / fs, target_loss=kind).fit(
+        xs, ys, sampling_rate=fs)
+    for a, b in zip(two.predict(xs, sampling_rate=fs), mapped.predict(xs, sampling_rate=fs)):
+        np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-8, atol=1e-10)
+    # the linear skip is ridge, hence unchanged too: its predictions mapped back by T^-1 are
+    # those of the two-lead skip and of a hand-built Ridge; the model fits the mapped residuals
+    ridge = Ridge(alpha=0.7).fit(X, Z)
+    skip_two = raw_model(model="gated", linear_skip=0.7, **kw).fit(xs, ys, sampling_rate=fs)
+    skip_six = raw_model(model="gated", linear_skip=0.7, target_loss=kind, **kw).fit(
+        xs, ys, sampling_rate=fs)
+    T = skip_six.target_transform_
+    inv = np.linalg.inv(T)
+    np.testing.assert_allclose(skip_six.skip_.predict(X) @ inv, skip_two.skip_.predict(X),
+                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(skip_six.skip_.predict(X) @ inv, ridge.predict(X), rtol=1e-8,
+                               atol=1e-10)
+    resid = ConvexGatedReLURegressor(n_patterns=6, alpha=1e-2, tol=1e-6, solver="cd",
+                                     random_state=0).fit(X, (Z - ridge.predict(X)) @ T)
+    np.testing.assert_allclose(skip_six.regressor_.convex_coef_, resid.convex_coef_, rtol=1e-8,
+                               atol=1e-10)
+    got = np.concatenate([p[["I", "II"]].to_numpy()[2:-2]
+                          for p in skip_six.predict(xs, sampling_rate=fs)])
+    expected = (ridge.predict(X) + resid.predict(X) @ inv) * sd + mu
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-8)
+    # with linear_blend: the blend's ridge (on z @ T) mapped back is the two-lead ridge
+    blend = raw_model(model="gated", linear_blend=0.4, linear_blend_alpha=0.7, target_loss=kind,
+                      **kw).fit(xs, ys, sampling_rate=fs)
+    np.testing.assert_allclose(blend.target_transform_, T, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(blend.blend_.predict(X) @ inv, ridge.predict(X), rtol=1e-8,
+                               atol=1e-10)
+    np.testing.assert_allclose(blend.regressor_.convex_coef_, ref.convex_coef_, rtol=1e-8,
+                               atol=1e-10)
+    got = np.concatenate([p[["I", "II"]].to_numpy()[2:-2]
+                          for p in blend.predict(xs, sampling_rate=fs)])
+    expected = (0.6 * ref.predict(X) @ inv + 0.4 * ridge.predict(X)) * sd + mu
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-8)
+    assert raw_model(model="gated", **kw).fit(xs, ys, sampling_rate=fs).target_transform_ is None
+    with pytest.raises(ValueError, match="target_loss"):
+        raw_model(model="gated", target_loss="four", **kw).fit(xs, ys, sampling_rate=fs)
+
+
 def test_causal_windows_never_look_ahead(rng):
     fs = 100.0
     x = smooth_source(600, fs, rng)

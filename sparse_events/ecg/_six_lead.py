@@ -47,6 +47,11 @@ _AUTO_COMPONENTS = 32
 # leading one (weak directions carry mostly filter leakage and edge effects)
 _WHITEN_FLOOR = 1e-3
 _CONVEX_MODELS = ("gated", "relu")
+_TARGET_LOSSES = ("two", "six", "six_scaled")
+# coefficients of the six frontal leads in terms of leads I and II (rows: I, II, III, aVR,
+# aVL, aVF), as in derive_limb_leads
+_LEAD_COEFFICIENTS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 1.0], [-0.5, -0.5],
+                               [1.0, -0.5], [-0.5, 1.0]])
 # windows handed to the regressor's predict at once (bounds memory for long records)
 _PREDICT_CHUNK = 20000
 # (multi-threaded BLAS products are not bit-reproducible across thread counts; the
@@ -119,6 +124,47 @@ def _pearson(a, b):
     b = b - b.mean()
     den = np.sqrt((a @ a) * (b @ b))
     return float(a @ b / den) if den > 0 else float("nan")
+
+
+def _target_transform(kind, target_scale, target_cov):
+    """2x2 map ``T`` of the standardized targets ``z = [I, II]`` for ``target_loss``.
+
+    The regressor is fitted on ``z @ T`` and its predictions mapped back by
+    ``T^-1``, so that its squared loss ``||(f - z) T||^2`` is proportional to
+    ``sum_k w_k ||(f - z) a_k||^2``, the weighted sum of the squared errors of
+    the six frontal leads (``a_k``: coefficients of lead ``k`` in terms of the
+    standardized I and II; ``T = M^(1/2)`` with ``M = c sum_k w_k a_k a_k^T``,
+    ``c = 2 / trace(sum_k w_k a_k a_k^T)`` so that ``trace(M) = 2``, the trace
+    of the two-lead loss): ``||(f - z) T||^2 = c sum_k w_k ||(f - z) a_k||^2``.
+
+    Parameters
+    ----------
+    kind : {"two", "six", "six_scaled"}
+        The ``target_loss`` option.
+    target_scale : ndarray of shape (2,)
+        Training standard deviations of I and II (lead units per standardized
+        unit).
+    target_cov : ndarray of shape (2, 2)
+        Covariance of the standardized training targets (``"six_scaled"``).
+
+    Returns
+    -------
+    ndarray of shape (2, 2) or None
+        Symmetric positive definite ``T``; ``None`` for ``"two"`` (the
+        identity: I and II with equal weight).
+    """
+    if kind == "two":
+        return None
+    a = _LEAD_COEFFICIENTS * target_scale  # lead k = a_k . z, in lead units
+    if kind == "six":
+        w = np.ones(len(a))
+    else:  # "six_scaled": each lead's squared error relative to its training variance
+        var = np.einsum("ki,ij,kj->k", a, target_cov, a)
+        w = 1.0 / np.where(var > 0, var, 1.0)
+    m = (a * w[:, None]).T @ a
+    m *= 2.0 / np.trace(m)
+    values, vectors = np.linalg.eigh(m)
+    return (vectors * np.sqrt(values)) @ vectors.T
 
 
 class SixLeadReconstructor(BaseEstimator):
@@ -287,13 +333,67 @@ class SixLeadReconstructor(BaseEstimator):
         Motivation: ridge is the strongest population peer with input V5 on
         held-out databases (CinC 2021).  Chosen for V5 in the population
         protocol by validation on training subjects (``ecg/RESULTS.md``,
-        population protocol 2026-11-24); not validated for the personalized
-        protocol.  ``None``: no skip.  Not allowed with ``model="ridge"``.
+        population protocol 2026-11-24; two folds); not chosen by the
+        five-fold validation with ``linear_blend`` (2026-11-24 b); not
+        validated for the personalized protocol.  ``None``: no skip.  Not
+        allowed with ``model="ridge"``.
+    linear_blend : float in [0, 1] or None, default=None
+        If set, the prediction is the convex combination
+        ``(1 - linear_blend) * model + linear_blend * ridge`` of the model
+        (with its linear skip, if any) and a separately fitted scikit-learn
+        ``Ridge`` (``alpha=linear_blend_alpha``, same ``fit_intercept``) on
+        the raw windows (not their principal components: the ridge model of
+        ``model="ridge"``) and the same targets as the model (``blend_``:
+        the standardized I and II ``z``, or ``z @ T`` with ``target_loss``;
+        the blend is formed before the map back by ``T^-1``, and ridge is
+        equivariant under ``T``, so the ridge term equals the prediction of
+        the same ridge fitted on ``z``).
+        With raw-window inputs and ``linear_skip`` of the same strength this
+        only shrinks the nonlinear part by ``1 - linear_blend`` (the two
+        ridge fits coincide); without a skip it averages two differently
+        regularized models (chosen for V5 in the population protocol by
+        validation on training subjects, ``ecg/RESULTS.md``, population
+        2026-11-24 b).  The neurons of :meth:`explain_neurons`
+        describe the nonlinear model (``regressor_``), whose output enters
+        the prediction scaled by ``1 - linear_blend``.  ``None`` (or 0): no
+        blend.  Not allowed with ``model="ridge"``.
+    linear_blend_alpha : float, default=1.0
+        Ridge strength of ``linear_blend`` (ignored without it).
+    target_loss : {"two", "six", "six_scaled"}, default="two"
+        The squared loss the model minimizes.  ``"two"``: the squared errors
+        of the standardized leads I and II, equal weights.  ``"six"``: the sum
+        of the squared errors of all six frontal leads in lead units (III,
+        aVR, aVL and aVF are fixed combinations of I and II, so an error in
+        I and II counts as often as it shows in the six leads);
+        ``"six_scaled"``: the same with each lead's squared error divided by
+        that lead's training variance (every lead weighted as in its
+        correlation, the score).  Implemented as least squares in the metric
+        ``M = sum_k w_k a_k a_k^T`` (``a_k``: coefficients of lead ``k`` in
+        the standardized I and II, ``w_k`` its weight): the model (and the
+        linear skip) is fitted on the targets ``z @ T``, ``T = M^(1/2)``
+        (``trace(M)`` scaled to 2, as for ``"two"``, so ``alpha`` keeps its
+        scale), and its predictions are mapped back by ``T^-1``
+        (``target_transform_``).  For ridge (and the linear skip) the fit is
+        unchanged (ridge is equivariant under invertible maps of its
+        targets); for the convex models, whose group penalty acts on each
+        output separately, the fit changes.  With a transform, the outputs of
+        ``regressor_``, ``skip_`` and ``blend_`` are the transformed
+        coordinates ``z @ T`` (first output ``z @ T[:, 0]``, second
+        ``z @ T[:, 1]``; for ``"six"`` the diagonal of ``T`` dominates, so
+        mostly I and mostly II), and so is ``lead`` in
+        :meth:`explain_neurons`.  In the population protocol (five-fold
+        validation on training subjects, ``ecg/RESULTS.md``, 2026-11-24 b)
+        the six-lead losses changed the mean r of the six leads against
+        ``"two"`` (same inputs and strength) by -0.0024 to -0.0016 with
+        input V2 and by +0.0013 to +0.0025 with V5, and were not chosen.
 
     Attributes
     ----------
     regressor_ : estimator
-        The fitted regressor (windows -> standardized I and II).
+        The fitted regressor (model inputs -> standardized I and II ``z``;
+        with ``target_loss`` other than ``"two"``: -> ``z @ T``, T of
+        ``target_transform_``; with ``linear_skip``: the residuals of
+        ``skip_``).
     window_samples_ : int
         Window length at the working rate.
     working_rate_ : float
@@ -323,8 +423,15 @@ class SixLeadReconstructor(BaseEstimator):
     n_recordings_ : int
         Number of training recordings.
     skip_ : sklearn.linear_model.Ridge or None
-        The linear skip connection (``linear_skip``; windows -> standardized I
-        and II, added to ``regressor_``'s output), else ``None``.
+        The linear skip connection (``linear_skip``; model inputs ->
+        standardized I and II ``z``, or ``z @ T`` with a target transform,
+        added to ``regressor_``'s output), else ``None``.
+    blend_ : sklearn.linear_model.Ridge or None
+        The ridge model of ``linear_blend`` (raw windows -> ``z``, or
+        ``z @ T`` with a target transform), else ``None``.
+    target_transform_ : ndarray of shape (2, 2) or None
+        ``T`` of ``target_loss`` (the regressor and the skip predict
+        ``z @ T``), ``None`` for ``"two"``.
 
     Examples
     --------
@@ -346,7 +453,8 @@ class SixLeadReconstructor(BaseEstimator):
                  band=(0.5, 40.0), filter_order=2, train_step=1, normalize="recording",
                  n_patterns=20, alpha=None, fit_intercept=True, tol=5e-2, max_iter=3000,
                  solver="fista", n_components="auto", whiten=True, random_state=None,
-                 precision="float32", linear_skip=None):
+                 precision="float32", linear_skip=None, linear_blend=None,
+                 linear_blend_alpha=1.0, target_loss="two"):
         self.model = model
         self.window_s = window_s
         self.window = window
@@ -366,6 +474,9 @@ class SixLeadReconstructor(BaseEstimator):
         self.random_state = random_state
         self.precision = precision
         self.linear_skip = linear_skip
+        self.linear_blend = linear_blend
+        self.linear_blend_alpha = linear_blend_alpha
+        self.target_loss = target_loss
 
     # ------------------------------------------------------------------ params
     def _check_params(self):
@@ -396,6 +507,14 @@ class SixLeadReconstructor(BaseEstimator):
         check_int(self.train_step, "train_step", low=1)
         check_option(self.normalize, "normalize", _NORMALIZATIONS)
         check_option(self.precision, "precision", ("float32", "float64"))
+        check_option(self.target_loss, "target_loss", _TARGET_LOSSES)
+        check_scalar(self.linear_blend_alpha, "linear_blend_alpha", low=0)
+        if self.linear_blend is not None:
+            check_scalar(self.linear_blend, "linear_blend", low=0, high=1)
+            if isinstance(self.model, str) and self.model == "ridge":
+                raise ValueError(
+                    "linear_blend mixes a ridge fit into a nonlinear model; with model='ridge' "
+                    "use linear_blend=None")
         check_int(self.n_patterns, "n_patterns", low=1)
         if isinstance(self.n_components, str):
             check_option(self.n_components, "n_components", ("auto",))
@@ -569,8 +688,20 @@ class SixLeadReconstructor(BaseEstimator):
         scale = Y.std(axis=0)
         self.target_scale_ = np.where(scale > 0, scale, 1.0)
         Z = (Y - self.target_mean_) / self.target_scale_
+        T = _target_transform(self.target_loss, self.target_scale_, np.cov(Z.T, bias=True))
+        self.target_transform_ = T
+        self._target_inverse = None if T is None else np.linalg.inv(T)
+        if T is not None:
+            Z = Z @ T
 
         regressor = self._make_regressor()
+        self.blend_ = None
+        if self.linear_blend is not None and float(self.linear_blend) > 0:
+            # the ridge partner of the blend sees the raw windows (as the ridge peer)
+            with _one_blas_thread():
+                self.blend_ = Ridge(alpha=float(self.linear_blend_alpha),
+                                    fit_intercept=self.fit_intercept).fit(windows, Z)
+        self._blend_weight = 0.0 if self.blend_ is None else float(self.linear_blend)
         self._fit_projection(windows)
         if self.components_ is not None:
             windows = self._project(windows)
@@ -600,14 +731,21 @@ class SixLeadReconstructor(BaseEstimator):
         out = np.empty((xs.size, 2))
         for start in range(0, xs.size, _PREDICT_CHUNK):
             stop = min(start + _PREDICT_CHUNK, xs.size)
-            block = windows[start:stop]
+            raw = block = windows[start:stop]
             if self.components_ is not None:
                 block = self._project(block)
             with _one_blas_thread():  # same output whatever the BLAS thread count
                 pred = np.asarray(self.regressor_.predict(block), dtype=np.float64)
                 if self.skip_ is not None:
                     pred = pred.reshape(stop - start, 2) + self.skip_.predict(block)
-            out[start:stop] = pred.reshape(stop - start, 2)
+                pred = pred.reshape(stop - start, 2)
+                if getattr(self, "blend_", None) is not None:
+                    w = self._blend_weight
+                    pred = (1.0 - w) * pred + w * self.blend_.predict(raw)
+            inverse = getattr(self, "_target_inverse", None)
+            if inverse is not None:
+                pred = pred @ inverse
+            out[start:stop] = pred
         out = out * self.target_scale_ + self.target_mean_
         return front.to_input_rate(out, x.size)
 
@@ -808,8 +946,15 @@ class SixLeadReconstructor(BaseEstimator):
         -------
         list of dict
             One dict per active neuron: ``neuron``, ``lead`` (``"I"`` or
-            ``"II"``, the output it feeds), ``pattern`` (gate index), ``sign``,
-            ``second_layer_weight`` (standardized units), ``active`` (DataFrame
+            ``"II"``, the output of ``regressor_`` it feeds: with a target
+            transform, ``target_loss`` other than ``"two"``, these are the
+            transformed coordinates ``z @ T[:, 0]`` and ``z @ T[:, 1]``, not
+            the leads, and the prediction maps them back by ``T^-1``),
+            ``pattern`` (gate index), ``sign``, ``second_layer_weight``
+            (standardized units, or transformed ones; with ``linear_blend``
+            the neuron's output enters the prediction multiplied by
+            ``1 - linear_blend``; with ``linear_skip`` it adds to the
+            skip's), ``active`` (DataFrame
             of the training windows on its active side: ``row``,
             ``recording``, ``time_s``) and ``boundary`` (the ``n_boundary``
             windows closest to its hyperplane, nearest first, with their
