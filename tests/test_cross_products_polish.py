@@ -19,7 +19,9 @@ from _cross_products_reference import DenseCrossProductsProblem
 from sparse_events import cross_products_deconvolve
 from sparse_events.metrics import min_distance_violations
 from sparse_events.models._cross_products_kernels import (coordinate_passes, merge_move,
-                                                           segment_passes)
+                                                           merge_pairs, merge_pairs_marked,
+                                                           segment_passes,
+                                                           segment_passes_marked)
 from sparse_events.models._cross_products_ops import SparseProducts
 from sparse_events.operators import DictionaryOperator
 from sparse_events.solvers._designs import BandedDesign
@@ -267,3 +269,201 @@ def test_segment_passes_are_passes_per_group_of_interacting_coefficients(P):
     xg, rg, ag = _state(prob, s)
     coordinate_passes(xg, rg, ag, order, *args, 1e-14, 5000)
     np.testing.assert_allclose(x, xg, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("P", [1, 2])
+def test_marked_segment_passes_run_only_the_marked_groups(P):
+    """``segment_passes_marked``: the groups holding a marked coefficient get the passes
+    of ``coordinate_passes`` on that group alone (same bits); the others are untouched.
+    All marked, it is ``segment_passes``."""
+    rng = np.random.default_rng(13)
+    prob, s, y, H, G, beta, K, g = _problem(rng, P, 0.0, False, n_events=9)
+    support = np.flatnonzero(s)
+    perm = np.argsort(support % N, kind="stable")
+    order, times = support[perm], (support % N)[perm]
+    cuts = np.flatnonzero(np.diff(times) > prob.ops.interaction) + 1
+    groups = np.split(np.arange(order.size), cuts)
+    assert len(groups) > 2
+    args = _kernel_args(prob, False)
+    marked = np.zeros(order.size, dtype=bool)
+    marked[groups[1][-1]] = True  # one coefficient of the second group
+    x, r, a = _state(prob, s)
+    segment_passes_marked(x, r, a, order, times, prob.ops.interaction, *args, 1e-12, 200,
+                          marked)
+    xr, rr, ar = _state(prob, s)
+    coordinate_passes(xr, rr, ar, order[groups[1]], *args, 1e-12, 200)
+    np.testing.assert_array_equal(x, xr)
+    np.testing.assert_array_equal(r, rr)
+    np.testing.assert_array_equal(a, ar)
+    others = np.setdiff1d(order, order[groups[1]])
+    np.testing.assert_array_equal(x[others], s[others])
+    assert not marked.any()  # settled (rtol 1e-12 within 200 passes): nothing left marked
+    # one pass only: the groups still moving stay marked, the others are cleared
+    x, r, a = _state(prob, s)
+    marked = np.ones(order.size, dtype=bool)
+    segment_passes_marked(x, r, a, order, times, prob.ops.interaction, *args, 1e-12, 1, marked)
+    for grp in groups:
+        xg, rg, ag = _state(prob, s)
+        coordinate_passes(xg, rg, ag, order[grp], *args, 1e-12, 1)
+        old, new = s[order[grp]], xg[order[grp]]
+        moved = np.any((new == 0) & (old != 0)) or np.any(
+            np.abs(new - old) > 1e-12 * np.maximum(np.abs(new), np.abs(old)))
+        assert np.all(marked[grp] == moved)
+    x, r, a = _state(prob, s)
+    got = segment_passes_marked(x, r, a, order, times, prob.ops.interaction, *args, 1e-12, 200,
+                                np.ones(order.size, dtype=bool))
+    xs, rs, as_ = _state(prob, s)
+    ref = segment_passes(xs, rs, as_, order, times, prob.ops.interaction, *args, 1e-12, 200)
+    assert got == ref
+    np.testing.assert_array_equal(x, xs)
+    np.testing.assert_array_equal(r, rs)
+
+
+@pytest.mark.parametrize("P,positive", [(1, False), (2, True)])
+def test_merge_pairs_marked_marks_the_merged_coefficients(P, positive):
+    """``merge_pairs_marked`` moves exactly as ``merge_pairs`` (same bits) and marks both
+    coefficients of every applied merge: every coefficient it changed is marked, and
+    there are at most two marks per merge."""
+    rng = np.random.default_rng(17 + P)
+    prob, s, *_ = _problem(rng, P, 0.0, positive, n_events=24)
+    support = np.flatnonzero(s)
+    perm = np.argsort(support % N, kind="stable")
+    order, times = support[perm], (support % N)[perm]
+    args = _kernel_args(prob, positive)
+    x, r, a = _state(prob, s)
+    marked = np.zeros(order.size, dtype=bool)
+    got = merge_pairs_marked(x, r, a, order, times, *args, 0.0, marked)
+    xr, rr, ar = _state(prob, s)
+    ref = merge_pairs(xr, rr, ar, order, times, *args, 0.0)
+    assert got == ref and got[1] > 0
+    np.testing.assert_array_equal(x, xr)
+    np.testing.assert_array_equal(r, rr)
+    changed = x[order] != s[order]
+    assert np.all(marked[changed])
+    assert changed.sum() <= marked.sum() <= 2 * got[1]
+
+
+def _reference_polish(prob, x, positive, max_passes, rtol, max_rounds=50):
+    """The rule of ``_polish_inplace``, one pass at a time from the kernels tested above:
+    in the first round every group of interacting coefficients (the support at the start,
+    by time) is passed over until a pass moves nothing by more than ``rtol`` (and zeroes
+    nothing) or ``max_passes``; in later rounds only the groups that a merge changed or
+    that stopped at ``max_passes`` still moving.  Returns the groups left moving."""
+    support = np.flatnonzero(x)
+    perm = np.argsort(support % N, kind="stable")
+    order, times = support[perm], (support % N)[perm]
+    groups = np.split(np.arange(order.size),
+                      np.flatnonzero(np.diff(times) > prob.ops.interaction) + 1)
+    args = _kernel_args(prob, positive)
+    _, r, a = _state(prob, x)
+    min_dec = 4.0 * np.finfo(float).eps * abs(prob.cost(x, r))
+    todo = [True] * len(groups)
+    for _ in range(max_rounds):
+        for k, grp in enumerate(groups):
+            if not todo[k]:
+                continue
+            for _ in range(max_passes):
+                old = x[order[grp]].copy()
+                coordinate_passes(x, r, a, order[grp], *args, rtol, 1)
+                new = x[order[grp]]
+                zeroed = (old != 0) & (new == 0)
+                big = np.abs(new - old) > rtol * np.maximum(np.abs(new), np.abs(old))
+                todo[k] = bool(np.any(zeroed | big))
+                if not todo[k]:
+                    break
+        before = x.copy()
+        _, n_merged = merge_pairs(x, r, a, order, times, *args, min_dec)
+        for k, grp in enumerate(groups):
+            todo[k] = todo[k] or bool(np.any(x[order[grp]] != before[order[grp]]))
+        if n_merged == 0:
+            break
+    return [groups[k] for k in range(len(groups)) if todo[k]], order
+
+
+def _check_polish_rule(prob, s, positive, max_passes, rtol):
+    """Run ``_polish_inplace`` from ``s`` and compare with ``_reference_polish`` (same bits,
+    same groups left moving); returns ``(x, more than one round, coefficients marked by
+    a merge only)``."""
+    import sparse_events.models._cross_products_algorithm as alg
+
+    x = s.copy()
+    calls = []
+    by_merge = 0
+    real, real_merge = alg.segment_passes_marked, alg.merge_pairs_marked
+
+    def spy(*args):
+        out = real(*args)
+        calls.append(args[-1].copy())
+        return out
+
+    def spy_merge(*args):
+        nonlocal by_merge
+        before = args[-1].copy()
+        out = real_merge(*args)
+        by_merge += int(np.sum(args[-1] & ~before))  # settled, then changed by a merge
+        return out
+
+    alg.segment_passes_marked, alg.merge_pairs_marked = spy, spy_merge
+    try:
+        prob._polish_inplace(x, positive, max_passes=max_passes, rtol=rtol)
+    finally:
+        alg.segment_passes_marked, alg.merge_pairs_marked = real, real_merge
+    ref = s.copy()
+    moving, order = _reference_polish(prob, ref, positive, max_passes, rtol)
+    np.testing.assert_array_equal(x, ref)
+    # the groups left moving are those the last passes left marked
+    left = np.zeros(order.size, dtype=bool)
+    for grp in moving:
+        left[grp] = True
+    np.testing.assert_array_equal(calls[-1], left)
+    return x, len(calls) > 1, by_merge
+
+
+@pytest.mark.parametrize("rtol,max_passes", [(1e-4, 5), (1e-3, 2), (1e-12, 200)])
+@pytest.mark.parametrize("P,g0,positive", [(1, 0.0, False), (2, 0.5, False), (2, 0.0, True)])
+def test_polish_rounds_revisit_only_changed_or_moving_groups(rtol, max_passes, P, g0,
+                                                             positive):
+    """``_polish_inplace`` ends exactly (same bits) where the documented rule does: after
+    the first round only the groups that a merge changed or that stopped at
+    ``max_passes`` still moving are passed over again.  Hence, at the end, every group
+    that did not stop at ``max_passes`` had a last pass moving no coefficient by more
+    than ``rtol`` relatively (a further pass may still move some slightly more, it is not
+    a fixed point), and eq. 8 is lower than at the start."""
+    rounds = 0
+    for seed in range(8):
+        rng = np.random.default_rng(100 + seed)
+        prob, s, y, H, G, beta, _, _ = _problem(rng, P, g0, positive, n_events=30)
+        x, more, _ = _check_polish_rule(prob, s, positive, max_passes, rtol)
+        rounds += more
+        assert _eq8(x, y, H, G, beta, P) <= _eq8(s, y, H, G, beta, P)
+    if max_passes < 200:  # (at rtol 1e-12 these problems need no merge)
+        assert rounds > 0  # merges made later rounds
+
+
+@pytest.mark.parametrize("rtol,max_passes", [(1e-4, 5), (1e-12, 200)])
+def test_polish_revisits_a_settled_group_that_a_merge_changed(rtol, max_passes):
+    """Two saddle pairs (as in ``test_constructed_violating_pair_is_merged``) far apart
+    and a lone event: the coordinate passes settle every group at once, the merges
+    change the two pair groups, which the next round passes over again (same bits as
+    the reference rule), leaving one coefficient per pair."""
+    K = np.array([[1.0, 0.9, 0.8, 0.7, 0.6, 0.5]])
+    g = np.array([0.0, 2.0, 2.0, 2.0, 2.0])
+    H = _dense_H(K)
+    beta = 1.0
+    y = 3.0 * H[:, 10] + 2.5 * H[:, 30] + 1.0 * H[:, 42]
+    x = np.zeros(N)
+    for t in (10, 30):
+        h1, h2 = H[:, t], H[:, t + 1]
+        n, c = h1 @ h1, h1 @ h2
+        A = np.array([[2 * beta * n, 2 * beta * c + 2 * g[1]],
+                      [2 * beta * c + 2 * g[1], 2 * beta * n]])
+        x12 = np.linalg.solve(A, 2 * beta * np.array([h1 @ y, h2 @ y]) - 1.0)
+        assert np.all(x12 > 0) and np.linalg.eigvalsh(A)[0] < 0  # a saddle
+        x[t], x[t + 1] = x12
+    x[42] = 0.8
+    design = BandedDesign(DictionaryOperator(K, N, "causal"))
+    prob = DenseCrossProductsProblem(SparseProducts(design, g), y, beta)
+    out, more, by_merge = _check_polish_rule(prob, x, False, max_passes, rtol)
+    assert more and by_merge >= 2
+    assert np.count_nonzero(out[8:14]) == 1 and np.count_nonzero(out[28:34]) == 1
+    assert out[42] != 0

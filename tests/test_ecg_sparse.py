@@ -1,5 +1,6 @@
 """The sparse R-peak detector: ground truth (ECGSYN, MIT-BIH excerpts), chunking, bad input."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -889,3 +890,143 @@ def test_detector_runs_blas_on_one_thread_whatever_the_caller_sets(mitdb_203, mo
         assert blas_threads() == before
     assert seen and all(s == {1} for s in seen)
     np.testing.assert_array_equal(one, two)
+
+
+def test_sparse_code_first_inner_tol(monkeypatch):
+    """``first_inner_tol`` sets the tolerance of the first weighted-LASSO solve only (the
+    solver is called with it, then with ``inner_tol``); equal to ``inner_tol`` it gives
+    the library call's result bit for bit."""
+    import sparse_events.models._cross_products_algorithm as alg
+    from sparse_events import cross_products_deconvolve, refractory_window
+
+    y, K = _spike_problem(seed=2)
+    g = refractory_window(15, 2.0)
+    ref = np.clip(np.convolve(y, K[0][::-1])[K.shape[1] - 1:], 0, None)
+    a0 = np.where(ref >= 0.5 * ref.max(), ref, 0.0)
+    kw = dict(lasso_alpha=0.1, refractory_samples=15, refractory_strength=2.0,
+              max_reweights=3, inner_tol=1e-2)
+    for m0 in (None, a0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # max_reweights reached: not an error here
+            lib = cross_products_deconvolve(y, K, beta=5.0, g=g, positive=True, tol=1e-3,
+                                            max_reweights=3, inner_tol=1e-2, magnitudes0=m0,
+                                            check_kkt=False, polish_max_passes=5,
+                                            polish_rtol=1e-4)
+        coef, converged = sparse_code(y, K, magnitudes0=m0, first_inner_tol=1e-2, **kw)
+        np.testing.assert_array_equal(coef, lib.coef)
+        assert converged == bool(lib.converged)
+    tols = []
+    real = alg.coordinate_descent
+
+    def spy(*args, **kwargs):
+        tols.append(kwargs["tol"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(alg, "coordinate_descent", spy)
+    coef, _ = sparse_code(y, K, magnitudes0=a0, first_inner_tol=0.3, **kw)
+    assert len(tols) >= 2 and tols[0] == 0.3 and set(tols[1:]) == {1e-2}
+    assert coef.shape == K.shape[:1] + y.shape and coef.min() >= 0
+    with pytest.raises(ValueError):
+        sparse_code(y, K, magnitudes0=a0, first_inner_tol=-1.0, **kw)
+
+
+def test_first_inner_tol_is_private_and_takes_any_kernel_shape():
+    """The public ``cross_products_deconvolve`` keeps its signature (no
+    ``first_inner_tol``) and equals the private function it wraps bit for bit; the
+    private option accepts every input the public function accepts (one kernel, 1-D,
+    several signals), and equal to ``inner_tol`` it changes nothing."""
+    import inspect
+
+    from sparse_events import cross_products_deconvolve, refractory_window
+    from sparse_events.models._cross_products import _cross_products_deconvolve
+
+    assert "first_inner_tol" not in inspect.signature(cross_products_deconvolve).parameters
+    y, K = _spike_problem(seed=4)
+    g = refractory_window(15, 2.0)
+    kw = dict(beta=5.0, g=g, positive=True, tol=1e-3, max_reweights=3, inner_tol=1e-2,
+              polish_max_passes=5, polish_rtol=1e-4)
+    for yy, kk in ((y, K[1]), (y, K), (np.stack([y, 0.5 * y]), K[0])):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # max_reweights reached: not an error here
+            pub = cross_products_deconvolve(yy, kk, **kw)
+            same = _cross_products_deconvolve(yy, kk, **kw)
+            tight = _cross_products_deconvolve(yy, kk, first_inner_tol=1e-2, **kw)
+            loose = _cross_products_deconvolve(yy, kk, first_inner_tol=0.5, **kw)
+        for other in (same, tight):
+            np.testing.assert_array_equal(other.coef, pub.coef)
+            np.testing.assert_array_equal(np.asarray(other.n_inner_iter),
+                                          np.asarray(pub.n_inner_iter))
+        assert loose.coef.shape == pub.coef.shape and loose.coef.min() >= 0
+    with pytest.raises(ValueError, match="first_inner_tol"):
+        _cross_products_deconvolve(y, K[0], first_inner_tol=-1.0, **kw)
+
+
+@pytest.mark.parametrize("max_reweights", [None, 1, 2])
+def test_loose_first_solve_only_when_another_solve_follows(mitdb_203, monkeypatch,
+                                                           max_reweights):
+    """The detector passes ``first_inner_tol=0.1`` only to the warm-started chunks of the
+    second pass with more than one solve (default: 2); with ``max_reweights=1`` the single
+    solve keeps ``inner_tol=1e-2``."""
+    import sparse_events.ecg._sparse_detector as sd
+
+    calls = []
+    real = sd.sparse_code
+
+    def spy(*args, **kwargs):
+        calls.append(dict(kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sd, "sparse_code", spy)
+    cleaned = mitdb_203[0][:40 * FS]
+    sd.detect_r_peaks_sparse(cleaned, sampling_rate=FS, max_reweights=max_reweights)
+    # pass 1 is the matched filter (no sparse coding): every call is a warm chunk of pass 2
+    assert calls
+    assert all(c["magnitudes0"] is not None and c["inner_tol"] == sd._INNER_TOL for c in calls)
+    for c in calls:
+        want = sd._FIRST_INNER_TOL_WARM if c["max_reweights"] > 1 else None
+        assert c["first_inner_tol"] == want
+    if max_reweights == 1:
+        assert all(c["max_reweights"] == 1 for c in calls)
+    else:
+        assert any(c["first_inner_tol"] == sd._FIRST_INNER_TOL_WARM for c in calls)
+
+
+def test_near_duplicate_learned_atoms_are_dropped():
+    """``_distinct_atoms`` drops an atom whose detector kernel correlates at 0.98 or more
+    (at a lag of up to 0.02 s) with an atom before it: a copy and a copy shifted by one
+    sample go, the other polarity and another shape stay; the kernels are those of the
+    kept dictionary (reference correlations: ``np.correlate`` in full mode)."""
+    from sparse_events.ecg import QRSDictionary, QRSTemplate
+    from sparse_events.ecg._sparse_detector import (_DUPLICATE_CORR, _detector_kernels,
+                                                    _distinct_atoms, _front_end)
+
+    base = qrs_dictionary(sampling_rate=FS, shapes=("qRs", "Rs"), widths=(1.0,),
+                          polarities=(1,)).templates
+    a, b = base
+    shifted = QRSTemplate.from_waveform(np.r_[0.0, a.waveform], a.r_offset + 1,
+                                        sampling_rate=FS, label="shifted")
+    atoms = (a, b, QRSTemplate.from_waveform(a.waveform, a.r_offset, sampling_rate=FS,
+                                             label="copy"),
+             shifted, a.negated())
+    front = _front_end(float(FS))
+    K = _detector_kernels(QRSDictionary(atoms), front).kernels
+    lag = int(round(0.02 * front.fs_reduced))
+
+    def corr(i, j):
+        full = np.correlate(K[i], K[j], mode="full")
+        mid = K.shape[1] - 1
+        return full[mid - lag:mid + lag + 1].max()
+
+    keep = []
+    for i in range(len(atoms)):
+        if all(corr(i, j) < _DUPLICATE_CORR for j in keep):
+            keep.append(i)
+    assert keep == [0, 1, 4]
+    kept, kern = _distinct_atoms(QRSDictionary(atoms), front)
+    assert [t.label for t in kept.templates] == [atoms[i].label for i in keep]
+    ref = _detector_kernels(kept, front)
+    np.testing.assert_array_equal(kern.kernels, ref.kernels)
+    np.testing.assert_array_equal(kern.r_offsets, ref.r_offsets)
+    distinct = QRSDictionary((a, b, a.negated()))
+    same, _ = _distinct_atoms(distinct, front)
+    assert same is distinct

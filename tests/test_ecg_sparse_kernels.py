@@ -5,8 +5,14 @@
   reference is the plain loop (shift by shift, one dot product per cluster).
 * ``_seed_coef`` (matched filter) negates the correlation of an atom instead of
   computing that of its opposite-polarity twin; the reference correlates
-  every atom.
+  every atom.  Its correlation (``_correlate_valid``, compiled) sums every
+  output over the taps in order: the reference is those in-order sums
+  (``np.correlate`` agrees up to rounding).
 * ``_r_aligned`` finds the activations with a compiled non-zero scan.
+* ``_extra_beats_kernel`` (extra-beat test of the decision) keeps a sorted
+  copy of its RR ring, updated by one removal and one insertion per
+  interval, for the ring's median; the reference takes ``np.median`` of the
+  ring at every beat.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ import pytest
 from scipy import signal as sps
 
 from sparse_events.ecg._dictionary import _FEW_CLUSTERS, _leader_clusters
-from sparse_events.ecg._sparse_detector import (_front_end, _Kernels, _named_dictionary,
+from sparse_events.ecg._sparse_detector import (_RR_HIGH, _RR_LOW, _RR_REGULAR_MIN, _RR_RING,
+                                                _correlate_valid, _extra_beats_kernel,
+                                                _front_end, _Kernels, _named_dictionary,
                                                 _r_aligned, _seed_coef)
 
 
@@ -88,6 +96,30 @@ def _yn(rng, fs_red, n):
     return y / np.abs(y).max() * 2.0
 
 
+def _correlate_in_order(x, k):
+    """``np.correlate(x, k, "valid")`` with every output summed over the taps in order,
+    from 0.0 (the arithmetic of ``_correlate_valid``)."""
+    n = x.size - k.size + 1
+    acc = np.zeros(n)
+    for q in range(k.size):
+        acc += k[q] * x[q:q + n]
+    return acc
+
+
+@pytest.mark.parametrize("n,L", [(1, 1), (7, 3), (8, 5), (3001, 25), (100, 33)])
+def test_correlate_valid_same_bits_as_in_order_sums(n, L):
+    """The matched filter's compiled correlation (eight outputs at a time) sums every
+    output over the taps in order: the same bits as the plain in-order sums, and
+    ``np.correlate`` up to rounding."""
+    rng = np.random.default_rng(n + L)
+    x = rng.standard_normal(n + L - 1)
+    k = rng.standard_normal(L)
+    out = np.empty(n)
+    _correlate_valid(x, k, out)
+    np.testing.assert_array_equal(out, _correlate_in_order(x, k))
+    np.testing.assert_allclose(out, np.correlate(x, k, mode="valid"), rtol=0, atol=1e-12)
+
+
 def test_seed_coef_same_bits_as_every_correlation():
     rng = np.random.default_rng(6)
     fs = 360.0
@@ -104,7 +136,10 @@ def test_seed_coef_same_bits_as_every_correlation():
         coef = _seed_coef(yn, k, params)
         L = kernels.shape[1]
         ypad = np.concatenate([yn, np.zeros(L - 1)])
-        corr = np.stack([np.correlate(ypad, h, mode="valid") for h in kernels])
+        corr = np.stack([_correlate_in_order(ypad, h) for h in kernels])
+        np.testing.assert_allclose(
+            corr, np.stack([np.correlate(ypad, h, mode="valid") for h in kernels]),
+            rtol=0, atol=1e-12)
         m = corr.max(axis=0)
         peaks, _ = sps.find_peaks(m, height=0.1, distance=22)
         ref = np.zeros_like(corr)
@@ -116,3 +151,106 @@ def test_seed_coef_same_bits_as_every_correlation():
         rt, inverse = np.unique(t + k.r_offsets[p], return_inverse=True)
         np.testing.assert_array_equal(times, rt)
         np.testing.assert_array_equal(mags, np.bincount(inverse, weights=ref[p, t]))
+
+
+def _reference_extra_beats(pos, score, noise_level, accepted, ratio):
+    """``_extra_beats_kernel`` with the ring's median taken by ``np.median`` over the
+    ring at every beat (plain Python)."""
+    m = _RR_RING
+    rr = np.zeros(m)
+    kr = nrr = 0
+    idx = np.flatnonzero(accepted)
+    if idx.size < 3:
+        return
+    a = idx[0]
+    for k in range(1, idx.size - 1):
+        i, b = idx[k], idx[k + 1]
+        if nrr >= _RR_REGULAR_MIN:
+            start = kr if nrr == m else 0
+            known = np.array([rr[(start + r) % m] for r in range(nrr)])
+            m0 = np.median(known)
+            merged, cover = [], []
+            r = 0
+            while r < nrr:
+                if (r + 1 < nrr and known[r] < _RR_LOW * m0
+                        and _RR_LOW * m0 <= known[r] + known[r + 1] <= _RR_HIGH * m0):
+                    merged.append(known[r] + known[r + 1])
+                    cover.append(2)
+                    r += 2
+                else:
+                    merged.append(known[r])
+                    cover.append(1)
+                    r += 1
+            med_rr = np.median(merged)
+            regular = sum(c for x, c in zip(merged, cover)
+                          if _RR_LOW * med_rr <= x <= _RR_HIGH * med_rr)
+            nb = min(score[a], score[b])
+            level = noise_level[i] + ratio * (nb - noise_level[i])
+            if (regular >= _RR_REGULAR_MIN and pos[b] - pos[a] < _RR_HIGH * med_rr
+                    and score[i] < level):
+                accepted[i] = False
+            else:
+                a = i
+        else:
+            a = i
+        rr[kr] = pos[i] - pos[idx[k - 1]]
+        kr = (kr + 1) % m
+        nrr = min(nrr + 1, m)
+
+
+def _beat_sequence(rng, n_beats, rate_change):
+    """Beat positions on a coarse RR grid (many tied intervals), with extra detections
+    splitting some intervals, and optionally a change of rate; scores, noise levels and
+    a pre-decision ``accepted`` mask with a few rejected candidates."""
+    base = 300 if not rate_change else 160
+    pos, score = [0], [1.0]
+    for k in range(n_beats):
+        rr = int(rng.choice([-20, -10, 0, 0, 0, 10, 20])) + base
+        if rate_change and k == n_beats // 2:
+            base = 300
+        if rng.random() < 0.2:  # an extra detection splits the interval
+            cut = int(rng.choice([0.3, 0.5, 0.5, 0.7]) * rr)
+            pos.append(pos[-1] + cut)
+            score.append(float(rng.choice([0.1, 0.3, 0.6, 0.9])))
+            pos.append(pos[-2] + rr)
+        else:
+            pos.append(pos[-1] + rr)
+        score.append(float(rng.choice([0.8, 0.9, 1.0])))
+    pos = np.asarray(pos, dtype=np.int64)
+    score = np.asarray(score)
+    noise = rng.choice([0.05, 0.1, 0.2], size=pos.size)
+    accepted = rng.random(pos.size) > 0.05
+    return pos, score, noise, accepted
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_extra_beats_sorted_ring_same_as_median_of_the_ring(seed):
+    """The sorted RR ring gives the decisions of ``np.median`` over the ring, on
+    sequences with tied intervals, a ring that fills (odd and even counts from
+    ``_RR_REGULAR_MIN`` to ``_RR_RING``) and wraps many times, and removals."""
+    rng = np.random.default_rng(seed)
+    n_beats = int(rng.integers(_RR_REGULAR_MIN + 2, 8 * _RR_RING))
+    pos, score, noise, accepted = _beat_sequence(rng, n_beats, rate_change=seed % 3 == 0)
+    assert np.unique(np.diff(pos)).size < np.diff(pos).size  # ties
+    ratio = 0.85
+    got = accepted.copy()
+    _extra_beats_kernel(pos, score, noise, got, 360.0, ratio)
+    ref = accepted.copy()
+    _reference_extra_beats(pos, score, noise, ref, ratio)
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_extra_beats_reference_sequences_exercise_the_ring():
+    """The sequences of the test above remove beats and let the ring wrap (so the
+    comparison covers removals from the sorted copy), and keep some split beats."""
+    removed = kept_split = wrapped = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        n_beats = int(rng.integers(_RR_REGULAR_MIN + 2, 8 * _RR_RING))
+        pos, score, noise, accepted = _beat_sequence(rng, n_beats, rate_change=seed % 3 == 0)
+        ref = accepted.copy()
+        _reference_extra_beats(pos, score, noise, ref, 0.85)
+        removed += int(np.sum(accepted & ~ref))
+        kept_split += int(np.sum(ref & (score < 0.7)))
+        wrapped += int(accepted.sum() > _RR_RING + 2)
+    assert removed > 20 and kept_split > 0 and wrapped > 5

@@ -97,7 +97,6 @@ class CrossProductsResult(SolverResult):
     window: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
-@with_one_blas_thread
 def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=False, tol=1e-7,
                               max_reweights=100, solver="auto", debias=False, inner_tol=None,
                               inner_max_iter=100, min_step=1e-10, final_step=True,
@@ -178,7 +177,10 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
     eq. 8 is a sum of one term per group); in every group the better of the
     full step to ``s~`` and the pruning of ``s`` to the support of ``s~`` is
     kept if it does not increase eq. 8.  Then two kinds of moves on eq. 8
-    itself (not its linearization) alternate until no merge is accepted:
+    itself (not its linearization) alternate until no merge is accepted (at
+    most 50 rounds of passes then merges; after the first round, only the
+    groups of interacting coefficients that a merge changed, or whose passes
+    stopped at ``polish_max_passes`` still moving, are passed over again):
 
     * exact one-coordinate passes: every non-zero coefficient ``c`` (kernel
       ``p``, time ``t``) in turn is set to the minimiser of eq. 8 over that
@@ -187,9 +189,14 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
       ``z = h_c^T (y - H s + s_c h_c)`` and ``w = 1 + 2 (G a)[t]``, ``a`` the
       magnitudes ``sum_p |s_p|`` without ``s_c``; the minimiser is
       ``sign(z) max(2 beta |z| - w, 0) / (2 (beta n_c + g[0]))``
-      (``max(2 beta z - w, 0) / ...`` with ``positive``).  Passes repeat until
-      nothing moves, in every group of interacting coefficients separately;
-      zero coefficients are not visited (the support never grows);
+      (``max(2 beta z - w, 0) / ...`` with ``positive``).  Passes repeat, in
+      every group of interacting coefficients separately, until one moves no
+      coefficient by more than ``polish_rtol`` relatively and sets none to
+      zero (or ``polish_max_passes``); such a group is not passed over again
+      unless a merge changes it, so the result is not an exact fixed point of
+      the passes (a further pass may move coefficients by relative amounts of
+      the order of ``polish_rtol``); zero coefficients are not visited (the
+      support never grows);
     * pairwise merges: for two non-zero coefficients at most ``L_g`` samples
       apart, the moves "zero one, refit the other by its exact 1-D minimiser"
       are evaluated exactly and the better one is applied if it lowers eq. 8.
@@ -302,12 +309,36 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
     >>> bool(res.converged), bool(all(res.cost_history[1:] <= res.cost_history[:-1]))
     (True, True)
     """
+    return _cross_products_deconvolve(
+        y, kernel, beta=beta, g=g, mode=mode, positive=positive, tol=tol,
+        max_reweights=max_reweights, solver=solver, debias=debias, inner_tol=inner_tol,
+        inner_max_iter=inner_max_iter, min_step=min_step, final_step=final_step, method=method,
+        magnitudes0=magnitudes0, check_kkt=check_kkt, polish_max_passes=polish_max_passes,
+        polish_rtol=polish_rtol)
+
+
+@with_one_blas_thread
+def _cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=False, tol=1e-7,
+                               max_reweights=100, solver="auto", debias=False, inner_tol=None,
+                               inner_max_iter=100, min_step=1e-10, final_step=True,
+                               method="auto", magnitudes0=None, check_kkt=True,
+                               polish_max_passes=200, polish_rtol=1e-12, first_inner_tol=None):
+    """:func:`cross_products_deconvolve`, plus the private option ``first_inner_tol``.
+
+    ``first_inner_tol`` (float >= 0, optional): relative duality-gap tolerance
+    of the first weighted-LASSO solve of every signal (the solves after it
+    keep ``inner_tol``); None (default): ``inner_tol`` for every solve, i.e.
+    exactly :func:`cross_products_deconvolve`.  BLAS runs on one thread
+    inside (for :func:`cross_products_deconvolve` too, which only calls this).
+    """
     Y, K, batch, dictionary, N = _prepare(y, kernel, mode)
     check_option(solver, "solver", ("auto", "cd", "fista"))
     betas = _per_signal_beta(beta, batch, Y.shape[0])
     window = check_window(g, N, "g")
     tol = check_scalar(tol, "tol", low=0)
     inner_tol = tol / 10 if inner_tol is None else check_scalar(inner_tol, "inner_tol", low=0)
+    if first_inner_tol is not None:
+        first_inner_tol = check_scalar(first_inner_tol, "first_inner_tol", low=0)
     max_reweights = check_int(max_reweights, "max_reweights", low=1)
     inner_max_iter = check_int(inner_max_iter, "inner_max_iter", low=1)
     min_step = check_scalar(min_step, "min_step", low=0, high=1)
@@ -325,7 +356,7 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
                             final_step=final_step,
                             magnitudes0=None if A0 is None else A0[i if A0.shape[0] > 1 else 0],
                             check_kkt=bool(check_kkt), polish_max_passes=polish_max_passes,
-                            polish_rtol=polish_rtol)
+                            polish_rtol=polish_rtol, first_inner_tol=first_inner_tol)
         res = CrossProductsResult(**fields)
         if debias:
             res.coef_debiased = debias_coef(design, Y[i], res.coef, positive)

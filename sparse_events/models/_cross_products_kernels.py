@@ -162,6 +162,35 @@ def _window_sum(a, t, window):
 
 
 @njit(cache=True, nogil=True)
+def _window_sum_near(a, i, times, window):
+    """``_window_sum(a, times[i], window)`` (same bits) when every non-zero of ``a`` within
+    ``L_g`` of ``times[i]`` is at a time listed in the sorted ``times``.
+
+    Visits the listed times within ``L_g`` of ``times[i]`` (each once, in
+    increasing order, zeros skipped): the same products added in the same
+    order as :func:`_window_sum`, which scans all ``2 L_g + 1`` samples.
+    """
+    half = window.size - 1
+    t = times[i]
+    lo = i
+    while lo > 0 and times[lo - 1] >= t - half:
+        lo -= 1
+    acc = 0.0
+    prev = -1
+    k = lo
+    n = times.size
+    while k < n and times[k] <= t + half:
+        tk = times[k]
+        if tk != prev:
+            prev = tk
+            v = a[tk]
+            if v != 0.0:
+                acc += window[abs(tk - t)] * v
+        k += 1
+    return acc
+
+
+@njit(cache=True, nogil=True)
 def _minimiser(quad, lin, w, positive):
     """Minimiser of ``quad x^2 - 2 lin x + w |x|`` (``quad >= 0``, ``w >= 0``); 0 if quad = 0."""
     if quad <= 0.0:
@@ -193,6 +222,22 @@ def _one_d(x, r, a, c, kernels, cumsq, n_samples, shift, window, beta):
         z += kernels[p, q] * r[start + q]
     quad = beta * nrm + window[0]
     w = 1.0 + 2.0 * (_window_sum(a, t, window) - window[0] * abs(old))
+    return quad, beta * z, w, t
+
+
+@njit(cache=True, nogil=True)
+def _one_d_near(x, r, a, c, i, times, kernels, cumsq, n_samples, shift, window, beta):
+    """:func:`_one_d` (same bits) for ``c`` at position ``i`` of the sorted ``times`` that
+    list every non-zero of ``a`` near it (:func:`_window_sum_near`)."""
+    P, L = kernels.shape
+    p, t, start, l0, l1 = _column_range(c, n_samples, shift, L, r.size)
+    old = x[c]
+    nrm = cumsq[p, l1] - cumsq[p, l0]
+    z = nrm * old
+    for q in range(l0, l1):
+        z += kernels[p, q] * r[start + q]
+    quad = beta * nrm + window[0]
+    w = 1.0 + 2.0 * (_window_sum_near(a, i, times, window) - window[0] * abs(old))
     return quad, beta * z, w, t
 
 
@@ -260,20 +305,74 @@ def coordinate_passes(x, r, a, support, kernels, cumsq, n_samples, shift, window
 
 
 @njit(cache=True, nogil=True)
+def _group_passes(x, r, a, support, times, kernels, cumsq, n_samples, shift, window, beta,
+                  positive, rtol, max_passes):
+    """:func:`coordinate_passes` (same steps, same bits) over a ``support`` sorted by time
+    (``times``) that holds every non-zero of ``a`` within ``L_g`` of its times: the window
+    sums visit the listed times instead of ``2 L_g + 1`` samples (:func:`_one_d_near`).
+    Returns the three values of :func:`coordinate_passes` and whether the last pass
+    still moved (set a coefficient to zero or moved one by more than ``rtol``)."""
+    total = 0.0
+    n_zeroed = 0
+    passes = 0
+    while passes < max_passes:
+        passes += 1
+        moved = False
+        for i in range(support.size):
+            c = support[i]
+            old = x[c]
+            if old == 0.0:
+                continue
+            quad, lin, w, t = _one_d_near(x, r, a, c, i, times, kernels, cumsq, n_samples,
+                                          shift, window, beta)
+            new = _minimiser(quad, lin, w, positive)
+            if new == old:
+                continue
+            delta = _f1(quad, lin, w, new) - _f1(quad, lin, w, old)
+            if delta > 0.0 and new != 0.0:
+                continue  # rounding: never take a step that does not decrease eq. 8
+            total += delta
+            _set_coef(x, r, a, c, new, kernels, n_samples, shift)
+            if new == 0.0:
+                n_zeroed += 1
+                moved = True
+            elif abs(new - old) > rtol * max(abs(new), abs(old)):
+                moved = True
+        if not moved:
+            break
+    return total, n_zeroed, passes, moved
+
+
+@njit(cache=True, nogil=True)
 def segment_passes(x, r, a, order, times, interaction, kernels, cumsq, n_samples, shift,
                    window, beta, positive, rtol, max_passes):
     """``coordinate_passes`` run separately on every group of interacting coefficients.
 
-    ``order`` lists the support sorted by time (``times`` their times);
-    consecutive times more than ``interaction`` (``max(L_h - 1, L_g)``) apart
-    start a new group.  Groups share no residual row and no window term, so
-    the passes of one group do not change what another sees: each group is
-    iterated until it alone stops moving (or ``max_passes``), instead of all
-    of them until the slowest one stops.  This keeps the cost linear in the
+    ``order`` lists the support sorted by time (``times`` their times), every
+    non-zero of ``x`` (``a`` is zero at other times); consecutive times more
+    than ``interaction`` (``max(L_h - 1, L_g)``) apart start a new group.
+    Groups share no residual row and no window term, so the passes of one
+    group do not change what another sees: each group is iterated until it
+    alone stops moving (or ``max_passes``), instead of all of them until the
+    slowest one stops.  This keeps the cost linear in the
     support size when a single slowly converging group would otherwise force
     ``max_passes`` passes over the whole support.  Returns ``(sum of the
     changes, number of coefficients set to zero, largest number of passes of
     a group)``.
+    """
+    return segment_passes_marked(x, r, a, order, times, interaction, kernels, cumsq,
+                                 n_samples, shift, window, beta, positive, rtol, max_passes,
+                                 np.ones(order.size, dtype=np.bool_))
+
+
+@njit(cache=True, nogil=True)
+def segment_passes_marked(x, r, a, order, times, interaction, kernels, cumsq, n_samples, shift,
+                          window, beta, positive, rtol, max_passes, marked):
+    """:func:`segment_passes` on the groups holding at least one ``marked`` coefficient
+    (``marked[i]`` for ``order[i]``) only; the other groups are left as they are.
+
+    On return ``marked`` flags the groups left unsettled: those whose last pass
+    still moved a coefficient (stopped by ``max_passes``); the others are cleared.
     """
     total = 0.0
     n_zeroed = 0
@@ -282,10 +381,19 @@ def segment_passes(x, r, a, order, times, interaction, kernels, cumsq, n_samples
     lo = 0
     while lo < n:
         hi = lo + 1
+        any_marked = marked[lo]
         while hi < n and times[hi] - times[hi - 1] <= interaction:
+            any_marked = any_marked or marked[hi]
             hi += 1
-        d, z, passes = coordinate_passes(x, r, a, order[lo:hi], kernels, cumsq, n_samples,
-                                         shift, window, beta, positive, rtol, max_passes)
+        if not any_marked:
+            lo = hi
+            continue
+        # (a group holds every non-zero of a within L_g <= interaction of its times)
+        d, z, passes, moving = _group_passes(x, r, a, order[lo:hi], times[lo:hi], kernels,
+                                             cumsq, n_samples, shift, window, beta, positive,
+                                             rtol, max_passes)
+        for i in range(lo, hi):
+            marked[i] = moving
         total += d
         n_zeroed += z
         most = max(most, passes)
@@ -336,13 +444,25 @@ def _merge_change(qk, lk, wk, tk, xk, qd, ld, wd, td, xd, cross, window, beta, p
 @njit(cache=True, nogil=True)
 def merge_pairs(x, r, a, order, times, kernels, cumsq, n_samples, shift, window, beta,
                 positive, min_decrease):
+    """Resolve pairs of non-zero coefficients at most ``L_g`` samples apart, in place
+    (:func:`merge_pairs_marked` without the marks)."""
+    return merge_pairs_marked(x, r, a, order, times, kernels, cumsq, n_samples, shift, window,
+                              beta, positive, min_decrease,
+                              np.zeros(order.size, dtype=np.bool_))
+
+
+@njit(cache=True, nogil=True)
+def merge_pairs_marked(x, r, a, order, times, kernels, cumsq, n_samples, shift, window, beta,
+                       positive, min_decrease, marked):
     """Resolve pairs of non-zero coefficients at most ``L_g`` samples apart, in place.
 
-    ``order`` lists the support sorted by time (``times`` their times).  For
+    ``order`` lists the support sorted by time (``times`` their times), every
+    non-zero of ``x`` (``a`` is zero at other times).  For
     every pair still non-zero, the two moves "keep one, zero the other, refit
     the kept one by its exact 1-D minimiser" are evaluated exactly
     (``merge_move``) and the better one applied when it lowers eq. 8 by more
-    than ``min_decrease``.  Returns ``(sum of the changes, number of merges)``.
+    than ``min_decrease``.  ``marked[i]`` is set for both coefficients ``order[i]``
+    of every merge applied.  Returns ``(sum of the changes, number of merges)``.
     """
     half = window.size - 1
     n = order.size
@@ -362,12 +482,13 @@ def merge_pairs(x, r, a, order, times, kernels, cumsq, n_samples, shift, window,
             if x[ci] == 0.0:
                 break
             if x[cj] != 0.0:
+                # (order lists the whole support: every non-zero of a)
                 if not fresh_i:
-                    qi, li, wi, ti = _one_d(x, r, a, ci, kernels, cumsq, n_samples, shift,
-                                            window, beta)
+                    qi, li, wi, ti = _one_d_near(x, r, a, ci, i, times, kernels, cumsq,
+                                                 n_samples, shift, window, beta)
                     fresh_i = True
-                qj, lj, wj, tj = _one_d(x, r, a, cj, kernels, cumsq, n_samples, shift, window,
-                                        beta)
+                qj, lj, wj, tj = _one_d_near(x, r, a, cj, j, times, kernels, cumsq, n_samples,
+                                             shift, window, beta)
                 cross = _cross_gram(ci, cj, kernels, n_samples, shift, r.size)
                 xi, xj = x[ci], x[cj]
                 d1, v1 = _merge_change(qi, li, wi, ti, xi, qj, lj, wj, tj, xj, cross, window,
@@ -382,6 +503,8 @@ def merge_pairs(x, r, a, order, times, kernels, cumsq, n_samples, shift, window,
                         keep, drop, val, d = cj, ci, v2, d2
                     _set_coef(x, r, a, drop, 0.0, kernels, n_samples, shift)
                     _set_coef(x, r, a, keep, val, kernels, n_samples, shift)
+                    marked[i] = True
+                    marked[j] = True
                     total += d
                     n_merged += 1
             j += 1
