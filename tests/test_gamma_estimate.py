@@ -399,3 +399,149 @@ def test_bad_input(kw, match):
     args.update(kw)
     with pytest.raises((ValueError, TypeError), match=match):
         estimate_events(**args)
+
+
+def test_kkt_check_in_the_solver_pass_equals_the_residual_check():
+    """check_kkt=True (gradient through the Gram table in the segment solver's pass) and
+    check_kkt="samples" (gradient from the residual of the samples) give the same events and
+    the same violation up to rounding; a bad value is refused."""
+    tr = _train(1.0, 1 << 14, seed=17)
+    kw = dict(sampling_rate=FS, pulse=PULSE, noise_std=1.0)
+    a = estimate_events(tr.signal, check_kkt=True, **kw)
+    b = estimate_events(tr.signal, check_kkt="samples", **kw)
+    c = estimate_events(tr.signal, check_kkt=False, **kw)
+    for x in (b, c):
+        np.testing.assert_array_equal(a.arrival_times_s, x.arrival_times_s)
+        np.testing.assert_array_equal(a.amplitudes, x.amplitudes)
+    assert np.isnan(c.kkt_violation)
+    assert a.kkt_violation == pytest.approx(b.kkt_violation, rel=1e-6, abs=1e-12)
+    assert a.kkt_violation < 1e-9
+    # runs left to coordinate descent are checked from the residual
+    d = estimate_events(tr.signal, max_segment_vars=8, tol=1e-10, max_iter=5000, **kw)
+    e = estimate_events(tr.signal, max_segment_vars=8, tol=1e-10, max_iter=5000,
+                        check_kkt="samples", **kw)
+    assert d.segment_stats["runs_to_cd"] > 0
+    assert d.kkt_violation == pytest.approx(e.kkt_violation, rel=1e-6, abs=1e-12)
+    with pytest.raises(ValueError, match="check_kkt"):
+        estimate_events(tr.signal, check_kkt="full", **kw)
+
+
+@pytest.mark.parametrize("max_gap", [1.0, 2.0])
+def test_merge_in_place_equals_merge_through_roots(max_gap, rng):
+    """merge_small_groups_inplace gives the start flags and merged amplitudes of the
+    union-find through merge_small_groups_roots and group_runs."""
+    from sparse_events.gamma._kernels import (
+        group_runs,
+        group_starts,
+        merge_small_groups_inplace,
+        merge_small_groups_roots,
+    )
+
+    pos = np.sort(rng.choice(20000, 3000, replace=False))
+    pos = np.sort(np.concatenate([pos, pos[::2] + 1, pos[::5] + 2, pos[::9] + 3]))
+    pos = np.unique(pos).astype(float)
+    amp = rng.exponential(10.0, pos.size)
+    for min_amp in (3.0, 10.0, 30.0):
+        new = group_starts(pos, amp, max_gap, 2)
+        first = np.flatnonzero(new)
+        gamp = np.add.reduceat(amp, first)
+        small = np.flatnonzero(gamp < min_amp)
+        order = small[np.argsort(gamp[small], kind="stable")]
+        ref_new = new.copy()
+        ref_gamp = gamp.copy()
+        roots = merge_small_groups_roots(ref_gamp, group_runs(pos, first, max_gap), order,
+                                         min_amp)
+        ref_new[first[1:]] = roots[1:] != roots[:-1]
+        assert ref_new.sum() < new.sum()
+        for p_ in (pos, pos.astype(np.int64)):
+            got_new = new.copy()
+            got_gamp = gamp.copy()
+            merge_small_groups_inplace(got_new, p_, first, got_gamp, order, min_amp, max_gap)
+            np.testing.assert_array_equal(got_new, ref_new)
+            np.testing.assert_array_equal(got_gamp, ref_gamp)
+
+
+def test_merge_of_integer_positions_equals_merge_of_their_float_copy(rng):
+    """_cluster_sorted on int64 sample positions (as estimate_events passes them) == on
+    their float64 copy, bit for bit."""
+    from sparse_events.gamma._estimate import _cluster_sorted
+
+    pos = np.sort(rng.choice(50000, 8000, replace=False))
+    pos = np.unique(np.concatenate([pos, pos[::2] + 1, pos[::3] + 2]))
+    amp = rng.uniform(0, 50, pos.size)
+    amp[::11] = 0.0
+    for max_size, min_amp in [(None, None), (2, None), (2, 10.0), (3, 25.0)]:
+        got = _cluster_sorted(pos, amp, amp, 1.0, max_size, min_amp)
+        ref = _cluster_sorted(pos.astype(float), amp, amp, 1.0, max_size, min_amp)
+        for g, r in zip(got, ref):
+            assert g.dtype == r.dtype
+            np.testing.assert_array_equal(g, r)
+
+
+def test_group_means_written_over_the_inputs_equal_group_means(rng):
+    """group_means_into writing over its own inputs (positions over the int64 positions'
+    memory, sums over the amplitudes and the extra values) == group_means and group_sums
+    on untouched copies, bit for bit; also with the amplitudes as the extra values."""
+    from sparse_events.gamma._kernels import (
+        group_means,
+        group_means_into,
+        group_starts,
+        group_sums,
+    )
+
+    pos = np.unique(np.sort(rng.choice(30000, 6000, replace=False)))
+    pos = np.unique(np.concatenate([pos, pos[::2] + 1, pos[::3] + 2]))
+    amp = rng.uniform(0, 50, pos.size)
+    amp[::13] = 0.0
+    lasso = amp * rng.uniform(0.8, 1.0, pos.size)
+    for max_size in (1, 2, 3):
+        new = group_starts(pos, amp, 1.0, max_size)
+        p_ref, a_ref, first = group_means(new, pos, amp, amp)
+        l_ref = group_sums(lasso, first)
+        P, A, X = pos.copy(), amp.copy(), lasso.copy()
+        ng = group_means_into(new, P, A, A, X, P.view(np.float64), A, X)
+        assert ng == first.size
+        np.testing.assert_array_equal(P.view(np.float64)[:ng], p_ref)
+        np.testing.assert_array_equal(A[:ng], a_ref)
+        np.testing.assert_array_equal(X[:ng], l_ref)
+        # the extra values are the amplitudes (estimate_events without debias)
+        A, X = amp.copy(), np.empty(pos.size)
+        ng = group_means_into(new, pos, A, A, A, np.empty(pos.size), A, X)
+        np.testing.assert_array_equal(A[:ng], a_ref)
+        np.testing.assert_array_equal(X[:ng], a_ref)
+
+
+@pytest.mark.parametrize("kw", [dict(min_amplitude=0.0),
+                                dict(min_amplitude=0.0, debias=False),
+                                dict(min_amplitude=0.0, debias=False, max_segment_vars=8),
+                                dict()])
+def test_returned_arrays_own_their_memory(kw):
+    """The event arrays own memory of their exact size (no views of the solver's over-sized
+    output arrays kept alive by the result), also when every group is kept (the first three
+    cases, where the merge writes over the solver's arrays)."""
+    tr = _train(1.0, 1 << 14, seed=21)
+    res = estimate_events(tr.signal, sampling_rate=FS, pulse=PULSE, noise_std=1.0, **kw)
+    arrays = (res.arrival_times_s, res.amplitudes, res.lasso_amplitudes)
+    assert res.amplitudes.size > 100
+    for a in arrays:
+        assert a.base is None and a.flags.owndata
+        assert a.dtype == np.float64 and a.size == res.amplitudes.size
+    if kw.get("min_amplitude") == 0.0:
+        assert np.all(res.amplitudes > 0)
+
+
+@pytest.mark.parametrize("value, exc", [(None, TypeError), (1, TypeError),
+                                        (np.array([True]), TypeError), ("full", ValueError),
+                                        ("True", ValueError)])
+def test_check_kkt_accepts_only_bools_and_samples(value, exc):
+    """check_kkt: True, False (also numpy.bool_) or "samples"; anything else is refused with
+    a message naming it (None is not taken for False, an array does not raise numpy's
+    ambiguous truth value)."""
+    tr = _train(1.0, 1 << 12, seed=2)
+    kw = dict(sampling_rate=FS, pulse=PULSE, noise_std=1.0)
+    with pytest.raises(exc, match="check_kkt"):
+        estimate_events(tr.signal, check_kkt=value, **kw)
+    a = estimate_events(tr.signal, check_kkt=np.bool_(True), **kw)
+    b = estimate_events(tr.signal, check_kkt=True, **kw)
+    assert a.kkt_violation == b.kkt_violation
+    assert np.isnan(estimate_events(tr.signal, check_kkt=np.bool_(False), **kw).kkt_violation)

@@ -437,3 +437,156 @@ def test_solution_does_not_depend_on_the_guess_filter(monkeypatch, rl, seed):
         np.testing.assert_allclose(coef, ref[idx], rtol=1e-7, atol=1e-7)
     np.testing.assert_allclose(deconv[1], cold[1], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(deconv[2], plain_c[2], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rl, seed", [(1.0, 3), (2.0, 4)])
+def test_solver_kkt_check_equals_the_residual_check(rl, seed, monkeypatch):
+    """The KKT check done in the solver's pass (gradient ``H^T y - (H^T H) s`` through the
+    pulse's Gram table) == ``kkt_runs`` (gradient from the residual of the samples) on the
+    same solution, also with runs solved again with larger arrays, several blocks and a
+    grown output array (which leave the solution unchanged)."""
+    from sparse_events.gamma._segments import kkt_runs
+
+    y, alpha = _record(rl, seed)
+    margin = L + 2
+    s, e = screen_runs(y, PULSE, alpha, margin)
+    ref = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin)
+    assert "kkt_violation" not in ref[4]
+    res = [_segments.solve_runs(y, PULSE, alpha, s, e, margin=margin, kkt=True)]
+    monkeypatch.setattr(_segments, "_WORK_ELEMENTS", 16 * L)
+    monkeypatch.setattr(_segments, "_OUT_EXTRA", 0)
+    res.append(_segments.solve_runs(y, PULSE, alpha, s, e, margin=margin, kkt=True,
+                                    span=4 * L))
+    assert res[1][4]["calls"] > res[0][4]["calls"]
+    want = kkt_runs(y, PULSE, alpha, s, e, ref[0], ref[1], margin=margin)
+    for r in res:
+        for a, b in zip(ref[:4], r[:4]):
+            np.testing.assert_array_equal(a, b)
+        assert r[4]["kkt_violation"] == pytest.approx(want, rel=1e-6, abs=1e-12)
+    assert want < 1e-9
+
+
+def test_run_kkt_sees_perturbed_solutions():
+    """``_run_kkt`` over the runs == ``kkt_runs`` for solutions that are not optimal (changed
+    amplitudes, a coefficient removed or moved, one added at the record's end)."""
+    from sparse_events.gamma._segments import _run_kkt, kkt_runs
+
+    y, alpha = _record(1.0, 5)
+    n = y.size
+    margin = L + 2
+    s, e = screen_runs(y, PULSE, alpha, margin)
+    idx, coef = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin)[:2]
+    cum = pulse_cross_sums(PULSE)
+    acf = cum[np.arange(L), L - np.arange(L)].copy()
+    c = np.convolve(np.concatenate([y, np.zeros(L)]), PULSE[::-1])[L - 1: L - 1 + n]
+
+    def solver_check(i, v):
+        worst = 0.0
+        for s0, s1 in zip(s, e):
+            lo = s0 + margin if s0 > 0 else 0
+            hi = s1 - L - margin + 1 if s1 < n else s1
+            nb = max(hi - lo, 0)
+            q0, q1 = np.searchsorted(i, [lo, lo + nb])
+            worst = max(worst, _run_kkt(c[lo:lo + nb].copy(), nb, lo, n, alpha, acf, cum, L,
+                                        i, v, q0, q1, np.zeros(nb)))
+        return worst / alpha
+
+    rng = np.random.default_rng(0)
+    moved = idx.copy()
+    moved[5] += 1 if idx[6] > idx[5] + 1 else 0
+    # a coefficient at the last samples: its pulse is cut by the record's end
+    last = e[-1] == n
+    end_i = np.append(idx, n - 2) if last else idx
+    end_c = np.append(coef, 50.0) if last else coef
+    cases = [(idx, coef), (idx, coef * (1 + 0.01 * rng.standard_normal(idx.size))),
+             (np.delete(idx, 7), np.delete(coef, 7)), (idx, coef * 0.9), (moved, coef),
+             (end_i, end_c)]
+    for i, v in cases:
+        got = solver_check(i, v)
+        want = kkt_runs(y, PULSE, alpha, s, e, i, v, margin=margin)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+    assert solver_check(idx, coef * 0.9) > 1e-3
+
+
+@pytest.mark.parametrize("tol_rel", [1e-3, 1e-1])
+def test_kkt_in_the_solver_pass_sees_inexact_solutions(tol_rel, monkeypatch):
+    """With a loose QP tolerance the solutions are off the optimum; the violation found in the
+    solver's pass then equals ``kkt_runs`` on the coefficients written (rel 1e-9) and is far
+    above rounding, so a kernel reporting nothing, or checking other samples or coefficients,
+    fails.  Per run through the compiled kernel on a block of the record (global indices,
+    ``a0 > 0``), and over the record through ``solve_runs`` with several blocks, runs solved
+    again with larger work arrays, runs left to the caller and a grown output array."""
+    from sparse_events.gamma._segments import _solve_runs_kernel, kkt_runs
+
+    y, alpha = _record(1.0, 3, n=20000)
+    n = y.size
+    margin = L + 2
+    s, e = screen_runs(y, PULSE, alpha, margin)
+    cum = pulse_cross_sums(PULSE)
+    taps, guess_thr = _segments._guess_filter(PULSE, alpha)
+    # the runs after the first, read from a block starting at the second one
+    a0 = int(s[1])
+    ss, ee = s[1:], e[1:]
+    room = int((ee - ss).sum())
+    oi, oc, od = np.empty(room, dtype=np.int64), np.empty(room), np.empty(room)
+    fb = np.zeros(ss.size, dtype=np.bool_)
+    need = np.zeros(ss.size, dtype=np.int64)
+    kdev = np.zeros(ss.size)
+    m = _solve_runs_kernel(y[a0:], a0, n, PULSE, cum, float(alpha), ss, ee, margin, 4096,
+                           _segments.SMALL_VARS, True, tol_rel * alpha, _segments._ITER_BASE,
+                           True, taps, guess_thr, oi, oc, od, fb, need,
+                           np.zeros(3, dtype=np.int64), True, kdev)
+    assert a0 > 0 and not fb.any()
+    want = np.array([kkt_runs(y, PULSE, alpha, ss[r:r + 1], ee[r:r + 1], oi[:m], oc[:m],
+                              margin=margin) for r in range(ss.size)])
+    np.testing.assert_allclose(kdev / alpha, want, rtol=1e-9, atol=1e-12)
+    assert np.count_nonzero(want > 1e-6) >= 1
+    assert kdev.max() / alpha > 1e-4
+
+    monkeypatch.setattr(_segments, "_TOL_REL", tol_rel)
+    plain = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin, kkt=True)
+    monkeypatch.setattr(_segments, "_WORK_ELEMENTS", 16 * L)
+    monkeypatch.setattr(_segments, "_OUT_EXTRA", 0)
+    split = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin, kkt=True, span=4 * L,
+                                 max_vars=600)
+    assert split[4]["calls"] > plain[4]["calls"]
+    assert split[3].any() and not split[3].all()
+    for idx, coef, _, fallback, info in (plain, split):
+        want = kkt_runs(y, PULSE, alpha, s[~fallback], e[~fallback], idx, coef, margin=margin)
+        assert info["kkt_violation"] == pytest.approx(want, rel=1e-9)
+        assert info["kkt_violation"] > 1e-4
+
+
+def test_run_kkt_refuses_coefficients_it_does_not_meet():
+    """``_run_kkt`` returns inf unless the run's coefficients are strictly increasing and
+    inside the checked samples (a coefficient in the margin, repeated, out of order)."""
+    from sparse_events.gamma._segments import _run_kkt, kkt_runs
+
+    y, alpha = _record(1.0, 5)
+    n = y.size
+    margin = L + 2
+    s, e = screen_runs(y, PULSE, alpha, margin)
+    idx, coef = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin)[:2]
+    cum = pulse_cross_sums(PULSE)
+    acf = cum[np.arange(L), L - np.arange(L)].copy()
+    c = np.convolve(np.concatenate([y, np.zeros(L)]), PULSE[::-1])[L - 1: L - 1 + n]
+    # the run inside the record holding the most coefficients
+    count = np.searchsorted(idx, e) - np.searchsorted(idx, s)
+    count[(s == 0) | (e == n)] = -1
+    r = int(np.argmax(count))
+    lo, hi = s[r] + margin, e[r] - L - margin + 1
+    i = idx[(idx >= lo) & (idx < hi)]
+    v = coef[(idx >= lo) & (idx < hi)]
+    assert i.size >= 3
+
+    def check(i, v):
+        return _run_kkt(c[lo:hi].copy(), hi - lo, lo, n, alpha, acf, cum, L, i, v, 0, i.size,
+                        np.zeros(hi - lo)) / alpha
+
+    assert check(i, v) == pytest.approx(
+        kkt_runs(y, PULSE, alpha, s[r:r + 1], e[r:r + 1], idx, coef, margin=margin),
+        rel=1e-6, abs=1e-12)
+    bad = [(np.r_[lo - 1, i], np.r_[1.0, v]), (np.r_[i, hi], np.r_[v, 1.0]),
+           (np.r_[i[:1], i], np.r_[v[:1], v]), (i[[1, 0, *range(2, i.size)]], v)]
+    for bi, bv in bad:
+        assert check(bi, bv) == np.inf

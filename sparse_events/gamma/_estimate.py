@@ -31,8 +31,10 @@ active part of the signal, and exact:
    windows overlapping by ``overlap`` samples on each side, each owning the
    coefficients of its core, so an event is reported by exactly one window
    (never lost, never doubled).  This cut is the only approximation; the
-   KKT conditions of the whole problem are checked at the end
-   (``kkt_violation`` of the result).
+   KKT conditions of the whole problem are checked on every sample of the
+   runs (``kkt_violation`` of the result; for the runs of the active-set
+   solver in its own pass, from ``H^T y`` and the pulse's Gram table, for
+   the others from the residual afterwards: see ``check_kkt``).
 
 Afterwards adjacent non-zero coefficients (an event between two samples is
 split over both) are merged into one event: amplitude = sum, time =
@@ -62,10 +64,10 @@ from ._kernels import (
     correlate_pulse,
     first_nonfinite,
     group_means,
-    group_runs,
+    group_means_into,
     group_starts,
     group_sums,
-    merge_small_groups_roots,
+    merge_small_groups_inplace,
     refit_support,
     screen_runs,
 )
@@ -229,8 +231,17 @@ def cluster_events(positions, amplitudes, *, max_gap, max_size=None, min_amplitu
 
 
 def _cluster_sorted(pos, amp, w, max_gap, max_size, min_amplitude):
-    """:func:`cluster_events` on checked input: float64 arrays of one non-zero length,
-    ``pos`` sorted, ``w`` the weights (``amp`` itself for amplitude weights)."""
+    """:func:`cluster_events` on checked input: arrays of one non-zero length, ``amp``
+    and ``w`` float64, ``pos`` sorted, float64 or int64 (sample indices: the same results
+    as their float64 copy), ``w`` the weights (``amp`` itself for amplitude weights)."""
+    new = _group_flags(pos, amp, w, max_gap, max_size, min_amplitude)
+    # one compiled pass: first members, summed amplitudes, weighted mean positions (the first
+    # position of a group of zero total weight)
+    return group_means(new, pos, amp, w)
+
+
+def _group_flags(pos, amp, w, max_gap, max_size, min_amplitude):
+    """Group start flags of :func:`_cluster_sorted`."""
     if max_size is None:
         new = np.ones(pos.size, dtype=bool)
         new[1:] = np.diff(pos) > max_gap
@@ -238,9 +249,7 @@ def _cluster_sorted(pos, amp, w, max_gap, max_size, min_amplitude):
         new = group_starts(pos, w, max_gap, max_size)
         if min_amplitude is not None:
             _merge_small_groups(new, pos, amp, max_gap, min_amplitude)
-    # one compiled pass: first members, summed amplitudes, weighted mean positions (the first
-    # position of a group of zero total weight)
-    return group_means(new, pos, amp, w)
+    return new
 
 
 def _merge_small_groups(new, pos, amp, max_gap, min_amplitude):
@@ -250,11 +259,9 @@ def _merge_small_groups(new, pos, amp, max_gap, min_amplitude):
     if n_groups < 2:
         return
     gamp = group_sums(amp, first)
-    run = group_runs(pos, first, max_gap)
     small = np.flatnonzero(gamp < min_amplitude)
     order = small[np.argsort(gamp[small], kind="stable")]
-    roots = merge_small_groups_roots(gamp, run, order, float(min_amplitude))
-    new[first[1:]] = roots[1:] != roots[:-1]
+    merge_small_groups_inplace(new, pos, first, gamp, order, min_amplitude, max_gap)
 
 
 def default_resolving_samples(pulse, level=0.5):
@@ -378,9 +385,24 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
     overlap : int, optional
         Overlap of windows cut inside a long active run (default
         ``max(16 L, 256)``).
-    check_kkt : bool, default=True
-        Verify the optimality conditions on the whole record (one more
-        correlation pass).
+    check_kkt : bool or "samples", default=True
+        Verify the optimality conditions on the whole record
+        (``kkt_violation``).  ``True``: on the runs solved by the active set,
+        the gradient ``H^T y - (H^T H) s`` is evaluated at every sample
+        between the margins, in the solver's pass (``H^T y`` from the
+        samples, ``H^T H`` from the pulse's autocorrelation); elsewhere (runs
+        solved by coordinate descent, the cross-products LASSO) and with
+        ``"samples"`` everywhere, the gradient ``H^T (y - H s)`` is computed
+        from the residual in one more correlation pass.  Both verify the same
+        conditions and agree to rounding.  The in-pass check certifies each
+        run's solution as the compiled solver wrote it, reusing the solver's
+        own ``c`` and the pulse's Gram table; it does not see the assembly of
+        the solver's output in Python afterwards (the copy into a grown output
+        array, the merge of runs solved again with larger work arrays, their
+        sort).  ``"samples"`` is the check that recomputes everything from the
+        samples ``y`` and the pulse ``p`` on the final coefficients (one more
+        correlation pass over the runs).  Only ``True``, ``False`` (also
+        ``numpy.bool_``) and ``"samples"`` are accepted.
     segment_solver : {"active_set", "cd"}, default="active_set"
         Plain LASSO only.  ``"active_set"``: the candidates left by the
         screening (``c_i > alpha``) split into independent components
@@ -476,6 +498,14 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         raise ValueError(f"overlap ({overlap}) must be smaller than half of chunk_size "
                          f"({chunk_size})")
     margin = max(L, Lg + 1) + 2
+    if isinstance(check_kkt, (bool, np.bool_)):
+        check_kkt = bool(check_kkt)
+    elif isinstance(check_kkt, str):
+        if check_kkt != "samples":
+            raise ValueError(f"check_kkt must be True, False or 'samples', got {check_kkt!r}")
+    else:
+        raise TypeError(f"check_kkt must be True, False or 'samples', got an object of type "
+                        f"{type(check_kkt).__name__}")
     segment_solver = check_option(segment_solver, "segment_solver", ("active_set", "cd"))
     max_segment_vars = check_int(max_segment_vars, "max_segment_vars", low=1)
 
@@ -490,11 +520,13 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
     n_pieces = 0
     n_not_conv = 0
     seg_stats = {}
+    seg_kkt = None
     cd_starts, cd_stops = starts, stops
     if method == "lasso" and segment_solver == "active_set" and starts.size:
         s_idx, s_coef, s_deb, fallback, seg_stats = solve_runs(
             y, p, alpha, starts, stops, margin=margin, debias=debias,
-            max_vars=max_segment_vars)
+            max_vars=max_segment_vars, kkt=check_kkt is True)
+        seg_kkt = seg_stats.pop("kkt_violation", None)
         idx_all.append(s_idx)
         lasso_all.append(s_coef)
         deb_all.append(s_deb)
@@ -542,7 +574,13 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
     kkt = np.nan
     if check_kkt:
         t0 = time.perf_counter()
-        if window is None:
+        if seg_kkt is not None:
+            # the runs of the segment solver were checked in its pass; the others here
+            kkt = seg_kkt
+            if cd_starts.size:
+                kkt = max(kkt, kkt_runs(y, p, alpha, cd_starts, cd_stops, idx, lasso_amp,
+                                        margin=margin))
+        elif window is None:
             kkt = kkt_runs(y, p, alpha, starts, stops, idx, lasso_amp, margin=margin)
         else:
             kkt = _kkt_violation(y, p, idx, lasso_amp, alpha, window, starts, stops)
@@ -550,7 +588,6 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
 
     t0 = time.perf_counter()
     weights = deb_amp if debias else lasso_amp
-    fidx = idx.astype(np.float64)
     # a group split off a run must stand out of the noise of collinear neighbours: the
     # detection amplitude alpha / ||p||^2, inflated by 1 / sqrt(1 - rho_1^2) (rho_1: the
     # pulse's normalized autocorrelation at lag 1, the correlation of adjacent columns)
@@ -564,16 +601,43 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         if bad >= 0:
             raise ValueError(f"non-finite amplitude {weights[bad]} at sample {idx[bad]} from "
                              f"the solver")
-        pos, amp, first = _cluster_sorted(fidx, weights, weights, float(merge_gap), max_merge,
-                                          float(split_min))
+        # integer sample positions, used as they are by the compiled merge (the numbers of
+        # their float64 copy)
+        new = _group_flags(idx, weights, weights, float(merge_gap), max_merge,
+                           float(split_min))
+        other = lasso_amp if debias else deb_amp
+        arrays = (idx, weights, other)
+        if (all(v.flags.c_contiguous and v.flags.writeable for v in arrays)
+                and idx.dtype == np.int64 and weights.dtype == other.dtype == np.float64
+                and not any(np.may_share_memory(u, v) for u, v in
+                            ((idx, weights), (idx, other), (weights, other)))):
+            # the groups written over the solver's own arrays (no new arrays of this size:
+            # fresh memory is slow to touch): mean positions over the memory of idx, summed
+            # weights over weights, summed LASSO amplitudes (refitted ones without debias,
+            # where they are the same array) over the other array
+            pos_buf = idx.view(np.float64)
+            ng = group_means_into(new, idx, weights, weights, lasso_amp, pos_buf, weights,
+                                  other)
+            pos, amp, lamp = pos_buf[:ng], weights[:ng], other[:ng]
+        else:
+            pos, amp, first = group_means(new, idx, weights, weights)
+            lamp = group_sums(lasso_amp, first)
+        del new
     else:
-        pos, amp, first = fidx, weights, np.zeros(0, dtype=np.int64)
-    lamp = group_sums(lasso_amp, first)
+        pos, amp = idx.astype(np.float64), weights
+        lamp = group_sums(lasso_amp, np.zeros(0, dtype=np.int64))
     keep = (amp > 0) & (amp >= min_amplitude)
+    if keep.all():
+        # every group is kept: arrays of their exact size, none a view of the solver's
+        # over-sized output (which would stay alive with the result)
+        times = pos / fs
+        amp, lamp = (v if v.base is None else v.copy() for v in (amp, lamp))
+    else:
+        times, amp, lamp = pos[keep] / fs, amp[keep], lamp[keep]
     timings["merge"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
     return EstimatedEvents(
-        arrival_times_s=pos[keep] / fs, amplitudes=amp[keep], lasso_amplitudes=lamp[keep],
+        arrival_times_s=times, amplitudes=amp, lasso_amplitudes=lamp,
         sampling_rate=fs, duration_s=n / fs, alpha=alpha, noise_std=noise_std,
         method=method, dead_time_s=None if dead_time_s is None else float(dead_time_s),
         kkt_violation=kkt, n_pieces=n_pieces, active_fraction=active / n,

@@ -8,7 +8,8 @@ from scipy.linalg import LinAlgError, solveh_banded
 from scipy.optimize import lsq_linear
 
 __all__ = ["correlate_pulse", "refit_support", "screen_runs", "group_starts", "group_sums",
-           "first_nonfinite", "merge_small_groups_roots", "group_runs"]
+           "first_nonfinite", "merge_small_groups_roots", "group_runs", "group_means",
+           "group_means_into", "merge_small_groups_inplace"]
 
 
 @numba.njit(cache=True)
@@ -55,6 +56,27 @@ def correlate_pulse(y, p):
     return out
 
 
+@numba.njit(cache=True, inline="always")
+def _corr4(y, p, i, L, out):
+    """``out[u] = sum_k p[k] y[i + u + k]`` for ``u < 4`` (``i + 3 + L <= y.size``): the
+    sums of four neighbouring coefficients interleaved, each accumulated in the order of
+    ``k`` (the same numbers as one at a time)."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    for k in range(L):
+        pk = p[k]
+        a0 += pk * y[i + k]
+        a1 += pk * y[i + k + 1]
+        a2 += pk * y[i + k + 2]
+        a3 += pk * y[i + k + 3]
+    out[0] = a0
+    out[1] = a1
+    out[2] = a2
+    out[3] = a3
+
+
 @numba.njit(cache=True)
 def _screen_kernel(y, n_coef, p, pre, thr, margin, starts, stops):
     """Runs of coefficients ``i < n_coef`` with ``c_i = sum_k p[k] y[i + k] > thr``.
@@ -72,6 +94,8 @@ def _screen_kernel(y, n_coef, p, pre, thr, margin, starts, stops):
     run_first = -1
     run_last = -1
     gap = L + 2 * margin
+    cbuf = np.empty(4)
+    cb = -8
     for i in range(n_coef):
         if nh < i:
             jj = j if j > i else i
@@ -87,10 +111,20 @@ def _screen_kernel(y, n_coef, p, pre, thr, margin, starts, stops):
                 continue
             nh = found
             j = found + 1
-        acc = 0.0
-        kmax = L if L < n - i else n - i
-        for k in range(kmax):
-            acc += p[k] * y[i + k]
+        if i >= cb + 4:
+            if i + 3 < n_coef and i + 3 + L <= n:
+                # four coefficients at once (independent sums, each in the order of k)
+                _corr4(y, p, i, L, cbuf)
+                cb = i
+            else:
+                cb = -8
+        if cb >= 0 and i >= cb:
+            acc = cbuf[i - cb]
+        else:
+            acc = 0.0
+            kmax = L if L < n - i else n - i
+            for k in range(kmax):
+                acc += p[k] * y[i + k]
         if acc > thr:
             if run_first < 0:
                 run_first = i
@@ -139,6 +173,15 @@ def screen_runs(y, p, threshold, margin, block=1 << 20):
     keep[1:] = s[1:] > np.maximum.accumulate(e)[:-1]
     idx = np.flatnonzero(keep)
     return s[idx], np.maximum.reduceat(e, idx)
+
+
+def _positions(pos):
+    """Sorted positions for the group kernels: int64 (sample indices, used as they are: every
+    operation on them gives the numbers of their float64 copy, exact below 2**53) or
+    float64."""
+    if isinstance(pos, np.ndarray) and pos.dtype == np.int64:
+        return np.ascontiguousarray(pos)
+    return np.ascontiguousarray(pos, dtype=np.float64)
 
 
 @numba.njit(cache=True)
@@ -198,7 +241,7 @@ def group_starts(pos, amp, max_gap, max_size):
     the next largest free coefficient starts a group, and so on.  Groups are
     contiguous.
     """
-    pos = np.ascontiguousarray(pos, dtype=np.float64)
+    pos = _positions(pos)
     amp = np.ascontiguousarray(amp, dtype=np.float64)
     new = np.zeros(pos.size, dtype=np.bool_)
     if pos.size:
@@ -272,22 +315,70 @@ def group_means(new, pos, amp, w):
     new : ndarray of bool
         Group start flags.
     pos, amp, w : ndarray of float64
-        Positions, amplitudes and weights, of the length of ``new``.
+        Positions (float64 or int64), amplitudes and weights, of the length of
+        ``new``.
 
     Returns
     -------
     p, a, first : ndarray
         Mean positions, summed amplitudes and first members of the groups.
     """
-    pos = np.ascontiguousarray(pos, dtype=np.float64)
+    pos = _positions(pos)
     amp = np.ascontiguousarray(amp, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float64)
     new = np.ascontiguousarray(new, dtype=np.bool_)
-    first = np.empty(new.size, dtype=np.int64)
-    a = np.empty(new.size)
-    p = np.empty(new.size)
-    n_groups = _group_means_kernel(new, pos, amp, w, first, a, p)
-    return p[:n_groups].copy(), a[:n_groups].copy(), first[:n_groups].copy()
+    # outputs of their exact size (no copies of over-sized arrays)
+    size = int(np.count_nonzero(new))
+    first = np.empty(size, dtype=np.int64)
+    a = np.empty(size)
+    p = np.empty(size)
+    _group_means_kernel(new, pos, amp, w, first, a, p)
+    return p, a, first
+
+
+@numba.njit(cache=True)
+def _group_means_into_kernel(new, pos, amp, w, extra, p_out, a_out, e_out):
+    n = new.size
+    g = 0
+    lo = 0
+    while lo < n:
+        hi = lo + 1
+        while hi < n and not new[hi]:
+            hi += 1
+        # every member of group g (at lo >= g and after) is read before index g is written
+        s = amp[lo]
+        ws = w[lo]
+        wp = w[lo] * pos[lo]
+        es = extra[lo]
+        for i in range(lo + 1, hi):
+            s += amp[i]
+            ws += w[i]
+            wp += w[i] * pos[i]
+            es += extra[i]
+        pg = wp / ws if ws > 0 else pos[lo]
+        a_out[g] = s
+        e_out[g] = es
+        p_out[g] = pg
+        g += 1
+        lo = hi
+    return g
+
+
+def group_means_into(new, pos, amp, w, extra, p_out, a_out, e_out):
+    """:func:`group_means` (and the group sums of ``extra``) written into given arrays.
+
+    The groups start where ``new`` is set (``new[0]`` must be); group ``g``
+    gets its ``w``-weighted mean position ``p_out[g]`` (the first position if
+    its weight sum is not positive), amplitude sum ``a_out[g]`` and sum of
+    ``extra`` ``e_out[g]``, the same sequential sums as :func:`group_means`
+    and :func:`group_sums`.  The outputs may be the inputs' own memory (for
+    example ``a_out`` the array ``amp``, ``p_out`` the memory of int64 ``pos``
+    viewed as float64): group ``g`` starts at index ``g`` or later, and its
+    members are read before index ``g`` is written.  ``pos``: int64 or
+    float64; the others float64, all C-contiguous, the outputs at least as
+    long as the number of groups.  Returns the number of groups.
+    """
+    return int(_group_means_into_kernel(new, pos, amp, w, extra, p_out, a_out, e_out))
 
 
 @numba.njit(cache=True)
@@ -305,7 +396,7 @@ def _group_runs_kernel(pos, first, max_gap, out):
 def group_runs(pos, first, max_gap):
     """Run index of every group: ``(cumsum(r) - 1)[first]``, ``r`` flagging the members more
     than ``max_gap`` after their predecessor (and the first one), in one compiled pass."""
-    pos = np.ascontiguousarray(pos, dtype=np.float64)
+    pos = _positions(pos)
     first = np.ascontiguousarray(first, dtype=np.int64)
     out = np.empty(first.size, dtype=np.int64)
     _group_runs_kernel(pos, first, float(max_gap), out)
@@ -360,6 +451,75 @@ def merge_small_groups_roots(gamp, run, order, min_amplitude):
                         np.ascontiguousarray(order, dtype=np.int64), float(min_amplitude),
                         owner, lo, hi, roots)
     return roots
+
+
+@numba.njit(cache=True, inline="always")
+def _find_merged(state, owner, g):
+    while state[g] & 1:
+        g = owner[g]
+    return g
+
+
+@numba.njit(cache=True)
+def _merge_small_inplace_kernel(new, pos, first, gamp, order, min_amplitude, max_gap, state,
+                                owner, lo, hi):
+    n_groups = gamp.size
+    for g in order:
+        r = _find_merged(state, owner, g)
+        if gamp[r] >= min_amplitude:
+            continue
+        lr = lo[r] if state[r] & 2 else r
+        hr = hi[r] if state[r] & 2 else r
+        c = -1
+        left = False
+        for k in (lr - 1, hr + 1):
+            if k < 0 or k >= n_groups:
+                continue
+            # same run: no gap above max_gap at the boundary between the two groups
+            b = first[lr] if k < lr else first[k]
+            if pos[b] - pos[b - 1] > max_gap:
+                continue
+            f = _find_merged(state, owner, k)
+            if c < 0 or gamp[f] > gamp[c]:
+                c = f
+                left = k < lr
+        if c < 0:
+            continue
+        lc = lo[c] if state[c] & 2 else c
+        hc = hi[c] if state[c] & 2 else c
+        owner[r] = c
+        state[r] |= 1
+        gamp[c] += gamp[r]
+        lo[c] = lc if lc < lr else lr
+        hi[c] = hc if hc > hr else hr
+        state[c] |= 2
+        # the two groups become one: the boundary between them is no longer a group start
+        new[first[lr] if left else first[hr + 1]] = False
+
+
+def merge_small_groups_inplace(new, pos, first, gamp, order, min_amplitude, max_gap):
+    """:func:`merge_small_groups_roots` writing the merged groups into the start flags.
+
+    ``new``: group start flags of the sorted coefficients at ``pos``,
+    ``first = flatnonzero(new)``, ``gamp`` the group amplitudes (updated in
+    place).  A group below ``min_amplitude`` joins the larger of its two
+    neighbouring groups of the same run (no gap above ``max_gap`` between
+    them; the left one on a tie), the small groups visited in ``order``; the
+    start flag between two merged groups is cleared.  The same flags as
+    ``new[first[1:]] = roots[1:] != roots[:-1]`` with the roots of
+    :func:`merge_small_groups_roots` (runs of :func:`group_runs`), without
+    arrays of every group's run and root: the union-find arrays are touched
+    only where groups merge.
+    """
+    n_groups = gamp.size
+    state = np.zeros(n_groups, dtype=np.int8)
+    owner = np.empty(n_groups, dtype=np.int64)
+    lo = np.empty(n_groups, dtype=np.int64)
+    hi = np.empty(n_groups, dtype=np.int64)
+    _merge_small_inplace_kernel(new, _positions(pos),
+                                np.ascontiguousarray(first, dtype=np.int64), gamp,
+                                np.ascontiguousarray(order, dtype=np.int64),
+                                float(min_amplitude), float(max_gap), state, owner, lo, hi)
 
 
 def _gram_banded(idx, p, n):

@@ -42,12 +42,25 @@ least-squares refit on the support (``debias``) is done in the same pass,
 reusing the factor.  A run holding a component larger than ``max_vars`` (or
 than the work-array budget of :func:`solve_runs`) is flagged and left to the
 caller.
+
+With ``kkt``, every solved run is checked in the same pass (:func:`_run_kkt`):
+the gradient ``H^T y - (H^T H) s`` of the whole record's problem at every
+sample between the run's margins, from the run's ``c`` (computed from the
+samples for the candidate selection) and its non-zero coefficients through
+the pulse's Gram table; the same conditions on the same samples as
+:func:`kkt_runs`, which computes the gradient from the residual instead.
+:func:`solve_runs` writes the non-zero coefficients of all compiled calls
+into one output reservation (a third of the run samples plus
+``_OUT_EXTRA``, grown by a copy if a call would not fit) instead of joining
+separate arrays at the end.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from ._kernels import _corr4
 
 __all__ = ["solve_runs", "kkt_runs"]
 
@@ -330,6 +343,10 @@ _WORK_ELEMENTS = 1 << 20
 _RETRY_ELEMENTS = 1 << 26
 # linear solves allowed to a component of m candidates: 50 m + _ITER_BASE
 _ITER_BASE = 1000
+# output entries reserved by solve_runs beyond a third of the run samples
+_OUT_EXTRA = 1 << 20
+# absolute tolerance of the component QPs, relative to alpha
+_TOL_REL = 1e-9
 
 
 @numba.njit(cache=True)
@@ -830,9 +847,62 @@ def _guess_filter(p, alpha):
 
 
 @numba.njit(cache=True)
+def _run_kkt(cbuf, nb, lo, n, alpha, acf, cum, L, idx, coef, q0, q1, g):
+    """Largest deviation from the LASSO conditions over the samples ``[lo, lo + nb)`` of a run.
+
+    The gradient ``g = H^T (y - H s) = c - (H^T H) s`` of the whole record's
+    problem, from ``c = H^T y`` computed from the samples (``cbuf``) and the
+    run's non-zero coefficients ``idx[q0:q1]`` (global, increasing; the others
+    are zero: runs are at least ``L`` samples apart from the samples checked)
+    through the pulse's Gram table (``acf[d]``, ``cum`` where a pulse is cut
+    by the record's end).  Independent of the components, the candidate
+    selection and the active sets of the solve: every sample of the range is
+    checked, non-zero coefficients for ``|g - alpha|``, zero ones for
+    ``g - alpha``.  Returns ``inf`` unless ``idx[q0:q1]`` are strictly
+    increasing and all in ``[lo, lo + nb)`` (every coefficient met by the
+    sample loop): a coefficient outside the checked samples, repeated or out
+    of order is not certified.
+    """
+    for i in range(nb):
+        g[i] = cbuf[i]
+    for q in range(q0, q1):
+        j = idx[q]
+        s = coef[q]
+        jl = j - lo
+        ilo = jl - L + 1 if jl - L + 1 > 0 else 0
+        ihi = jl + L if jl + L < nb else nb
+        if j + L <= n:
+            for i in range(ilo, jl if jl < ihi else ihi):
+                g[i] -= acf[jl - i] * s
+            for i in range(jl if jl > ilo else ilo, ihi):
+                g[i] -= acf[i - jl] * s
+        else:
+            for i in range(ilo, ihi):
+                d = i - jl if i >= jl else jl - i
+                big = i + lo if i + lo > j else j
+                if big + L - d > n:
+                    g[i] -= cum[d, n - big] * s
+                else:
+                    g[i] -= acf[d] * s
+    worst = 0.0
+    q = q0
+    for i in range(nb):
+        if q < q1 and idx[q] - lo == i:
+            dev = abs(g[i] - alpha)
+            q += 1
+        else:
+            dev = g[i] - alpha
+        if dev > worst:
+            worst = dev
+    if q != q1:
+        return np.inf
+    return worst
+
+
+@numba.njit(cache=True)
 def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, small_vars,
                        debias, tol_abs, iter_base, warm, taps, guess_thr, out_idx, out_coef,
-                       out_deb, fallback, need, stats):
+                       out_deb, fallback, need, stats, kkt, kdev):
     """Solve every run ``[starts[r], stops[r])`` (global indices, ``y[j - a0]`` = sample j).
 
     Candidates are searched in ``[start + margin, stop - L - margin]`` (the
@@ -846,7 +916,8 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, smal
     threshold ``guess_thr`` of :func:`_guess_filter`) for larger ones.  A component of ``m``
     candidates may take ``50 m + iter_base`` linear solves.  Components of at most
     ``small_vars`` candidates go to :func:`_small_nnqp`, the others to the
-    block-wise :func:`_nnqp` (the same solution).
+    block-wise :func:`_nnqp` (the same solution).  With ``kkt``, ``kdev[r]`` is the
+    largest KKT deviation of run ``r`` solved here (:func:`_run_kkt`).
     """
     L = p.size
     acf = np.zeros(L)
@@ -875,6 +946,8 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, smal
     cval = np.zeros(0)
     cgue = np.zeros(0)
     cbuf = np.zeros(0)
+    gbuf = np.zeros(0)
+    c4 = np.empty(4)
     K = taps.size // 2
     nout = 0
     for r in range(starts.size):
@@ -889,14 +962,26 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, smal
         nb = hi - lo if hi > lo else 0
         if nb > cbuf.size:
             cbuf = np.zeros(nb)
+            if kkt:
+                gbuf = np.zeros(nb)
         # candidates: c_i > alpha (same arithmetic as the screening); c kept for the guess
         nc = 0
-        for i in range(lo, hi):
+        # c of the run, four coefficients at a time (independent sums, each in the order of
+        # k: the same numbers as one at a time), the last ones near the record's end alone
+        i4 = lo
+        while i4 + 4 <= hi and i4 + 3 + L <= n:
+            _corr4(y, p, i4 - a0, L, c4)
+            for u in range(4):
+                cbuf[i4 - lo + u] = c4[u]
+            i4 += 4
+        for i in range(i4, hi):
             acc = 0.0
             kmax = L if L < n - i else n - i
             for k in range(kmax):
                 acc += p[k] * y[i + k - a0]
             cbuf[i - lo] = acc
+        for i in range(lo, hi):
+            acc = cbuf[i - lo]
             if acc > alpha:
                 cand[nc] = i
                 cval[nc] = acc
@@ -986,6 +1071,9 @@ def _solve_runs_kernel(y, a0, n, p, cum, alpha, starts, stops, margin, cap, smal
             fallback[r] = True
             nout = run_out
         else:
+            if kkt:
+                kdev[r] = _run_kkt(cbuf, nb, lo, n, alpha, acf, cum, L, out_idx, out_coef,
+                                   run_out, nout, gbuf)
             stats[0] += run_comp
             stats[2] += run_sol
     return nout
@@ -1019,7 +1107,7 @@ def _blocks(y, starts, stops, L, span):
 
 
 def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=65536,
-               span=1 << 22, warm_start=True, small_vars=SMALL_VARS):
+               span=1 << 22, warm_start=True, small_vars=SMALL_VARS, kkt=False):
     """Exact non-negative LASSO (and refit) of the runs ``[starts, stops)`` of ``y``.
 
     Parameters
@@ -1075,59 +1163,91 @@ def solve_runs(y, p, alpha, starts, stops, *, margin=0, debias=True, max_vars=65
         ``linear_solves`` counts, for components solved block-wise, block
         solves (one block of the free set, or the blocks of one changed
         range), and for components of at most ``small_vars`` candidates,
-        solves of the whole free set.
+        solves of the whole free set.  With ``kkt``, also ``kkt_violation``: the
+        largest violation of the LASSO conditions of the whole record over the
+        runs solved here, relative to ``alpha`` (0.0 if none), the same
+        quantity as :func:`kkt_runs` on those runs, from the gradient
+        ``H^T y - (H^T H) s`` (``H^T y`` from the samples, ``H^T H`` from the
+        pulse's autocorrelation) rather than from the residual, in the same
+        pass (:func:`_run_kkt`; it agrees with :func:`kkt_runs` to rounding;
+        ``inf`` if a run's coefficients were not all inside its checked
+        samples).  It certifies each run's solution as the kernel wrote it,
+        with the kernel's own ``c`` and Gram table; the assembly afterwards
+        in Python (the copy into a grown output array, the merge of runs
+        solved again, their sort) is not checked by it: :func:`kkt_runs` on
+        the returned arrays is.
+    kkt : bool
+        Check the optimality conditions of the solved runs (see ``stats``).
     """
     n = y.shape[0]
     L = p.size
     cum = pulse_cross_sums(p)
     fallback = np.zeros(starts.size, dtype=bool)
     stats = np.zeros(3, dtype=np.int64)
-    tol_abs = 1e-9 * alpha
+    tol_abs = _TOL_REL * alpha
     taps, guess_thr = _guess_filter(p, alpha)
-    idx_l, coef_l, deb_l = [], [], []
     calls = 0
     # work arrays sized for the usual components; runs holding a larger one (up to
     # max_vars and the element budget) are solved again with arrays of their size
     cap0 = min(int(max_vars), max(64, _WORK_ELEMENTS // L))
     cap_max = min(int(max_vars), max(64, _RETRY_ELEMENTS // L))
+    worst = 0.0
+    # one output array for all blocks, written in place (no concatenation of the parts):
+    # reserved for a third of the run samples (pages are touched only where written), grown
+    # if a block would not fit
+    total_room = int((stops - starts).sum())
+    size = min(total_room, total_room // 3 + _OUT_EXTRA)
+    out = [np.empty(size, dtype=np.int64), np.empty(size), np.empty(size)]
+    off = 0
     for k, j, a, seg in _blocks(y, starts, stops, L, span):
         sub = np.arange(k, j)
         cap = cap0
         parts = []
         while sub.size:
             room = int((stops[sub] - starts[sub]).sum())
-            oi = np.empty(room, dtype=np.int64)
-            oc = np.empty(room)
-            od = np.empty(room)
+            if not parts:
+                if off + room > out[0].size:
+                    size = min(total_room, max(2 * out[0].size, off + room))
+                    grown = [np.empty(size, dtype=v.dtype) for v in out]
+                    for g, v in zip(grown, out):
+                        g[:off] = v[:off]
+                    out = grown
+                oi, oc, od = (v[off:off + room] for v in out)
+            else:
+                oi = np.empty(room, dtype=np.int64)
+                oc = np.empty(room)
+                od = np.empty(room)
             fb = np.zeros(sub.size, dtype=np.bool_)
             need = np.zeros(sub.size, dtype=np.int64)
+            kdev = np.zeros(sub.size)
             m = _solve_runs_kernel(seg, a, n, p, cum, float(alpha), starts[sub], stops[sub],
                                    int(margin), cap, int(small_vars), bool(debias), tol_abs,
                                    int(_ITER_BASE), bool(warm_start), taps, guess_thr, oi, oc,
-                                   od, fb, need, stats)
+                                   od, fb, need, stats, bool(kkt), kdev)
             calls += 1
+            if kkt and kdev.size:
+                worst = max(worst, float(kdev.max()))
             parts.append((oi[:m], oc[:m], od[:m]))
             again = fb & (need > 0) & (need <= cap_max)
             fallback[sub[fb & ~again]] = True
             sub = sub[again]
             if sub.size:
                 cap = int(need[again].max())
-        if len(parts) == 1:
-            oi, oc, od = parts[0]
-        else:
+        if len(parts) > 1:
+            # runs solved again with larger work arrays: merged in order of position
             oi, oc, od = (np.concatenate(v) for v in zip(*parts))
             order = np.argsort(oi, kind="stable")
-            oi, oc, od = oi[order], oc[order], od[order]
-        idx_l.append(oi)
-        coef_l.append(oc)
-        deb_l.append(od)
-    if idx_l:
-        idx, coef, deb = (np.concatenate(v) for v in (idx_l, coef_l, deb_l))
-    else:
-        idx, coef, deb = np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
-    return idx, coef, deb, fallback, dict(components=int(stats[0]),
-                                          largest_component=int(stats[1]),
-                                          linear_solves=int(stats[2]), calls=calls)
+            for v, w in zip(out, (oi, oc, od)):
+                v[off:off + order.size] = w[order]
+            off += order.size
+        else:
+            off += parts[0][0].size
+    idx, coef, deb = (v[:off] for v in out)
+    info = dict(components=int(stats[0]), largest_component=int(stats[1]),
+                linear_solves=int(stats[2]), calls=calls)
+    if kkt:
+        info["kkt_violation"] = worst / alpha
+    return idx, coef, deb, fallback, info
 
 
 @numba.njit(cache=True)
