@@ -379,6 +379,56 @@ def test_candidate_scores_equal_check_optimality(mode, P, rng):
                                        atol=1e-12 * amax)
 
 
+def _sequential_dual_scaling(corr, t, positive):
+    """The dual scaling as a plain sequential scan (one threshold per coefficient)."""
+    smax = 0.0
+    for c, ti in zip(corr.tolist(), t.tolist()):
+        if ti > 0.0:
+            cc = max(c, 0.0) if positive else abs(c)
+            if cc > smax * ti:
+                smax = max(smax, cc / ti)
+    return smax
+
+
+@pytest.mark.parametrize("P", [1, 3])
+def test_candidate_checks_agree_bitwise(P, rng):
+    """The check visits only flagged coordinates: its measures and list equal, bit
+    for bit, those of a pass over all coordinates (``nz`` followed, or ``x`` read
+    everywhere, or from a stored correlation), and its dual scaling the sequential
+    scan; blocks whose length is not a multiple of 8 included."""
+    op, design, x, y = banded_problem(rng, "same", P, N=2048 + 1003, L=9)
+    df = Quadratic(op, y)
+    amax = np.abs(design.rmatvec(y)).max()
+    args = (design.n_samples, design.shift, design.n_rows)
+    n = x.size
+    for pen in penalties(rng, n, 0.1 * amax):
+        xp = np.maximum(x, 0) if pen.positive else x
+        t = thresholds(pen, n)
+        r = df.residual(xp)
+        corr = design.rmatvec(r)
+        listed = np.union1d(np.flatnonzero(xp), rng.choice(n, 40, replace=False))
+        runs = []
+        for nz in (listed.astype(np.int64), np.arange(n, dtype=np.int64)):
+            cand, cscores = np.full(n, -1, dtype=np.int64), np.empty(n)
+            stats = kern.banded_scores_cand(xp, nz, r, design.kernels, *args, t, pen.positive,
+                                            cand, cscores)
+            k = int(stats[6] + stats[7])
+            runs.append((stats.tobytes(), cand[:k].tobytes(), cscores[:k].tobytes()))
+            store = np.empty(n)
+            cand2, cscores2 = np.full(n, -1, dtype=np.int64), np.empty(n)
+            stats2 = kern.banded_scores_cand_store(xp, nz, r, design.kernels, *args, t,
+                                                   pen.positive, cand2, cscores2, store)
+            runs.append((stats2.tobytes(), cand2[:k].tobytes(), cscores2[:k].tobytes()))
+            cand3, cscores3 = np.full(n, -1, dtype=np.int64), np.empty(n)
+            stats3 = kern.scores_cand_from_corr(xp, nz, r, store, t, pen.positive, cand3,
+                                                cscores3)
+            runs.append((stats3.tobytes(), cand3[:k].tobytes(), cscores3[:k].tobytes()))
+        assert all(run == runs[0] for run in runs)
+        np.testing.assert_allclose(store, corr, rtol=1e-12, atol=1e-12 * amax)
+        if t.size > 1:
+            assert stats[4] == _sequential_dual_scaling(store, t, pen.positive)
+
+
 def test_selection_from_many_candidates_is_about_the_top(rng):
     """Above ``4 * _SAMPLE`` violators the threshold comes from a subsample."""
     n = 600_000

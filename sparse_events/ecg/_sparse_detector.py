@@ -155,8 +155,10 @@ still moving, the matched filter's correlation compiled (summed in order:
 support and an incrementally sorted RR ring in the extra-beat test, which
 left every detection of the 24 MIT-BIH and 6 NSTDB records unchanged):
 about 44 % of the CPU time in the coordinate-descent solves of the second
-pass (mostly
-the full ``A^T r`` of the outer checks, Newton steps and epochs), 8 % in its
+pass (then mostly the candidate pass of the outer checks, Newton steps and
+epochs; a later same-bits change of the checks' candidate pass made the
+solves of 4 records about 12 % cheaper, replayed: Newton steps, epochs and
+outer checks then take about equal shares), 8 % in its
 final step and 8 % in the bookkeeping of Algorithm 1, 11 % in the zero-phase
 band-pass filters of ``ecg_clean`` and of the chunks (compiled,
 :mod:`._zero_phase`: scipy's arithmetic, the QRS and slope bands of a chunk
