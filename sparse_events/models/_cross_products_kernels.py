@@ -262,56 +262,22 @@ def _set_coef(x, r, a, c, value, kernels, n_samples, shift):
 
 
 @njit(cache=True, nogil=True)
-def coordinate_passes(x, r, a, support, kernels, cumsq, n_samples, shift, window, beta,
-                      positive, rtol, max_passes):
-    """Exact coordinate minimisation of eq. 8 over the non-zero coefficients, in place.
-
-    For every ``c`` in ``support`` with ``x[c] != 0`` in turn, ``x[c]`` is set
-    to the minimiser of eq. 8 over that coordinate given the others (see
-    ``_one_d``; with ``positive`` the minimiser over ``x >= 0``); ``r = y - H x``
-    and ``a`` (magnitudes per time) are updated.  Zero coefficients are not
-    visited (the support never grows).  Passes repeat until one sets no
-    coefficient to zero and moves none by more than ``rtol`` relatively, or
-    ``max_passes``.  Returns ``(sum of the exact 1-D changes of eq. 8, number
-    of coefficients set to zero, passes)``.
-    """
-    total = 0.0
-    n_zeroed = 0
-    passes = 0
-    while passes < max_passes:
-        passes += 1
-        moved = False
-        for c in support:
-            old = x[c]
-            if old == 0.0:
-                continue
-            quad, lin, w, t = _one_d(x, r, a, c, kernels, cumsq, n_samples, shift, window, beta)
-            new = _minimiser(quad, lin, w, positive)
-            if new == old:
-                continue
-            delta = _f1(quad, lin, w, new) - _f1(quad, lin, w, old)
-            if delta > 0.0 and new != 0.0:
-                continue  # rounding: never take a step that does not decrease eq. 8
-            total += delta
-            _set_coef(x, r, a, c, new, kernels, n_samples, shift)
-            if new == 0.0:
-                n_zeroed += 1
-                moved = True
-            elif abs(new - old) > rtol * max(abs(new), abs(old)):
-                moved = True
-        if not moved:
-            break
-    return total, n_zeroed, passes
-
-
-@njit(cache=True, nogil=True)
 def _group_passes(x, r, a, support, times, kernels, cumsq, n_samples, shift, window, beta,
                   positive, rtol, max_passes):
-    """:func:`coordinate_passes` (same steps, same bits) over a ``support`` sorted by time
-    (``times``) that holds every non-zero of ``a`` within ``L_g`` of its times: the window
-    sums visit the listed times instead of ``2 L_g + 1`` samples (:func:`_one_d_near`).
-    Returns the three values of :func:`coordinate_passes` and whether the last pass
-    still moved (set a coefficient to zero or moved one by more than ``rtol``)."""
+    """Exact coordinate minimisation of eq. 8 over the non-zero coefficients, in place.
+
+    For every ``c`` in ``support`` (sorted by time, ``times``; it holds every
+    non-zero of ``a`` within ``L_g`` of its times) with ``x[c] != 0`` in turn,
+    ``x[c]`` is set to the minimiser of eq. 8 over that coordinate given the
+    others (``_one_d``; with ``positive`` the minimiser over ``x >= 0``);
+    ``r = y - H x`` and ``a`` (magnitudes per time) are updated.  Zero
+    coefficients are not visited (the support never grows).  Passes repeat
+    until one sets no coefficient to zero and moves none by more than
+    ``rtol`` relatively, or ``max_passes``.  The window sums visit the listed
+    times instead of ``2 L_g + 1`` samples (:func:`_one_d_near`: the same
+    bits as ``_one_d``; the tests compare with a pass built on ``_one_d``).
+    Returns ``(sum of the exact 1-D changes of eq. 8, number of coefficients
+    set to zero, passes, whether the last pass still moved)``."""
     total = 0.0
     n_zeroed = 0
     passes = 0
@@ -346,7 +312,8 @@ def _group_passes(x, r, a, support, times, kernels, cumsq, n_samples, shift, win
 @njit(cache=True, nogil=True)
 def segment_passes(x, r, a, order, times, interaction, kernels, cumsq, n_samples, shift,
                    window, beta, positive, rtol, max_passes):
-    """``coordinate_passes`` run separately on every group of interacting coefficients.
+    """The passes of :func:`_group_passes` run separately on every group of interacting
+    coefficients.
 
     ``order`` lists the support sorted by time (``times`` their times), every
     non-zero of ``x`` (``a`` is zero at other times); consecutive times more
