@@ -260,7 +260,7 @@ class _FrontEnd:
     fs: float
     q: int
     sos_qrs: np.ndarray
-    sos_slope: np.ndarray | None
+    sos_slope: np.ndarray
     sos_qrs_reduced: np.ndarray
 
     @property
@@ -291,27 +291,11 @@ class _FrontEnd:
 def _filtfilt(sos, x):
     """``scipy.signal.sosfiltfilt(sos, x, padlen=min(x.size - 1, 3 (2 n_sections + 1)))``.
 
-    The same steps and arithmetic (odd extension, forward and backward
-    ``sosfilt`` started at ``scipy.signal.sosfilt_zi(sos)`` times the first
-    sample).  Two sections (the detector's filters): the compiled
-    :func:`._zero_phase.sosfiltfilt`; other filters and 1-sample input: scipy's
-    ``sosfilt`` here.
+    :func:`._zero_phase.sosfiltfilt`: compiled for two sections (the
+    detector's filters), scipy otherwise; the same bits either way.
     """
     x = np.asarray(x, dtype=np.float64)
-    edge = min(x.size - 1, 3 * (2 * len(sos) + 1))
-    if edge > 0 and len(sos) == 2:
-        # compiled (:mod:`._zero_phase`), the same bits: two sections, the detector's filters
-        return sosfiltfilt(sos, x, padlen=edge)
-    if edge > 0:
-        ext = np.concatenate((2 * x[:1] - x[edge:0:-1], x,
-                              2 * x[-1:] - x[-2:-(edge + 2):-1]))
-    else:
-        ext = x
-    zi = sps.sosfilt_zi(sos)
-    y, _ = sps.sosfilt(sos, ext, zi=zi * ext[:1])
-    y, _ = sps.sosfilt(sos, y[::-1], zi=zi * y[-1:])
-    y = y[::-1]
-    return y[edge:-edge] if edge > 0 else y
+    return sosfiltfilt(sos, x, padlen=min(x.size - 1, 3 * (2 * len(sos) + 1)))
 
 
 @dataclass(frozen=True)
@@ -545,7 +529,7 @@ class _FilteredChunks:
 
     def qrs(self, i):
         y = self._qrs.get(i)
-        if y is None and self.keep and len(self.front.sos_slope) == len(self.front.sos_qrs):
+        if y is None and self.keep:
             self._both(i)
             return self._qrs[i]
         if y is None:
@@ -558,7 +542,7 @@ class _FilteredChunks:
 
     def slope(self, i):
         d = self._slope.get(i)
-        if d is None and self.keep and len(self.front.sos_slope) == len(self.front.sos_qrs):
+        if d is None and self.keep:
             self._both(i)
             return self._slope[i]
         if d is None:

@@ -205,6 +205,21 @@ def _minimiser(quad, lin, w, positive):
     return x if lin > 0.0 else -x
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _one_d_data(x, r, c, kernels, cumsq, n_samples, shift, window, beta):
+    """The data terms of :func:`_one_d`: ``(quad, lin, t, x[c])`` (everything but
+    the window sum of the magnitudes, which :func:`_one_d` and :func:`_one_d_near`
+    compute each their way)."""
+    P, L = kernels.shape
+    p, t, start, l0, l1 = _column_range(c, n_samples, shift, L, r.size)
+    old = x[c]
+    nrm = cumsq[p, l1] - cumsq[p, l0]
+    z = nrm * old
+    for q in range(l0, l1):
+        z += kernels[p, q] * r[start + q]
+    return beta * nrm + window[0], beta * z, t, old
+
+
 @njit(cache=True, nogil=True)
 def _one_d(x, r, a, c, kernels, cumsq, n_samples, shift, window, beta):
     """Coefficients of eq. 8 as a function of coordinate ``c`` alone (others fixed).
@@ -213,32 +228,18 @@ def _one_d(x, r, a, c, kernels, cumsq, n_samples, shift, window, beta):
     ``lin = beta h_c^T r_{-c}`` and ``w = 1 + 2 (G a_{-c})[t]`` where ``r_{-c}``
     and ``a_{-c}`` are the residual and magnitudes without ``x[c]``.
     """
-    P, L = kernels.shape
-    p, t, start, l0, l1 = _column_range(c, n_samples, shift, L, r.size)
-    old = x[c]
-    nrm = cumsq[p, l1] - cumsq[p, l0]
-    z = nrm * old
-    for q in range(l0, l1):
-        z += kernels[p, q] * r[start + q]
-    quad = beta * nrm + window[0]
+    quad, lin, t, old = _one_d_data(x, r, c, kernels, cumsq, n_samples, shift, window, beta)
     w = 1.0 + 2.0 * (_window_sum(a, t, window) - window[0] * abs(old))
-    return quad, beta * z, w, t
+    return quad, lin, w, t
 
 
 @njit(cache=True, nogil=True)
 def _one_d_near(x, r, a, c, i, times, kernels, cumsq, n_samples, shift, window, beta):
     """:func:`_one_d` (same bits) for ``c`` at position ``i`` of the sorted ``times`` that
     list every non-zero of ``a`` near it (:func:`_window_sum_near`)."""
-    P, L = kernels.shape
-    p, t, start, l0, l1 = _column_range(c, n_samples, shift, L, r.size)
-    old = x[c]
-    nrm = cumsq[p, l1] - cumsq[p, l0]
-    z = nrm * old
-    for q in range(l0, l1):
-        z += kernels[p, q] * r[start + q]
-    quad = beta * nrm + window[0]
+    quad, lin, t, old = _one_d_data(x, r, c, kernels, cumsq, n_samples, shift, window, beta)
     w = 1.0 + 2.0 * (_window_sum_near(a, i, times, window) - window[0] * abs(old))
-    return quad, beta * z, w, t
+    return quad, lin, w, t
 
 
 @njit(cache=True, nogil=True)
