@@ -410,7 +410,7 @@ def test_interior_point_newton_system_with_operator_solves_like_dense(single):
 
     lin = _NewtonSystem(des.working_set_operator(ws), p)
     np.testing.assert_allclose(lin.hmul(np.ones(K * p)), H @ np.ones(K * p), rtol=1e-12)
-    assert lin.factor(red, 0.0, rtol=1e-12, double=not single)
+    assert lin.factor(red, 0.0, rtol=1e-12, single=single)
     assert lin.single == single
     rhs = rng.standard_normal(K * p)
     _assert_solves_like_dense(lin, H, red, rhs)
@@ -420,7 +420,7 @@ def test_interior_point_newton_system_with_operator_solves_like_dense(single):
     np.testing.assert_array_equal(sub.op.groups, ws[keep])
     np.testing.assert_allclose(sub.H32, H[np.ix_(cols, cols)], rtol=0,
                                atol=1e-6 * np.abs(H).max())
-    assert sub.factor(red[keep], 0.0, rtol=1e-12, double=not single)
+    assert sub.factor(red[keep], 0.0, rtol=1e-12, single=single)
     _assert_solves_like_dense(sub, H[np.ix_(cols, cols)], red[keep], rhs[cols])
     # a second restriction gathers in place into the first one's single precision matrix
     keep2 = keep[::2]
@@ -432,7 +432,7 @@ def test_interior_point_newton_system_with_operator_solves_like_dense(single):
     np.testing.assert_array_equal(sub2.H32, full32[np.ix_(cols2, cols2)])
     np.testing.assert_allclose(sub2.H32, H[np.ix_(cols2, cols2)], rtol=0,
                                atol=1e-6 * np.abs(H).max())
-    assert sub2.factor(red[keep2], 0.0, rtol=1e-12, double=not single)
+    assert sub2.factor(red[keep2], 0.0, rtol=1e-12, single=single)
     _assert_solves_like_dense(sub2, H[np.ix_(cols2, cols2)], red[keep2], rhs[cols2])
 
 

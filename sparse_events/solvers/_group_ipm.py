@@ -242,7 +242,8 @@ def interior_point_group_lasso(H, c, t, p, x0, gap_tol, *, rel_tol=0.0, f_offset
         red = W2[:, 1:, 1:] - b[:, :, None] * b[:, None, :] / a[:, None, None]
         # solves with a single precision factor: as accurate as the gap requires
         rtol = min(1e-6, max(1e-10, 1e-3 * gap / max(f, 1e-300)))
-        if not lin.factor(red, ridge0, single=gap > single_gap * f, rtol=rtol):
+        if not lin.factor(red, ridge0, single=lin.op is not None or gap > single_gap * f,
+                          rtol=rtol):
             break           # rounding level reached: keep the current point
         n_iter += 1
 
@@ -368,11 +369,11 @@ class _NewtonSystem:
 
     def restrict(self, cols):
         """The system of the rows and columns ``cols`` (whole groups), reusing the buffers."""
+        m = cols.size
+        cols = np.ascontiguousarray(cols, dtype=np.int64)
+        if not np.all(np.diff(cols) > 0):
+            raise ValueError("cols must be increasing")
         if self.op is not None:
-            m = cols.size
-            cols = np.ascontiguousarray(cols, dtype=np.int64)
-            if not np.all(np.diff(cols) > 0):
-                raise ValueError("cols must be increasing")
             # in place into the single precision matrix (increasing cols: see
             # gather_submatrix), the work array's memory reused
             H32 = _prefix(self.H32, m)
@@ -386,10 +387,6 @@ class _NewtonSystem:
             return lin
         if self.H32 is None:
             return _NewtonSystem(self.H[np.ix_(cols, cols)], self.p)
-        m = cols.size
-        cols = np.ascontiguousarray(cols, dtype=np.int64)
-        if not np.all(np.diff(cols) > 0):
-            raise ValueError("cols must be increasing")
         # the new matrices go into memory already in use where possible (fresh pages
         # cost more than the copy): the single precision one into this system's (not
         # read by the copy), the double precision one in place into a matrix this
@@ -402,17 +399,15 @@ class _NewtonSystem:
         self.H = self.H32 = self.M32 = None      # overwritten or handed on
         return lin
 
-    def factor(self, red, ridge0, single=False, rtol=1e-9, double=False):
+    def factor(self, red, ridge0, single=False, rtol=1e-9):
         """Factor the matrix with the blocks ``red``; ``False`` if that fails.
 
-        ``rtol``: relative residual of the solves refined by conjugate gradients.
-        An operator's matrix is factored in single precision unless ``double``
-        (or single precision fails); its double precision factor is that of its
-        exact Gram matrix (``gram()``, computed once).
+        ``single``: in single precision (refined by conjugate gradients to the
+        relative residual ``rtol``), else in double precision; an operator's
+        double precision factor is that of its exact Gram matrix (``gram()``,
+        computed once).
         """
         self.red, self.single, self.rtol, self.ridge0 = red, False, rtol, ridge0
-        if self.op is not None:
-            single = not double
         if single and self.H32 is not None:
             np.copyto(self.M32, self.H32.T)
             self.M32[self.ci, self.ri] += red.ravel().astype(np.float32)
@@ -454,7 +449,7 @@ class _NewtonSystem:
         return la.cho_solve(self.cho, v.astype(np.float32),
                             check_finite=False).astype(np.float64)
 
-    def _cg(self, rhs, max_steps):
+    def _cg(self, rhs):
         """Conjugate gradients preconditioned by the factor; ``(x, converged)``."""
         scale = float(np.linalg.norm(rhs))
         x = self._precond(rhs)
@@ -465,7 +460,7 @@ class _NewtonSystem:
         zr = self._precond(res)
         d = zr.copy()
         rz = float(res @ zr)
-        for _ in range(max_steps):
+        for _ in range(self._cg_steps):
             Md = self._matvec(d)
             dMd = float(d @ Md)
             if not dMd > 0:
@@ -489,12 +484,12 @@ class _NewtonSystem:
         """
         if not self.single:
             return la.cho_solve(self.cho, rhs, check_finite=False)
-        x, ok = self._cg(rhs, self._cg_steps)
+        x, ok = self._cg(rhs)
         if ok:
             return x
         # conjugate gradients do not converge: double precision factorization (of the
         # matrix itself, or of an operator's exact Gram matrix)
-        if self.factor(self.red, self.ridge0, rtol=self.rtol, double=True):
+        if self.factor(self.red, self.ridge0, rtol=self.rtol):
             return la.cho_solve(self.cho, rhs, check_finite=False)
         return np.full_like(rhs, np.nan)
 
