@@ -179,32 +179,13 @@ def test_group_sums_equal_reduceat(rng):
     assert group_sums(v, first[:0]).size == 0
 
 
-def test_group_runs_equal_cumsum_of_run_starts(rng):
-    from sparse_events.gamma._kernels import group_runs
-
-    pos = np.cumsum(rng.integers(1, 4, size=200)).astype(float) + rng.uniform(0, 0.4, 200)
-    first = np.sort(rng.choice(200, 60, replace=False))
-    first[0] = 0
-    for gap in (1.0, 1.5, 2.5):
-        run_start = np.ones(pos.size, dtype=bool)
-        run_start[1:] = np.diff(pos) > gap
-        np.testing.assert_array_equal(group_runs(pos, first, gap),
-                                      (np.cumsum(run_start) - 1)[first])
-    assert group_runs(pos, first[:0], 1.0).size == 0
-
-
 def _cluster_sorted_numpy(pos, amp, w, max_gap, max_size, min_amplitude):
-    """The former numpy merge of ``_cluster_sorted`` (flatnonzero, group sums, where)."""
-    from sparse_events.gamma._estimate import _merge_small_groups
-    from sparse_events.gamma._kernels import group_starts, group_sums
+    """The former numpy merge of ``_cluster_sorted`` (flatnonzero, group sums, where) on
+    its group start flags."""
+    from sparse_events.gamma._estimate import _group_flags
+    from sparse_events.gamma._kernels import group_sums
 
-    if max_size is None:
-        new = np.ones(pos.size, dtype=bool)
-        new[1:] = np.diff(pos) > max_gap
-    else:
-        new = group_starts(pos, w, max_gap, max_size)
-        if min_amplitude is not None:
-            _merge_small_groups(new, pos, amp, max_gap, min_amplitude)
+    new = _group_flags(pos, amp, w, max_gap, max_size, min_amplitude)
     first = np.flatnonzero(new)
     a = group_sums(amp, first)
     wsum = group_sums(w, first)
@@ -426,16 +407,42 @@ def test_kkt_check_in_the_solver_pass_equals_the_residual_check():
         estimate_events(tr.signal, check_kkt="full", **kw)
 
 
+def _merge_small_roots_reference(gamp, run, order, min_amplitude):
+    """Union of the groups below ``min_amplitude`` with their larger neighbour in the same
+    run (the left one on a tie), visited in ``order``; ``gamp`` updated in place; returns
+    the root group of every group."""
+    n = gamp.size
+    owner = list(range(n))
+    lo, hi = list(range(n)), list(range(n))
+
+    def find(g):
+        while owner[g] != g:
+            g = owner[g]
+        return g
+
+    for g in order:
+        r = find(g)
+        if gamp[r] >= min_amplitude:
+            continue
+        c = -1
+        for k in (lo[r] - 1, hi[r] + 1):
+            if 0 <= k < n and run[k] == run[r]:
+                f = find(k)
+                if c < 0 or gamp[f] > gamp[c]:
+                    c = f
+        if c < 0:
+            continue
+        owner[r] = c
+        gamp[c] += gamp[r]
+        lo[c], hi[c] = min(lo[c], lo[r]), max(hi[c], hi[r])
+    return np.array([find(g) for g in range(n)])
+
+
 @pytest.mark.parametrize("max_gap", [1.0, 2.0])
 def test_merge_in_place_equals_merge_through_roots(max_gap, rng):
-    """merge_small_groups_inplace gives the start flags and merged amplitudes of the
-    union-find through merge_small_groups_roots and group_runs."""
-    from sparse_events.gamma._kernels import (
-        group_runs,
-        group_starts,
-        merge_small_groups_inplace,
-        merge_small_groups_roots,
-    )
+    """merge_small_groups_inplace gives the start flags and merged amplitudes of a
+    plain union-find over all groups (the former library code, kept here)."""
+    from sparse_events.gamma._kernels import group_starts, merge_small_groups_inplace
 
     pos = np.sort(rng.choice(20000, 3000, replace=False))
     pos = np.sort(np.concatenate([pos, pos[::2] + 1, pos[::5] + 2, pos[::9] + 3]))
@@ -449,8 +456,10 @@ def test_merge_in_place_equals_merge_through_roots(max_gap, rng):
         order = small[np.argsort(gamp[small], kind="stable")]
         ref_new = new.copy()
         ref_gamp = gamp.copy()
-        roots = merge_small_groups_roots(ref_gamp, group_runs(pos, first, max_gap), order,
-                                         min_amp)
+        run_start = np.ones(pos.size, dtype=bool)
+        run_start[1:] = np.diff(pos) > max_gap
+        roots = _merge_small_roots_reference(ref_gamp, (np.cumsum(run_start) - 1)[first],
+                                             order, min_amp)
         ref_new[first[1:]] = roots[1:] != roots[:-1]
         assert ref_new.sum() < new.sum()
         for p_ in (pos, pos.astype(np.int64)):

@@ -8,7 +8,7 @@ from scipy.linalg import LinAlgError, solveh_banded
 from scipy.optimize import lsq_linear
 
 __all__ = ["correlate_pulse", "refit_support", "screen_runs", "group_starts", "group_sums",
-           "first_nonfinite", "merge_small_groups_roots", "group_runs", "group_means",
+           "first_nonfinite", "group_means",
            "group_means_into", "merge_small_groups_inplace"]
 
 
@@ -381,78 +381,6 @@ def group_means_into(new, pos, amp, w, extra, p_out, a_out, e_out):
     return int(_group_means_into_kernel(new, pos, amp, w, extra, p_out, a_out, e_out))
 
 
-@numba.njit(cache=True)
-def _group_runs_kernel(pos, first, max_gap, out):
-    r = 0
-    g = 0
-    for i in range(pos.size):
-        if i > 0 and pos[i] - pos[i - 1] > max_gap:
-            r += 1
-        if g < first.size and first[g] == i:
-            out[g] = r
-            g += 1
-
-
-def group_runs(pos, first, max_gap):
-    """Run index of every group: ``(cumsum(r) - 1)[first]``, ``r`` flagging the members more
-    than ``max_gap`` after their predecessor (and the first one), in one compiled pass."""
-    pos = _positions(pos)
-    first = np.ascontiguousarray(first, dtype=np.int64)
-    out = np.empty(first.size, dtype=np.int64)
-    _group_runs_kernel(pos, first, float(max_gap), out)
-    return out
-
-
-@numba.njit(cache=True)
-def _find(owner, g):
-    while owner[g] != g:
-        g = owner[g]
-    return g
-
-
-@numba.njit(cache=True)
-def _merge_small_kernel(gamp, run, order, min_amplitude, owner, lo, hi, roots):
-    n_groups = gamp.size
-    for g in order:
-        r = _find(owner, g)
-        if gamp[r] >= min_amplitude:
-            continue
-        c = -1
-        for k in (lo[r] - 1, hi[r] + 1):
-            if 0 <= k < n_groups and run[k] == run[r]:
-                f = _find(owner, k)
-                if c < 0 or gamp[f] > gamp[c]:
-                    c = f
-        if c < 0:
-            continue
-        owner[r] = c
-        gamp[c] += gamp[r]
-        lo[c] = min(lo[c], lo[r])
-        hi[c] = max(hi[c], hi[r])
-    for g in range(n_groups):
-        roots[g] = _find(owner, g)
-
-
-def merge_small_groups_roots(gamp, run, order, min_amplitude):
-    """Union of groups below ``min_amplitude`` with their larger neighbour in the same run.
-
-    Groups are visited in ``order`` (the small ones, smallest first); a group
-    still below ``min_amplitude`` (its merged amplitude) joins the larger of
-    its two neighbouring groups of the same ``run`` (the left one on a tie).
-    ``gamp`` (group amplitudes) is updated in place.  Returns the root group
-    of every group.
-    """
-    n_groups = gamp.size
-    owner = np.arange(n_groups, dtype=np.int64)
-    lo = owner.copy()
-    hi = owner.copy()
-    roots = np.empty(n_groups, dtype=np.int64)
-    _merge_small_kernel(gamp, np.ascontiguousarray(run, dtype=np.int64),
-                        np.ascontiguousarray(order, dtype=np.int64), float(min_amplitude),
-                        owner, lo, hi, roots)
-    return roots
-
-
 @numba.njit(cache=True, inline="always")
 def _find_merged(state, owner, g):
     while state[g] & 1:
@@ -498,18 +426,17 @@ def _merge_small_inplace_kernel(new, pos, first, gamp, order, min_amplitude, max
 
 
 def merge_small_groups_inplace(new, pos, first, gamp, order, min_amplitude, max_gap):
-    """:func:`merge_small_groups_roots` writing the merged groups into the start flags.
+    """Merge the groups below ``min_amplitude`` into a neighbour, in the start flags.
 
     ``new``: group start flags of the sorted coefficients at ``pos``,
     ``first = flatnonzero(new)``, ``gamp`` the group amplitudes (updated in
     place).  A group below ``min_amplitude`` joins the larger of its two
     neighbouring groups of the same run (no gap above ``max_gap`` between
     them; the left one on a tie), the small groups visited in ``order``; the
-    start flag between two merged groups is cleared.  The same flags as
-    ``new[first[1:]] = roots[1:] != roots[:-1]`` with the roots of
-    :func:`merge_small_groups_roots` (runs of :func:`group_runs`), without
-    arrays of every group's run and root: the union-find arrays are touched
-    only where groups merge.
+    start flag between two merged groups is cleared.  The same flags as a
+    union-find over all groups (``new[first[1:]] = roots[1:] != roots[:-1]``,
+    the tests' reference), without arrays of every group's run and root: the
+    union-find arrays are touched only where groups merge.
     """
     n_groups = gamp.size
     state = np.zeros(n_groups, dtype=np.int8)
