@@ -240,13 +240,14 @@ class MaskedBlockDesign(Design):
 
     @staticmethod
     def _weighted_mask_gram(M, v):
-        """``M^T diag(v) M`` (symmetric products on the rows of each sign of ``v``)."""
+        """``M^T diag(v) M`` in the precision of ``M`` (symmetric products on the rows of
+        each sign of ``v``)."""
         pos = v > 0
-        Mp = M[pos] * np.sqrt(v[pos])[:, None]
+        Mp = M[pos] * np.sqrt(v[pos]).astype(M.dtype)[:, None]
         out = Mp.T @ Mp
         neg = v < 0
         if np.any(neg):
-            Mn = M[neg] * np.sqrt(-v[neg])[:, None]
+            Mn = M[neg] * np.sqrt(-v[neg]).astype(M.dtype)[:, None]
             out -= Mn.T @ Mn
         return out
 
@@ -584,14 +585,12 @@ class WorkingSetProducts:
             B = (M[:, :, None] * d.X[:, None, :].astype(np.float32)).reshape(d.n_samples, -1)
             G = B.T @ B
         else:
-            # masks as (U, n) rows: the selections of samples (per sign of X_a X_b) are
-            # (U, k) C-ordered blocks, whose products B B^T numpy runs as BLAS syrk
-            MT = d._mask_t[upat].astype(np.float32)
+            Mf = d._Df[:, upat].astype(np.float32)
             blocks = np.empty((p * (p + 1) // 2, U, U), dtype=np.float32)
             k = 0
             for a in range(p):
                 for b in range(a, p):
-                    blocks[k] = _weighted_mask_gram32(MT, d.X[:, a] * d.X[:, b])
+                    blocks[k] = d._weighted_mask_gram(Mf, d.X[:, a] * d.X[:, b])
                     k += 1
             G = np.empty((U * p, U * p), dtype=np.float32)
             gram_kern.interleave_pair_blocks(blocks, p, G)
@@ -607,15 +606,3 @@ class WorkingSetProducts:
             o = np.repeat(self.outs, p)
             H *= o[:, None] == o[None, :]
         return np.ascontiguousarray(H)
-
-
-def _weighted_mask_gram32(MT, v):
-    """``MT diag(v) MT^T`` in single precision (symmetric products per sign of ``v``)."""
-    pos = v > 0
-    Bp = MT[:, pos] * np.sqrt(v[pos]).astype(np.float32)
-    out = Bp @ Bp.T
-    neg = v < 0
-    if np.any(neg):
-        Bn = MT[:, neg] * np.sqrt(-v[neg]).astype(np.float32)
-        out -= Bn @ Bn.T
-    return out
