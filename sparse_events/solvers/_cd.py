@@ -264,9 +264,9 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
     else:
         thresh = np.ascontiguousarray(penalty.thresholds(n), dtype=np.float64)
     del w
-    # (a "gap" rule implies a dual: resolve_stopping checked it; has_dual() is a
-    # pass over the weights)
-    has_dual = True if rule == "gap" else penalty.has_dual()
+    # (resolve_stopping has answered has_dual(), a pass over the weights, unless the
+    # caller asked for "kkt": a "gap" rule implies a dual, "auto" resolved to "kkt" none)
+    has_dual = rule == "gap" or (stopping == "kkt" and penalty.has_dual())
     newton = fast and _NEWTON and type(design).newton_step is not Design.newton_step
     # banded fast path: epochs that measure the inner violation, outer checks
     # that list the working-set candidates

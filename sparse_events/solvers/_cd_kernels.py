@@ -1387,9 +1387,7 @@ def select_from_candidates(cand, cscores, n_support, n_violators, ws_size, out=N
     n_cand = n_support + n_violators
     k = max(ws_size - n_support, 0)
     if out is None:
-        size = n_cand if n_violators <= k else (
-            n_support if k == 0 else (n_cand if n_violators > 4 * _SAMPLE else n_support + k))
-        out = np.empty(size, dtype=np.int64)
+        out = np.empty(n_cand, dtype=np.int64)
     if n_violators <= k:
         out[:n_cand] = cand[:n_cand]
         return out[:n_cand]
@@ -1443,14 +1441,7 @@ def banded_epoch_violation(xw, r, ws, kernels, cumsq, n_samples, shift, n_rows, 
             # the rows of a coming column: one hint per 64-byte line, and its last row
             c = ws[i + ahead]
             p = 0 if P == 1 else c // n_samples
-            q = c - p * n_samples - shift
-            hi = q + L - 1 if q + L - 1 < n_rows - 1 else n_rows - 1
-            q = q if q > 0 else 0
-            while q < hi:
-                _prefetch(r, q)
-                q += 8
-            if hi >= 0:
-                _prefetch(r, hi)
+            _prefetch_rows(r, c - p * n_samples - shift, L, n_rows)
             if ts == 1:
                 _prefetch(thresh, c)
         c = ws[i]
@@ -1517,14 +1508,7 @@ def banded_epoch_violation_short(xw, r, ws, kernels, cumsq, n_samples, shift, n_
             # the rows of a coming column: one hint per 64-byte line, and its last row
             c = ws[i + ahead]
             p = 0 if P == 1 else c // n_samples
-            q = c - p * n_samples - shift
-            hi = q + L - 1 if q + L - 1 < n_rows - 1 else n_rows - 1
-            q = q if q > 0 else 0
-            while q < hi:
-                _prefetch(r, q)
-                q += 8
-            if hi >= 0:
-                _prefetch(r, hi)
+            _prefetch_rows(r, c - p * n_samples - shift, L, n_rows)
             if ts == 1:
                 _prefetch(thresh, c)
         c = ws[i]
