@@ -88,28 +88,33 @@ class CrossProductsProblem:
 
     def cost(self, s, r):
         """Eq. 8 at ``s`` with residual ``r = y - H s``."""
-        a = self.ops.magnitudes(s)
+        return self.cost_of_magnitudes(self.ops.magnitudes(s), r)
+
+    def cost_of_magnitudes(self, a, r):
+        """Eq. 8 from the per-time magnitudes ``a`` and the residual ``r``."""
         return float(a.sum()) + self.beta * float(r @ r) + self.ops.quadratic(a)
 
     def weights(self, s):
         """``gamma = 1 + 2 G a`` repeated for each kernel (flat, length ``P N``)."""
         return self.weights_of_magnitudes(self.ops.magnitudes(s))
 
-    def weights_of_magnitudes(self, a):
-        """``1 + 2 G a`` for the per-time magnitudes ``a`` (length ``N``), repeated for each
-        kernel (flat, length ``P N``)."""
+    def _gamma(self, a):
+        """``1 + 2 G a`` for the per-time magnitudes ``a`` (length ``N``)."""
         gam = self.ops.toeplitz(a)
         np.multiply(gam, 2.0, out=gam)  # in place: no extra length-N temporaries
         np.add(gam, 1.0, out=gam)
+        return gam
+
+    def weights_of_magnitudes(self, a):
+        """``1 + 2 G a`` for the per-time magnitudes ``a`` (length ``N``), repeated for each
+        kernel (flat, length ``P N``)."""
+        gam = self._gamma(a)
         return np.tile(gam, self.P) if self.P > 1 else gam
 
     def weights_of_magnitudes_at(self, a, flat_idx):
         """``self.weights_of_magnitudes(a)[flat_idx]`` (same bits), without the length-``P N``
         weights."""
-        gam = self.ops.toeplitz(a)
-        np.multiply(gam, 2.0, out=gam)
-        np.add(gam, 1.0, out=gam)
-        return gam[flat_idx % self.N]
+        return self._gamma(a)[flat_idx % self.N]
 
     # -- per-segment machinery ---------------------------------------------------
     def segment_index(self, T, starts):
@@ -178,8 +183,7 @@ class CrossProductsProblem:
 
     def cost_sparse(self, c, r):
         """``self.cost(self.dense(c), r)``."""
-        a = self._abs_dense(c)
-        return float(a.sum()) + self.beta * float(r @ r) + self.ops.quadratic(a)
+        return self.cost_of_magnitudes(self._abs_dense(c), r)
 
     def surrogate_sparse(self, c, r, c_weights):
         """``Q(c) = 0.5 ||r||^2 + (1 / (2 beta)) gamma^T |c|``, gamma the weights of c_weights.
@@ -362,7 +366,7 @@ class CrossProductsProblem:
         # update it in place
         a = np.ascontiguousarray(self._abs_dense(c), dtype=np.float64)
         # self.cost(x, r), from these magnitudes (the same bits)
-        cost = float(a.sum()) + self.beta * float(r @ r) + ops.quadratic(a)
+        cost = self.cost_of_magnitudes(a, r)
         times = support % self.N
         perm = np.argsort(times, kind="stable")
         order = np.ascontiguousarray(support[perm], dtype=np.int64)
