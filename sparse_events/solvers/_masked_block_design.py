@@ -262,20 +262,14 @@ class MaskedBlockDesign(Design):
         signs.
         """
         groups = np.asarray(groups, dtype=np.int64)
-        P, S, p = self.n_patterns, self.n_signs, self.p
-        pats = groups % P
+        p = self.p
+        pats, signs, outs = _group_parts(groups, self.n_patterns, self.n_signs)
         self._ensure_gram(pats)
         idx = (self._gram_slot[pats][:, None] * p + np.arange(p)).ravel()
         H = np.empty((idx.size, idx.size))
         gram_kern.gather_submatrix(self._gram, idx, H, np.empty((0, 0), dtype=np.float32))
-        outs = groups // (S * P)
-        signs = np.where((groups // P) % S == 0, 1.0, -1.0)
-        if S == 2 or self.n_outputs > 1:
-            f = np.repeat(signs, p)
-            H *= f[:, None] * f[None, :]
-            if self.n_outputs > 1:
-                o = np.repeat(outs, p)
-                H *= o[:, None] == o[None, :]
+        if self.n_signs == 2 or self.n_outputs > 1:
+            _apply_signs_outputs(H, signs, outs, p, self.n_outputs > 1)
         return H
 
     def working_set_operator(self, groups):
@@ -515,13 +509,12 @@ class WorkingSetProducts:
 
     def __init__(self, design, groups):
         groups = np.asarray(groups, dtype=np.int64)
-        P, S, p = design.n_patterns, design.n_signs, design.p
+        p = design.p
         self.design = design
         self.groups = groups
         self.p = p
-        self.pats = groups % P
-        self.signs = np.where((groups // P) % S == 0, 1.0, -1.0)
-        self.outs = groups // (S * P)
+        self.pats, self.signs, self.outs = _group_parts(groups, design.n_patterns,
+                                                        design.n_signs)
         self.shape = (groups.size * p, groups.size * p)
         self.M = np.ascontiguousarray(design._Df[:, self.pats])      # (n, |W|)
         self._by_output = [(o, np.flatnonzero(self.outs == o))
@@ -599,10 +592,22 @@ class WorkingSetProducts:
         if same and np.all(self.signs > 0) and len(self._by_output) == 1:
             return G
         idx = (inv[:, None] * p + np.arange(p)).ravel()
-        H = G[np.ix_(idx, idx)]
-        f = np.repeat(self.signs, p).astype(np.float32)
-        H *= f[:, None] * f[None, :]
-        if len(self._by_output) > 1:
-            o = np.repeat(self.outs, p)
-            H *= o[:, None] == o[None, :]
-        return np.ascontiguousarray(H)
+        H = np.ascontiguousarray(G[np.ix_(idx, idx)])
+        _apply_signs_outputs(H, self.signs, self.outs, p, len(self._by_output) > 1)
+        return H
+
+
+def _group_parts(groups, n_patterns, n_signs):
+    """Pattern, sign (+1 for ``D_g X``, -1 for ``-D_g X``) and output of each group."""
+    return (groups % n_patterns, np.where((groups // n_patterns) % n_signs == 0, 1.0, -1.0),
+            groups // (n_signs * n_patterns))
+
+
+def _apply_signs_outputs(H, signs, outs, p, multi_output):
+    """In place on a Gram matrix of groups of ``p`` columns: the sign products, and zero
+    between groups of different outputs (``multi_output``)."""
+    f = np.repeat(signs, p).astype(H.dtype)
+    H *= f[:, None] * f[None, :]
+    if multi_output:
+        o = np.repeat(outs, p)
+        H *= o[:, None] == o[None, :]
