@@ -7,17 +7,79 @@ methods are checked against (bit for bit, or by exact decreases of eq. 8):
 ``zero_by_kkt`` (reference of ``zero_by_kkt_inplace``), ``surrogate``
 (of ``surrogate_sparse``), ``segments`` / ``segment_cost_change`` /
 ``final_step`` (of ``final_step_sparse``) and ``polish`` (a copy-returning
-wrapper of ``_polish_inplace``).
+wrapper of ``_polish_inplace``).  Compiled references of the final step's
+kernels (``sparse_events.models._cross_products_kernels``): ``window_sum`` (the
+full window sum, of ``_window_sum_near``), ``one_d`` (of ``_one_d_near``),
+``merge_move`` (one merge move evaluated from scratch), ``segment_passes`` (every
+group marked) and ``merge_pairs`` (no marks).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from sparse_events.models._cross_products_algorithm import CrossProductsProblem
+from sparse_events.models._cross_products_kernels import (_cross_gram, _merge_change,
+                                                           _one_d_data, merge_pairs_marked,
+                                                           segment_passes_marked)
 from sparse_events.models._cross_products_kernels import zero_by_kkt as zero_kkt_kernel
 
-__all__ = ["DenseCrossProductsProblem"]
+__all__ = ["DenseCrossProductsProblem", "merge_move", "merge_pairs", "one_d",
+           "segment_passes", "window_sum"]
+
+
+@njit(cache=False)
+def window_sum(a, t, window):
+    """``(G a)[t] = sum_k g[|k|] a[t + k]`` over the whole window, ``k`` increasing
+    (zero terms skipped, which leaves the sum's bits unchanged for finite ``g``)."""
+    half = window.size - 1
+    n = a.size
+    acc = 0.0
+    for k in range(max(-half, -t), min(half, n - 1 - t) + 1):
+        v = a[t + k]
+        if v != 0.0:
+            acc += window[abs(k)] * v
+    return acc
+
+
+@njit(cache=False)
+def one_d(x, r, a, c, kernels, cumsq, n_samples, shift, window, beta):
+    """``(quad, lin, w, t)`` of eq. 8 over coordinate ``c`` alone, the window sum over
+    the whole window (reference of ``_one_d_near``)."""
+    quad, lin, t, old = _one_d_data(x, r, c, kernels, cumsq, n_samples, shift, window, beta)
+    w = 1.0 + 2.0 * (window_sum(a, t, window) - window[0] * abs(old))
+    return quad, lin, w, t
+
+
+@njit(cache=False)
+def merge_move(x, r, a, keep, drop, kernels, cumsq, n_samples, shift, window, beta, positive):
+    """Exact change of eq. 8 when ``x[drop] = 0`` and ``x[keep]`` is refitted by its 1-D
+    minimiser, every term computed from scratch; nothing is modified.  Returns
+    ``(change, new value of x[keep])``."""
+    qd, ld, wd, td = one_d(x, r, a, drop, kernels, cumsq, n_samples, shift, window, beta)
+    qk, lk, wk, tk = one_d(x, r, a, keep, kernels, cumsq, n_samples, shift, window, beta)
+    cross = _cross_gram(keep, drop, kernels, n_samples, shift, r.size)
+    return _merge_change(qk, lk, wk, tk, x[keep], qd, ld, wd, td, x[drop], cross, window,
+                         beta, positive)
+
+
+@njit(cache=False)
+def segment_passes(x, r, a, order, times, interaction, kernels, cumsq, n_samples, shift,
+                   window, beta, positive, rtol, max_passes):
+    """``segment_passes_marked`` with every group marked."""
+    return segment_passes_marked(x, r, a, order, times, interaction, kernels, cumsq,
+                                 n_samples, shift, window, beta, positive, rtol, max_passes,
+                                 np.ones(order.size, dtype=np.bool_))
+
+
+@njit(cache=False)
+def merge_pairs(x, r, a, order, times, kernels, cumsq, n_samples, shift, window, beta,
+                positive, min_decrease):
+    """``merge_pairs_marked`` without marks."""
+    return merge_pairs_marked(x, r, a, order, times, kernels, cumsq, n_samples, shift, window,
+                              beta, positive, min_decrease,
+                              np.zeros(order.size, dtype=np.bool_))
 
 
 class DenseCrossProductsProblem(CrossProductsProblem):

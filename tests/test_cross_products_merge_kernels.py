@@ -2,8 +2,8 @@
 
 ``merge_pairs`` computes the 1-D coefficients of each coordinate of a pair once
 (and keeps those of the first one for its next partners until a merge), where
-the reference evaluates ``merge_move`` both ways for every pair; ``_window_sum``
-skips the zero magnitudes; ``flat_nonzeros`` replaces ``np.flatnonzero``.  All
+the reference evaluates ``merge_move`` both ways for every pair; the window sums
+visit only the listed times (``_window_sum_near``); ``flat_nonzeros`` replaces ``np.flatnonzero``.  All
 must give exactly what the plain computations give.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from _cross_products_reference import DenseCrossProductsProblem
-from sparse_events.models._cross_products_kernels import (_set_coef, _window_sum,
-                                                           flat_nonzeros, merge_move,
-                                                           merge_pairs, nonzeros)
+from _cross_products_reference import DenseCrossProductsProblem, merge_move, merge_pairs
+from _cross_products_reference import window_sum as _window_sum
+from sparse_events.models._cross_products_kernels import (_set_coef, _window_sum_near,
+                                                           flat_nonzeros, nonzeros)
 from sparse_events.models._cross_products_ops import SparseProducts
 from sparse_events.operators import DictionaryOperator
 from sparse_events.solvers._designs import BandedDesign
@@ -94,15 +94,23 @@ def test_merge_pairs_same_bits_as_merge_move_both_ways(P, positive, seed):
 
 
 def test_window_sum_same_bits_as_full_sum():
+    """The full window sum skipping zeros (the reference) and the sum over the listed
+    times (the library's ``_window_sum_near``, times repeated as for several atoms at
+    one time) both equal the sum over every sample of the window, zeros included."""
     rng = np.random.default_rng(4)
     window = np.array([0.0, 2.0, 2.0, 1.5, 0.7])
     a = np.zeros(60)
     a[rng.choice(60, 12, replace=False)] = rng.uniform(0.01, 3.0, 12)
+    nz = np.flatnonzero(a)
     for t in range(a.size):
         ref = 0.0
         for k in range(max(-4, -t), min(4, a.size - 1 - t) + 1):
             ref += window[abs(k)] * a[t + k]  # every term, zeros included
         assert _window_sum(a, t, window) == ref
+        for repeat in (1, 2):
+            times = np.sort(np.concatenate([np.repeat(nz, repeat), [t]])).astype(np.int64)
+            i = int(np.searchsorted(times, t))
+            assert _window_sum_near(a, i, times, window) == ref
 
 
 def test_flat_nonzeros_is_flatnonzero():

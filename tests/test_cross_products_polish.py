@@ -16,12 +16,13 @@ import pytest
 from numba import njit
 from scipy.optimize import minimize_scalar
 
-from _cross_products_reference import DenseCrossProductsProblem
+from _cross_products_reference import (DenseCrossProductsProblem, merge_move, merge_pairs,
+                                      segment_passes)
+from _cross_products_reference import one_d as _one_d
 from sparse_events import cross_products_deconvolve
 from sparse_events.metrics import min_distance_violations
-from sparse_events.models._cross_products_kernels import (_f1, _minimiser, _one_d, _set_coef,
-                                                           merge_move, merge_pairs,
-                                                           merge_pairs_marked, segment_passes,
+from sparse_events.models._cross_products_kernels import (_f1, _minimiser, _set_coef,
+                                                           merge_pairs_marked,
                                                            segment_passes_marked)
 from sparse_events.models._cross_products_ops import SparseProducts
 from sparse_events.operators import DictionaryOperator

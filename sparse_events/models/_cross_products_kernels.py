@@ -144,31 +144,15 @@ def _column_range(c, n_samples, shift, L, n_rows):
 
 
 @njit(cache=True, nogil=True)
-def _window_sum(a, t, window):
-    """``(G a)[t] = sum_k g[|k|] a[t + k]``.
-
-    The zero terms of the sparse ``a`` are skipped: adding ``g[|k|] * 0`` leaves
-    the sum unchanged (finite ``g``), so the result has the same bits as the
-    full sum, without its chain of dependent additions.
-    """
-    half = window.size - 1
-    n = a.size
-    acc = 0.0
-    for k in range(max(-half, -t), min(half, n - 1 - t) + 1):
-        v = a[t + k]
-        if v != 0.0:
-            acc += window[abs(k)] * v
-    return acc
-
-
-@njit(cache=True, nogil=True)
 def _window_sum_near(a, i, times, window):
-    """``_window_sum(a, times[i], window)`` (same bits) when every non-zero of ``a`` within
-    ``L_g`` of ``times[i]`` is at a time listed in the sorted ``times``.
+    """``(G a)[t] = sum_k g[|k|] a[t + k]`` at ``t = times[i]``, when every non-zero of
+    ``a`` within ``L_g`` of ``t`` is at a time listed in the sorted ``times``.
 
-    Visits the listed times within ``L_g`` of ``times[i]`` (each once, in
-    increasing order, zeros skipped): the same products added in the same
-    order as :func:`_window_sum`, which scans all ``2 L_g + 1`` samples.
+    Visits the listed times within ``L_g`` of ``t`` (each once, in increasing
+    order, zeros skipped) instead of the ``2 L_g + 1`` samples of the window:
+    adding ``g[|k|] * 0`` leaves a sum unchanged (finite ``g``), so the result
+    has the same bits as the full sum over the window in increasing ``k``
+    (the tests compare with that sum).
     """
     half = window.size - 1
     t = times[i]
@@ -207,9 +191,8 @@ def _minimiser(quad, lin, w, positive):
 
 @njit(cache=True, nogil=True, inline="always")
 def _one_d_data(x, r, c, kernels, cumsq, n_samples, shift, window, beta):
-    """The data terms of :func:`_one_d`: ``(quad, lin, t, x[c])`` (everything but
-    the window sum of the magnitudes, which :func:`_one_d` and :func:`_one_d_near`
-    compute each their way)."""
+    """The data terms of :func:`_one_d_near`: ``(quad, lin, t, x[c])`` (everything but
+    the window sum of the magnitudes)."""
     P, L = kernels.shape
     p, t, start, l0, l1 = _column_range(c, n_samples, shift, L, r.size)
     old = x[c]
@@ -221,22 +204,15 @@ def _one_d_data(x, r, c, kernels, cumsq, n_samples, shift, window, beta):
 
 
 @njit(cache=True, nogil=True)
-def _one_d(x, r, a, c, kernels, cumsq, n_samples, shift, window, beta):
+def _one_d_near(x, r, a, c, i, times, kernels, cumsq, n_samples, shift, window, beta):
     """Coefficients of eq. 8 as a function of coordinate ``c`` alone (others fixed).
 
     ``F = quad x^2 - 2 lin x + w |x| + const`` with ``quad = beta n_c + g[0]``,
     ``lin = beta h_c^T r_{-c}`` and ``w = 1 + 2 (G a_{-c})[t]`` where ``r_{-c}``
-    and ``a_{-c}`` are the residual and magnitudes without ``x[c]``.
+    and ``a_{-c}`` are the residual and magnitudes without ``x[c]``; ``c`` is
+    at position ``i`` of the sorted ``times``, which list every non-zero of
+    ``a`` near it (:func:`_window_sum_near`).  Returns ``(quad, lin, w, t)``.
     """
-    quad, lin, t, old = _one_d_data(x, r, c, kernels, cumsq, n_samples, shift, window, beta)
-    w = 1.0 + 2.0 * (_window_sum(a, t, window) - window[0] * abs(old))
-    return quad, lin, w, t
-
-
-@njit(cache=True, nogil=True)
-def _one_d_near(x, r, a, c, i, times, kernels, cumsq, n_samples, shift, window, beta):
-    """:func:`_one_d` (same bits) for ``c`` at position ``i`` of the sorted ``times`` that
-    list every non-zero of ``a`` near it (:func:`_window_sum_near`)."""
     quad, lin, t, old = _one_d_data(x, r, c, kernels, cumsq, n_samples, shift, window, beta)
     w = 1.0 + 2.0 * (_window_sum_near(a, i, times, window) - window[0] * abs(old))
     return quad, lin, w, t
@@ -270,13 +246,13 @@ def _group_passes(x, r, a, support, times, kernels, cumsq, n_samples, shift, win
     For every ``c`` in ``support`` (sorted by time, ``times``; it holds every
     non-zero of ``a`` within ``L_g`` of its times) with ``x[c] != 0`` in turn,
     ``x[c]`` is set to the minimiser of eq. 8 over that coordinate given the
-    others (``_one_d``; with ``positive`` the minimiser over ``x >= 0``);
+    others (:func:`_one_d_near`; with ``positive`` the minimiser over ``x >= 0``);
     ``r = y - H x`` and ``a`` (magnitudes per time) are updated.  Zero
     coefficients are not visited (the support never grows).  Passes repeat
     until one sets no coefficient to zero and moves none by more than
     ``rtol`` relatively, or ``max_passes``.  The window sums visit the listed
-    times instead of ``2 L_g + 1`` samples (:func:`_one_d_near`: the same
-    bits as ``_one_d``; the tests compare with a pass built on ``_one_d``).
+    times instead of ``2 L_g + 1`` samples (the same bits; the tests compare
+    with a pass built on the full window sums).
     Returns ``(sum of the exact 1-D changes of eq. 8, number of coefficients
     set to zero, passes, whether the last pass still moved)``."""
     total = 0.0
@@ -311,10 +287,11 @@ def _group_passes(x, r, a, support, times, kernels, cumsq, n_samples, shift, win
 
 
 @njit(cache=True, nogil=True)
-def segment_passes(x, r, a, order, times, interaction, kernels, cumsq, n_samples, shift,
-                   window, beta, positive, rtol, max_passes):
+def segment_passes_marked(x, r, a, order, times, interaction, kernels, cumsq, n_samples, shift,
+                          window, beta, positive, rtol, max_passes, marked):
     """The passes of :func:`_group_passes` run separately on every group of interacting
-    coefficients.
+    coefficients that holds at least one ``marked`` coefficient (``marked[i]``
+    for ``order[i]``); the other groups are left as they are.
 
     ``order`` lists the support sorted by time (``times`` their times), every
     non-zero of ``x`` (``a`` is zero at other times); consecutive times more
@@ -322,25 +299,13 @@ def segment_passes(x, r, a, order, times, interaction, kernels, cumsq, n_samples
     Groups share no residual row and no window term, so the passes of one
     group do not change what another sees: each group is iterated until it
     alone stops moving (or ``max_passes``), instead of all of them until the
-    slowest one stops.  This keeps the cost linear in the
-    support size when a single slowly converging group would otherwise force
-    ``max_passes`` passes over the whole support.  Returns ``(sum of the
+    slowest one stops.  This keeps the cost linear in the support size when a
+    single slowly converging group would otherwise force ``max_passes``
+    passes over the whole support.  On return ``marked`` flags the groups
+    left unsettled: those whose last pass still moved a coefficient (stopped
+    by ``max_passes``); the others are cleared.  Returns ``(sum of the
     changes, number of coefficients set to zero, largest number of passes of
     a group)``.
-    """
-    return segment_passes_marked(x, r, a, order, times, interaction, kernels, cumsq,
-                                 n_samples, shift, window, beta, positive, rtol, max_passes,
-                                 np.ones(order.size, dtype=np.bool_))
-
-
-@njit(cache=True, nogil=True)
-def segment_passes_marked(x, r, a, order, times, interaction, kernels, cumsq, n_samples, shift,
-                          window, beta, positive, rtol, max_passes, marked):
-    """:func:`segment_passes` on the groups holding at least one ``marked`` coefficient
-    (``marked[i]`` for ``order[i]``) only; the other groups are left as they are.
-
-    On return ``marked`` flags the groups left unsettled: those whose last pass
-    still moved a coefficient (stopped by ``max_passes``); the others are cleared.
     """
     total = 0.0
     n_zeroed = 0
@@ -384,22 +349,12 @@ def _cross_gram(c1, c2, kernels, n_samples, shift, n_rows):
 
 
 @njit(cache=True, nogil=True)
-def merge_move(x, r, a, keep, drop, kernels, cumsq, n_samples, shift, window, beta, positive):
-    """Exact change of eq. 8 when ``x[drop] = 0`` and ``x[keep]`` is refitted by its 1-D minimiser.
-
-    Nothing is modified.  Returns ``(change, new value of x[keep])``.
-    """
-    qd, ld, wd, td = _one_d(x, r, a, drop, kernels, cumsq, n_samples, shift, window, beta)
-    qk, lk, wk, tk = _one_d(x, r, a, keep, kernels, cumsq, n_samples, shift, window, beta)
-    cross = _cross_gram(keep, drop, kernels, n_samples, shift, r.size)
-    return _merge_change(qk, lk, wk, tk, x[keep], qd, ld, wd, td, x[drop], cross, window,
-                         beta, positive)
-
-
-@njit(cache=True, nogil=True)
 def _merge_change(qk, lk, wk, tk, xk, qd, ld, wd, td, xd, cross, window, beta, positive):
-    """:func:`merge_move` from the ``_one_d`` coefficients of ``keep`` and ``drop`` and
-    ``cross = h_keep^T h_drop`` (``_cross_gram``, symmetric to the bit)."""
+    """Exact change of eq. 8 when ``x[drop] = 0`` and ``x[keep]`` is refitted by its 1-D
+    minimiser, from the :func:`_one_d_near` coefficients of ``keep`` (``qk, lk,
+    wk, tk``, value ``xk``) and ``drop`` (``qd, ld, wd, td``, value ``xd``) and
+    ``cross = h_keep^T h_drop`` (``_cross_gram``, symmetric to the bit).
+    Returns ``(change, new value of x[keep])``."""
     change = -_f1(qd, ld, wd, xd)  # F_drop(0) - F_drop(x_drop)
     # without x[drop]: r_{-keep} gains x_drop h_drop, a_{-keep} loses |x_drop| at t_drop
     lk += beta * xd * cross
@@ -407,16 +362,6 @@ def _merge_change(qk, lk, wk, tk, xk, qd, ld, wd, td, xd, cross, window, beta, p
     new = _minimiser(qk, lk, wk, positive)
     change += _f1(qk, lk, wk, new) - _f1(qk, lk, wk, xk)
     return change, new
-
-
-@njit(cache=True, nogil=True)
-def merge_pairs(x, r, a, order, times, kernels, cumsq, n_samples, shift, window, beta,
-                positive, min_decrease):
-    """Resolve pairs of non-zero coefficients at most ``L_g`` samples apart, in place
-    (:func:`merge_pairs_marked` without the marks)."""
-    return merge_pairs_marked(x, r, a, order, times, kernels, cumsq, n_samples, shift, window,
-                              beta, positive, min_decrease,
-                              np.zeros(order.size, dtype=np.bool_))
 
 
 @njit(cache=True, nogil=True)
@@ -428,7 +373,7 @@ def merge_pairs_marked(x, r, a, order, times, kernels, cumsq, n_samples, shift, 
     non-zero of ``x`` (``a`` is zero at other times).  For
     every pair still non-zero, the two moves "keep one, zero the other, refit
     the kept one by its exact 1-D minimiser" are evaluated exactly
-    (``merge_move``) and the better one applied when it lowers eq. 8 by more
+    (:func:`_merge_change`) and the better one applied when it lowers eq. 8 by more
     than ``min_decrease``.  ``marked[i]`` is set for both coefficients ``order[i]``
     of every merge applied.  Returns ``(sum of the changes, number of merges)``.
     """
@@ -436,7 +381,7 @@ def merge_pairs_marked(x, r, a, order, times, kernels, cumsq, n_samples, shift, 
     n = order.size
     total = 0.0
     n_merged = 0
-    # the two moves of a pair are those of merge_move(ci, cj) and merge_move(cj, ci), from
+    # the two moves of a pair (keep ci, drop cj) and (keep cj, drop ci) come from
     # the 1-D coefficients of ci and cj and their cross product, each computed once; those
     # of ci are kept for its next partners until a merge changes x (the same values)
     qi = li = wi = 0.0
