@@ -32,6 +32,12 @@ def _data(rng, n=120, d=3, outputs=1):
     return X, (Y[:, 0] if outputs == 1 else Y[:, :outputs])
 
 
+def _group_lasso_objective(A, y, lam, group_size, x):
+    """``0.5 ||y - A x||^2 + lam sum_g ||x_g||`` over consecutive groups of ``group_size``."""
+    return 0.5 * float(np.sum((y - A @ x) ** 2)) + lam * float(
+        np.linalg.norm(x.reshape(-1, group_size), axis=1).sum())
+
+
 def _plain_objective(model, X, y, relu):
     """(1/(2n))||f(X) - y||^2 + (alpha/2)(||W||^2 + ||a||^2), evaluated from scratch."""
     Xa = np.c_[X, np.ones(len(X))]
@@ -236,8 +242,7 @@ def test_interior_point_group_lasso_matches_group_cd_on_explicit_matrix():
     assert ref.converged
 
     def objective(x):
-        return 0.5 * float(np.sum((y - A @ x) ** 2)) + lam * float(
-            np.linalg.norm(x.reshape(-1, 4), axis=1).sum())
+        return _group_lasso_objective(A, y, lam, 4, x)
 
     H, c, t = A.T @ A, -A.T @ y, np.full(12, lam)
     x, n_iter, mu, state = interior_point_group_lasso(H, c, t, 4, np.zeros(48), 1e-6)
@@ -268,8 +273,7 @@ def test_interior_point_single_precision_and_shrinking_match_plain_double():
     H, c, t = A.T @ A, -A.T @ y, np.full(120, lam)
 
     def objective(x):
-        return 0.5 * float(np.sum((y - A @ x) ** 2)) + lam * float(
-            np.linalg.norm(x.reshape(-1, 4), axis=1).sum())
+        return _group_lasso_objective(A, y, lam, 4, x)
 
     ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 4), tol=1e-12)
     assert ref.converged
@@ -375,8 +379,7 @@ def test_interior_point_with_operator_matches_explicit_gram():
     free, n_free, _, (u, z) = interior_point_group_lasso(op, c, t, 3, x0, 1e-10, **kw)
 
     def objective(x):
-        return 0.5 * float(np.sum((y - Aw @ x) ** 2)) + lam * float(
-            np.linalg.norm(x.reshape(-1, 3), axis=1).sum())
+        return _group_lasso_objective(Aw, y, lam, 3, x)
 
     ref = group_coordinate_descent(Quadratic(Aw, y), GroupL2(lam, 3), tol=1e-12)
     assert ref.converged
@@ -538,8 +541,7 @@ def test_operator_interior_point_falls_back_to_exact_gram(monkeypatch, failure):
     assert calls["single"] > 0 and calls["gram"] > 0 and n_free > 0
 
     def objective(x):
-        return 0.5 * float(np.sum((y - Aw @ x) ** 2)) + lam * float(
-            np.linalg.norm(x.reshape(-1, 3), axis=1).sum())
+        return _group_lasso_objective(Aw, y, lam, 3, x)
 
     ref = group_coordinate_descent(Quadratic(Aw, y), GroupL2(lam, 3), tol=1e-12)
     f_ref = objective(ref.coef)
@@ -560,8 +562,7 @@ def test_operator_interior_point_with_tiny_scale_falls_back_to_exact_gram():
     assert n_dense > 0 and n_free > 0
 
     def objective(x):
-        return 0.5 * float(np.sum((y - Aw @ x) ** 2)) + lam * float(
-            np.linalg.norm(x.reshape(-1, 3), axis=1).sum())
+        return _group_lasso_objective(Aw, y, lam, 3, x)
 
     f_dense = objective(dense)
     assert f_dense < 0.5 * float(y @ y)
