@@ -287,3 +287,39 @@ def test_read_wfdb_record_matches_wfdb_and_the_npz_excerpt(tmp_path):
     with pytest.raises(ValueError, match="sampfrom"):
         read_wfdb_record(path, sampfrom=100, sampto=50)
     assert read_wfdb_record(path, annotator=None).annotation_samples.size == 0
+
+
+@pytest.mark.parametrize("symbol", ["+", "N", "late"])
+def test_read_wfdb_record_end_of_record_marks(tmp_path, symbol):
+    """A non-beat mark at sample n (just after the last sample, as CPSC 2021's rhythm end
+    marks) is read and kept in whole-record reads; a beat there, or any mark after it,
+    is an error naming the annotation; excerpts ending earlier leave the mark out."""
+    wfdb = pytest.importorskip("wfdb")
+    import re
+    import shutil
+
+    from sparse_events.ecg import read_wfdb_record
+
+    src = DATA / "mitdb_excerpt" / "mitdb119_0_60s"
+    for ext in ("hea", "dat"):
+        shutil.copy(f"{src}.{ext}", tmp_path / f"{src.name}.{ext}")
+    n = read_wfdb_record(src, annotator=None).n_samples
+    ann = wfdb.rdann(str(src), "atr")
+    last = n + 1 if symbol == "late" else n
+    sample = np.r_[ann.sample, last]
+    symbols = list(ann.symbol) + ["+" if symbol == "late" else symbol]
+    aux = list(ann.aux_note) + ["(N" if symbol != "N" else ""]
+    wfdb.wrann(src.name, "atr", sample, symbol=symbols, aux_note=aux, fs=ann.fs,
+               write_dir=str(tmp_path))
+    if symbol != "+":
+        with pytest.raises(ValueError, match=re.escape(f"annotation '{symbols[-1]}' at sample {last}")):
+            read_wfdb_record(tmp_path / src.name)
+        return
+    rec = read_wfdb_record(tmp_path / src.name)
+    np.testing.assert_array_equal(rec.annotation_samples, sample)
+    assert list(rec.annotation_symbols) == symbols
+    np.testing.assert_array_equal(rec.scored_beat_samples,
+                                  read_wfdb_record(src).scored_beat_samples)
+    assert evaluate(rec.scored_beat_samples, rec, learning_period_s=0).f1 == 1.0
+    part = read_wfdb_record(tmp_path / src.name, sampto=n - 1)
+    np.testing.assert_array_equal(part.annotation_samples, ann.sample[ann.sample < n - 1])

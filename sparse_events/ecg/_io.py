@@ -36,7 +36,9 @@ class ECGRecord:
         Physical units of ``signal``.
     annotation_samples : ndarray of int64
         Sample indices of all reference annotations (beats and non-beats),
-        relative to the first sample of ``signal``.
+        relative to the first sample of ``signal``.  Beats lie inside the
+        signal; a non-beat mark may sit at ``n_samples``, just after its last
+        sample (e.g. a rhythm end mark at the end of a record).
     annotation_symbols : ndarray of str
         Their symbols.
     annotation_subtypes : ndarray of int
@@ -303,9 +305,15 @@ def _read_annotations(p, annotator, ann_file, sampfrom, sampto, sig_len):
     if sample.size and (sample.min() < 0 or np.any(np.diff(sample) < 0)):
         raise ValueError(f"{str(ann_file)}: annotation times are negative or decreasing "
                          "(corrupted file)")
-    if sample.size and sample[-1] >= sig_len:
+    # a non-beat mark may sit at sample sig_len, just after the last sample (e.g. the rhythm
+    # end marks of CPSC 2021); a beat there, or anything later, cannot belong to this record
+    at_end = sample == sig_len
+    beyond = (sample > sig_len) | (at_end & np.isin(symbols, sorted(BEAT_SYMBOLS)))
+    if beyond.any():
+        k = int(np.flatnonzero(beyond)[0])
         raise ValueError(
-            f"{str(ann_file)}: annotation at sample {int(sample[-1])} lies beyond the end of "
-            f"the record ({sig_len} samples): corrupted file, or annotations of another record")
-    keep = (sample >= sampfrom) & (sample < sampto)
+            f"{str(ann_file)}: annotation {str(symbols[k])!r} at sample {int(sample[k])} lies beyond "
+            f"the end of the record ({sig_len} samples): corrupted file, or annotations of "
+            "another record")
+    keep = (sample >= sampfrom) & ((sample < sampto) | (at_end & (sampto == sig_len)))
     return sample[keep] - sampfrom, symbols[keep], subtypes[keep]
