@@ -13,6 +13,9 @@
   copy of its RR ring, updated by one removal and one insertion per
   interval, for the ring's median; the reference takes ``np.median`` of the
   ring at every beat.
+* ``_activation_clusters`` (candidates of a chunk), ``_abs_slope`` (slope band) and
+  ``_window_bounds`` (decision windows) replace numpy expressions, which are the
+  references.
 """
 
 from __future__ import annotations
@@ -254,3 +257,183 @@ def test_extra_beats_reference_sequences_exercise_the_ring():
         kept_split += int(np.sum(ref & (score < 0.7)))
         wrapped += int(accepted.sum() > _RR_RING + 2)
     assert removed > 20 and kept_split > 0 and wrapped > 5
+
+
+def _reference_activation_clusters(coef, merge):
+    """The numpy formulation that ``_activation_clusters`` replaced (candidates of a chunk)."""
+    act = coef.sum(axis=0)
+    t = np.flatnonzero(act > 0)
+    if t.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    breaks = np.flatnonzero(np.diff(t) > merge) + 1
+    starts = np.concatenate([[0], breaks])
+    stops = np.concatenate([breaks, [t.size]])
+    strength = np.add.reduceat(act[t], starts)
+    best_val = coef[:, t].max(axis=0)
+    best_atom = coef[:, t].argmax(axis=0)
+    cluster = np.repeat(np.arange(starts.size), stops - starts)
+    at_max = np.flatnonzero(best_val == np.maximum.reduceat(best_val, starts)[cluster])
+    main = at_max[np.unique(cluster[at_max], return_index=True)[1]]
+    return t[main], best_atom[main], strength
+
+
+@pytest.mark.parametrize("n_atoms", [1, 2, 6])
+def test_activation_clusters_same_bits_as_numpy(n_atoms):
+    """Clusters of a chunk's activations (compiled scan) against the numpy expressions
+    they replaced, bit for bit: clusters of 1 to 300 positive times (numpy's pairwise
+    summation: in order below 8 terms, eight partial sums up to 128, halves beyond, the
+    latter left to numpy), ties between atoms and times (the first maximum), a cluster
+    at either end, gaps exactly at the merge distance."""
+    from sparse_events.ecg._sparse_detector import _activation_clusters
+
+    rng = np.random.default_rng(n_atoms)
+    merge = 9
+    n = 20000
+    coef = np.zeros((n_atoms, n))
+    t = 0
+    while t < n:
+        size = int(rng.choice([1, 2, 7, 8, 9, 15, 16, 17, 60, 128, 129, 130, 300]))
+        times = t + np.cumsum(rng.integers(1, merge + 1, size)) - 1
+        times = times[times < n]
+        for tt in times:
+            k = rng.integers(1, n_atoms + 1)
+            coef[rng.choice(n_atoms, k, replace=False), tt] = np.round(rng.random(k), 2)
+        t = (times[-1] if times.size else t) + merge + 1 + int(rng.integers(0, 30))
+    # a cluster starting at the first sample whose maximum (2.0 > every drawn value) is
+    # tied between its last two atoms: the first of them, not atom 0 nor the last one
+    coef[:, 0] = 0.0
+    coef[-2:, 0] = 2.0
+    # and a one-time cluster at the last sample, all atoms tied: atom 0
+    coef[:, -merge - 1:] = 0.0
+    coef[:, -1] = 0.5
+    got = _activation_clusters(coef, merge)
+    ref = _reference_activation_clusters(coef, merge)
+    assert ref[0].size > 20 and np.diff(ref[0]).min() > 0
+    assert ref[0][0] == 0 and ref[1][0] == max(n_atoms - 2, 0)
+    assert ref[0][-1] == n - 1 and ref[1][-1] == 0
+    for g, r in zip(got, ref):
+        assert g.dtype == r.dtype
+        np.testing.assert_array_equal(g, r)
+    # the generator reaches every summation path: below 8 terms, eight partial sums
+    # (clusters of 9 to 129 positive times: the first term plus up to 128), and numpy's
+    # own sum beyond 129 times
+    pos = np.flatnonzero(coef.sum(axis=0) > 0)
+    sizes = np.diff(np.concatenate([[0], np.flatnonzero(np.diff(pos) > merge) + 1,
+                                    [pos.size]]))
+    assert sizes.min() == 1 and np.any(sizes < 8)
+    assert np.any((sizes >= 9) & (sizes <= 129)) and np.any(sizes > 129)
+    empty = _activation_clusters(np.zeros((n_atoms, 50)), merge)
+    assert all(e.size == 0 for e in empty)
+
+
+def test_activation_clusters_tied_atoms_and_times():
+    """The first atom and the first time among ties (``np.argmax``), on tiny cases."""
+    from sparse_events.ecg._sparse_detector import _activation_clusters
+
+    times, atoms, strength = _activation_clusters(np.array([[0.0, 1.0, 0.0],
+                                                            [0.0, 1.0, 0.0]]), 1)
+    np.testing.assert_array_equal(times, [1])
+    np.testing.assert_array_equal(atoms, [0])
+    np.testing.assert_array_equal(strength, [2.0])
+    # tied atoms 1 and 2 at tied times 0 and 2 of one cluster: time 0, atom 1
+    coef = np.array([[0.5, 0.0, 0.5], [1.0, 0.0, 1.0], [1.0, 0.0, 1.0]])
+    times, atoms, strength = _activation_clusters(coef, 2)
+    np.testing.assert_array_equal(times, [0])
+    np.testing.assert_array_equal(atoms, [1])
+    np.testing.assert_array_equal(strength, [np.add.reduceat(coef.sum(axis=0)[[0, 2]],
+                                                             [0])[0]])
+
+
+def test_abs_slope_same_bits_as_numpy():
+    """The slope band's absolute derivative (one compiled pass) against the numpy
+    expression it replaced."""
+    from sparse_events.ecg._sparse_detector import _abs_slope
+
+    rng = np.random.default_rng(4)
+    for y in (rng.standard_normal(1001), np.array([-0.0]), np.array([2.5, -1.0])):
+        np.testing.assert_array_equal(_abs_slope(y, 360.0), np.abs(np.diff(y, prepend=0.0))
+                                      * 360.0)
+
+
+def test_window_bounds_same_as_searchsorted():
+    """The decision's window bounds (one compiled sweep) against ``np.searchsorted`` of
+    the shifted positions (float64 comparisons), with repeated positions and positions
+    exactly one half-width apart."""
+    from sparse_events.ecg._sparse_detector import _window_bounds
+
+    rng = np.random.default_rng(5)
+    pos = np.sort(np.concatenate([rng.integers(0, 5000, 300), [10, 10, 100, 190, 280]]))
+    for w1, w2 in ((90.0, 129.6), (0.5, 1.0), (90.0, 90.0)):
+        got = _window_bounds(pos.astype(np.int64), w1, w2)
+        ref = (np.searchsorted(pos, pos - w1, side="right"),
+               np.searchsorted(pos, pos + w1, side="left"),
+               np.searchsorted(pos, pos - w2, side="right"),
+               np.searchsorted(pos, pos + w2, side="left"))
+        for g, r in zip(got, ref):
+            np.testing.assert_array_equal(g, r)
+    assert all(g.size == 0 for g in _window_bounds(np.zeros(0, dtype=np.int64), 1.0, 2.0))
+
+
+def _reference_window_scan(a, centres, half, pol=None):
+    """Plain-Python scans of the clipped windows ``a[min(lo + k, n - 1)]``, ``k = 0 ..
+    2 half``, ``lo`` clipped to ``a``, strictly greater values only (the first maximum; a
+    NaN never wins): the index of the maximum of ``pol * a`` (``pol`` given) or the
+    maximum of ``a`` starting from the window's first value."""
+    n = a.size
+    out = []
+    for j, c in enumerate(centres):
+        lo = min(max(int(c) - half, 0), n - 1)
+        vals = [a[min(lo + k, n - 1)] * (1 if pol is None else pol[j])
+                for k in range(2 * half + 1)]
+        if pol is None:
+            m = vals[0]
+            for v in vals[1:]:
+                if v > m:
+                    m = v
+            out.append(m)
+        else:
+            best, arg = -np.inf, 0
+            for k, v in enumerate(vals):
+                if v > best:
+                    best, arg = v, k
+            out.append(lo + arg)
+    return np.array(out, dtype=np.float64 if pol is None else np.int64)
+
+
+def test_refine_and_window_max_clipped_windows_nan_and_empty():
+    """R refinement and window maxima (one loop stopping at the array's end) against the
+    clipped-window scans they replaced: windows over either end or wholly past the end,
+    the maximum or a tie at the last sample, NaNs and infinities; empty inputs."""
+    from sparse_events.ecg._sparse_detector import _refine, _window_max
+
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 7, 60):
+        for case in range(6):
+            a = np.round(rng.standard_normal(n), 1)
+            if case == 1:
+                a[-1] = np.max(a)  # the maximum (and a tie) at the last sample
+            elif case == 2:
+                a[rng.integers(0, n, max(1, n // 5))] = np.nan
+            elif case == 3:
+                a[-1] = np.nan
+                a[0] = np.nan
+            elif case == 4:
+                a[rng.integers(0, n, 2)] = [np.inf, -np.inf]
+            elif case == 5:
+                a[:] = -np.inf
+            for half in (0, 1, 4, 20):
+                centres = np.concatenate([rng.integers(-25, n + 25, 40),
+                                          [0, n - 1, n - 1 - half, n - half, n + 3]])
+                pol = rng.choice([-1, 1], centres.size)
+                np.testing.assert_array_equal(_refine(a, centres, pol, half),
+                                              _reference_window_scan(a, centres, half, pol))
+                got = _window_max(a, centres, half)
+                ref = _reference_window_scan(a, centres, half)
+                np.testing.assert_array_equal(got.view(np.int64), ref.view(np.int64))
+    none = np.zeros(0, dtype=np.int64)
+    assert _refine(np.ones(5), none, none, 3).size == 0
+    assert _window_max(np.zeros(0), none, 3).size == 0
+    with pytest.raises(ValueError):
+        _refine(np.zeros(0), np.array([0]), np.array([1]), 3)
+    with pytest.raises(ValueError):
+        _window_max(np.zeros(0), np.array([0]), 3)

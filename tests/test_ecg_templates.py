@@ -216,6 +216,27 @@ def test_learned_dictionary_separates_ventricular_beats_on_mitdb():
     assert (atom[s == "V"] != 0).mean() > 0.8
 
 
+def test_beat_windows_same_bits_as_numpy_expression():
+    """The compiled windows equal the numpy expression they replaced, bit for bit:
+    ``x[r - before : r + after + 1]`` minus the line through its end samples; windows
+    that do not fit are skipped."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(3000) * 1e3
+    r = np.array([0, 35, 36, 500, 1207, 2949, 2950, 2999], dtype=np.int64)
+    for before_s, after_s in ((0.1, 0.14), (0.003, 0.003), (0.05, 0.001)):
+        w, kept, before = beat_windows(x, r, sampling_rate=FS, before_s=before_s,
+                                       after_s=after_s)
+        after = int(round(after_s * FS))
+        ref_kept = r[(r - before >= 0) & (r + after < x.size)]
+        idx = ref_kept[:, None] + np.arange(-before, after + 1)[None, :]
+        ref = x[idx]
+        ramp = np.linspace(0.0, 1.0, before + after + 1)[None, :]
+        ref = ref - (ref[:, :1] + (ref[:, -1:] - ref[:, :1]) * ramp)
+        np.testing.assert_array_equal(kept, ref_kept)
+        np.testing.assert_array_equal(w, ref)
+        assert 0 < kept.size < r.size
+
+
 def test_learn_bad_input():
     x = np.random.default_rng(0).standard_normal(2000)
     with pytest.raises(ValueError, match="min_beats"):

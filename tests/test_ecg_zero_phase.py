@@ -129,3 +129,37 @@ def test_odd_order_noncontiguous_and_invalid_sections_as_scipy():
         sps.sosfiltfilt(_filters(360.0)[0], x, padlen=7.5)
     with pytest.raises(TypeError):
         sosfiltfilt(_filters(360.0)[0], x, padlen=7.5)
+
+
+@pytest.mark.parametrize("n", [30, 31, 5000])
+def test_subtract_same_bits_as_filtering_the_difference(n):
+    """``subtract=mu`` (the difference taken while padding, as ``ecg_clean`` removes the
+    mean) gives scipy's ``sosfiltfilt`` of ``x - mu``, bit for bit, on the compiled path
+    and on scipy's."""
+    rng = np.random.default_rng(n)
+    x = np.cumsum(rng.standard_normal(n)) + 3.0
+    mu = float(np.mean(x))
+    three = sps.butter(3, [5.0, 22.0], btype="bandpass", fs=360.0, output="sos")
+    for sos in _filters(360.0) + [three]:
+        for padlen in (None, 1, 7, n - 1):
+            np.testing.assert_array_equal(sosfiltfilt(sos, x, padlen=padlen, subtract=mu),
+                                          sps.sosfiltfilt(sos, x - mu, padlen=padlen))
+
+
+def test_signed_zeros_and_non_finite_values_same_bits_as_scipy():
+    """Signed zeros, infinities and NaNs (quiet and signalling) pass the compiled padding
+    (``x - 0.0`` when nothing is subtracted) with the bits scipy gives."""
+    sos_a, sos_b = _filters(360.0)[:2]
+    snan = np.array([0x7FF0000000000001], dtype=np.uint64).view(np.float64)[0]
+    rng = np.random.default_rng(7)
+    cases = [np.full(100, -0.0), np.tile([-0.0, 0.0, 5e-324, -5e-324], 25)]
+    for bad in (np.inf, -np.inf, np.nan, snan):
+        x = rng.standard_normal(200)
+        x[[0, 90, -1]] = bad
+        cases.append(x)
+    for x in cases:
+        a, b = sosfiltfilt_pair(sos_a, sos_b, x)
+        for got, sos in ((sosfiltfilt(sos_a, x), sos_a), (a, sos_a), (b, sos_b)):
+            with np.errstate(invalid="ignore"):  # scipy's padding of a signalling NaN
+                ref = sps.sosfiltfilt(sos, x)
+            np.testing.assert_array_equal(got.view(np.int64), ref.view(np.int64))

@@ -184,9 +184,12 @@ def ecg_clean(signal, *, sampling_rate, lowcut_hz=0.5, highcut_hz=40.0, order=2,
             raise ValueError(f"highcut_hz must be > lowcut_hz={lowcut_hz}, got {highcut_hz}")
     order = check_int(order, "order", low=1)
     sos = _bandpass_sos(fs, lowcut_hz, highcut_hz, order)
-    y = x - np.mean(x)
     if sos is not None:
-        y = sosfiltfilt(sos, y)  # scipy's sosfiltfilt, compiled for two sections
+        # scipy's sosfiltfilt of x - mean(x), compiled for two sections (the difference
+        # taken while padding)
+        y = sosfiltfilt(sos, x, subtract=np.mean(x))
+    else:
+        y = x - np.mean(x)
     if powerline_hz is not None:
         powerline_hz = check_scalar(powerline_hz, "powerline_hz", low=0, low_inclusive=False)
         if powerline_hz < 0.5 * fs:

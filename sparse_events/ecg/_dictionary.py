@@ -52,11 +52,23 @@ def beat_windows(signal, r_peaks, *, sampling_rate, before_s=0.1, after_s=0.14):
     width = before + after + 1
     if kept.size == 0:
         return np.zeros((0, width)), kept, before
-    idx = kept[:, None] + np.arange(-before, after + 1)[None, :]
-    w = x[idx]
-    ramp = np.linspace(0.0, 1.0, width)[None, :]
-    w = w - (w[:, :1] + (w[:, -1:] - w[:, :1]) * ramp)
+    w = np.empty((kept.size, width))
+    _detrended_windows(x, kept - before, np.linspace(0.0, 1.0, width), w)
     return w, kept, before
+
+
+@njit(cache=True, nogil=True)
+def _detrended_windows(x, starts, ramp, out):
+    """``out[b] = x[s:s + width] - (x[s] + (x[s + width - 1] - x[s]) * ramp)`` with ``s =
+    starts[b]`` (the numpy expression of :func:`beat_windows`, element by element: the
+    same operations, in one pass)."""
+    width = ramp.size
+    for b in range(starts.size):
+        s = starts[b]
+        w0 = x[s]
+        d = x[s + width - 1] - w0
+        for i in range(width):
+            out[b, i] = x[s + i] - (w0 + d * ramp[i])
 
 
 @njit(cache=True, nogil=True)

@@ -145,27 +145,28 @@ Pipeline (:func:`find_peaks_sparse`):
    24-6 dB and 0.01 point lower at 0 dB; the 0.98 and the 0.1 were chosen
    among a few values on the MIT-BIH and NSTDB benchmark itself (in-sample).
 
-Cost (24 MIT-BIH records of shared/, one thread, after the second round of
-speed-ups of issue 9, November 2026, about 15 % less CPU time than before
-it: near-duplicate learned atoms dropped and the first solve of a chunk at
-tolerance 0.1, which change detections (step 6); polish rounds after the
-first only on the groups of coefficients that a merge changed or that were
-still moving, the matched filter's correlation compiled (summed in order:
-``np.correlate`` up to rounding), window sums of the polish over the listed
-support and an incrementally sorted RR ring in the extra-beat test, which
-left every detection of the 24 MIT-BIH and 6 NSTDB records unchanged):
-about 44 % of the CPU time in the coordinate-descent solves of the second
-pass (then mostly the candidate pass of the outer checks, Newton steps and
-epochs; a later same-bits change of the checks' candidate pass made the
-solves of 4 records about 12 % cheaper, replayed: Newton steps, epochs and
-outer checks then take about equal shares), 8 % in its
-final step and 8 % in the bookkeeping of Algorithm 1, 11 % in the zero-phase
-band-pass filters of ``ecg_clean`` and of the chunks (compiled,
+Cost (24 MIT-BIH records of shared/, one thread, CPU time of ``ecg_peaks``
+with cleaning, per-stage timers, November 2026 after the third round of
+speed-ups of issue 9, which left every detection and candidate unchanged):
+about 62 % in the cross-products LASSO of the second pass (37 % in the
+coordinate-descent solves, 14 % in Algorithm 1's final step, 11 % in the
+rest of Algorithm 1 and its wrapper: weights, costs, compaction), 13 % in the
+zero-phase band-pass filters of ``ecg_clean`` and of the chunks (compiled,
 :mod:`._zero_phase`: scipy's arithmetic, the QRS and slope bands of a chunk
-filtered in one interleaved pass), 6 % in the dictionary learning, about
-3 % in the matched filter, the rest in the candidates and the decision; the
-decision loop, the R refinement and the slope maxima are compiled (numba).
-Measured throughput: ``ecg/RESULTS.md``.
+filtered in one interleaved pass, the odd padding and ``ecg_clean``'s mean
+removal in one pass, the slope band's absolute derivative in one pass; these
+recursions are bound by the latency and throughput of their scalar
+arithmetic), 7 % in the dictionary learning (6 % in the leader clustering),
+4 % in the matched filter, about 5 % in the candidates (0.085 s of about
+1.80 s: activation clusters, shape fit and local amplitude 0.063 s, R
+refinement and slope maxima 0.022 s) and 2 % in the decision, the rest in
+bookkeeping and the output frame.  Compiled (numba) with the same arithmetic as the numpy expressions they replaced:
+the activation clusters of a chunk (numpy's pairwise summation reproduced),
+the R refinement and slope maxima (their windows' cache lines loaded first:
+the windows are scattered over a chunk that is rarely still in cache), the
+beat windows of the dictionary learning, the decision's window bounds, the
+decision loop and the extra-beat test.  How the cost came down over the
+rounds of speed-ups, and the measured throughput: ``ecg/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ from numba import njit
 from scipy.ndimage import median_filter
 
 from .._exceptions import ConvergenceWarning
-from .._progress import progress_bar
+from .._progress import progress_bar, progress_enabled
 from .._threads import with_one_blas_thread
 from .._validation import check_int, check_option, check_scalar
 from ..models._cross_products_kernels import nonzeros
@@ -309,9 +310,14 @@ class _Kernels:
 
 def _detector_kernels(dictionary: QRSDictionary, front: _FrontEnd) -> _Kernels:
     """Resample atoms to the reduced rate, band-pass them like the signal, trim, renormalize."""
+    return _stack_kernels(_detector_rows(dictionary, front), dictionary.polarities)
+
+
+def _detector_rows(dictionary: QRSDictionary, front: _FrontEnd):
+    """Each atom of ``dictionary`` in the detector's domain: ``(unit-norm row, R offset)``."""
     fsr = front.fs_reduced
     pad = int(np.ceil(0.3 * fsr))
-    rows, offsets = [], []
+    rows = []
     for t in dictionary.resample(fsr):
         w = np.concatenate([np.zeros(pad), t.waveform, np.zeros(pad)])
         w = sosfiltfilt(front.sos_qrs_reduced, w)  # scipy's, compiled
@@ -322,13 +328,17 @@ def _detector_kernels(dictionary: QRSDictionary, front: _FrontEnd) -> _Kernels:
         r = t.r_offset + pad
         a, b = min(a, r), max(b, r + 1)
         seg = w[a:b]
-        rows.append(seg / np.linalg.norm(seg))
-        offsets.append(r - a)
-    L = max(len(r) for r in rows)
+        rows.append((seg / np.linalg.norm(seg), r - a))
+    return rows
+
+
+def _stack_kernels(rows, polarities) -> _Kernels:
+    """:class:`_Kernels` of the rows of :func:`_detector_rows` (zero-padded to the longest)."""
+    L = max(len(r) for r, _ in rows)
     K = np.zeros((len(rows), L))
-    for p, r in enumerate(rows):
+    for p, (r, _) in enumerate(rows):
         K[p, :len(r)] = r
-    return _Kernels(K, np.asarray(offsets, dtype=np.int64), dictionary.polarities)
+    return _Kernels(K, np.asarray([o for _, o in rows], dtype=np.int64), polarities)
 
 
 def _distinct_atoms(dictionary: QRSDictionary, front: _FrontEnd):
@@ -346,7 +356,8 @@ def _distinct_atoms(dictionary: QRSDictionary, front: _FrontEnd):
     coordinate-descent check.  Returns ``(dictionary, _Kernels)``: the
     dictionary itself when nothing is dropped.
     """
-    kern = _detector_kernels(dictionary, front)
+    rows = _detector_rows(dictionary, front)
+    kern = _stack_kernels(rows, dictionary.polarities)
     K = kern.kernels
     lag = int(round(_DUPLICATE_LAG_S * front.fs_reduced))
     padded = np.pad(K, ((0, 0), (lag, lag)))
@@ -358,7 +369,8 @@ def _distinct_atoms(dictionary: QRSDictionary, front: _FrontEnd):
     if len(keep) == K.shape[0]:
         return dictionary, kern
     kept = QRSDictionary(tuple(dictionary.templates[i] for i in keep))
-    return kept, _detector_kernels(kept, front)
+    # each atom's row does not depend on the others: the kept rows, not computed again
+    return kept, _stack_kernels([rows[i] for i in keep], kept.polarities)
 
 
 # --------------------------------------------------------------------------- sparse coding
@@ -522,10 +534,7 @@ class _FilteredChunks:
         edge = min(seg.size - 1, 3 * (2 * len(front.sos_qrs) + 1))
         yq, ys = sosfiltfilt_pair(front.sos_qrs, front.sos_slope, seg, padlen=edge)
         self._qrs[i] = np.ascontiguousarray(yq[::front.q])
-        d = np.diff(ys, prepend=0.0)
-        np.abs(d, out=d)
-        d *= front.fs
-        self._slope[i] = d
+        self._slope[i] = _abs_slope(ys, front.fs)
 
     def qrs(self, i):
         y = self._qrs.get(i)
@@ -547,12 +556,29 @@ class _FilteredChunks:
             return self._slope[i]
         if d is None:
             c = self.chunks[i]
-            d = np.diff(_filtfilt(self.front.sos_slope, self.x[c.start:c.stop]), prepend=0.0)
-            np.abs(d, out=d)
-            d *= self.front.fs
+            d = _abs_slope(_filtfilt(self.front.sos_slope, self.x[c.start:c.stop]), self.front.fs)
             if self.keep:
                 self._slope[i] = d
         return d
+
+
+def _abs_slope(y, fs):
+    """Absolute derivative of the slope band, ``np.abs(np.diff(y, prepend=0.0)) * fs``.
+
+    The same operations in one compiled pass, without the temporaries.
+    """
+    out = np.empty(y.size)
+    _abs_slope_kernel(np.ascontiguousarray(y, dtype=np.float64), float(fs), out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _abs_slope_kernel(y, fs, out):
+    prev = 0.0
+    for i in range(y.size):
+        v = y[i]
+        out[i] = abs(v - prev) * fs
+        prev = v
 
 
 def _block_maxima(x, front: _FrontEnd, filtered: _FilteredChunks):
@@ -743,24 +769,13 @@ def _candidates_in_chunk(x, i, filtered: _FilteredChunks, front: _FrontEnd, kern
         diagnostics["chunks"] += 1
         diagnostics["not_converged"] += int(not converged)
     aligned = _r_aligned(coef, kern) if want_aligned else None
-    act = coef.sum(axis=0)
-    t = np.flatnonzero(act > 0)
-    if t.size == 0:
-        return _Candidates.empty(), aligned
     merge = max(1, int(round(_MERGE_S * front.fs_reduced)))
-    breaks = np.flatnonzero(np.diff(t) > merge) + 1
-    starts = np.concatenate([[0], breaks])
-    stops = np.concatenate([breaks, [t.size]])
-    strength = np.add.reduceat(act[t], starts)
-    # main activation of each cluster: the largest coefficient over atoms and times
-    best_val = coef[:, t].max(axis=0)
-    best_atom = coef[:, t].argmax(axis=0)
-    # (the first maximum of every cluster, as np.argmax picks it)
-    cluster = np.repeat(np.arange(starts.size), stops - starts)
-    at_max = np.flatnonzero(best_val == np.maximum.reduceat(best_val, starts)[cluster])
-    main = at_max[np.unique(cluster[at_max], return_index=True)[1]]
-    atom = best_atom[main]
-    r_red = t[main] + kern.r_offsets[atom]
+    # clusters of activations: time and atom of each one's largest coefficient, and its
+    # summed activation (compiled, one scan of coef)
+    t_main, atom, strength = _activation_clusters(coef, merge)
+    if t_main.size == 0:
+        return _Candidates.empty(), aligned
+    r_red = t_main + kern.r_offsets[atom]
     polarity = kern.polarities[atom]
     # R on the full-rate cleaned lead: extremum of the atom's polarity near the prediction
     r_pred = np.minimum(r_red * q + (c.start - start_red * q), seg.size - 1)
@@ -775,7 +790,7 @@ def _candidates_in_chunk(x, i, filtered: _FilteredChunks, front: _FrontEnd, kern
     # shape fit: correlation of the normalized QRS band with the main atom where it is placed
     K = kern.kernels
     L = K.shape[1]
-    t0 = t[main][own]
+    t0 = t_main[own]
     idx = np.minimum(t0[:, None] + np.arange(L)[None, :], yn.size - 1)
     win = yn[idx]
     num = np.einsum("ij,ij->i", win, K[atom[own]])
@@ -784,10 +799,143 @@ def _candidates_in_chunk(x, i, filtered: _FilteredChunks, front: _FrontEnd, kern
                        atom[own].astype(np.int64), polarity[own].astype(np.int64), fit), aligned
 
 
+# numpy sums up to this many terms with eight partial sums, longer ones by halves
+_PAIRWISE_BLOCK = 128
+
+
+@njit(cache=True, nogil=True)
+def _pairwise_sum(a, lo, n):
+    """Sum of ``a[lo:lo + n]`` in the order of numpy's pairwise summation.
+
+    For ``n <= _PAIRWISE_BLOCK`` this is the pairwise sum numpy's add loop
+    applies to the terms after the first (as in ``np.add.reduceat``): in order
+    from -0.0 below 8 terms, else eight partial sums combined in pairs, then the
+    remainder in order; so ``a[lo - 1] + _pairwise_sum(a, lo, n)`` is
+    ``np.add.reduceat``'s sum of ``a[lo - 1:lo + n]`` bit for bit.  (It is not
+    always ``np.add.reduce(a[lo:lo + n])``: when all terms are ``-0.0`` (or
+    ``n == 0``) the result here is ``-0.0``, numpy's reduce gives ``0.0``.)
+    Longer sums (numpy splits them in halves) are left to the caller (not
+    recursive: numba's cache does not reload recursive functions reliably).
+    """
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - n % 8:
+        b = lo + i
+        r0 += a[b]
+        r1 += a[b + 1]
+        r2 += a[b + 2]
+        r3 += a[b + 3]
+        r4 += a[b + 4]
+        r5 += a[b + 5]
+        r6 += a[b + 6]
+        r7 += a[b + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+def _activation_clusters(coef, merge):
+    """Clusters of the activations ``coef`` (shape ``(P, N)``, non-negative).
+
+    The summed activation ``act = coef.sum(axis=0)`` (rows added in order) is
+    split into clusters of its positive times, a new cluster starting after a
+    gap of more than ``merge`` samples.  Returns, per cluster: the time and the
+    atom of its largest coefficient (the first such time, the first such atom,
+    as ``np.argmax``), and its strength, ``np.add.reduceat`` of ``act`` over the
+    cluster's times (numpy's order of operations: the first term plus the
+    pairwise sum of the others), bit for bit.
+
+    Same bits as numpy's ``coef.sum(axis=0)`` of a C-ordered ``coef``: numpy adds
+    the rows in order only then (an F-ordered ``coef`` of 8 or more atoms it sums
+    pairwise down the columns).  ``coef`` is therefore made C-contiguous here (a
+    copy only for other layouts); the detector's activations are C-ordered.
+    """
+    coef = np.ascontiguousarray(coef, dtype=np.float64)
+    times, atoms, strength, first, last = _activation_clusters_kernel(coef, int(merge))
+    long = np.flatnonzero(np.isnan(strength))
+    if long.size:  # clusters of more than _PAIRWISE_BLOCK + 1 times: numpy sums them
+        act = coef.sum(axis=0)
+        for c in long:
+            seg = act[first[c]:last[c] + 1]
+            strength[c] = np.add.reduceat(seg[seg > 0], [0])[0]
+    return times, atoms, strength
+
+
+@njit(cache=True, nogil=True)
+def _activation_clusters_kernel(coef, merge):
+    """The scan of :func:`_activation_clusters`; the strength of a cluster of more than
+    ``_PAIRWISE_BLOCK + 1`` times is NaN (left to numpy), with its first and last times.
+    ``coef`` must be C-ordered for numpy's bits (the caller ensures it)."""
+    n_atoms, n = coef.shape
+    times = np.empty(n, dtype=np.int64)
+    atoms = np.empty(n, dtype=np.int64)
+    strength = np.empty(n)
+    first = np.empty(n, dtype=np.int64)
+    last_t = np.empty(n, dtype=np.int64)
+    vals = np.empty(n)  # act at the positive times of the current cluster
+    act = coef[0].copy()  # coef.sum(axis=0): the rows added in order, vectorized
+    for p in range(1, n_atoms):
+        for t in range(n):
+            act[t] += coef[p, t]
+    nc = 0
+    nv = 0
+    last = 0
+    cmax = 0.0
+    for t in range(n + 1):
+        s = 0.0
+        bv = 0.0
+        ba = 0
+        if t < n:
+            s = act[t]
+            if not s > 0.0:
+                continue
+            bv = coef[0, t]
+            for p in range(1, n_atoms):
+                v = coef[p, t]
+                if v > bv:
+                    bv = v
+                    ba = p
+        if nv > 0 and (t == n or t - last > merge):  # the current cluster ends
+            if nv - 1 <= _PAIRWISE_BLOCK:
+                strength[nc] = vals[0] + _pairwise_sum(vals, 1, nv - 1)
+            else:
+                strength[nc] = np.nan
+            last_t[nc] = last
+            nc += 1
+            nv = 0
+        if t == n:
+            break
+        if nv == 0:
+            first[nc] = t
+        if nv == 0 or bv > cmax:
+            times[nc] = t
+            atoms[nc] = ba
+            cmax = bv
+        vals[nv] = s
+        nv += 1
+        last = t
+    return (times[:nc].copy(), atoms[:nc].copy(), strength[:nc].copy(), first[:nc].copy(),
+            last_t[:nc].copy())
+
+
 def _refine(seg, r_pred, polarity, half):
     """``lo + argmax(polarity * seg[lo:lo + 2 half + 1])`` per prediction, ``lo = r_pred -
-    half`` clipped to the segment (indices past its end read its last sample)."""
+    half`` clipped to the segment (indices past its end read its last sample; a NaN is
+    never chosen, unlike ``np.argmax``)."""
     out = np.empty(r_pred.size, dtype=np.int64)
+    if out.size == 0:
+        return out
+    if np.size(seg) == 0:
+        raise ValueError("no samples to refine R peaks in")
     _refine_kernel(np.ascontiguousarray(seg, dtype=np.float64),
                    np.ascontiguousarray(r_pred, dtype=np.int64),
                    np.ascontiguousarray(polarity, dtype=np.int64), int(half), out)
@@ -795,24 +943,56 @@ def _refine(seg, r_pred, polarity, half):
 
 
 @njit(cache=True, nogil=True)
+def _touch_windows(a, centres, half):
+    """Load one value per cache line of every window ``a[centre - half : centre + half + 1]``
+    (clipped), all before they are used: the loads are independent, so their cache misses
+    overlap (the windows are scattered over a chunk that is rarely still in cache: waiting
+    for each window's misses in turn took most of the time of the window loops).  Returns
+    their sum (so that the loads are not optimized away)."""
+    n = a.size
+    acc = 0.0
+    if n == 0:
+        return acc
+    for j in range(centres.size):
+        lo = min(max(centres[j] - half, 0), n - 1)
+        hi = min(lo + 2 * half, n - 1)
+        k = lo
+        while k < hi:
+            acc += a[k]
+            k += 8
+        acc += a[hi]
+    return acc
+
+
+@njit(cache=True, nogil=True)
 def _refine_kernel(seg, r_pred, polarity, half, out):
     n = seg.size
+    touched = _touch_windows(seg, r_pred, half)
     for j in range(r_pred.size):
         lo = min(max(r_pred[j] - half, 0), n - 1)
         best = -np.inf
         arg = 0
-        for k in range(2 * half + 1):
-            v = seg[min(lo + k, n - 1)] * polarity[j]
+        p = polarity[j]
+        # window samples past the end read the last one again: never strictly greater
+        # than what was seen, so stopping at the end changes neither maximum nor index
+        for k in range(min(2 * half + 1, n - lo)):
+            v = seg[lo + k] * p
             if v > best:  # the first maximum, as np.argmax
                 best = v
                 arg = k
         out[j] = lo + arg
+    return touched
 
 
 def _window_max(d, centres, half):
     """``max(d[lo:lo + 2 half + 1])`` per centre, ``lo = centre - half`` clipped to ``d``
-    (indices past its end read its last sample)."""
+    (indices past its end read its last sample; a NaN is the result only as the window's
+    first value, unlike ``np.max``)."""
     out = np.empty(centres.size)
+    if out.size == 0:
+        return out
+    if np.size(d) == 0:
+        raise ValueError("no samples to take window maxima of")
     _window_max_kernel(np.ascontiguousarray(d, dtype=np.float64),
                        np.ascontiguousarray(centres, dtype=np.int64), int(half), out)
     return out
@@ -821,14 +1001,17 @@ def _window_max(d, centres, half):
 @njit(cache=True, nogil=True)
 def _window_max_kernel(d, centres, half, out):
     n = d.size
+    touched = _touch_windows(d, centres, half)
     for j in range(centres.size):
         lo = min(max(centres[j] - half, 0), n - 1)
         m = d[lo]
-        for k in range(1, 2 * half + 1):
-            v = d[min(lo + k, n - 1)]
+        # samples past the end would repeat the last one: they cannot raise the maximum
+        for k in range(1, min(2 * half + 1, n - lo)):
+            v = d[lo + k]
             if v > m:
                 m = v
         out[j] = m
+    return touched
 
 
 def _find_candidates(x, front, kern, filtered, block_max, flat_level, params, diagnostics,
@@ -837,7 +1020,11 @@ def _find_candidates(x, front, kern, filtered, block_max, flat_level, params, di
     """Candidates over all chunks, and each chunk's R-aligned activations (sparse; None
     per chunk unless ``want_aligned``: the last pass does not need them).
     ``matched_filter``: see :func:`_candidates_in_chunk`."""
-    bar = progress_bar(range(len(filtered.chunks)), desc=desc, progress=progress, unit="chunk")
+    chunks = range(len(filtered.chunks))
+    # no tqdm object without a bar (building a disabled one costs about 0.3 ms: a failed
+    # optional import each time)
+    bar = (progress_bar(chunks, desc=desc, progress=progress, unit="chunk")
+           if progress_enabled(progress) else chunks)
     parts, aligned = [], []
     for i in bar:
         cand, act = _candidates_in_chunk(x, i, filtered, front, kern, block_max, flat_level,
@@ -867,10 +1054,9 @@ def _decide(cand: _Candidates, fs, params):
     score = np.ascontiguousarray(score, dtype=np.float64)
     refr = params["refractory_s"] * fs
     twin = params["twave_s"] * fs
-    lo_r = np.searchsorted(pos, pos - refr, side="right")
-    hi_r = np.searchsorted(pos, pos + refr, side="left")
-    lo_t = np.searchsorted(pos, pos - twin, side="right")
-    hi_t = np.searchsorted(pos, pos + twin, side="left")
+    # np.searchsorted(pos, pos - w, side="right") and (pos, pos + w, side="left") for the
+    # refractory and the T-wave windows, in one compiled sweep over the sorted positions
+    lo_r, hi_r, lo_t, hi_t = _window_bounds(pos, float(refr), float(twin))
     top = np.sort(score)[-max(1, n // 4):]
     accepted, noise_level = _decide_kernel(pos, score, slope, lo_r, hi_r, lo_t, hi_t,
                                            float(np.median(top)), float(fs), float(refr),
@@ -882,6 +1068,37 @@ def _decide(cand: _Candidates, fs, params):
     if ratio > 0:
         _extra_beats_kernel(pos, score, noise_level, accepted, float(fs), float(ratio))
     return accepted
+
+
+@njit(cache=True, nogil=True)
+def _window_bounds(pos, w1, w2):
+    """For sorted ``pos`` and each half-width ``w`` of ``(w1, w2)``:
+    ``np.searchsorted(pos, pos - w, side="right")`` and ``np.searchsorted(pos, pos + w,
+    side="left")`` (compared in float64, as numpy does), by moving pointers."""
+    lo1, hi1 = _sweep_bounds(pos, w1)
+    lo2, hi2 = _sweep_bounds(pos, w2)
+    return lo1, hi1, lo2, hi2
+
+
+@njit(cache=True, nogil=True)
+def _sweep_bounds(pos, w):
+    """``np.searchsorted(pos, pos - w, side="right")`` and ``np.searchsorted(pos, pos + w,
+    side="left")`` for sorted ``pos`` (float64 comparisons), by two moving pointers."""
+    n = pos.size
+    lo = np.empty(n, dtype=np.int64)
+    hi = np.empty(n, dtype=np.int64)
+    a = b = 0
+    for i in range(n):
+        p = float(pos[i])
+        v = p - w
+        while a < n and float(pos[a]) <= v:
+            a += 1
+        v = p + w
+        while b < n and float(pos[b]) < v:
+            b += 1
+        lo[i] = a
+        hi[i] = b
+    return lo, hi
 
 
 @njit(cache=True, nogil=True)

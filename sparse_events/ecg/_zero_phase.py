@@ -13,7 +13,10 @@ registers and, for a pair of filters, the two independent recursions are
 interleaved sample by sample.  The arithmetic is scipy's direct form II
 transposed, the same operations in the same order (no fused multiply-add:
 numba does not contract them without ``fastmath``), hence the same bits
-(checked against scipy in ``tests/test_ecg_zero_phase.py``).
+(checked against scipy in ``tests/test_ecg_zero_phase.py``).  The odd
+padding is written in one compiled pass, which can also subtract a constant
+(``subtract``: ``ecg_clean`` removes the mean there, without a temporary
+array; the same bits as filtering ``x - subtract``).
 """
 
 from __future__ import annotations
@@ -55,12 +58,35 @@ def _compiled(sos, x, padlen):
             and x.dtype == np.float64 and 0 < padlen < x.size)
 
 
-def _extend(x, edge):
-    """Odd extension by ``edge`` samples at both ends (``scipy.signal._arraytools.odd_ext``)."""
-    return np.concatenate((2 * x[:1] - x[edge:0:-1], x, 2 * x[-1:] - x[-2:-(edge + 2):-1]))
+def _extend(x, edge, subtract=None):
+    """Odd extension by ``edge`` samples at both ends (``scipy.signal._arraytools.odd_ext``)
+    of ``x``, or of ``x - subtract`` (a float: the same bits as extending that array,
+    without making it)."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty(x.size + 2 * edge)
+    # no subtract is a subtraction of 0.0: x - 0.0 is x bit for bit (-0.0 - 0.0 is -0.0, a
+    # quiet NaN stays that NaN; a signalling NaN becomes quiet, as the filter's first
+    # multiplication makes it anyway, so the filtered output keeps its bits)
+    _odd_extension(x, edge, 0.0 if subtract is None else float(subtract), out)
+    return out
 
 
-def sosfiltfilt(sos, x, padlen=None):
+@njit(cache=True, nogil=True)
+def _odd_extension(x, edge, mu, out):
+    """``out = concatenate((2 y[:1] - y[edge:0:-1], y, 2 y[-1:] - y[-2:-(edge + 2):-1]))``
+    with ``y = x - mu`` (element by element, the same operations; ``mu = 0.0`` gives
+    ``y = x``)."""
+    n = x.size
+    for i in range(n):
+        out[edge + i] = x[i] - mu
+    first = 2 * out[edge]
+    last = 2 * out[edge + n - 1]
+    for k in range(edge):
+        out[k] = first - out[2 * edge - k]           # y[edge - k]
+        out[edge + n + k] = last - out[edge + n - 2 - k]  # y[n - 2 - k]
+
+
+def sosfiltfilt(sos, x, padlen=None, *, subtract=None):
     """``scipy.signal.sosfiltfilt(sos, x, padlen=padlen)`` (odd padding, last axis of 1-D ``x``).
 
     Parameters
@@ -69,6 +95,9 @@ def sosfiltfilt(sos, x, padlen=None):
     x : ndarray of shape (n,)
     padlen : int, optional
         As in scipy (default: its ``3 (2 n_sections + 1 - ...)``).
+    subtract : float, optional
+        Filter ``x - subtract`` instead (the same bits; on the compiled path
+        the difference is taken while extending, without a temporary array).
 
     Returns
     -------
@@ -80,9 +109,11 @@ def sosfiltfilt(sos, x, padlen=None):
     x = np.asarray(x)
     edge = odd_extension_length(sos) if padlen is None else padlen
     if not isinstance(edge, (int, np.integer)) or not _compiled(sos, x, edge):
+        if subtract is not None:
+            x = x - subtract
         # a writable copy: scipy's sosfilt refuses read-only sections (cached designs)
         return sps.sosfiltfilt(np.array(sos), x, padlen=padlen)
-    ext = _extend(x, edge)
+    ext = _extend(x, int(edge), subtract)
     _filtfilt2(sos, _zi(sos), ext)
     return ext[edge:-edge]
 
@@ -101,7 +132,7 @@ def sosfiltfilt_pair(sos_a, sos_b, x, padlen=None):
     if (not isinstance(ea, (int, np.integer)) or ea != eb
             or not (_compiled(sos_a, x, ea) and _compiled(sos_b, x, eb))):
         return sosfiltfilt(sos_a, x, padlen), sosfiltfilt(sos_b, x, padlen)
-    ext = _extend(x, ea)
+    ext = _extend(x, int(ea))
     out_b = np.empty_like(ext)
     _filtfilt2_pair(sos_a, _zi(sos_a), sos_b, _zi(sos_b), ext, out_b)
     return ext[ea:-ea], out_b[ea:-ea]
