@@ -127,6 +127,37 @@ def test_working_set_selection_equals_argpartition(select, ws_size, rng):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("ws_size", [20, 21, 60, 150])
+def test_exact_selection_with_tied_scores_and_finite_strides(ws_size, rng):
+    """The branch-free exact selection among tied scores (the first ties in index
+    order complete the working set; few violators, so the subsampled threshold of
+    more than ``4 * _SAMPLE`` violators is not reached here), and ``_finite``
+    called directly with strides 1 (the exact path) and 3, 7 (the regular
+    subsample of the finite scores that path uses), vs plain numpy."""
+    n = 400
+    scores = np.where(rng.random(n) < 0.6, rng.integers(1, 6, n) / 5.0, 0.0)  # many ties
+    support = rng.choice(n, 20, replace=False)
+    scores[support] = np.inf
+    cand = np.flatnonzero(scores > 0).astype(np.int64)
+    cs = scores[cand]
+    n_viol = int(np.count_nonzero(np.isfinite(cs)))
+    got = kern.select_from_candidates(cand, cs, 20, n_viol, ws_size)
+    k = ws_size - 20
+    viol = np.sort(cs[np.isfinite(cs)])[::-1]
+    keep = np.isinf(cs)
+    if k > 0:
+        tau = viol[k - 1]
+        above = cs > tau
+        ties = np.flatnonzero(cs == tau)[: k - int(np.count_nonzero(above & np.isfinite(cs)))]
+        keep |= above
+        keep[ties] = True
+    np.testing.assert_array_equal(got, cand[keep])
+    assert got.size == max(ws_size, 20)
+    for stride in (1, 3, 7):
+        np.testing.assert_array_equal(kern._finite(cs, cs.size, n_viol, stride),
+                                      cs[np.isfinite(cs)][::stride])
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("P", [1, 3])
 def test_local_objective_change_and_residual(mode, P, rng):
@@ -329,6 +360,100 @@ def test_newton_step_with_and_without_active_set_rounds(positive, rng):
                 assert x.min() >= 0.0
 
 
+def _newton_sizes_reference(starts, L):
+    """Exact sizes of ``banded_newton``'s blocks (sorted ``starts``): the largest
+    block, the largest Gram envelope (row ``a`` holds the columns ``b <= a``
+    starting less than ``L`` before it) and the largest row span."""
+    starts = [int(s) for s in starts]
+    blocks, cur = [], [starts[0]]
+    for s in starts[1:]:
+        if s - cur[-1] >= L:
+            blocks.append(cur)
+            cur = []
+        cur.append(s)
+    blocks.append(cur)
+    nb = max(len(b) for b in blocks)
+    env = max(sum(sum(1 for sb in b[:a + 1] if sa - sb < L) for a, sa in enumerate(b))
+              for b in blocks)
+    span = max(b[-1] + L - b[0] for b in blocks)
+    return nb, env, span
+
+
+def _newton_size_cases(rng):
+    """(starts, L, P): random supports and the worst cases of the bounds."""
+    cases = []
+    for L in (1, 2, 7, 12):
+        for P in (1, 3):
+            # P kernels at equal starts, consecutive starts (rows of P * L columns)
+            cases.append((np.repeat(np.arange(-L, 40), P), L, P))
+            # gaps of exactly L - 1 (the largest span of a block), and of L (breaks)
+            cases.append((np.arange(-3, 300, max(L - 1, 1)) if L > 1
+                          else np.zeros(1, dtype=np.int64), L, P))
+            cases.append((np.arange(0, 300, L), L, P))
+            # several blocks of different lengths and densities (distinct columns:
+            # distinct starts per kernel)
+            parts = [np.unique(rng.integers(0, 4 * L, 30)) + 1000 * k for k in range(4)]
+            cases.append((np.sort(np.concatenate([np.repeat(q, P) for q in parts])), L, P))
+            for density in (0.1, 0.5, 1.0):
+                st = np.flatnonzero(rng.random(500) < density) - 5
+                cases.append((np.sort(np.concatenate([st] * P)), L, P))
+    cases.append((np.array([5]), 12, 1))
+    return cases
+
+
+def test_newton_buffer_sizes_bound_the_exact_sizes(rng):
+    """``_newton_buffer_sizes``: the largest block is exact, the envelope and span
+    bounds are at least the exact sizes (worst cases included: every kernel at
+    every start, gaps of exactly L - 1, where the span bound is reached), vs an
+    exact Python scan."""
+    for starts, L, P in _newton_size_cases(rng):
+        starts = np.ascontiguousarray(starts, dtype=np.int64)
+        nb, env, span = kern._newton_buffer_sizes(starts, L, P)
+        nb_ref, env_ref, span_ref = _newton_sizes_reference(starts, L)
+        assert nb == nb_ref
+        assert env >= env_ref
+        assert span >= span_ref
+        # one kernel: the envelope fits the single-kernel bound
+        if P == 1:
+            assert nb * min(nb, L) >= env_ref
+    # tight cases: a chain with gaps of exactly L - 1 spans the bound
+    L = 9
+    starts = np.arange(0, 50 * (L - 1), L - 1).astype(np.int64)
+    assert kern._newton_buffer_sizes(starts, L, 1)[2] == _newton_sizes_reference(starts, L)[2]
+
+
+def test_newton_step_with_envelope_rows_longer_than_a_kernel(rng):
+    """Three kernels with rows of the Gram envelope longer than a kernel (more
+    than the single-kernel bound ``nb * min(nb, L)`` in all: the ``P * L`` of
+    ``_newton_buffer_sizes`` is needed): one Newton step from a perturbed point
+    lands on the face optimum (dense least squares on the support as
+    reference)."""
+    L, N = 7, 300
+    K = rng.standard_normal((3, L))
+    op = DictionaryOperator(K, N, "causal")
+    design = BandedDesign(op)
+    # every kernel at every third start of a region: 9 columns per envelope row
+    st = np.arange(30, 200, 3)
+    S = np.sort(np.concatenate([p * design.n_samples + st + design.shift
+                                for p in range(3)])).astype(np.int64)
+    starts = np.sort(np.concatenate([st] * 3)).astype(np.int64)
+    nb, _, _ = kern._newton_buffer_sizes(starts, L, 3)
+    assert _newton_sizes_reference(starts, L)[1] > nb * min(nb, L)
+    x_true = np.zeros(design.n_features)
+    x_true[S] = rng.choice([-1.0, 1.0], S.size) * rng.uniform(1.0, 2.0, S.size)
+    y = design.matvec(x_true) + 1e-3 * rng.standard_normal(design.n_rows)
+    alpha = 1e-3
+    A = design.columns(S).toarray()
+    sol = np.linalg.solve(A.T @ A, A.T @ y - alpha * np.sign(x_true[S]))
+    assert np.all(np.sign(sol) == np.sign(x_true[S]))
+    x = np.zeros(design.n_features)
+    x[S] = sol * (1.0 + 1e-3 * rng.standard_normal(S.size))
+    r = y - design.matvec(x)
+    assert design.newton_step(x, r, S, np.array([alpha]), False) > 0
+    np.testing.assert_allclose(x[S], sol, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(r, y - design.matvec(x), atol=1e-9)
+
+
 def _candidates_reference(chk, x):
     """Sorted coordinates with a positive working-set score and their scores."""
     scores = chk.dist.copy()
@@ -394,8 +519,9 @@ def _sequential_dual_scaling(corr, t, positive):
 def test_candidate_checks_agree_bitwise(P, rng):
     """The check visits only flagged coordinates: its measures and list equal, bit
     for bit, those of a pass over all coordinates (``nz`` followed, or ``x`` read
-    everywhere, or from a stored correlation), and its dual scaling the sequential
-    scan; blocks whose length is not a multiple of 8 included."""
+    everywhere, or from a stored correlation; with one threshold and a dense
+    listing, the branch-free pass over every coordinate), and its dual scaling
+    the sequential scan; blocks whose length is not a multiple of 8 included."""
     op, design, x, y = banded_problem(rng, "same", P, N=2048 + 1003, L=9)
     df = Quadratic(op, y)
     amax = np.abs(design.rmatvec(y)).max()
@@ -406,7 +532,10 @@ def test_candidate_checks_agree_bitwise(P, rng):
         t = thresholds(pen, n)
         r = df.residual(xp)
         corr = design.rmatvec(r)
-        listed = np.union1d(np.flatnonzero(xp), rng.choice(n, 40, replace=False))
+        listed = np.union1d(np.flatnonzero(xp), rng.choice(n, 10, replace=False))
+        # listed: the flags visited (sparse listing); all: x read everywhere (dense
+        # listing: with one threshold, a pass over every coordinate without flags)
+        assert listed.size * kern._DENSE_NZ < n
         runs = []
         for nz in (listed.astype(np.int64), np.arange(n, dtype=np.int64)):
             cand, cscores = np.full(n, -1, dtype=np.int64), np.empty(n)
@@ -484,7 +613,7 @@ def test_gram_update_follows_the_correlation(mode, P, L, rng):
 @pytest.mark.parametrize("P", [1, 2])
 @pytest.mark.parametrize("positive", [False, True])
 @pytest.mark.parametrize("epoch", ["banded_epoch_violation", "banded_epoch_violation_short"])
-@pytest.mark.parametrize("L", [9, 40])
+@pytest.mark.parametrize("L", [1, 3, 4, 9, 12, 40])
 def test_epoch_with_violation_equals_plain_epoch(mode, P, positive, epoch, L, rng):
     """Both forms of the fused epoch (slices / direct indexing of the taps), for
     short and long kernels, vs single-coordinate reference epochs."""
@@ -516,14 +645,55 @@ def test_epoch_with_violation_equals_plain_epoch(mode, P, positive, epoch, L, rn
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("L", [1, 3, 4, 5, 12, 13])
+def test_short_epoch_inside_path_equals_general_path(mode, L, rng):
+    """The short path of ``banded_epoch_violation_short`` (columns inside the rows,
+    ``BandedDesign.cd_inside_range``) returns the same bits as its general path,
+    for shared and per-coefficient thresholds, signed and non-negative, and the
+    range holds only columns inside the rows (also for an unsorted working set)."""
+    op, design, x, y = banded_problem(rng, mode, 1, N=1200, L=L)
+    n = x.size
+    amax = np.abs(design.rmatvec(y)).max()
+    last = design.n_rows - L + design.shift
+    for ws in (np.arange(n, dtype=np.int64),
+               np.sort(rng.choice(n, n // 3, replace=False)).astype(np.int64)):
+        lo, hi = design.cd_inside_range(ws)
+        assert 0 <= lo < hi <= ws.size
+        assert np.all((ws[lo:hi] >= design.shift) & (ws[lo:hi] <= last))
+        # every column inside the rows is in the range
+        inside = (ws >= design.shift) & (ws <= last)
+        assert np.count_nonzero(inside) == hi - lo
+        for positive in (False, True):
+            x0 = np.abs(x) if positive else x
+            for t in (np.array([0.05 * amax]), rng.uniform(0.02, 0.1, n) * amax):
+                out = []
+                for rng_ in ((0, 0), (lo, hi)):
+                    xw = x0[ws].copy()
+                    r = y - design.matvec(x0)
+                    res = [kern.banded_epoch_violation_short(
+                        xw, r, ws, design.kernels, design.cumsq, design.n_samples,
+                        design.shift, design.n_rows, t, positive, 0, *rng_)
+                        for _ in range(3)]
+                    out.append((res, xw, r))
+                assert out[0][0] == out[1][0]
+                np.testing.assert_array_equal(out[0][1], out[1][1])
+                np.testing.assert_array_equal(out[0][2], out[1][2])
+    shuffled = rng.permutation(n).astype(np.int64)
+    lo, hi = design.cd_inside_range(shuffled)
+    assert np.all((shuffled[lo:hi] >= design.shift) & (shuffled[lo:hi] <= last))
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("P", [1, 3])
 @pytest.mark.parametrize("ratio", [0.1, 0.01])
 @pytest.mark.parametrize("incremental", [False, True])
-def test_cd_fast_path_equals_generic_path(mode, P, ratio, incremental, rng, monkeypatch):
-    """Fused epochs, candidate lists and their working-set rules (with ``A^T r``
-    formed at every check, or kept and updated through the banded Gram between
-    checks) vs the generic loop."""
-    op, design, _, y = banded_problem(rng, mode, P, N=3000, L=40)
+@pytest.mark.parametrize("L", [13, 40])
+def test_cd_fast_path_equals_generic_path(mode, P, ratio, incremental, L, rng, monkeypatch):
+    """Fused epochs (short and long kernels: ``banded_epoch_violation_short`` and
+    ``banded_epoch_violation``), candidate lists and their working-set rules (with
+    ``A^T r`` formed at every check, or kept and updated through the banded Gram
+    between checks) vs the generic loop."""
+    op, design, _, y = banded_problem(rng, mode, P, N=3000, L=L)
     df = Quadratic(op, y)
     pen = L1(ratio * np.abs(design.rmatvec(y)).max())
     monkeypatch.setattr(cd_module, "_INCREMENTAL_MIN_L", 1 if incremental else 10**9)

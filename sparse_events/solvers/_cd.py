@@ -275,7 +275,7 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
                       for name in ("cd_scores", "cd_epochs", "cd_violation",
                                    "cd_epoch_violation", "cd_candidates",
                                    "cd_candidates_from_corr", "cd_corr_update",
-                                   "newton_positions")))
+                                   "newton_positions", "cd_inside_range")))
     y = datafit.y
     cold = x0 is None
     if cold:
@@ -378,13 +378,18 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
             else:
                 xw = np.take(x, ws, out=xw_buf[:ws.size], mode="clip")  # (unbuffered)
         xw0 = xw.copy() if banded and corr is not None else None
+        # banded: the working set's coordinates with complete columns, found once
+        # for all its epochs ((0, 0) where the epoch would not use them: several
+        # kernels, long kernels, prefetch hints)
+        inside = design.cd_inside_range(ws) if banded else None
         # banded: snapshot of xw after the last Newton step of this working set
         # (the next step then re-solves only the blocks that moved since)
         xw_newton = None
         for epoch in range(1, max_epochs + 1):
             if banded:
                 # the violation is measured on the way (before each update)
-                changes, viol = design.cd_epoch_violation(xw, r, ws, thresh, positive)
+                changes, viol = design.cd_epoch_violation(xw, r, ws, thresh, positive,
+                                                          inside)
                 n_epochs += 1
                 if viol <= eps_inner:
                     break

@@ -165,15 +165,58 @@ class BandedDesign(Design):
                                   thresh, positive, scores)
 
     # -- the banded fast path of coordinate descent (weighted L1) --
-    def cd_epoch_violation(self, xw, r, ws, thresh, positive):
+    def cd_epoch_violation(self, xw, r, ws, thresh, positive, inside=None):
         """One epoch on the working set's coefficients ``xw`` (``xw[i]`` is
         coefficient ``ws[i]``); returns ``(sign-pattern changes, largest KKT
         distance before an update)`` (``_cd_kernels.banded_epoch_violation``, or
-        its form for short kernels)."""
-        epoch = (kern.banded_epoch_violation_short if self.kernels.shape[1] < kern._SHORT_TAPS
-                 else kern.banded_epoch_violation)
-        return epoch(xw, r, ws, self.kernels, self.cumsq, self.n_samples, self.shift,
-                     self.n_rows, thresh, positive, self._prefetch_ahead(ws))
+        its form for short kernels).  ``inside``: :meth:`cd_inside_range` of
+        ``ws`` (computed when not given; a caller running several epochs on
+        one working set passes it)."""
+        args = (xw, r, ws, self.kernels, self.cumsq, self.n_samples, self.shift,
+                self.n_rows, thresh, positive, self._prefetch_ahead(ws))
+        if self.kernels.shape[1] >= kern._SHORT_TAPS:
+            return kern.banded_epoch_violation(*args)
+        if inside is None:
+            inside = self.cd_inside_range(ws)
+        return kern.banded_epoch_violation_short(*args, *inside)
+
+    def cd_inside_range(self, ws):
+        """The positions of ``ws`` whose columns lie inside the rows, for the
+        short path of ``_cd_kernels.banded_epoch_violation_short``.
+
+        Found by bisection in a sorted ``ws``, then verified (an unsorted ``ws``
+        may get an empty range).
+
+        Parameters
+        ----------
+        ws : ndarray of int64
+            The working set (coefficient indices, distinct; sorted for a
+            non-empty range).
+
+        Returns
+        -------
+        i_lo, i_hi : int
+            Every column ``ws[i_lo:i_hi]`` starts in ``0 .. n_rows - L`` (all
+            its ``L`` taps inside the rows); ``(0, 0)`` (no short path) when the
+            epoch cannot use the range: several kernels, kernels of
+            ``_cd_kernels._SHORT_TAPS`` taps or more (the long-kernel epoch),
+            prefetch hints on (:meth:`_prefetch_ahead`), kernels longer than
+            the rows, or no such column, or an unsorted ``ws`` where the check
+            fails.
+        """
+        P, L = self.kernels.shape
+        if (P != 1 or L >= kern._SHORT_TAPS or L > self.n_rows or ws.size == 0
+                or self._prefetch_ahead(ws) != 0):
+            return 0, 0
+        first, last = self.shift, self.n_rows - L + self.shift  # inside: first..last
+        lo = int(np.searchsorted(ws, first))
+        hi = int(np.searchsorted(ws, last, side="right"))
+        if hi <= lo:
+            return 0, 0
+        part = ws[lo:hi]
+        if part.min() < first or part.max() > last:
+            return 0, 0  # (ws not sorted)
+        return lo, hi
 
     def _prefetch_ahead(self, ws):
         """Prefetch distance of the kernels working on ``ws``:
