@@ -5,13 +5,24 @@ iterates sparse and uses the sparse-iterate and in-place methods of
 :class:`CrossProductsProblem`.  The plain dense versions below are what those
 methods are checked against (bit for bit, or by exact decreases of eq. 8):
 ``zero_by_kkt`` (reference of ``zero_by_kkt_inplace``), ``surrogate``
-(of ``surrogate_sparse``), ``segments`` / ``segment_cost_change`` /
-``final_step`` (of ``final_step_sparse``) and ``polish`` (a copy-returning
-wrapper of ``_polish_inplace``).  Compiled references of the final step's
-kernels (``sparse_events.models._cross_products_kernels``): ``window_sum`` (the
-full window sum, of ``_window_sum_near``), ``one_d`` (of ``_one_d_near``),
-``merge_move`` (one merge move evaluated from scratch), ``segment_passes`` (every
-group marked) and ``merge_pairs`` (no marks).
+(of ``surrogate_sparse`` and, through it, ``surrogate_gamma``), ``segments`` /
+``segment_cost_change`` / ``final_step`` (of ``final_step_sparse``) and
+``polish`` (a copy-returning wrapper of ``_polish_inplace``).
+``DenseCrossProductsProblem`` also holds the helpers that only the tests use
+(``weights_of_magnitudes_at``, ``weights_at``, ``weights_sparse``,
+``surrogate_sparse``, ``_polish_inplace``: the polish of a dense vector through
+the library's ``_polish_support``).
+
+Compiled references of the final step's kernels
+(``sparse_events.models._cross_products_kernels``), every term from scratch
+from the flat index of a coefficient (``_one_d_data``, ``_set_coef``,
+``_cross_gram``): ``window_sum`` (the full window sum, of
+``_window_sum_near``), ``one_d`` (of ``_one_d_at``), ``merge_move`` (one merge
+move), ``coordinate_passes`` (passes over a list of coefficients: of
+``segment_passes_marked`` group by group) and ``merge_pairs_both_ways`` (of
+``merge_pairs_marked``: ``merge_move`` both ways for every pair).
+``segment_passes`` (every group marked) and ``merge_pairs`` (no marks) are
+thin wrappers of the library's kernels.
 """
 
 from __future__ import annotations
@@ -19,14 +30,66 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sparse_events.models._cross_products_algorithm import CrossProductsProblem
-from sparse_events.models._cross_products_kernels import (_cross_gram, _merge_change,
-                                                           _one_d_data, merge_pairs_marked,
+from sparse_events.models._cross_products_algorithm import CrossProductsProblem, SparseCoef
+from sparse_events.models._cross_products_kernels import (_column_range, _f1, _merge_change,
+                                                           _minimiser, merge_pairs_marked, nonzeros,
                                                            segment_passes_marked)
 from sparse_events.models._cross_products_kernels import zero_by_kkt as zero_kkt_kernel
 
-__all__ = ["DenseCrossProductsProblem", "merge_move", "merge_pairs", "one_d",
-           "segment_passes", "window_sum"]
+__all__ = ["DenseCrossProductsProblem", "coordinate_passes", "merge_move", "merge_pairs",
+           "merge_pairs_both_ways", "one_d", "segment_passes", "window_sum"]
+
+
+# -- 1-D data of one coordinate, one coefficient update and one cross product, each
+# computed from scratch from the flat index (kernel, time, valid taps): the pieces of the
+# independent references below (one_d, merge_move, coordinate_passes,
+# merge_pairs_both_ways), which the library's kernels (column data formed once per call,
+# window sums over the listed times) must match bit for bit
+
+
+@njit(cache=False)
+def _one_d_data(x, r, c, kernels, cumsq, n_samples, shift, window, beta):
+    """The data terms of :func:`one_d`: ``(quad, lin, t, x[c])`` (everything but the
+    window sum of the magnitudes): ``quad = beta n_c + g[0]``, ``lin = beta h_c^T r_{-c}``
+    (``nrm x[c]`` first, then the taps in increasing order)."""
+    P, L = kernels.shape
+    p, t, start, l0, l1 = _column_range(c, n_samples, shift, L, r.size)
+    old = x[c]
+    nrm = cumsq[p, l1] - cumsq[p, l0]
+    z = nrm * old
+    for q in range(l0, l1):
+        z += kernels[p, q] * r[start + q]
+    return beta * nrm + window[0], beta * z, t, old
+
+
+@njit(cache=False)
+def _set_coef(x, r, a, c, value, kernels, n_samples, shift):
+    """``x[c] = value`` with ``r`` and ``a[t]`` updated (``a[t]`` recomputed)."""
+    P, L = kernels.shape
+    p, t, start, l0, l1 = _column_range(c, n_samples, shift, L, r.size)
+    d = value - x[c]
+    for q in range(l0, l1):
+        r[start + q] -= d * kernels[p, q]
+    x[c] = value
+    # a[t] = sum_p |x_p[t]| recomputed (no drift from incremental updates)
+    acc = 0.0
+    for k in range(P):
+        acc += abs(x[k * n_samples + t])
+    a[t] = acc
+
+
+@njit(cache=False)
+def _cross_gram(c1, c2, kernels, n_samples, shift, n_rows):
+    """``h_c1^T h_c2`` (rows of the output only)."""
+    P, L = kernels.shape
+    p1, t1, s1, a1, b1 = _column_range(c1, n_samples, shift, L, n_rows)
+    p2, t2, s2, a2, b2 = _column_range(c2, n_samples, shift, L, n_rows)
+    lo = max(s1 + a1, s2 + a2)
+    hi = min(s1 + b1, s2 + b2)
+    acc = 0.0
+    for row in range(lo, hi):
+        acc += kernels[p1, row - s1] * kernels[p2, row - s2]
+    return acc
 
 
 @njit(cache=False)
@@ -46,7 +109,8 @@ def window_sum(a, t, window):
 @njit(cache=False)
 def one_d(x, r, a, c, kernels, cumsq, n_samples, shift, window, beta):
     """``(quad, lin, w, t)`` of eq. 8 over coordinate ``c`` alone, the window sum over
-    the whole window (reference of ``_one_d_near``)."""
+    the whole window (reference of the library's ``_one_d_at``, which sums over the
+    listed times, ``_window_sum_near``)."""
     quad, lin, t, old = _one_d_data(x, r, c, kernels, cumsq, n_samples, shift, window, beta)
     w = 1.0 + 2.0 * (window_sum(a, t, window) - window[0] * abs(old))
     return quad, lin, w, t
@@ -62,6 +126,85 @@ def merge_move(x, r, a, keep, drop, kernels, cumsq, n_samples, shift, window, be
     cross = _cross_gram(keep, drop, kernels, n_samples, shift, r.size)
     return _merge_change(qk, lk, wk, tk, x[keep], qd, ld, wd, td, x[drop], cross, window,
                          beta, positive)
+
+
+@njit(cache=False)
+def coordinate_passes(x, r, a, support, kernels, cumsq, n_samples, shift, window, beta,
+                      positive, rtol, max_passes):
+    """Reference: exact coordinate minimisation of eq. 8 over the non-zero coefficients,
+    in place, the window sums over all ``2 L_g + 1`` samples (:func:`one_d`).
+
+    For every ``c`` in ``support`` with ``x[c] != 0`` in turn, ``x[c]`` is set
+    to the minimiser of eq. 8 over that coordinate given the others (see
+    :func:`one_d`; with ``positive`` the minimiser over ``x >= 0``); ``r = y - H x``
+    and ``a`` (magnitudes per time) are updated.  Zero coefficients are not
+    visited (the support never grows).  Passes repeat until one sets no
+    coefficient to zero and moves none by more than ``rtol`` relatively, or
+    ``max_passes``.  Returns ``(sum of the exact 1-D changes of eq. 8, number
+    of coefficients set to zero, passes, whether the last pass still moved)``.
+    """
+    total = 0.0
+    n_zeroed = 0
+    passes = 0
+    moved = False
+    while passes < max_passes:
+        passes += 1
+        moved = False
+        for c in support:
+            old = x[c]
+            if old == 0.0:
+                continue
+            quad, lin, w, t = one_d(x, r, a, c, kernels, cumsq, n_samples, shift, window, beta)
+            new = _minimiser(quad, lin, w, positive)
+            if new == old:
+                continue
+            delta = _f1(quad, lin, w, new) - _f1(quad, lin, w, old)
+            if delta > 0.0 and new != 0.0:
+                continue  # rounding: never take a step that does not decrease eq. 8
+            total += delta
+            _set_coef(x, r, a, c, new, kernels, n_samples, shift)
+            if new == 0.0:
+                n_zeroed += 1
+                moved = True
+            elif abs(new - old) > rtol * max(abs(new), abs(old)):
+                moved = True
+        if not moved:
+            break
+    return total, n_zeroed, passes, moved
+
+
+def merge_pairs_both_ways(x, r, a, order, times, args, min_decrease, marked=None):
+    """Reference of ``merge_pairs_marked``: the pair loop with :func:`merge_move` evaluated
+    both ways for every pair (every term from scratch), in place.
+
+    ``args`` are ``(kernels, cumsq, n_samples, shift, window, beta, positive)``.
+    ``marked`` (optional): ``marked[i]`` and ``marked[j]`` are set for the pair
+    ``order[i], order[j]`` of every merge applied.  Returns ``(sum of the
+    changes, number of merges)``.
+    """
+    kernels, cumsq, n_samples, shift, window, beta, positive = args
+    half = window.size - 1
+    total, n_merged = 0.0, 0
+    for i in range(order.size):
+        ci = order[i]
+        j = i + 1
+        while j < order.size and times[j] - times[i] <= half:
+            cj = order[j]
+            if x[ci] == 0.0:
+                break
+            if x[cj] != 0.0:
+                d1, v1 = merge_move(x, r, a, ci, cj, *args)
+                d2, v2 = merge_move(x, r, a, cj, ci, *args)
+                if min(d1, d2) < -min_decrease:
+                    keep, drop, val, d = (ci, cj, v1, d1) if d1 <= d2 else (cj, ci, v2, d2)
+                    _set_coef(x, r, a, drop, 0.0, kernels, n_samples, shift)
+                    _set_coef(x, r, a, keep, val, kernels, n_samples, shift)
+                    if marked is not None:
+                        marked[i] = marked[j] = True
+                    total += d
+                    n_merged += 1
+            j += 1
+    return total, n_merged
 
 
 @njit(cache=False)
@@ -84,6 +227,52 @@ def merge_pairs(x, r, a, order, times, kernels, cumsq, n_samples, shift, window,
 
 class DenseCrossProductsProblem(CrossProductsProblem):
     """:class:`CrossProductsProblem` with the dense reference methods."""
+
+    # -- test-only helpers moved out of the library (no library caller): weights and
+    # surrogate from a SparseCoef, and the polish of a dense vector
+
+    def weights_of_magnitudes_at(self, a, flat_idx):
+        """``self.weights_of_magnitudes(a)[flat_idx]`` (same bits), without the length-``P N``
+        weights."""
+        return self._gamma(a)[flat_idx % self.N]
+
+    def _magnitude_support(self, c):
+        """Sorted times ``T`` where the magnitudes ``a`` of ``c`` are non-zero, and ``a[T]``."""
+        if self.P == 1:
+            return c.idx, np.abs(c.val)
+        return nonzeros(self._abs_dense(c))
+
+    def weights_at(self, c, flat_idx):
+        """``self.weights(self.dense(c))[flat_idx]``, without the length-``P N`` weights
+        (the window sums at the support of the magnitudes only)."""
+        T, a_t = self._magnitude_support(c)
+        gam = self._window_products_at(a_t, T, flat_idx % self.N)
+        np.multiply(gam, 2.0, out=gam)
+        np.add(gam, 1.0, out=gam)
+        return gam
+
+    def weights_sparse(self, c):
+        """``self.weights(self.dense(c))`` for the :class:`SparseCoef` ``c``."""
+        return self.weights_of_magnitudes(self._abs_dense(c))
+
+    def surrogate_sparse(self, c, r, c_weights):
+        """``Q(c) = 0.5 ||r||^2 + (1 / (2 beta)) gamma^T |c|``, gamma the weights of c_weights.
+
+        ``r`` is ``y - H c``; ``c_weights=None``: ``gamma`` all ones.  Only the
+        weights on the support of ``c`` are computed (:meth:`weights_at`).
+        """
+        gam = (np.ones(c.idx.size) if c_weights is None
+               else self.weights_at(c_weights, c.idx))
+        return 0.5 * float(r @ r) + self.lasso_alpha * float(gam @ np.abs(c.val))
+
+    def _polish_inplace(self, x, positive, max_rounds=50, max_passes=200, rtol=1e-12):
+        """:meth:`CrossProductsProblem._polish_support` of the dense ``x`` (in place), its
+        non-zeros found here.  Returns the sum of the exact changes of eq. 8 (``<= 0``)."""
+        support, values = nonzeros(x)
+        if support.size == 0:
+            return 0.0
+        return self._polish_support(x, SparseCoef(support, values), positive, max_rounds,
+                                    max_passes, rtol)
 
     def zero_by_kkt(self, s, gamma, positive):
         """Set to zero the coefficients of ``s`` whose exact coordinate minimiser of ``Q`` is 0.

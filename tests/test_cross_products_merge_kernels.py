@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from _cross_products_reference import DenseCrossProductsProblem, merge_move, merge_pairs
+from _cross_products_reference import (DenseCrossProductsProblem, merge_pairs,
+                                      merge_pairs_both_ways)
 from _cross_products_reference import window_sum as _window_sum
-from sparse_events.models._cross_products_kernels import (_set_coef, _window_sum_near,
+from sparse_events.models._cross_products_kernels import (_window_sum_near,
                                                            flat_nonzeros, nonzeros)
 from sparse_events.models._cross_products_ops import SparseProducts
 from sparse_events.operators import DictionaryOperator
@@ -42,31 +43,6 @@ def _problem(rng, P, positive, n_events):
     return prob, s
 
 
-def _reference_merge_pairs(x, r, a, order, times, args, min_decrease):
-    """The pair loop with ``merge_move`` evaluated both ways for every pair."""
-    kernels, cumsq, n_samples, shift, window, beta, positive = args
-    half = window.size - 1
-    total, n_merged = 0.0, 0
-    for i in range(order.size):
-        ci = order[i]
-        j = i + 1
-        while j < order.size and times[j] - times[i] <= half:
-            cj = order[j]
-            if x[ci] == 0.0:
-                break
-            if x[cj] != 0.0:
-                d1, v1 = merge_move(x, r, a, ci, cj, *args)
-                d2, v2 = merge_move(x, r, a, cj, ci, *args)
-                if min(d1, d2) < -min_decrease:
-                    keep, drop, val, d = (ci, cj, v1, d1) if d1 <= d2 else (cj, ci, v2, d2)
-                    _set_coef(x, r, a, drop, 0.0, kernels, n_samples, shift)
-                    _set_coef(x, r, a, keep, val, kernels, n_samples, shift)
-                    total += d
-                    n_merged += 1
-            j += 1
-    return total, n_merged
-
-
 @pytest.mark.parametrize("P,positive,seed", [(1, False, 0), (2, True, 1), (3, False, 2),
                                              (3, True, 3)])
 def test_merge_pairs_same_bits_as_merge_move_both_ways(P, positive, seed):
@@ -80,7 +56,7 @@ def test_merge_pairs_same_bits_as_merge_move_both_ways(P, positive, seed):
     order = np.ascontiguousarray(support[perm])
     times = np.ascontiguousarray((support % N)[perm])
     results = []
-    for run in (merge_pairs, _reference_merge_pairs):
+    for run in (merge_pairs, merge_pairs_both_ways):
         x, r, a = s.copy(), prob.residual(s), prob.ops.magnitudes(s).copy()
         total, n_merged = run(x, r, a, order, times, *args, 0.0) if run is merge_pairs \
             else run(x, r, a, order, times, args, 0.0)
@@ -118,7 +94,10 @@ def test_flat_nonzeros_is_flatnonzero():
     x = np.zeros(1000)
     x[rng.choice(1000, 40, replace=False)] = rng.standard_normal(40)
     x[3], x[4], x[5] = np.nan, -0.0, np.inf
-    for v in (x, np.zeros(0), np.zeros(7), np.ones(5)):
+    # sparse vectors (the block-wise fill pass, with and without a tail) and dense ones
+    sparse = np.zeros(1003)
+    sparse[[0, 15, 16, 17, 500, 1001, 1002]] = [1.0, np.nan, -2.0, np.inf, 3.0, -0.0, 4.0]
+    for v in (x, np.zeros(0), np.zeros(7), np.ones(5), sparse, sparse[:992], np.zeros(64)):
         idx, val = flat_nonzeros(v)
         np.testing.assert_array_equal(idx, np.flatnonzero(v))
         np.testing.assert_array_equal(val, v[np.flatnonzero(v)])

@@ -294,6 +294,15 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
         arrays (``n_iter``, ``converged``, ``n_solves``, ...) or lists
         (histories, ``stop_reason``).
 
+    Notes
+    -----
+    Memory held after the call: every thread that ran it keeps two float64
+    scratch buffers (the dense warm start / polished iterate, zero between
+    calls, and the coordinate-descent thresholds) of ``max(P N, 2^16)``
+    entries for the largest ``P N <= 2^18`` it has seen, so 0.5 to 2 MiB
+    each, at most 4 MiB per thread, until the thread ends.  Larger problems
+    use fresh arrays, released after the call.
+
     References
     ----------
     D. Luengo, J. Via, T. Trigano, "Efficient Iteratively Reweighted LASSO

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
@@ -65,6 +67,62 @@ def _blend(a, b, step):
     return out
 
 
+# thread-local zero vectors for the dense temporaries of Algorithm 1 (warm starts,
+# polished iterate): written at the non-zeros of an iterate, then zeroed there again,
+# instead of a fresh length-``P N`` array each time (whose first touch of every page
+# costs more than the few writes); kept for vectors of at most this many entries.  Each
+# thread that runs Algorithm 1 keeps two float64 buffers (``zeros`` and ``thresh``) of
+# ``max(P N, 2^16)`` entries, the largest ``P N <= _SCRATCH_MAX`` it has seen, for its
+# lifetime: at most 2 x 2 MiB per thread.  The sparse ECG detector's largest chunk call
+# on MIT-BIH / NSTDB (default chunking, 6 kernels of 28 440 samples) has P N = 170 640.
+_SCRATCH_MAX = 1 << 18
+_scratch = threading.local()
+
+
+@contextmanager
+def _dense_scratch(n, c):
+    """The dense length-``n`` vector of the :class:`SparseCoef` ``c``, in a reused buffer.
+
+    Yields the same values as ``CrossProductsProblem.dense(c)``.  The caller
+    may change the buffer only at the indices ``c.idx`` (those are zeroed
+    again on exit, also after an exception) and must not keep it: the next
+    use overwrites it.  Vectors longer than ``_SCRATCH_MAX``, and a nested use
+    (the buffer already lent), get a fresh array.
+    """
+    if n > _SCRATCH_MAX or getattr(_scratch, "lent", False):
+        x = np.zeros(n)
+        x[c.idx] = c.val
+        yield x
+        return
+    buf = getattr(_scratch, "zeros", None)
+    if buf is None or buf.size < n:
+        buf = _scratch.zeros = np.zeros(max(n, 1 << 16))
+    x = buf[:n]
+    try:
+        _scratch.lent = True
+        x[c.idx] = c.val
+        yield x
+    finally:
+        x[c.idx] = 0.0
+        _scratch.lent = False
+
+
+def _thresholds_buffer(P, N):
+    """A reused ``(P, N)`` float64 array for the thresholds of a weighted-LASSO solve.
+
+    Thread-local, overwritten by every solve (the solver and
+    ``zero_by_kkt_inplace`` only read it during the solve's iteration, nothing
+    keeps it); a fresh array above ``_SCRATCH_MAX`` entries.
+    """
+    n = P * N
+    if n > _SCRATCH_MAX:
+        return np.empty((P, N))
+    buf = getattr(_scratch, "thresh", None)
+    if buf is None or buf.size < n:
+        buf = _scratch.thresh = np.empty(max(n, 1 << 16))
+    return buf[:n].reshape(P, N)
+
+
 class CrossProductsProblem:
     """Eq. 8 and its linearization for one signal ``y`` (flat coefficients, ``P`` rows of ``N``).
 
@@ -111,11 +169,6 @@ class CrossProductsProblem:
         gam = self._gamma(a)
         return np.tile(gam, self.P) if self.P > 1 else gam
 
-    def weights_of_magnitudes_at(self, a, flat_idx):
-        """``self.weights_of_magnitudes(a)[flat_idx]`` (same bits), without the length-``P N``
-        weights."""
-        return self._gamma(a)[flat_idx % self.N]
-
     # -- per-segment machinery ---------------------------------------------------
     def segment_index(self, T, starts):
         """Segment of every time in ``T``."""
@@ -141,12 +194,6 @@ class CrossProductsProblem:
         # (the zeros it adds change no bit): without the length-``P N`` vector
         return np.bincount(c.idx % self.N, weights=np.abs(c.val), minlength=self.N)
 
-    def _magnitude_support(self, c):
-        """Sorted times ``T`` where the magnitudes ``a`` of ``c`` are non-zero, and ``a[T]``."""
-        if self.P == 1:
-            return c.idx, np.abs(c.val)
-        return kern.nonzeros(self._abs_dense(c))
-
     def _magnitudes_at(self, c, T):
         """``magnitudes(dense c)[T]`` for sorted times ``T`` covering the times of ``c``."""
         if self.P == 1:
@@ -169,30 +216,20 @@ class CrossProductsProblem:
                        np.ascontiguousarray(Q, dtype=np.int64), out)
         return out
 
-    def weights_at(self, c, flat_idx):
-        """``self.weights(self.dense(c))[flat_idx]``, without the length-``P N`` weights."""
-        T, a_t = self._magnitude_support(c)
-        gam = self._window_products_at(a_t, T, flat_idx % self.N)
-        np.multiply(gam, 2.0, out=gam)
-        np.add(gam, 1.0, out=gam)
-        return gam
-
-    def weights_sparse(self, c):
-        """``self.weights(self.dense(c))``."""
-        return self.weights_of_magnitudes(self._abs_dense(c))
-
     def cost_sparse(self, c, r):
         """``self.cost(self.dense(c), r)``."""
         return self.cost_of_magnitudes(self._abs_dense(c), r)
 
-    def surrogate_sparse(self, c, r, c_weights):
-        """``Q(c) = 0.5 ||r||^2 + (1 / (2 beta)) gamma^T |c|``, gamma the weights of c_weights.
+    def surrogate_gamma(self, c, r, gamma):
+        """``Q(c) = 0.5 ||r||^2 + (1 / (2 beta)) gamma^T |c|`` for the :class:`SparseCoef` ``c``.
 
-        ``r`` is ``y - H c``; ``c_weights=None``: ``gamma`` all ones.  Only the
-        weights on the support of ``c`` are computed.
+        ``gamma`` (length ``N``) are the weights of every kernel (None: all
+        ones) and ``r = y - H c``; only the weights at the support of ``c``
+        are read.  With ``gamma = self._gamma(self._abs_dense(w))`` this is,
+        bit for bit, ``Q`` with the weights ``self.weights(self.dense(w))``
+        (tests: ``DenseCrossProductsProblem.surrogate_sparse``).
         """
-        gam = (np.ones(c.idx.size) if c_weights is None
-               else self.weights_at(c_weights, c.idx))
+        gam = np.ones(c.idx.size) if gamma is None else gamma[c.idx % self.N]
         return 0.5 * float(r @ r) + self.lasso_alpha * float(gam @ np.abs(c.val))
 
     def zero_by_kkt_inplace(self, x, thresh, positive):
@@ -227,7 +264,10 @@ class CrossProductsProblem:
         if n_zeroed == 0:
             return r, c  # untouched
         r = None  # the exact residual (r was updated incrementally)
-        c = _compact(x)
+        # the non-zeros of x are among those of c (only zeros were set)
+        vals = x[c.idx]
+        keep = vals != 0.0
+        c = SparseCoef(c.idx[keep], vals[keep])
         return self.residual_sparse(c), c
 
     def segment_cost_change_sparse(self, T, starts, x_old, r_old, x_new, want_residual):
@@ -317,7 +357,8 @@ class CrossProductsProblem:
         # the change is a sum of non-positive segment changes: guard against rounding
         return cand, r_cand, min(cand_cost, cost), cand_cost, True
 
-    def _polish_inplace(self, x, positive, max_rounds=50, max_passes=200, rtol=1e-12):
+    def _polish_support(self, x, c, positive, max_rounds=50, max_passes=200, rtol=1e-12,
+                        r=None, a=None, cost=None):
         """Exact one-coordinate passes and pairwise merges on eq. 8 itself, on ``x`` in place.
 
         1. Coordinate passes: every non-zero coefficient ``c`` (kernel ``p``,
@@ -353,20 +394,27 @@ class CrossProductsProblem:
         3.2e-11 relatively, never lower; at ``rtol = 1e-12`` and 200 passes one differs,
         by 5.7e-11 relatively, eq. 8 equal).  Every step is an exact minimisation or a
         strict decrease: eq. 8 never increases.  Costs ``O(nnz (L + L_g))`` per
-        pass.  Returns the sum of the exact changes of eq. 8 of the steps taken
-        (``<= 0``).
+        pass.
+
+        ``x`` is dense (length ``P N``) and ``c`` (a :class:`SparseCoef`, at
+        least one non-zero) must hold exactly the non-zeros of ``x``.  Optionally, ``r`` (``self.residual_sparse(c)``),
+        ``a`` (``self._abs_dense(c)``, a fresh array) and ``cost``
+        (``self.cost_of_magnitudes(a, r)``), the same bits as computed here when
+        they are not given; ``r`` and ``a`` are then updated in place (the
+        caller must not use them afterwards).  Returns the sum of the exact
+        changes of eq. 8 of the steps taken (``<= 0``).
         """
-        support, values = kern.nonzeros(x)
-        if support.size == 0:
-            return 0.0
+        support = c.idx
         ops, design = self.ops, self.ops.design
-        c = SparseCoef(support, values)
-        r = self.residual_sparse(c)
-        # ops.magnitudes(x) from the non-zeros (same bits); a fresh array: the kernels
-        # update it in place
-        a = np.ascontiguousarray(self._abs_dense(c), dtype=np.float64)
-        # self.cost(x, r), from these magnitudes (the same bits)
-        cost = self.cost_of_magnitudes(a, r)
+        if r is None:
+            r = self.residual_sparse(c)
+        if a is None:
+            # ops.magnitudes(x) from the non-zeros (same bits); a fresh array: the kernels
+            # update it in place
+            a = np.ascontiguousarray(self._abs_dense(c), dtype=np.float64)
+        if cost is None:
+            # self.cost(x, r), from these magnitudes (the same bits)
+            cost = self.cost_of_magnitudes(a, r)
         times = support % self.N
         perm = np.argsort(times, kind="stable")
         order = np.ascontiguousarray(support[perm], dtype=np.int64)
@@ -432,22 +480,38 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
     (``kkt_violation`` is ``nan``).
 
     Memory: the iterates ``s`` and ``s~`` are sparse and kept as
-    :class:`SparseCoef` between the solves; the weights ``gamma(s)`` are formed
-    (already multiplied by ``1 / (2 beta)``, the thresholds of the coordinate
-    descent) right before each solve and released after it, and the solver
-    gets the dense warm start as a temporary that it frees once copied.  Along
-    the iterations, besides the input ``y``, at most the residuals of ``s``,
-    ``s~`` and the trial point are held at full length, plus the solver's own
-    arrays during a solve.  Every quantity is computed with the same arithmetic
-    as on dense arrays: the iterates, costs and decisions are the same, bit for
-    bit.
+    :class:`SparseCoef` between the solves; the weights ``gamma(s)`` (length
+    ``N``) are formed once per iterate, and the thresholds of the coordinate
+    descent (the weights times ``1 / (2 beta)``, length ``P N``) right before
+    each solve, in a thread-local buffer that every solve overwrites.  The
+    dense warm start (copied by the solver) and the polished iterate are
+    written into a thread-local zero buffer and zeroed again at their support
+    afterwards (:func:`_dense_scratch`): fresh length-``P N`` arrays would
+    cost their first-touch page faults at every solve.  Held after the call,
+    per thread that ran it: these two float64 buffers (``_scratch.zeros``,
+    all zero between the calls, and ``_scratch.thresh``), each of
+    ``max(P N, 2^16)`` entries for the largest ``P N <= _SCRATCH_MAX = 2^18``
+    the thread has seen, i.e. 0.5 to 2 MiB each, at most 4 MiB per thread,
+    until the thread ends; larger problems use fresh arrays, freed after
+    the call.  Nothing else outlives the call.  Along the iterations, besides the input
+    ``y``, at most the residuals of ``s``, ``s~`` and the trial point are held
+    at full length, plus the solver's own arrays during a solve.  Every
+    quantity is computed with the same arithmetic as on dense arrays: the
+    iterates, costs and decisions are the same, bit for bit.
     """
     prob = CrossProductsProblem(ops, y, beta)
     datafit = Quadratic(ops.design, y)
+    P, N = prob.P, prob.N
     empty = SparseCoef(np.zeros(0, dtype=np.int64), np.zeros(0))
     s = empty
     r_s = datafit.y  # y - H 0; never written in place, so not copied
     cost = np.inf
+    # a_s: prob._abs_dense(s) and gam_s: prob._gamma(a_s) (length N), formed once per
+    # iterate (None: not formed yet); exact: r_s and cost are, bit for bit,
+    # prob.residual_sparse(s) and prob.cost_sparse(s, r_s) (so that the final step
+    # does not compute them again)
+    a_s = gam_s = None
+    exact = False
     step = 1.0
     costs, trials, steps, accepted = [], [], [], []
     n_solves = n_inner = inner_failures = 0
@@ -456,38 +520,64 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
     decrease = np.nan
     solver_name = "cd"
     # coordinate descent is called directly (what solve() picks for "auto"), so
-    # that the dense warm start is a temporary the solver frees once copied
+    # that the dense warm start can be a reused buffer (the solver copies it)
     use_cd = solver == "cd" or (solver == "auto" and ops.design.supports_cd)
     if magnitudes0 is not None and not np.any(magnitudes0):
         magnitudes0 = None  # all zeros: weights all ones, the plain LASSO first
     for it in range(max_reweights):
         if s_tilde is None:  # s and gamma changed (or first iteration): solve again
             r_tilde = None
+            # gam_w: the weights 1 + 2 G a (length N, the same for every kernel) of this
+            # solve, a = a0 at the first one, |s| after; None: all ones
+            gam_w = None
             if it == 0 and magnitudes0 is None:
                 thresh = None
                 penalty = WeightedL1(prob.lasso_alpha, None, positive=positive)
-            elif use_cd:
-                # thresholds lasso_alpha * gamma(s) as the weights of a unit alpha:
-                # the solver uses them as they are (alpha * w == w), no copy
-                thresh = (prob.weights_of_magnitudes(magnitudes0) if it == 0
-                          else prob.weights_sparse(s))
-                np.multiply(thresh, prob.lasso_alpha, out=thresh)
-                penalty = WeightedL1(1.0, thresh, positive=positive)
-                penalty.weights = thresh  # the validated (writable) array itself
             else:
-                gamma = (prob.weights_of_magnitudes(magnitudes0) if it == 0
-                         else prob.weights_sparse(s))
-                penalty = WeightedL1(prob.lasso_alpha, gamma, positive=positive)
-                thresh = prob.lasso_alpha * gamma
-                del gamma
+                if it == 0:
+                    gam_w = prob._gamma(magnitudes0)
+                else:
+                    if gam_s is None:
+                        # (a solve after the first follows an accepted trial point, which
+                        # set a_s: a_s is never None here)
+                        gam_s = prob._gamma(a_s)
+                    gam_w = gam_s
+                if use_cd:
+                    # thresholds lasso_alpha * gamma(s) as the weights of a unit alpha:
+                    # the solver uses them as they are (alpha * w == w), no copy; the
+                    # products of np.tile(gamma, P) * lasso_alpha, in one pass
+                    thresh = _thresholds_buffer(P, N)
+                    np.multiply(gam_w, prob.lasso_alpha, out=thresh)
+                    thresh = thresh.reshape(-1)
+                    if np.isfinite(gam_w.max() * prob.lasso_alpha):
+                        # valid thresholds (gam_w >= 1 for the validated g >= 0 and
+                        # a >= 0; the largest product finite, so none overflowed and no
+                        # NaN): not scanned again
+                        penalty = WeightedL1(1.0, None, positive=positive)
+                    else:  # let the penalty reject them, as it validates its weights
+                        penalty = WeightedL1(1.0, thresh, positive=positive)
+                    penalty.weights = thresh  # the (writable) array itself
+                else:
+                    gamma = np.tile(gam_w, P) if P > 1 else gam_w.copy()
+                    penalty = WeightedL1(prob.lasso_alpha, gamma, positive=positive)
+                    thresh = prob.lasso_alpha * gamma
+                    del gamma
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 tol_now = (first_inner_tol if it == 0 and first_inner_tol is not None
                            else inner_tol)
-                if use_cd:
-                    res = coordinate_descent(datafit, penalty,
-                                             None if it == 0 else prob.dense(s),
-                                             tol=tol_now, max_iter=inner_max_iter)
+                if use_cd and it == 0:
+                    res = coordinate_descent(datafit, penalty, None, tol=tol_now,
+                                             max_iter=inner_max_iter)
+                elif use_cd:
+                    # contract relied on: coordinate_descent copies its warm start x0
+                    # (check_x0) before any update, never writes to x0 and keeps no
+                    # reference to it (res.coef is its own array), so the thread-local
+                    # zero buffer lent here is all zero again after the block
+                    # (tests/test_cross_products_column_kernels.py checks both)
+                    with _dense_scratch(P * N, s) as x0:
+                        res = coordinate_descent(datafit, penalty, x0, tol=tol_now,
+                                                 max_iter=inner_max_iter)
                 else:
                     res = solve(datafit, penalty, None if it == 0 else prob.dense(s),
                                 solver=solver, tol=tol_now, max_iter=inner_max_iter)
@@ -508,39 +598,38 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
                 # left-overs of a step < 1 that the warm start s carries
                 r_tilde, s_tilde = prob.zero_by_kkt_inplace(coef, thresh, positive)
             thresh = coef = None
-            if it == 0 and magnitudes0 is not None:
-                # s = 0: Q(s) = 0.5 ||y||^2; Q(s~) with the weights gamma0 = 1 + 2 G a0
-                # (formed again, after the solve released its arrays)
-                q_s = prob.surrogate_sparse(s, r_s, None)
-                gam = prob.weights_of_magnitudes_at(magnitudes0, s_tilde.idx)
-                q_tilde = (0.5 * float(r_tilde @ r_tilde)
-                           + prob.lasso_alpha * float(gam @ np.abs(s_tilde.val)))
-                del gam
-            else:
-                w_at = None if it == 0 else s  # gamma(s) (all ones at the first solve)
-                q_s = prob.surrogate_sparse(s, r_s, w_at)
-                q_tilde = prob.surrogate_sparse(s_tilde, r_tilde, w_at)
+            # Q(s) and Q(s~) with the weights of this solve (all ones at a plain first
+            # solve): gam_w at the flat indices, the same bits as the weights of s there (s = 0
+            # at the first solve: Q(s) = 0.5 ||y||^2)
+            q_s = prob.surrogate_gamma(s, r_s, gam_w)
+            q_tilde = prob.surrogate_gamma(s_tilde, r_tilde, gam_w)
+            gam_w = None
             decrease = (q_s - q_tilde) / q_s if q_s > 0 else 0.0
         if it > 0 and decrease <= tol:
             reason, converged = "stationary", True
             break
         if step == 1.0:
-            trial, r_trial = s_tilde, r_tilde
+            # r_tilde is prob.residual_sparse(s_tilde) (zero_by_kkt_inplace and the cold
+            # start compute it so)
+            trial, r_trial, trial_exact = s_tilde, r_tilde, True
         else:
             U = np.union1d(s.idx, s_tilde.idx)
             trial = _from_union(U, (1.0 - step) * _on(s, U) + step * _on(s_tilde, U))
             del U
             r_trial = _blend(r_s, r_tilde, step)  # y - H trial, by linearity
-        trial_cost = prob.cost_sparse(trial, r_trial)
+            trial_exact = False
+        a_trial = prob._abs_dense(trial)
+        trial_cost = prob.cost_of_magnitudes(a_trial, r_trial)  # prob.cost_sparse
         trials.append(trial_cost)
         steps.append(step)
         ok = trial_cost < cost
         if ok:
             s, r_s, cost = trial, r_trial, trial_cost
+            a_s, gam_s, exact = a_trial, None, trial_exact
             step = (1.0 + step) / 2.0
         else:
             step = step / 2.0
-        trial = r_trial = None  # a rejected trial point is not kept
+        trial = r_trial = a_trial = None  # a rejected trial point is not kept
         small = step < min_step
         accepted.append(ok)
         costs.append(cost)
@@ -551,19 +640,32 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
             break
     n_iter = len(costs)
     coef_bare = s
-    r_tilde = None
+    r_tilde = gam_s = None
     changed = False
     if final_step and costs:
         trial_cost = cost
         if s_tilde is not None:
             s, r_s, cost, trial_cost, changed = prob.final_step_sparse(s, r_s, cost, s_tilde)
             s_tilde = None
-        r_s = None  # recomputed below when the polish changes s
-        x = prob.dense(s)
-        decrease_polish = prob._polish_inplace(x, positive, max_passes=polish_max_passes,
-                                               rtol=polish_rtol)
-        polished = _compact(x)
-        del x
+            if changed:
+                exact, a_s = False, None
+        decrease_polish = 0.0
+        polished = s
+        if s.idx.size:
+            # r_s, a_s and cost are those the polish computes (same bits) when exact
+            r0, a0, cost0 = (r_s, a_s, cost) if exact and a_s is not None else (None,) * 3
+            r_s = a_s = None  # recomputed below when the polish changes s (r0, a0 updated)
+            # (the polish changes x only on the support of s)
+            with _dense_scratch(P * N, s) as x:
+                decrease_polish = prob._polish_support(x, s, positive,
+                                                       max_passes=polish_max_passes,
+                                                       rtol=polish_rtol, r=r0, a=a0, cost=cost0)
+                # the support never grows: the non-zeros of x are among those of s
+                vals = x[s.idx]
+            r0 = a0 = None
+            keep = vals != 0.0
+            polished = SparseCoef(s.idx[keep], vals[keep])
+            del vals, keep
         if decrease_polish < 0 and not (np.array_equal(polished.idx, s.idx)
                                         and np.array_equal(polished.val, s.val)):
             s = polished
@@ -578,7 +680,7 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
             accepted.append(trial_cost <= costs[-1])
             costs.append(cost)
     # release the length-N arrays no longer needed before the optimality check
-    s_tilde = polished = r_s = None
+    s_tilde = polished = r_s = a_s = None
     coef = prob.dense(s)
     kkt = _kkt_violation(datafit, prob, coef, positive) if check_kkt else float("nan")
     extra = {"inner_not_converged": inner_failures, "final_step_applied": changed,

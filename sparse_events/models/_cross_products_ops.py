@@ -39,11 +39,23 @@ class SparseProducts:
         self.window = np.ascontiguousarray(window, dtype=np.float64)
         self.half_width = window.size - 1
         self.window_is_zero = not np.any(window)
-        self.G = SymmetricToeplitzOperator(window, self.n_samples, method=method)
+        self._method = method
+        self._G = None
         self._g_taps = np.concatenate([window[:0:-1], window])
         self._h_offsets = np.arange(self.kernel_length) - self.shift
         # coefficients interact (through H^T H or G) only within this distance
         self.interaction = max(self.kernel_length - 1, self.half_width)
+
+    @property
+    def G(self):
+        """The :class:`SymmetricToeplitzOperator` of ``G``, built at its first use.
+
+        The dense fallback of :meth:`toeplitz` (sparse magnitudes never need it).
+        """
+        if self._G is None:
+            self._G = SymmetricToeplitzOperator(self.window, self.n_samples,
+                                                method=self._method)
+        return self._G
 
     def matvec(self, s):
         """``H s`` for flat ``s`` of length ``P N``."""
