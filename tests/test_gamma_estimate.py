@@ -439,10 +439,11 @@ def _merge_small_roots_reference(gamp, run, order, min_amplitude):
 
 
 @pytest.mark.parametrize("max_gap", [1.0, 2.0])
-def test_merge_in_place_equals_merge_through_roots(max_gap, rng):
-    """merge_small_groups_inplace gives the start flags and merged amplitudes of a
-    plain union-find over all groups (the former library code, kept here)."""
-    from sparse_events.gamma._kernels import group_starts, merge_small_groups_inplace
+def test_merge_runs_equals_merge_through_roots(max_gap, rng):
+    """merge_small_groups_runs (run by run, no global order) gives the start flags of a
+    plain union-find over all groups in the global order of amplitude (the reference above),
+    for float and int64 positions."""
+    from sparse_events.gamma._kernels import group_starts, merge_small_groups_runs
 
     pos = np.sort(rng.choice(20000, 3000, replace=False))
     pos = np.sort(np.concatenate([pos, pos[::2] + 1, pos[::5] + 2, pos[::9] + 3]))
@@ -455,19 +456,59 @@ def test_merge_in_place_equals_merge_through_roots(max_gap, rng):
         small = np.flatnonzero(gamp < min_amp)
         order = small[np.argsort(gamp[small], kind="stable")]
         ref_new = new.copy()
-        ref_gamp = gamp.copy()
         run_start = np.ones(pos.size, dtype=bool)
         run_start[1:] = np.diff(pos) > max_gap
-        roots = _merge_small_roots_reference(ref_gamp, (np.cumsum(run_start) - 1)[first],
+        roots = _merge_small_roots_reference(gamp.copy(), (np.cumsum(run_start) - 1)[first],
                                              order, min_amp)
         ref_new[first[1:]] = roots[1:] != roots[:-1]
         assert ref_new.sum() < new.sum()
         for p_ in (pos, pos.astype(np.int64)):
             got_new = new.copy()
-            got_gamp = gamp.copy()
-            merge_small_groups_inplace(got_new, p_, first, got_gamp, order, min_amp, max_gap)
+            merge_small_groups_runs(got_new, p_, amp, min_amp, max_gap)
             np.testing.assert_array_equal(got_new, ref_new)
-            np.testing.assert_array_equal(got_gamp, ref_gamp)
+
+
+def test_merge_runs_refuses_a_run_without_a_start_flag():
+    """merge_small_groups_runs raises ValueError when a run of coefficients (here the
+    second, after a gap above max_gap) does not start with a group start flag."""
+    from sparse_events.gamma._kernels import merge_small_groups_runs
+
+    pos = np.array([0.0, 1.0, 5.0, 6.0])
+    amp = np.ones(4)
+    new = np.array([True, False, False, True])
+    with pytest.raises(ValueError, match="does not start a group"):
+        merge_small_groups_runs(new, pos, amp, 10.0, 1.0)
+    new = np.array([False, False, True, False])
+    with pytest.raises(ValueError, match="does not start a group"):
+        merge_small_groups_runs(new, pos, amp, 10.0, 1.0)
+
+
+@pytest.mark.parametrize("n_runs, run_groups", [(300, 3), (20, 80), (3, 2000)])
+def test_merge_run_by_run_equals_the_global_order(n_runs, run_groups, rng):
+    """merge_small_groups_runs == the union-find reference with the global order of amplitude,
+    with tied amplitudes, groups of several coefficients and runs of many small groups (its
+    sort of more than 32 groups)."""
+    from sparse_events.gamma._kernels import merge_small_groups_runs
+
+    # runs of coefficients 1 sample apart, runs 5 samples apart (max_gap 1); groups of one
+    # or two coefficients; amplitudes on a grid of 0.5 (many tied group sums)
+    pos = np.concatenate([np.arange(run_groups) + r * (run_groups + 5) for r in range(n_runs)])
+    amp = rng.integers(1, 8, pos.size) / 2.0
+    run = np.repeat(np.arange(n_runs), run_groups)
+    new = rng.random(pos.size) < 0.7
+    new[np.r_[0, np.flatnonzero(np.diff(run)) + 1]] = True
+    first = np.flatnonzero(new)
+    for min_amp in (1.5, 2.5, 9.0):
+        gamp = np.add.reduceat(amp, first)
+        small = np.flatnonzero(gamp < min_amp)
+        order = small[np.argsort(gamp[small], kind="stable")]
+        roots = _merge_small_roots_reference(gamp, run[first], order, min_amp)
+        ref_new = new.copy()
+        ref_new[first[1:]] = roots[1:] != roots[:-1]
+        got_new = new.copy()
+        merge_small_groups_runs(got_new, pos, amp, min_amp, 1.0)
+        np.testing.assert_array_equal(got_new, ref_new)
+        assert got_new.sum() < new.sum()
 
 
 def test_merge_of_integer_positions_equals_merge_of_their_float_copy(rng):

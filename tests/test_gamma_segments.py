@@ -590,3 +590,110 @@ def test_run_kkt_refuses_coefficients_it_does_not_meet():
            (np.r_[i[:1], i], np.r_[v[:1], v]), (i[[1, 0, *range(2, i.size)]], v)]
     for bi, bv in bad:
         assert check(bi, bv) == np.inf
+
+
+def _plain_screen(y, p, thr, margin):
+    """Reference of ``screen_runs``: ``c = H^T y`` everywhere (``correlate_pulse``, the
+    same sums), active where ``c > thr`` and some sample of the window exceeds
+    ``thr / sum(p)``, runs split at gaps above ``L + 2 margin``, clipped and merged."""
+    from sparse_events.gamma._kernels import correlate_pulse
+
+    n, Lp = y.size, p.size
+    c = correlate_pulse(y, p)
+    pre = thr / p.sum()
+    above = np.concatenate([np.asarray(y, dtype=np.float64) > pre, np.zeros(Lp, dtype=bool)])
+    hit = np.lib.stride_tricks.sliding_window_view(above, Lp)[:n].any(axis=1)
+    act = np.flatnonzero((c > thr) & hit)
+    if not act.size:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    cut = np.flatnonzero(np.diff(act) > Lp + 2 * margin)
+    first = act[np.r_[0, cut + 1]]
+    last = act[np.r_[cut, act.size - 1]]
+    s = np.maximum(first - margin, 0)
+    e = np.minimum(last + Lp + margin, n)
+    keep = np.ones(s.size, dtype=bool)
+    keep[1:] = s[1:] > np.maximum.accumulate(e)[:-1]
+    idx = np.flatnonzero(keep)
+    return s[idx], np.maximum.reduceat(e, idx)
+
+
+@pytest.mark.parametrize("rl", [0.03, 0.3, 1.0, 2.0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_screen_runs_equal_a_plain_scan(rl, dtype):
+    """The screening's skip-ahead (a run followed from its last active coefficient, searched
+    from the far end of the gap) == every coefficient computed, with blocks of the record
+    (runs across block boundaries), thresholds at and around alpha and several margins."""
+    y, alpha = _record(rl, 41, n=6000)
+    y = y.astype(dtype)
+    for thr in (0.5 * alpha, alpha, 2.0 * alpha):
+        for margin in (0, 3, L + 2):
+            want = _plain_screen(y, PULSE, thr, margin)
+            for block in (257, 1000, 1 << 20):
+                got = screen_runs(y, PULSE, thr, margin, block=block)
+                np.testing.assert_array_equal(got[0], want[0])
+                np.testing.assert_array_equal(got[1], want[1])
+            assert want[0].size > 0
+
+
+def _pulses_at(n, where, amp=100.0):
+    """Noise-free record of ``n`` samples with pulses of amplitude ``amp`` starting at
+    ``where`` (truncated at the record's end)."""
+    y = np.zeros(n)
+    for t in where:
+        k = min(L, n - t)
+        y[t:t + k] += amp * PULSE[:k]
+    return y
+
+
+def _check_screen(y, thr, margins=(0, 3, L + 2), blocks=(7, 257, 1 << 20)):
+    """screen_runs == _plain_screen for several margins and blocks; returns the plain runs
+    of the first margin."""
+    out = None
+    for margin in margins:
+        want = _plain_screen(y, PULSE, thr, margin)
+        for block in blocks:
+            got = screen_runs(y, PULSE, thr, margin, block=block)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+        if out is None:
+            out = want
+    return out
+
+
+def test_screen_runs_edge_cases():
+    """Deterministic records at the screening's edges == the plain scan: all-zero records
+    (no run), records shorter than the gap ``L + 2 margin`` and than the pulse, and
+    activity at both ends of the record (runs clipped to ``[0, n)``)."""
+    thr = 0.5 * 100.0 * float(PULSE @ PULSE)
+    for n in (1, L - 1, 3 * L, 1000):
+        s, e = _check_screen(np.zeros(n), thr)
+        assert s.size == 0 and e.size == 0
+    # shorter than the gap (and than the pulse): one pulse in the middle, one at the start
+    for n, where in [(L + 5, [2]), (L // 2, [0]), (2 * L + 4, [0, L])]:
+        s, e = _check_screen(_pulses_at(n, where), thr)
+        assert s.size == 1 and s[0] == 0 and e[0] == n
+    # activity at both ends of a long record: a pulse at sample 0, one truncated at the end
+    # (PULSE[0] is 0: the last two samples are the shortest active tail)
+    n = 40 * L
+    for tail in (n - 2, n - 3, n - L // 2, n - L):
+        y = _pulses_at(n, [0, 17 * L]) + _pulses_at(n, [tail], amp=1e4)
+        s, e = _check_screen(y, 0.2 * thr)
+        assert s[0] == 0 and e[-1] == n
+        s, e = _check_screen(y.astype(np.float32), 0.2 * thr)
+        assert s[0] == 0 and e[-1] == n
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_screen_runs_with_nan_samples_equal_a_plain_scan(dtype):
+    """NaN samples (in quiet stretches, inside pulses, at both ends): screen_runs == the
+    plain scan, whose ``c`` is NaN (not active) over every window holding a NaN and whose
+    ``y > pre`` test is false at a NaN."""
+    y, alpha = _record(1.0, 43, n=4000)
+    quiet = _pulses_at(4000, [500, 2500])
+    for rec in (y, quiet):
+        rec = rec.astype(dtype)
+        for where in ([0], [rec.size - 1], [100, 101, 2501], np.arange(600, 4000, 97)):
+            r = rec.copy()
+            r[where] = np.nan
+            for thr in (alpha, 0.2 * 100.0 * float(PULSE @ PULSE)):
+                _check_screen(r, thr)

@@ -67,7 +67,7 @@ from ._kernels import (
     group_means_into,
     group_starts,
     group_sums,
-    merge_small_groups_inplace,
+    merge_small_groups_runs,
     refit_support,
     screen_runs,
 )
@@ -254,14 +254,9 @@ def _group_flags(pos, amp, w, max_gap, max_size, min_amplitude):
 
 def _merge_small_groups(new, pos, amp, max_gap, min_amplitude):
     """In place: groups below ``min_amplitude`` join their larger neighbour in the same run."""
-    first = np.flatnonzero(new)
-    n_groups = first.size
-    if n_groups < 2:
-        return
-    gamp = group_sums(amp, first)
-    small = np.flatnonzero(gamp < min_amplitude)
-    order = small[np.argsort(gamp[small], kind="stable")]
-    merge_small_groups_inplace(new, pos, first, gamp, order, min_amplitude, max_gap)
+    # the small groups in order of amplitude within each run (runs do not interact): the
+    # flags of the global order of amplitude, in one pass in order of position
+    merge_small_groups_runs(new, pos, amp, min_amplitude, max_gap)
 
 
 def default_resolving_samples(pulse, level=0.5):

@@ -9,7 +9,7 @@ from scipy.optimize import lsq_linear
 
 __all__ = ["correlate_pulse", "refit_support", "screen_runs", "group_starts", "group_sums",
            "first_nonfinite", "group_means",
-           "group_means_into", "merge_small_groups_inplace"]
+           "group_means_into", "merge_small_groups_runs"]
 
 
 @numba.njit(cache=True)
@@ -77,6 +77,49 @@ def _corr4(y, p, i, L, out):
     out[3] = a3
 
 
+@numba.njit(cache=True, inline="always")
+def _last_active(y, n, p, L, pre, thr, lo, hi, cbuf):
+    """Largest ``t`` in ``[lo, hi]`` with ``c_t > thr`` (``-1`` if none), ``c_t`` as in the
+    forward scan of :func:`_screen_kernel`: computed only where some ``y[t + k] > pre``
+    (the same predicate, from the nearest such sample at or after ``t``), summed in the
+    order of ``k``.  ``hi`` alone first (at high rates usually active), then four
+    neighbours at once where the pulse fits in the record."""
+    # nearest: the smallest j >= t with y[j] > pre (n if none before the window's end)
+    nearest = n
+    e = hi + L if hi + L < n else n
+    for j in range(e - 1, hi, -1):
+        if y[j] > pre:
+            nearest = j
+    t = hi
+    first = True
+    while t >= lo:
+        if y[t] > pre:
+            nearest = t
+        if nearest >= t + L or nearest >= n:
+            # no sample of the window above pre: c_t <= thr
+            t -= 1
+            continue
+        if not first and t - 3 >= lo and t + L <= n:
+            _corr4(y, p, t - 3, L, cbuf)
+            for u in range(3, -1, -1):
+                q = t - 3 + u
+                if u < 3 and y[q] > pre:
+                    nearest = q
+                if cbuf[u] > thr and nearest < q + L and nearest < n:
+                    return q
+            t -= 4
+            continue
+        first = False
+        acc = 0.0
+        kmax = L if L < n - t else n - t
+        for k in range(kmax):
+            acc += p[k] * y[t + k]
+        if acc > thr:
+            return t
+        t -= 1
+    return -1
+
+
 @numba.njit(cache=True)
 def _screen_kernel(y, n_coef, p, pre, thr, margin, starts, stops):
     """Runs of coefficients ``i < n_coef`` with ``c_i = sum_k p[k] y[i + k] > thr``.
@@ -84,19 +127,28 @@ def _screen_kernel(y, n_coef, p, pre, thr, margin, starts, stops):
     ``c_i`` is computed only where some ``y[i + k] > pre`` (with ``p >= 0``
     and ``pre = thr / sum(p)``, ``c_i <= thr`` elsewhere).  A run is
     ``[first - margin, last + L + margin)``; active coefficients closer than
-    ``L + 2 margin`` share a run.  Returns the number of runs written.
+    ``L + 2 margin`` (``gap``) share a run.  The first active coefficient of
+    a run is found by a forward scan; from an active coefficient ``i`` the
+    run continues if any of ``i + 1 .. i + gap`` is active, and all of them
+    belong to it, so those are searched from ``i + gap`` down and the search
+    restarts from the last active one found, above the coefficients already
+    searched (each ``c`` is computed at most twice: the forward scan's
+    4-wide block may already have computed a few coefficients just after a
+    run's first one, which the backward search computes again; at high rates
+    the first coefficient tried is usually active: about one ``c`` per
+    ``gap`` samples instead of one per sample).  The runs are those of the
+    coefficient-by-coefficient scan.  Returns the number of runs written.
     """
     n = y.size
     L = p.size
     n_runs = 0
     j = 0
     nh = -1
-    run_first = -1
-    run_last = -1
     gap = L + 2 * margin
     cbuf = np.empty(4)
     cb = -8
-    for i in range(n_coef):
+    i = 0
+    while i < n_coef:
         if nh < i:
             jj = j if j > i else i
             end = i + L if i + L < n else n
@@ -108,6 +160,7 @@ def _screen_kernel(y, n_coef, p, pre, thr, margin, starts, stops):
                 jj += 1
             if found < 0:
                 j = end
+                i += 1
                 continue
             nh = found
             j = found + 1
@@ -125,19 +178,27 @@ def _screen_kernel(y, n_coef, p, pre, thr, margin, starts, stops):
             kmax = L if L < n - i else n - i
             for k in range(kmax):
                 acc += p[k] * y[i + k]
-        if acc > thr:
-            if run_first < 0:
-                run_first = i
-            elif i - run_last > gap:
-                starts[n_runs] = run_first - margin
-                stops[n_runs] = run_last + L + margin
-                n_runs += 1
-                run_first = i
-            run_last = i
-    if run_first >= 0:
+        if not acc > thr:
+            i += 1
+            continue
+        # a run starts at i: follow it through active coefficients at most gap apart
+        run_first = i
+        last = i
+        # (last, done]: known inactive (searched by the previous step)
+        done = i
+        while True:
+            top = last + gap if last + gap < n_coef - 1 else n_coef - 1
+            nxt = _last_active(y, n, p, L, pre, thr, done + 1, top, cbuf)
+            if nxt < 0:
+                break
+            done = top
+            last = nxt
         starts[n_runs] = run_first - margin
-        stops[n_runs] = run_last + L + margin
+        stops[n_runs] = last + L + margin
         n_runs += 1
+        # no active coefficient in (last, last + gap]: the forward scan resumes after it
+        i = last + gap + 1
+        cb = -8
     return n_runs
 
 
@@ -388,65 +449,206 @@ def _find_merged(state, owner, g):
     return g
 
 
+@numba.njit(cache=True, inline="always")
+def _merge_one(g, new, pos, first, gamp, n_groups, min_amplitude, max_gap, state, owner, lo,
+               hi):
+    """One merge step of :func:`merge_small_groups_runs`, in place.
+
+    Parameters
+    ----------
+    g : int
+        Group visited (``0 <= g < n_groups``); the step acts on its current root
+        ``r`` (following ``owner`` while bit 1 of ``state`` is set).
+    new : ndarray of bool
+        Group start flags of the coefficients; the flag at the boundary between
+        ``r`` and the group it joins is cleared.
+    pos : ndarray
+        Sorted coefficient positions.
+    first : ndarray of int64
+        Index in ``pos`` of each group's first coefficient.
+    gamp : ndarray of float64
+        Group amplitudes; the joined root's amplitude gets ``gamp[r]`` added.
+    n_groups : int
+        Number of groups (the groups are ``0 .. n_groups - 1``).
+    min_amplitude, max_gap : float
+        ``r`` merges only if ``gamp[r] < min_amplitude``, and only with a
+        neighbouring group of its run: the boundary gap in ``pos`` is at most
+        ``max_gap``.
+    state : ndarray of int8
+        Per group: bit 1 set once the group has joined another (``owner``
+        valid), bit 2 set once others have joined it (``lo``, ``hi`` valid).
+        ``r`` gets bit 1, the root it joins bit 2.
+    owner : ndarray of int64
+        ``owner[r]`` is set to the root it joins.
+    lo, hi : ndarray of int64
+        First and last group of a merged root's span; the joined root's span is
+        extended over ``r``'s.
+
+    Notes
+    -----
+    ``r`` joins the larger (``gamp`` of the neighbour's root) of the groups just
+    left and right of its span, the left one on a tie; nothing changes if
+    ``gamp[r] >= min_amplitude`` or no neighbour is in the same run.
+    """
+    r = _find_merged(state, owner, g)
+    if gamp[r] >= min_amplitude:
+        return
+    lr = lo[r] if state[r] & 2 else r
+    hr = hi[r] if state[r] & 2 else r
+    c = -1
+    left = False
+    for k in (lr - 1, hr + 1):
+        if k < 0 or k >= n_groups:
+            continue
+        # same run: no gap above max_gap at the boundary between the two groups
+        b = first[lr] if k < lr else first[k]
+        if pos[b] - pos[b - 1] > max_gap:
+            continue
+        f = _find_merged(state, owner, k)
+        if c < 0 or gamp[f] > gamp[c]:
+            c = f
+            left = k < lr
+    if c < 0:
+        return
+    lc = lo[c] if state[c] & 2 else c
+    hc = hi[c] if state[c] & 2 else c
+    owner[r] = c
+    state[r] |= 1
+    gamp[c] += gamp[r]
+    lo[c] = lc if lc < lr else lr
+    hi[c] = hc if hc > hr else hr
+    state[c] |= 2
+    # the two groups become one: the boundary between them is no longer a group start
+    new[first[lr] if left else first[hr + 1]] = False
+
+
+@numba.njit(cache=True, inline="always")
+def _run_end(new, pos, i0, max_gap):
+    """End ``i1`` of the run of coefficients starting at ``i0`` (``pos[i] - pos[i - 1] <=
+    max_gap`` inside ``[i0, i1)``) and its number of groups (``new[i0]`` counted as one)."""
+    n = new.size
+    i1 = i0 + 1
+    ng = 1
+    while i1 < n and not (pos[i1] - pos[i1 - 1] > max_gap):
+        if new[i1]:
+            ng += 1
+        i1 += 1
+    return i1, ng
+
+
 @numba.njit(cache=True)
-def _merge_small_inplace_kernel(new, pos, first, gamp, order, min_amplitude, max_gap, state,
-                                owner, lo, hi):
-    n_groups = gamp.size
-    for g in order:
-        r = _find_merged(state, owner, g)
-        if gamp[r] >= min_amplitude:
-            continue
-        lr = lo[r] if state[r] & 2 else r
-        hr = hi[r] if state[r] & 2 else r
-        c = -1
-        left = False
-        for k in (lr - 1, hr + 1):
-            if k < 0 or k >= n_groups:
-                continue
-            # same run: no gap above max_gap at the boundary between the two groups
-            b = first[lr] if k < lr else first[k]
-            if pos[b] - pos[b - 1] > max_gap:
-                continue
-            f = _find_merged(state, owner, k)
-            if c < 0 or gamp[f] > gamp[c]:
-                c = f
-                left = k < lr
-        if c < 0:
-            continue
-        lc = lo[c] if state[c] & 2 else c
-        hc = hi[c] if state[c] & 2 else c
-        owner[r] = c
-        state[r] |= 1
-        gamp[c] += gamp[r]
-        lo[c] = lc if lc < lr else lr
-        hi[c] = hc if hc > hr else hr
-        state[c] |= 2
-        # the two groups become one: the boundary between them is no longer a group start
-        new[first[lr] if left else first[hr + 1]] = False
+def _merge_small_runs_kernel(new, pos, amp, min_amplitude, max_gap):
+    """Compiled body of :func:`merge_small_groups_runs` (same arguments, ``pos`` int64 or
+    float64, ``amp`` float64, both C-contiguous; raises ``ValueError`` if a run does not
+    start with a flag)."""
+    n = new.size
+    # work arrays of the longest run (a first pass finds it; arrays assigned once: no
+    # reference counting in the loop), none of every group, whose fresh memory is slow to
+    # touch
+    cap = 1
+    i0 = 0
+    while i0 < n:
+        if not new[i0]:
+            raise ValueError("a run of coefficients does not start a group")
+        i1, ng = _run_end(new, pos, i0, max_gap)
+        if ng > cap:
+            cap = ng
+        i0 = i1
+    first = np.empty(cap, dtype=np.int64)
+    gamp = np.empty(cap)
+    buf = np.empty(cap, dtype=np.int64)
+    key = np.empty(cap)
+    state = np.empty(cap, dtype=np.int8)
+    owner = np.empty(cap, dtype=np.int64)
+    lo = np.empty(cap, dtype=np.int64)
+    hi = np.empty(cap, dtype=np.int64)
+    i0 = 0
+    while i0 < n:
+        # the run of coefficients [i0, i1): no gap above max_gap inside it (its groups can
+        # merge only with each other)
+        i1, ng = _run_end(new, pos, i0, max_gap)
+        if ng > 1:
+            # the run's groups (new[i0] is set): first members and amplitudes, summed in
+            # order from the first member (as group_sums)
+            g = -1
+            for i in range(i0, i1):
+                if new[i]:
+                    g += 1
+                    first[g] = i
+                    gamp[g] = amp[i]
+                else:
+                    gamp[g] += amp[i]
+            ns = 0
+            for g in range(ng):
+                state[g] = 0
+                if gamp[g] < min_amplitude:
+                    buf[ns] = g
+                    key[ns] = gamp[g]
+                    ns += 1
+            if ns > 32:
+                # stable sort by amplitude (rare: more than 32 small groups in one run)
+                srt = np.argsort(key[:ns], kind="mergesort")
+                buf[:ns] = buf[:ns][srt]
+            else:
+                # stable insertion sort by amplitude (ties keep the order of position)
+                for t in range(1, ns):
+                    kv = key[t]
+                    bv = buf[t]
+                    u = t
+                    while u > 0 and key[u - 1] > kv:
+                        key[u] = key[u - 1]
+                        buf[u] = buf[u - 1]
+                        u -= 1
+                    key[u] = kv
+                    buf[u] = bv
+            for t in range(ns):
+                _merge_one(buf[t], new, pos, first, gamp, ng, min_amplitude, max_gap, state,
+                           owner, lo, hi)
+        i0 = i1
 
 
-def merge_small_groups_inplace(new, pos, first, gamp, order, min_amplitude, max_gap):
+def merge_small_groups_runs(new, pos, amp, min_amplitude, max_gap):
     """Merge the groups below ``min_amplitude`` into a neighbour, in the start flags.
 
-    ``new``: group start flags of the sorted coefficients at ``pos``,
-    ``first = flatnonzero(new)``, ``gamp`` the group amplitudes (updated in
-    place).  A group below ``min_amplitude`` joins the larger of its two
-    neighbouring groups of the same run (no gap above ``max_gap`` between
-    them; the left one on a tie), the small groups visited in ``order``; the
-    start flag between two merged groups is cleared.  The same flags as a
-    union-find over all groups (``new[first[1:]] = roots[1:] != roots[:-1]``,
-    the tests' reference), without arrays of every group's run and root: the
-    union-find arrays are touched only where groups merge.
+    Groups are consecutive coefficients starting where ``new`` is set, inside
+    runs of coefficients whose positions are at most ``max_gap`` apart (as
+    :func:`group_starts` makes them).  In each run, the groups whose amplitude
+    (the sum of their ``amp``, in order from the first member, as
+    :func:`group_sums`) is below ``min_amplitude`` are visited in increasing
+    order of amplitude (stable: ties in order of position).  A visited group,
+    or the merged group it already belongs to, if still below
+    ``min_amplitude``, joins the larger (by current merged amplitude) of its
+    two neighbouring groups in the same run, the left one on a tie; the two
+    become one group with the summed amplitude and the start flag between
+    them is cleared.  A group with no neighbour in its run stays.  Runs do
+    not interact, so visiting them one at a time in order of position gives
+    the flags of the global order of amplitude.
+
+    Parameters
+    ----------
+    new : ndarray of bool, shape (n,)
+        Group start flags, updated in place (only cleared).
+    pos : ndarray of int64 or float64, shape (n,)
+        Sorted coefficient positions.
+    amp : array_like of float, shape (n,)
+        Coefficient amplitudes.
+    min_amplitude : float
+        Groups with a smaller amplitude merge into a neighbour.
+    max_gap : float
+        Coefficients more than ``max_gap`` apart are in different runs.
+
+    Returns
+    -------
+    None
+        ``new`` is modified in place.
+
+    Raises
+    ------
+    ValueError
+        If a run of coefficients does not start with a set flag.
     """
-    n_groups = gamp.size
-    state = np.zeros(n_groups, dtype=np.int8)
-    owner = np.empty(n_groups, dtype=np.int64)
-    lo = np.empty(n_groups, dtype=np.int64)
-    hi = np.empty(n_groups, dtype=np.int64)
-    _merge_small_inplace_kernel(new, _positions(pos),
-                                np.ascontiguousarray(first, dtype=np.int64), gamp,
-                                np.ascontiguousarray(order, dtype=np.int64),
-                                float(min_amplitude), float(max_gap), state, owner, lo, hi)
+    _merge_small_runs_kernel(new, _positions(pos), np.ascontiguousarray(amp, dtype=np.float64),
+                             float(min_amplitude), float(max_gap))
 
 
 def _gram_banded(idx, p, n):

@@ -534,7 +534,7 @@ def _support_problem(B, L, c, sup, ns, b2, B2):
 # ---------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _small_chol_solve(B, L, pidx, k, b, Lw, z):
     """Solve ``Q[P, P] z = b[P]`` (``P = pidx[:k]``, increasing) by banded Cholesky.
 
@@ -576,7 +576,7 @@ def _small_chol_subst(L, pidx, k, b, Lw, z):
         z[i] = s / Lw[i, 0]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _small_nnqp(B, L, b, m, tol_abs, max_iter, warm, x, passive, pidx, Lw, z, w):
     """``min 0.5 x^T Q x - b^T x`` s.t. ``x >= 0`` over the first ``m`` variables.
 
@@ -685,7 +685,7 @@ def _small_nnqp(B, L, b, m, tol_abs, max_iter, warm, x, passive, pidx, Lw, z, w)
             k = k2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _small_refit(B, L, c, sup, ns, max_rounds, tol_abs, max_iter, out, keep, pidx, Lw, z, x,
                  passive, w):
     """Least squares on the support ``sup[:ns]`` (normal equations ``Q_SS u = c_S``).
@@ -774,7 +774,7 @@ def _filtered(v, nv, i, taps, K):
     return acc
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _guess_peaks(cand, cval, c0, m, passive):
     """Starting free set of a component: every local maximum of ``c`` and its larger neighbour.
 
@@ -804,7 +804,7 @@ def _guess_peaks(cand, cval, c0, m, passive):
             passive[a + 1] = True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _guess_support(cgue, m, thr, passive):
     """Starting free set of a component: the candidates whose deconvolved ``c`` exceeds ``thr``.
 
