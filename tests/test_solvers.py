@@ -142,6 +142,36 @@ def test_warm_start_reaches_same_solution_faster(rng):
     assert warm.n_iter <= cold.n_iter
 
 
+@pytest.mark.parametrize("make_penalty", PENALTIES)
+@pytest.mark.parametrize("P", [1, 3])
+def test_warm_start_is_read_not_written(make_penalty, P, rng):
+    """A warm start (float64, flat or 2-D, contiguous or strided, or a list) is
+    only read: the result is its own array, never a view of ``x0``, and the same
+    bits as from a private copy of ``x0`` (and from the float64 array of a list)."""
+    op, y = spike_problem(rng, N=600, P=P)
+    df = Quadratic(op, y)
+    amax = np.abs(op.rmatvec(y)).max()
+    n = op.shape[1]
+    pen = make_penalty(0.05 * amax, n, rng)
+    near = coordinate_descent(df, make_penalty(0.07 * amax, n, rng), tol=1e-6).coef
+    near = near - 0.01 * amax * (rng.random(n) < 0.1)  # some negative entries
+    ref = coordinate_descent(df, pen, near.copy(), tol=1e-8)
+    wide = np.zeros((n, 2))
+    wide[:, 0] = near
+    for x0 in (near, near.reshape(P, -1), wide[:, 0], near.tolist()):
+        before = np.array(x0, dtype=np.float64, copy=True)
+        res = coordinate_descent(df, pen, x0, tol=1e-8)
+        np.testing.assert_array_equal(np.asarray(x0, dtype=np.float64), before)
+        if isinstance(x0, np.ndarray):
+            assert not np.shares_memory(res.coef, x0)
+        assert res.coef.tobytes() == ref.coef.tobytes()
+        assert res.objective.tobytes() == ref.objective.tobytes()
+    with pytest.raises(ValueError, match="finite"):
+        bad = near.copy()
+        bad[3] = -np.inf
+        coordinate_descent(df, pen, bad)
+
+
 def test_max_iter_warns_and_reports(rng):
     op, y = spike_problem(rng)
     df = Quadratic(op, y)
