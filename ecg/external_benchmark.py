@@ -16,7 +16,7 @@ Datasets (``--data-dir``, default ``../shared/data``):
   Physiological Signal Challenge 2021; reference = the beat labels of the
   ``.atr`` files (one per R peak; the rhythm marks ``+`` are not beats).
   Every record starts 30 samples (150 ms) before its first annotated beat and
-  ends 30 samples after its last one, so the whole record is scored:
+  ends 28-29 samples (140-145 ms) after its last one, so the whole record is scored:
   ``learning_period_s=0``, ``signal_length`` = record length.  Both leads
   are scored, each on its own (``data_101_6.atr`` ends with a rhythm mark at
   sample = record length, which :func:`sparse_events.ecg.read_wfdb_record`
@@ -220,7 +220,7 @@ def render(rows, methods, command, elapsed, load_before, load_after, n_worst) ->
              "Out-of-sample: no detector setting was chosen on these records.  Scoring: "
              "`sparse_events.ecg.evaluate` (beat annotations only, 150 ms one-to-one matching). "
              "CPSC 2021: whole record scored (`learning_period_s=0`; every record starts 150 ms "
-             "before its first annotated beat and ends 150 ms after its last one), beat labels of "
+             "before its first annotated beat and ends 140-145 ms after its last one), beat labels of "
              "`.atr`, rhythm marks `+` ignored. LUDB: reference = the QRS marks `N` of the lead's "
              "own delineation file (`.ii` for lead II, `.i` for lead I); only the annotated span "
              "is scored (from its first to its last annotation, 0.66-2.21 s to 7.63-9.53 s on lead "
@@ -322,6 +322,10 @@ def main(argv=None) -> int:
     if args.leads:
         for pair in args.leads.split(","):
             ds, _, lead = pair.strip().partition(":")
+            if ds not in datasets or lead not in DATASETS[ds][1]:
+                parser.error(f"--leads entry {pair.strip()!r}: expected <dataset>:<lead> with a "
+                             f"dataset of --datasets ({', '.join(datasets)}) and one of its "
+                             "leads")
             leads.setdefault(ds, []).append(lead)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else mb.default_methods()
     items = list_items(data_dir, datasets, leads)

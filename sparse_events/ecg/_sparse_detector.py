@@ -146,11 +146,13 @@ Pipeline (:func:`find_peaks_sparse`):
    among a few values on the MIT-BIH and NSTDB benchmark itself (in-sample).
 
 Cost (24 MIT-BIH records of shared/, one thread, CPU time of ``ecg_peaks``
-with cleaning, per-stage timers, November 2026 after the third round of
-speed-ups of issue 9, which left every detection and candidate unchanged):
-about 62 % in the cross-products LASSO of the second pass (37 % in the
-coordinate-descent solves, 14 % in Algorithm 1's final step, 11 % in the
-rest of Algorithm 1 and its wrapper: weights, costs, compaction), 13 % in the
+with cleaning, per-stage timers, November 2026, about 1.56 s in all; the
+speed-ups of issue 9 left every detection and candidate unchanged): about
+57-58 % in the cross-products LASSO of the second pass (42-43 % in the
+coordinate-descent solves, 5 % in Algorithm 1's final step, 10 % in the
+rest of Algorithm 1 and its wrapper: weights, costs, compaction); the shares
+below were measured before the last round on Algorithm 1 (total then about
+1.80 s, so they are now about 15 % larger): 13 % in the
 zero-phase band-pass filters of ``ecg_clean`` and of the chunks (compiled,
 :mod:`._zero_phase`: scipy's arithmetic, the QRS and slope bands of a chunk
 filtered in one interleaved pass, the odd padding and ``ecg_clean``'s mean
@@ -160,7 +162,8 @@ arithmetic), 7 % in the dictionary learning (6 % in the leader clustering),
 4 % in the matched filter, about 5 % in the candidates (0.085 s of about
 1.80 s: activation clusters, shape fit and local amplitude 0.063 s, R
 refinement and slope maxima 0.022 s) and 2 % in the decision, the rest in
-bookkeeping and the output frame.  Compiled (numba) with the same arithmetic as the numpy expressions they replaced:
+bookkeeping and the output frame.  Compiled (numba) with the same arithmetic
+as the numpy expressions they replaced:
 the activation clusters of a chunk (numpy's pairwise summation reproduced),
 the R refinement and slope maxima (their windows' cache lines loaded first:
 the windows are scattered over a chunk that is rarely still in cache), the
@@ -860,6 +863,8 @@ def _activation_clusters(coef, merge):
     copy only for other layouts); the detector's activations are C-ordered.
     """
     coef = np.ascontiguousarray(coef, dtype=np.float64)
+    if coef.shape[0] == 0:  # no atoms: no activation (the kernel reads row 0)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     times, atoms, strength, first, last = _activation_clusters_kernel(coef, int(merge))
     long = np.flatnonzero(np.isnan(strength))
     if long.size:  # clusters of more than _PAIRWISE_BLOCK + 1 times: numpy sums them

@@ -226,8 +226,7 @@ class CrossProductsProblem:
         ``gamma`` (length ``N``) are the weights of every kernel (None: all
         ones) and ``r = y - H c``; only the weights at the support of ``c``
         are read.  With ``gamma = self._gamma(self._abs_dense(w))`` this is,
-        bit for bit, ``Q`` with the weights ``self.weights(self.dense(w))``
-        (tests: ``DenseCrossProductsProblem.surrogate_sparse``).
+        bit for bit, ``Q`` with the weights ``self.weights(self.dense(w))``.
         """
         gam = np.ones(c.idx.size) if gamma is None else gamma[c.idx % self.N]
         return 0.5 * float(r @ r) + self.lasso_alpha * float(gam @ np.abs(c.val))

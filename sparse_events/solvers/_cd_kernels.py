@@ -1303,7 +1303,9 @@ def banded_scores_cand(x, nz, r, kernels, n_samples, shift, n_rows, thresh, posi
     a score per coefficient: every coordinate with a positive score (the
     support, score inf, and the violators), in index order, in ``cand[:n_support
     + n_violators]``, their scores in ``cscores``.  ``nz``: sorted flat indices
-    that include every nonzero of ``x`` (``x`` is read there only)."""
+    that include every nonzero of ``x`` (``x`` is read there only).  ``cand`` and
+    ``cscores`` must have ``P * n_samples`` entries: the dense pass writes one
+    entry per coordinate before the count decides whether it stays."""
     return _banded_scores_cand_into(x, nz, r, kernels, n_samples, shift, n_rows, thresh,
                                     positive, cand, cscores, np.empty(_BLOCK), False)
 
@@ -1387,7 +1389,9 @@ def banded_gram_update(corr, ws, delta, kernels, T, W, n_samples, shift, n_rows)
 @njit(cache=True, nogil=True)
 def _candidates_above(cand, cscores, n_cand, tau, n_ties, ws):
     """The candidates with score inf or > tau, plus the first ``n_ties`` equal to
-    tau, written to the front of ``ws`` (large enough); returns that view.
+    tau, written to the front of ``ws``, which must hold at least ``n_cand``
+    entries (every candidate is written there before the count decides whether
+    it stays; numba does not check bounds); returns that view.
 
     Branch-free (every candidate is written, the count advances by the test):
     the test is a coin flip for most candidates, and a branch on it cost
