@@ -481,6 +481,12 @@ def test_merge_runs_refuses_a_run_without_a_start_flag():
     new = np.array([False, False, True, False])
     with pytest.raises(ValueError, match="does not start a group"):
         merge_small_groups_runs(new, pos, amp, 10.0, 1.0)
+    # arrays of different lengths: a clear error before the compiled loop reads past one
+    new = np.array([True, False, True, False])
+    for p, a in ((pos[:3], amp), (pos, amp[:3]), (pos, np.ones((4, 1)))):
+        with pytest.raises(ValueError, match="one length"):
+            merge_small_groups_runs(new, p, a, 10.0, 1.0)
+    assert new.tolist() == [True, False, True, False]  # untouched
 
 
 @pytest.mark.parametrize("n_runs, run_groups", [(300, 3), (20, 80), (3, 2000)])

@@ -645,10 +645,15 @@ def merge_small_groups_runs(new, pos, amp, min_amplitude, max_gap):
     Raises
     ------
     ValueError
-        If a run of coefficients does not start with a set flag.
+        If ``new``, ``pos`` and ``amp`` differ in length, or a run of
+        coefficients does not start with a set flag.
     """
-    _merge_small_runs_kernel(new, _positions(pos), np.ascontiguousarray(amp, dtype=np.float64),
-                             float(min_amplitude), float(max_gap))
+    pos = _positions(pos)
+    amp = np.ascontiguousarray(amp, dtype=np.float64)
+    if not (new.shape == pos.shape == amp.shape and new.ndim == 1):
+        raise ValueError(f"new, pos and amp must be 1-D of one length, got shapes {new.shape}, "
+                         f"{pos.shape} and {amp.shape}")
+    _merge_small_runs_kernel(new, pos, amp, float(min_amplitude), float(max_gap))
 
 
 def _gram_banded(idx, p, n):
