@@ -251,20 +251,6 @@ def render(rows, methods, command, elapsed, load_before, load_after, n_worst) ->
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace the block between BEGIN/END, or insert it before the six-lead section."""
-    block = f"{BEGIN}\n{text}\n{END}"
-    old = path.read_text()
-    if BEGIN in old and END in old:
-        new = old[:old.index(BEGIN)] + block + old[old.index(END) + len(END):]
-    elif BEFORE in old:
-        k = old.index(BEFORE)
-        new = old[:k] + block + "\n\n" + old[k:]
-    else:
-        new = old.rstrip() + "\n\n" + block + "\n"
-    path.write_text(new)
-
-
 def library_origin() -> str:
     """Folder of the ``sparse_events`` package imported (and its git commit, if any)."""
     import subprocess
@@ -352,14 +338,8 @@ def main(argv=None) -> int:
         if argv is None else "external_benchmark.main(%r)" % (argv,)
     text = render(rows, methods, command, elapsed, load_before, load_average(), args.worst)
     print(text)
-    if args.csv:
-        import pandas as pd
-
-        pd.DataFrame([{k: v for k, v in r.items() if k != "timing_errors_ms"} for r in rows]) \
-            .to_csv(args.csv, index=False)
-    if not args.no_write:
-        write_section(text)
-        print(f"\nwritten to {RESULTS}")
+    mb.save_outputs(text, rows, args.csv, not args.no_write, path=RESULTS, begin=BEGIN, end=END,
+                    before=BEFORE)
     return 0
 
 

@@ -309,12 +309,18 @@ def target_check(ok, methods, mit, nst) -> list[str]:
     return lines + [""]
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    block = f"{BEGIN}\n{text}\n{END}"
+def write_section(text: str, path: Path = RESULTS, begin: str = BEGIN, end: str = END,
+                  before: str | None = None) -> None:
+    """Replace the block between ``begin`` and ``end`` in ``path``; without it, insert the
+    block before the line ``before`` (when given and present) or append it."""
+    block = f"{begin}\n{text}\n{end}"
     if path.is_file():
         old = path.read_text()
-        if BEGIN in old and END in old:
-            new = old[:old.index(BEGIN)] + block + old[old.index(END) + len(END):]
+        if begin in old and end in old:
+            new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
+        elif before is not None and before in old:
+            k = old.index(before)
+            new = old[:k] + block + "\n\n" + old[k:]
         else:
             new = old.rstrip() + "\n\n" + block + "\n"
     else:
@@ -366,15 +372,21 @@ def main(argv=None) -> int:
         if argv is None else "mitdb_benchmark.main(%r)" % (argv,)
     text = render(rows, methods, mit, nst, command, elapsed)
     print(text)
-    if args.csv:
+    save_outputs(text, rows, args.csv, not args.no_write)
+    return 0
+
+
+def save_outputs(text, rows, csv_path, write, **section) -> None:
+    """Per-record rows (without the timing errors) to ``csv_path`` if given; the section
+    ``text`` into RESULTS.md if ``write`` (``section``: keywords of :func:`write_section`)."""
+    if csv_path:
         import pandas as pd
 
         pd.DataFrame([{k: v for k, v in r.items() if k != "timing_errors_ms"} for r in rows]) \
-            .to_csv(args.csv, index=False)
-    if not args.no_write:
-        write_section(text)
-        print(f"\nwritten to {RESULTS}")
-    return 0
+            .to_csv(csv_path, index=False)
+    if write:
+        write_section(text, **section)
+        print(f"\nwritten to {section.get('path', RESULTS)}")
 
 
 if __name__ == "__main__":

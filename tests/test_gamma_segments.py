@@ -466,11 +466,9 @@ def test_solver_kkt_check_equals_the_residual_check(rl, seed, monkeypatch):
     assert want < 1e-9
 
 
-def test_run_kkt_sees_perturbed_solutions():
-    """``_run_kkt`` over the runs == ``kkt_runs`` for solutions that are not optimal (changed
-    amplitudes, a coefficient removed or moved, one added at the record's end)."""
-    from sparse_events.gamma._segments import _run_kkt, kkt_runs
-
+def _run_kkt_problem():
+    """A record, its runs and solution, and the tables ``_run_kkt`` reads: ``(y, alpha, n,
+    margin, starts, ends, idx, coef, cum, acf, c)`` with ``c = H^T y``."""
     y, alpha = _record(1.0, 5)
     n = y.size
     margin = L + 2
@@ -479,6 +477,15 @@ def test_run_kkt_sees_perturbed_solutions():
     cum = pulse_cross_sums(PULSE)
     acf = cum[np.arange(L), L - np.arange(L)].copy()
     c = np.convolve(np.concatenate([y, np.zeros(L)]), PULSE[::-1])[L - 1: L - 1 + n]
+    return y, alpha, n, margin, s, e, idx, coef, cum, acf, c
+
+
+def test_run_kkt_sees_perturbed_solutions():
+    """``_run_kkt`` over the runs == ``kkt_runs`` for solutions that are not optimal (changed
+    amplitudes, a coefficient removed or moved, one added at the record's end)."""
+    from sparse_events.gamma._segments import _run_kkt, kkt_runs
+
+    y, alpha, n, margin, s, e, idx, coef, cum, acf, c = _run_kkt_problem()
 
     def solver_check(i, v):
         worst = 0.0
@@ -562,14 +569,7 @@ def test_run_kkt_refuses_coefficients_it_does_not_meet():
     inside the checked samples (a coefficient in the margin, repeated, out of order)."""
     from sparse_events.gamma._segments import _run_kkt, kkt_runs
 
-    y, alpha = _record(1.0, 5)
-    n = y.size
-    margin = L + 2
-    s, e = screen_runs(y, PULSE, alpha, margin)
-    idx, coef = _segments.solve_runs(y, PULSE, alpha, s, e, margin=margin)[:2]
-    cum = pulse_cross_sums(PULSE)
-    acf = cum[np.arange(L), L - np.arange(L)].copy()
-    c = np.convolve(np.concatenate([y, np.zeros(L)]), PULSE[::-1])[L - 1: L - 1 + n]
+    y, alpha, n, margin, s, e, idx, coef, cum, acf, c = _run_kkt_problem()
     # the run inside the record holding the most coefficients
     count = np.searchsorted(idx, e) - np.searchsorted(idx, s)
     count[(s == 0) | (e == n)] = -1
