@@ -681,6 +681,17 @@ def test_short_epoch_inside_path_equals_general_path(mode, L, rng):
     shuffled = rng.permutation(n).astype(np.int64)
     lo, hi = design.cd_inside_range(shuffled)
     assert np.all((shuffled[lo:hi] >= design.shift) & (shuffled[lo:hi] <= last))
+    # unsorted, inside columns only: the bisection brackets all of them and the check
+    # accepts the whole set; one outside column among them: never in the range
+    inner = rng.permutation(np.arange(design.shift, last + 1)).astype(np.int64)
+    if inner.size:
+        assert design.cd_inside_range(inner) == (0, inner.size)
+        outside = np.flatnonzero((np.arange(n) < design.shift) | (np.arange(n) > last))
+        if outside.size:
+            mixed = np.insert(inner, inner.size // 2, outside[0])
+            lo, hi = design.cd_inside_range(mixed)
+            assert np.all((mixed[lo:hi] >= design.shift) & (mixed[lo:hi] <= last))
+            assert hi - lo < mixed.size
 
 
 @pytest.mark.parametrize("mode", MODES)
