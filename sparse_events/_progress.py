@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1)
+def _tqdm_class():
+    """``tqdm.auto.tqdm`` with ipywidgets installed, else the text ``tqdm`` (resolved once:
+    a failed optional import costs tens of microseconds per bar otherwise)."""
+    try:
+        import ipywidgets  # noqa: F401
+        from tqdm.auto import tqdm
+    except ImportError:
+        from tqdm import tqdm
+    return tqdm
 
 
 def progress_enabled(progress) -> bool:
@@ -19,11 +32,5 @@ def progress_bar(iterable=None, *, total=None, desc=None, progress=None, unit="i
     In Jupyter with ipywidgets installed the bar is a widget (``tqdm.auto``);
     otherwise a text bar on stderr (``tqdm.auto`` without ipywidgets would warn).
     """
-    try:
-        import ipywidgets  # noqa: F401
-        from tqdm.auto import tqdm
-    except ImportError:
-        from tqdm import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, unit=unit,
+    return _tqdm_class()(iterable, total=total, desc=desc, unit=unit,
                 disable=not progress_enabled(progress), file=sys.stderr)

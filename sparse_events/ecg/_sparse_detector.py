@@ -184,7 +184,7 @@ from numba import njit
 from scipy.ndimage import median_filter
 
 from .._exceptions import ConvergenceWarning
-from .._progress import progress_bar, progress_enabled
+from .._progress import progress_bar
 from .._threads import with_one_blas_thread
 from .._validation import check_int, check_option, check_scalar
 from ..models._cross_products_kernels import nonzeros
@@ -505,28 +505,32 @@ class _FilteredChunks:
         # QRS band (8 n / q bytes), slope band (8 n), normalized QRS band and flat mask (9 n / q)
         self.keep = 8 * n + 17 * n / front.q <= _CACHE_BYTES
         self._qrs, self._slope = {}, {}
-        self._normalized, self._levels = {}, None
+        self._normalized = {}
+        self.block_max = self.flat_level = None
 
-    def normalized(self, i, block_max, flat_level):
+    def set_levels(self, block_max, flat_level):
+        """The record's block maxima and flat level (:func:`_local_amplitude`), set once
+        before :meth:`normalized` is used."""
+        self.block_max, self.flat_level = block_max, flat_level
+        self._normalized = {}
+
+    def normalized(self, i):
         """``(yn, flat)`` of chunk ``i``: its QRS band over the local amplitude, zero where
-        flat, and the flat mask (:func:`_local_amplitude`).
+        flat, and the flat mask (:func:`_local_amplitude`, with the levels of
+        :meth:`set_levels`).
 
-        The same for every pass: kept with the filtered chunks (when they are kept)
-        for the record's ``block_max`` and ``flat_level``.
+        The same for every pass: kept with the filtered chunks (when they are kept).
         """
-        key = (i, flat_level)
-        if self._levels is not block_max:
-            self._normalized, self._levels = {}, block_max
-        got = self._normalized.get(key)
+        got = self._normalized.get(i)
         if got is None:
             y = self.qrs(i)
-            amp, flat = _local_amplitude(block_max, flat_level, self.front,
+            amp, flat = _local_amplitude(self.block_max, self.flat_level, self.front,
                                          self.chunks[i].start // self.front.q, y.size)
             got = (np.where(flat, 0.0, y / amp), flat)
             for arr in got:
                 arr.setflags(write=False)  # shared by the passes
             if self.keep:
-                self._normalized[key] = got
+                self._normalized[i] = got
         return got
 
     def _both(self, i):
@@ -729,7 +733,7 @@ def _seed_magnitudes(yn, kern: _Kernels, params):
 
 
 def _candidates_in_chunk(x, i, filtered: _FilteredChunks, front: _FrontEnd, kern: _Kernels,
-                         block_max, flat_level, params, diagnostics, prior=None,
+                         params, diagnostics, prior=None,
                          want_aligned=True, matched_filter=False):
     """Candidates of chunk ``i``, and its activations aligned on R (for a later pass;
     None unless ``want_aligned``).
@@ -741,7 +745,7 @@ def _candidates_in_chunk(x, i, filtered: _FilteredChunks, front: _FrontEnd, kern
     c = filtered.chunks[i]
     seg = x[c.start:c.stop]
     start_red = c.start // q
-    yn, flat = filtered.normalized(i, block_max, flat_level)  # computed once per record
+    yn, flat = filtered.normalized(i)  # computed once per record
     if not np.any(yn):
         return _Candidates.empty(), _NO_ACTIVATION if want_aligned else None
     warm = params["solver"] == "cross_products"
@@ -1019,21 +1023,16 @@ def _window_max_kernel(d, centres, half, out):
     return touched
 
 
-def _find_candidates(x, front, kern, filtered, block_max, flat_level, params, diagnostics,
+def _find_candidates(x, front, kern, filtered, params, diagnostics,
                      progress=None, desc=None, priors=None, want_aligned=True,
                      matched_filter=False):
     """Candidates over all chunks, and each chunk's R-aligned activations (sparse; None
     per chunk unless ``want_aligned``: the last pass does not need them).
     ``matched_filter``: see :func:`_candidates_in_chunk`."""
     chunks = range(len(filtered.chunks))
-    # no tqdm object without a bar (building a disabled one costs about 0.3 ms: a failed
-    # optional import each time)
-    bar = (progress_bar(chunks, desc=desc, progress=progress, unit="chunk")
-           if progress_enabled(progress) else chunks)
     parts, aligned = [], []
-    for i in bar:
-        cand, act = _candidates_in_chunk(x, i, filtered, front, kern, block_max, flat_level,
-                                         params, diagnostics,
+    for i in progress_bar(chunks, desc=desc, progress=progress, unit="chunk"):
+        cand, act = _candidates_in_chunk(x, i, filtered, front, kern, params, diagnostics,
                                          None if priors is None else priors[i],
                                          want_aligned, matched_filter)
         parts.append(cand)
@@ -1428,7 +1427,7 @@ def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
         raise ValueError("cleaned is flat (constant, or no signal in the QRS band 5-22 Hz): "
                          "no beat to detect")
     positive = block_max[block_max > 1e-6 * span]
-    flat_level = _FLAT_FRACTION * float(np.median(positive))
+    filtered.set_levels(block_max, _FLAT_FRACTION * float(np.median(positive)))
     personalized = isinstance(dictionary, str) and dictionary == "personalized"
     if isinstance(dictionary, QRSDictionary):
         dico, generic = dictionary, _detector_kernels(dictionary, front)
@@ -1441,7 +1440,7 @@ def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
     matched = (personalized and _PASS1_MATCHED_FILTER
                and params["solver"] == "cross_products")
     cand, priors = _find_candidates(x, front, generic, filtered,
-                                    block_max, flat_level, params, diagnostics,
+                                    params, diagnostics,
                                     progress=progress, desc=f"sparse R peaks, pass 1/{n_passes}",
                                     want_aligned=personalized and _WARM_PASS2,
                                     matched_filter=matched)
@@ -1455,7 +1454,7 @@ def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
     if learned is not None:
         dico, learned_kernels = _distinct_atoms(learned, front)
         cand, _ = _find_candidates(x, front, learned_kernels, filtered,
-                                   block_max, flat_level, params, diagnostics,
+                                   params, diagnostics,
                                    progress=progress, desc="sparse R peaks, pass 2/2",
                                    priors=priors if _WARM_PASS2 else None,
                                    want_aligned=False)
@@ -1463,7 +1462,7 @@ def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
     elif matched:
         # no learned dictionary: the sparse pass of the generic one is the final pass
         cand, _ = _find_candidates(x, front, generic, filtered,
-                                   block_max, flat_level, params, diagnostics,
+                                   params, diagnostics,
                                    progress=progress, desc="sparse R peaks, pass 2/2",
                                    want_aligned=False)
         accepted = _decide(cand, fs, params)
