@@ -450,8 +450,7 @@ def _find_merged(state, owner, g):
 
 
 @numba.njit(cache=True, inline="always")
-def _merge_one(g, new, pos, first, gamp, n_groups, min_amplitude, max_gap, state, owner, lo,
-               hi):
+def _merge_one(g, new, first, gamp, n_groups, min_amplitude, state, owner, lo, hi):
     """One merge step of :func:`merge_small_groups_runs`, in place.
 
     Parameters
@@ -462,18 +461,15 @@ def _merge_one(g, new, pos, first, gamp, n_groups, min_amplitude, max_gap, state
     new : ndarray of bool
         Group start flags of the coefficients; the flag at the boundary between
         ``r`` and the group it joins is cleared.
-    pos : ndarray
-        Sorted coefficient positions.
     first : ndarray of int64
-        Index in ``pos`` of each group's first coefficient.
+        Index (in the coefficients) of each group's first coefficient.
     gamp : ndarray of float64
         Group amplitudes; the joined root's amplitude gets ``gamp[r]`` added.
     n_groups : int
-        Number of groups (the groups are ``0 .. n_groups - 1``).
-    min_amplitude, max_gap : float
-        ``r`` merges only if ``gamp[r] < min_amplitude``, and only with a
-        neighbouring group of its run: the boundary gap in ``pos`` is at most
-        ``max_gap``.
+        Number of groups, ``0 .. n_groups - 1``: the groups of one run (the
+        caller passes one run at a time, so every neighbour is in the run).
+    min_amplitude : float
+        ``r`` merges only if ``gamp[r] < min_amplitude``.
     state : ndarray of int8
         Per group: bit 1 set once the group has joined another (``owner``
         valid), bit 2 set once others have joined it (``lo``, ``hi`` valid).
@@ -488,7 +484,7 @@ def _merge_one(g, new, pos, first, gamp, n_groups, min_amplitude, max_gap, state
     -----
     ``r`` joins the larger (``gamp`` of the neighbour's root) of the groups just
     left and right of its span, the left one on a tie; nothing changes if
-    ``gamp[r] >= min_amplitude`` or no neighbour is in the same run.
+    ``gamp[r] >= min_amplitude`` or it has no neighbour (a run of one group).
     """
     r = _find_merged(state, owner, g)
     if gamp[r] >= min_amplitude:
@@ -499,10 +495,6 @@ def _merge_one(g, new, pos, first, gamp, n_groups, min_amplitude, max_gap, state
     left = False
     for k in (lr - 1, hr + 1):
         if k < 0 or k >= n_groups:
-            continue
-        # same run: no gap above max_gap at the boundary between the two groups
-        b = first[lr] if k < lr else first[k]
-        if pos[b] - pos[b - 1] > max_gap:
             continue
         f = _find_merged(state, owner, k)
         if c < 0 or gamp[f] > gamp[c]:
@@ -602,8 +594,7 @@ def _merge_small_runs_kernel(new, pos, amp, min_amplitude, max_gap):
                     key[u] = kv
                     buf[u] = bv
             for t in range(ns):
-                _merge_one(buf[t], new, pos, first, gamp, ng, min_amplitude, max_gap, state,
-                           owner, lo, hi)
+                _merge_one(buf[t], new, first, gamp, ng, min_amplitude, state, owner, lo, hi)
         i0 = i1
 
 
