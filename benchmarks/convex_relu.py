@@ -244,6 +244,17 @@ def run_mlp(Xtr, ytr, Xte, yte, hidden, alpha_mlp, seeds):
                 spread=float(np.std(tests)), note=f"alpha={alpha_mlp:g}, {len(seeds)} seeds")
 
 
+def _folds(X, n_splits, time_ordered):
+    """The validation folds of both validated rows: ``TimeSeriesSplit(n_splits)`` (train on
+    the past, validate on the next block) or ``KFold(n_splits, shuffle=True,
+    random_state=0)``, as ``(train, validation)`` index pairs."""
+    from sklearn.model_selection import KFold, TimeSeriesSplit
+
+    splitter = (TimeSeriesSplit(n_splits=n_splits) if time_ordered
+                else KFold(n_splits=n_splits, shuffle=True, random_state=0))
+    return list(splitter.split(X))
+
+
 def _mlp_fit(X, y, hidden, alpha_mlp, seed):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPRegressor
@@ -266,11 +277,7 @@ def run_mlp_validated(Xtr, ytr, Xte, yte, hidden_grid, alpha_grid, seeds, n_spli
     procedure (selection included) divided by the number of seeds, i.e. per
     final model.
     """
-    from sklearn.model_selection import KFold, TimeSeriesSplit
-
-    splitter = (TimeSeriesSplit(n_splits=n_splits) if time_ordered
-                else KFold(n_splits=n_splits, shuffle=True, random_state=0))
-    folds = list(splitter.split(Xtr))
+    folds = _folds(Xtr, n_splits, time_ordered)
     t0, c0 = time.perf_counter(), time.process_time()
     scores = {}
     for hidden in hidden_grid:
@@ -306,11 +313,7 @@ def validate_ours(Xtr, ytr, gates, grid, n_splits, time_ordered=True):
     where the fixed gates put their hyperplanes).  Returns the winner and the
     scores of every configuration.
     """
-    from sklearn.model_selection import KFold, TimeSeriesSplit
-
-    splitter = (TimeSeriesSplit(n_splits=n_splits) if time_ordered
-                else KFold(n_splits=n_splits, shuffle=True, random_state=0))
-    folds = list(splitter.split(Xtr))
+    folds = _folds(Xtr, n_splits, time_ordered)
     scores = {}
     for kind in grid["kind"]:
         for scale in grid["scale"]:
