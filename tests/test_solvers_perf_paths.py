@@ -519,7 +519,8 @@ def _sequential_dual_scaling(corr, t, positive):
 def test_candidate_checks_agree_bitwise(P, rng):
     """The check visits only flagged coordinates: its measures and list equal, bit
     for bit, those of a pass over all coordinates (``nz`` followed, or ``x`` read
-    everywhere, or from a stored correlation; with one threshold and a dense
+    everywhere, with ``nz`` listing every coordinate or any array of that length,
+    or from a stored correlation; with one threshold and a dense
     listing, the branch-free pass over every coordinate), and its dual scaling
     the sequential scan; blocks whose length is not a multiple of 8 included."""
     op, design, x, y = banded_problem(rng, "same", P, N=2048 + 1003, L=9)
@@ -537,7 +538,9 @@ def test_candidate_checks_agree_bitwise(P, rng):
         # listing: with one threshold, a pass over every coordinate without flags)
         assert listed.size * kern._DENSE_NZ < n
         runs = []
-        for nz in (listed.astype(np.int64), np.arange(n, dtype=np.int64)):
+        # (a listing of n entries stands for every coordinate and is not read)
+        for nz in (listed.astype(np.int64), np.arange(n, dtype=np.int64),
+                   np.full(n, -7, dtype=np.int64)):
             cand, cscores = np.full(n, -1, dtype=np.int64), np.empty(n)
             stats = kern.banded_scores_cand(xp, nz, r, design.kernels, *args, t, pen.positive,
                                             cand, cscores)
@@ -554,8 +557,78 @@ def test_candidate_checks_agree_bitwise(P, rng):
             runs.append((stats3.tobytes(), cand3[:k].tobytes(), cscores3[:k].tobytes()))
         assert all(run == runs[0] for run in runs)
         np.testing.assert_allclose(store, corr, rtol=1e-12, atol=1e-12 * amax)
+        # max|c| (integer maxima of the bit patterns) against the float maximum
+        assert stats[5] == np.abs(store).max()
         if t.size > 1:
             assert stats[4] == _sequential_dual_scaling(store, t, pen.positive)
+        else:
+            top = max(store.max(), 0.0) if pen.positive else np.abs(store).max()
+            assert stats[4] == top / t[0]
+
+
+def _float_maxima(corr):
+    """``max(|c|, 0)`` and ``max(c, 0)`` by float compares from ``+0.0`` (NaN
+    never taken), as a plain sequential scan."""
+    cm = sm = 0.0
+    for v in corr.tolist():
+        a = abs(v)
+        cm = a if a > cm else cm
+        sm = v if v > sm else sm
+    return cm, sm
+
+
+def _same_float(a, b):
+    """Equal values with the same sign bit, or both NaN."""
+    if np.isnan(a) or np.isnan(b):
+        return bool(np.isnan(a) and np.isnan(b))
+    return a == b and np.signbit(a) == np.signbit(b)
+
+
+def test_correlation_maxima_from_bit_patterns_on_special_values(rng):
+    """The maxima of ``|c|`` and ``max(c, 0)`` of the outer check (integer
+    maxima of the bit patterns) equal those of float compares: signed zeros,
+    subnormals, infinities, NaN of either sign bit and payload, the largest
+    doubles, all-negative inputs and blocks, for both signs of the penalty."""
+    def from_bits(u):
+        return np.array([u], dtype=np.uint64).view(np.float64)[0]
+
+    tiny = np.finfo(np.float64).tiny
+    big = np.finfo(np.float64).max
+    special = np.array([0.0, -0.0, 5e-324, -5e-324, tiny, -tiny, 1e-310, -1e-310, 1.0, -1.0,
+                        np.inf, -np.inf, big, -big, from_bits(0x7FF8000000000000),
+                        from_bits(0xFFF8000000000000), from_bits(0x7FF0000000000001),
+                        from_bits(0xFFF0000000000001), from_bits(0xFFFFFFFFFFFFFFFF)])
+    assert np.isnan(special[-5:]).all() and np.signbit(special[-4]) and np.signbit(special[-1])
+    B = kern._BLOCK
+    cases = [special, -np.abs(special), special[np.isnan(special)], np.array([-0.0, -5e-324]),
+             np.full(3, -np.inf)]
+    for trial in range(400):
+        m = int(rng.integers(1, 40)) if trial % 4 else int(rng.integers(B - 3, 3 * B))
+        c = rng.choice(special, m)
+        normal = rng.random(m) < 0.3
+        c[normal] = (rng.standard_normal(normal.sum())
+                     * 10.0 ** rng.integers(-320, 300, normal.sum()).astype(float))
+        if trial % 3 == 0:
+            c = -np.abs(c)  # all negative (and -0.0, NaN with the sign bit)
+        cases.append(c)
+    # one block all negative, the next with the maxima (and the reverse)
+    c = -np.abs(rng.standard_normal(2 * B + 5))
+    c[B + 7] = 3.0
+    c[B + 9] = -4.0
+    cases += [c, c[::-1].copy()]
+    for corr in cases:
+        n = corr.size
+        x = np.zeros(n)
+        cm, sm = _float_maxima(corr)
+        for positive in (False, True):
+            t = np.array([0.5])
+            stats = kern.scores_cand_from_corr(x, np.empty(0, dtype=np.int64), np.zeros(3),
+                                               corr, t, positive, np.empty(n, dtype=np.int64),
+                                               np.empty(n))
+            assert _same_float(stats[5], cm), (corr, stats[5], cm)
+            with np.errstate(over="ignore"):
+                smax = (sm if positive else cm) / t[0]
+            assert _same_float(stats[4], smax), (corr, positive)
 
 
 def test_selection_from_many_candidates_is_about_the_top(rng):
@@ -845,3 +918,144 @@ def test_cd_with_prefetch_hints_equals_without_and_sklearn(positive, monkeypatch
     sk = SkLasso(alpha=lam / N, fit_intercept=False, positive=positive, tol=1e-12,
                  max_iter=100000).fit(H, y)
     np.testing.assert_allclose(on.coef, sk.coef_, atol=1e-6 * np.abs(sk.coef_).max())
+
+
+def test_stable_order_equals_numpy_mergesort(rng):
+    """``stable_order`` (merges of the sorted runs) is numpy's stable argsort: random
+    keys with ties, a few sorted runs (the starts of several kernels), sorted,
+    reversed, empty and single keys."""
+    cases = [np.empty(0, dtype=np.int64), np.array([3], dtype=np.int64),
+             np.arange(40, dtype=np.int64), np.arange(40, dtype=np.int64)[::-1].copy()]
+    for _ in range(300):
+        m = int(rng.integers(0, 80))
+        cases.append(rng.integers(-5, 6, m))
+        cases.append(np.concatenate([np.sort(rng.integers(-20, 40, int(rng.integers(0, 20))))
+                                     for _ in range(int(rng.integers(1, 8)))]))
+    for keys in cases:
+        keys = keys.astype(np.int64)
+        np.testing.assert_array_equal(kern.stable_order(keys),
+                                      np.argsort(keys, kind="mergesort"))
+
+
+def test_newton_step_with_several_kernels_equals_presorted_working_set(rng):
+    """With several kernels a working set sorted by flat index lists the starts
+    in one run per kernel (merged by ``stable_order``): the step equals, bit for
+    bit, the step on a working set already sorted by start (ties by kernel)."""
+    op, design, x, y = banded_problem(rng, "same", P=4, N=600, L=11)
+    x += 0.05 * rng.standard_normal(x.size) * (x != 0)
+    r = y - design.matvec(x)
+    T = kern.kernel_cross_products(design.kernels)
+    ws = np.flatnonzero(x).astype(np.int64)
+    p = ws // design.n_samples
+    by_start = ws[np.lexsort((p, ws - p * design.n_samples))]
+    t = np.array([0.05 * np.abs(design.rmatvec(y)).max()])
+    out = []
+    for w in (ws, by_start):
+        xa, ra = x.copy(), r.copy()
+        n = kern.banded_newton(xa, ra, w, design.kernels, T, design.n_samples, design.shift,
+                               design.n_rows, t, False, ahead=0)
+        out.append((n, xa, ra))
+    assert out[0][0] == out[1][0] > 0
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    np.testing.assert_array_equal(out[0][2], out[1][2])
+
+
+def test_scratch_buffers_are_distinct_and_sized(monkeypatch):
+    """``_scratch``: one buffer per name (never shared), the requested size and
+    dtype, reused between calls; above ``_SCRATCH_MAX``, inside a nested solve
+    (depth > 1) or after ``_scratch_clear``, a fresh array."""
+    a = cd_module._scratch("test_a", 100)
+    b = cd_module._scratch("test_b", 100, np.int64)
+    assert a.shape == (100,) and a.dtype == np.float64 and b.dtype == np.int64
+    assert not np.shares_memory(a, b)
+    assert np.shares_memory(cd_module._scratch("test_a", 50), a)
+    big = cd_module._SCRATCH_MAX + 1
+    assert not np.shares_memory(cd_module._scratch("test_c", big),
+                                cd_module._scratch("test_c", big))
+    with monkeypatch.context() as m:
+        m.setattr(cd_module._scratch_pool, "depth", 2, raising=False)
+        assert not np.shares_memory(cd_module._scratch("test_a", 100), a)
+    cd_module._scratch_clear()
+    assert not np.shares_memory(cd_module._scratch("test_a", 100), a)
+
+
+def _nested_problems():
+    op, design, _, y = banded_problem(np.random.default_rng(3), "same", 3, N=1500, L=40)
+    op2, design2, _, y2 = banded_problem(np.random.default_rng(4), "same", 2, N=900, L=9)
+    inner = (Quadratic(op2, y2), L1(0.05 * np.abs(design2.rmatvec(y2)).max()))
+    outer_pen = L1(0.02 * np.abs(design.rmatvec(y)).max())
+    return op, design, y, outer_pen, inner
+
+
+def test_nested_solve_leaves_the_outer_scratch_alone():
+    """A solve started inside another one in the same thread (here from an
+    overridden ``newton_step``, which keeps the banded fast path) gets its own
+    arrays: both give the same bits as when run alone, and the nesting depth
+    is back to zero afterwards, also after an exception."""
+    op, design, y, pen, inner = _nested_problems()
+    ref = coordinate_descent(Quadratic(design, y), pen, tol=1e-9)
+    inner_ref = coordinate_descent(*inner, tol=1e-6)
+    inner_runs = []
+
+    class Nesting(BandedDesign):
+        def newton_step(self, x, r, ws, thresh, positive):
+            inner_runs.append(coordinate_descent(*inner, tol=1e-6))
+            return super().newton_step(x, r, ws, thresh, positive)
+
+    got = coordinate_descent(Quadratic(Nesting(op), y), pen, tol=1e-9)
+    assert inner_runs  # the nested path ran
+    np.testing.assert_array_equal(got.coef, ref.coef)
+    np.testing.assert_array_equal(got.objective, ref.objective)
+    assert got.n_iter == ref.n_iter
+    for run in inner_runs:
+        np.testing.assert_array_equal(run.coef, inner_ref.coef)
+        np.testing.assert_array_equal(run.objective, inner_ref.objective)
+    assert cd_module._scratch_pool.depth == 0
+
+    class Failing(BandedDesign):
+        def newton_step(self, x, r, ws, thresh, positive):
+            raise RuntimeError("hook failed")
+
+    with pytest.raises(RuntimeError, match="hook failed"):
+        coordinate_descent(Quadratic(Failing(op), y), pen, tol=1e-9)
+    assert cd_module._scratch_pool.depth == 0
+    np.testing.assert_array_equal(coordinate_descent(Quadratic(design, y), pen, tol=1e-9).coef,
+                                  ref.coef)
+
+
+@pytest.mark.parametrize("P", [1, 3])
+def test_cd_with_reused_scratch_equals_fresh_arrays(P, rng, monkeypatch):
+    """Banded coordinate descent with its scratch arrays reused between calls
+    (sizes changing, cold and warm starts, weighted and plain penalties) gives
+    the same bits as with fresh arrays at every call, and as with pooled
+    arrays poisoned at every request (NaN, ``-2**40``: a read of an entry not
+    written in this solve would show)."""
+    pooled = cd_module._scratch
+
+    def poisoned(name, size, dtype=np.float64):
+        a = pooled(name, size, dtype)
+        a[:] = np.nan if a.dtype.kind == "f" else -(1 << 40)
+        return a
+
+    runs = []
+    for mode in ("pooled", "fresh", "poisoned"):
+        monkeypatch.setattr(cd_module, "_SCRATCH_MAX",
+                            -1 if mode == "fresh" else cd_module._SCRATCH_MAX)
+        monkeypatch.setattr(cd_module, "_scratch", poisoned if mode == "poisoned" else pooled)
+        local = np.random.default_rng(11)
+        out = []
+        for N, L in ((3000, 9), (2500, 40), (3100, 9)):
+            op, design, _, y = banded_problem(local, "same", P, N=N, L=L)
+            df = Quadratic(op, y)
+            amax = np.abs(design.rmatvec(y)).max()
+            for pen in (WeightedL1(0.05 * amax, local.uniform(0.5, 2.0, design.n_features),
+                                   positive=True), L1(0.02 * amax)):
+                cold = coordinate_descent(df, pen, tol=1e-8)
+                x0 = cold.coef * local.uniform(0.5, 1.5, cold.coef.size)
+                warm = coordinate_descent(df, pen, x0=x0, tol=1e-8)
+                out += [cold.coef, cold.objective, warm.coef, warm.objective]
+        runs.append(out)
+    assert all(np.isfinite(a).all() for a in runs[0])
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a, b)
