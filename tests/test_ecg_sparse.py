@@ -742,13 +742,13 @@ def test_max_reweights_applies_to_every_pass(monkeypatch):
     import sparse_events.ecg._sparse_detector as sd
 
     calls = []
-    real = sd.sparse_code
+    real = sd._sparse_code_chunk  # what the detector calls for every chunk
 
     def spy(*args, **kwargs):
         calls.append((kwargs["max_reweights"], kwargs["magnitudes0"] is not None))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sd, "sparse_code", spy)
+    monkeypatch.setattr(sd, "_sparse_code_chunk", spy)
     clean, _ = _ecgsyn(30, seed=5)
     cleaned = ecg_clean(_noisy(clean, 20, seed=2), sampling_rate=FS)
     find_peaks_sparse(cleaned, sampling_rate=FS)
@@ -970,13 +970,13 @@ def test_loose_first_solve_only_when_another_solve_follows(mitdb_203, monkeypatc
     import sparse_events.ecg._sparse_detector as sd
 
     calls = []
-    real = sd.sparse_code
+    real = sd._sparse_code_chunk  # what the detector calls for every chunk
 
     def spy(*args, **kwargs):
         calls.append(dict(kwargs))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sd, "sparse_code", spy)
+    monkeypatch.setattr(sd, "_sparse_code_chunk", spy)
     cleaned = mitdb_203[0][:40 * FS]
     sd.detect_r_peaks_sparse(cleaned, sampling_rate=FS, max_reweights=max_reweights)
     # pass 1 is the matched filter (no sparse coding): every call is a warm chunk of pass 2

@@ -16,6 +16,9 @@
 * ``_activation_clusters`` (candidates of a chunk), ``_abs_slope`` (slope band) and
   ``_window_bounds`` (decision windows) replace numpy expressions, which are the
   references.
+* ``_sparse_code_chunk`` (sparse coding of the chunks of a pass) calls Algorithm 1
+  directly with products kept across the chunks; the reference is
+  ``sparse_code`` (``cross_products_deconvolve``, fresh products per call).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from sparse_events.ecg._dictionary import _FEW_CLUSTERS, _leader_clusters
 from sparse_events.ecg._sparse_detector import (_RR_HIGH, _RR_LOW, _RR_REGULAR_MIN, _RR_RING,
                                                 _correlate_valid, _extra_beats_kernel,
                                                 _front_end, _Kernels, _named_dictionary,
-                                                _r_aligned, _seed_coef)
+                                                _PassProducts, _r_aligned, _seed_coef,
+                                                _sparse_code_chunk, sparse_code)
 
 
 def _reference_leader_clusters(w, lag, thr, max_clusters):
@@ -154,6 +158,100 @@ def test_seed_coef_same_bits_as_every_correlation():
         rt, inverse = np.unique(t + k.r_offsets[p], return_inverse=True)
         np.testing.assert_array_equal(times, rt)
         np.testing.assert_array_equal(mags, np.bincount(inverse, weights=ref[p, t]))
+
+
+@pytest.mark.parametrize("solver", ["cross_products", "lasso"])
+def test_sparse_code_chunk_same_bits_as_sparse_code(solver):
+    """Chunks of two lengths coded in turn with one ``_PassProducts`` (the products of
+    the first chunk of a length serve the later ones): every result has the bits of
+    :func:`sparse_code` of that chunk alone, for the starts of the detector's passes
+    (cold, seeded or warm magnitudes; one, two or three solves; with and without the
+    final step and the looser first solve)."""
+    rng = np.random.default_rng(11)
+    fs = 360.0
+    _, kern = _named_dictionary("generic", fs)
+    fsr = _front_end(fs).fs_reduced
+    chunks = [_yn(rng, fsr, 1500), _yn(rng, fsr, 1500), _yn(rng, fsr, 1100),
+              _yn(rng, fsr, 1500), _yn(rng, fsr, 1100)]
+    configs = [dict(max_reweights=3, magnitudes0=None, inner_tol=None, final_step=True,
+                    first_inner_tol=None),
+               dict(max_reweights=1, magnitudes0="seed", inner_tol=1e-2, final_step=False,
+                    first_inner_tol=None),
+               dict(max_reweights=2, magnitudes0="seed", inner_tol=1e-2, final_step=True,
+                    first_inner_tol=1e-1)]
+    common = dict(lasso_alpha=0.1, refractory_samples=22, refractory_strength=2.0,
+                  solver=solver)
+    products = _PassProducts(kern.kernels, 22, 2.0)
+    n_final = 0
+    for k, y in enumerate(chunks):
+        cfg = dict(configs[k % len(configs)])
+        if cfg["magnitudes0"] == "seed":
+            a0 = np.maximum(_seed_coef(y, kern, {"lasso_alpha": 0.1,
+                                                 "refractory_samples": 22}).sum(axis=0), 0.0)
+            cfg["magnitudes0"] = a0
+        got, conv = _sparse_code_chunk(y, kern.kernels, products, **common, **cfg)
+        ref, ref_conv = sparse_code(y, kern.kernels, **common, **cfg)
+        assert got.shape == ref.shape == (kern.kernels.shape[0], y.size)
+        assert np.count_nonzero(ref) > 10
+        np.testing.assert_array_equal(got, ref)
+        assert conv == ref_conv
+        n_final += cfg["final_step"]
+    assert n_final >= 2
+    if solver == "cross_products":
+        # one set of products per chunk length, whose lazy cache of the kernel
+        # cross-products (Newton steps) was filled and then served the later chunks of
+        # that length
+        assert sorted(products.by_length) == [1100, 1500]
+        for ops in products.by_length.values():
+            assert ops.design._cross is not None
+    else:
+        assert not products.by_length
+
+
+def test_pass_products_refuse_other_kernels_or_window():
+    """A ``_PassProducts`` serves only its own kernels array and refractory window: with
+    kernels of the same shape (other values, or a copy of the same values) or another
+    window, ``_sparse_code_chunk`` raises instead of reusing the products; the object
+    still gives the bits of :func:`sparse_code` for its own kernels afterwards, and a
+    fresh one for the other kernels or window gives theirs."""
+    rng = np.random.default_rng(12)
+    fs = 360.0
+    _, kern = _named_dictionary("generic", fs)
+    fsr = _front_end(fs).fs_reduced
+    kernels_a = kern.kernels
+    kernels_b = np.roll(kernels_a, 3, axis=1)[::-1].copy()  # same shape, other values
+    assert kernels_b.shape == kernels_a.shape and not np.array_equal(kernels_b, kernels_a)
+    y = _yn(rng, fsr, 1200)
+    cfg = dict(lasso_alpha=0.1, solver="cross_products", max_reweights=2, magnitudes0=None,
+               inner_tol=None, final_step=True, first_inner_tol=None)
+    window = dict(refractory_samples=15, refractory_strength=1.0)
+    products = _PassProducts(kernels_a, **window)
+    ref_a, _ = sparse_code(y, kernels_a, **window, **cfg)
+    got, _ = _sparse_code_chunk(y, kernels_a, products, **window, **cfg)
+    np.testing.assert_array_equal(got, ref_a)
+    others = [(kernels_b, window), (kernels_a.copy(), window),
+              (kernels_a, dict(refractory_samples=22, refractory_strength=1.0)),
+              (kernels_a, dict(refractory_samples=15, refractory_strength=0.5))]
+    for kernels, win in others:
+        for solver in ("cross_products", "lasso"):
+            with pytest.raises(ValueError, match="_PassProducts holds"):
+                _sparse_code_chunk(y, kernels, products, **win, **{**cfg, "solver": solver})
+        fresh = _PassProducts(kernels, **win)
+        got, _ = _sparse_code_chunk(y, kernels, fresh, **win, **cfg)
+        ref, _ = sparse_code(y, kernels, **win, **cfg)
+        assert np.count_nonzero(ref) > 10
+        np.testing.assert_array_equal(got, ref)
+        if not np.array_equal(kernels, kernels_a) or win != window:
+            # products of kernels_a / window would have given other coefficients
+            assert not np.array_equal(ref, ref_a)
+    assert sorted(products.by_length) == [1200]
+    got, _ = _sparse_code_chunk(y, kernels_a, products, **window, **cfg)
+    np.testing.assert_array_equal(got, ref_a)
+    # magnitudes0: None or non-negative, one per sample
+    for bad in (-np.ones(y.size), np.zeros(y.size - 1)):
+        with pytest.raises(ValueError, match="magnitudes0"):
+            _sparse_code_chunk(y, kernels_a, products, **window,
+                               **{**cfg, "magnitudes0": bad})
 
 
 def _reference_extra_beats(pos, score, noise_level, accepted, ratio):

@@ -227,6 +227,7 @@ _REWEIGHTS = {"seeded": 1, "warm": 2, "cold": 3}
 _FINAL_STEP = {"seeded": False, "warm": True, "cold": True}
 _POLISH_MAX_PASSES = 5   # coordinate passes of the final step, and their relative tolerance
 _POLISH_RTOL = 1e-4
+_SPARSE_CODE_TOL = 1e-3  # tol of sparse_code (Algorithm 1's relative surrogate decrease)
 _CACHE_BYTES = 64 << 20  # filtered chunks are kept between the stages up to this size
 # extra-beat test of the decision (step 5): Pan & Tompkins' (1985) regular-rhythm limits
 # (RR LOW / HIGH LIMIT, 92 % and 116 % of the RR average; here of the median of the last
@@ -380,7 +381,7 @@ def _distinct_atoms(dictionary: QRSDictionary, front: _FrontEnd):
 
 
 def sparse_code(y, kernels, *, lasso_alpha=0.1, refractory_samples=18, refractory_strength=2.0,
-                solver="cross_products", max_reweights=3, tol=1e-3, magnitudes0=None,
+                solver="cross_products", max_reweights=3, tol=_SPARSE_CODE_TOL, magnitudes0=None,
                 inner_tol=None, final_step=True, first_inner_tol=None):
     r"""Non-negative sparse coding of a signal on a dictionary with a refractory penalty.
 
@@ -457,6 +458,129 @@ def sparse_code(y, kernels, *, lasso_alpha=0.1, refractory_samples=18, refractor
                                          polish_rtol=_POLISH_RTOL,
                                          first_inner_tol=first_inner_tol)
     return res.coef, bool(res.converged)
+
+
+class _PassProducts:
+    """Algorithm 1's products of one sparse-coded pass, per chunk length.
+
+    The products (banded design of the dictionary and refractory window;
+    ``_products`` of :mod:`sparse_events.models._cross_products`) depend on
+    the kernels, the chunk length and the window only, not on the chunk's
+    signal; their lazily filled caches (column norms, kernel cross-products
+    and Gram stencils) too.  This object holds them for one kernels array and
+    one refractory window, keyed by the chunk length, and refuses any other
+    kernels or window (:meth:`get` raises), so that products built for one
+    dictionary or window never serve another.
+
+    Parameters
+    ----------
+    kernels : ndarray of shape (P, L)
+        The pass's kernels, the very array later given to :meth:`get`
+        (compared by identity: it must not be modified in place while this
+        object is in use).
+    refractory_samples : int
+    refractory_strength : float
+    """
+
+    __slots__ = ("kernels", "refractory_samples", "refractory_strength", "by_length")
+
+    def __init__(self, kernels, refractory_samples, refractory_strength):
+        self.kernels = kernels
+        self.refractory_samples = refractory_samples
+        self.refractory_strength = refractory_strength
+        self.by_length = {}  # chunk length -> SparseProducts
+
+    def check(self, kernels, refractory_samples, refractory_strength):
+        """Raise ValueError unless these are the kernels array and window of this object."""
+        if kernels is not self.kernels:
+            raise ValueError("_PassProducts holds the products of another kernels array "
+                             "(one object per pass and dictionary)")
+        if (refractory_samples != self.refractory_samples
+                or refractory_strength != self.refractory_strength):
+            raise ValueError(
+                f"_PassProducts holds the products of the refractory window "
+                f"({self.refractory_samples}, {self.refractory_strength}), got "
+                f"({refractory_samples}, {refractory_strength})")
+
+    def get(self, kernels, n, refractory_samples, refractory_strength):
+        """The products for ``n`` coefficients per kernel (built at the first request of
+        that length), after :meth:`check`."""
+        from ..models import refractory_window
+        from ..models._cross_products import _products
+        from ..models._cross_products_window import check_window
+
+        self.check(kernels, refractory_samples, refractory_strength)
+        ops = self.by_length.get(n)
+        if ops is None:
+            g = check_window(refractory_window(refractory_samples, refractory_strength), n,
+                             "g")
+            ops = self.by_length[n] = _products(kernels, n, "causal", g, "auto")
+        return ops
+
+
+@with_one_blas_thread
+def _sparse_code_chunk(y, kernels, products, *, lasso_alpha, refractory_samples,
+                       refractory_strength, solver, max_reweights, magnitudes0, inner_tol,
+                       final_step, first_inner_tol):
+    """:func:`sparse_code` of one chunk of a pass (default ``tol``): the same values.
+
+    With ``solver="cross_products"`` Algorithm 1 is called directly, with the
+    arguments :func:`sparse_code` gives
+    :func:`sparse_events.cross_products_deconvolve` and its defaults, without
+    that function's validation and result object: the arguments are those of
+    the detector (the normalized QRS band, the pass's kernels, non-negative
+    magnitudes; ``magnitudes0`` is still checked to be None or non-negative
+    of shape ``(y.size,)``).  BLAS runs on one thread inside, as in
+    :func:`sparse_code`.  The products are taken from ``products``, a
+    :class:`_PassProducts` built for exactly ``kernels`` (the same array) and
+    this refractory window: it raises ValueError otherwise, so that one
+    object serves the chunks of one pass (built once per chunk length) and
+    can never give the products of other kernels or another window.  The
+    measured saving is in ``ecg/RESULTS.md`` (issue 9);
+    ``tests/test_ecg_sparse_kernels.py`` compares this function with
+    :func:`sparse_code`.
+
+    Parameters
+    ----------
+    y : ndarray of shape (N,)
+    kernels : ndarray of shape (P, L)
+    products : _PassProducts
+        For ``kernels`` and the refractory window (checked also with
+        ``solver="lasso"``, which does not use it).
+    lasso_alpha, refractory_samples, refractory_strength, solver, max_reweights
+        As in :func:`sparse_code`.
+    magnitudes0, inner_tol, final_step, first_inner_tol
+        As in :func:`sparse_code` (all required here).
+
+    Returns
+    -------
+    coef : ndarray of shape (P, N)
+    converged : bool
+    """
+    if solver != "cross_products":
+        products.check(kernels, refractory_samples, refractory_strength)
+        return sparse_code(y, kernels, lasso_alpha=lasso_alpha,
+                           refractory_samples=refractory_samples,
+                           refractory_strength=refractory_strength, solver=solver,
+                           max_reweights=max_reweights, magnitudes0=magnitudes0,
+                           inner_tol=inner_tol, final_step=final_step,
+                           first_inner_tol=first_inner_tol)
+    from ..models._cross_products import algorithm1
+
+    n = y.size  # causal convolution: one coefficient per sample and kernel
+    if magnitudes0 is not None and (magnitudes0.shape != (n,)
+                                    or not (magnitudes0 >= 0).all()):
+        raise ValueError(f"magnitudes0 must be None or non-negative of shape ({n},)")
+    ops = products.get(kernels, n, refractory_samples, refractory_strength)
+    # the arguments sparse_code gives cross_products_deconvolve, and its defaults
+    tol = _SPARSE_CODE_TOL
+    fields = algorithm1(ops, y, 1.0 / (2.0 * lasso_alpha), positive=True, tol=tol,
+                        inner_tol=tol / 10 if inner_tol is None else inner_tol,
+                        inner_max_iter=100, max_reweights=max_reweights, min_step=1e-10,
+                        solver="auto", final_step=final_step, magnitudes0=magnitudes0,
+                        check_kkt=False, polish_max_passes=_POLISH_MAX_PASSES,
+                        polish_rtol=_POLISH_RTOL, first_inner_tol=first_inner_tol)
+    return fields["coef"].reshape(kernels.shape[0], n), bool(fields["converged"])
 
 
 # --------------------------------------------------------------------------- candidates
@@ -733,13 +857,14 @@ def _seed_magnitudes(yn, kern: _Kernels, params):
 
 
 def _candidates_in_chunk(x, i, filtered: _FilteredChunks, front: _FrontEnd, kern: _Kernels,
-                         params, diagnostics, prior=None,
+                         params, diagnostics, products, prior=None,
                          want_aligned=True, matched_filter=False):
     """Candidates of chunk ``i``, and its activations aligned on R (for a later pass;
     None unless ``want_aligned``).
 
     ``matched_filter``: the activations are the matched-filter seeds of
-    :func:`_seed_coef` (no sparse coding).
+    :func:`_seed_coef` (no sparse coding).  ``products``: the pass's
+    :class:`_PassProducts` (of ``kern.kernels`` and the refractory window of ``params``).
     """
     q, fs = front.q, front.fs
     c = filtered.chunks[i]
@@ -764,8 +889,8 @@ def _candidates_in_chunk(x, i, filtered: _FilteredChunks, front: _FrontEnd, kern
         # the looser first solve only when a second one follows (it gives the point of the
         # next linearization; a single solve keeps _INNER_TOL)
         loose_first = warm and start == "warm" and n_reweights > 1
-        coef, converged = sparse_code(
-            yn, kern.kernels, lasso_alpha=params["lasso_alpha"],
+        coef, converged = _sparse_code_chunk(
+            yn, kern.kernels, products, lasso_alpha=params["lasso_alpha"],
             refractory_samples=params["refractory_samples"],
             refractory_strength=params["refractory_strength"], solver=params["solver"],
             max_reweights=n_reweights,
@@ -1031,9 +1156,12 @@ def _find_candidates(x, front, kern, filtered, params, diagnostics,
     ``matched_filter``: see :func:`_candidates_in_chunk`."""
     chunks = range(len(filtered.chunks))
     parts, aligned = [], []
+    # Algorithm 1's products of this pass's kernels and window, per chunk length
+    products = _PassProducts(kern.kernels, params["refractory_samples"],
+                             params["refractory_strength"])
     for i in progress_bar(chunks, desc=desc, progress=progress, unit="chunk"):
         cand, act = _candidates_in_chunk(x, i, filtered, front, kern, params, diagnostics,
-                                         None if priors is None else priors[i],
+                                         products, None if priors is None else priors[i],
                                          want_aligned, matched_filter)
         parts.append(cand)
         aligned.append(act)

@@ -355,8 +355,7 @@ def _cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fa
     polish_rtol = check_scalar(polish_rtol, "polish_rtol", low=0)
     A0 = _start_magnitudes(magnitudes0, batch, Y.shape[0], N)
     P = K.shape[0]
-    design = BandedDesign(DictionaryOperator(K, N, mode, method=method))
-    ops = SparseProducts(design, window, method=method)
+    ops = _products(K, N, mode, window, method)
     results = []
     for i in range(Y.shape[0]):
         fields = algorithm1(ops, Y[i], betas[i], positive=positive, tol=tol,
@@ -368,7 +367,7 @@ def _cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fa
                             polish_rtol=polish_rtol, first_inner_tol=first_inner_tol)
         res = CrossProductsResult(**fields)
         if debias:
-            res.coef_debiased = debias_coef(design, Y[i], res.coef, positive)
+            res.coef_debiased = debias_coef(ops.design, Y[i], res.coef, positive)
         results.append(res)
     not_converged = [i for i, r in enumerate(results) if not r.converged]
     if not_converged:
@@ -380,6 +379,21 @@ def _cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fa
             f"{r.surrogate_decrease:.3g} > tol={tol}); returning the iterate of lowest cost",
             ConvergenceWarning, stacklevel=2)
     return _stack(results, batch, dictionary, P, N, window)
+
+
+def _products(K, N, mode, window, method):
+    """The products of Algorithm 1 (:class:`SparseProducts` over the :class:`BandedDesign` of
+    the dictionary ``K``, ``N`` coefficients per kernel) for validated arguments.
+
+    They depend on ``K``, ``N``, ``mode``, ``window`` and ``method`` only (not on
+    the signal): the caches they fill at their first use (column norms,
+    kernel cross-products and their Gram stencils for the solver's Newton
+    steps, the dense ``G``) hold the same values for every signal, so that
+    one instance may serve several signals (the sparse ECG detector reuses
+    it across the chunks of a pass: the same bits as a fresh one per chunk).
+    """
+    return SparseProducts(BandedDesign(DictionaryOperator(K, N, mode, method=method)), window,
+                          method=method)
 
 
 def _start_magnitudes(magnitudes0, batch, n_signals, N):
