@@ -131,6 +131,7 @@ def run_item(data_dir: str, ds: str, rec: str, lead: str, methods, repeat: int) 
     """All detectors on one lead of one record, side by side."""
     from sparse_events.ecg import evaluate
 
+    mb.steady_malloc()  # the same malloc state for every detector (see mitdb_benchmark)
     record, scoring = load_item(Path(data_dir), ds, rec, lead)
     name = Path(rec).name
     rows = []

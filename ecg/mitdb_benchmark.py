@@ -18,7 +18,14 @@ does).  Detectors:
 Throughput = samples / wall time of cleaning + detection, one thread per
 process (OMP/MKL/OpenBLAS/Numba threads set to 1 before numpy is imported).
 Records run in parallel over ``--jobs`` processes (joblib); all detectors of
-one record run in the same process, side by side.
+one record run in the same process, side by side.  Every worker fixes glibc
+malloc's mmap and trim thresholds first (:func:`steady_malloc`): with the
+default, dynamic thresholds a detector's speed depended on which detectors had
+run before it in the process (neurokit2's default detector took about 25 % less
+time, without its ~9 000 page faults per record, once neurokit2's
+``kalidas2017`` had freed a ~31 MB array and so raised the thresholds; measured
+2026-11-24, see ecg/RESULTS.md); fixed, every detector runs in that steady
+state whatever the method list.
 
 Usage::
 
@@ -115,6 +122,35 @@ def list_records(data_dir: Path) -> tuple[list[str], list[str]]:
     return out[0], out[1]
 
 
+# glibc mallopt parameters (malloc.h) and the values fixed by steady_malloc: the largest mmap
+# threshold glibc accepts on 64-bit (32 MiB) and a trim threshold well above it
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES, _TRIM_THRESHOLD_BYTES = 32 << 20, 256 << 20
+
+
+def steady_malloc() -> bool:
+    """Fix glibc malloc's mmap and trim thresholds in this process (idempotent).
+
+    glibc raises both thresholds dynamically when a large mmapped block is
+    freed, so the page faults of later allocations (and their time) depend on
+    what ran before in the process.  Fixing them (``mallopt``) gives every
+    detector the same steady state.  Returns False where glibc's ``mallopt``
+    is not available (other C libraries: nothing is changed).
+    """
+    import ctypes
+    import ctypes.util
+
+    if platform.system() != "Linux":
+        return False
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return (mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES) == 1
+            and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES) == 1)
+
+
 _WARM = set()
 
 
@@ -132,6 +168,7 @@ def run_record(name: str, data_dir: str, methods: list[str], repeat: int) -> lis
     """All detectors on one record (executed in a worker process)."""
     from sparse_events.ecg import evaluate, read_wfdb_record
 
+    steady_malloc()
     rec = read_wfdb_record(find_record(name, Path(data_dir)), channel=0)
     rows = []
     for method in methods:
@@ -207,7 +244,8 @@ def render(rows, methods, mit, nst, command, elapsed) -> str:
              f"Machine: {machine_info()}  ",
              f"Date: {datetime.date.today().isoformat()}; wall time {elapsed / 60:.1f} min; "
              "one thread per process; throughput = samples / (clean + detect) time, "
-             "side by side in the same process per record (machine shared: compare ratios).",
+             "side by side in the same process per record (machine shared: compare ratios); "
+             f"glibc malloc thresholds fixed in every worker: {steady_malloc()}.",
              "",
              "Scoring: `sparse_events.ecg.evaluate` (ANSI/AAMI EC57 as bxb: beat annotations only, "
              "150 ms one-to-one matching, first 5 min excluded, ventricular flutter excluded), "
