@@ -22,10 +22,11 @@ one record run in the same process, side by side.  Every worker fixes glibc
 malloc's mmap and trim thresholds first (:func:`steady_malloc`): with the
 default, dynamic thresholds a detector's speed depended on which detectors had
 run before it in the process (neurokit2's default detector took about 25 % less
-time, without its ~9 000 page faults per record, once neurokit2's
+time, without its ~9 000 page faults per call, once neurokit2's
 ``kalidas2017`` had freed a ~31 MB array and so raised the thresholds; measured
-2026-11-24, see ecg/RESULTS.md); fixed, every detector runs in that steady
-state whatever the method list.
+2026-11-24, see ecg/RESULTS.md); every detector now runs with the same fixed
+thresholds whatever the method list (a state without those repeated faults,
+i.e. neurokit2 at its faster speed, not at the speed of a fresh process).
 
 Usage::
 
@@ -43,6 +44,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
+import functools  # noqa: E402
 import importlib.util  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
@@ -122,33 +124,36 @@ def list_records(data_dir: Path) -> tuple[list[str], list[str]]:
     return out[0], out[1]
 
 
-# glibc mallopt parameters (malloc.h) and the values fixed by steady_malloc: the largest mmap
-# threshold glibc accepts on 64-bit (32 MiB) and a trim threshold well above it
+# glibc mallopt parameters (malloc.h) and the values fixed by steady_malloc: the ceiling of glibc's
+# dynamic mmap threshold on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX, 32 MiB: a state glibc itself can
+# reach, and accepted by old glibc too) and a trim threshold well above it
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _MMAP_THRESHOLD_BYTES, _TRIM_THRESHOLD_BYTES = 32 << 20, 256 << 20
 
 
+@functools.cache
 def steady_malloc() -> bool:
-    """Fix glibc malloc's mmap and trim thresholds in this process (idempotent).
+    """Fix glibc malloc's mmap and trim thresholds in this process (once per process).
 
     glibc raises both thresholds dynamically when a large mmapped block is
     freed, so the page faults of later allocations (and their time) depend on
     what ran before in the process.  Fixing them (``mallopt``) gives every
-    detector the same steady state.  Returns False where glibc's ``mallopt``
-    is not available (other C libraries: nothing is changed).
+    detector the same fixed thresholds.  Returns False if either call failed
+    or glibc's ``mallopt`` is not available (other C libraries); True also
+    under a preloaded allocator that ignores ``mallopt``.
     """
     import ctypes
-    import ctypes.util
 
     if platform.system() != "Linux":
         return False
     try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the C library already loaded
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return (mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES) == 1
-            and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES) == 1)
+    ok_mmap = mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES) == 1
+    ok_trim = mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES) == 1
+    return ok_mmap and ok_trim
 
 
 _WARM = set()
@@ -168,12 +173,13 @@ def run_record(name: str, data_dir: str, methods: list[str], repeat: int) -> lis
     """All detectors on one record (executed in a worker process)."""
     from sparse_events.ecg import evaluate, read_wfdb_record
 
-    steady_malloc()
+    malloc_fixed = steady_malloc()
     rec = read_wfdb_record(find_record(name, Path(data_dir)), channel=0)
     rows = []
     for method in methods:
         warm_up(method, rec.signal, rec.sampling_rate)
-        row = {"record": name, "method": method, "n_samples": rec.n_samples}
+        row = {"record": name, "method": method, "n_samples": rec.n_samples,
+               "malloc_fixed": malloc_fixed}
         try:
             best = np.inf
             for _ in range(repeat):
@@ -245,7 +251,8 @@ def render(rows, methods, mit, nst, command, elapsed) -> str:
              f"Date: {datetime.date.today().isoformat()}; wall time {elapsed / 60:.1f} min; "
              "one thread per process; throughput = samples / (clean + detect) time, "
              "side by side in the same process per record (machine shared: compare ratios); "
-             f"glibc malloc thresholds fixed in every worker: {steady_malloc()}.",
+             "glibc malloc thresholds fixed in every worker: "
+             f"{all(r.get('malloc_fixed', False) for r in rows)}.",
              "",
              "Scoring: `sparse_events.ecg.evaluate` (ANSI/AAMI EC57 as bxb: beat annotations only, "
              "150 ms one-to-one matching, first 5 min excluded, ventricular flutter excluded), "

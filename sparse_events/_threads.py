@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 
@@ -10,6 +11,17 @@ _CONTROLLER = None
 _DEPTH = threading.local()
 
 
+def _controller():
+    """The threadpoolctl controller (it inspects the loaded libraries, a few ms): built once."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
+@contextlib.contextmanager
 def one_blas_thread():
     """Context manager limiting BLAS to one thread (threadpoolctl).
 
@@ -17,37 +29,29 @@ def one_blas_thread():
     (dot products of long vectors, small products): extra BLAS threads only
     spin there (on a 2-core machine the sparse R-peak detector took twice the
     CPU time for the same wall time), and multi-threaded BLAS reductions are
-    not bit-reproducible across thread counts.  The threadpoolctl controller
-    (which inspects the loaded libraries, a few ms) is built once.  A block
-    opened inside another one in the same thread does nothing (the limit is
-    already set; setting and restoring it again cost 10-20 us per call in the
-    R-peak detector's per-chunk calls): the outermost block sets the limit and
-    restores the caller's setting when it closes.
+    not bit-reproducible across thread counts.  The limit is set when the
+    block is entered and is process-wide (threadpoolctl's); the caller's
+    setting is restored when the block closes.  A block opened inside another
+    one in the same thread does nothing (the limit is already set; setting and
+    restoring it again cost several microseconds per call in the R-peak
+    detector's per-chunk calls): only the outermost block sets and restores.
     """
-    return _OneBlasThread()
-
-
-class _OneBlasThread:
-    """The context manager of :func:`one_blas_thread` (outermost block only)."""
-
-    def __enter__(self):
-        depth = getattr(_DEPTH, "value", 0)
-        self._limiter = None
-        if depth == 0:
-            global _CONTROLLER
-            if _CONTROLLER is None:
-                from threadpoolctl import ThreadpoolController
-
-                _CONTROLLER = ThreadpoolController()
-            self._limiter = _CONTROLLER.limit(limits=1, user_api="blas")
+    depth = getattr(_DEPTH, "value", 0)
+    if depth:
         _DEPTH.value = depth + 1
-        return self
-
-    def __exit__(self, *exc_info):
-        _DEPTH.value -= 1
-        if self._limiter is not None:
-            self._limiter.restore_original_limits()
-        return False
+        try:
+            yield
+        finally:
+            _DEPTH.value = depth
+        return
+    # threadpoolctl's own enter/exit: it also hands back its control of the BLAS library,
+    # which other threads need to set their own limits
+    with _controller().limit(limits=1, user_api="blas"):
+        _DEPTH.value = 1
+        try:
+            yield
+        finally:
+            _DEPTH.value = 0
 
 
 def with_one_blas_thread(func):

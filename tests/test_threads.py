@@ -1,4 +1,7 @@
-"""The one-BLAS-thread limiter: sets one thread, restores the caller's setting, nests."""
+"""The one-BLAS-thread limiter: sets one thread, restores the caller's setting, nests, and
+leaves other threads free to set their own limits."""
+
+import threading
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ def two_blas_threads():
     if not _blas_threads():
         pytest.fail("numpy's BLAS is not seen by threadpoolctl")
     with threadpool_limits(limits=2, user_api="blas"):
+        assert _blas_threads() == {2}  # else the restore checks below would hold trivially
         yield _blas_threads()
 
 
@@ -27,14 +31,14 @@ def test_limits_to_one_and_restores(two_blas_threads):
 
 def test_nested_blocks_keep_the_limit_until_the_outermost_closes(two_blas_threads, monkeypatch):
     calls = []
-    _threads.one_blas_thread()  # build the controller
-    limit = _threads._CONTROLLER.limit
+    controller = _threads._controller()
+    limit = controller.limit
 
     def counting_limit(**kwargs):
         calls.append(kwargs)
         return limit(**kwargs)
 
-    monkeypatch.setattr(_threads._CONTROLLER, "limit", counting_limit)
+    monkeypatch.setattr(controller, "limit", counting_limit)
     with _threads.one_blas_thread():
         with _threads.one_blas_thread():
             assert _blas_threads() == {1}
@@ -59,6 +63,33 @@ def test_depth_restored_after_an_exception(two_blas_threads):
     # and the next block sets the limit again
     with _threads.one_blas_thread():
         assert _blas_threads() == {1}
+
+
+def test_other_threads_can_set_their_own_limits_afterwards():
+    # threadpoolctl lets one thread at a time control a (non-OpenMP) BLAS; a closed block must
+    # hand that control back, or another thread's limits would silently do nothing
+    with _threads.one_blas_thread():
+        pass
+    seen = []
+
+    def worker():
+        with threadpool_limits(limits=3, user_api="blas"):
+            seen.append(_blas_threads())
+        with _threads.one_blas_thread():
+            seen.append(_blas_threads())
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == [{3}, {1}]
+
+
+def test_an_instance_cannot_be_entered_twice():
+    cm = _threads.one_blas_thread()
+    with cm:
+        with pytest.raises((RuntimeError, AttributeError, TypeError)):
+            with cm:
+                pass
 
 
 def test_decorator_keeps_result_and_metadata():
