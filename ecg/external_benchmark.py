@@ -131,13 +131,14 @@ def run_item(data_dir: str, ds: str, rec: str, lead: str, methods, repeat: int) 
     """All detectors on one lead of one record, side by side."""
     from sparse_events.ecg import evaluate
 
-    mb.steady_malloc()  # the same malloc state for every detector (see mitdb_benchmark)
+    malloc_fixed = mb.steady_malloc()  # the same malloc state for every detector
     record, scoring = load_item(Path(data_dir), ds, rec, lead)
     name = Path(rec).name
     rows = []
     for method in methods:
         warm_up(method, record.signal, record.sampling_rate)
         row = {"dataset": ds, "record": name, "lead": lead, "method": method,
+               "malloc_fixed": malloc_fixed,
                "n_samples": record.n_samples}
         try:
             best = np.inf
@@ -216,7 +217,8 @@ def render(rows, methods, command, elapsed, load_before, load_after, n_worst) ->
              f"{elapsed / 60:.1f} min; load average (1/5/15 min) {load_before} before, "
              f"{load_after} after; one thread; throughput = samples / (clean + detect) time, "
              "side by side in the same process per record (machine shared: compare ratios; "
-             "LUDB records are 10 s, so per-call overheads weigh there).",
+             "LUDB records are 10 s, so per-call overheads weigh there); glibc malloc "
+             f"thresholds fixed in every worker: {all(r.get('malloc_fixed', False) for r in rows)}.",
              "",
              "Out-of-sample: no detector setting was chosen on these records.  Scoring: "
              "`sparse_events.ecg.evaluate` (beat annotations only, 150 ms one-to-one matching). "

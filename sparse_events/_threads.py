@@ -7,8 +7,8 @@ import functools
 import threading
 
 _CONTROLLER = None
-# per thread: how many one_blas_thread blocks are open (a nested block changes nothing)
-_DEPTH = threading.local()
+# per thread: whether a one_blas_thread block is open (a nested block changes nothing)
+_OPEN = threading.local()
 
 
 def _controller():
@@ -36,22 +36,17 @@ def one_blas_thread():
     restoring it again cost several microseconds per call in the R-peak
     detector's per-chunk calls): only the outermost block sets and restores.
     """
-    depth = getattr(_DEPTH, "value", 0)
-    if depth:
-        _DEPTH.value = depth + 1
-        try:
-            yield
-        finally:
-            _DEPTH.value = depth
+    if getattr(_OPEN, "value", False):
+        yield
         return
     # threadpoolctl's own enter/exit: it also hands back its control of the BLAS library,
     # which other threads need to set their own limits
     with _controller().limit(limits=1, user_api="blas"):
-        _DEPTH.value = 1
+        _OPEN.value = True
         try:
             yield
         finally:
-            _DEPTH.value = 0
+            _OPEN.value = False
 
 
 def with_one_blas_thread(func):

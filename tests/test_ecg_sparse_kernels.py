@@ -160,8 +160,7 @@ def test_seed_coef_same_bits_as_every_correlation():
         np.testing.assert_array_equal(mags, np.bincount(inverse, weights=ref[p, t]))
 
 
-@pytest.mark.parametrize("solver", ["cross_products", "lasso"])
-def test_sparse_code_chunk_same_bits_as_sparse_code(solver):
+def test_sparse_code_chunk_same_bits_as_sparse_code():
     """Chunks of two lengths coded in turn with one ``_PassProducts`` (the products of
     the first chunk of a length serve the later ones): every result has the bits of
     :func:`sparse_code` of that chunk alone, for the starts of the detector's passes
@@ -179,41 +178,39 @@ def test_sparse_code_chunk_same_bits_as_sparse_code(solver):
                     first_inner_tol=None),
                dict(max_reweights=2, magnitudes0="seed", inner_tol=1e-2, final_step=True,
                     first_inner_tol=1e-1)]
-    common = dict(lasso_alpha=0.1, refractory_samples=22, refractory_strength=2.0,
-                  solver=solver)
-    products = _PassProducts(kern.kernels, 22, 2.0)
+    window = dict(refractory_samples=22, refractory_strength=2.0)
+    products = _PassProducts(kern.kernels, **window)
     n_final = 0
     for k, y in enumerate(chunks):
-        cfg = dict(configs[k % len(configs)])
+        cfg = dict(configs[k % len(configs)], lasso_alpha=0.1, solver="cross_products")
         if cfg["magnitudes0"] == "seed":
             a0 = np.maximum(_seed_coef(y, kern, {"lasso_alpha": 0.1,
                                                  "refractory_samples": 22}).sum(axis=0), 0.0)
             cfg["magnitudes0"] = a0
-        got, conv = _sparse_code_chunk(y, kern.kernels, products, **common, **cfg)
-        ref, ref_conv = sparse_code(y, kern.kernels, **common, **cfg)
+        got, conv = _sparse_code_chunk(y, products, **cfg)
+        ref, ref_conv = sparse_code(y, kern.kernels, **window, **cfg)
         assert got.shape == ref.shape == (kern.kernels.shape[0], y.size)
         assert np.count_nonzero(ref) > 10
         np.testing.assert_array_equal(got, ref)
         assert conv == ref_conv
         n_final += cfg["final_step"]
     assert n_final >= 2
-    if solver == "cross_products":
-        # one set of products per chunk length, whose lazy cache of the kernel
-        # cross-products (Newton steps) was filled and then served the later chunks of
-        # that length
-        assert sorted(products.by_length) == [1100, 1500]
-        for ops in products.by_length.values():
-            assert ops.design._cross is not None
-    else:
-        assert not products.by_length
+    # one set of products per chunk length, whose lazy cache of the kernel cross-products
+    # (Newton steps) was filled and then served the later chunks of that length
+    assert sorted(products.by_length) == [1100, 1500]
+    for ops in products.by_length.values():
+        assert ops.design._cross is not None
+    # solver="lasso" is sparse_code itself: it builds no products
+    lasso = _PassProducts(kern.kernels, **window)
+    _sparse_code_chunk(chunks[0], lasso, **dict(configs[0], lasso_alpha=0.1, solver="lasso"))
+    assert not lasso.by_length
 
 
-def test_pass_products_refuse_other_kernels_or_window():
-    """A ``_PassProducts`` serves only its own kernels array and refractory window: with
-    kernels of the same shape (other values, or a copy of the same values) or another
-    window, ``_sparse_code_chunk`` raises instead of reusing the products; the object
-    still gives the bits of :func:`sparse_code` for its own kernels afterwards, and a
-    fresh one for the other kernels or window gives theirs."""
+def test_pass_products_carry_their_kernels_and_window():
+    """The kernels and window of a chunk's coding are those of its ``_PassProducts``:
+    objects for other kernels (other values, or a copy of the same values) or another
+    window give the bits of :func:`sparse_code` for those, which differ from the first
+    object's where kernels or window differ; the first object is unaffected."""
     rng = np.random.default_rng(12)
     fs = 360.0
     _, kern = _named_dictionary("generic", fs)
@@ -227,17 +224,13 @@ def test_pass_products_refuse_other_kernels_or_window():
     window = dict(refractory_samples=15, refractory_strength=1.0)
     products = _PassProducts(kernels_a, **window)
     ref_a, _ = sparse_code(y, kernels_a, **window, **cfg)
-    got, _ = _sparse_code_chunk(y, kernels_a, products, **window, **cfg)
+    got, _ = _sparse_code_chunk(y, products, **cfg)
     np.testing.assert_array_equal(got, ref_a)
     others = [(kernels_b, window), (kernels_a.copy(), window),
               (kernels_a, dict(refractory_samples=22, refractory_strength=1.0)),
               (kernels_a, dict(refractory_samples=15, refractory_strength=0.5))]
     for kernels, win in others:
-        for solver in ("cross_products", "lasso"):
-            with pytest.raises(ValueError, match="_PassProducts holds"):
-                _sparse_code_chunk(y, kernels, products, **win, **{**cfg, "solver": solver})
-        fresh = _PassProducts(kernels, **win)
-        got, _ = _sparse_code_chunk(y, kernels, fresh, **win, **cfg)
+        got, _ = _sparse_code_chunk(y, _PassProducts(kernels, **win), **cfg)
         ref, _ = sparse_code(y, kernels, **win, **cfg)
         assert np.count_nonzero(ref) > 10
         np.testing.assert_array_equal(got, ref)
@@ -245,13 +238,12 @@ def test_pass_products_refuse_other_kernels_or_window():
             # products of kernels_a / window would have given other coefficients
             assert not np.array_equal(ref, ref_a)
     assert sorted(products.by_length) == [1200]
-    got, _ = _sparse_code_chunk(y, kernels_a, products, **window, **cfg)
+    got, _ = _sparse_code_chunk(y, products, **cfg)
     np.testing.assert_array_equal(got, ref_a)
     # magnitudes0: None or non-negative, one per sample
     for bad in (-np.ones(y.size), np.zeros(y.size - 1)):
         with pytest.raises(ValueError, match="magnitudes0"):
-            _sparse_code_chunk(y, kernels_a, products, **window,
-                               **{**cfg, "magnitudes0": bad})
+            _sparse_code_chunk(y, products, **{**cfg, "magnitudes0": bad})
 
 
 def _reference_extra_beats(pos, score, noise_level, accepted, ratio):

@@ -47,7 +47,7 @@ def test_nested_blocks_keep_the_limit_until_the_outermost_closes(two_blas_thread
             pass
     assert _blas_threads() == two_blas_threads
     assert calls == [dict(limits=1, user_api="blas")]  # only the outermost block set it
-    assert _threads._DEPTH.value == 0
+    assert _threads._OPEN.value is False
 
 
 def test_depth_restored_after_an_exception(two_blas_threads):
@@ -58,7 +58,7 @@ def test_depth_restored_after_an_exception(two_blas_threads):
 
     with pytest.raises(RuntimeError, match="inside"):
         fails()
-    assert _threads._DEPTH.value == 0
+    assert _threads._OPEN.value is False
     assert _blas_threads() == two_blas_threads
     # and the next block sets the limit again
     with _threads.one_blas_thread():

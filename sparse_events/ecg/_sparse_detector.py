@@ -467,17 +467,16 @@ class _PassProducts:
     ``_products`` of :mod:`sparse_events.models._cross_products`) depend on
     the kernels, the chunk length and the window only, not on the chunk's
     signal; their lazily filled caches (column norms, kernel cross-products
-    and Gram stencils) too.  This object holds them for one kernels array and
-    one refractory window, keyed by the chunk length, and refuses any other
-    kernels or window (:meth:`get` raises), so that products built for one
+    and Gram stencils) too.  This object holds the pass's kernels and window
+    and their products keyed by the chunk length; :func:`_sparse_code_chunk`
+    takes the kernels and the window from it, so products built for one
     dictionary or window never serve another.
 
     Parameters
     ----------
     kernels : ndarray of shape (P, L)
-        The pass's kernels, the very array later given to :meth:`get`
-        (compared by identity: it must not be modified in place while this
-        object is in use).
+        The pass's kernels (not to be modified in place while this object is
+        in use).
     refractory_samples : int
     refractory_strength : float
     """
@@ -490,64 +489,46 @@ class _PassProducts:
         self.refractory_strength = refractory_strength
         self.by_length = {}  # chunk length -> SparseProducts
 
-    def check(self, kernels, refractory_samples, refractory_strength):
-        """Raise ValueError unless these are the kernels array and window of this object."""
-        if kernels is not self.kernels:
-            raise ValueError("_PassProducts holds the products of another kernels array "
-                             "(one object per pass and dictionary)")
-        if (refractory_samples != self.refractory_samples
-                or refractory_strength != self.refractory_strength):
-            raise ValueError(
-                f"_PassProducts holds the products of the refractory window "
-                f"({self.refractory_samples}, {self.refractory_strength}), got "
-                f"({refractory_samples}, {refractory_strength})")
-
-    def get(self, kernels, n, refractory_samples, refractory_strength):
+    def get(self, n):
         """The products for ``n`` coefficients per kernel (built at the first request of
-        that length), after :meth:`check`."""
+        that length)."""
         from ..models import refractory_window
         from ..models._cross_products import _products
         from ..models._cross_products_window import check_window
 
-        self.check(kernels, refractory_samples, refractory_strength)
         ops = self.by_length.get(n)
         if ops is None:
-            g = check_window(refractory_window(refractory_samples, refractory_strength), n,
-                             "g")
-            ops = self.by_length[n] = _products(kernels, n, "causal", g, "auto")
+            g = check_window(refractory_window(self.refractory_samples,
+                                               self.refractory_strength), n, "g")
+            ops = self.by_length[n] = _products(self.kernels, n, "causal", g, "auto")
         return ops
 
 
 @with_one_blas_thread
-def _sparse_code_chunk(y, kernels, products, *, lasso_alpha, refractory_samples,
-                       refractory_strength, solver, max_reweights, magnitudes0, inner_tol,
-                       final_step, first_inner_tol):
+def _sparse_code_chunk(y, products, *, lasso_alpha, solver, max_reweights, magnitudes0,
+                       inner_tol, final_step, first_inner_tol):
     """:func:`sparse_code` of one chunk of a pass (default ``tol``): the same values.
 
-    With ``solver="cross_products"`` Algorithm 1 is called directly, with the
-    arguments :func:`sparse_code` gives
-    :func:`sparse_events.cross_products_deconvolve` and its defaults, without
-    that function's validation and result object: the arguments are those of
-    the detector (the normalized QRS band, the pass's kernels, non-negative
-    magnitudes; ``magnitudes0`` is still checked to be None or non-negative
-    of shape ``(y.size,)``).  BLAS runs on one thread inside, as in
-    :func:`sparse_code`.  The products are taken from ``products``, a
-    :class:`_PassProducts` built for exactly ``kernels`` (the same array) and
-    this refractory window: it raises ValueError otherwise, so that one
-    object serves the chunks of one pass (built once per chunk length) and
-    can never give the products of other kernels or another window.  The
-    measured saving is in ``ecg/RESULTS.md`` (issue 9);
-    ``tests/test_ecg_sparse_kernels.py`` compares this function with
-    :func:`sparse_code`.
+    The kernels and the refractory window are those of ``products``, a
+    :class:`_PassProducts` that serves the chunks of one pass (products
+    built once per chunk length).  With ``solver="cross_products"``
+    Algorithm 1 is called directly, with the arguments :func:`sparse_code`
+    gives :func:`sparse_events.cross_products_deconvolve` and its defaults,
+    without that function's validation and result object: the arguments are
+    those of the detector (the normalized QRS band, the pass's kernels,
+    non-negative magnitudes; ``magnitudes0`` is still checked to be None or
+    non-negative of shape ``(y.size,)``).  BLAS runs on one thread inside,
+    as in :func:`sparse_code`.  The measured saving is in ``ecg/RESULTS.md``
+    (issue 9); ``tests/test_ecg_sparse_kernels.py`` compares this function
+    with :func:`sparse_code`.
 
     Parameters
     ----------
     y : ndarray of shape (N,)
-    kernels : ndarray of shape (P, L)
     products : _PassProducts
-        For ``kernels`` and the refractory window (checked also with
-        ``solver="lasso"``, which does not use it).
-    lasso_alpha, refractory_samples, refractory_strength, solver, max_reweights
+        The pass's kernels, refractory window and products (the latter not
+        used with ``solver="lasso"``).
+    lasso_alpha, solver, max_reweights
         As in :func:`sparse_code`.
     magnitudes0, inner_tol, final_step, first_inner_tol
         As in :func:`sparse_code` (all required here).
@@ -557,11 +538,11 @@ def _sparse_code_chunk(y, kernels, products, *, lasso_alpha, refractory_samples,
     coef : ndarray of shape (P, N)
     converged : bool
     """
+    kernels = products.kernels
     if solver != "cross_products":
-        products.check(kernels, refractory_samples, refractory_strength)
         return sparse_code(y, kernels, lasso_alpha=lasso_alpha,
-                           refractory_samples=refractory_samples,
-                           refractory_strength=refractory_strength, solver=solver,
+                           refractory_samples=products.refractory_samples,
+                           refractory_strength=products.refractory_strength, solver=solver,
                            max_reweights=max_reweights, magnitudes0=magnitudes0,
                            inner_tol=inner_tol, final_step=final_step,
                            first_inner_tol=first_inner_tol)
@@ -571,7 +552,7 @@ def _sparse_code_chunk(y, kernels, products, *, lasso_alpha, refractory_samples,
     if magnitudes0 is not None and (magnitudes0.shape != (n,)
                                     or not (magnitudes0 >= 0).all()):
         raise ValueError(f"magnitudes0 must be None or non-negative of shape ({n},)")
-    ops = products.get(kernels, n, refractory_samples, refractory_strength)
+    ops = products.get(n)
     # the arguments sparse_code gives cross_products_deconvolve, and its defaults
     tol = _SPARSE_CODE_TOL
     fields = algorithm1(ops, y, 1.0 / (2.0 * lasso_alpha), positive=True, tol=tol,
@@ -890,9 +871,7 @@ def _candidates_in_chunk(x, i, filtered: _FilteredChunks, front: _FrontEnd, kern
         # next linearization; a single solve keeps _INNER_TOL)
         loose_first = warm and start == "warm" and n_reweights > 1
         coef, converged = _sparse_code_chunk(
-            yn, kern.kernels, products, lasso_alpha=params["lasso_alpha"],
-            refractory_samples=params["refractory_samples"],
-            refractory_strength=params["refractory_strength"], solver=params["solver"],
+            yn, products, lasso_alpha=params["lasso_alpha"], solver=params["solver"],
             max_reweights=n_reweights,
             magnitudes0=a0,
             inner_tol=_INNER_TOL if warm else None,
