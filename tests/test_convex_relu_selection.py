@@ -67,11 +67,12 @@ def test_one_se_prefers_regularised_within_noise(bench):
 
 def test_one_se_tie_in_alpha_over_scale_goes_to_larger_alpha(bench):
     # ("exact", 1, 1e-3) and ("exact", 2, 2e-3) penalize the slopes alike (alpha / scale =
-    # 1e-3); both within one standard error: the larger alpha (biases penalized more) wins
+    # 1e-3); both within one standard error: the larger alpha (biases penalized more) wins,
+    # though listed second (a key on alpha / scale alone would keep the first)
     base = [0.04, 0.08, 0.05, 0.07, 0.06]
     errors = {("exact", 1.0, 1e-4): base,
-              ("exact", 2.0, 2e-3): [e + 1e-3 for e in base],
-              ("exact", 1.0, 1e-3): [e + 5e-4 for e in base]}
+              ("exact", 1.0, 1e-3): [e + 5e-4 for e in base],
+              ("exact", 2.0, 2e-3): [e + 1e-3 for e in base]}
     fam, reg = (lambda c: c[0]), bench.ours_regularization
     assert bench.select(errors, "1se", fam, reg)[0] == ("exact", 2.0, 2e-3)
 
