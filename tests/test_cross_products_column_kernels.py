@@ -28,7 +28,13 @@ from sparse_events.models._cross_products_algorithm import (CrossProductsProblem
 from sparse_events.models._cross_products_kernels import merge_pairs_marked, segment_passes_marked
 from sparse_events.models._cross_products_ops import SparseProducts
 from sparse_events.operators import DictionaryOperator
+from sparse_events.solvers import _cd as cd_module
 from sparse_events.solvers._designs import BandedDesign
+
+
+def _thresholds_pool_buffer():
+    """This thread's pooled thresholds buffer of Algorithm 1 (in the solver's pool)."""
+    return cd_module._scratch_pool.bufs["cross_products_thresholds"]
 
 
 def _problem(rng, P, mode, positive, N=150, n_events=45):
@@ -331,7 +337,7 @@ def test_warm_start_buffer_is_copied_never_written_nor_kept(rng, monkeypatch):
         assert len(arrays) > 5
         for v in arrays:
             assert not np.shares_memory(v, alg._scratch.zeros)
-            assert not np.shares_memory(v, alg._scratch.thresh)
+            assert not np.shares_memory(v, _thresholds_pool_buffer())
     assert calls and all(calls)  # warm starts were lent from the buffer
 
 
@@ -344,14 +350,15 @@ def test_buffers_grow_beyond_their_first_size(rng):
     assert 1 << 16 < 90000 <= alg._SCRATCH_MAX
     first_small = _run(*small).coef
     got_big = _run(*big).coef
-    assert alg._scratch.zeros.size >= 90000 and alg._scratch.thresh.size >= 90000
+    assert alg._scratch.zeros.size >= 90000 and _thresholds_pool_buffer().size >= 90000
     assert not np.any(alg._scratch.zeros)
     again_small = _run(*small).coef
-    old = alg._SCRATCH_MAX
-    alg._SCRATCH_MAX = 0
+    old, old_cd = alg._SCRATCH_MAX, cd_module._SCRATCH_MAX
+    alg._SCRATCH_MAX = 0  # fresh zero vectors
+    cd_module._SCRATCH_MAX = -1  # fresh thresholds (and solver scratch)
     try:
         fresh = [_run(*p).coef for p in (small, big)]
     finally:
-        alg._SCRATCH_MAX = old
+        alg._SCRATCH_MAX, cd_module._SCRATCH_MAX = old, old_cd
     assert _same(first_small, fresh[0]) and _same(again_small, fresh[0])
     assert _same(got_big, fresh[1]) and np.any(got_big)

@@ -11,6 +11,8 @@ import numpy as np
 
 from .._exceptions import ConvergenceWarning
 from ..solvers import Quadratic, WeightedL1, coordinate_descent, solve
+from ..solvers._cd import _SCRATCH_MAX
+from ..solvers._cd import _scratch as _solver_scratch
 from ..solvers._optimality import check_optimality
 from . import _cross_products_kernels as kern
 from ._cross_products_ops import _SPARSE_FACTOR
@@ -70,12 +72,12 @@ def _blend(a, b, step):
 # thread-local zero vectors for the dense temporaries of Algorithm 1 (warm starts,
 # polished iterate): written at the non-zeros of an iterate, then zeroed there again,
 # instead of a fresh length-``P N`` array each time (whose first touch of every page
-# costs more than the few writes); kept for vectors of at most this many entries.  Each
-# thread that runs Algorithm 1 keeps two float64 buffers (``zeros`` and ``thresh``) of
-# ``max(P N, 2^16)`` entries, the largest ``P N <= _SCRATCH_MAX`` it has seen, for its
-# lifetime: at most 2 x 2 MiB per thread.  The sparse ECG detector's largest chunk call
-# on MIT-BIH / NSTDB (default chunking, 6 kernels of 28 440 samples) has P N = 170 640.
-_SCRATCH_MAX = 1 << 18
+# costs more than the few writes); kept for vectors of at most ``_SCRATCH_MAX`` entries
+# (the solver's pool limit, :func:`sparse_events.solvers._cd._scratch`).  Each thread that
+# runs Algorithm 1 keeps this float64 buffer of ``max(P N, 2^16)`` entries, the largest
+# ``P N <= _SCRATCH_MAX`` it has seen, for its lifetime (2 MiB at most); the thresholds of
+# its solves live in the solver's pool.  The sparse ECG detector's largest chunk call on
+# MIT-BIH / NSTDB (default chunking, 6 kernels of 28 440 samples) has P N = 170 640.
 _scratch = threading.local()
 
 
@@ -110,17 +112,12 @@ def _dense_scratch(n, c):
 def _thresholds_buffer(P, N):
     """A reused ``(P, N)`` float64 array for the thresholds of a weighted-LASSO solve.
 
-    Thread-local, overwritten by every solve (the solver and
+    The solver's per-thread pool (:func:`sparse_events.solvers._cd._scratch`,
+    its own name), overwritten by every solve (the solver and
     ``zero_by_kkt_inplace`` only read it during the solve's iteration, nothing
     keeps it); a fresh array above ``_SCRATCH_MAX`` entries.
     """
-    n = P * N
-    if n > _SCRATCH_MAX:
-        return np.empty((P, N))
-    buf = getattr(_scratch, "thresh", None)
-    if buf is None or buf.size < n:
-        buf = _scratch.thresh = np.empty(max(n, 1 << 16))
-    return buf[:n].reshape(P, N)
+    return _solver_scratch("cross_products_thresholds", P * N).reshape(P, N)
 
 
 class CrossProductsProblem:
@@ -487,10 +484,10 @@ def algorithm1(ops, y, beta, *, positive, tol, inner_tol, inner_max_iter, max_re
     written into a thread-local zero buffer and zeroed again at their support
     afterwards (:func:`_dense_scratch`): fresh length-``P N`` arrays would
     cost their first-touch page faults at every solve.  Held after the call,
-    per thread that ran it: these two float64 buffers (``_scratch.zeros``,
-    all zero between the calls, and ``_scratch.thresh``), each of
-    ``max(P N, 2^16)`` entries for the largest ``P N <= _SCRATCH_MAX = 2^18``
-    the thread has seen, i.e. 0.5 to 2 MiB each, at most 4 MiB per thread,
+    per thread that ran it: the zero buffer (``_scratch.zeros``, all zero between the
+    calls) of ``max(P N, 2^16)`` entries and the thresholds buffer in the solver's
+    pool (``max(P N, 1024)`` entries), each sized for the largest
+    ``P N <= _SCRATCH_MAX = 2^18`` the thread has seen, i.e. at most 2 MiB each,
     until the thread ends; larger problems use fresh arrays, freed after
     the call.  Nothing else outlives the call.  Along the iterations, besides the input
     ``y``, at most the residuals of ``s``, ``s~`` and the trial point are held

@@ -75,7 +75,8 @@ _INCREMENTAL_SHARE = 0.5
 # coefficients: about 20 000 of its 24 000 faults in the solver per pass over
 # its calls).  Larger problems allocate as before.  The pool lives as long as
 # its thread: each thread that ran a banded solve keeps up to six arrays of
-# 2 MiB (~12 MiB) until it ends or calls ``_scratch_clear``.
+# 2 MiB (~12 MiB; a seventh, the cross-products thresholds, if it ran Algorithm 1 of
+# sparse_events.models) until it ends or calls ``_scratch_clear``.
 _SCRATCH_MAX = 1 << 18
 # smallest pooled buffer (8 KiB): small solves of changing sizes reuse one
 # buffer instead of growing it at every larger size
