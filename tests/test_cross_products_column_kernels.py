@@ -1,7 +1,8 @@
 """Final step and bookkeeping of Algorithm 1 against independent references, bit for bit.
 
 ``segment_passes_marked`` and ``merge_pairs_marked`` form the column data of
-every coefficient (kernel, rows, norm) once per call and sum the window over
+every coefficient (kernel, rows, norm) once per call (the polish, once for all
+its rounds: ``segment_passes_cols`` and ``merge_pairs_cols``) and sum the window over
 the listed times; the references in ``_cross_products_reference`` compute
 every term from scratch at every visit, over the whole window
 (``coordinate_passes`` group by group for the passes, ``merge_move`` both ways
@@ -25,7 +26,10 @@ from sparse_events import cross_products_deconvolve, refractory_window
 from sparse_events.models import _cross_products_algorithm as alg
 from sparse_events.models._cross_products_algorithm import (CrossProductsProblem, SparseCoef,
                                                              _compact)
-from sparse_events.models._cross_products_kernels import merge_pairs_marked, segment_passes_marked
+from sparse_events.models._cross_products_kernels import (column_data, merge_pairs_cols,
+                                                           merge_pairs_marked,
+                                                           segment_passes_cols,
+                                                           segment_passes_marked)
 from sparse_events.models._cross_products_ops import SparseProducts
 from sparse_events.operators import DictionaryOperator
 from sparse_events.solvers import _cd as cd_module
@@ -142,6 +146,41 @@ def test_merge_pairs_equal_merge_move_both_ways(rng, mode, P, positive, min_decr
             assert _same(u, v)
         n_merged += got[1]
     assert n_merged > 0  # merges were applied, not only evaluated
+
+
+@pytest.mark.parametrize("mode", ["causal", "same"])
+@pytest.mark.parametrize("P", [1, 3])
+@pytest.mark.parametrize("positive", [False, True])
+def test_column_data_formed_once_equals_formed_per_call(rng, mode, P, positive):
+    """The rounds of the polish form the column data of ``order`` once
+    (``column_data``, then ``segment_passes_cols`` / ``merge_pairs_cols``): after
+    alternating rounds of passes and merges, every array, return value and mark is the
+    same as with ``segment_passes_marked`` / ``merge_pairs_marked``, which form it at
+    every call."""
+    prob, s = _problem(rng, P, mode, positive)
+    x, r, a, order, times, args = _kernel_args(prob, s)
+    kernels, cumsq, n_samples, shift, window, beta = args
+    interaction = int(prob.ops.interaction)
+    xr, rr, ar = x.copy(), r.copy(), a.copy()
+    marked = np.ones(order.size, dtype=bool)
+    marked_r = marked.copy()
+    cols = column_data(order, kernels, cumsq, n_samples, shift, r.size, window, beta)
+    n_merged = 0
+    for _ in range(4):
+        # (merges first: from the unpolished s, many pairs merge)
+        got = merge_pairs_cols(x, r, a, order, times, cols, kernels, n_samples, window, beta,
+                               positive, 0.0, marked)
+        want = merge_pairs_marked(xr, rr, ar, order, times, *args, positive, 0.0, marked_r)
+        assert got == want
+        n_merged += got[1]
+        got = segment_passes_cols(x, r, a, order, times, interaction, cols, kernels, n_samples,
+                                  window, beta, positive, 1e-4, 3, marked)
+        want = segment_passes_marked(xr, rr, ar, order, times, interaction, *args, positive,
+                                     1e-4, 3, marked_r)
+        assert got == want
+        for u, v in zip((x, r, a, marked), (xr, rr, ar, marked_r)):
+            assert _same(u, v)
+    assert n_merged > 0 and not np.array_equal(x, s)
 
 
 @pytest.mark.parametrize("P", [1, 3])

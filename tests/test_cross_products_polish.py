@@ -388,7 +388,7 @@ def _check_polish_rule(prob, s, positive, max_passes, rtol):
     x = s.copy()
     calls = []
     by_merge = 0
-    real, real_merge = alg.segment_passes_marked, alg.merge_pairs_marked
+    real, real_merge = alg.segment_passes_cols, alg.merge_pairs_cols
 
     def spy(*args):
         out = real(*args)
@@ -402,11 +402,11 @@ def _check_polish_rule(prob, s, positive, max_passes, rtol):
         by_merge += int(np.sum(args[-1] & ~before))  # settled, then changed by a merge
         return out
 
-    alg.segment_passes_marked, alg.merge_pairs_marked = spy, spy_merge
+    alg.segment_passes_cols, alg.merge_pairs_cols = spy, spy_merge
     try:
         prob._polish_inplace(x, positive, max_passes=max_passes, rtol=rtol)
     finally:
-        alg.segment_passes_marked, alg.merge_pairs_marked = real, real_merge
+        alg.segment_passes_cols, alg.merge_pairs_cols = real, real_merge
     ref = s.copy()
     moving, order = _reference_polish(prob, ref, positive, max_passes, rtol)
     np.testing.assert_array_equal(x, ref)

@@ -933,8 +933,13 @@ def test_stable_order_equals_numpy_mergesort(rng):
                                      for _ in range(int(rng.integers(1, 8)))]))
     for keys in cases:
         keys = keys.astype(np.int64)
-        np.testing.assert_array_equal(kern.stable_order(keys),
-                                      np.argsort(keys, kind="mergesort"))
+        ref = np.argsort(keys, kind="mergesort")
+        np.testing.assert_array_equal(kern.stable_order(keys), ref)
+        # the count of descents (Newton's one scan of the starts) and the merges given it
+        n_desc = kern._n_descents(keys)
+        assert n_desc == np.count_nonzero(np.diff(keys) < 0)
+        if n_desc:
+            np.testing.assert_array_equal(kern._merge_runs(keys, n_desc), ref)
 
 
 def test_newton_step_with_several_kernels_equals_presorted_working_set(rng):

@@ -16,7 +16,7 @@ from ..solvers._cd import _scratch as _solver_scratch
 from ..solvers._optimality import check_optimality
 from . import _cross_products_kernels as kern
 from ._cross_products_ops import _SPARSE_FACTOR
-from ._cross_products_kernels import merge_pairs_marked, segment_passes_marked
+from ._cross_products_kernels import column_data, merge_pairs_cols, segment_passes_cols
 from ._cross_products_kernels import zero_by_kkt as zero_kkt_kernel
 
 __all__ = ["algorithm1", "CrossProductsProblem"]
@@ -416,8 +416,12 @@ class CrossProductsProblem:
         order = np.ascontiguousarray(support[perm], dtype=np.int64)
         times = np.ascontiguousarray(times[perm], dtype=np.int64)
         min_dec = 4.0 * np.finfo(float).eps * abs(cost)
-        args = (ops.kernels, design.cumsq, self.N, design.shift, ops.window, float(self.beta),
-                bool(positive))
+        beta = float(self.beta)
+        # the column data of order (kernel, rows, norm): order does not change, so it is
+        # formed once for every round
+        cols = column_data(order, ops.kernels, design.cumsq, self.N, design.shift, r.size,
+                           ops.window, beta)
+        args = (ops.kernels, self.N, ops.window, beta, bool(positive))
         total = 0.0
         # after the first round, only the groups where a merge changed something, or
         # whose passes stopped at max_passes still moving, are passed over again (the
@@ -425,10 +429,10 @@ class CrossProductsProblem:
         marked = np.ones(order.size, dtype=bool)
         for _ in range(max_rounds):
             # (marked becomes the groups left unsettled, and the merges add theirs)
-            d, _, _ = segment_passes_marked(x, r, a, order, times, int(ops.interaction), *args,
-                                            rtol, max_passes, marked)
+            d, _, _ = segment_passes_cols(x, r, a, order, times, int(ops.interaction), cols,
+                                          *args, rtol, max_passes, marked)
             total += d
-            d, n_merged = merge_pairs_marked(x, r, a, order, times, *args, min_dec, marked)
+            d, n_merged = merge_pairs_cols(x, r, a, order, times, cols, *args, min_dec, marked)
             total += d
             if n_merged == 0:
                 break

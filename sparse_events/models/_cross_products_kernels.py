@@ -241,7 +241,7 @@ def _f1(quad, lin, w, x):
 
 
 @njit(cache=True, nogil=True)
-def _columns(order, kernels, cumsq, n_samples, shift, n_rows, window, beta):
+def column_data(order, kernels, cumsq, n_samples, shift, n_rows, window, beta):
     """Per-coefficient column data of the flat indices ``order``, computed once.
 
     For every ``c = order[i]`` (column ``h_c``: kernel ``p`` starting at row
@@ -323,7 +323,7 @@ def _group_passes_at(x, r, a, support, times, kp, start, l0, l1, nrm, quad, kern
     coefficient to zero.  Zero coefficients are not visited (the support
     never grows).  Passes repeat until one sets no coefficient to zero and
     moves none by more than ``rtol`` relatively, or ``max_passes``.  The
-    column data (entry ``i`` for ``support[i]``) come from :func:`_columns`.
+    column data (entry ``i`` for ``support[i]``) come from :func:`column_data`.
     Returns ``(sum of the exact 1-D changes of eq. 8, number of coefficients
     set to zero, passes, whether the last pass still moved)``."""
     total = 0.0
@@ -381,10 +381,24 @@ def segment_passes_marked(x, r, a, order, times, interaction, kernels, cumsq, n_
     by ``max_passes``); the others are cleared.  Returns ``(sum of the
     changes, number of coefficients set to zero, largest number of passes of
     a group)``.  The column data of every coefficient (kernel, rows, norm) is
-    formed once per call (:func:`_columns`), not at every visit.
+    formed once per call (:func:`column_data`), not at every visit; a caller
+    that keeps ``order`` over several calls forms it once and calls
+    :func:`segment_passes_cols`.
     """
-    kp, start, l0, l1, nrm, quad = _columns(order, kernels, cumsq, n_samples, shift, r.size,
-                                            window, beta)
+    cols = column_data(order, kernels, cumsq, n_samples, shift, r.size, window, beta)
+    return segment_passes_cols(x, r, a, order, times, interaction, cols, kernels, n_samples,
+                               window, beta, positive, rtol, max_passes, marked)
+
+
+@njit(cache=True, nogil=True)
+def segment_passes_cols(x, r, a, order, times, interaction, cols, kernels, n_samples, window,
+                        beta, positive, rtol, max_passes, marked):
+    """:func:`segment_passes_marked` with the column data ``cols`` of ``order``
+    given: the tuple ``column_data(order, kernels, cumsq, n_samples, shift, r.size,
+    window, beta)`` (not checked), which depends on ``order`` (and the fixed
+    design) only, so that the rounds of a polish over one ``order`` form it once.
+    """
+    kp, start, l0, l1, nrm, quad = cols
     total = 0.0
     n_zeroed = 0
     most = 0
@@ -472,10 +486,20 @@ def merge_pairs_marked(x, r, a, order, times, kernels, cumsq, n_samples, shift, 
     than ``min_decrease``.  ``marked[i]`` is set for both coefficients ``order[i]``
     of every merge applied.  Returns ``(sum of the changes, number of merges)``.
     The column data (kernel, rows, norm) of every coefficient is formed once
-    per call (:func:`_columns`).
+    per call (:func:`column_data`); a caller that keeps ``order`` over several
+    calls forms it once and calls :func:`merge_pairs_cols`.
     """
-    kp, start, l0, l1, nrm, quad = _columns(order, kernels, cumsq, n_samples, shift, r.size,
-                                            window, beta)
+    cols = column_data(order, kernels, cumsq, n_samples, shift, r.size, window, beta)
+    return merge_pairs_cols(x, r, a, order, times, cols, kernels, n_samples, window, beta,
+                            positive, min_decrease, marked)
+
+
+@njit(cache=True, nogil=True)
+def merge_pairs_cols(x, r, a, order, times, cols, kernels, n_samples, window, beta, positive,
+                     min_decrease, marked):
+    """:func:`merge_pairs_marked` with the column data ``cols`` of ``order`` given
+    (as :func:`segment_passes_cols`)."""
+    kp, start, l0, l1, nrm, quad = cols
     half = window.size - 1
     n = order.size
     total = 0.0
