@@ -43,11 +43,15 @@ Protocols
   61-70 and fit 11-70 / score 1-10; the ridge peer scored on the same folds for
   reference); since 2026-11-24 (b) by ``--population-validate-blend`` (five
   subject-grouped folds over LUDB 1-70, candidates also blended with the ridge
-  peer, ``linear_blend``); ``--population-ours defaults`` uses the personalized
-  defaults, ``--population-also-previous`` adds ours with the settings
-  validated before the blend (``PREVIOUS_POPULATION_OURS``, 2026-11-24: V5 with
-  ``linear_skip``, a ridge skip connection, the convex model fitted on the
-  ridge residuals).
+  peer, ``linear_blend``); since 2026-11-24 (c) by
+  ``--population-validate-bagging`` (same folds; ensembles of ``n_estimators``
+  convex models with other gate seeds or bootstrap resamples of the training
+  subjects, also blended with ridge; ``--bagging-round 2`` the second,
+  extended grid): V2 an ensemble of 16 members; ``--population-ours
+  defaults`` uses the personalized defaults, ``--population-also-previous``
+  adds ours with the settings validated before the ensembles
+  (``PREVIOUS_POPULATION_OURS``, 2026-11-24 b: V2 a single model, V5 the same
+  as now).
 
 Scores per lead: Pearson r and RMSE (mV) against the band-passed reference;
 III, aVR, aVL and aVF against the values derived from the recorded I and II
@@ -106,19 +110,24 @@ RIDGE_ALPHA = 1.0
 # (2026-11-24 b, --population-validate-blend, five subject-grouped folds over LUDB 1-70,
 # candidates blended with the ridge peer: V2 unchanged (no blend), V5 raw windows,
 # alpha=0.01, 100 patterns, no skip, blended 0.4 ours + 0.6 ridge)
-POPULATION_OURS = {"v2": dict(n_components=32, alpha=3e-2, n_patterns=50, linear_skip=None,
-                              linear_blend=None, target_loss="two", tol=3e-2),
+# (2026-11-24 c, --population-validate-bagging, same five folds, ensembles n_estimators: V2 an
+# ensemble of 16 members, 32 whitened components, alpha=0.01, 50 patterns; V5 unchanged, no
+# ensemble beat the single blended model)
+POPULATION_OURS = {"v2": dict(n_components=32, alpha=1e-2, n_patterns=50, n_estimators=16,
+                              linear_skip=None, linear_blend=None, target_loss="two",
+                              tol=3e-2),
                    "v5": dict(n_components=None, alpha=1e-2, n_patterns=100, linear_skip=None,
                               linear_blend=0.6, linear_blend_alpha=RIDGE_ALPHA,
                               target_loss="two", tol=3e-2)}
-# ours' population settings validated before (2026-11-24, two folds, grid with linear_skip
-# but no blend; the 2026-11-23 settings, without linear_skip, had V5 n_patterns=20, no skip),
-# shown as PREVIOUS_NAME with --population-also-previous
+# ours' population settings validated before (2026-11-24 b, five folds, single models with
+# ridge blends), shown as PREVIOUS_NAME with --population-also-previous; the ones before those
+# (2026-11-24 a, two folds, grid with linear_skip but no blend) were V2 the same and V5 raw
+# windows, alpha=0.03, 50 patterns, linear_skip=RIDGE_ALPHA
 PREVIOUS_POPULATION_OURS = {
-    "v2": dict(n_components=32, alpha=3e-2, n_patterns=50, linear_skip=None, tol=3e-2),
-    "v5": dict(n_components=None, alpha=3e-2, n_patterns=50, linear_skip=RIDGE_ALPHA,
-               tol=3e-2)}
-PREVIOUS_NAME = "ours 11-24a"
+    "v2": dict(n_components=32, alpha=3e-2, n_patterns=50, linear_skip=None, linear_blend=None,
+               target_loss="two", tol=3e-2),
+    "v5": POPULATION_OURS["v5"]}  # unchanged on 2026-11-24 c
+PREVIOUS_NAME = "ours 11-24b"
 # grid of --population-validate
 # (linear_skip: ridge skip connection of that strength, the convex model on its residuals;
 # 16 components, never near the top of the first grid of 2026-11-23, dropped on 2026-11-24)
@@ -142,6 +151,36 @@ BLEND_CANDIDATES = tuple(
         (None, 3e-2, 50, RIDGE_ALPHA, "six_scaled"), (None, 1e-2, 50, None, "two"),
         (None, 1e-2, 100, None, "two"), (None, 1e-1, 50, None, "two")])
 MLP_PARAMS = dict(hidden_layer_sizes=(100,), max_iter=500)
+
+# --population-validate-bagging (2026-11-24 c): ensembles of ours (n_estimators members, member
+# k with random_state + k, i.e. other gates; "bootstrap": member k also fitted on a bootstrap
+# resample of the training subjects, drawn with numpy's default_rng(random_state + k)), same
+# five subject-grouped folds as --population-validate-blend, scored for n_estimators in
+# BAGGING_SIZES (the first n members) and blended with the ridge peer (BLEND_WEIGHTS); best mean
+# r over the six leads and the 70 validation records (fixed before the run)
+BAGGING_SIZES = (1, 2, 4, 8, 16)
+BAGGING_CANDIDATES = {
+    "v2": (dict(n_components=32, alpha=3e-2, n_patterns=50, members=8, bootstrap=False),
+           dict(n_components=32, alpha=1e-2, n_patterns=50, members=8, bootstrap=False),
+           dict(n_components=32, alpha=3e-2, n_patterns=50, members=8, bootstrap=True)),
+    "v5": (dict(n_components=32, alpha=3e-2, n_patterns=50, members=8, bootstrap=False),
+           dict(n_components=32, alpha=1e-2, n_patterns=50, members=8, bootstrap=False),
+           dict(n_components=32, alpha=3e-2, n_patterns=50, members=8, bootstrap=True),
+           dict(n_components=None, alpha=1e-2, n_patterns=50, members=4, bootstrap=False),
+           dict(n_components=None, alpha=1e-2, n_patterns=100, members=2, bootstrap=False)),
+}
+# second round (--bagging-round 2), after the first: the first round's best of each input lead
+# again (V2 32 components, alpha 0.01, now up to 16 members; V5 raw, alpha 0.01, 100 patterns,
+# single) and the grid extended where its best lay at an edge (more members, weaker penalty)
+BAGGING_CANDIDATES_2 = {
+    "v2": (dict(n_components=32, alpha=1e-2, n_patterns=50, members=16, bootstrap=False),
+           dict(n_components=32, alpha=3e-3, n_patterns=50, members=16, bootstrap=False),
+           dict(n_components=32, alpha=1e-2, n_patterns=100, members=8, bootstrap=False)),
+    "v5": (dict(n_components=None, alpha=1e-2, n_patterns=100, members=1, bootstrap=False),
+           dict(n_components=None, alpha=3e-3, n_patterns=50, members=2, bootstrap=False),
+           dict(n_components=32, alpha=3e-3, n_patterns=50, members=8, bootstrap=False),
+           dict(n_components=32, alpha=1e-2, n_patterns=100, members=8, bootstrap=False)),
+}
 
 
 # --------------------------------------------------------------------- data
@@ -277,9 +316,9 @@ def _mlp(seed):
 
 
 def _neurons(model):
+    if getattr(model, "n_neurons_", None) is not None:  # convex models (all members)
+        return model.n_neurons_
     reg = model.regressor_
-    if hasattr(reg, "n_active_neurons_"):
-        return reg.n_active_neurons_
     if hasattr(reg, "hidden_layer_sizes"):
         return int(np.sum(reg.hidden_layer_sizes))
     return 0
@@ -356,6 +395,7 @@ def population(data, train_ids, test_ids, sources, specs, models, step, cinc, ou
     for source in sources:
         src = [df[source].to_numpy() for df, _ in train if usable(df, source)]
         leads = [df[["i", "ii"]] for df, _ in train if usable(df, source)]
+        ours_fits = {}  # seed -> (model, wall, CPU) of 'ours' for this input lead
         for name in models:
             for seed, factory in specs[name]:
                 model = factory(seed).set_params(train_step=step)
@@ -363,9 +403,19 @@ def population(data, train_ids, test_ids, sources, specs, models, step, cinc, ou
                     model.set_params(**ours[source])
                 elif name == PREVIOUS_NAME and source in PREVIOUS_POPULATION_OURS:
                     model.set_params(**PREVIOUS_POPULATION_OURS[source])
-                t, t_cpu = _fit_timed(model, src, leads, fs, cpu=True)
-                print(f"  population {source} {name} seed {seed}: fit {t:.1f} s "
-                      f"(CPU {t_cpu:.1f} s)", flush=True)
+                same = ours_fits.get(seed) if name == PREVIOUS_NAME else None
+                if (same is not None and model.random_state is not None
+                        and same[0].get_params() == model.get_params()):
+                    # the previous settings equal ours' (deterministic fit): reuse its fit
+                    model, t, t_cpu = same
+                    print(f"  population {source} {name} seed {seed}: same settings as "
+                          "ours, its fit reused", flush=True)
+                else:
+                    t, t_cpu = _fit_timed(model, src, leads, fs, cpu=True)
+                    print(f"  population {source} {name} seed {seed}: fit {t:.1f} s "
+                          f"(CPU {t_cpu:.1f} s)", flush=True)
+                if name == "ours":
+                    ours_fits[seed] = (model, t, t_cpu)
                 for dataset, record, df, fs_test in tests:
                     if not usable(df, source):
                         continue
@@ -614,8 +664,79 @@ def population_validation(args, data):
 def _blend_label(cfg):
     inputs = ("raw windows" if cfg["n_components"] is None
               else f"{cfg['n_components']} whitened components")
-    skip = "-" if cfg["linear_skip"] is None else f"ridge {cfg['linear_skip']:g}"
+    skip = "-" if cfg.get("linear_skip") is None else f"ridge {cfg['linear_skip']:g}"
     return inputs, skip
+
+
+def _fold_records(data):
+    """LUDB records of the five validation folds (``BLEND_GROUPS``), by number."""
+    ids = sorted({k for g in BLEND_GROUPS for k in parse_range(g)})
+    return {k: read_record(ludb_path(data, k)) for k in ids}
+
+
+def _ridge_peer_factory(args):
+    """Job factory of :func:`_fold_predictions`: the ridge peer (raw windows, RIDGE_ALPHA)."""
+    return lambda train_ids: (SixLeadReconstructor(model="ridge", alpha=RIDGE_ALPHA,
+                                                   train_step=args.population_step), train_ids)
+
+
+def _fold_predictions(recs, source, jobs, coef):
+    """Validation predictions of models fitted on the five subject-grouped folds.
+
+    For each fold of ``BLEND_GROUPS`` (score that group of LUDB records, fit
+    on the other records of ``recs``; records without ``source`` left out)
+    every job is fitted, in order, and predicts I and II of the fold's
+    validation records.
+
+    Parameters
+    ----------
+    recs : dict
+        LUDB record number -> ``(DataFrame, sampling rate)``, the records of
+        all folds (:func:`_fold_records`).
+    source : str
+        Input lead.
+    jobs : list of tuple
+        ``(key, factory, label)``: ``factory(train_ids)`` returns an unfitted
+        model and the records to fit it on (``train_ids`` or a resample of
+        them); ``label`` is printed with the fit time.
+    coef : ndarray of shape (2, 6)
+        The six frontal leads from I and II (:func:`derive_six`).
+
+    Returns
+    -------
+    preds : dict
+        ``(key, record)`` -> predicted I and II, ndarray of shape (n, 2).
+    refs : dict
+        ``record`` -> the six reference leads, ndarray of shape (n, 6), from
+        the band-passed recorded I and II (filtered by the fold's first job).
+    fit_s : dict
+        ``key`` -> fit wall times (s), one per fold.
+    fold_of : dict
+        ``record`` -> index of the fold that scores it.
+    """
+    ids = sorted(recs)
+    preds, refs, fit_s, fold_of = {}, {}, {}, {}
+    for f, group in enumerate(BLEND_GROUPS):
+        val_ids = [k for k in parse_range(group) if usable(recs[k][0], source)]
+        train_ids = [k for k in ids if k not in parse_range(group)
+                     and usable(recs[k][0], source)]
+        fs = recs[train_ids[0]][1]
+        for k in val_ids:
+            fold_of[k] = f
+        for key, factory, label in jobs:
+            model, fit_ids = factory(train_ids)
+            t = _fit_timed(model, [recs[k][0][source].to_numpy() for k in fit_ids],
+                           [recs[k][0][["i", "ii"]] for k in fit_ids], fs)
+            fit_s.setdefault(key, []).append(t)
+            for k in val_ids:
+                df, fs_k = recs[k]
+                preds[key, k] = model.predict(df[source].to_numpy(), sampling_rate=fs_k)[
+                    ["I", "II"]].to_numpy()
+                if k not in refs:
+                    derived, _ = model.filter_leads(df, sampling_rate=fs_k)
+                    refs[k] = derived[["I", "II"]].to_numpy() @ coef
+            print(f"  {source} {label} {group}: {t:.1f} s", flush=True)
+    return preds, refs, fit_s, fold_of
 
 
 def population_validation_blend(args, data):
@@ -632,37 +753,16 @@ def population_validation_blend(args, data):
     worst lead over the ridge peer) and the best setting per input lead.  The
     test subjects (LUDB 71-100) and CinC 2021 are never read.
     """
-    ids = sorted({k for g in BLEND_GROUPS for k in parse_range(g)})
-    recs = {k: read_record(ludb_path(data, k)) for k in ids}
+    recs = _fold_records(data)
     coef = derive_six(np.eye(2))  # (2, 6): the six leads from I and II
     rows, best = [], {}
     for source in args.sources:
-        preds, refs, fit_s = {}, {}, {}
-        for group in BLEND_GROUPS:
-            val_ids = [k for k in parse_range(group) if usable(recs[k][0], source)]
-            train_ids = [k for k in ids if k not in parse_range(group)
-                         and usable(recs[k][0], source)]
-            src = [recs[k][0][source].to_numpy() for k in train_ids]
-            leads = [recs[k][0][["i", "ii"]] for k in train_ids]
-            fs = recs[train_ids[0]][1]
-            for c, cfg in enumerate((None,) + BLEND_CANDIDATES):
-                if cfg is None:
-                    model = SixLeadReconstructor(model="ridge", alpha=RIDGE_ALPHA,
-                                                 train_step=args.population_step)
-                else:
-                    model = SixLeadReconstructor(model="gated", tol=args.tol, random_state=0,
-                                                 train_step=args.population_step, **cfg)
-                t = _fit_timed(model, src, leads, fs)
-                fit_s.setdefault(c, []).append(t)
-                for k in val_ids:
-                    df, fs_k = recs[k]
-                    preds[c, k] = model.predict(df[source].to_numpy(), sampling_rate=fs_k)[
-                        ["I", "II"]].to_numpy()
-                    if k not in refs:
-                        derived, _ = model.filter_leads(df, sampling_rate=fs_k)
-                        refs[k] = derived[["I", "II"]].to_numpy() @ coef
-                print(f"  {source} validate {group} {cfg or 'ridge peer'}: {t:.1f} s",
-                      flush=True)
+        jobs = [(0, _ridge_peer_factory(args), "validate ridge peer")] + [
+            (c, lambda train_ids, cfg=cfg: (SixLeadReconstructor(
+                model="gated", tol=args.tol, random_state=0, train_step=args.population_step,
+                **cfg), train_ids), f"validate {cfg}")
+            for c, cfg in enumerate(BLEND_CANDIDATES, start=1)]
+        preds, refs, fit_s, _ = _fold_predictions(recs, source, jobs, coef)
 
         def score(pred, refs=refs):
             return np.mean([_columns_r(pred[k] @ coef, refs[k]) for k in refs], axis=0)
@@ -698,6 +798,111 @@ def population_validation_blend(args, data):
                          f"{cfg['n_patterns']} | {skip} | {cfg['target_loss']} | {row['w']:g} | "
                          f"{cells} | {row['r'].mean():.4f} | "
                          f"{np.min(row['r'] - ridge):+.4f} | {row['fit_s']:.1f} |")
+    return lines, best
+
+
+def _bagging_member(args, cand, m, train_ids):
+    """Member ``m`` of a ``BAGGING_CANDIDATES`` entry and the records to fit it on."""
+    cfg = {key: v for key, v in cand.items() if key not in ("members", "bootstrap")}
+    model = SixLeadReconstructor(model="gated", tol=args.tol, random_state=m,
+                                 train_step=args.population_step, **cfg)
+    if not cand["bootstrap"]:
+        return model, train_ids
+    pick = np.random.default_rng(m).integers(0, len(train_ids), size=len(train_ids))
+    return model, [train_ids[i] for i in pick]
+
+
+def population_validation_bagging(args, data):
+    """Ensembles of ours (``n_estimators``), by subject-grouped cross-validation.
+
+    Same five folds as :func:`population_validation_blend` (``BLEND_GROUPS``
+    over LUDB 1-70; the test subjects and CinC 2021 are never read).  For each
+    candidate of ``BAGGING_CANDIDATES`` ``members`` single models are fitted
+    per fold, member ``k`` with ``random_state=k`` (what
+    ``SixLeadReconstructor(n_estimators=n, random_state=0)`` fits as its
+    members: ``random_state + k``); with ``bootstrap`` member ``k`` is fitted
+    on a bootstrap resample of the fold's training subjects (drawn with
+    ``np.random.default_rng(k)``).  The ensemble of the first ``n`` members
+    (``n`` in ``BAGGING_SIZES``) predicts the mean of their predictions; each
+    ensemble is also blended with the ridge peer (``BLEND_WEIGHTS``).
+    Returns markdown lines (mean r per lead over the 70 validation records;
+    per candidate and ensemble size the best blend weight and the unblended
+    row; the spread over folds of the gain of the ensemble over its first
+    member) and the best setting per input lead.
+    """
+    recs = _fold_records(data)
+    coef = derive_six(np.eye(2))
+    rows, best = [], {}
+    grid = BAGGING_CANDIDATES_2 if args.bagging_round == 2 else BAGGING_CANDIDATES
+    for source in args.sources:
+        cands = grid[source]
+        jobs = [((None, 0), _ridge_peer_factory(args), "bagging ridge")] + [
+            ((c, m), lambda train_ids, cfg=cfg, m=m: _bagging_member(args, cfg, m, train_ids),
+             f"bagging {cfg} member {m}")
+            for c, cfg in enumerate(cands) for m in range(cfg["members"])]
+        preds, refs, fit_s, fold_of = _fold_predictions(recs, source, jobs, coef)
+
+        def per_record(pred, refs=refs):
+            return np.array([_columns_r(pred[k] @ coef, refs[k]) for k in sorted(refs)])
+
+        keys = sorted(refs)
+        folds = np.array([fold_of[k] for k in keys])
+        ridge_pred = {k: preds[(None, 0), k] for k in keys}
+        ridge = per_record(ridge_pred)
+        rows.append(dict(source=source, cfg=None, n=0, w=np.nan, r=ridge.mean(axis=0),
+                         fit_s=np.mean(fit_s[None, 0]), fold_gain=None))
+        for c, cfg in enumerate(cands):
+            # mean fit time of one member (over members and folds)
+            member_s = np.mean([t for m in range(cfg["members"]) for t in fit_s[c, m]])
+            single = None
+            for n in BAGGING_SIZES:
+                if n > cfg["members"]:
+                    continue
+                ens = {k: np.mean([preds[(c, m), k] for m in range(n)], axis=0) for k in keys}
+                for w in BLEND_WEIGHTS:
+                    r = per_record({k: (1 - w) * ens[k] + w * ridge_pred[k] for k in keys})
+                    if n == 1 and w == 0:
+                        single = r
+                    gain = [float((r[folds == f] - single[folds == f]).mean())
+                            for f in range(len(BLEND_GROUPS))]
+                    rows.append(dict(source=source, cfg=cfg, n=n, w=w, r=r.mean(axis=0),
+                                     fit_s=n * member_s, fold_gain=gain))
+        mine = [row for row in rows if row["source"] == source and row["cfg"] is not None]
+        top = max(mine, key=lambda row: row["r"].mean())
+        top["chosen"] = True
+        best[source] = dict({k: v for k, v in top["cfg"].items() if k != "members"},
+                            n_estimators=top["n"], linear_blend=top["w"] or None)
+    lines = ["| input | model / inputs | alpha | n_patterns | members | bootstrap | blend w | "
+             + " | ".join(LEADS) + " | mean of 6 | gain over member 0, per fold (mean of 6) "
+             "| fit s |", "|---" * (len(LEADS) + 10) + "|"]
+    for source in args.sources:
+        mine = [row for row in rows if row["source"] == source]
+        ridge = next(row for row in mine if row["cfg"] is None)
+        shown = [ridge]
+        for cfg in grid[source]:
+            for n in BAGGING_SIZES:
+                group = [row for row in mine if row["cfg"] is cfg and row["n"] == n]
+                if not group:
+                    continue
+                shown.append(next(row for row in group if row["w"] == 0))
+                top = max(group, key=lambda row: row["r"].mean())
+                if top["w"] != 0:
+                    shown.append(top)
+        for row in sorted(shown, key=lambda row: -row["r"].mean()):
+            cells = " | ".join(f"{v:.4f}" for v in row["r"])
+            if row["cfg"] is None:
+                lines.append(f"| {source.upper()} | ridge peer (reference), raw windows | "
+                             f"{RIDGE_ALPHA:g} | - | - | - | - | {cells} | "
+                             f"{row['r'].mean():.4f} | - | {row['fit_s']:.1f} |")
+                continue
+            cfg = row["cfg"]
+            inputs, _ = _blend_label(cfg)
+            mark = " (chosen)" if row.get("chosen") else ""
+            gain = " / ".join(f"{g:+.4f}" for g in row["fold_gain"])
+            lines.append(f"| {source.upper()} | ours, {inputs}{mark} | {cfg['alpha']:g} | "
+                         f"{cfg['n_patterns']} | {row['n']} | "
+                         f"{'yes' if cfg['bootstrap'] else 'no'} | {row['w']:g} | {cells} | "
+                         f"{row['r'].mean():.4f} | {gain} | {row['fit_s']:.1f} |")
     return lines, best
 
 
@@ -777,7 +982,7 @@ def main(argv=None):
                          "POPULATION_OURS (chosen with --population-validate) or the defaults")
     ap.add_argument("--population-also-previous", action="store_true",
                     help=f"also '{PREVIOUS_NAME}': ours with the population settings validated "
-                         "before the ridge blend (2026-11-24, PREVIOUS_POPULATION_OURS), for "
+                         "before the ensembles (2026-11-24 b, PREVIOUS_POPULATION_OURS), for "
                          "comparison in the same run")
     ap.add_argument("--population-validate", action="store_true",
                     help="only the validation grid of ours' population settings on training "
@@ -785,6 +990,13 @@ def main(argv=None):
     ap.add_argument("--population-validate-blend", action="store_true",
                     help="only the subject-grouped 5-fold validation (LUDB 1-70) of ours' "
                          "population settings, each also blended with ridge (linear_blend)")
+    ap.add_argument("--population-validate-bagging", action="store_true",
+                    help="only the subject-grouped 5-fold validation (LUDB 1-70) of ensembles "
+                         "of ours (n_estimators: other gate seeds, optionally bootstrap "
+                         "resamples of the training subjects), each also blended with ridge")
+    ap.add_argument("--bagging-round", type=int, choices=(1, 2), default=1,
+                    help="candidates of --population-validate-bagging: BAGGING_CANDIDATES (1) "
+                         "or the extension BAGGING_CANDIDATES_2 (2)")
     ap.add_argument("--extra", action="store_true",
                     help="also personalized on CinC 2021 and PTB s0010_re")
     ap.add_argument("--tune", action="store_true",
@@ -834,6 +1046,27 @@ def main(argv=None):
             "prediction (1 - w) * ours + w * ridge peer (`linear_blend=w`).  The test subjects "
             f"(LUDB 71-100) and CinC 2021 are not used.  Best per input lead: {best}.", ""]
             + lines)
+        print(text)
+        return 0
+    if args.population_validate_bagging:
+        t0 = time.perf_counter()
+        lines, best = population_validation_bagging(args, data)
+        cmd = "python ecg/six_lead_benchmark.py " + " ".join(
+            argv if argv is not None else sys.argv[1:])
+        text = "\n".join([
+            "#### Validation of ensembles, five subject-grouped folds (2026-11-24 c)", "",
+            f"Command: `{cmd.strip()}`  ",
+            f"Machine: {cpu_model()} (shared, loaded); {versions()}  ",
+            f"Wall time {(time.perf_counter() - t0) / 60:.1f} min; load average at the end: "
+            f"{_load()}.  ",
+            f"Folds: score LUDB {', '.join(BLEND_GROUPS)} in turn, fit on the other records "
+            f"of 1-70 (whole records, every {args.population_step}th training window, "
+            f"tol={args.tol:g}); mean r per lead over the 70 validation records; members: "
+            "ensemble size (mean of the predictions of members 0..n-1, member k with "
+            "random_state=k; bootstrap: member k on a bootstrap resample of the training "
+            "subjects); blend w: (1 - w) * ensemble + w * ridge peer.  Rows: per candidate and "
+            "size the unblended row and the best blend.  The test subjects (LUDB 71-100) and "
+            f"CinC 2021 are not used.  Best per input lead: {best}.", ""] + lines)
         print(text)
         return 0
     if args.tune:
@@ -941,8 +1174,8 @@ def main(argv=None):
         if ours is not None:
             lines[-1:-1] = [
                 "Population 'ours' settings per input lead, chosen by validation on the "
-                f"training subjects only (`--population-validate`, `--population-validate-blend`, "
-                f"their own blocks): {ours} "
+                "training subjects only (`--population-validate`, `--population-validate-blend`, "
+                f"`--population-validate-bagging`, their own blocks): {ours} "
                 "(n_components=None: the raw windows); the rows 'ours' of the gap tables' "
                 "personalized fits use the defaults.  "]
         for source in sources:

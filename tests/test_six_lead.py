@@ -658,3 +658,110 @@ def test_sklearn_params_and_regressor_objects(small):
     assert model.n_neurons_ is None
     with pytest.raises(TypeError, match="regressor with fit/predict"):
         SixLeadReconstructor(model=object()).fit(x, leads, sampling_rate=500)
+
+
+# ------------------------------------------------------------------ n_estimators
+def _ensemble_data(rng):
+    fs, w = 50.0, 5
+    xs = [smooth_source(300, fs, rng, cutoff_hz=8), smooth_source(250, fs, rng, cutoff_hz=8)]
+    ys = [np.column_stack([np.maximum(x, 0) + 0.5 * x, np.abs(np.roll(x, 1))]) for x in xs]
+    kw = dict(window_s=w / fs, n_patterns=6, alpha=1e-3, tol=1e-6, solver="cd")
+    return fs, xs, ys, kw
+
+
+@pytest.mark.parametrize("extra", [
+    {}, dict(linear_blend=0.3, linear_skip=0.5, target_loss="six"),
+    dict(n_components=3, model="relu")])
+def test_ensemble_is_the_mean_of_its_members(rng, extra):
+    """n_estimators=3: the mean of single fits with random_state 5, 6, 7, and its members."""
+    fs, xs, ys, kw = _ensemble_data(rng)
+    extra = dict(extra)
+    model_name = extra.pop("model", "gated")
+    ens = raw_model(model=model_name, random_state=5, n_estimators=3, **kw, **extra).fit(
+        xs, ys, sampling_rate=fs)
+    singles = [raw_model(model=model_name, random_state=5 + k, **kw, **extra).fit(
+        xs, ys, sampling_rate=fs) for k in range(3)]
+    assert len(ens.regressors_) == 3 and ens.regressor_ is ens.regressors_[0]
+    for member, single in zip(ens.regressors_, singles):
+        np.testing.assert_allclose(member.convex_coef_, single.regressor_.convex_coef_,
+                                   rtol=1e-12, atol=1e-14)
+        # a single model (n_estimators=1) is its own only member
+        assert single.regressors_ == [single.regressor_]
+        assert single.n_neurons_ == single.regressor_.n_active_neurons_
+    # the members share one read-only copy of the training windows, equal to a single fit's
+    shared = ens.regressors_[0].X_fit_
+    assert all(m.X_fit_ is shared for m in ens.regressors_) and not shared.flags.writeable
+    assert np.array_equal(shared, singles[1].regressor_.X_fit_)
+    assert not np.shares_memory(shared, singles[0].regressor_.X_fit_)
+    # members differ (other gates), so the ensemble is not any one of them
+    assert not np.array_equal(ens.regressors_[0].gates_, ens.regressors_[1].gates_)
+    assert ens.n_neurons_ == sum(s.n_neurons_ for s in singles)
+    got = ens.predict(xs, sampling_rate=fs)
+    for k, pred in enumerate(got):
+        members = [s.predict(xs[k], sampling_rate=fs) for s in singles]
+        expected = np.mean([m.to_numpy() for m in members], axis=0)
+        np.testing.assert_allclose(pred.to_numpy(), expected, rtol=1e-10, atol=1e-12)
+        assert not np.allclose(pred.to_numpy(), members[0].to_numpy(), atol=1e-6)
+        # Einthoven and Goldberger hold exactly on the ensemble's output
+        one, two = pred["I"].to_numpy(), pred["II"].to_numpy()
+        assert np.array_equal(pred["III"].to_numpy(), two - one)
+        assert np.array_equal(pred["aVR"].to_numpy(), -(one + two) / 2)
+        assert np.array_equal(pred["aVL"].to_numpy(), one - two / 2)
+        assert np.array_equal(pred["aVF"].to_numpy(), two - one / 2)
+    # explanations: every active neuron of every member, tagged with its member
+    items = ens.explain_neurons(n_boundary=2)
+    assert len(items) == ens.n_neurons_
+    for k, single in enumerate(singles):
+        mine = [(it["neuron"], it["lead"], it["second_layer_weight"]) for it in items
+                if it["member"] == k]
+        ref = [(it["neuron"], it["lead"], it["second_layer_weight"])
+               for it in single.explain_neurons(n_boundary=2)]
+        assert [m[:2] for m in mine] == [r[:2] for r in ref]
+        np.testing.assert_allclose([m[2] for m in mine], [r[2] for r in ref], rtol=1e-10)
+
+
+def test_ensemble_is_deterministic_with_random_state(rng):
+    fs, xs, ys, kw = _ensemble_data(rng)
+    preds = []
+    for seed in (11, 11, np.random.default_rng(3), np.random.default_rng(3)):
+        m = raw_model(model="gated", random_state=seed, n_estimators=3, **kw).fit(
+            xs, ys, sampling_rate=fs)
+        preds.append(np.concatenate([p.to_numpy() for p in m.predict(xs, sampling_rate=fs)]))
+    assert np.array_equal(preds[0], preds[1]) and np.array_equal(preds[2], preds[3])
+    assert not np.array_equal(preds[0], preds[2])
+    # a Generator seeds the members with the integers it draws
+    seeds = np.random.default_rng(3).integers(0, 2**31 - 1, size=3)
+    ref = raw_model(model="gated", random_state=int(seeds[0]), **kw).fit(xs, ys, sampling_rate=fs)
+    m = raw_model(model="gated", random_state=np.random.default_rng(3), n_estimators=3,
+                  **kw).fit(xs, ys, sampling_rate=fs)
+    np.testing.assert_allclose(m.regressors_[0].convex_coef_, ref.regressor_.convex_coef_,
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_ensemble_seeds_legacy_random_state_and_none(rng):
+    fs, xs, ys, kw = _ensemble_data(rng)
+    # two equally seeded legacy RandomState objects give the same ensemble
+    preds = []
+    for _ in range(2):
+        m = raw_model(model="gated", random_state=np.random.RandomState(1), n_estimators=3,
+                      **kw).fit(xs, ys, sampling_rate=fs)
+        preds.append(np.concatenate([p.to_numpy() for p in m.predict(xs, sampling_rate=fs)]))
+    assert np.array_equal(preds[0], preds[1])
+    # random_state=None: unseeded members, each with its own gates
+    m = raw_model(model="gated", random_state=None, n_estimators=3, **kw).fit(
+        xs, ys, sampling_rate=fs)
+    gates = [member.gates_ for member in m.regressors_]
+    assert all(not np.array_equal(gates[i], gates[j])
+               for i in range(3) for j in range(i + 1, 3))
+
+
+def test_n_estimators_bad_values(rng):
+    fs, xs, ys, kw = _ensemble_data(rng)
+    with pytest.raises(ValueError, match="n_estimators"):
+        raw_model(model="gated", n_estimators=0, **kw).fit(xs, ys, sampling_rate=fs)
+    with pytest.raises(ValueError, match="n_estimators > 1"):
+        raw_model(model="ridge", window_s=kw["window_s"], n_estimators=2).fit(
+            xs, ys, sampling_rate=fs)
+    # n_estimators=1 stays allowed with ridge (the single model)
+    raw_model(model="ridge", window_s=kw["window_s"], n_estimators=1).fit(xs, ys,
+                                                                            sampling_rate=fs)
