@@ -356,8 +356,10 @@ def test_progress_bar_over_chunks_does_not_change_result(ecgsyn_60s, capsys):
 # --------------------------------------------------------------------------- fast paths
 
 
-def _decide_reference(cand, fs, params):
-    """The decision of step 5 in plain Python (the detector's former implementation)."""
+def _decide_reference(cand, fs, params, levels=False):
+    """The decision of step 5 in plain Python (the detector's former implementation);
+    with ``levels``, also the noise and signal levels (medians of the last 8 noise and
+    QRS scores) at each candidate."""
 
     def median(values):
         v = sorted(values)
@@ -367,7 +369,7 @@ def _decide_reference(cand, fs, params):
     n = cand.r_peak.size
     accepted = np.zeros(n, dtype=bool)
     if n == 0:
-        return accepted
+        return (accepted, np.zeros(0), np.zeros(0)) if levels else accepted
     pos, slope = cand.r_peak, cand.slope
     med_slope = np.median(slope)
     score = np.sqrt(cand.strength * slope / med_slope) if med_slope > 0 else cand.strength
@@ -412,9 +414,11 @@ def _decide_reference(cand, fs, params):
         last = i
 
     noise_at = np.zeros(n)
+    signal_at = np.zeros(n)
     i = 0
     while i < n:
         noise_at[i] = median(noise_levels[-m:])
+        signal_at[i] = median(qrs_levels[-m:])
         if last >= 0 and pos[i] - pos[last] > params["searchback"] * (sum(rr[-m:]) / m):
             th = 0.5 * threshold(adaptive=False)
             best = -1
@@ -470,7 +474,7 @@ def _decide_reference(cand, fs, params):
                 accepted[i] = False
             else:
                 left_in.append(i)
-    return accepted
+    return (accepted, noise_at, signal_at) if levels else accepted
 
 
 _DECIDE_PARAMS = {"refractory_s": 0.25, "twave_s": 0.36, "threshold": 0.25,
@@ -480,8 +484,9 @@ _DECIDE_PARAMS = {"refractory_s": 0.25, "twave_s": 0.36, "threshold": 0.25,
 
 def test_compiled_decision_equals_python_reference(mitdb_203):
     """The compiled decision loop accepts exactly the candidates of the plain-Python
-    reference: on the candidates of a real record and on random candidate trains."""
-    from sparse_events.ecg._sparse_detector import _Candidates, _decide
+    reference: on the candidates of a real record and on random candidate trains; the
+    noise and signal levels it hands to the rhythm pass are the reference's."""
+    from sparse_events.ecg._sparse_detector import _Candidates, _decide, _decide_beats
 
     cleaned, _, _ = mitdb_203
     det = detect_r_peaks_sparse(cleaned[:120 * FS], sampling_rate=FS)
@@ -490,6 +495,10 @@ def test_compiled_decision_equals_python_reference(mitdb_203):
     np.testing.assert_array_equal(_decide(real, FS, _DECIDE_PARAMS),
                                   _decide_reference(real, FS, _DECIDE_PARAMS))
     assert _decide(real, FS, _DECIDE_PARAMS).sum() > 100
+    got = _decide_beats(real, FS, _DECIDE_PARAMS)
+    ref = _decide_reference(real, FS, _DECIDE_PARAMS, levels=True)
+    for g, r in zip((got.accepted, got.noise_level, got.signal_level), ref):
+        np.testing.assert_array_equal(g, r)
     rng = np.random.default_rng(0)
     for trial in range(20):
         n = int(rng.integers(1, 300))
@@ -500,8 +509,11 @@ def test_compiled_decision_equals_python_reference(mitdb_203):
         params = dict(_DECIDE_PARAMS, fit_power=float(trial % 2),
                       extra_beat_ratio=(0.0, 0.5, 0.85, 1.0)[trial % 4],
                       threshold_noise_gain=(2.0, 0.0, 5.0)[trial % 3])
-        np.testing.assert_array_equal(_decide(cand, FS, params),
-                                      _decide_reference(cand, FS, params))
+        got = _decide_beats(cand, FS, params)
+        ref = _decide_reference(cand, FS, params, levels=True)
+        for g, r in zip((got.accepted, got.noise_level, got.signal_level), ref):
+            np.testing.assert_array_equal(g, r)
+        np.testing.assert_array_equal(_decide(cand, FS, params), ref[0])
     # regular beat trains with noise candidates between the beats (the extra-beat test acts)
     removed = 0
     for trial in range(20):
@@ -669,6 +681,219 @@ def test_extra_beat_test_keeps_ecgsyn_alternans(heart_rate):
                        sampling_rate=FS, learning_period_s=0) for r in (0.0, 0.85)}
     assert res[0.85].fn == res[0.0].fn
     assert res[0.0].tp > 0.95 * truth.size
+
+
+def _reference_rhythm_pass(pos, score, noise, signal, accepted, refr, threshold, penalty):
+    """The rhythm pass of the final decision in plain Python (module documentation, step
+    5): local RR and regularity from the plain reference of ``test_ecg_sparse_kernels``
+    (at every beat), zones as runs of flagged beats (``itertools.groupby``), and a
+    dynamic program over every predecessor (dictionaries of values)."""
+    from itertools import groupby
+
+    from test_ecg_sparse_kernels import _reference_local_rhythm
+
+    import sparse_events.ecg._sparse_detector as sd
+
+    ratio = noise / np.maximum(signal, 1e-12)
+    scale = np.maximum(np.maximum(signal - noise, 0.1 * signal), 1e-12)
+    evidence = (score - noise) / scale - threshold
+    out = accepted.copy()
+    for _ in range(sd._RHYTHM_PASSES):
+        idx = np.flatnonzero(out)
+        if idx.size < 3:
+            break
+        local, regular = _reference_local_rhythm(pos, idx, np.ones(idx.size, dtype=bool),
+                                                 sd._RHYTHM_HALF, sd._RHYTHM_BAND)
+        flag = (ratio[idx] > sd._RHYTHM_NOISE) & (regular >= sd._RHYTHM_REGULAR)
+        # a candidate's local RR: that of the last beat at or before it (the first beat's
+        # before the first beat)
+        rr_at = np.array([local[max([k for k in range(idx.size) if pos[idx[k]] <= p],
+                                    default=0)] for p in pos])
+
+        def cost(s, t_pos, rr_at=rr_at):
+            d = t_pos - pos[s]
+            if not refr <= d <= sd._RHYTHM_MAX_GAP * rr_at[s]:
+                return None
+            return penalty * max(abs(np.log(d / rr_at[s])) - sd._RHYTHM_SLACK, 0.0)
+
+        new = out.copy()
+        for zone, run in groupby(range(idx.size), key=lambda k: bool(flag[k])):
+            run = list(run)
+            if not zone or len(run) < sd._RHYTHM_MIN_BEATS:
+                continue
+            a = idx[run[0] - 1] if run[0] > 0 else None
+            b = idx[run[-1] + 1] if run[-1] + 1 < idx.size else None
+            cands = list(range(a + 1 if a is not None else 0, b if b is not None else pos.size))
+            value, back = {}, {}
+            for t in cands + ["end"]:
+                if t == "end" and b is None:  # free end: the best beat, or none
+                    options = [(0.0, None)] + [(value[s], s) for s in value]
+                else:
+                    t_pos = pos[b] if t == "end" else pos[t]
+                    options = []
+                    if a is None:
+                        options.append((0.0, None))
+                    elif cost(a, t_pos) is not None:
+                        options.append((-cost(a, t_pos), None))
+                    for s in value:
+                        c = cost(s, t_pos)
+                        if c is not None:
+                            options.append((value[s] - c, s))
+                if options:
+                    v, s = max(options, key=lambda o: o[0])
+                    value[t] = v + (evidence[t] if t != "end" else 0.0)
+                    back[t] = s
+            if "end" in value:
+                chosen, t = [], back["end"]
+                while t is not None:
+                    chosen.append(t)
+                    t = back[t]
+                new[cands] = False
+                new[chosen] = True
+        out = new
+    return out
+
+
+def _noisy_regular_train(seed, rr_s=0.8):
+    """A beat train with about 1.5 noise candidates per beat and four noisy runs.
+
+    Beats (RR 0.8 s +-3 %, except in the irregular run): 60 quiet, 100 in a noisy
+    regular run, 60 quiet, 120 in a noisy irregular run (RR uniform 0.5-1.1 s), 60
+    quiet, 7 in a short noisy run, 53 quiet.  In the noisy regular and irregular runs
+    the noise level is 0.4 of a signal level 1, beats score 0.5-1.2 and noise 0.1-1.0;
+    elsewhere the level is 0.02, beats score 1 and noise 0.1.  The short run (noise
+    level 0.4 from 0.4 s before its first beat to 0.4 s after its last) has beats at 1
+    except its 4th at 0.5 (below the threshold), noise at 0.1 and one noise candidate
+    at 0.6 halfway between its 2nd and 3rd beats: the decision accepts 7 noisy beats
+    there, one short of a zone.  Returns the candidates' positions, scores, levels, a
+    beat-by-beat decision (above ``noise + 0.25 (signal - noise)``, the best of each
+    refractory period), the true-beat mask, the masks of the noisy regular run, of the
+    irregular run's interior (beats 32-88 of it: the regularity windows of +-32
+    intervals lie inside the run) and of the short run with its neighbouring beats."""
+    rng = np.random.default_rng(seed)
+    lengths = [60, 100, 60, 120, 60, 7, 53]
+    starts = np.cumsum([0] + lengths)
+    n_beats = starts[-1]
+    rr = rr_s * rng.uniform(0.97, 1.03, n_beats)
+    rr[starts[3]:starts[4]] = rng.uniform(0.5, 1.1, lengths[3])
+    beats = np.cumsum(FS * rr).astype(np.int64)
+    s0 = starts[5]
+    noise = np.concatenate([rng.integers(int(0.3 * FS), beats[-1], int(1.5 * n_beats)),
+                            [(beats[s0 + 1] + beats[s0 + 2]) // 2]])
+    pos, first = np.unique(np.concatenate([beats, noise]), return_index=True)
+    is_beat = first < n_beats
+    strong = (pos >= beats[starts[1]]) & (pos < beats[starts[2]])
+    irregular = (pos >= beats[starts[3]]) & (pos < beats[starts[4]])
+    noisy = strong | irregular
+    score = np.where(is_beat, np.where(noisy, rng.uniform(0.5, 1.2, pos.size), 1.0),
+                     np.where(noisy, rng.uniform(0.1, 1.0, pos.size), 0.1))
+    short = (pos >= beats[s0] - 0.4 * FS) & (pos <= beats[s0 + 6] + 0.4 * FS)
+    score[pos == beats[s0 + 3]] = 0.5
+    score[pos == noise[-1]] = 0.6
+    noise_level = np.where(noisy | short, 0.4, 0.02)
+    signal_level = np.ones(pos.size)
+    above = score > noise_level + 0.25 * (signal_level - noise_level)
+    accepted = np.zeros(pos.size, dtype=bool)
+    for i in np.argsort(-score, kind="stable"):
+        if above[i] and not np.any(accepted & (np.abs(pos - pos[i]) < 0.25 * FS)):
+            accepted[i] = True
+    interior = (pos >= beats[starts[3] + 32]) & (pos < beats[starts[3] + 88])
+    around_short = (pos >= beats[s0 - 1]) & (pos <= beats[s0 + 7])
+    return (pos, score, noise_level, signal_level, accepted, is_beat, strong, interior,
+            around_short, noisy | short)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rhythm_pass_equals_python_reference_and_follows_the_rhythm(seed, monkeypatch):
+    """The rhythm pass (compiled dynamic program, zones, local RR) chooses the beats of
+    the plain-Python reference; in the noisy stretch of a regular train it keeps more
+    true beats and fewer noise candidates than the beat-by-beat decision it starts from;
+    in a noisy irregular run (regularity gate) and in a noisy run of 7 accepted beats
+    (minimum zone of 8) it changes nothing, and it would without either gate; far from
+    the noisy runs (low noise) it changes nothing."""
+    import sparse_events.ecg._sparse_detector as sd
+
+    (pos, score, noise, signal, accepted, is_beat, strong, interior, around_short,
+     noisy) = _noisy_regular_train(seed)
+    short = around_short & (noise > 0.12)
+    assert accepted[short].sum() == 7
+    refr = 0.25 * FS
+    got = sd._rhythm_pass(pos, score, noise, signal, accepted, refr, 0.25, 3.0)
+    ref = _reference_rhythm_pass(pos, score, noise, signal, accepted, refr, 0.25, 3.0)
+    np.testing.assert_array_equal(got, ref)
+    assert (got & is_beat & strong).sum() > (accepted & is_beat & strong).sum()
+    assert (got & ~is_beat & strong).sum() < (accepted & ~is_beat & strong).sum()
+    # the gates: the irregular run's interior and the short run keep the decision's beats
+    np.testing.assert_array_equal(got[interior], accepted[interior])
+    np.testing.assert_array_equal(got[around_short], accepted[around_short])
+    with monkeypatch.context() as m:
+        m.setattr(sd, "_RHYTHM_REGULAR", 0.0)
+        no_gate = sd._rhythm_pass(pos, score, noise, signal, accepted, refr, 0.25, 3.0)
+        assert np.any(no_gate[interior] != accepted[interior])
+    with monkeypatch.context() as m:
+        m.setattr(sd, "_RHYTHM_MIN_BEATS", 1)
+        no_min = sd._rhythm_pass(pos, score, noise, signal, accepted, refr, 0.25, 3.0)
+        assert np.any(no_min[around_short] != accepted[around_short])
+    change = np.flatnonzero(np.diff(noisy.astype(int)) != 0)
+    edges = np.concatenate([pos[change], pos[change + 1]])
+    far = ~noisy & (np.abs(pos[:, None] - edges[None, :]).min(axis=1) > 3 * FS)
+    np.testing.assert_array_equal(got[far], accepted[far])
+    # quiet everywhere (noise-to-signal ratio at most 0.12): nothing changes
+    quiet = np.minimum(noise, 0.12)
+    np.testing.assert_array_equal(
+        sd._rhythm_pass(pos, score, quiet, signal, accepted, refr, 0.25, 3.0), accepted)
+
+
+@pytest.mark.parametrize("case", ["personalized", "generic", "no_learned_matched",
+                                  "no_learned_lasso"])
+def test_rhythm_pass_runs_once_on_the_final_pass(case, monkeypatch):
+    """The detector calls the rhythm pass exactly once, on the final pass's candidates,
+    and returns its beats: personalized (second pass), a generic dictionary (one pass),
+    and without a learned dictionary (the generic sparse pass after the matched filter,
+    or the first pass itself with ``solver="lasso"``); never with ``rhythm_penalty=0``."""
+    import sparse_events.ecg._sparse_detector as sd
+
+    clean, _ = _ecgsyn(20, seed=6)
+    cleaned = ecg_clean(_noisy(clean, 10, seed=4), sampling_rate=FS)
+    kwargs = {"dictionary": "generic"} if case == "generic" else {}
+    if case == "no_learned_lasso":
+        kwargs["solver"] = "lasso"
+    if case.startswith("no_learned"):
+        def no_cluster(*args, **kw):
+            raise ValueError("no cluster large enough")
+
+        monkeypatch.setattr(sd, "learn_qrs_dictionary", no_cluster)
+    calls = []
+    real_pass = sd._rhythm_pass
+
+    def spy(pos, *args, **kw):
+        out = real_pass(pos, *args, **kw)
+        calls.append((pos.copy(), out.copy()))
+        return out
+
+    monkeypatch.setattr(sd, "_rhythm_pass", spy)
+    det = detect_r_peaks_sparse(cleaned, sampling_rate=FS, **kwargs)
+    assert len(calls) == 1
+    pos, out = calls[0]
+    np.testing.assert_array_equal(pos, det.candidates["r_peak"])
+    np.testing.assert_array_equal(out, det.candidates["accepted"])
+    np.testing.assert_array_equal(det.r_peaks, np.unique(pos[out]))
+    calls.clear()
+    detect_r_peaks_sparse(cleaned, sampling_rate=FS, rhythm_penalty=0.0, **kwargs)
+    assert not calls
+
+
+def test_rhythm_penalty_off_and_on_a_clean_record():
+    """``rhythm_penalty=0`` turns the rhythm pass off; on a clean record (20 dB white
+    noise, noise-to-signal ratio of the decision far below the pass's gate) the default
+    gives the same beats; a negative penalty is refused."""
+    clean, truth = _ecgsyn(60, heart_rate=70, seed=2)
+    cleaned = ecg_clean(_noisy(clean, 20, seed=3), sampling_rate=FS)
+    on = find_peaks_sparse(cleaned, sampling_rate=FS)
+    off = find_peaks_sparse(cleaned, sampling_rate=FS, rhythm_penalty=0.0)
+    np.testing.assert_array_equal(on, off)
+    with pytest.raises(ValueError, match="rhythm_penalty"):
+        find_peaks_sparse(cleaned, sampling_rate=FS, rhythm_penalty=-1.0)
 
 
 def test_filtfilt_equals_scipy_sosfiltfilt():

@@ -19,6 +19,10 @@
 * ``_sparse_code_chunk`` (sparse coding of the chunks of a pass) calls Algorithm 1
   directly with products kept across the chunks; the reference is
   ``sparse_code`` (``cross_products_deconvolve``, fresh products per call).
+* ``_rhythm_path`` (dynamic program of the rhythm pass) against the enumeration of
+  every subset of the candidates; ``_local_rhythm`` against ``np.median`` over
+  plainly merged intervals (its merging, ``_merged_rhythm``, is the extra-beat
+  test's, checked above through ``_extra_beats_kernel`` too).
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from scipy import signal as sps
 from sparse_events.ecg._dictionary import _FEW_CLUSTERS, _leader_clusters
 from sparse_events.ecg._sparse_detector import (_RR_HIGH, _RR_LOW, _RR_REGULAR_MIN, _RR_RING,
                                                 _correlate_valid, _extra_beats_kernel,
-                                                _front_end, _Kernels, _named_dictionary,
-                                                _PassProducts, _r_aligned, _seed_coef,
-                                                _sparse_code_chunk, sparse_code)
+                                                _front_end, _Kernels, _local_rhythm,
+                                                _named_dictionary, _PassProducts, _r_aligned,
+                                                _rhythm_path, _seed_coef, _sparse_code_chunk,
+                                                sparse_code)
 
 
 def _reference_leader_clusters(w, lag, thr, max_clusters):
@@ -527,3 +532,131 @@ def test_refine_and_window_max_clipped_windows_nan_and_empty():
         _refine(np.zeros(0), np.array([0]), np.array([1]), 3)
     with pytest.raises(ValueError):
         _window_max(np.zeros(0), np.array([0]), 3)
+
+
+# --------------------------------------------------------------------------- rhythm pass
+
+
+def _path_value(pos, evidence, rr_at, path, a, b, refr, penalty, slack, max_gap):
+    """Objective of the rhythm pass for the beats ``path`` (candidate indices in time
+    order) between the anchors ``a`` and ``b`` (``-1``: free end); ``-inf`` when an
+    interval breaks the limits."""
+    nodes = ([a] if a >= 0 else []) + list(path) + ([b] if b >= 0 else [])
+    value = float(sum(evidence[j] for j in path))
+    for s, t in zip(nodes[:-1], nodes[1:]):
+        d = pos[t] - pos[s]
+        if not refr <= d <= max_gap * rr_at[s]:
+            return -np.inf
+        value -= penalty * max(abs(np.log(d / rr_at[s])) - slack, 0.0)
+    return value
+
+
+def _zone_case(seed):
+    """A small zone: up to 10 candidates between two anchors (indices 0 and n + 1, or
+    free ends: -1), Gaussian evidence, local RR varying by candidate, penalty and
+    longest interval drawn from a few values."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 11))
+    rr = float(rng.uniform(200, 320))
+    span = rr * (n + 2) * rng.uniform(0.3, 1.2)
+    pos = np.sort(rng.choice(np.arange(1, int(span) + 2), size=n + 2,
+                             replace=False)).astype(np.int64)
+    evidence = rng.normal(0.0, 1.0, n + 2)
+    rr_at = rr * rng.uniform(0.8, 1.25, n + 2)
+    penalty = float(rng.choice([0.5, 3.0, 10.0]))
+    max_gap = float(rng.choice([1.5, 3.0]))
+    a = 0 if seed % 4 in (0, 1) else -1
+    b = n + 1 if seed % 4 in (0, 2) else -1
+    return pos, evidence, rr_at, penalty, max_gap, a, b
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_rhythm_path_is_the_best_of_all_subsets(seed):
+    """The dynamic program's path has the largest objective among all subsets of the
+    zone's candidates (enumerated), with fixed or free ends, local RR varying along the
+    zone, and zones without any feasible path (then ``ok`` is False)."""
+    from itertools import combinations
+
+    pos, evidence, rr_at, penalty, max_gap, a, b = _zone_case(seed)
+    n = pos.size - 2
+    refr, slack = 90.0, 0.05
+    lo, hi = 1, n + 1
+    cand = range(lo, hi)
+    best = -np.inf
+    for k in range(n + 1):
+        for sub in combinations(cand, k):
+            best = max(best, _path_value(pos, evidence, rr_at, sub, a, b, refr, penalty,
+                                         slack, max_gap))
+    chosen, ok = _rhythm_path(pos, evidence, rr_at, lo, hi, a, b, refr, penalty, slack,
+                              max_gap)
+    assert ok == np.isfinite(best)
+    if ok:
+        path = list(lo + np.flatnonzero(chosen))
+        np.testing.assert_allclose(
+            _path_value(pos, evidence, rr_at, path, a, b, refr, penalty, slack, max_gap),
+            best, rtol=1e-12, atol=1e-12)
+    else:
+        assert not chosen.any()
+
+
+def test_rhythm_path_enumeration_covers_both_outcomes():
+    """The cases above include zones without a feasible path and paths that skip
+    positive-evidence candidates or take negative-evidence ones for the rhythm."""
+    infeasible = skipped = taken = 0
+    for seed in range(40):
+        pos, evidence, rr_at, penalty, max_gap, a, b = _zone_case(seed)
+        n = pos.size - 2
+        chosen, ok = _rhythm_path(pos, evidence, rr_at, 1, n + 1, a, b, 90.0, penalty, 0.05,
+                                  max_gap)
+        infeasible += not ok
+        if ok:
+            e = evidence[1:n + 1]
+            skipped += int((~chosen & (e > 0)).sum())
+            taken += int((chosen & (e < 0)).sum())
+    assert infeasible > 0 and skipped > 0 and taken > 0
+
+
+def _reference_local_rhythm(pos, idx, need, half, band):
+    """``_local_rhythm`` written plainly (lists, ``np.median``)."""
+    nb = idx.size
+    rr, reg = np.zeros(nb), np.zeros(nb)
+    if nb < 3:
+        return rr, reg
+    iv = [float(pos[idx[k + 1]] - pos[idx[k]]) for k in range(nb - 1)]
+    for k in range(nb):
+        if not need[k]:
+            continue
+        w = iv[max(0, k - half):min(nb - 1, k + half)]
+        m0 = np.median(w)
+        merged, cover, r = [], [], 0
+        while r < len(w):
+            if (r + 1 < len(w) and w[r] < _RR_LOW * m0
+                    and _RR_LOW * m0 <= w[r] + w[r + 1] <= _RR_HIGH * m0):
+                merged.append(w[r] + w[r + 1])
+                cover.append(2)
+                r += 2
+            else:
+                merged.append(w[r])
+                cover.append(1)
+                r += 1
+        med = np.median(merged)
+        rr[k] = med
+        reg[k] = sum(c for x, c in zip(merged, cover)
+                     if band[0] * med <= x <= band[1] * med) / len(w)
+    return rr, reg
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_local_rhythm_same_as_plain_reference(seed):
+    """Local RR and regularity of the rhythm pass equal the plain computation, on beat
+    sequences with split intervals and ties (``_beat_sequence``), windows clipped at
+    both ends, and beats where they are not needed (zero)."""
+    rng = np.random.default_rng(100 + seed)
+    pos, _, _, accepted = _beat_sequence(rng, int(rng.integers(2, 150)), seed % 2 == 0)
+    idx = np.flatnonzero(accepted)
+    need = rng.random(idx.size) < 0.7
+    half = int(rng.choice([2, 8, 32]))
+    got = _local_rhythm(pos, idx, need, half, _RR_LOW, _RR_HIGH, 0.85, 1.15)
+    ref = _reference_local_rhythm(pos, idx, need, half, (0.85, 1.15))
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
