@@ -947,6 +947,23 @@ def tune(args, data):
     return lines
 
 
+def _fold_validation_text(title, args, argv, t0, what, best, lines):
+    """The text block of a five-fold validation run on the training subjects (LUDB 1-70)."""
+    cmd = "python ecg/six_lead_benchmark.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])
+    return "\n".join([
+        title, "",
+        f"Command: `{cmd.strip()}`  ",
+        f"Machine: {cpu_model()} (shared, loaded); {versions()}  ",
+        f"Wall time {(time.perf_counter() - t0) / 60:.1f} min; load average at the end: "
+        f"{_load()}.  ",
+        f"Folds: score LUDB {', '.join(BLEND_GROUPS)} in turn, fit on the other records "
+        f"of 1-70 (whole records, every {args.population_step}th training window, "
+        f"tol={args.tol:g}); mean r per lead over the 70 validation records; {what}.  The "
+        f"test subjects (LUDB 71-100) and CinC 2021 are not used.  Best per input lead: "
+        f"{best}.", ""] + lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path,
@@ -1032,41 +1049,21 @@ def main(argv=None):
     if args.population_validate_blend:
         t0 = time.perf_counter()
         lines, best = population_validation_blend(args, data)
-        cmd = "python ecg/six_lead_benchmark.py " + " ".join(
-            argv if argv is not None else sys.argv[1:])
-        text = "\n".join([
-            "#### Validation with ridge blends, five subject-grouped folds (2026-11-24 b)", "",
-            f"Command: `{cmd.strip()}`  ",
-            f"Machine: {cpu_model()} (shared, loaded); {versions()}  ",
-            f"Wall time {(time.perf_counter() - t0) / 60:.1f} min; load average at the end: "
-            f"{_load()}.  ",
-            f"Folds: score LUDB {', '.join(BLEND_GROUPS)} in turn, fit on the other records "
-            f"of 1-70 (whole records, every {args.population_step}th training window, "
-            f"tol={args.tol:g}); mean r per lead over the 70 validation records; blend w: "
-            "prediction (1 - w) * ours + w * ridge peer (`linear_blend=w`).  The test subjects "
-            f"(LUDB 71-100) and CinC 2021 are not used.  Best per input lead: {best}.", ""]
-            + lines)
+        text = _fold_validation_text(
+            "#### Validation with ridge blends, five subject-grouped folds (2026-11-24 b)",
+            args, argv, t0, "blend w: prediction (1 - w) * ours + w * ridge peer "
+            "(`linear_blend=w`)", best, lines)
         print(text)
         return 0
     if args.population_validate_bagging:
         t0 = time.perf_counter()
         lines, best = population_validation_bagging(args, data)
-        cmd = "python ecg/six_lead_benchmark.py " + " ".join(
-            argv if argv is not None else sys.argv[1:])
-        text = "\n".join([
-            "#### Validation of ensembles, five subject-grouped folds (2026-11-24 c)", "",
-            f"Command: `{cmd.strip()}`  ",
-            f"Machine: {cpu_model()} (shared, loaded); {versions()}  ",
-            f"Wall time {(time.perf_counter() - t0) / 60:.1f} min; load average at the end: "
-            f"{_load()}.  ",
-            f"Folds: score LUDB {', '.join(BLEND_GROUPS)} in turn, fit on the other records "
-            f"of 1-70 (whole records, every {args.population_step}th training window, "
-            f"tol={args.tol:g}); mean r per lead over the 70 validation records; members: "
-            "ensemble size (mean of the predictions of members 0..n-1, member k with "
-            "random_state=k; bootstrap: member k on a bootstrap resample of the training "
-            "subjects); blend w: (1 - w) * ensemble + w * ridge peer.  Rows: per candidate and "
-            "size the unblended row and the best blend.  The test subjects (LUDB 71-100) and "
-            f"CinC 2021 are not used.  Best per input lead: {best}.", ""] + lines)
+        text = _fold_validation_text(
+            "#### Validation of ensembles, five subject-grouped folds (2026-11-24 c)",
+            args, argv, t0, "members: ensemble size (mean of the predictions of members "
+            "0..n-1, member k with random_state=k; bootstrap: member k on a bootstrap resample "
+            "of the training subjects); blend w: (1 - w) * ensemble + w * ridge peer.  Rows: "
+            "per candidate and size the unblended row and the best blend", best, lines)
         print(text)
         return 0
     if args.tune:
