@@ -1269,8 +1269,7 @@ def _decide_beats(cand: _Candidates, fs, params) -> _Decision:
     return _Decision(accepted, pos, score, noise_level, signal_level, float(refr))
 
 
-def _rhythm_pass(pos, score, noise_level, signal_level, accepted, refr, threshold, penalty,
-                 passes=None):
+def _rhythm_pass(pos, score, noise_level, signal_level, accepted, refr, threshold, penalty):
     """Rhythm pass of the final decision (module documentation, step 5).
 
     Parameters
@@ -1289,8 +1288,6 @@ def _rhythm_pass(pos, score, noise_level, signal_level, accepted, refr, threshol
         quiet record.
     penalty : float
         Weight of the RR-irregularity cost ``max(0, |log(RR / local RR)| - slack)``.
-    passes : int or None
-        Passes (default ``_RHYTHM_PASSES``).
 
     Returns
     -------
@@ -1306,7 +1303,7 @@ def _rhythm_pass(pos, score, noise_level, signal_level, accepted, refr, threshol
     scale = np.maximum(np.maximum(signal_level - noise_level, 0.1 * signal_level), 1e-12)
     evidence = (score - noise_level) / scale - threshold
     out = accepted
-    for _ in range(_RHYTHM_PASSES if passes is None else passes):
+    for _ in range(_RHYTHM_PASSES):
         out = _rhythm_zones(pos, evidence, ratio, out, refr, penalty)
     return out
 
@@ -1428,7 +1425,8 @@ def _rhythm_path(pos, evidence, rr_at, lo, hi, a, b, refr, penalty, slack, max_g
     between the anchors ``a`` and ``b`` (fixed beats; ``-1``: the zone starts /
     ends with the record, where the first / last beat is free); every interval
     at least ``refr`` and at most ``max_gap * rr_at[s]``.  Ties go to the
-    earliest predecessor found scanning backwards (the latest in time).
+    anchor (or the free start), tried first; among candidates, to the first
+    predecessor found scanning backwards (the latest in time).
 
     Returns
     -------
