@@ -1259,3 +1259,18 @@ def test_near_duplicate_learned_atoms_are_dropped():
     distinct = QRSDictionary((a, b, a.negated()))
     same, _ = _distinct_atoms(distinct, front)
     assert same is distinct
+
+
+def test_rhythm_evidence_scale_is_floored_near_the_signal_level():
+    """Closed form of the rhythm pass's evidence: (score - noise) / (signal - noise) -
+    threshold while the noise is below 0.9 of the signal; a scale of 0.1 signal where the
+    noise nears or passes the signal level (bounded, not divided by ~0)."""
+    from sparse_events.ecg._sparse_detector import _rhythm_evidence
+
+    signal = np.array([1.0, 1.0, 1.0, 1.0, 2.0])
+    noise = np.array([0.2, 0.85, 0.95, 1.2, 1.99])
+    score = np.array([0.8, 1.0, 1.0, 1.5, 2.5])
+    got = _rhythm_evidence(score, noise, signal, 0.3)
+    expected = np.array([0.6 / 0.8, 0.15 / 0.15, 0.05 / 0.1, 0.3 / 0.1, 0.51 / 0.2]) - 0.3
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert _rhythm_evidence(np.array([1.0]), np.array([0.0]), np.array([0.0]), 0.0)[0] == 1e12

@@ -1269,6 +1269,15 @@ def _decide_beats(cand: _Candidates, fs, params) -> _Decision:
     return _Decision(accepted, pos, score, noise_level, signal_level, float(refr))
 
 
+def _rhythm_evidence(score, noise_level, signal_level, threshold):
+    """Evidence of the candidates for the rhythm pass: ``(score - noise) / max(signal -
+    noise, 0.1 signal, 1e-12) - threshold``.  The scale is floored at a tenth of the
+    signal level: where the noise level nears (or passes) the signal level, the evidence
+    stays bounded instead of blowing up."""
+    scale = np.maximum(np.maximum(signal_level - noise_level, 0.1 * signal_level), 1e-12)
+    return (score - noise_level) / scale - threshold
+
+
 def _rhythm_pass(pos, score, noise_level, signal_level, accepted, refr, threshold, penalty):
     """Rhythm pass of the final decision (module documentation, step 5).
 
@@ -1298,10 +1307,7 @@ def _rhythm_pass(pos, score, noise_level, signal_level, accepted, refr, threshol
     ratio = noise_level / np.maximum(signal_level, 1e-12)
     if not np.any(ratio[accepted] > _RHYTHM_NOISE):
         return accepted
-    # the scale is floored at a tenth of the signal level (and 1e-12): where the noise
-    # level nears the signal level, evidence stays bounded instead of blowing up
-    scale = np.maximum(np.maximum(signal_level - noise_level, 0.1 * signal_level), 1e-12)
-    evidence = (score - noise_level) / scale - threshold
+    evidence = _rhythm_evidence(score, noise_level, signal_level, threshold)
     out = accepted
     for _ in range(_RHYTHM_PASSES):
         out = _rhythm_zones(pos, evidence, ratio, out, refr, penalty)
@@ -1541,7 +1547,7 @@ def _median8(ring, scratch):
 @njit(cache=True, nogil=True)
 def _decide_kernel(pos, score, slope, lo_r, hi_r, lo_t, hi_t, qrs0, fs, refr, twin, threshold,
                    searchback, noise_gain, noise_floor, max_threshold):
-    """The decision loop of :func:`_decide` (see the module documentation, step 5).
+    """The decision loop of :func:`_decide_beats` (see the module documentation, step 5).
 
     Dominance: no stronger candidate within the refractory period, and no
     candidate within the T-wave window that is both stronger and twice
@@ -1637,7 +1643,7 @@ def _decide_kernel(pos, score, slope, lo_r, hi_r, lo_t, hi_t, qrs0, fs, refr, tw
 
 @njit(cache=True, nogil=True)
 def _extra_beats_kernel(pos, score, noise_level, accepted, fs, ratio):
-    """Extra-beat test of :func:`_decide` (module documentation, step 5), in place on
+    """Extra-beat test of :func:`_decide_beats` (module documentation, step 5), in place on
     ``accepted``.
 
     In time order over the accepted candidates, with ``a`` the last kept beat
