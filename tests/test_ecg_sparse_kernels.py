@@ -251,6 +251,24 @@ def test_pass_products_carry_their_kernels_and_window():
             _sparse_code_chunk(y, products, **{**cfg, "magnitudes0": bad})
 
 
+def _reference_merge_split(vals, m0):
+    """Split-pair merging in plain Python: a value below ``_RR_LOW m0`` whose sum with the
+    next lies in ``[_RR_LOW m0, _RR_HIGH m0]`` is merged with it.  Returns the merged
+    values and how many values each covers."""
+    merged, cover, r = [], [], 0
+    while r < len(vals):
+        if (r + 1 < len(vals) and vals[r] < _RR_LOW * m0
+                and _RR_LOW * m0 <= vals[r] + vals[r + 1] <= _RR_HIGH * m0):
+            merged.append(vals[r] + vals[r + 1])
+            cover.append(2)
+            r += 2
+        else:
+            merged.append(vals[r])
+            cover.append(1)
+            r += 1
+    return merged, cover
+
+
 def _reference_extra_beats(pos, score, noise_level, accepted, ratio):
     """``_extra_beats_kernel`` with the ring's median taken by ``np.median`` over the
     ring at every beat (plain Python)."""
@@ -267,18 +285,7 @@ def _reference_extra_beats(pos, score, noise_level, accepted, ratio):
             start = kr if nrr == m else 0
             known = np.array([rr[(start + r) % m] for r in range(nrr)])
             m0 = np.median(known)
-            merged, cover = [], []
-            r = 0
-            while r < nrr:
-                if (r + 1 < nrr and known[r] < _RR_LOW * m0
-                        and _RR_LOW * m0 <= known[r] + known[r + 1] <= _RR_HIGH * m0):
-                    merged.append(known[r] + known[r + 1])
-                    cover.append(2)
-                    r += 2
-                else:
-                    merged.append(known[r])
-                    cover.append(1)
-                    r += 1
+            merged, cover = _reference_merge_split(known, m0)
             med_rr = np.median(merged)
             regular = sum(c for x, c in zip(merged, cover)
                           if _RR_LOW * med_rr <= x <= _RR_HIGH * med_rr)
@@ -628,17 +635,7 @@ def _reference_local_rhythm(pos, idx, need, half, band):
             continue
         w = iv[max(0, k - half):min(nb - 1, k + half)]
         m0 = np.median(w)
-        merged, cover, r = [], [], 0
-        while r < len(w):
-            if (r + 1 < len(w) and w[r] < _RR_LOW * m0
-                    and _RR_LOW * m0 <= w[r] + w[r + 1] <= _RR_HIGH * m0):
-                merged.append(w[r] + w[r + 1])
-                cover.append(2)
-                r += 2
-            else:
-                merged.append(w[r])
-                cover.append(1)
-                r += 1
+        merged, cover = _reference_merge_split(w, m0)
         med = np.median(merged)
         rr[k] = med
         reg[k] = sum(c for x, c in zip(merged, cover)
