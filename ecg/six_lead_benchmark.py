@@ -787,9 +787,7 @@ def population_validation_blend(args, data):
         for row in sorted(mine, key=lambda row: -row["r"].mean()):
             cells = " | ".join(f"{v:.4f}" for v in row["r"])
             if row["cfg"] is None:
-                lines.append(f"| {source.upper()} | ridge peer (reference), raw windows | "
-                             f"{RIDGE_ALPHA:g} | - | - | - | - | {cells} | "
-                             f"{row['r'].mean():.4f} | - | {row['fit_s']:.1f} |")
+                lines.append(_ridge_peer_row(source, row, cells))
                 continue
             cfg = row["cfg"]
             inputs, skip = _blend_label(cfg)
@@ -891,9 +889,7 @@ def population_validation_bagging(args, data):
         for row in sorted(shown, key=lambda row: -row["r"].mean()):
             cells = " | ".join(f"{v:.4f}" for v in row["r"])
             if row["cfg"] is None:
-                lines.append(f"| {source.upper()} | ridge peer (reference), raw windows | "
-                             f"{RIDGE_ALPHA:g} | - | - | - | - | {cells} | "
-                             f"{row['r'].mean():.4f} | - | {row['fit_s']:.1f} |")
+                lines.append(_ridge_peer_row(source, row, cells))
                 continue
             cfg = row["cfg"]
             inputs, _ = _blend_label(cfg)
@@ -945,6 +941,12 @@ def tune(args, data):
                          + f" | {res.neurons.mean():.1f} |")
             print(lines[-1], flush=True)
     return lines
+
+
+def _ridge_peer_row(source, row, cells):
+    """The ridge peer's row of a fold-validation table (both validation modes)."""
+    return (f"| {source.upper()} | ridge peer (reference), raw windows | {RIDGE_ALPHA:g} | "
+            f"- | - | - | - | {cells} | {row['r'].mean():.4f} | - | {row['fit_s']:.1f} |")
 
 
 def _fold_validation_text(title, args, argv, t0, what, best, lines):
