@@ -799,9 +799,15 @@ def population_validation_blend(args, data):
     return lines, best
 
 
+def _estimator_params(cand):
+    """``SixLeadReconstructor`` parameters of a ``BAGGING_CANDIDATES`` entry (without its
+    ensemble size and resampling, which the validation handles itself)."""
+    return {key: v for key, v in cand.items() if key not in ("members", "bootstrap")}
+
+
 def _bagging_member(args, cand, m, train_ids):
     """Member ``m`` of a ``BAGGING_CANDIDATES`` entry and the records to fit it on."""
-    cfg = {key: v for key, v in cand.items() if key not in ("members", "bootstrap")}
+    cfg = _estimator_params(cand)
     model = SixLeadReconstructor(model="gated", tol=args.tol, random_state=m,
                                  train_step=args.population_step, **cfg)
     if not cand["bootstrap"]:
@@ -868,8 +874,10 @@ def population_validation_bagging(args, data):
         mine = [row for row in rows if row["source"] == source and row["cfg"] is not None]
         top = max(mine, key=lambda row: row["r"].mean())
         top["chosen"] = True
-        best[source] = dict({k: v for k, v in top["cfg"].items() if k != "members"},
-                            n_estimators=top["n"], linear_blend=top["w"] or None)
+        # bootstrap resamples are not an estimator option: shown only when the pick used them
+        best[source] = dict(_estimator_params(top["cfg"]), n_estimators=top["n"],
+                            linear_blend=top["w"] or None,
+                            **({"bootstrap": True} if top["cfg"].get("bootstrap") else {}))
     lines = ["| input | model / inputs | alpha | n_patterns | members | bootstrap | blend w | "
              + " | ".join(LEADS) + " | mean of 6 | gain over member 0, per fold (mean of 6) "
              "| fit s |", "|---" * (len(LEADS) + 10) + "|"]
