@@ -32,12 +32,13 @@ from numba import njit
 
 from sparse_events.models._cross_products_algorithm import CrossProductsProblem, SparseCoef
 from sparse_events.models._cross_products_kernels import (_column_range, _f1, _merge_change,
-                                                           _minimiser, merge_pairs_marked, nonzeros,
-                                                           segment_passes_marked)
+                                                           _minimiser, column_data, merge_pairs_cols,
+                                                           nonzeros, segment_passes_cols)
 from sparse_events.models._cross_products_kernels import zero_by_kkt as zero_kkt_kernel
 
 __all__ = ["DenseCrossProductsProblem", "coordinate_passes", "merge_move", "merge_pairs",
-           "merge_pairs_both_ways", "one_d", "segment_passes", "window_sum"]
+           "merge_pairs_both_ways", "merge_pairs_marked", "one_d", "segment_passes",
+           "segment_passes_marked", "window_sum"]
 
 
 # -- 1-D data of one coordinate, one coefficient update and one cross product, each
@@ -205,6 +206,25 @@ def merge_pairs_both_ways(x, r, a, order, times, args, min_decrease, marked=None
                     n_merged += 1
             j += 1
     return total, n_merged
+
+
+@njit(cache=False)
+def segment_passes_marked(x, r, a, order, times, interaction, kernels, cumsq, n_samples, shift,
+                          window, beta, positive, rtol, max_passes, marked):
+    """``segment_passes_cols`` with its column data formed in the call (as the polish
+    forms it once per polish)."""
+    cols = column_data(order, kernels, cumsq, n_samples, shift, r.size, window, beta)
+    return segment_passes_cols(x, r, a, order, times, interaction, cols, kernels, n_samples,
+                               window, beta, positive, rtol, max_passes, marked)
+
+
+@njit(cache=False)
+def merge_pairs_marked(x, r, a, order, times, kernels, cumsq, n_samples, shift, window, beta,
+                       positive, min_decrease, marked):
+    """``merge_pairs_cols`` with its column data formed in the call."""
+    cols = column_data(order, kernels, cumsq, n_samples, shift, r.size, window, beta)
+    return merge_pairs_cols(x, r, a, order, times, cols, kernels, n_samples, window, beta,
+                            positive, min_decrease, marked)
 
 
 @njit(cache=False)

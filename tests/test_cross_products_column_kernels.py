@@ -1,8 +1,9 @@
 """Final step and bookkeeping of Algorithm 1 against independent references, bit for bit.
 
-``segment_passes_marked`` and ``merge_pairs_marked`` form the column data of
-every coefficient (kernel, rows, norm) once per call (the polish, once for all
-its rounds: ``segment_passes_cols`` and ``merge_pairs_cols``) and sum the window over
+``segment_passes_cols`` and ``merge_pairs_cols`` take the column data of every
+coefficient (kernel, rows, norm) formed once (the polish: once for all its rounds;
+here through ``segment_passes_marked`` / ``merge_pairs_marked`` of the reference
+module, which form it at every call) and sum the window over
 the listed times; the references in ``_cross_products_reference`` compute
 every term from scratch at every visit, over the whole window
 (``coordinate_passes`` group by group for the passes, ``merge_move`` both ways
@@ -21,15 +22,14 @@ import numpy as np
 import pytest
 
 from _cross_products_reference import (DenseCrossProductsProblem, coordinate_passes,
-                                      merge_pairs_both_ways)
+                                      merge_pairs_both_ways, merge_pairs_marked,
+                                      segment_passes_marked)
 from sparse_events import cross_products_deconvolve, refractory_window
 from sparse_events.models import _cross_products_algorithm as alg
 from sparse_events.models._cross_products_algorithm import (CrossProductsProblem, SparseCoef,
                                                              _compact)
 from sparse_events.models._cross_products_kernels import (column_data, merge_pairs_cols,
-                                                           merge_pairs_marked,
-                                                           segment_passes_cols,
-                                                           segment_passes_marked)
+                                                           segment_passes_cols)
 from sparse_events.models._cross_products_ops import SparseProducts
 from sparse_events.operators import DictionaryOperator
 from sparse_events.solvers import _cd as cd_module

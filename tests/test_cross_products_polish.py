@@ -16,11 +16,10 @@ import pytest
 from scipy.optimize import minimize_scalar
 
 from _cross_products_reference import (DenseCrossProductsProblem, coordinate_passes,
-                                      merge_move, merge_pairs, segment_passes)
+                                      merge_move, merge_pairs, merge_pairs_marked, segment_passes,
+                                      segment_passes_marked)
 from sparse_events import cross_products_deconvolve
 from sparse_events.metrics import min_distance_violations
-from sparse_events.models._cross_products_kernels import (merge_pairs_marked,
-                                                           segment_passes_marked)
 from sparse_events.models._cross_products_ops import SparseProducts
 from sparse_events.operators import DictionaryOperator
 from sparse_events.solvers._designs import BandedDesign

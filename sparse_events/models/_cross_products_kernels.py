@@ -360,8 +360,8 @@ def _group_passes_at(x, r, a, support, times, kp, start, l0, l1, nrm, quad, kern
 
 
 @njit(cache=True, nogil=True)
-def segment_passes_marked(x, r, a, order, times, interaction, kernels, cumsq, n_samples, shift,
-                          window, beta, positive, rtol, max_passes, marked):
+def segment_passes_cols(x, r, a, order, times, interaction, cols, kernels, n_samples, window,
+                        beta, positive, rtol, max_passes, marked):
     """The passes of :func:`_group_passes_at` run separately on every group of interacting
     coefficients that holds at least one ``marked`` coefficient (``marked[i]``
     for ``order[i]``); the other groups are left as they are.
@@ -380,23 +380,10 @@ def segment_passes_marked(x, r, a, order, times, interaction, kernels, cumsq, n_
     left unsettled: those whose last pass still moved a coefficient (stopped
     by ``max_passes``); the others are cleared.  Returns ``(sum of the
     changes, number of coefficients set to zero, largest number of passes of
-    a group)``.  The column data of every coefficient (kernel, rows, norm) is
-    formed once per call (:func:`column_data`), not at every visit; a caller
-    that keeps ``order`` over several calls forms it once and calls
-    :func:`segment_passes_cols`.
-    """
-    cols = column_data(order, kernels, cumsq, n_samples, shift, r.size, window, beta)
-    return segment_passes_cols(x, r, a, order, times, interaction, cols, kernels, n_samples,
-                               window, beta, positive, rtol, max_passes, marked)
-
-
-@njit(cache=True, nogil=True)
-def segment_passes_cols(x, r, a, order, times, interaction, cols, kernels, n_samples, window,
-                        beta, positive, rtol, max_passes, marked):
-    """:func:`segment_passes_marked` with the column data ``cols`` of ``order``
-    given: the tuple ``column_data(order, kernels, cumsq, n_samples, shift, r.size,
-    window, beta)`` (not checked), which depends on ``order`` (and the fixed
-    design) only, so that the rounds of a polish over one ``order`` form it once.
+    a group)``.  ``cols`` is the column data of ``order`` (kernel, rows, norm): the tuple
+    ``column_data(order, kernels, cumsq, n_samples, shift, r.size, window,
+    beta)`` (not checked), which depends on ``order`` (and the fixed design)
+    only, so that the rounds of a polish over one ``order`` form it once.
     """
     kp, start, l0, l1, nrm, quad = cols
     total = 0.0
@@ -472,8 +459,8 @@ def _one_d_at(x, r, a, i, order, times, kp, start, l0, l1, nrm, quad, kernels, w
 
 
 @njit(cache=True, nogil=True)
-def merge_pairs_marked(x, r, a, order, times, kernels, cumsq, n_samples, shift, window, beta,
-                       positive, min_decrease, marked):
+def merge_pairs_cols(x, r, a, order, times, cols, kernels, n_samples, window, beta, positive,
+                     min_decrease, marked):
     """Resolve pairs of non-zero coefficients at most ``L_g`` samples apart, in place.
 
     ``order`` lists the support sorted by time and ``times`` their times: the
@@ -485,20 +472,8 @@ def merge_pairs_marked(x, r, a, order, times, kernels, cumsq, n_samples, shift, 
     (:func:`_merge_change`) and the better one applied when it lowers eq. 8 by more
     than ``min_decrease``.  ``marked[i]`` is set for both coefficients ``order[i]``
     of every merge applied.  Returns ``(sum of the changes, number of merges)``.
-    The column data (kernel, rows, norm) of every coefficient is formed once
-    per call (:func:`column_data`); a caller that keeps ``order`` over several
-    calls forms it once and calls :func:`merge_pairs_cols`.
+    ``cols`` is the column data of ``order``, as in :func:`segment_passes_cols`.
     """
-    cols = column_data(order, kernels, cumsq, n_samples, shift, r.size, window, beta)
-    return merge_pairs_cols(x, r, a, order, times, cols, kernels, n_samples, window, beta,
-                            positive, min_decrease, marked)
-
-
-@njit(cache=True, nogil=True)
-def merge_pairs_cols(x, r, a, order, times, cols, kernels, n_samples, window, beta, positive,
-                     min_decrease, marked):
-    """:func:`merge_pairs_marked` with the column data ``cols`` of ``order`` given
-    (as :func:`segment_passes_cols`)."""
     kp, start, l0, l1, nrm, quad = cols
     half = window.size - 1
     n = order.size
