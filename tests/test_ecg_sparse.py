@@ -891,7 +891,7 @@ def test_rhythm_penalty_off_and_on_a_clean_record():
     """``rhythm_penalty=0`` turns the rhythm pass off; on a clean record (20 dB white
     noise, noise-to-signal ratio of the decision far below the pass's gate) the default
     gives the same beats; a negative penalty is refused."""
-    clean, truth = _ecgsyn(60, heart_rate=70, seed=2)
+    clean, _ = _ecgsyn(60, heart_rate=70, seed=2)
     cleaned = ecg_clean(_noisy(clean, 20, seed=3), sampling_rate=FS)
     on = find_peaks_sparse(cleaned, sampling_rate=FS)
     off = find_peaks_sparse(cleaned, sampling_rate=FS, rhythm_penalty=0.0)

@@ -269,6 +269,14 @@ def _reference_merge_split(vals, m0):
     return merged, cover
 
 
+def _reference_merged_rhythm(vals, band):
+    """Median of the split-pair-merged values (merging around their plain median) and how
+    many of the original values the merged ones inside ``band`` times that median cover."""
+    merged, cover = _reference_merge_split(vals, np.median(vals))
+    med = np.median(merged)
+    return med, sum(c for x, c in zip(merged, cover) if band[0] * med <= x <= band[1] * med)
+
+
 def _reference_extra_beats(pos, score, noise_level, accepted, ratio):
     """``_extra_beats_kernel`` with the ring's median taken by ``np.median`` over the
     ring at every beat (plain Python)."""
@@ -284,11 +292,7 @@ def _reference_extra_beats(pos, score, noise_level, accepted, ratio):
         if nrr >= _RR_REGULAR_MIN:
             start = kr if nrr == m else 0
             known = np.array([rr[(start + r) % m] for r in range(nrr)])
-            m0 = np.median(known)
-            merged, cover = _reference_merge_split(known, m0)
-            med_rr = np.median(merged)
-            regular = sum(c for x, c in zip(merged, cover)
-                          if _RR_LOW * med_rr <= x <= _RR_HIGH * med_rr)
+            med_rr, regular = _reference_merged_rhythm(known, (_RR_LOW, _RR_HIGH))
             nb = min(score[a], score[b])
             level = noise_level[i] + ratio * (nb - noise_level[i])
             if (regular >= _RR_REGULAR_MIN and pos[b] - pos[a] < _RR_HIGH * med_rr
@@ -634,12 +638,8 @@ def _reference_local_rhythm(pos, idx, need, half, band):
         if not need[k]:
             continue
         w = iv[max(0, k - half):min(nb - 1, k + half)]
-        m0 = np.median(w)
-        merged, cover = _reference_merge_split(w, m0)
-        med = np.median(merged)
-        rr[k] = med
-        reg[k] = sum(c for x, c in zip(merged, cover)
-                     if band[0] * med <= x <= band[1] * med) / len(w)
+        rr[k], regular = _reference_merged_rhythm(w, band)
+        reg[k] = regular / len(w)
     return rr, reg
 
 
