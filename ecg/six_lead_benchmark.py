@@ -47,11 +47,14 @@ Protocols
   ``--population-validate-bagging`` (same folds; ensembles of ``n_estimators``
   convex models with other gate seeds or bootstrap resamples of the training
   subjects, also blended with ridge; ``--bagging-round 2`` the second,
-  extended grid): V2 an ensemble of 16 members; ``--population-ours
+  extended grid): V2 an ensemble of 16 members; since 2026-11-24 (d) V5 by
+  ``--population-validate-margins`` (same folds; the per-lead margin of each
+  candidate over the peers ridge, MLP and pyscnn fitted on the same folds):
+  the same model as before blended 0.6 ours + 0.4 ridge; ``--population-ours
   defaults`` uses the personalized defaults, ``--population-also-previous``
-  adds ours with the settings validated before the ensembles
-  (``PREVIOUS_POPULATION_OURS``, 2026-11-24 b: V2 a single model, V5 the same
-  as now).
+  adds ours with the settings validated before
+  (``PREVIOUS_POPULATION_OURS``, 2026-11-24 c: V2 the same, V5 blended
+  0.4 ours + 0.6 ridge).
 
 Scores per lead: Pearson r and RMSE (mV) against the band-passed reference;
 III, aVR, aVL and aVF against the values derived from the recorded I and II
@@ -113,21 +116,24 @@ RIDGE_ALPHA = 1.0
 # (2026-11-24 c, --population-validate-bagging, same five folds, ensembles n_estimators: V2 an
 # ensemble of 16 members, 32 whitened components, alpha=0.01, 50 patterns; V5 unchanged, no
 # ensemble beat the single blended model)
+# (2026-11-24 d, --population-validate-margins, same five folds, criterion the smallest per-lead
+# margin over the peers fitted on the same folds: V2 unchanged, V5 the same model blended
+# 0.6 ours + 0.4 ridge instead of 0.4 + 0.6)
 POPULATION_OURS = {"v2": dict(n_components=32, alpha=1e-2, n_patterns=50, n_estimators=16,
                               linear_skip=None, linear_blend=None, target_loss="two",
                               tol=3e-2),
                    "v5": dict(n_components=None, alpha=1e-2, n_patterns=100, linear_skip=None,
-                              linear_blend=0.6, linear_blend_alpha=RIDGE_ALPHA,
+                              linear_blend=0.4, linear_blend_alpha=RIDGE_ALPHA,
                               target_loss="two", tol=3e-2)}
-# ours' population settings validated before (2026-11-24 b, five folds, single models with
-# ridge blends), shown as PREVIOUS_NAME with --population-also-previous; the ones before those
-# (2026-11-24 a, two folds, grid with linear_skip but no blend) were V2 the same and V5 raw
-# windows, alpha=0.03, 50 patterns, linear_skip=RIDGE_ALPHA
+# ours' population settings validated before (2026-11-24 c: V2 the same 16-member ensemble,
+# V5 the 2026-11-24 b blend 0.4 ours + 0.6 ridge), shown as PREVIOUS_NAME with
+# --population-also-previous; before those (2026-11-24 b) V2 was a single model (32 whitened
+# components, alpha=0.03, 50 patterns), and before (2026-11-24 a, two folds, grid with
+# linear_skip but no blend) V5 raw windows, alpha=0.03, 50 patterns, linear_skip=RIDGE_ALPHA
 PREVIOUS_POPULATION_OURS = {
-    "v2": dict(n_components=32, alpha=3e-2, n_patterns=50, linear_skip=None, linear_blend=None,
-               target_loss="two", tol=3e-2),
-    "v5": POPULATION_OURS["v5"]}  # unchanged on 2026-11-24 c
-PREVIOUS_NAME = "ours 11-24b"
+    "v2": POPULATION_OURS["v2"],  # unchanged on 2026-11-24 d
+    "v5": dict(POPULATION_OURS["v5"], linear_blend=0.6)}
+PREVIOUS_NAME = "ours 11-24c"
 # grid of --population-validate
 # (linear_skip: ridge skip connection of that strength, the convex model on its residuals;
 # 16 components, never near the top of the first grid of 2026-11-23, dropped on 2026-11-24)
@@ -180,6 +186,26 @@ BAGGING_CANDIDATES_2 = {
            dict(n_components=None, alpha=3e-3, n_patterns=50, members=2, bootstrap=False),
            dict(n_components=32, alpha=3e-3, n_patterns=50, members=8, bootstrap=False),
            dict(n_components=32, alpha=1e-2, n_patterns=100, members=8, bootstrap=False)),
+}
+
+# --population-validate-margins (2026-11-24 d): same five folds; the peers of the test tables
+# (ridge, MLP with --mlp-seeds seeds, pyscnn) fitted on the same folds, and each candidate of
+# ours (unblended) with its ridge partner (the ridge of linear_blend: same window length and
+# target normalization), blended at BLEND_WEIGHTS; per lead the margin of ours over the best
+# peer (mean r over the 70 validation records); criterion: the highest smallest margin over
+# the six leads (the population target is per lead); smallest margins within MARGIN_TIE of the
+# highest count as tied (far below the fold-to-fold spread), among them the highest mean of the
+# six leads.  Candidates: the 2026-11-24 b/c V5 model (unblended) and neighbours, with and
+# without target_normalize="recording" (scratch runs on the same folds before this table also
+# tried 1 s and 2 s windows, every training window, 200 patterns, alpha 0.003: all lower,
+# see RESULTS.md)
+MARGIN_TIE = 1e-3
+MARGIN_CANDIDATES = {
+    "v5": (dict(n_components=None, alpha=1e-2, n_patterns=100),
+           dict(n_components=None, alpha=1e-2, n_patterns=100, target_normalize="recording"),
+           dict(n_components=None, alpha=1e-2, n_patterns=50),
+           dict(n_components=None, alpha=1e-2, n_patterns=50, target_normalize="recording"),
+           dict(n_components=None, alpha=3e-2, n_patterns=50, target_normalize="recording")),
 }
 
 
@@ -910,6 +936,117 @@ def population_validation_bagging(args, data):
     return lines, best
 
 
+def _margin_partner(cfg):
+    """The ridge partner of a ``MARGIN_CANDIDATES`` entry: the ridge ``linear_blend`` fits
+    (raw windows of the same length, ``alpha=RIDGE_ALPHA``, same target normalization)."""
+    return {key: cfg[key] for key in ("window_s", "target_normalize") if key in cfg}
+
+
+def population_validation_margins(args, data):
+    """Ours' population settings by their per-lead margin over the peers, five folds.
+
+    Same five subject-grouped folds as :func:`population_validation_blend`
+    (``BLEND_GROUPS`` over LUDB 1-70; the test subjects and CinC 2021 are never
+    read).  The peers of the population tables (ridge, the MLP with
+    ``--mlp-seeds`` seeds, pyscnn with ``--n-patterns`` and ``--alpha``) are
+    fitted on the same folds; every candidate of ``MARGIN_CANDIDATES`` is
+    fitted unblended and with its ridge partner (:func:`_margin_partner`), and
+    the blends ``(1 - w) * ours + w * partner`` (what
+    ``SixLeadReconstructor(linear_blend=w, linear_blend_alpha=RIDGE_ALPHA)``
+    predicts) are scored from the stored predictions.  Per lead: mean r over
+    the 70 validation records, and the margin of ours over the best peer (the
+    MLP's r: the mean over its seeds).  Returns markdown lines (rows sorted by
+    the smallest margin over the six leads; per candidate its unblended row and
+    every blend weight) and the best setting per input lead (highest smallest
+    margin; smallest margins within ``MARGIN_TIE`` of the highest are tied, and
+    the highest mean of the six leads among them wins).
+    """
+    recs = _fold_records(data)
+    coef = derive_six(np.eye(2))
+    rows, best, peer_rows = [], {}, []
+    for source in args.sources:
+        cands = MARGIN_CANDIDATES.get(source, ())
+        peers = [("ridge", _ridge_peer_factory(args), "margins ridge peer")]
+        peers += [(("MLP", s), lambda train_ids, s=s: (SixLeadReconstructor(
+            model=_mlp(s), random_state=s, train_step=args.population_step), train_ids),
+            f"margins MLP seed {s}") for s in range(args.mlp_seeds)]
+        peers += [("pyscnn", lambda train_ids: (SixLeadReconstructor(model=PyscnnGatedReLU(
+            n_patterns=args.n_patterns, alpha=args.alpha, random_state=0),
+            train_step=args.population_step), train_ids), "margins pyscnn")]
+        jobs = list(peers)
+        partners = {}
+        for c, cfg in enumerate(cands):
+            jobs.append(((c, "ours"), lambda train_ids, cfg=cfg: (SixLeadReconstructor(
+                model="gated", tol=args.tol, random_state=0, train_step=args.population_step,
+                **cfg), train_ids), f"margins {cfg}"))
+            part = tuple(sorted(_margin_partner(cfg).items()))
+            if part not in partners:
+                partners[part] = ("partner", part)
+                jobs.append((partners[part], lambda train_ids, part=part: (
+                    SixLeadReconstructor(model="ridge", alpha=RIDGE_ALPHA,
+                                         train_step=args.population_step, **dict(part)),
+                    train_ids), f"margins ridge partner {dict(part)}"))
+        preds, refs, fit_s, _ = _fold_predictions(recs, source, jobs, coef)
+        keys = sorted(refs)
+
+        def per_record(pred, keys=keys, refs=refs):
+            return np.array([_columns_r(pred[k] @ coef, refs[k]) for k in keys])
+
+        peer_r = {"ridge": per_record({k: preds["ridge", k] for k in keys}),
+                  "pyscnn": per_record({k: preds["pyscnn", k] for k in keys})}
+        if args.mlp_seeds:
+            peer_r["MLP"] = np.mean([per_record({k: preds[("MLP", s), k] for k in keys})
+                                     for s in range(args.mlp_seeds)], axis=0)
+        peer_mean = {name: r.mean(axis=0) for name, r in peer_r.items()}
+        top_peer = np.max(list(peer_mean.values()), axis=0)
+        for name, m in peer_mean.items():
+            fits = ([t for s in range(args.mlp_seeds) for t in fit_s["MLP", s]]
+                    if name == "MLP" else fit_s[name])
+            peer_rows.append(dict(source=source, name=name, r=m, fit_s=np.mean(fits)))
+        for c, cfg in enumerate(cands):
+            part = partners[tuple(sorted(_margin_partner(cfg).items()))]
+            for w in BLEND_WEIGHTS:
+                r = per_record({k: (1 - w) * preds[(c, "ours"), k] + w * preds[part, k]
+                                for k in keys}).mean(axis=0)
+                rows.append(dict(source=source, cfg=cfg, w=w, r=r, margin=r - top_peer,
+                                 fit_s=np.mean(fit_s[c, "ours"])))
+        mine = [row for row in rows if row["source"] == source]
+        if mine:
+            highest = max(row["margin"].min() for row in mine)
+            tied = [row for row in mine if row["margin"].min() >= highest - MARGIN_TIE]
+            top = max(tied, key=lambda row: row["r"].mean())
+            top["chosen"] = True
+            best[source] = dict(top["cfg"], linear_blend=top["w"] or None)
+    lines = ["| input | model / inputs | alpha | n_patterns | target normalize | window s | "
+             "blend w | " + " | ".join(LEADS) + " | mean of 6 | smallest margin | margin "
+             "over the best peer, " + " / ".join(LEADS) + " | fit s |",
+             "|---" * (len(LEADS) + 11) + "|"]
+    for source in args.sources:
+        for row in peer_rows:
+            if row["source"] != source:
+                continue
+            cells = " | ".join(f"{v:.4f}" for v in row["r"])
+            label = {"ridge": f"ridge peer, raw windows, alpha {RIDGE_ALPHA:g}",
+                     "MLP": f"MLP peer, mean over {args.mlp_seeds} seeds",
+                     "pyscnn": f"pyscnn peer, {args.n_patterns} patterns, "
+                               f"alpha {args.alpha:g}"}[row["name"]]
+            lines.append(f"| {source.upper()} | {label} | - | - | - | - | - | {cells} | "
+                         f"{row['r'].mean():.4f} | - | - | {row['fit_s']:.1f} |")
+        mine = [row for row in rows if row["source"] == source]
+        for row in sorted(mine, key=lambda row: (-row["margin"].min(), -row["r"].mean())):
+            cfg = row["cfg"]
+            inputs, _ = _blend_label(cfg)
+            mark = " (chosen)" if row.get("chosen") else ""
+            cells = " | ".join(f"{v:.4f}" for v in row["r"])
+            margins = " / ".join(f"{v:+.4f}" for v in row["margin"])
+            lines.append(f"| {source.upper()} | ours, {inputs}{mark} | {cfg['alpha']:g} | "
+                         f"{cfg['n_patterns']} | {cfg.get('target_normalize') or '-'} | "
+                         f"{cfg.get('window_s', 0.5):g} | {row['w']:g} | {cells} | "
+                         f"{row['r'].mean():.4f} | {row['margin'].min():+.4f} | {margins} | "
+                         f"{row['fit_s']:.1f} |")
+    return lines, best
+
+
 def derive_six(pairs):
     """The six frontal leads (columns) from rows of (I, II), as derive_limb_leads."""
     pairs = np.atleast_2d(pairs)
@@ -1009,7 +1146,7 @@ def main(argv=None):
                          "POPULATION_OURS (chosen with --population-validate) or the defaults")
     ap.add_argument("--population-also-previous", action="store_true",
                     help=f"also '{PREVIOUS_NAME}': ours with the population settings validated "
-                         "before the ensembles (2026-11-24 b, PREVIOUS_POPULATION_OURS), for "
+                         "before (2026-11-24 c, PREVIOUS_POPULATION_OURS), for "
                          "comparison in the same run")
     ap.add_argument("--population-validate", action="store_true",
                     help="only the validation grid of ours' population settings on training "
@@ -1021,6 +1158,11 @@ def main(argv=None):
                     help="only the subject-grouped 5-fold validation (LUDB 1-70) of ensembles "
                          "of ours (n_estimators: other gate seeds, optionally bootstrap "
                          "resamples of the training subjects), each also blended with ridge")
+    ap.add_argument("--population-validate-margins", action="store_true",
+                    help="only the subject-grouped 5-fold validation (LUDB 1-70) of ours' "
+                         "population settings (MARGIN_CANDIDATES, each also blended with its "
+                         "ridge partner) by the per-lead margin over the peers (ridge, MLP, "
+                         "pyscnn) fitted on the same folds")
     ap.add_argument("--bagging-round", type=int, choices=(1, 2), default=1,
                     help="candidates of --population-validate-bagging: BAGGING_CANDIDATES (1) "
                          "or the extension BAGGING_CANDIDATES_2 (2)")
@@ -1074,6 +1216,16 @@ def main(argv=None):
             "0..n-1, member k with random_state=k; bootstrap: member k on a bootstrap resample "
             "of the training subjects); blend w: (1 - w) * ensemble + w * ridge peer.  Rows: "
             "per candidate and size the unblended row and the best blend", best, lines)
+        print(text)
+        return 0
+    if args.population_validate_margins:
+        t0 = time.perf_counter()
+        lines, best = population_validation_margins(args, data)
+        text = _fold_validation_text(
+            "#### Validation by per-lead margins over the peers, five subject-grouped folds "
+            "(2026-11-24 d)", args, argv, t0, "blend w: (1 - w) * ours + w * its ridge partner "
+            "(`linear_blend=w`); margin: ours minus the best of the peers fitted on the same "
+            "folds, per lead; rows sorted by the smallest margin", best, lines)
         print(text)
         return 0
     if args.tune:
@@ -1182,7 +1334,8 @@ def main(argv=None):
             lines[-1:-1] = [
                 "Population 'ours' settings per input lead, chosen by validation on the "
                 "training subjects only (`--population-validate`, `--population-validate-blend`, "
-                f"`--population-validate-bagging`, their own blocks): {ours} "
+                "`--population-validate-bagging`, `--population-validate-margins`, their own "
+                f"blocks): {ours} "
                 "(n_components=None: the raw windows); the rows 'ours' of the gap tables' "
                 "personalized fits use the defaults.  "]
         for source in sources:

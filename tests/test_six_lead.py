@@ -764,3 +764,65 @@ def test_n_estimators_bad_values(rng):
     # n_estimators=1 stays allowed with ridge (the single model)
     raw_model(model="ridge", window_s=kw["window_s"], n_estimators=1).fit(xs, ys,
                                                                             sampling_rate=fs)
+
+
+# ------------------------------------------------------------------ target_normalize
+@pytest.mark.parametrize("extra", [{}, dict(linear_blend=0.4, linear_blend_alpha=0.7)])
+def test_target_normalize_divides_each_recording_by_its_amplitude(rng, extra):
+    """target_normalize="recording": the fit of leads rescaled by hand, recording by recording."""
+    fs, w = 50.0, 5
+    xs = [smooth_source(300, fs, rng, cutoff_hz=8), smooth_source(250, fs, rng, cutoff_hz=8),
+          smooth_source(280, fs, rng, cutoff_hz=8)]
+    gains = (1.0, 3.0, 0.2)  # subjects with other amplitudes of I and II
+    ys = [g * np.column_stack([np.maximum(x, 0) + 0.5 * x, np.abs(np.roll(x, 1)) - 0.2])
+          for g, x in zip(gains, xs)]
+    # a tight tolerance: the two fits see targets equal up to rounding only
+    kw = dict(window_s=w / fs, n_patterns=6, alpha=1e-3, tol=1e-12, solver="cd",
+              random_state=0, **extra)
+    model = raw_model(model="gated", target_normalize="recording", **kw).fit(
+        xs, ys, sampling_rate=fs)
+    # hand-computed amplitudes: root mean square over both leads of each (unfiltered) recording,
+    # and their quadratic mean, the output scale
+    amp = np.array([np.sqrt(np.mean(y ** 2)) for y in ys])
+    common = np.sqrt(np.mean(amp ** 2))
+    np.testing.assert_allclose(model.target_amplitudes_, amp, rtol=1e-12)
+    np.testing.assert_allclose(model.target_amplitude_, common, rtol=1e-12)
+    # the same as the plain model fitted on the leads divided by hand
+    scaled = [y * common / a for y, a in zip(ys, amp)]
+    ref = raw_model(model="gated", **kw).fit(xs, scaled, sampling_rate=fs)
+    assert ref.target_amplitudes_ is None and ref.target_amplitude_ is None
+    np.testing.assert_allclose(model.target_mean_, ref.target_mean_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(model.target_scale_, ref.target_scale_, rtol=1e-10)
+    np.testing.assert_allclose(model.regressor_.convex_coef_, ref.regressor_.convex_coef_,
+                               rtol=1e-8, atol=1e-10)
+    got = model.predict(xs, sampling_rate=fs)
+    for a, b in zip(got, ref.predict(xs, sampling_rate=fs)):
+        np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-8, atol=1e-10)
+        # III = II - I and Goldberger's leads hold exactly on the output
+        assert np.array_equal(a["III"].to_numpy(), a["II"].to_numpy() - a["I"].to_numpy())
+    # other amplitudes per recording: the same shapes, only the output scale follows them
+    other = [g * y for g, y in zip((0.5, 4.0, 1.0), ys)]
+    again = raw_model(model="gated", target_normalize="recording", **kw).fit(
+        xs, other, sampling_rate=fs)
+    ratio = again.target_amplitude_ / common
+    for a, b in zip(again.predict(xs, sampling_rate=fs), got):
+        np.testing.assert_allclose(a.to_numpy(), ratio * b.to_numpy(), rtol=1e-8, atol=1e-10)
+
+
+def test_target_normalize_ridge_and_bad_values(rng):
+    fs, w = 50.0, 5
+    xs = [smooth_source(300, fs, rng, cutoff_hz=8), smooth_source(250, fs, rng, cutoff_hz=8)]
+    ys = [g * np.column_stack([x, np.roll(x, 2)]) for g, x in zip((1.0, 5.0), xs)]
+    amp = np.array([np.sqrt(np.mean(y ** 2)) for y in ys])
+    common = np.sqrt(np.mean(amp ** 2))
+    X, Y, mu, sd = _hand_windows(xs, [y * common / a for y, a in zip(ys, amp)])
+    ridge = Ridge(alpha=0.7).fit(X, (Y - mu) / sd)
+    model = raw_model(model="ridge", alpha=0.7, window_s=w / fs,
+                      target_normalize="recording").fit(xs, ys, sampling_rate=fs)
+    got = np.concatenate([p[["I", "II"]].to_numpy()[2:-2]
+                          for p in model.predict(xs, sampling_rate=fs)])
+    np.testing.assert_allclose(got, ridge.predict(X) * sd + mu, rtol=1e-8, atol=1e-10)
+    for bad in ("subject", "global", 1):
+        with pytest.raises(ValueError, match="target_normalize"):
+            raw_model(model="ridge", window_s=w / fs, target_normalize=bad).fit(
+                xs, ys, sampling_rate=fs)

@@ -49,6 +49,7 @@ _AUTO_COMPONENTS = 32
 _WHITEN_FLOOR = 1e-3
 _CONVEX_MODELS = ("gated", "relu")
 _TARGET_LOSSES = ("two", "six", "six_scaled")
+_TARGET_NORMALIZATIONS = ("recording", None)
 # coefficients of the six frontal leads in terms of leads I and II (rows: I, II, III, aVR,
 # aVL, aVF), as in derive_limb_leads
 _LEAD_COEFFICIENTS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 1.0], [-0.5, -0.5],
@@ -415,6 +416,30 @@ class SixLeadReconstructor(BaseEstimator):
         resamples of the training subjects as well (tried in the same
         validation) were worse than other gates alone and are not offered.
         Not validated for the personalized protocol.
+    target_normalize : {"recording", None}, default=None
+        Amplitude normalization of the reference leads in ``fit``.
+        ``"recording"``: the preprocessed leads I and II of each training
+        recording are divided by their joint root mean square (one divisor
+        for both leads, over every working-rate sample of that recording:
+        ``target_amplitudes_``), so that III = II - I and the other derived
+        leads keep their meaning, and all are multiplied by the quadratic
+        mean of these amplitudes (``target_amplitude_``, lead units) before
+        the usual standardization.  Pearson r is scale-invariant per
+        recording, so in a population fit the subjects' different amplitudes
+        are a nuisance of the squared loss: after this normalization every
+        training subject weighs the same and the model learns the shape of I
+        and II rather than their amplitude.  The predictions then have one
+        typical amplitude (``target_amplitude_``): the r of each recording is
+        whatever the shapes give, the RMSE (mV) is that of a typical-amplitude
+        prediction.  With ``linear_blend`` or ``linear_skip`` the ridge fits
+        see the same normalized targets.  ``None`` (default): the leads as
+        recorded (pooled standardization only).  In the population protocol
+        with input V5 (five subject-grouped folds on the training subjects,
+        ``ecg/RESULTS.md``, population 2026-11-24 d) it did not raise the
+        mean r of the six leads: raw windows, ``alpha=0.01``, 100 patterns,
+        best blend with ridge 0.6193 against 0.6201 without it, ridge alone
+        0.6012 against 0.6027; not chosen.  Not validated for the
+        personalized protocol.
 
     Attributes
     ----------
@@ -466,6 +491,14 @@ class SixLeadReconstructor(BaseEstimator):
     target_transform_ : ndarray of shape (2, 2) or None
         ``T`` of ``target_loss`` (the regressor and the skip predict
         ``z @ T``), ``None`` for ``"two"``.
+    target_amplitudes_ : ndarray of shape (n_recordings_,) or None
+        With ``target_normalize="recording"``: the root mean square of the
+        preprocessed leads I and II (both together) of each training
+        recording, the divisor of its targets; else ``None``.
+    target_amplitude_ : float or None
+        With ``target_normalize="recording"``: the quadratic mean of
+        ``target_amplitudes_``, the amplitude the normalized targets are
+        multiplied by (so the predictions are in lead units); else ``None``.
 
     Examples
     --------
@@ -488,7 +521,8 @@ class SixLeadReconstructor(BaseEstimator):
                  n_patterns=20, alpha=None, fit_intercept=True, tol=5e-2, max_iter=3000,
                  solver="fista", n_components="auto", whiten=True, random_state=None,
                  precision="float32", linear_skip=None, linear_blend=None,
-                 linear_blend_alpha=1.0, target_loss="two", n_estimators=1):
+                 linear_blend_alpha=1.0, target_loss="two", n_estimators=1,
+                 target_normalize=None):
         self.model = model
         self.window_s = window_s
         self.window = window
@@ -512,6 +546,7 @@ class SixLeadReconstructor(BaseEstimator):
         self.linear_blend_alpha = linear_blend_alpha
         self.target_loss = target_loss
         self.n_estimators = n_estimators
+        self.target_normalize = target_normalize
 
     # ------------------------------------------------------------------ params
     def _check_params(self):
@@ -543,6 +578,7 @@ class SixLeadReconstructor(BaseEstimator):
         check_option(self.normalize, "normalize", _NORMALIZATIONS)
         check_option(self.precision, "precision", ("float32", "float64"))
         check_option(self.target_loss, "target_loss", _TARGET_LOSSES)
+        check_option(self.target_normalize, "target_normalize", _TARGET_NORMALIZATIONS)
         check_scalar(self.linear_blend_alpha, "linear_blend_alpha", low=0)
         if self.linear_blend is not None:
             check_scalar(self.linear_blend, "linear_blend", low=0, high=1)
@@ -707,7 +743,7 @@ class SixLeadReconstructor(BaseEstimator):
                     "they must have the same length and sampling rate")
 
         step = check_int(self.train_step, "train_step", low=1)
-        sources, rows, targets, rec_ids, times = [], [], [], [], []
+        sources, rows, targets, rec_ids, times, amplitudes = [], [], [], [], [], []
         for k, (x, y) in enumerate(zip(recs, pairs)):
             # source and leads I, II through the front end together (columns are processed
             # independently: the same result as three calls, for a third of the overhead)
@@ -715,6 +751,13 @@ class SixLeadReconstructor(BaseEstimator):
             xs = np.ascontiguousarray(both[:, 0])
             ys = both[:, 1:]
             sources.append(xs)
+            if self.target_normalize == "recording":
+                # joint amplitude of I and II of this recording (root mean square over both
+                # preprocessed leads): the same divisor for both keeps III = II - I
+                amp = float(np.sqrt(np.mean(ys * ys)))
+                amp = amp if amp > 0 else 1.0
+                amplitudes.append(amp)
+                ys = ys / amp
             idx = front.valid_targets(xs.size, step)
             rows.append(idx)
             targets.append(ys[idx])
@@ -738,6 +781,13 @@ class SixLeadReconstructor(BaseEstimator):
             np.take(front.padded_windows(xs), idx, axis=0, out=windows[start:start + idx.size])
             start += idx.size
         Y = np.concatenate(targets)
+        if amplitudes:
+            self.target_amplitudes_ = np.array(amplitudes)
+            # back to lead units: the quadratic mean of the recordings' amplitudes
+            self.target_amplitude_ = float(np.sqrt(np.mean(self.target_amplitudes_ ** 2)))
+            Y = Y * self.target_amplitude_
+        else:
+            self.target_amplitudes_ = self.target_amplitude_ = None
         self.target_mean_ = Y.mean(axis=0)
         scale = Y.std(axis=0)
         self.target_scale_ = np.where(scale > 0, scale, 1.0)
