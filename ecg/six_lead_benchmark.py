@@ -706,6 +706,27 @@ def _ridge_peer_factory(args):
                                                    train_step=args.population_step), train_ids)
 
 
+def _ours_fold_factory(args, cfg):
+    """Job factory of :func:`_fold_predictions`: ours (gated, ``random_state=0``) with the
+    settings ``cfg``, fitted on the fold's training records."""
+    return lambda train_ids: (SixLeadReconstructor(
+        model="gated", tol=args.tol, random_state=0, train_step=args.population_step,
+        **cfg), train_ids)
+
+
+def _spec_fold_factory(args, factory, seed):
+    """Job factory of :func:`_fold_predictions` from a :func:`model_specs` entry (the model
+    of the test tables, with ``train_step=--population-step`` as in :func:`population`)."""
+    return lambda train_ids: (factory(seed).set_params(train_step=args.population_step),
+                              train_ids)
+
+
+def _per_record_r(pred, refs, coef):
+    """Per-lead r of each validation record (rows: ``sorted(refs)``, columns: the six leads)
+    of the predicted I and II ``pred`` (record -> ndarray (n, 2))."""
+    return np.array([_columns_r(pred[k] @ coef, refs[k]) for k in sorted(refs)])
+
+
 def _fold_predictions(recs, source, jobs, coef):
     """Validation predictions of models fitted on the five subject-grouped folds.
 
@@ -784,9 +805,7 @@ def population_validation_blend(args, data):
     rows, best = [], {}
     for source in args.sources:
         jobs = [(0, _ridge_peer_factory(args), "validate ridge peer")] + [
-            (c, lambda train_ids, cfg=cfg: (SixLeadReconstructor(
-                model="gated", tol=args.tol, random_state=0, train_step=args.population_step,
-                **cfg), train_ids), f"validate {cfg}")
+            (c, _ours_fold_factory(args, cfg), f"validate {cfg}")
             for c, cfg in enumerate(BLEND_CANDIDATES, start=1)]
         preds, refs, fit_s, _ = _fold_predictions(recs, source, jobs, coef)
 
@@ -873,7 +892,7 @@ def population_validation_bagging(args, data):
         preds, refs, fit_s, fold_of = _fold_predictions(recs, source, jobs, coef)
 
         def per_record(pred, refs=refs):
-            return np.array([_columns_r(pred[k] @ coef, refs[k]) for k in sorted(refs)])
+            return _per_record_r(pred, refs, coef)
 
         keys = sorted(refs)
         folds = np.array([fold_of[k] for k in keys])
@@ -948,9 +967,12 @@ def population_validation_margins(args, data):
     Same five subject-grouped folds as :func:`population_validation_blend`
     (``BLEND_GROUPS`` over LUDB 1-70; the test subjects and CinC 2021 are never
     read).  The peers of the population tables (ridge, the MLP with
-    ``--mlp-seeds`` seeds, pyscnn with ``--n-patterns`` and ``--alpha``) are
-    fitted on the same folds; every candidate of ``MARGIN_CANDIDATES`` is
-    fitted unblended and with its ridge partner (:func:`_margin_partner`), and
+    ``--mlp-seeds`` seeds, pyscnn with ``--n-patterns`` and ``--alpha``; the
+    MLP and pyscnn built by :func:`model_specs`, as in the test tables) are
+    fitted on the same folds; input leads without candidates in
+    ``MARGIN_CANDIDATES`` are skipped with a printed note.  Every candidate
+    of ``MARGIN_CANDIDATES`` is fitted unblended and with its ridge partner
+    (:func:`_margin_partner`), and
     the blends ``(1 - w) * ours + w * partner`` (what
     ``SixLeadReconstructor(linear_blend=w, linear_blend_alpha=RIDGE_ALPHA)``
     predicts) are scored from the stored predictions.  Per lead: mean r over
@@ -964,21 +986,24 @@ def population_validation_margins(args, data):
     recs = _fold_records(data)
     coef = derive_six(np.eye(2))
     rows, best, peer_rows = [], {}, []
+    # the MLP and pyscnn peers of the test tables (same factories and seeds)
+    specs = model_specs(args, pyscnn=True)
+    sources = [s for s in args.sources if s in MARGIN_CANDIDATES]
     for source in args.sources:
-        cands = MARGIN_CANDIDATES.get(source, ())
+        if source not in MARGIN_CANDIDATES:
+            print(f"  margins: no candidates for input {source} in MARGIN_CANDIDATES: "
+                  "skipped (no peers fitted)", flush=True)
+    for source in sources:
+        cands = MARGIN_CANDIDATES[source]
         peers = [("ridge", _ridge_peer_factory(args), "margins ridge peer")]
-        peers += [(("MLP", s), lambda train_ids, s=s: (SixLeadReconstructor(
-            model=_mlp(s), random_state=s, train_step=args.population_step), train_ids),
-            f"margins MLP seed {s}") for s in range(args.mlp_seeds)]
-        peers += [("pyscnn", lambda train_ids: (SixLeadReconstructor(model=PyscnnGatedReLU(
-            n_patterns=args.n_patterns, alpha=args.alpha, random_state=0),
-            train_step=args.population_step), train_ids), "margins pyscnn")]
+        peers += [(("MLP", s), _spec_fold_factory(args, factory, s), f"margins MLP seed {s}")
+                  for s, factory in specs["MLP"]]
+        peers += [("pyscnn", _spec_fold_factory(args, factory, s), "margins pyscnn")
+                  for s, factory in specs["pyscnn"]]
         jobs = list(peers)
         partners = {}
         for c, cfg in enumerate(cands):
-            jobs.append(((c, "ours"), lambda train_ids, cfg=cfg: (SixLeadReconstructor(
-                model="gated", tol=args.tol, random_state=0, train_step=args.population_step,
-                **cfg), train_ids), f"margins {cfg}"))
+            jobs.append(((c, "ours"), _ours_fold_factory(args, cfg), f"margins {cfg}"))
             part = tuple(sorted(_margin_partner(cfg).items()))
             if part not in partners:
                 partners[part] = ("partner", part)
@@ -989,8 +1014,8 @@ def population_validation_margins(args, data):
         preds, refs, fit_s, _ = _fold_predictions(recs, source, jobs, coef)
         keys = sorted(refs)
 
-        def per_record(pred, keys=keys, refs=refs):
-            return np.array([_columns_r(pred[k] @ coef, refs[k]) for k in keys])
+        def per_record(pred, refs=refs):
+            return _per_record_r(pred, refs, coef)
 
         peer_r = {"ridge": per_record({k: preds["ridge", k] for k in keys}),
                   "pyscnn": per_record({k: preds["pyscnn", k] for k in keys})}
@@ -1021,7 +1046,8 @@ def population_validation_margins(args, data):
              "blend w | " + " | ".join(LEADS) + " | mean of 6 | smallest margin | margin "
              "over the best peer, " + " / ".join(LEADS) + " | fit s |",
              "|---" * (len(LEADS) + 11) + "|"]
-    for source in args.sources:
+    window_s = SixLeadReconstructor().get_params()["window_s"]  # the estimator default
+    for source in sources:
         for row in peer_rows:
             if row["source"] != source:
                 continue
@@ -1041,7 +1067,7 @@ def population_validation_margins(args, data):
             margins = " / ".join(f"{v:+.4f}" for v in row["margin"])
             lines.append(f"| {source.upper()} | ours, {inputs}{mark} | {cfg['alpha']:g} | "
                          f"{cfg['n_patterns']} | {cfg.get('target_normalize') or '-'} | "
-                         f"{cfg.get('window_s', 0.5):g} | {row['w']:g} | {cells} | "
+                         f"{cfg.get('window_s', window_s):g} | {row['w']:g} | {cells} | "
                          f"{row['r'].mean():.4f} | {row['margin'].min():+.4f} | {margins} | "
                          f"{row['fit_s']:.1f} |")
     return lines, best

@@ -826,3 +826,62 @@ def test_target_normalize_ridge_and_bad_values(rng):
         with pytest.raises(ValueError, match="target_normalize"):
             raw_model(model="ridge", window_s=w / fs, target_normalize=bad).fit(
                 xs, ys, sampling_rate=fs)
+
+
+@pytest.mark.parametrize("extra", [dict(model="ridge", alpha=0.5),
+                                   dict(model="gated", n_patterns=6, alpha=1e-3, tol=1e-12,
+                                        solver="cd", random_state=0, linear_blend=0.3)])
+def test_target_normalize_amplitude_of_the_band_passed_leads(rng, extra):
+    """The amplitudes are those of the preprocessed leads (default 0.5-40 Hz band-pass), not
+    of the raw ones: a DC offset and per-recording gains on I and II change the raw root mean
+    square but not the band-passed one beyond the gain."""
+    fs = 100.0
+    xs = [smooth_source(n, fs, rng, cutoff_hz=20) for n in (600, 500, 550)]
+    gains, offsets = (1.0, 4.0, 0.3), (2.0, -8.0, 0.7)  # per recording, on I and II
+    ys = [g * np.column_stack([np.maximum(x, 0) + 0.5 * x, np.abs(np.roll(x, 1)) - 0.2]) + o
+          for g, o, x in zip(gains, offsets, xs)]
+    # default band-pass and window, no resampling (working_rate=None): the preprocessed leads
+    # are the zero-phase Butterworth band-pass of the leads, by scipy
+    kw = dict(working_rate=None, normalize=None, window_s=0.1, **extra)
+    defaults = SixLeadReconstructor().get_params()
+    sos = sps.butter(defaults["filter_order"], defaults["band"], btype="bandpass", fs=fs,
+                     output="sos")
+    amp = np.array([np.sqrt(np.mean(sps.sosfiltfilt(sos, y, axis=0) ** 2)) for y in ys])
+    raw_amp = np.array([np.sqrt(np.mean(y ** 2)) for y in ys])
+    assert np.all(np.abs(raw_amp / amp - 1) > 0.1)  # the offsets matter on the raw leads
+    common = np.sqrt(np.mean(amp ** 2))
+    model = SixLeadReconstructor(target_normalize="recording", **kw).fit(
+        xs, ys, sampling_rate=fs)
+    np.testing.assert_allclose(model.target_amplitudes_, amp, rtol=1e-10)
+    np.testing.assert_allclose(model.target_amplitude_, common, rtol=1e-10)
+    # the band-pass is linear: the plain model on the leads scaled by hand fits the same
+    ref = SixLeadReconstructor(**kw).fit(xs, [y * common / a for y, a in zip(ys, amp)],
+                                         sampling_rate=fs)
+    np.testing.assert_allclose(model.target_mean_, ref.target_mean_, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(model.target_scale_, ref.target_scale_, rtol=1e-8)
+    for a, b in zip(model.predict(xs, sampling_rate=fs), ref.predict(xs, sampling_rate=fs)):
+        np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-7, atol=1e-9)
+
+
+def test_target_normalize_flat_leads_raise(rng):
+    """Flat reference leads (constant, or exactly zero) cannot be normalized: a clear error
+    naming the recording, not an amplitude of rounding noise blown up to the common scale."""
+    fs = 100.0
+    xs = [smooth_source(500, fs, rng, cutoff_hz=20) for _ in range(2)]
+    good = np.column_stack([xs[0], np.roll(xs[0], 3)])
+    const = np.full((500, 2), 0.5)  # I = II = 0.5 mV: ~1e-14 left after the band-pass
+    for flat, band in ((const, (0.5, 40.0)), (np.zeros((500, 2)), (0.5, 40.0)),
+                       (np.zeros((500, 2)), None)):
+        model = SixLeadReconstructor(model="ridge", working_rate=None, band=band,
+                                     target_normalize="recording")
+        with pytest.raises(ValueError, match=r"leads I and II are flat"):
+            model.fit(xs[1], flat, sampling_rate=fs)
+        with pytest.raises(ValueError, match=r"leads\[1\] I and II are flat"):
+            model.fit(xs, [good, flat], sampling_rate=fs)
+        # without target_normalize the same leads fit as before (no amplitude is needed)
+        SixLeadReconstructor(model="ridge", working_rate=None, band=band).fit(
+            xs, [good, flat], sampling_rate=fs)
+    # one flat lead of the two is not flat jointly
+    one = np.column_stack([np.full(500, 0.5), xs[1]])
+    SixLeadReconstructor(model="ridge", working_rate=None, target_normalize="recording").fit(
+        xs, [good, one], sampling_rate=fs)

@@ -355,7 +355,8 @@ class SixLeadReconstructor(BaseEstimator):
         ridge fits coincide); without a skip it averages two differently
         regularized models (chosen for V5 in the population protocol by
         validation on training subjects, ``ecg/RESULTS.md``, population
-        2026-11-24 b).  The neurons of :meth:`explain_neurons`
+        2026-11-24 b; the V5 weight re-chosen, 0.4 instead of 0.6, by the
+        per-lead margins over the peers in population 2026-11-24 d).  The neurons of :meth:`explain_neurons`
         describe the nonlinear model (``regressor_``), whose output enters
         the prediction scaled by ``1 - linear_blend``.  ``None`` (or 0): no
         blend.  Not allowed with ``model="ridge"``.
@@ -427,19 +428,26 @@ class SixLeadReconstructor(BaseEstimator):
         the usual standardization.  Pearson r is scale-invariant per
         recording, so in a population fit the subjects' different amplitudes
         are a nuisance of the squared loss: after this normalization every
-        training subject weighs the same and the model learns the shape of I
-        and II rather than their amplitude.  The predictions then have one
+        training recording has the same target RMS (a recording still weighs
+        by its number of windows) and the model learns the shape of I and II
+        rather than their amplitude.  The predictions then have one
         typical amplitude (``target_amplitude_``): the r of each recording is
         whatever the shapes give, the RMSE (mV) is that of a typical-amplitude
         prediction.  With ``linear_blend`` or ``linear_skip`` the ridge fits
         see the same normalized targets.  ``None`` (default): the leads as
         recorded (pooled standardization only).  In the population protocol
         with input V5 (five subject-grouped folds on the training subjects,
-        ``ecg/RESULTS.md``, population 2026-11-24 d) it did not raise the
-        mean r of the six leads: raw windows, ``alpha=0.01``, 100 patterns,
-        best blend with ridge 0.6193 against 0.6201 without it, ridge alone
-        0.6012 against 0.6027; not chosen.  Not validated for the
-        personalized protocol.
+        ``ecg/RESULTS.md``, population 2026-11-24 d), for the two settings
+        tried with and without it (raw windows, ``alpha=0.01``, 100 and 50
+        patterns, each blended with ridge at weights 0 to 0.7) it did not
+        raise the best mean r of the six leads (100 patterns 0.6193 against
+        0.6201 without it, 50 patterns 0.6193 both) nor the highest smallest
+        per-lead margin over the peers (+0.0019 against +0.0024, +0.0015
+        against +0.0017); ``alpha=0.03``, 50 patterns was tried only with it
+        (no comparison), and ridge alone only in scratch runs (0.6012
+        against 0.6027); not chosen.  Flat reference leads of a training
+        recording (no variation left after the band-pass) raise a
+        ``ValueError``.  Not validated for the personalized protocol.
 
     Attributes
     ----------
@@ -755,7 +763,14 @@ class SixLeadReconstructor(BaseEstimator):
                 # joint amplitude of I and II of this recording (root mean square over both
                 # preprocessed leads): the same divisor for both keeps III = II - I
                 amp = float(np.sqrt(np.mean(ys * ys)))
-                amp = amp if amp > 0 else 1.0
+                if amp <= 1e-10 * max(float(np.abs(y).max()), 1e-300):
+                    # as the flat-source check below: negligible against the recorded leads'
+                    # scale (a true zero included), never blown up to the common amplitude
+                    label = f"leads[{k}]" if several else "leads"
+                    raise ValueError(
+                        f"{label} I and II are flat (no variation left after band-pass "
+                        "filtering): target_normalize='recording' cannot normalize their "
+                        "amplitude (disconnected electrodes?)")
                 amplitudes.append(amp)
                 ys = ys / amp
             idx = front.valid_targets(xs.size, step)
