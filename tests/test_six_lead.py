@@ -767,7 +767,10 @@ def test_n_estimators_bad_values(rng):
 
 
 # ------------------------------------------------------------------ target_normalize
-@pytest.mark.parametrize("extra", [{}, dict(linear_blend=0.4, linear_blend_alpha=0.7)])
+@pytest.mark.parametrize("extra", [{}, dict(linear_blend=0.4, linear_blend_alpha=0.7),
+                                   dict(linear_skip=0.7), dict(target_loss="six"),
+                                   dict(target_loss="six_scaled"), dict(n_estimators=2),
+                                   dict(n_components=3)])
 def test_target_normalize_divides_each_recording_by_its_amplitude(rng, extra):
     """target_normalize="recording": the fit of leads rescaled by hand, recording by recording."""
     fs, w = 50.0, 5
@@ -793,8 +796,9 @@ def test_target_normalize_divides_each_recording_by_its_amplitude(rng, extra):
     assert ref.target_amplitudes_ is None and ref.target_amplitude_ is None
     np.testing.assert_allclose(model.target_mean_, ref.target_mean_, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(model.target_scale_, ref.target_scale_, rtol=1e-10)
-    np.testing.assert_allclose(model.regressor_.convex_coef_, ref.regressor_.convex_coef_,
-                               rtol=1e-8, atol=1e-10)
+    for m, r in zip(getattr(model, "regressors_", [model.regressor_]),
+                    getattr(ref, "regressors_", [ref.regressor_])):
+        np.testing.assert_allclose(m.convex_coef_, r.convex_coef_, rtol=1e-8, atol=1e-10)
     got = model.predict(xs, sampling_rate=fs)
     for a, b in zip(got, ref.predict(xs, sampling_rate=fs)):
         np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-8, atol=1e-10)
