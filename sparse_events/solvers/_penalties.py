@@ -61,7 +61,9 @@ class WeightedL1:
                 f"got {self.weights.size}")
 
     def has_dual(self) -> bool:
-        return self.weights is None or bool(np.all(self.weights > 0)) or self.alpha == 0
+        # a zero threshold (alpha = 0, or a zero weight) leaves the dual point of the gap
+        # undefined (its coordinate of A^T theta must vanish): the KKT rule applies instead
+        return self.alpha > 0 and (self.weights is None or bool(np.all(self.weights > 0)))
 
     def value(self, x):
         ax = np.abs(x)
@@ -175,7 +177,9 @@ class GroupL2:
         return self.alpha * self.weights.ravel()
 
     def has_dual(self) -> bool:
-        return self.weights is None or bool(np.all(self.weights > 0)) or self.alpha == 0
+        # a zero threshold (alpha = 0, or a zero weight) leaves the dual point of the gap
+        # undefined (its coordinate of A^T theta must vanish): the KKT rule applies instead
+        return self.alpha > 0 and (self.weights is None or bool(np.all(self.weights > 0)))
 
     def value(self, x):
         norms = np.linalg.norm(self._groups(x), axis=1)
