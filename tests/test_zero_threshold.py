@@ -64,3 +64,31 @@ def test_positive_thresholds_keep_the_gap():
     for penalty in (L1(0.1), WeightedL1(0.1, weights=np.full(4, 2.0)),
                     GroupL2(0.1, group_size=2)):
         assert penalty.has_dual()
+
+
+@pytest.mark.parametrize("cls", ["ConvexGatedReLURegressor", "ConvexReLURegressor"])
+def test_convex_relu_alpha_zero(cls):
+    """alpha = 0: "auto" fits by FISTA to an interpolating least-squares solution of the
+    gated design (more columns than samples here), "cd" refuses with a clear message."""
+    import sparse_events as se
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 3))
+    y = np.maximum(X @ np.array([1.0, -2.0, 0.5]), 0.0)
+    est = getattr(se, cls)
+    m = est(alpha=0.0, n_patterns=20, random_state=0, tol=1e-10, max_iter=100_000).fit(X, y)
+    assert m.converged_
+    # the least-squares optimum of an underdetermined design fits the data exactly: compare
+    # the residual with numpy's least squares on the same columns (the gated model's design
+    # is the masked blocks D_g [X, 1])
+    if cls == "ConvexGatedReLURegressor":
+        Xa = np.column_stack([X, np.ones(len(X))])
+        A = np.column_stack([(Xa @ m.gates_[:, [g]] >= 0) * Xa
+                             for g in range(m.gates_.shape[1])])
+        ls = np.linalg.lstsq(A, y, rcond=None)[0]
+        ref_res = np.linalg.norm(y - A @ ls)
+    else:
+        ref_res = 0.0
+    assert np.linalg.norm(y - m.predict(X)) <= ref_res + 1e-4 * np.linalg.norm(y)
+    with pytest.raises(ValueError, match="alpha=0"):
+        est(alpha=0.0, n_patterns=20, random_state=0, solver="cd").fit(X, y)

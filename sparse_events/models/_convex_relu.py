@@ -84,7 +84,16 @@ class _ConvexReLUBase(RegressorMixin, BaseEstimator):
         else:
             penalty = GroupL2(lam, design.group_size)
         datafit = Quadratic(design, np.ascontiguousarray(Y.T).ravel())
-        if self.solver == "fista":
+        solver = self.solver
+        if lam == 0 and solver != "fista":
+            # no weight decay: an unregularized least squares, rank deficient as soon as
+            # there are more columns than samples; the coordinate-descent path (interior
+            # point, Newton steps) needs alpha > 0
+            if solver == "cd":
+                raise ValueError("alpha=0 (no weight decay) needs solver='fista' (or 'auto', "
+                                 "which then uses it); solver='cd' needs alpha > 0")
+            solver = "fista"
+        if solver == "fista":
             products = design.float32_products() if self.precision == "float32" else None
             res = fista(datafit, penalty, tol=tol, max_iter=max_iter, products=products)
         else:
@@ -284,7 +293,8 @@ class ConvexGatedReLURegressor(_ConvexReLUBase):
         iterations.
     solver : {"auto", "cd", "fista"}, default="auto"
         ``"auto"``/``"cd"``: :func:`~sparse_events.solvers.group_coordinate_descent`;
-        ``"fista"``: :func:`~sparse_events.solvers.fista`.
+        ``"fista"``: :func:`~sparse_events.solvers.fista`.  With ``alpha=0``
+        ``"auto"`` uses FISTA and ``"cd"`` raises a ``ValueError``.
     random_state : None, int or numpy Generator
         Seeds the gates (a local Generator).
     precision : {"float64", "float32"}, default="float64"
@@ -403,7 +413,8 @@ class ConvexReLURegressor(_ConvexReLUBase):
     solver : {"auto", "cd", "fista"}, default="auto"
         ``"auto"``/``"cd"``: projected group coordinate descent; ``"fista"``:
         :func:`~sparse_events.solvers.fista` with the cone-projected proximal
-        operator.
+        operator.  With ``alpha=0`` ``"auto"`` uses FISTA and ``"cd"`` raises
+        a ``ValueError``.
     random_state : None, int or numpy Generator
         Seeds the gates.
     precision : {"float64", "float32"}, default="float64"
