@@ -18,8 +18,9 @@ increasing budgets (iterations) or decreasing tolerances; the reported time is
 the first run whose output reaches the target suboptimality.  Peers are capped
 by ``--time-limit`` (scaled with N below 1e6); a peer that times out is not run
 at larger N.  Every solver runs in its own worker process pinned to one
-thread, after a warm-up solve (imports, numba compilation; our compile latency
-is reported separately).  Times are process CPU time (``time.process_time``;
+thread, after a warm-up solve (imports, numba compilation; ours also loads
+every compiled kernel of its coordinate descent, since a short warm-up solve
+does not reach all of them; our compile latency is reported separately).  Times are process CPU time (``time.process_time``;
 the 2-core machine is shared, CPU time is what load perturbs least) and wall
 time.  Peak memory: resident high-water mark of the solve beyond what was
 resident before it (``/proc/self/clear_refs`` + ``VmHWM``; see
@@ -158,8 +159,14 @@ class Ours(Runner):
 
     def warmup(self):
         from sparse_events.models import deconvolve
+        from sparse_events.solvers import _cd_kernels
 
         deconvolve(self.y[:2000], self.h, self.lam, tol=1e-8)
+        # every compiled kernel, not only those the short solve reaches: a 2000-sample solve
+        # takes no Newton step, and loading `banded_newton` from numba's cache (about 10 ms)
+        # then fell into the first timed run (measured 2026-11-24: 10.7 ms instead of 0.6 ms
+        # at N = 1e4, Lh = 12, lam = 0.1 lam_max)
+        _cd_kernels.warmup()
 
     def run(self, tol):
         from sparse_events.models import deconvolve
