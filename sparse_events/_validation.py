@@ -23,6 +23,7 @@ __all__ = [
     "check_int",
     "check_sampling_rate",
     "check_option",
+    "check_bool",
     "check_random_state",
     "check_weights",
 ]
@@ -188,6 +189,17 @@ def check_sampling_rate(sampling_rate, name: str = "sampling_rate") -> float:
     if sampling_rate is None:
         raise ValueError(f"{name} is required (in Hz); got None")
     return check_scalar(sampling_rate, name, low=0, low_inclusive=False)
+
+
+def check_bool(x, name: str) -> bool:
+    """Validate a flag: ``True``/``False`` (or numpy's bools), nothing read by truthiness.
+
+    A string such as ``"no"`` or ``"False"`` is truthy, so ``bool(x)`` would turn
+    it into ``True``: such values raise a ``TypeError`` naming the argument.
+    """
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    raise TypeError(f"{name} must be True or False, got {x!r} ({type(x).__name__})")
 
 
 def check_option(x, name: str, options):

@@ -53,6 +53,7 @@ from scipy.signal import oaconvolve
 from .._exceptions import ConvergenceWarning
 from .._validation import (
     as_float_array,
+    check_bool,
     check_int,
     check_kernel,
     check_option,
@@ -488,10 +489,15 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
     tol = check_scalar(tol, "tol", low=0, low_inclusive=False)
     max_iter = check_int(max_iter, "max_iter", low=1)
     chunk_size = check_int(chunk_size, "chunk_size", low=8 * L)
+    default_overlap = overlap is None
     overlap = max(16 * L, 256) if overlap is None else check_int(overlap, "overlap", low=L)
     if 2 * overlap >= chunk_size:
-        raise ValueError(f"overlap ({overlap}) must be smaller than half of chunk_size "
-                         f"({chunk_size})")
+        what = (f"the default overlap max(16 L, 256) = {overlap} (L = {L}: pulse length)"
+                if default_overlap else f"overlap ({overlap})")
+        raise ValueError(f"{what} must be smaller than half of chunk_size ({chunk_size}): "
+                         f"chunk_size must be at least {2 * overlap + 1}, or pass a smaller "
+                         "overlap")
+    debias = check_bool(debias, "debias")
     margin = max(L, Lg + 1) + 2
     if isinstance(check_kkt, (bool, np.bool_)):
         check_kkt = bool(check_kkt)

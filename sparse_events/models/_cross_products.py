@@ -9,7 +9,7 @@ import numpy as np
 
 from .._exceptions import ConvergenceWarning
 from .._threads import with_one_blas_thread
-from .._validation import as_float_array, check_int, check_option, check_scalar
+from .._validation import as_float_array, check_bool, check_int, check_option, check_scalar
 from ..operators import DictionaryOperator
 from ..solvers import SolverResult
 from ..solvers._designs import BandedDesign
@@ -342,6 +342,9 @@ def _cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fa
     """
     Y, K, batch, dictionary, N = _prepare(y, kernel, mode)
     check_option(solver, "solver", ("auto", "cd", "fista"))
+    positive = check_bool(positive, "positive")
+    debias = check_bool(debias, "debias")
+    final_step = check_bool(final_step, "final_step")
     betas = _per_signal_beta(beta, batch, Y.shape[0])
     window = check_window(g, N, "g")
     tol = check_scalar(tol, "tol", low=0)

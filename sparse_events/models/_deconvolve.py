@@ -9,6 +9,7 @@ from scipy.optimize import lsq_linear
 
 from .._validation import (
     as_float_array,
+    check_bool,
     check_int,
     check_kernel,
     check_option,
@@ -225,6 +226,8 @@ def deconvolve(y, kernel, alpha, *, mode="causal", weights=None, positive=False,
     """
     Y, K, batch, dictionary, N = _prepare(y, kernel, mode)
     check_option(solver, "solver", ("auto", "cd", "fista"))
+    positive = check_bool(positive, "positive")
+    debias = check_bool(debias, "debias")
     alphas = _per_signal_alpha(alpha, batch, Y.shape[0])
     tol = check_scalar(tol, "tol", low=0)
     max_iter = check_int(max_iter, "max_iter", low=1)

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import check_int, check_option, check_scalar
+from .._validation import check_bool, check_int, check_option, check_scalar
 from ..solvers import L1, Quadratic, solve
 from ..solvers._designs import DenseDesign, SparseDesign
 
@@ -71,6 +71,8 @@ class Lasso(RegressorMixin, BaseEstimator):
         tol = check_scalar(self.tol, "tol", low=0)
         max_iter = check_int(self.max_iter, "max_iter", low=1)
         check_option(self.solver, "solver", ("auto", "cd", "fista"))
+        check_bool(self.positive, "positive")
+        check_bool(self.fit_intercept, "fit_intercept")
         X, y = validate_data(self, X, y, accept_sparse="csc", dtype=np.float64,
                              y_numeric=True, multi_output=True)
         n_samples, n_features = X.shape

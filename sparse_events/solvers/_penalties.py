@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_int, check_scalar, check_weights
+from .._validation import check_bool, check_int, check_scalar, check_weights
 
 __all__ = ["L1", "WeightedL1", "NonNegativeL1", "GroupL2"]
 
@@ -44,7 +44,7 @@ class WeightedL1:
         self.alpha = check_scalar(alpha, "alpha", low=0)
         self.weights = None if weights is None else np.ascontiguousarray(
             check_weights(weights, np.shape(weights), "weights"), dtype=np.float64)
-        self.positive = bool(positive)
+        self.positive = check_bool(positive, "positive")
 
     # thresholds alpha * w_i, broadcast to n features
     def thresholds(self, n_features: int) -> np.ndarray:
