@@ -64,8 +64,17 @@ def test_demo_ecg_table_matches_library(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["demo", "--case", "random-shapes", "--n-samples", "-3"], "n_samples"),
+    (["demo", "--case", "random-shapes", "--n-samples", "-3"],
+     "--n-samples must be >= 1, got -3"),
     (["demo", "--duration-s", "2"], "--duration-s"),
+    # same rule as `deconvolve --alpha-ratio`: alpha in (0, alpha_max)
+    (["demo", "--case", "random-shapes", "--alpha-ratio", "1.5"],
+     "--alpha-ratio must be in (0, 1), got 1.5"),
+    (["demo", "--case", "random-shapes", "--alpha-ratio", "-1"],
+     "--alpha-ratio must be in (0, 1), got -1"),
+    (["demo", "--case", "random-shapes", "--alpha-ratio", "0"], "--alpha-ratio"),
+    (["demo", "--case", "random-shapes", "--seed", "-1"], "--seed must be >= 0, got -1"),
+    (["demo", "--seed", "-1"], "--seed must be >= 0, got -1"),
     (["demo", "--case", "nope"], "invalid choice"),
     (["demo", "--snr-db", "abc"], "invalid float"),
 ])
@@ -73,6 +82,32 @@ def test_user_error_exit_code_and_one_line(capsys, args, fragment):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and fragment in err[0], err
+
+
+def test_deconvolve_refuses_the_same_alpha_ratio(tmp_path, capsys):
+    np.save(tmp_path / "y.npy", np.sin(np.arange(200) / 5.0))
+    np.save(tmp_path / "h.npy", np.hanning(9))
+    assert main(["deconvolve", str(tmp_path / "y.npy"), "--kernel", str(tmp_path / "h.npy"),
+                 "--out", str(tmp_path / "o.csv"), "--alpha-ratio", "1.5"]) == 2
+    assert "--alpha-ratio must be in (0, 1), got 1.5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", ["random-shapes", "ecg"])
+def test_demo_plot_directory_checked_before_running(tmp_path, capsys, monkeypatch, case):
+    from sparse_events.cli import _demo
+
+    def never(*args, **kwargs):
+        raise AssertionError("the demo ran before --plot was checked")
+
+    monkeypatch.setattr(_demo, "run_random_shapes", never)
+    monkeypatch.setattr(_demo, "run_ecg", never)
+    bad = tmp_path / "missing" / "x.png"
+    assert main(["demo", "--case", case, "--plot", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--plot" in err[0] and "does not exist" in err[0], err
+    assert main(["demo", "--case", case, "--plot", str(tmp_path)]) == 2  # a directory
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--plot" in err[0] and "directory" in err[0], err
 
 
 def test_help_on_every_subcommand(capsys):

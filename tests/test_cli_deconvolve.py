@@ -115,7 +115,7 @@ def test_bad_input_one_line(files, tmp_path, capsys, args, fragment):
     long = tmp_path / "long.npy"
     np.save(long, np.ones(5000))
     nan = tmp_path / "nan.csv"
-    nan.write_text("y\n1.0\n\n2.0\nnan\n")
+    nan.write_text("y\n1.0\n2.0\nnan\n")
     zeros = tmp_path / "zeros.npy"
     np.save(zeros, np.zeros(100))
     (tmp_path / "k.json").write_text("[1, 2]")

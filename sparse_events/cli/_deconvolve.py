@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._inputs import UserError, check_number, read_array_file
+from ._inputs import UserError, check_number, check_output_file, read_array_file
 
 
 def add_parser(sub):
@@ -27,12 +27,16 @@ def add_parser(sub):
             "File formats: SIGNAL is a .npy array (1-D, or 2-D (n_samples, n_channels)) or a "
             "CSV/TXT file with one column per channel (header row optional); pick a column "
             "with --channel. KERNEL is a .npy array (1-D, or 2-D (n_kernels, length) for a "
-            "dictionary) or a CSV file with one kernel per column.  Example: "
+            "dictionary; a (1, L) or (L, 1) array is one kernel) or a CSV file with one "
+            "kernel per column (a single row is one kernel too).  CSV files may start with "
+            "'#' comment lines and blank lines, and end with blank lines; a blank or comment "
+            "line between rows is an error (it would shift the sample indices).  Example: "
             "sparse-events deconvolve y.csv --kernel h.csv --refractory-samples 30 "
             "--out events.csv"))
     p.add_argument("signal", metavar="SIGNAL", help="signal file (.csv, .txt, .tsv or .npy)")
     p.add_argument("--kernel", required=True, metavar="KERNEL",
-                   help="event shape(s) file (.csv: one kernel per column; .npy: (L,) or (P, L))")
+                   help="event shape(s) file (.csv: one kernel per column; .npy: (L,) or (P, L); "
+                        "(L, 1) is one kernel)")
     p.add_argument("--out", required=True, metavar="OUT", help="output CSV of events")
     p.add_argument("--channel", default="0",
                    help="column of SIGNAL: index or header name (default 0)")
@@ -69,22 +73,35 @@ def add_parser(sub):
 
 
 def _load(args):
+    """Signal (1-D, the ``--channel`` column) and kernel(s) (``(L,)`` or ``(P, L)``).
+
+    The channel is checked for every signal, a 1-D one included (it has the single
+    channel 0).  A 2-D kernel with one row or one column is one kernel: ``(1, L)`` and
+    ``(L, 1)`` .npy arrays, one-column and one-row CSV files (a dictionary of several
+    length-1 kernels would be degenerate: they are all proportional).
+    """
     from ._inputs import _select_channel
 
     y, header = read_array_file(args.signal, "signal")
+    if y.ndim not in (1, 2) or y.size == 0:
+        raise UserError(f"signal {args.signal}: expected a non-empty 1-D array or "
+                        f"(n_samples, n_channels), got shape {y.shape}")
+    if y.ndim == 2 and y.shape[0] < y.shape[1] and header is None:
+        raise UserError(f"signal {args.signal}: shape {y.shape} has fewer rows than columns; "
+                        "a 2-D signal must be (n_samples, n_channels), one column per "
+                        "channel - is it transposed? (save arr.T, or a 1-D array)")
+    n_channels = 1 if y.ndim == 1 else y.shape[1]
+    ch = _select_channel(args.channel, header or [], n_channels, f"signal {args.signal}")
     if y.ndim == 2:
-        ch = _select_channel(args.channel, header or [], y.shape[1], f"signal {args.signal}")
         y = y[:, ch]
-    elif y.ndim != 1:
-        raise UserError(f"signal {args.signal}: expected 1-D or (n_samples, n_channels), "
-                        f"got shape {y.shape}")
     kernel, _ = read_array_file(args.kernel, "kernel")
-    if Path(args.kernel).suffix.lower() != ".npy" and kernel.ndim == 2:
+    if kernel.ndim not in (1, 2) or kernel.size == 0:
+        raise UserError(f"kernel {args.kernel}: expected a non-empty 1-D or 2-D array, got "
+                        f"shape {kernel.shape}")
+    if kernel.ndim == 2 and 1 in kernel.shape:
+        kernel = kernel.ravel()  # one row or one column: a single kernel
+    elif Path(args.kernel).suffix.lower() != ".npy" and kernel.ndim == 2:
         kernel = kernel.T  # CSV: one kernel per column -> (n_kernels, length)
-    if kernel.ndim == 2 and kernel.shape[0] == 1:
-        kernel = kernel[0]
-    if kernel.ndim not in (1, 2):
-        raise UserError(f"kernel {args.kernel}: expected 1-D or 2-D, got shape {kernel.shape}")
     if kernel.shape[-1] > y.shape[-1]:
         raise UserError(f"kernel {args.kernel} ({kernel.shape[-1]} samples) is longer than "
                         f"the signal ({y.shape[-1]} samples)")
@@ -106,6 +123,8 @@ def run(args) -> int:
         raise UserError("--refractory-s needs --sampling-rate (or use --refractory-samples)")
     if args.plot and args.mode in ("full", "valid"):
         raise UserError("--plot needs --mode causal or same (one event per signal sample)")
+    check_output_file(args.out, "--out")
+    check_output_file(args.plot, "--plot")
     y, kernel = _load(args)
     amax = alpha_max(y, kernel, args.mode, positive=args.positive)
     if not amax > 0:
@@ -146,8 +165,6 @@ def run(args) -> int:
     if args.debias:
         table["amplitude_debiased"] = np.atleast_2d(res.coef_debiased)[rows[:, 0], rows[:, 1]]
     out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        raise UserError(f"--out {args.out}: directory {out.parent} does not exist")
     pd.DataFrame(table).to_csv(out, index=False, float_format="%.17g")
     print(f"{len(rows)} events from {y.size} samples ({kernel.shape[0] if kernel.ndim == 2 else 1} "
           f"kernel(s), alpha = {args.alpha_ratio:g} alpha_max, refractory "

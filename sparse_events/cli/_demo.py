@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from ._inputs import UserError, check_number
+from ._inputs import UserError, check_number, check_output_file
 
 CASES = ("ecg", "random-shapes")
 
@@ -31,8 +31,9 @@ def add_parser(sub):
                "sparse-events demo --case random-shapes --snr-db 30")
     p.add_argument("--case", default="ecg", choices=CASES, help="which demo (default ecg)")
     p.add_argument("--snr-db", type=float, default=20.0, help="input SNR in dB (default 20)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--plot", metavar="PATH", default=None, help="save a PNG plot to PATH")
+    p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default 0)")
+    p.add_argument("--plot", metavar="PATH", default=None,
+                   help="save a PNG plot to PATH (its directory must exist)")
     ecg = p.add_argument_group("ECG case")
     ecg.add_argument("--duration-s", type=float, default=64.0,
                      help="length of the simulated ECG in seconds (default 64, as in the paper)")
@@ -48,14 +49,17 @@ def add_parser(sub):
     shapes.add_argument("--kernel-length", type=int, default=12,
                         help="event shape length (default 12)")
     shapes.add_argument("--alpha-ratio", type=float, default=0.1,
-                        help="alpha as a fraction of alpha_max (default 0.1)")
+                        help="alpha as a fraction of alpha_max, in (0, 1) (default 0.1)")
     p.set_defaults(func=run)
     return p
 
 
 def run(args) -> int:
     check_number(args.snr_db, "--snr-db")
+    check_number(args.seed, "--seed", low=0)
+    check_output_file(args.plot, "--plot")  # before the (long) demo runs
     if args.case == "random-shapes":
+        _check_random_shapes_args(args)
         return run_random_shapes(args)
     return run_ecg(args)
 
@@ -237,6 +241,15 @@ def _plot_ecg(path, noisy, clean, reconstruction, peaks, pt_rec, reference, resu
 
 
 # ------------------------------------------------------------------ random shapes
+def _check_random_shapes_args(args):
+    """Same rules as ``sparse-events deconvolve`` (``--alpha-ratio`` in (0, 1))."""
+    check_number(args.kernel_length, "--kernel-length", low=1)
+    check_number(args.n_samples, "--n-samples", low=1)
+    check_number(args.alpha_ratio, "--alpha-ratio")
+    if not 0 < args.alpha_ratio < 1:
+        raise UserError(f"--alpha-ratio must be in (0, 1), got {args.alpha_ratio:g}")
+
+
 def run_random_shapes(args) -> int:
     import numpy as np
 

@@ -4,10 +4,16 @@ Inputs are checked up front (cheaply: file exists, header readable, channel in
 range, sampling rate known) so that a bad input stops the command with one
 line before any work starts; the signal itself is read later, in the worker
 that processes the record.
+
+CSV files: one column per channel (or kernel), an optional header row; blank lines
+and ``#`` comment lines are allowed only before the header (or first data row) and
+blank lines also at the end of the file.  A blank or comment line between rows is an
+error naming its line, since skipping it would shift every later sample index.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +77,34 @@ def check_number(value, option, *, low=None, low_inclusive=True, allow_none=Fals
     return value
 
 
+def check_output_file(path, option):
+    """Check up front that ``path`` can be created: its directory exists and is writable.
+
+    Parameters
+    ----------
+    path : str or None
+        The output file given on the command line (``None``: nothing to check).
+    option : str
+        The option as typed, e.g. ``"--plot"``.
+
+    Returns
+    -------
+    str or None
+        ``path`` unchanged.
+    """
+    if path is None:
+        return None
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise UserError(f"{option} {path}: is a directory, expected a file name")
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: directory {parent} is not writable")
+    return path
+
+
 def _parse_channel(channel):
     """``--channel`` accepts an index (``0``) or a name (``MLII``, a CSV column)."""
     if channel is None:
@@ -111,20 +145,68 @@ def _is_number(text):
     return True
 
 
-def _csv_layout(path):
-    """Delimiter, header (list of names or None) and column count of a CSV file."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        first = ""
-        for line in fh:
-            if line.strip() and not line.lstrip().startswith("#"):
-                first = line.strip()
-                break
+def _csv_layout(path, what=None):
+    """Layout of a CSV file, checked line by line (raises :class:`UserError`).
+
+    Blank lines and ``#`` comment lines are allowed only before the header (or the
+    first data row when there is no header), and blank lines also at the very end of
+    the file: none of these moves a sample.  A blank or ``#`` line between two rows
+    would silently shift every later sample index, so it is an error naming the
+    file and its 1-based line number.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV/TXT/TSV file.
+    what : str, optional
+        Prefix of error messages (``"signal"``, ``"kernel"``).
+
+    Returns
+    -------
+    delim : str or None
+        Column delimiter (tab, comma, semicolon), ``None`` for whitespace.
+    header : list of str or None
+        Column names when the first row is not numeric.
+    n_columns : int
+        Number of cells of the first row.
+    skip : int
+        Number of leading (blank or comment) lines before the header/first row.
+    """
+    label = f"{what} {path}" if what else str(path)
+    first, skip, blank = "", 0, None
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
+            text = line.strip()
+            if not first:
+                if not text or text.startswith("#"):
+                    skip += 1
+                    continue
+                first = text
+            elif not text:
+                blank = number if blank is None else blank  # fine if only blanks follow
+            elif text.startswith("#"):
+                raise UserError(f"{label}: line {number} is a '#' comment inside the data "
+                                "(comment lines are allowed only before the header / first "
+                                "row; they would shift the sample indices)")
+            elif blank is not None:
+                raise UserError(f"{label}: line {blank} is blank, inside the data (blank "
+                                "lines are allowed only before the header / first row and "
+                                "at the end of the file; they would shift the sample indices)")
     if not first:
-        raise UserError(f"{path}: empty file, no samples")
+        raise UserError(f"{label}: empty file, no samples")
     delim = "\t" if "\t" in first else ("," if "," in first else (";" if ";" in first else None))
     cells = [c.strip().strip('"') for c in (first.split(delim) if delim else first.split())]
     header = None if all(_is_number(c) for c in cells) else cells
-    return delim, header, len(cells)
+    return delim, header, len(cells), skip
+
+
+def _read_csv(path, delim, has_header, skip):
+    """The table of a CSV file checked by :func:`_csv_layout` (cells as read by pandas)."""
+    import pandas as pd
+
+    return pd.read_csv(path, sep=delim if delim else r"\s+", comment="#", skiprows=skip,
+                       header=0 if has_header else None,
+                       engine="python" if delim is None else "c")
 
 
 def resolve_input(path, *, channel=0, sampling_rate=None) -> InputSpec:
@@ -143,10 +225,14 @@ def resolve_input(path, *, channel=0, sampling_rate=None) -> InputSpec:
             if arr.ndim not in (1, 2) or arr.size == 0:
                 raise UserError(f"{path}: expected a non-empty 1-D signal or a 2-D "
                                 f"(n_samples, n_channels) array, got shape {arr.shape}")
+            if arr.ndim == 2 and arr.shape[0] < arr.shape[1]:
+                raise UserError(f"{path}: shape {arr.shape} has fewer rows than columns; a "
+                                "2-D signal must be (n_samples, n_channels) - is it "
+                                "transposed? (save arr.T, or a 1-D array for one channel)")
             n_ch = 1 if arr.ndim == 1 else arr.shape[1]
             ch = _select_channel(channel, [], n_ch, str(path))
             return InputSpec(str(p), "npy", p.stem, ch, fs, n_samples=int(arr.shape[0]))
-        _, header, n_ch = _csv_layout(p)
+        _, header, n_ch, _ = _csv_layout(p)
         ch = _select_channel(channel, header or [], n_ch, str(path))
         return InputSpec(str(p), "csv", p.stem, ch, fs,
                          channel_name=header[ch] if header else "", has_header=header is not None)
@@ -212,19 +298,19 @@ def read_signal(spec: InputSpec) -> np.ndarray:
     elif spec.kind == "csv":
         import pandas as pd
 
-        delim, _, _ = _csv_layout(spec.path)
+        delim, _, _, skip = _csv_layout(spec.path)
         try:
-            df = pd.read_csv(spec.path, sep=delim if delim else r"\s+", comment="#",
-                             header=0 if spec.has_header else None, engine="python"
-                             if delim is None else "c")
+            df = _read_csv(spec.path, delim, spec.has_header, skip)
         except Exception as exc:
             raise ValueError(f"{spec.path}: unreadable CSV ({exc})") from None
         col = df.iloc[:, spec.channel]
         x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(x))
         if bad.size:
+            line = skip + int(spec.has_header) + bad[0] + 1
             raise ValueError(f"{spec.path}: column {spec.channel} has {bad.size} non-numeric "
-                             f"or missing value(s), the first at data row {bad[0] + 1}")
+                             f"or missing value(s), the first at data row {bad[0] + 1} "
+                             f"(line {line})")
     else:
         from ..ecg import read_wfdb_record
 
@@ -236,7 +322,12 @@ def read_signal(spec: InputSpec) -> np.ndarray:
 
 
 def read_array_file(path, what):
-    """A kernel or signal file given to ``deconvolve``: CSV (columns) or .npy."""
+    """A kernel or signal file given to ``deconvolve``: CSV (columns) or .npy.
+
+    CSV files follow the rules of :func:`_csv_layout` (blank and ``#`` lines only
+    before the header/first row, blank lines also at the end).  Returns the array
+    (CSV: ``(n_rows, n_columns)``) and the CSV header (``None`` for .npy or no header).
+    """
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{what} {path}: file not found")
@@ -249,15 +340,15 @@ def read_array_file(path, what):
         raise UserError(f"{what} {path}: expected a .csv, .txt, .tsv or .npy file")
     import pandas as pd
 
-    delim, header, _ = _csv_layout(p)
+    delim, header, _, skip = _csv_layout(p, what)
     try:
-        df = pd.read_csv(p, sep=delim if delim else r"\s+", comment="#",
-                         header=0 if header else None, engine="python" if delim is None else "c")
+        df = _read_csv(p, delim, header is not None, skip)
         arr = df.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     except Exception as exc:
         raise UserError(f"{what} {path}: unreadable CSV ({exc})") from None
     bad = np.argwhere(~np.isfinite(arr))
     if bad.size:
+        line = skip + int(header is not None) + bad[0][0] + 1
         raise UserError(f"{what} {path}: {len(bad)} non-numeric or missing value(s), the "
-                        f"first at data row {bad[0][0] + 1}, column {bad[0][1]}")
+                        f"first at data row {bad[0][0] + 1} (line {line}), column {bad[0][1]}")
     return arr, header

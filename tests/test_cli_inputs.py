@@ -1,0 +1,258 @@
+"""Input files of the command line: CSV blank/comment lines, kernel and signal layouts.
+
+Every sample index must mean the same thing whatever the file format: a CSV with
+leading comments gives the same peaks/events as the .npy of the same signal, and
+what would shift indices (a blank or ``#`` line between rows) is refused with the
+file and its line.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sparse_events import alpha_max, deconvolve
+from sparse_events.cli import main
+
+DATA = Path(__file__).parent / "data" / "mitdb_excerpt"
+REC208 = str(DATA / "mitdb208_0_60s")
+
+
+def _error_line(capsys):
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    return lines[0]
+
+
+def _write_lines(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _ecg_excerpt(seconds=20):
+    import wfdb
+
+    rec = wfdb.rdrecord(REC208, channels=[0], sampto=int(seconds * 360))
+    return rec.p_signal[:, 0], rec.fs
+
+
+@pytest.fixture
+def spikes(rng):
+    """A 1-D signal of 4 decaying events and its kernel (the library is the reference)."""
+    h = np.exp(-np.arange(12) / 3.0)
+    s = np.zeros(400)
+    s[[20, 100, 250, 390]] = [1.0, 2.0, 1.5, 1.0]
+    y = np.convolve(s, h)[:400] + 0.01 * rng.standard_normal(400)
+    return y, h
+
+
+def _events(path):
+    return pd.read_csv(path)
+
+
+def _deconvolve(tmp_path, signal, kernel, *extra, name="ev.csv"):
+    out = tmp_path / name
+    code = main(["deconvolve", str(signal), "--kernel", str(kernel), "--out", str(out),
+                 "--tol", "1e-8", *extra])
+    return code, out
+
+
+def _library_events(y, h):
+    res = deconvolve(y, h, 0.1 * alpha_max(y, h), tol=1e-10)
+    return np.flatnonzero(res.coef), res.coef
+
+
+# ------------------------------------------------- CSV: blank and comment lines
+@pytest.mark.parametrize("bad_line, kind", [("", "blank"), ("# a note", "comment"),
+                                            ("   ", "blank"), ("  # indented", "comment")])
+def test_detect_csv_line_inside_data_is_an_error(tmp_path, capsys, bad_line, kind):
+    x, fs = _ecg_excerpt()
+    lines = ["MLII", *map(repr, x[:500].tolist()), bad_line, *map(repr, x[500:].tolist())]
+    csv = _write_lines(tmp_path / "sig.csv", lines)
+    code = main(["detect", str(csv), "--sampling-rate", str(fs), "--out",
+                 str(tmp_path / "o"), "--method", "pantompkins", "--no-progress"])
+    assert code != 0
+    err = _error_line(capsys)
+    # header on line 1, 500 samples on lines 2..501: the bad line is line 502
+    assert "sig.csv" in err and "line 502" in err and kind in err, err
+    assert not (tmp_path / "o" / "sig.csv").exists()
+
+
+def test_detect_csv_leading_comments_same_peaks_as_npy(tmp_path):
+    x, fs = _ecg_excerpt()
+    csv = _write_lines(tmp_path / "withcomments.csv",
+                       ["# exported from MIT-BIH 208", "", "# units: mV", "MLII",
+                        *map(repr, x.tolist()), "", ""])  # trailing blank lines: harmless
+    npy = tmp_path / "plain.npy"
+    np.save(npy, x)
+    out = tmp_path / "o"
+    for path in (csv, npy):
+        assert main(["detect", str(path), "--sampling-rate", str(fs), "--out", str(out),
+                     "--method", "pantompkins", "--no-progress"]) == 0
+    from sparse_events.ecg import ecg_peaks
+
+    expected = ecg_peaks(x, sampling_rate=fs, method="pantompkins")[1]["ECG_R_Peaks"]
+    assert len(expected) > 10
+    np.testing.assert_array_equal(pd.read_csv(out / "withcomments.csv")["sample"], expected)
+    np.testing.assert_array_equal(pd.read_csv(out / "plain.csv")["sample"], expected)
+
+
+def test_detect_csv_missing_value_names_the_file_line(tmp_path, capsys):
+    x, fs = _ecg_excerpt()
+    cells = list(map(repr, x.tolist()))
+    cells[9] = "nan"
+    csv = _write_lines(tmp_path / "nan.csv", ["# note", "MLII", *cells])
+    assert main(["detect", str(csv), "--sampling-rate", str(fs), "--out",
+                 str(tmp_path / "o"), "--no-progress"]) != 0
+    err = _error_line(capsys)
+    assert "data row 10 (line 12)" in err, err
+
+
+@pytest.mark.parametrize("which", ["signal", "kernel"])
+@pytest.mark.parametrize("bad_line, kind", [("", "blank"), ("# a note", "comment")])
+def test_deconvolve_csv_line_inside_data_is_an_error(tmp_path, capsys, spikes, which,
+                                                     bad_line, kind):
+    y, h = spikes
+    values = y if which == "signal" else h
+    at = 5
+    csv = _write_lines(tmp_path / f"{which}.csv",
+                       ["v", *map(repr, values[:at].tolist()), bad_line,
+                        *map(repr, values[at:].tolist())])
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "h.npy", h)
+    signal = csv if which == "signal" else tmp_path / "y.npy"
+    kernel = csv if which == "kernel" else tmp_path / "h.npy"
+    code, out = _deconvolve(tmp_path, signal, kernel)
+    assert code == 2 and not out.exists()
+    err = _error_line(capsys)
+    assert f"{which} {csv}" in err and f"line {at + 2}" in err and kind in err, err
+
+
+def test_deconvolve_csv_leading_comments_same_events_as_npy(tmp_path, spikes):
+    y, h = spikes
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "h.npy", h)
+    y_csv = _write_lines(tmp_path / "y.csv", ["# signal", "", "y", *map(repr, y.tolist()), ""])
+    h_csv = _write_lines(tmp_path / "h.csv", ["# kernel", *map(repr, h.tolist()), "", ""])
+    code, a = _deconvolve(tmp_path, y_csv, h_csv, name="a.csv")
+    assert code == 0
+    code, b = _deconvolve(tmp_path, tmp_path / "y.npy", tmp_path / "h.npy", name="b.csv")
+    assert code == 0
+    support, coef = _library_events(y, h)
+    assert support.size == 4
+    for path in (a, b):
+        t = _events(path)
+        np.testing.assert_array_equal(t["sample"], support)
+        np.testing.assert_allclose(t["amplitude"], coef[support], rtol=1e-6)
+
+
+# ----------------------------------------------------------- kernel layouts
+@pytest.mark.parametrize("layout", ["column_npy", "row_npy", "row_csv", "column_csv"])
+def test_single_kernel_any_orientation_is_one_kernel(tmp_path, spikes, layout):
+    """(L, 1) and (1, L) arrays, one-row and one-column CSVs: one kernel, not L atoms."""
+    y, h = spikes
+    np.save(tmp_path / "y.npy", y)
+    if layout == "column_npy":
+        kernel = tmp_path / "h.npy"
+        np.save(kernel, h[:, None])
+    elif layout == "row_npy":
+        kernel = tmp_path / "h.npy"
+        np.save(kernel, h[None, :])
+    elif layout == "row_csv":
+        kernel = _write_lines(tmp_path / "h.csv", [",".join(map(repr, h.tolist()))])
+    else:
+        kernel = _write_lines(tmp_path / "h.csv", ["h", *map(repr, h.tolist())])
+    code, out = _deconvolve(tmp_path, tmp_path / "y.npy", kernel)
+    assert code == 0
+    t = _events(out)
+    support, coef = _library_events(y, h)
+    assert "kernel" not in t.columns  # one kernel: no kernel column
+    np.testing.assert_array_equal(t["sample"], support)
+    np.testing.assert_allclose(t["amplitude"], coef[support], rtol=1e-6)
+
+
+def test_npy_dictionary_is_one_kernel_per_row(tmp_path, rng):
+    """The documented .npy convention (n_kernels, length) is unchanged."""
+    from sparse_events import cross_products_deconvolve
+
+    n = 800
+    kernels = np.stack([np.hanning(10), np.sin(np.linspace(0, np.pi, 10)) * np.arange(10)])
+    coef = np.zeros((2, n))
+    coef[0, 50::200] = 1.0
+    coef[1, 150::200] = 0.5
+    y = sum(np.convolve(coef[p], kernels[p])[:n] for p in range(2))
+    y = y + 0.01 * rng.standard_normal(n)
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "k.npy", kernels)
+    code, out = _deconvolve(tmp_path, tmp_path / "y.npy", tmp_path / "k.npy")
+    assert code == 0
+    ref = cross_products_deconvolve(y, kernels, beta=1 / (2 * 0.1 * alpha_max(y, kernels)),
+                                    g=np.zeros(1), tol=1e-8)
+    t = _events(out)
+    got = np.zeros((2, n))
+    got[t["kernel"], t["sample"]] = t["amplitude"]
+    np.testing.assert_array_equal(got != 0, ref.coef != 0)
+    np.testing.assert_allclose(got, ref.coef, rtol=1e-9, atol=1e-12)
+
+
+# ----------------------------------------------------------- channel, orientation
+@pytest.mark.parametrize("channel, fragment", [("5", "channel 5 out of range"),
+                                               ("1", "channel 1 out of range"),
+                                               ("MLII", "no channel named 'MLII'")])
+def test_deconvolve_channel_checked_for_1d_npy(tmp_path, capsys, spikes, channel, fragment):
+    y, h = spikes
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "h.npy", h)
+    code, out = _deconvolve(tmp_path, tmp_path / "y.npy", tmp_path / "h.npy",
+                            "--channel", channel)
+    assert code == 2 and not out.exists()
+    assert fragment in _error_line(capsys)
+    # same message as `detect` on the same file
+    assert main(["detect", str(tmp_path / "y.npy"), "--sampling-rate", "360", "--out",
+                 str(tmp_path / "o"), "--channel", channel]) == 2
+    assert fragment in _error_line(capsys)
+    # channel 0 of a 1-D signal is the signal
+    code, out = _deconvolve(tmp_path, tmp_path / "y.npy", tmp_path / "h.npy",
+                            "--channel", "0")
+    assert code == 0
+    np.testing.assert_array_equal(_events(out)["sample"], _library_events(y, h)[0])
+
+
+@pytest.mark.parametrize("shape", [(1, 3600), (2, 3600)])
+def test_transposed_npy_signal_hint(tmp_path, capsys, shape):
+    x = np.zeros(shape)
+    np.save(tmp_path / "t.npy", x)
+    assert main(["detect", str(tmp_path / "t.npy"), "--sampling-rate", "360", "--out",
+                 str(tmp_path / "o"), "--no-progress"]) == 2
+    err = _error_line(capsys)
+    assert f"shape {shape}" in err and "transposed" in err and "(n_samples, n_channels)" in err
+    np.save(tmp_path / "h.npy", np.hanning(5))
+    code, _ = _deconvolve(tmp_path, tmp_path / "t.npy", tmp_path / "h.npy")
+    assert code == 2
+    assert "transposed" in _error_line(capsys)
+
+
+def test_deconvolve_output_directories_checked_before_solving(tmp_path, capsys, spikes,
+                                                              monkeypatch):
+    import sparse_events.models as models
+
+    y, h = spikes
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "h.npy", h)
+
+    def never(*args, **kwargs):
+        raise AssertionError("solved before the output paths were checked")
+
+    monkeypatch.setattr(models, "cross_products_deconvolve", never)
+    for option in ("--out", "--plot"):
+        argv = ["deconvolve", str(tmp_path / "y.npy"), "--kernel", str(tmp_path / "h.npy"),
+                "--out", str(tmp_path / "ev.csv")]
+        if option == "--out":
+            argv[-1] = str(tmp_path / "nodir" / "ev.csv")
+        else:
+            argv += ["--plot", str(tmp_path / "nodir" / "p.png")]
+        assert main(argv) == 2
+        err = _error_line(capsys)
+        assert option in err and "does not exist" in err, err
