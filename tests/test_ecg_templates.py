@@ -190,6 +190,19 @@ def test_learned_dictionary_recovers_known_morphologies():
         assert np.linalg.norm(learned.waveform) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("extra", [[-5], [10 ** 6], [-1, 10 ** 7]])
+def test_learned_dictionary_refuses_r_peaks_outside_the_signal(extra):
+    """An R peak outside the signal is a wrong index, not a beat too close to an end: it
+    raises (beats whose window leaves the signal stay silently out, as documented)."""
+    x, times, _, _ = _two_morphology_signal()
+    with pytest.raises(ValueError, match=r"r_peaks must be sample indices in \[0, "):
+        learn_qrs_dictionary(x, np.r_[times, extra], sampling_rate=FS)
+    # the last in-range sample and a beat 1 sample from the start are accepted (left out)
+    d = learn_qrs_dictionary(x, np.r_[1, times, x.size - 1], sampling_rate=FS)
+    ref = learn_qrs_dictionary(x, times, sampling_rate=FS)
+    assert [t.n_beats for t in d] == [t.n_beats for t in ref]
+
+
 def test_learned_dictionary_separates_ventricular_beats_on_mitdb():
     """MIT-BIH 203 excerpt: N and multiform V beats; annotations as ground truth."""
     d = np.load(DATA / "mitdb_203_11-14min.npz")

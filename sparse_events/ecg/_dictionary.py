@@ -223,8 +223,9 @@ def learn_qrs_dictionary(signal, r_peaks, *, sampling_rate, max_atoms=6,
     Raises
     ------
     ValueError
-        Fewer than ``min_beats`` usable beats (windows inside the signal), or
-        no cluster large enough.
+        An R peak outside the signal, fewer than ``min_beats`` usable beats
+        (windows inside the signal: beats too close to either end are left
+        out), or no cluster large enough.
     """
     fs = check_sampling_rate(sampling_rate)
     max_atoms = check_int(max_atoms, "max_atoms", low=1)
@@ -233,6 +234,13 @@ def learn_qrs_dictionary(signal, r_peaks, *, sampling_rate, max_atoms=6,
     min_beats = check_int(min_beats, "min_beats", low=1)
     min_fraction = check_scalar(min_fraction, "min_fraction", low=0, high=1)
     lag = int(round(check_scalar(max_lag_s, "max_lag_s", low=0) * fs))
+    n_samples = np.shape(signal)[0] if np.ndim(signal) else 0
+    peaks = np.asarray(r_peaks)
+    if peaks.size and np.issubdtype(peaks.dtype, np.number) and (
+            np.any(peaks < 0) or np.any(peaks >= n_samples)):
+        bad = peaks[(peaks < 0) | (peaks >= n_samples)]
+        raise ValueError(f"r_peaks must be sample indices in [0, {n_samples}) (the signal's "
+                         f"length); got {bad.size} outside, e.g. {bad.ravel()[0]!r}")
     w, kept, r0 = beat_windows(signal, r_peaks, sampling_rate=fs, before_s=before_s,
                                after_s=after_s)
     if kept.size < min_beats:
