@@ -168,8 +168,7 @@ ECG_CASES = [
         # refractory_s = twave_s = 0 and replace_ratio = 0 (rule disabled) are allowed
         positive=("relearn_s",), nonneg=("refractory_s", "twave_s", "replace_ratio"),
         extra=[("too-short", {"cleaned": ECG_CLEAN[:300]}, ValueError, "cleaned"),
-               ("flat-policy", {"cleaned": np.zeros(3600)}, None,
-                lambda p: np.asarray(p).size == 0)]),
+               ("flat", {"cleaned": np.zeros(3600)}, ValueError, "cleaned|flat")]),
     *spec_cases(
         "ecg.pantompkins_transform", ecg.pantompkins_transform,
         dict(signal=ECG, sampling_rate=FS_ECG),
@@ -327,9 +326,12 @@ ECG_CASES += [
         ints={"max_atoms": 1, "min_beats": 1}, positive=("before_s", "after_s"),
         extra=[("r_peaks-nan", {"r_peaks": np.r_[np.nan, REF_BEATS[1:]]},
                 (TypeError, ValueError), "r_peaks"),
-               # documented: beats whose window leaves the signal are not used
-               ("r_peaks-outside-policy", {"r_peaks": np.r_[REF_BEATS, 10**7]}, None,
+               # documented: beats whose window leaves the signal are not used; an index
+               # outside the signal is an error (it used to be left out as well)
+               ("r_peaks-edge-policy", {"r_peaks": np.r_[1, REF_BEATS]}, None,
                 lambda d: len(d.templates) >= 1),
+               ("r_peaks-outside", {"r_peaks": np.r_[REF_BEATS, 10**7]}, ValueError,
+                "r_peaks"),
                ("r_peaks-too-few", {"r_peaks": REF_BEATS[:1]}, ValueError, "beats|r_peaks"),
                ("correlation-above-1", {"correlation_threshold": 1.5}, ValueError,
                 "correlation_threshold")]),

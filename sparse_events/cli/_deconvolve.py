@@ -117,14 +117,13 @@ def run(args) -> int:
                  allow_none=True)
     check_number(args.strength, "--strength", low=0, low_inclusive=False)
     check_number(args.tol, "--tol", low=0)
+    check_number(args.max_reweights, "--max-reweights", low=1)
     if not 0 < args.alpha_ratio < 1:
         raise UserError(f"--alpha-ratio must be in (0, 1), got {args.alpha_ratio}")
     if args.refractory_s is not None and args.sampling_rate is None:
         raise UserError("--refractory-s needs --sampling-rate (or use --refractory-samples)")
     if args.plot and args.mode in ("full", "valid"):
         raise UserError("--plot needs --mode causal or same (one event per signal sample)")
-    check_output_file(args.out, "--out")
-    check_output_file(args.plot, "--plot")
     y, kernel = _load(args)
     amax = alpha_max(y, kernel, args.mode, positive=args.positive)
     if not amax > 0:
@@ -145,6 +144,10 @@ def run(args) -> int:
         if kernel.ndim == 2:
             scale = float(np.max(np.sum(kernel ** 2, axis=1))) / amax
         g = refractory_window(length, args.strength * scale, args.window_shape)
+    # the outputs are checked after the inputs (an input error is reported first) and
+    # before the solve (no work lost to a bad output path)
+    check_output_file(args.out, "--out")
+    check_output_file(args.plot, "--plot")
     t0 = time.perf_counter()
     res = cross_products_deconvolve(y, kernel, beta=1.0 / (2.0 * alpha), g=g, mode=args.mode,
                                     positive=args.positive, tol=args.tol,

@@ -234,15 +234,14 @@ def learn_qrs_dictionary(signal, r_peaks, *, sampling_rate, max_atoms=6,
     min_beats = check_int(min_beats, "min_beats", low=1)
     min_fraction = check_scalar(min_fraction, "min_fraction", low=0, high=1)
     lag = int(round(check_scalar(max_lag_s, "max_lag_s", low=0) * fs))
-    n_samples = np.shape(signal)[0] if np.ndim(signal) else 0
+    w, kept, r0 = beat_windows(signal, r_peaks, sampling_rate=fs, before_s=before_s,
+                               after_s=after_s)  # validates signal and r_peaks
+    n_samples = np.shape(signal)[0]
     peaks = np.asarray(r_peaks)
-    if peaks.size and np.issubdtype(peaks.dtype, np.number) and (
-            np.any(peaks < 0) or np.any(peaks >= n_samples)):
+    if peaks.size and (np.any(peaks < 0) or np.any(peaks >= n_samples)):
         bad = peaks[(peaks < 0) | (peaks >= n_samples)]
         raise ValueError(f"r_peaks must be sample indices in [0, {n_samples}) (the signal's "
                          f"length); got {bad.size} outside, e.g. {bad.ravel()[0]!r}")
-    w, kept, r0 = beat_windows(signal, r_peaks, sampling_rate=fs, before_s=before_s,
-                               after_s=after_s)
     if kept.size < min_beats:
         raise ValueError(f"r_peaks must give at least min_beats={min_beats} beats whose "
                          f"window fits in the signal, got {kept.size}")

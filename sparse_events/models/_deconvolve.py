@@ -33,6 +33,12 @@ def _prepare(y, kernel, mode):
     dictionary = kernel.ndim == 2
     Y = y if batch else y[None, :]
     K = kernel if dictionary else kernel[None, :]
+    if mode in ("causal", "same") and K.shape[1] > Y.shape[1]:
+        # the N x N operator would use only the first N taps: refuse rather than truncate
+        raise ValueError(f"kernel has {K.shape[1]} taps, more than the {Y.shape[1]} samples "
+                         f"of y (mode={mode!r} keeps one coefficient per sample, so the "
+                         "extra taps would be silently dropped); pass a longer signal or "
+                         "a shorter kernel")
     N = coef_length(mode, Y.shape[1], K.shape[1])
     return Y, K, batch, dictionary, N
 

@@ -1,0 +1,44 @@
+"""A kernel longer than the signal in the one-coefficient-per-sample modes is refused.
+
+In ``"causal"`` and ``"same"`` modes the operator is N x N, so taps beyond the
+signal's length would be silently dropped (found by an adversarial input audit,
+2026-11-24: kernels of 3, 4 and 5 taps gave identical results on 3 samples).
+``"full"`` and ``"valid"`` refused already.
+"""
+
+import numpy as np
+import pytest
+
+import sparse_events as se
+
+
+@pytest.mark.parametrize("mode", ["causal", "same"])
+def test_kernel_longer_than_signal_raises(mode):
+    y = np.random.default_rng(0).standard_normal(3)
+    with pytest.raises(ValueError, match=r"kernel has 5 taps, more than the 3 samples of y"):
+        se.deconvolve(y, np.ones(5), 1e-3, mode=mode)
+    with pytest.raises(ValueError, match="kernel has 5 taps"):
+        se.alpha_max(y, np.ones(5), mode)
+    with pytest.raises(ValueError, match="kernel has 5 taps"):
+        se.cross_products_deconvolve(y, np.ones(5), beta=1.0, g=se.refractory_window(2, 1.0),
+                                     mode=mode)
+    # a dictionary: the atoms' length counts
+    with pytest.raises(ValueError, match="kernel has 4 taps"):
+        se.deconvolve(y, np.ones((2, 4)), 1e-3, mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["causal", "same"])
+def test_kernel_as_long_as_the_signal_is_the_dense_lasso(mode):
+    """Length equal to the signal stays allowed; compare with the dense operator's LASSO
+    solved by our FISTA (another solver on the explicit matrix)."""
+    from sparse_events.solvers import L1, Quadratic, fista
+
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal(6)
+    h = rng.standard_normal(6)
+    res = se.deconvolve(y, h, 0.05, mode=mode, tol=1e-12, max_iter=100_000)
+    from sparse_events.models import make_operator
+
+    H = make_operator(h, 6, mode) @ np.eye(6)
+    ref = fista(Quadratic(H, y), L1(0.05), tol=1e-12, max_iter=200_000)
+    np.testing.assert_allclose(res.coef, ref.coef, atol=1e-8)
