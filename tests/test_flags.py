@@ -81,3 +81,28 @@ def test_estimate_events_debias_flag_and_default_overlap_message():
     with pytest.raises(ValueError, match=r"^overlap \(300\)"):
         gamma.estimate_events(y, sampling_rate=fs, pulse=pulse, noise_std=1.0,
                               chunk_size=600, overlap=300)
+
+
+def test_estimate_events_warns_when_the_result_is_not_a_lasso_solution():
+    """segment_solver='cd' with an overlap as short as the pulse: chunk-dependent amplitudes
+    whose optimality violation exceeds alpha; a ConvergenceWarning says so (the default
+    chunking gives a solution, ~1e-14, without warning)."""
+    import warnings
+
+    from sparse_events.solvers import ConvergenceWarning
+
+    fs = 250e6
+    pulse = gamma.biexponential_pulse(sampling_rate=fs, rise_time_s=4e-9, decay_time_s=12e-9,
+                                      tail_fraction=0.01)
+    y = gamma.simulate_pulse_train(rate_hz=40e6, duration_s=2e-5, sampling_rate=fs,
+                                   pulse=pulse, amplitudes=50.0, noise_std=1.0,
+                                   random_state=2).signal
+    kw = dict(sampling_rate=fs, pulse=pulse, noise_std=1.0, segment_solver="cd", tol=1e-8,
+              max_iter=2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        good = gamma.estimate_events(y, **kw)
+    assert good.kkt_violation < 1e-6
+    with pytest.warns(ConvergenceWarning, match="kkt_violation"):
+        bad = gamma.estimate_events(y, chunk_size=1000, overlap=pulse.size, **kw)
+    assert bad.kkt_violation > 1.0
