@@ -334,7 +334,12 @@ def cone_block_solve(xk, beta, H, lam, Q, t, X, mask, rows, out):
                 for j in range(p):
                     s += C[W[a], j] * C[W[b], j]
                 M[a, b] = s
-        mu = np.linalg.solve(M, rhs)
+        try:
+            mu = np.linalg.solve(M, rhs)
+        except Exception:  # noqa: BLE001 - numba: LinAlgError of a singular M
+            # linearly dependent active constraints (e.g. duplicate rows of integer-valued
+            # data): the least-norm multipliers, any of which satisfies the conditions
+            mu = np.linalg.lstsq(M, rhs)[0]
         worst = 0.0
         arg = -1
         gscale = _norm(beta) + t + 1e-300
