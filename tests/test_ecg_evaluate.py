@@ -323,3 +323,141 @@ def test_read_wfdb_record_end_of_record_marks(tmp_path, symbol):
     assert evaluate(rec.scored_beat_samples, rec, learning_period_s=0).f1 == 1.0
     part = read_wfdb_record(tmp_path / src.name, sampto=n - 1)
     np.testing.assert_array_equal(part.annotation_samples, ann.sample[ann.sample < n - 1])
+
+
+# --- inputs that used to be scored silently (adversarial audit) ---------------------------
+
+def test_info_dict_sampling_rate_must_match_the_reference():
+    """An info dict carries its rate: detections at 250 Hz are never scored against a
+    360 Hz reference; the rate is used when nothing else gives one."""
+    rec = _excerpt()
+    ref = rec.scored_beat_samples
+    fs = rec.sampling_rate
+    peaks = ref[ref < rec.n_samples]
+    info250 = {"ECG_R_Peaks": np.round(peaks * 250 / fs).astype(np.int64),
+               "sampling_rate": 250.0}
+    for kwargs in (dict(reference=rec), dict(reference=ref, sampling_rate=fs)):
+        with pytest.raises(ValueError, match=r"250\.0 Hz.*360\.0 Hz"):
+            evaluate(info250, learning_period_s=0, **kwargs)
+    info = {"ECG_R_Peaks": peaks, "sampling_rate": fs}
+    expected = evaluate(peaks, ref, sampling_rate=fs, learning_period_s=0)
+    for kwargs in (dict(reference=rec), dict(reference=ref, sampling_rate=fs),
+                   dict(reference=ref)):  # the info dict's rate is the only one
+        res = evaluate(info, learning_period_s=0, **kwargs)
+        assert (res.tp, res.fn, res.fp, res.sampling_rate) == (
+            expected.tp, expected.fn, expected.fp, fs)
+    with pytest.raises(ValueError, match="sampling_rate"):
+        evaluate({"ECG_R_Peaks": peaks, "sampling_rate": -1.0}, ref, sampling_rate=fs)
+
+
+@pytest.mark.parametrize("det", [
+    pytest.param(lambda b, n: np.r_[b, 1e20], id="huge-float"),
+    pytest.param(lambda b, n: np.array([2 ** 63 + 5], dtype=np.uint64), id="huge-uint64"),
+    pytest.param(lambda b, n: np.r_[b, 100.25], id="fractional"),
+])
+def test_detections_outside_the_record_raise(det):
+    beats = regular_beats(40)
+    n = int(beats[-1]) + 200
+    with pytest.raises(ValueError, match="detections"):
+        evaluate(det(beats, n), beats, sampling_rate=FS, learning_period_s=0, signal_length=n)
+    # the last valid sample is accepted, and counted as a false positive
+    res = evaluate(np.r_[beats, n - 1], beats, sampling_rate=FS, learning_period_s=0,
+                   signal_length=n)
+    assert (res.tp, res.fn, res.fp) == (beats.size, 0, 1)
+
+
+def test_detections_after_signal_length_are_outside_the_comparison():
+    """signal_length ends the comparison (it may end before the record, e.g. LUDB's
+    annotated span): later detections are not scored (the comparison window of bxb -t);
+    beyond an ECGRecord's own length a detection is an error."""
+    beats = regular_beats(40)
+    n = int(beats[-1]) + 200
+    base = evaluate(beats, beats, sampling_rate=FS, learning_period_s=0, signal_length=n)
+    res = evaluate(np.r_[beats, n + 1, 10 ** 7], beats, sampling_rate=FS, learning_period_s=0,
+                   signal_length=n)
+    assert (res.tp, res.fn, res.fp) == (base.tp, base.fn, base.fp)
+    rec = _excerpt()
+    ok = evaluate(np.r_[rec.scored_beat_samples, rec.n_samples - 1], rec, learning_period_s=0)
+    assert ok.fp == 1
+    for outside in (rec.n_samples, 10 ** 7):
+        with pytest.raises(ValueError, match="detections"):
+            evaluate(np.r_[rec.scored_beat_samples, outside], rec, learning_period_s=0)
+
+
+def test_huge_detections_raise_without_signal_length():
+    beats = regular_beats(40)
+    for det in ([1e20], np.r_[beats, 2.0 ** 63], np.array([2 ** 63 + 5], dtype=np.uint64)):
+        with pytest.raises(ValueError, match="detections"):
+            evaluate(det, beats, sampling_rate=FS, learning_period_s=0)
+
+
+@pytest.mark.parametrize("value, error", [
+    (True, TypeError), (15000.7, TypeError), ("15000", TypeError), (float("nan"), TypeError),
+    (0, ValueError), (-1, ValueError)])
+def test_bad_signal_length_is_named(value, error):
+    beats = regular_beats(10)
+    with pytest.raises(error, match="signal_length"):
+        evaluate(beats, beats, sampling_rate=FS, learning_period_s=0, signal_length=value)
+
+
+def test_integral_signal_length_types_are_accepted():
+    beats = regular_beats(10)
+    n = int(beats[-1]) + 1
+    expected = evaluate(beats, beats, sampling_rate=FS, learning_period_s=0, signal_length=n)
+    for value in (np.int32(n), float(n), np.float64(n)):
+        res = evaluate(beats, beats, sampling_rate=FS, learning_period_s=0, signal_length=value)
+        assert (res.tp, res.fn, res.fp) == (expected.tp, expected.fn, expected.fp) == (10, 0, 0)
+
+
+def test_array_reference_shorter_than_learning_period_raises_like_a_record():
+    """A 3-min excerpt with the default 5-min learning period: the ECGRecord path knows
+    the length and raises; the array path knows only the last annotation and raises too
+    instead of returning all-zero counts."""
+    rec = _excerpt()
+    beats = rec.scored_beat_samples
+    with pytest.raises(ValueError, match="shorter than the learning period"):
+        evaluate(beats, rec)
+    with pytest.raises(ValueError, match="shorter than the learning period"):
+        evaluate(beats, rec.annotation_samples, reference_symbols=rec.annotation_symbols,
+                 sampling_rate=rec.sampling_rate)
+    with pytest.raises(ValueError, match="shorter than the learning period"):
+        evaluate([], [], sampling_rate=FS)
+    # a detection (or annotation) after the learning period tells the record is long enough
+    late = int(300 * FS) + 1000  # beyond the start rule's window
+    res = evaluate(np.r_[beats, late], beats, sampling_rate=rec.sampling_rate)
+    assert (res.tp, res.fn, res.fp) == (0, 0, 1)
+    # an explicit signal_length decides, as for a record
+    res = evaluate(beats, beats, sampling_rate=FS, signal_length=int(300 * FS))
+    assert (res.tp, res.fn, res.fp) == (0, 0, 0)
+    assert evaluate([], [], sampling_rate=FS, learning_period_s=0).n_reference == 0
+
+
+def test_zero_one_column_or_boolean_mask_is_refused():
+    """signals["ECG_R_Peaks"] (one 0/1 value per sample) is not a list of sample indices."""
+    import pandas as pd
+
+    beats = regular_beats(20)
+    n = int(beats[-1]) + 100
+    column = np.zeros(n, dtype=np.int64)
+    column[beats] = 1
+    for mask in (column, pd.Series(column, name="ECG_R_Peaks"), column.astype(bool),
+                 column.astype(float), list(column[:5]), np.array([True, False])):
+        with pytest.raises(ValueError, match=r"info\['ECG_R_Peaks'\]\), not the 0/1 column"):
+            evaluate(mask, beats, sampling_rate=FS, learning_period_s=0)
+    with pytest.raises(ValueError, match="0/1 column"):
+        evaluate(column, beats, sampling_rate=FS, learning_period_s=0, signal_length=n)
+    # the indices of that column are what must be passed
+    res = evaluate(np.flatnonzero(column), beats, sampling_rate=FS, learning_period_s=0)
+    assert (res.tp, res.fn, res.fp) == (beats.size, 0, 0)
+    # two distinct detections at samples 0 and 1 remain valid indices
+    res = evaluate([0, 1], [0], sampling_rate=FS, learning_period_s=0)
+    assert (res.tp, res.fn, res.fp) == (1, 0, 1)
+
+
+def test_repeated_detection_counts_once_then_as_false_positive():
+    """bxb semantics: a duplicated index is a second detection that finds no beat left."""
+    beats = regular_beats(30)
+    res = evaluate(np.r_[beats, beats[7], beats[7]], beats, sampling_rate=FS,
+                   learning_period_s=0)
+    assert (res.tp, res.fn, res.fp) == (beats.size, 0, 2)
+    np.testing.assert_array_equal(res.false_detections, [beats[7], beats[7]])

@@ -118,8 +118,39 @@ def test_detector_recovers_after_a_bad_segment(kind):
     assert res.fn == 0 and res.fp == 0
 
 
-def test_flat_signal_gives_no_peaks():
-    assert find_peaks_pantompkins(np.zeros(3600), sampling_rate=360).size == 0
+@pytest.mark.parametrize("level", [0.0, 5.0, -1e-300])
+def test_flat_signal_raises_like_the_sparse_method(level):
+    """A constant lead has no beat: both methods raise ValueError ("flat")."""
+    from sparse_events.ecg import ecg_findpeaks, ecg_peaks
+
+    flat = np.full(3600, level)
+    with pytest.raises(ValueError, match="flat"):
+        find_peaks_pantompkins(flat, sampling_rate=360)
+    for method in ("pantompkins", "sparse"):
+        with pytest.raises(ValueError, match="flat"):
+            ecg_findpeaks(flat, sampling_rate=360, method=method)
+        with pytest.raises(ValueError, match="flat"):
+            ecg_peaks(flat, sampling_rate=360, method=method)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-150, 3.0e-7, 1e150, 1e155, 1e300])
+def test_detections_do_not_depend_on_amplitude_scale(scale):
+    """The same peaks at any amplitude scale: the squared derivative of x * 1e155
+    would overflow and that of x * 1e-200 underflow without the internal
+    (exact, power-of-two) normalisation; powers of two give bit-identical stages."""
+    from sparse_events.ecg import ecg_peaks
+
+    noisy, _, r_peaks = _ecgsyn(360.0, duration=20)
+    ref = ecg_peaks(noisy, sampling_rate=360, method="pantompkins")[1]["ECG_R_Peaks"]
+    assert ref.size >= r_peaks.size - 1 > 10
+    with np.errstate(over="raise", under="ignore"):
+        got = ecg_peaks(noisy * scale, sampling_rate=360, method="pantompkins")[1]
+    np.testing.assert_array_equal(got["ECG_R_Peaks"], ref)
+    cleaned = ecg_clean(noisy, sampling_rate=360)
+    np.testing.assert_array_equal(
+        find_peaks_pantompkins(cleaned * scale, sampling_rate=360), ref)
+    np.testing.assert_array_equal(
+        find_peaks_pantompkins(cleaned * 2.0 ** -600, sampling_rate=360), ref)
 
 
 @pytest.mark.parametrize("signal, fs, match", [

@@ -57,6 +57,44 @@ def test_derive_limb_leads_keeps_series_index():
     assert out.index.equals(idx)
 
 
+def test_derive_limb_leads_refuses_series_with_different_indexes():
+    """Two Series are combined by position: differing indexes raise instead of pairing
+    mislabelled samples; aligned (reindexed) Series give the label-aligned leads."""
+    a = pd.Series([1.0, 2.0, 3.0], index=[0, 1, 2])
+    b = pd.Series([10.0, 20.0, 30.0], index=[2, 1, 0])
+    with pytest.raises(ValueError, match="lead_i and lead_ii .*different indexes"):
+        derive_limb_leads(a, b)
+    with pytest.raises(ValueError, match="different indexes"):  # shifted, same order
+        derive_limb_leads(a, pd.Series([10.0, 20.0, 30.0], index=[1, 2, 3]))
+    out = derive_limb_leads(a, b.reindex(a.index))
+    np.testing.assert_array_equal(out["III"], (b - a).to_numpy())  # pandas aligns by label
+    assert out.index.equals(a.index)
+    # equal indexes, or one Series and one array, are accepted as before
+    same = derive_limb_leads(a, pd.Series([30.0, 20.0, 10.0], index=[0, 1, 2]))
+    np.testing.assert_array_equal(same["III"], [29.0, 18.0, 7.0])
+    np.testing.assert_array_equal(derive_limb_leads(a, b.to_numpy())["III"], [9.0, 18.0, 27.0])
+
+
+def test_fit_refuses_source_and_leads_with_different_indexes(rng):
+    fs = 100.0
+    x = smooth_source(3000, fs, rng)
+    leads = pd.DataFrame(nonlinear_leads(x))
+    source = pd.Series(x)
+    shifted = leads.set_axis(leads.index + 5)
+    with pytest.raises(ValueError, match="source and leads .*different indexes"):
+        raw_model(model="ridge").fit(source, shifted, sampling_rate=fs)
+    with pytest.raises(ValueError, match=r"source\[1\] and leads\[1\]"):
+        raw_model(model="ridge").fit([source, source], [leads, shifted], sampling_rate=fs)
+    with pytest.raises(ValueError, match=r"leads\['I'\]"):
+        raw_model(model="ridge").fit(source, {"I": shifted["I"], "II": leads["II"]},
+                                     sampling_rate=fs)
+    # the same index (or plain arrays) fits exactly as the arrays do
+    ref = raw_model(model="ridge").fit(x, leads.to_numpy(), sampling_rate=fs)
+    got = raw_model(model="ridge").fit(source, leads, sampling_rate=fs)
+    np.testing.assert_allclose(got.predict(x, sampling_rate=fs).to_numpy(),
+                               ref.predict(x, sampling_rate=fs).to_numpy(), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("a, b, match", [
     ([1.0, 2.0], [1.0], "same length"),
     ([[1.0, 2.0]], [[1.0, 2.0]], "1-D"),

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import as_float_array, check_sampling_rate, check_scalar
+from .._validation import as_float_array, check_int, check_sampling_rate, check_scalar
 
 __all__ = [
     "BEAT_SYMBOLS",
@@ -212,7 +212,8 @@ def reference_beats(samples, symbols):
             np.asarray(episodes, dtype=np.int64).reshape(-1, 2))
 
 
-def _as_sample_indices(x, name, *, allow_empty=True) -> np.ndarray:
+def _as_sample_indices(x, name, *, allow_empty=True, signal_length=None) -> np.ndarray:
+    """Finite, integral, non-negative sample indices as int64 (below ``signal_length``)."""
     if isinstance(x, dict) and "ECG_R_Peaks" in x:  # neurokit2-style info dict
         x = x["ECG_R_Peaks"]
     arr = as_float_array(x, name, ndim=1, allow_empty=allow_empty)
@@ -221,17 +222,53 @@ def _as_sample_indices(x, name, *, allow_empty=True) -> np.ndarray:
         raise ValueError(f"{name} must be integer sample indices; found {arr[bad]!r} at position {bad}")
     if arr.size and arr.min() < 0:
         raise ValueError(f"{name} must be non-negative sample indices; found {int(arr.min())}")
+    # checked on the float values, before the cast (which would wrap huge values)
+    limit = _HUGE if signal_length is None else signal_length
+    if arr.size and arr.max() >= limit:
+        where = ("2**62 (the largest supported index)" if signal_length is None
+                 else f"signal_length={signal_length} samples")
+        raise ValueError(
+            f"{name} must be sample indices below {where}; found {arr.max():.17g} at "
+            f"position {int(np.argmax(arr))}" + (
+                "" if signal_length is None else
+                f" (to score only part of a record, drop the later {name} first)"))
     return arr.astype(np.int64)
 
 
-def _unpack_reference(reference, reference_symbols, sampling_rate, signal_length, record):
-    """Accept an ECGRecord, a wfdb.Annotation, or sample indices (+ symbols)."""
+def _check_not_mask(x, name):
+    """Refuse a 0/1 (or boolean) per-sample column passed instead of sample indices."""
+    if isinstance(x, dict):
+        return
+    values = np.asarray(x)
+    if values.ndim != 1:
+        return
+    is_mask = values.dtype == np.bool_
+    if not is_mask and values.size >= 3 and values.dtype.kind in "iuf":
+        # sample indices are distinct; a 0/1 array of 3 or more values repeats 0 or 1
+        is_mask = bool(np.all((values == 0) | (values == 1)))
+    if is_mask:
+        raise ValueError(
+            f"{name} looks like a per-sample 0/1 column (dtype {values.dtype}, "
+            f"{values.size} values, all 0 or 1), e.g. signals['ECG_R_Peaks']; "
+            f"{name} must be R-peak sample indices: pass info (or info['ECG_R_Peaks']), "
+            f"not the 0/1 column")
+
+
+def _unpack_reference(reference, reference_symbols, sampling_rate, signal_length, record,
+                      default_rate=None):
+    """Accept an ECGRecord, a wfdb.Annotation, or sample indices (+ symbols).
+
+    ``default_rate`` (the detections' own rate, if known) is used when neither
+    ``sampling_rate`` nor the reference gives one.
+    """
     fs_ref = None
+    n_record = None
     if hasattr(reference, "annotation_samples") and hasattr(reference, "annotation_symbols"):
         samples, symbols = reference.annotation_samples, reference.annotation_symbols
         fs_ref = getattr(reference, "sampling_rate", None)
+        n_record = getattr(reference, "n_samples", None)
         if signal_length is None:
-            signal_length = getattr(reference, "n_samples", None)
+            signal_length = n_record
         record = record if record is not None else getattr(reference, "name", None)
     elif hasattr(reference, "sample") and hasattr(reference, "symbol"):  # wfdb.Annotation
         samples, symbols = reference.sample, reference.symbol
@@ -246,12 +283,15 @@ def _unpack_reference(reference, reference_symbols, sampling_rate, signal_length
         symbols = ["N"] * samples.size
     if sampling_rate is None:
         if fs_ref is None:
+            fs_ref = default_rate
+        if fs_ref is None:
             raise ValueError("sampling_rate is required (in Hz); got None")
         sampling_rate = fs_ref
     elif fs_ref is not None and not np.isclose(float(fs_ref), float(sampling_rate)):
         raise ValueError(
             f"sampling_rate={sampling_rate} differs from the reference's sampling rate {fs_ref}")
-    return samples, symbols, check_sampling_rate(sampling_rate), signal_length, record
+    return (samples, symbols, check_sampling_rate(sampling_rate), signal_length, record,
+            n_record)
 
 
 def evaluate(detections, reference, *, sampling_rate=None, reference_symbols=None,
@@ -267,7 +307,22 @@ def evaluate(detections, reference, *, sampling_rate=None, reference_symbols=Non
     ----------
     detections : array_like of int, or dict
         Detected R-peak sample indices, or a neurokit2-style ``info`` dict with
-        an ``"ECG_R_Peaks"`` entry.  Order does not matter.
+        an ``"ECG_R_Peaks"`` entry (and optionally ``"sampling_rate"``, which
+        must then equal the reference's rate: ``ValueError`` otherwise; it is
+        the rate used when neither ``sampling_rate`` nor ``reference`` gives
+        one).  Order does not matter; a repeated index is a second detection
+        (at most one of the copies can match, the other counts as a false
+        positive, as in ``bxb``).  The indices must be finite, integral,
+        non-negative, below 2**62 and, with an ``ECGRecord`` reference, below
+        its length (``ValueError`` naming ``detections`` otherwise).
+        Detections and reference annotations after ``signal_length`` are
+        outside the comparison and not scored, like those inside the
+        learning period, as by ``bxb -t`` (an annotation file may extend
+        beyond an excerpt; ``signal_length`` may end the comparison before the
+        record does).  A per-sample 0/1 column such as
+        ``signals["ECG_R_Peaks"]`` or a boolean mask (a boolean array, or 3 or
+        more values all 0 or 1) is refused with ``ValueError``: pass ``info``
+        or ``info["ECG_R_Peaks"]``.
     reference : ECGRecord, wfdb.Annotation or array_like of int
         Reference annotations: an :class:`~sparse_events.ecg.ECGRecord` (its
         annotations, sampling rate, length and name are used), a
@@ -279,9 +334,16 @@ def evaluate(detections, reference, *, sampling_rate=None, reference_symbols=Non
     reference_symbols : sequence of str, optional
         Symbols of the annotations when ``reference`` is an array.
     signal_length : int, optional
-        Length of the record in samples: the comparison covers
-        ``[learning_period, signal_length]``.  Default: up to the last
-        annotation of either stream.
+        End of the comparison in samples (an integer >= 1; ``bool``,
+        fractional, NaN or string values raise): the comparison covers
+        ``[learning_period, signal_length]``.  Default: the
+        length of an :class:`~sparse_events.ecg.ECGRecord` reference, else the
+        record is taken to end at the last annotation of either stream; then,
+        with a learning period, at least one annotation (reference or
+        detection) must lie at or after its end, otherwise the record is
+        shorter than the learning period as far as can be told and a
+        ``ValueError`` is raised, as it is for an ``ECGRecord`` shorter than
+        the learning period.
     learning_period_s : float
         Initial period excluded from scoring, in seconds (EC57: 300 s).
     match_window_s : float
@@ -294,23 +356,48 @@ def evaluate(detections, reference, *, sampling_rate=None, reference_symbols=Non
     -------
     EC57Result
     """
-    ref_samples, ref_symbols, fs, signal_length, record = _unpack_reference(
-        reference, reference_symbols, sampling_rate, signal_length, record)
-    det = np.sort(_as_sample_indices(detections, "detections", allow_empty=True))
+    fs_det = None
+    if isinstance(detections, dict) and "ECG_R_Peaks" in detections:
+        fs_det = detections.get("sampling_rate")
+    ref_samples, ref_symbols, fs, signal_length, record, n_record = _unpack_reference(
+        reference, reference_symbols, sampling_rate, signal_length, record,
+        default_rate=fs_det)
+    if fs_det is not None and not np.isclose(check_sampling_rate(
+            fs_det, "detections['sampling_rate']"), fs):
+        raise ValueError(
+            f"the detections were made at {fs_det} Hz (info['sampling_rate']) but the "
+            f"reference is scored at sampling_rate={fs} Hz: detect on the reference's "
+            f"sampling grid, or convert the sample indices first")
     learning_period_s = check_scalar(learning_period_s, "learning_period_s", low=0)
     match_window_s = check_scalar(match_window_s, "match_window_s", low=0, low_inclusive=False)
-    beats, episodes = reference_beats(ref_samples, ref_symbols)
     start = int(np.floor(learning_period_s * fs + 0.5))
     window = int(np.floor(match_window_s * fs + 0.5))
+    if signal_length is not None:
+        signal_length = check_int(signal_length, "signal_length", low=1)
+        if signal_length < start:
+            raise ValueError(
+                f"signal_length ({signal_length} samples) is shorter than the learning "
+                f"period ({start} samples = {learning_period_s} s at {fs} Hz)")
+    _check_not_mask(detections, "detections")
+    # beyond the record (its length known from an ECGRecord) a detection is an error; after
+    # a signal_length that ends the comparison earlier it is outside the comparison (not
+    # scored), as a reference annotation there
+    det = np.sort(_as_sample_indices(detections, "detections", allow_empty=True,
+                                     signal_length=n_record))
+    beats, episodes = reference_beats(ref_samples, ref_symbols)
     if signal_length is None:
-        last = max(int(beats[-1]) if beats.size else 0, int(det[-1]) if det.size else 0)
+        # the record's extent is known only from its last annotation (either stream)
+        last = max(int(ref_samples.max()) if ref_samples.size else -1,
+                   int(det[-1]) if det.size else -1)
+        if start > 0 and last < start:
+            raise ValueError(
+                f"the record looks shorter than the learning period ({start} samples = "
+                f"{learning_period_s} s at {fs} Hz): its last annotation (reference or "
+                f"detection) is at sample {last}; pass signal_length, or a shorter "
+                f"learning_period_s (e.g. 0)")
         end = max(last, start)
     else:
-        end = int(signal_length)
-        if end < start:
-            raise ValueError(
-                f"signal_length ({end} samples) is shorter than the learning period "
-                f"({start} samples = {learning_period_s} s at {fs} Hz)")
+        end = signal_length
     tp_ref, tp_det, missed, false, ignored = _bxb_match(
         beats.tolist(), det.tolist(), episodes.tolist(), start, end, window)
     as_int = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731

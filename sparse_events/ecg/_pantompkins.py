@@ -44,7 +44,11 @@ placed at the largest absolute value of the input (cleaned) signal within the
 QRS window of the detection.  Candidates whose integrated peak is below
 ``FLAT_FRACTION = 1e-4`` times the 99th percentile of the integrated signal (a
 QRS amplitude under 1 % of the record's typical one) are ignored, so flat,
-lead-off or saturated stretches give no detection.
+lead-off or saturated stretches give no detection; a wholly flat lead raises
+``ValueError``.  The detector first scales the lead by a power of two (exact)
+so that its largest absolute value lies in ``[0.5, 1)``: the detections do not
+depend on the amplitude scale, and the squared derivative cannot overflow or
+underflow.
 """
 
 from __future__ import annotations
@@ -187,19 +191,36 @@ def find_peaks_pantompkins(cleaned, *, sampling_rate, refractory_s=0.200, twave_
     Returns
     -------
     ndarray of int64
-        Sorted R-peak sample indices (empty for a flat signal).
+        Sorted R-peak sample indices.
+
+    Raises
+    ------
+    ValueError
+        For a flat signal (constant, or nothing in the 5-15 Hz band), as the
+        sparse detector does.
+
+    Notes
+    -----
+    The lead is first scaled by the power of two that brings its largest
+    absolute value into ``[0.5, 1)``: an exact operation, so the detections do
+    not depend on the signal's units or scale (1e-200 to 1e150 times a lead in
+    mV gives the same peaks), and the squared derivative never over- or
+    underflows.
     """
     x, fs = check_ecg_signal(cleaned, sampling_rate=sampling_rate, name="cleaned")
     refractory = int(round(check_scalar(refractory_s, "refractory_s", low=0) * fs))
     twave = int(round(check_scalar(twave_s, "twave_s", low=0) * fs))
     relearn = int(round(check_scalar(relearn_s, "relearn_s", low=0, low_inclusive=False) * fs))
     replace_ratio = check_scalar(replace_ratio, "replace_ratio", low=0)
+    x = _normalize_amplitude(x)
     stages = pantompkins_transform(x, sampling_rate=fs)
     n = x.size
     mwi, bp = stages.integrated, stages.bandpassed
     half = stages.window // 2
-    if not np.any(mwi > 0):
-        return np.zeros(0, dtype=np.int64)
+    span = float(np.ptp(x))
+    if span == 0.0 or not np.max(np.abs(bp)) > 1e-6 * span or not np.any(mwi > 0):
+        raise ValueError("cleaned is flat (constant, or no signal in the QRS band 5-15 Hz): "
+                         "no beat to detect")
 
     cand, _ = sps.find_peaks(mwi, distance=max(refractory, 1))
     # flat / lead-off stretches: integrated peaks below FLAT_FRACTION of the record's
@@ -322,6 +343,21 @@ def find_peaks_pantompkins(cleaned, *, sampling_rate, refractory_s=0.200, twave_
 
     det = cand[np.asarray(qrs, dtype=np.int64)] if qrs else np.zeros(0, np.int64)
     return _locate_r_peaks(x, det, half)
+
+
+def _normalize_amplitude(x):
+    """``x`` times the power of two that brings ``max |x|`` into ``[0.5, 1)``.
+
+    Scaling by a power of two is exact in floating point, so the detections
+    are bit-for-bit those of the unscaled signal whenever that one neither
+    overflows nor underflows, and the squared derivative can neither overflow
+    (``x`` of order 1e155) nor underflow (order 1e-200).  An all-zero ``x`` is returned as is.
+    """
+    amplitude = float(np.max(np.abs(x)))  # finite: checked by check_ecg_signal
+    if amplitude == 0.0:
+        return x  # flat: reported by the caller, after the parameter checks
+    _, exponent = np.frexp(amplitude)
+    return np.ldexp(x, -int(exponent))
 
 
 def _windows(values, centers, half):

@@ -69,6 +69,39 @@ def _lead_vector(x, name):
     return arr
 
 
+def _check_same_index(a, b, name_a, name_b):
+    """Refuse two pandas objects whose indexes differ (they are combined by position).
+
+    Arrays, lists and a single pandas object pass; two Series/DataFrames must
+    carry equal indexes (``Index.equals``: same labels in the same order),
+    otherwise pairing their samples by position would silently misalign them.
+    """
+    index_a = a.index if isinstance(a, (pd.Series, pd.DataFrame)) else None
+    index_b = b.index if isinstance(b, (pd.Series, pd.DataFrame)) else None
+    if index_a is None or index_b is None or index_a.equals(index_b):
+        return
+    raise ValueError(
+        f"{name_a} and {name_b} are pandas objects with different indexes; their samples "
+        f"are combined by position, not by label, so they must carry the same index "
+        f"(same labels, same order): align them first, e.g. "
+        f"{name_b}.reindex({name_a}.index), or pass plain arrays (.to_numpy())")
+
+
+def _check_fit_indexes(source, leads):
+    """:func:`_check_same_index` for every (source, leads) pair given to ``fit``."""
+    if isinstance(source, (list, tuple)) and isinstance(leads, (list, tuple)):
+        pairs = [(x, y, f"source[{k}]", f"leads[{k}]")
+                 for k, (x, y) in enumerate(zip(source, leads))]
+    else:
+        pairs = [(source, leads, "source", "leads")]
+    for x, y, name_x, name_y in pairs:
+        if isinstance(y, dict):
+            for key, value in y.items():
+                _check_same_index(x, value, name_x, f"{name_y}[{key!r}]")
+        else:
+            _check_same_index(x, y, name_x, name_y)
+
+
 def derive_limb_leads(lead_i, lead_ii):
     """The six frontal leads from leads I and II (Einthoven and Goldberger).
 
@@ -88,7 +121,11 @@ def derive_limb_leads(lead_i, lead_ii):
     ----------
     lead_i, lead_ii : array_like of shape (n_samples,) or pandas.Series
         Leads I and II, aligned, same length and units.  The index of a Series
-        (``lead_i`` first) becomes the index of the result.
+        (``lead_i`` first) becomes the index of the result.  Samples are
+        combined by position: two Series must have equal indexes (same labels
+        in the same order), else ``ValueError`` (align them first, e.g.
+        ``lead_ii.reindex(lead_i.index)``), so that differently ordered or
+        shifted indexes are never paired silently.
 
     Returns
     -------
@@ -102,6 +139,7 @@ def derive_limb_leads(lead_i, lead_ii):
     {'I': [1.0, 0.5], 'II': [2.0, 0.5], 'III': [1.0, 0.0], 'aVR': [-1.5, -0.5], \
 'aVL': [0.0, 0.25], 'aVF': [1.5, 0.25]}
     """
+    _check_same_index(lead_i, lead_ii, "lead_i", "lead_ii")
     index = next((s.index for s in (lead_i, lead_ii) if isinstance(s, pd.Series)), None)
     lead_i = _lead_vector(lead_i, "lead_i")
     lead_ii = _lead_vector(lead_ii, "lead_ii")
@@ -719,7 +757,9 @@ class SixLeadReconstructor(BaseEstimator):
             rate): a DataFrame or dict with entries ``"I"`` and ``"II"``
             (matched case-insensitively, so ``"i"``/``"ii"`` work; extra leads
             are ignored), or a 2-column array (I, II).  A list, one per
-            recording, when ``source`` is a list.
+            recording, when ``source`` is a list.  Samples are paired by
+            position: a Series ``source`` and a DataFrame (or Series in a
+            dict) ``leads`` must carry equal indexes, else ``ValueError``.
         sampling_rate : float
             Sampling rate of ``source`` and ``leads`` in Hz (keyword-only,
             required).
@@ -740,6 +780,7 @@ class SixLeadReconstructor(BaseEstimator):
                     f"source and leads must be sampled at the same rate: sampling_rate={fs} Hz "
                     f"but leads_sampling_rate={leads_fs} Hz; resample the leads first")
         front = self._front_end(fs, params)
+        _check_fit_indexes(source, leads)
         recs, several, _ = self._prepare_inputs(source, fs, front)
         pairs = as_lead_pairs(leads, len(recs), several, "leads")
         for k, (x, y) in enumerate(zip(recs, pairs)):
