@@ -112,6 +112,9 @@ ECG_CASES = [
                 "highcut_hz"),
                ("too-short", {"signal": ECG[:100]}, ValueError, "signal"),
                ("powerline-negative", {"powerline_hz": -50.0}, ValueError, "powerline_hz"),
+               # at or above Nyquist no notch exists (it used to be skipped silently)
+               ("powerline-above-nyquist", {"powerline_hz": 1e6}, ValueError,
+                "powerline_hz.*Nyquist"),
                ("long-gap-interpolate", {"signal": np.where(np.arange(ECG.size) < 900, np.nan,
                                                             ECG), "nan_policy": "interpolate"},
                 ValueError, "signal|gap"),

@@ -656,6 +656,14 @@ def test_bad_input_missing_leads_and_shapes(small):
         model.fit([x, x], [leads], sampling_rate=500)
     with pytest.raises(ValueError, match=r"source\[1\] is flat"):
         model.fit([x, np.full_like(x, 2.0)], [leads, leads], sampling_rate=500)
+    # predict refuses a flat source as fit does (it returned ~1e-4 everywhere before)
+    fitted = SixLeadReconstructor(model="ridge").fit(x, leads, sampling_rate=500)
+    with pytest.raises(ValueError, match=r"^source is flat"):
+        fitted.predict(np.full_like(x, 2.0), sampling_rate=500)
+    with pytest.raises(ValueError, match=r"source\[1\] is flat"):
+        fitted.predict([x, np.zeros_like(x)], sampling_rate=500)
+    assert np.array_equal(fitted.predict([x], sampling_rate=500)[0].to_numpy(),
+                          fitted.predict(x, sampling_rate=500).to_numpy())
     with pytest.raises(ValueError, match=r"source\[1\] must contain only finite"):
         bad = x.copy()
         bad[3] = np.nan

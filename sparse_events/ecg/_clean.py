@@ -153,7 +153,9 @@ def ecg_clean(signal, *, sampling_rate, lowcut_hz=0.5, highcut_hz=40.0, order=2,
     order : int
         Butterworth order of each pass.
     powerline_hz : float or None
-        Power-line frequency to notch out (50 or 60), quality factor 30.
+        Power-line frequency to notch out (50 or 60), quality factor 30; it
+        must be below the Nyquist frequency ``sampling_rate / 2``
+        (``ValueError`` otherwise: no notch can be applied there).
     nan_policy : {"raise", "interpolate"}
         See :func:`check_ecg_signal`: by default non-finite samples raise a
         ``ValueError`` that reports where; ``"interpolate"`` fills gaps of at
@@ -192,7 +194,11 @@ def ecg_clean(signal, *, sampling_rate, lowcut_hz=0.5, highcut_hz=40.0, order=2,
         y = x - np.mean(x)
     if powerline_hz is not None:
         powerline_hz = check_scalar(powerline_hz, "powerline_hz", low=0, low_inclusive=False)
-        if powerline_hz < 0.5 * fs:
-            b, a = sps.iirnotch(powerline_hz, 30.0, fs=fs)
-            y = sps.sosfiltfilt(sps.tf2sos(b, a), y)
+        if powerline_hz >= 0.5 * fs:
+            raise ValueError(
+                f"powerline_hz={powerline_hz:g} is at or above the Nyquist frequency "
+                f"{0.5 * fs:g} Hz of sampling_rate={fs:g}: no notch can be applied (it used "
+                "to be skipped silently); pass powerline_hz=None")
+        b, a = sps.iirnotch(powerline_hz, 30.0, fs=fs)
+        y = sps.sosfiltfilt(sps.tf2sos(b, a), y)
     return np.ascontiguousarray(y, dtype=np.float64)

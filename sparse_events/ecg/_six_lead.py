@@ -897,18 +897,23 @@ class SixLeadReconstructor(BaseEstimator):
         return self
 
     # --------------------------------------------------------------- predict
-    def _predict_one(self, x, front):
+    def _predict_one(self, x, front, label="source"):
         xs = front.to_working(x)
+        if np.std(xs) <= 1e-10 * max(float(np.abs(x).max()), 1e-300):
+            # as in fit: a flat input lead carries nothing to reconstruct from
+            raise ValueError(
+                f"{label} is flat (no variation left after band-pass filtering): the input "
+                "lead carries no signal (disconnected electrode?)")
         xs = xs / self._scale_of(xs)
         windows = front.padded_windows(xs)
         out = np.empty((xs.size, 2))
+        members = getattr(self, "regressors_", [self.regressor_])
         for start in range(0, xs.size, _PREDICT_CHUNK):
             stop = min(start + _PREDICT_CHUNK, xs.size)
             raw = block = windows[start:stop]
             if self.components_ is not None:
                 block = self._project(block)
             with _one_blas_thread():  # same output whatever the BLAS thread count
-                members = getattr(self, "regressors_", [self.regressor_])
                 pred = np.asarray(members[0].predict(block), dtype=np.float64)
                 if len(members) > 1:
                     pred = pred.reshape(stop - start, -1)
@@ -957,8 +962,8 @@ class SixLeadReconstructor(BaseEstimator):
         front = self._front_end(fs)
         recs, several, indexes = self._prepare_inputs(source, fs, front)
         out = []
-        for x, index in zip(recs, indexes):
-            y = self._predict_one(x, front)
+        for k, (x, index) in enumerate(zip(recs, indexes)):
+            y = self._predict_one(x, front, f"source[{k}]" if several else "source")
             df = derive_limb_leads(y[:, 0], y[:, 1])
             if index is not None:
                 df.index = index
