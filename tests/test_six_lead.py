@@ -93,6 +93,11 @@ def test_fit_refuses_source_and_leads_with_different_indexes(rng):
     got = raw_model(model="ridge").fit(source, leads, sampling_rate=fs)
     np.testing.assert_allclose(got.predict(x, sampling_rate=fs).to_numpy(),
                                ref.predict(x, sampling_rate=fs).to_numpy(), rtol=0, atol=0)
+    # evaluate pairs source and leads by position too
+    with pytest.raises(ValueError, match="source and leads .*different indexes"):
+        got.evaluate(source, shifted, sampling_rate=fs)
+    pd.testing.assert_frame_equal(got.evaluate(source, leads, sampling_rate=fs),
+                                  got.evaluate(x, nonlinear_leads(x), sampling_rate=fs))
 
 
 @pytest.mark.parametrize("a, b, match", [

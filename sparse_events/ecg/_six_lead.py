@@ -88,7 +88,8 @@ def _check_same_index(a, b, name_a, name_b):
 
 
 def _check_fit_indexes(source, leads):
-    """:func:`_check_same_index` for every (source, leads) pair given to ``fit``."""
+    """:func:`_check_same_index` for every (source, leads) pair given to ``fit`` or
+    ``evaluate``."""
     if isinstance(source, (list, tuple)) and isinstance(leads, (list, tuple)):
         pairs = [(x, y, f"source[{k}]", f"leads[{k}]")
                  for k, (x, y) in enumerate(zip(source, leads))]
@@ -1041,6 +1042,7 @@ class SixLeadReconstructor(BaseEstimator):
         """
         check_is_fitted(self, "regressor_")
         fs = check_sampling_rate(sampling_rate)
+        _check_fit_indexes(source, leads)  # paired by position, as in fit
         pred = self.predict(source, sampling_rate=fs)
         if isinstance(pred, list):
             raise ValueError("evaluate takes a single recording; call it once per recording")
