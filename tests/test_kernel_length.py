@@ -42,3 +42,17 @@ def test_kernel_as_long_as_the_signal_is_the_dense_lasso(mode):
     H = make_operator(h, 6, mode) @ np.eye(6)
     ref = fista(Quadratic(H, y), L1(0.05), tol=1e-12, max_iter=200_000)
     np.testing.assert_allclose(res.coef, ref.coef, atol=1e-8)
+
+
+def test_alpha_sequence_needs_a_batch():
+    """A list of alphas for a single 1-D signal: the message says a list needs 2-D y (it
+    used to say 'one value per signal (1), got shape (1,)', which that input was)."""
+    rng = np.random.default_rng(2)
+    y, h = rng.standard_normal(50), np.ones(3)
+    with pytest.raises(ValueError, match=r"scalar for a single \(1-D\) signal.*2-D y"):
+        se.deconvolve(y, h, [0.1])
+    Y = np.stack([y, 2 * y])
+    with pytest.raises(ValueError, match=r"one value per signal \(2\), got shape \(3,\)"):
+        se.deconvolve(Y, h, [0.1, 0.2, 0.3])
+    both = se.deconvolve(Y, h, [0.1, 0.2]).coef
+    np.testing.assert_array_equal(both[1], se.deconvolve(2 * y, h, 0.2).coef)

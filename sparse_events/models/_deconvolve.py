@@ -65,7 +65,11 @@ def _per_signal_alpha(alpha, batch, n_signals):
     """One validated alpha per signal (a scalar, or one value per signal when batched)."""
     if np.ndim(alpha) == 0:
         return [check_scalar(alpha, "alpha", low=0)] * n_signals
-    if not batch or np.ndim(alpha) != 1 or len(alpha) != n_signals:
+    if not batch:
+        raise ValueError(f"alpha must be a scalar for a single (1-D) signal y, got shape "
+                         f"{np.shape(alpha)} (one alpha per signal needs 2-D y: "
+                         "(n_signals, n_samples))")
+    if np.ndim(alpha) != 1 or len(alpha) != n_signals:
         raise ValueError(f"alpha must be a scalar or have one value per signal "
                          f"({n_signals}), got shape {np.shape(alpha)}")
     return [check_scalar(a, "alpha", low=0) for a in alpha]
