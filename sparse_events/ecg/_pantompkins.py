@@ -219,7 +219,8 @@ def find_peaks_pantompkins(cleaned, *, sampling_rate, refractory_s=0.200, twave_
     half = stages.window // 2
     span = float(np.ptp(x))
     if span == 0.0 or not np.max(np.abs(bp)) > 1e-6 * span or not np.any(mwi > 0):
-        raise ValueError("cleaned is flat (constant, or no signal in the QRS band 5-15 Hz): "
+        raise ValueError("cleaned is flat (the cleaned lead: ecg_peaks cleans its signal into it; "
+                         "constant, or no signal in the QRS band 5-15 Hz): "
                          "no beat to detect")
 
     cand, _ = sps.find_peaks(mwi, distance=max(refractory, 1))

@@ -1836,7 +1836,8 @@ def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
     block_max = _block_maxima(x, front, filtered)
     span = float(np.ptp(x))
     if span == 0.0 or block_max.max() <= 1e-6 * span:
-        raise ValueError("cleaned is flat (constant, or no signal in the QRS band 5-22 Hz): "
+        raise ValueError("cleaned is flat (the cleaned lead: ecg_peaks cleans its signal into it; "
+                         "constant, or no signal in the QRS band 5-22 Hz): "
                          "no beat to detect")
     positive = block_max[block_max > 1e-6 * span]
     filtered.set_levels(block_max, _FLAT_FRACTION * float(np.median(positive)))
