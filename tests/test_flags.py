@@ -53,11 +53,11 @@ def test_numpy_bools_equal_python_bools():
     assert np.array_equal(c, se.deconvolve(y, h, 0.1, positive=False).coef) and c.min() < 0
 
 
-def _pulse_train():
+def _pulse_train(rate_hz=4e6):
     fs = 250e6
     pulse = gamma.biexponential_pulse(sampling_rate=fs, rise_time_s=4e-9, decay_time_s=12e-9,
                                       tail_fraction=0.01)
-    y = gamma.simulate_pulse_train(rate_hz=4e6, duration_s=2e-5, sampling_rate=fs,
+    y = gamma.simulate_pulse_train(rate_hz=rate_hz, duration_s=2e-5, sampling_rate=fs,
                                    pulse=pulse, amplitudes=50.0, noise_std=1.0,
                                    random_state=2).signal
     return y, fs, pulse
@@ -91,12 +91,7 @@ def test_estimate_events_warns_when_the_result_is_not_a_lasso_solution():
 
     from sparse_events.solvers import ConvergenceWarning
 
-    fs = 250e6
-    pulse = gamma.biexponential_pulse(sampling_rate=fs, rise_time_s=4e-9, decay_time_s=12e-9,
-                                      tail_fraction=0.01)
-    y = gamma.simulate_pulse_train(rate_hz=40e6, duration_s=2e-5, sampling_rate=fs,
-                                   pulse=pulse, amplitudes=50.0, noise_std=1.0,
-                                   random_state=2).signal
+    y, fs, pulse = _pulse_train(rate_hz=40e6)
     kw = dict(sampling_rate=fs, pulse=pulse, noise_std=1.0, segment_solver="cd", tol=1e-8,
               max_iter=2000)
     with warnings.catch_warnings():
