@@ -84,7 +84,7 @@ def test_detect_csv_leading_comments_same_peaks_as_npy(tmp_path):
     x, fs = _ecg_excerpt()
     csv = _write_lines(tmp_path / "withcomments.csv",
                        ["# exported from MIT-BIH 208", "", "# units: mV", "MLII",
-                        *map(repr, x.tolist()), "", ""])  # trailing blank lines: harmless
+                        *map(repr, x.tolist()), "", "# footer", ""])  # trailing: harmless
     npy = tmp_path / "plain.npy"
     np.save(npy, x)
     out = tmp_path / "o"

@@ -101,3 +101,14 @@ def test_estimate_events_warns_when_the_result_is_not_a_lasso_solution():
     with pytest.warns(ConvergenceWarning, match="kkt_violation"):
         bad = gamma.estimate_events(y, chunk_size=1000, overlap=pulse.size, **kw)
     assert bad.kkt_violation > 1.0
+
+
+def test_alpha_max_positive_flag_and_gap_rule_message():
+    y, h = _signal()
+    with pytest.raises(TypeError, match="positive must be True or False"):
+        se.alpha_max(y, h, positive="no")
+    assert se.alpha_max(y, h, positive=np.bool_(True)) == se.alpha_max(y, h, positive=True)
+    from sparse_events.solvers import Quadratic, solve
+
+    with pytest.raises(ValueError, match=r"stopping='gap' needs a penalty with alpha > 0"):
+        solve(Quadratic(np.eye(3), np.ones(3)), L1(0.0), stopping="gap")

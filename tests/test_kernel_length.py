@@ -1,9 +1,10 @@
-"""A kernel longer than the signal in the one-coefficient-per-sample modes is refused.
+"""A kernel longer than the signal: refused in "same" mode, exact in "causal" mode.
 
-In ``"causal"`` and ``"same"`` modes the operator is N x N, so taps beyond the
-signal's length would be silently dropped (found by an adversarial input audit,
-2026-11-24: kernels of 3, 4 and 5 taps gave identical results on 3 samples).
-``"full"`` and ``"valid"`` refused already.
+In "same" mode a centred window of a kernel longer than the signal is not
+defined (numpy's "same" returns max(M, N) samples): a ValueError.  In "causal"
+mode taps beyond the signal never reach any of its N outputs, so the N x N
+operator is the exact model (reviewed 2026-11-24: an earlier change had refused
+it too).  "full" and "valid" refused already where it does not fit.
 """
 
 import numpy as np
@@ -12,19 +13,35 @@ import pytest
 import sparse_events as se
 
 
-@pytest.mark.parametrize("mode", ["causal", "same"])
-def test_kernel_longer_than_signal_raises(mode):
+def test_kernel_longer_than_signal_raises_in_same_mode():
     y = np.random.default_rng(0).standard_normal(3)
     with pytest.raises(ValueError, match=r"kernel has 5 taps, more than the 3 samples of y"):
-        se.deconvolve(y, np.ones(5), 1e-3, mode=mode)
+        se.deconvolve(y, np.ones(5), 1e-3, mode="same")
     with pytest.raises(ValueError, match="kernel has 5 taps"):
-        se.alpha_max(y, np.ones(5), mode)
+        se.alpha_max(y, np.ones(5), "same")
     with pytest.raises(ValueError, match="kernel has 5 taps"):
         se.cross_products_deconvolve(y, np.ones(5), beta=1.0, g=se.refractory_window(2, 1.0),
-                                     mode=mode)
+                                     mode="same")
     # a dictionary: the atoms' length counts
     with pytest.raises(ValueError, match="kernel has 4 taps"):
-        se.deconvolve(y, np.ones((2, 4)), 1e-3, mode=mode)
+        se.deconvolve(y, np.ones((2, 4)), 1e-3, mode="same")
+
+
+def test_kernel_longer_than_signal_is_exact_in_causal_mode():
+    """Taps beyond the signal never reach an output: the same solution as the kernel cut
+    to the signal's length, and the dense lower-triangular Toeplitz matrix of all taps."""
+    import scipy.linalg as sl
+
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal(4)
+    h = rng.standard_normal(7)
+    res = se.deconvolve(y, h, 0.05, tol=1e-12, max_iter=100_000)
+    cut = se.deconvolve(y, h[:4], 0.05, tol=1e-12, max_iter=100_000)
+    np.testing.assert_array_equal(res.coef, cut.coef)
+    from sparse_events.models import make_operator
+
+    dense = sl.toeplitz(h[:4], np.zeros(4))
+    np.testing.assert_allclose(make_operator(h, 4, "causal") @ np.eye(4), dense, atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["causal", "same"])

@@ -29,7 +29,7 @@ def add_parser(sub):
             "with --channel. KERNEL is a .npy array (1-D, or 2-D (n_kernels, length) for a "
             "dictionary; a (1, L) or (L, 1) array is one kernel) or a CSV file with one "
             "kernel per column (a single row is one kernel too).  CSV files may start with "
-            "'#' comment lines and blank lines, and end with blank lines; a blank or comment "
+            "'#' comment lines and blank lines, and end with either; a blank or comment "
             "line between rows is an error (it would shift the sample indices).  Example: "
             "sparse-events deconvolve y.csv --kernel h.csv --refractory-samples 30 "
             "--out events.csv"))

@@ -7,7 +7,7 @@ that processes the record.
 
 CSV files: one column per channel (or kernel), an optional header row; blank lines
 and ``#`` comment lines are allowed only before the header (or first data row) and
-blank lines also at the end of the file.  A blank or comment line between rows is an
+also at the end of the file.  A blank or comment line between rows is an
 error naming its line, since skipping it would shift every later sample index.
 """
 
@@ -149,7 +149,7 @@ def _csv_layout(path, what=None):
     """Layout of a CSV file, checked line by line (raises :class:`UserError`).
 
     Blank lines and ``#`` comment lines are allowed only before the header (or the
-    first data row when there is no header), and blank lines also at the very end of
+    first data row when there is no header), and also at the very end of
     the file: none of these moves a sample.  A blank or ``#`` line between two rows
     would silently shift every later sample index, so it is an error naming the
     file and its 1-based line number.
@@ -182,16 +182,15 @@ def _csv_layout(path, what=None):
                     skip += 1
                     continue
                 first = text
-            elif not text:
-                blank = number if blank is None else blank  # fine if only blanks follow
-            elif text.startswith("#"):
-                raise UserError(f"{label}: line {number} is a '#' comment inside the data "
-                                "(comment lines are allowed only before the header / first "
-                                "row; they would shift the sample indices)")
+            elif not text or text.startswith("#"):
+                # fine if only blank or comment lines follow (e.g. np.savetxt's footer)
+                if blank is None:
+                    blank = (number, "a '#' comment" if text else "blank")
             elif blank is not None:
-                raise UserError(f"{label}: line {blank} is blank, inside the data (blank "
-                                "lines are allowed only before the header / first row and "
-                                "at the end of the file; they would shift the sample indices)")
+                raise UserError(f"{label}: line {blank[0]} is {blank[1]}, inside the data "
+                                "(blank and '#' comment lines are allowed only before the "
+                                "header / first row and at the end of the file; inside the "
+                                "data they would shift the sample indices)")
     if not first:
         raise UserError(f"{label}: empty file, no samples")
     delim = "\t" if "\t" in first else ("," if "," in first else (";" if ";" in first else None))
@@ -325,7 +324,7 @@ def read_array_file(path, what):
     """A kernel or signal file given to ``deconvolve``: CSV (columns) or .npy.
 
     CSV files follow the rules of :func:`_csv_layout` (blank and ``#`` lines only
-    before the header/first row, blank lines also at the end).  Returns the array
+    before the header/first row, and at the end).  Returns the array
     (CSV: ``(n_rows, n_columns)``) and the CSV header (``None`` for .npy or no header).
     """
     p = Path(path)

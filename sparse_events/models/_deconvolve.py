@@ -33,12 +33,13 @@ def _prepare(y, kernel, mode):
     dictionary = kernel.ndim == 2
     Y = y if batch else y[None, :]
     K = kernel if dictionary else kernel[None, :]
-    if mode in ("causal", "same") and K.shape[1] > Y.shape[1]:
-        # the N x N operator would use only the first N taps: refuse rather than truncate
+    if mode == "same" and K.shape[1] > Y.shape[1]:
+        # the centred window of a kernel longer than the signal is not defined (numpy's
+        # "same" returns max(M, N) samples); in "causal" mode taps beyond the signal never
+        # reach an output, so the N x N operator is exact there
         raise ValueError(f"kernel has {K.shape[1]} taps, more than the {Y.shape[1]} samples "
-                         f"of y (mode={mode!r} keeps one coefficient per sample, so the "
-                         "extra taps would be silently dropped); pass a longer signal or "
-                         "a shorter kernel")
+                         "of y: mode='same' (a centred window) needs a kernel no longer than "
+                         "the signal; pass a longer signal or a shorter kernel")
     N = coef_length(mode, Y.shape[1], K.shape[1])
     return Y, K, batch, dictionary, N
 
@@ -101,6 +102,7 @@ def alpha_max(y, kernel, mode="causal", *, weights=None, positive=False):
     -------
     float, or ndarray of shape (n_signals,) for several signals
     """
+    positive = check_bool(positive, "positive")
     Y, K, batch, dictionary, N = _prepare(y, kernel, mode)
     op = DictionaryOperator(K, N, mode)
     corr = op.adjoint(Y).reshape(Y.shape[0], -1)

@@ -140,7 +140,8 @@ def resolve_stopping(stopping, penalty):
     if stopping == "auto":
         return "gap" if penalty.has_dual() else "kkt"
     if stopping == "gap" and not penalty.has_dual():
-        raise ValueError("stopping='gap' needs a penalty with all weights > 0; use 'kkt'")
+        raise ValueError("stopping='gap' needs a penalty with alpha > 0 and all weights > 0 "
+                         "(with a zero threshold the gap's dual point is undefined); use 'kkt'")
     return stopping
 
 
