@@ -202,10 +202,11 @@ def find_peaks_pantompkins(cleaned, *, sampling_rate, refractory_s=0.200, twave_
     Notes
     -----
     The lead is first scaled by the power of two that brings its largest
-    absolute value into ``[0.5, 1)``: an exact operation, so the detections do
-    not depend on the signal's units or scale (1e-200 to 1e150 times a lead in
-    mV gives the same peaks), and the squared derivative never over- or
-    underflows.
+    absolute value into ``[0.5, 1)``: an exact operation, so multiplying a lead
+    by a power of two gives the same detections bit for bit, other factors
+    only change the input by its own rounding (1e-200 to 1e150 times an
+    ECGSYN lead in mV gave the same peaks in the tests), and the squared
+    derivative never over- or underflows.
     """
     x, fs = check_ecg_signal(cleaned, sampling_rate=sampling_rate, name="cleaned")
     refractory = int(round(check_scalar(refractory_s, "refractory_s", low=0) * fs))
