@@ -830,16 +830,13 @@ def population_validation_blend(args, data):
         mine = [row for row in rows if row["source"] == source]
         ridge = next(row["r"] for row in mine if row["cfg"] is None)
         for row in sorted(mine, key=lambda row: -row["r"].mean()):
-            cells = " | ".join(f"{v:.4f}" for v in row["r"])
             if row["cfg"] is None:
-                lines.append(_ridge_peer_row(source, row, cells))
+                lines.append(_ridge_peer_row(source, row))
                 continue
             cfg = row["cfg"]
-            inputs, skip = _blend_label(cfg)
-            mark = " (chosen)" if row.get("chosen") else ""
-            lines.append(f"| {source.upper()} | ours, {inputs}{mark} | {cfg['alpha']:g} | "
-                         f"{cfg['n_patterns']} | {skip} | {cfg['target_loss']} | {row['w']:g} | "
-                         f"{cells} | {row['r'].mean():.4f} | "
+            lines.append(f"{_ours_row_head(source, row)} | {_blend_label(cfg)[1]} | "
+                         f"{cfg['target_loss']} | {row['w']:g} | {_r_cells(row)} | "
+                         f"{row['r'].mean():.4f} | "
                          f"{np.min(row['r'] - ridge):+.4f} | {row['fit_s']:.1f} |")
     return lines, best
 
@@ -940,18 +937,14 @@ def population_validation_bagging(args, data):
                 if top["w"] != 0:
                     shown.append(top)
         for row in sorted(shown, key=lambda row: -row["r"].mean()):
-            cells = " | ".join(f"{v:.4f}" for v in row["r"])
             if row["cfg"] is None:
-                lines.append(_ridge_peer_row(source, row, cells))
+                lines.append(_ridge_peer_row(source, row))
                 continue
-            cfg = row["cfg"]
-            inputs, _ = _blend_label(cfg)
-            mark = " (chosen)" if row.get("chosen") else ""
             gain = " / ".join(f"{g:+.4f}" for g in row["fold_gain"])
-            lines.append(f"| {source.upper()} | ours, {inputs}{mark} | {cfg['alpha']:g} | "
-                         f"{cfg['n_patterns']} | {row['n']} | "
-                         f"{'yes' if cfg['bootstrap'] else 'no'} | {row['w']:g} | {cells} | "
-                         f"{row['r'].mean():.4f} | {gain} | {row['fit_s']:.1f} |")
+            lines.append(f"{_ours_row_head(source, row)} | {row['n']} | "
+                         f"{'yes' if row['cfg']['bootstrap'] else 'no'} | {row['w']:g} | "
+                         f"{_r_cells(row)} | {row['r'].mean():.4f} | {gain} | "
+                         f"{row['fit_s']:.1f} |")
     return lines, best
 
 
@@ -1051,23 +1044,19 @@ def population_validation_margins(args, data):
         for row in peer_rows:
             if row["source"] != source:
                 continue
-            cells = " | ".join(f"{v:.4f}" for v in row["r"])
             label = {"ridge": f"ridge peer, raw windows, alpha {RIDGE_ALPHA:g}",
                      "MLP": f"MLP peer, mean over {args.mlp_seeds} seeds",
                      "pyscnn": f"pyscnn peer, {args.n_patterns} patterns, "
                                f"alpha {args.alpha:g}"}[row["name"]]
-            lines.append(f"| {source.upper()} | {label} | - | - | - | - | - | {cells} | "
+            lines.append(f"| {source.upper()} | {label} | - | - | - | - | - | {_r_cells(row)} | "
                          f"{row['r'].mean():.4f} | - | - | {row['fit_s']:.1f} |")
         mine = [row for row in rows if row["source"] == source]
         for row in sorted(mine, key=lambda row: (-row["margin"].min(), -row["r"].mean())):
             cfg = row["cfg"]
-            inputs, _ = _blend_label(cfg)
-            mark = " (chosen)" if row.get("chosen") else ""
-            cells = " | ".join(f"{v:.4f}" for v in row["r"])
             margins = " / ".join(f"{v:+.4f}" for v in row["margin"])
-            lines.append(f"| {source.upper()} | ours, {inputs}{mark} | {cfg['alpha']:g} | "
-                         f"{cfg['n_patterns']} | {cfg.get('target_normalize') or '-'} | "
-                         f"{cfg.get('window_s', window_s):g} | {row['w']:g} | {cells} | "
+            lines.append(f"{_ours_row_head(source, row)} | "
+                         f"{cfg.get('target_normalize') or '-'} | "
+                         f"{cfg.get('window_s', window_s):g} | {row['w']:g} | {_r_cells(row)} | "
                          f"{row['r'].mean():.4f} | {row['margin'].min():+.4f} | {margins} | "
                          f"{row['fit_s']:.1f} |")
     return lines, best
@@ -1114,10 +1103,25 @@ def tune(args, data):
     return lines
 
 
-def _ridge_peer_row(source, row, cells):
-    """The ridge peer's row of a fold-validation table (both validation modes)."""
+def _r_cells(row):
+    """The per-lead mean r cells of a fold-validation row."""
+    return " | ".join(f"{v:.4f}" for v in row["r"])
+
+
+def _ours_row_head(source, row):
+    """First cells of a fold-validation row of ours (every validation mode): input lead,
+    inputs (and whether chosen), alpha, number of patterns."""
+    cfg = row["cfg"]
+    mark = " (chosen)" if row.get("chosen") else ""
+    return (f"| {source.upper()} | ours, {_blend_label(cfg)[0]}{mark} | {cfg['alpha']:g} | "
+            f"{cfg['n_patterns']}")
+
+
+def _ridge_peer_row(source, row):
+    """The ridge peer's row of a fold-validation table (blend and bagging modes)."""
     return (f"| {source.upper()} | ridge peer (reference), raw windows | {RIDGE_ALPHA:g} | "
-            f"- | - | - | - | {cells} | {row['r'].mean():.4f} | - | {row['fit_s']:.1f} |")
+            f"- | - | - | - | {_r_cells(row)} | {row['r'].mean():.4f} | - | "
+            f"{row['fit_s']:.1f} |")
 
 
 def _fold_validation_text(title, args, argv, t0, what, best, lines):
