@@ -75,7 +75,10 @@ def test_strength_is_scale_free(files, tmp_path):
     np.testing.assert_allclose(100 * a["amplitude"], b["amplitude"], rtol=1e-4)
 
 
-def test_dictionary_kernel_csv_one_kernel_per_column(tmp_path, rng):
+@pytest.mark.parametrize("layout", ["csv", "npy"])
+def test_dictionary_kernel_file_layouts(tmp_path, rng, layout):
+    """A CSV dictionary has one kernel per column, a .npy one (n_kernels, length): the same
+    dictionary either way."""
     n = 1500
     kernels = np.stack([np.hanning(10), -np.sin(np.linspace(0, np.pi, 10)) * np.arange(10) / 9])
     coef = np.zeros((2, n))
@@ -84,9 +87,12 @@ def test_dictionary_kernel_csv_one_kernel_per_column(tmp_path, rng):
     y = sum(np.convolve(coef[p], kernels[p])[:n] for p in range(2))
     y = y + 0.01 * rng.standard_normal(n)
     np.save(tmp_path / "y.npy", y)
-    pd.DataFrame(kernels.T, columns=["a", "b"]).to_csv(tmp_path / "k.csv", index=False)
+    if layout == "csv":
+        pd.DataFrame(kernels.T, columns=["a", "b"]).to_csv(tmp_path / "k.csv", index=False)
+    else:
+        np.save(tmp_path / "k.npy", kernels)
     out = tmp_path / "ev.csv"
-    assert main(["deconvolve", str(tmp_path / "y.npy"), "--kernel", str(tmp_path / "k.csv"),
+    assert main(["deconvolve", str(tmp_path / "y.npy"), "--kernel", str(tmp_path / f"k.{layout}"),
                  "--out", str(out), "--refractory-samples", "50", "--positive",
                  "--plot", str(tmp_path / "p.png")]) == 0
     amax = alpha_max(y, kernels, positive=True)

@@ -173,30 +173,6 @@ def test_single_kernel_any_orientation_is_one_kernel(tmp_path, spikes, layout):
     np.testing.assert_allclose(t["amplitude"], coef[support], rtol=1e-6)
 
 
-def test_npy_dictionary_is_one_kernel_per_row(tmp_path, rng):
-    """The documented .npy convention (n_kernels, length) is unchanged."""
-    from sparse_events import cross_products_deconvolve
-
-    n = 800
-    kernels = np.stack([np.hanning(10), np.sin(np.linspace(0, np.pi, 10)) * np.arange(10)])
-    coef = np.zeros((2, n))
-    coef[0, 50::200] = 1.0
-    coef[1, 150::200] = 0.5
-    y = sum(np.convolve(coef[p], kernels[p])[:n] for p in range(2))
-    y = y + 0.01 * rng.standard_normal(n)
-    np.save(tmp_path / "y.npy", y)
-    np.save(tmp_path / "k.npy", kernels)
-    code, out = _deconvolve(tmp_path, tmp_path / "y.npy", tmp_path / "k.npy")
-    assert code == 0
-    ref = cross_products_deconvolve(y, kernels, beta=1 / (2 * 0.1 * alpha_max(y, kernels)),
-                                    g=np.zeros(1), tol=1e-8)
-    t = _events(out)
-    got = np.zeros((2, n))
-    got[t["kernel"], t["sample"]] = t["amplitude"]
-    np.testing.assert_array_equal(got != 0, ref.coef != 0)
-    np.testing.assert_allclose(got, ref.coef, rtol=1e-9, atol=1e-12)
-
-
 # ----------------------------------------------------------- channel, orientation
 @pytest.mark.parametrize("channel, fragment", [("5", "channel 5 out of range"),
                                                ("1", "channel 1 out of range"),
