@@ -185,6 +185,13 @@ def ecg_clean(signal, *, sampling_rate, lowcut_hz=0.5, highcut_hz=40.0, order=2,
         if lowcut_hz is not None and highcut_hz <= lowcut_hz:
             raise ValueError(f"highcut_hz must be > lowcut_hz={lowcut_hz}, got {highcut_hz}")
     order = check_int(order, "order", low=1)
+    if powerline_hz is not None:
+        powerline_hz = check_scalar(powerline_hz, "powerline_hz", low=0, low_inclusive=False)
+        if powerline_hz >= 0.5 * fs:
+            raise ValueError(
+                f"powerline_hz={powerline_hz:g} is at or above the Nyquist frequency "
+                f"{0.5 * fs:g} Hz of sampling_rate={fs:g}: no notch can be applied (it used "
+                "to be skipped silently); pass powerline_hz=None")
     sos = _bandpass_sos(fs, lowcut_hz, highcut_hz, order)
     if sos is not None:
         # scipy's sosfiltfilt of x - mean(x), compiled for two sections (the difference
@@ -193,12 +200,6 @@ def ecg_clean(signal, *, sampling_rate, lowcut_hz=0.5, highcut_hz=40.0, order=2,
     else:
         y = x - np.mean(x)
     if powerline_hz is not None:
-        powerline_hz = check_scalar(powerline_hz, "powerline_hz", low=0, low_inclusive=False)
-        if powerline_hz >= 0.5 * fs:
-            raise ValueError(
-                f"powerline_hz={powerline_hz:g} is at or above the Nyquist frequency "
-                f"{0.5 * fs:g} Hz of sampling_rate={fs:g}: no notch can be applied (it used "
-                "to be skipped silently); pass powerline_hz=None")
         b, a = sps.iirnotch(powerline_hz, 30.0, fs=fs)
         y = sps.sosfiltfilt(sps.tf2sos(b, a), y)
     return np.ascontiguousarray(y, dtype=np.float64)
