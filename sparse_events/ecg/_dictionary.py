@@ -23,8 +23,9 @@ def beat_windows(signal, r_peaks, *, sampling_rate, before_s=0.1, after_s=0.14):
     ----------
     signal : array_like of shape (n_samples,)
     r_peaks : array_like of int
-        R-peak sample indices; peaks whose window does not fit in the signal
-        are skipped.
+        R-peak sample indices in ``[0, len(signal))`` (``ValueError``
+        otherwise); peaks whose window does not fit in the signal are
+        skipped.
     sampling_rate : float
     before_s, after_s : float
         Window ``[r - before, r + after]`` in seconds.
@@ -48,6 +49,10 @@ def beat_windows(signal, r_peaks, *, sampling_rate, before_s=0.1, after_s=0.14):
     before = int(round(check_scalar(before_s, "before_s", low=0, low_inclusive=False) * fs))
     after = int(round(check_scalar(after_s, "after_s", low=0, low_inclusive=False) * fs))
     r = r.astype(np.int64)
+    outside = (r < 0) | (r >= x.size)
+    if np.any(outside):
+        raise ValueError(f"r_peaks must be sample indices in [0, {x.size}) (the signal's "
+                         f"length); got {int(outside.sum())} outside, e.g. {r[outside][0]}")
     kept = r[(r - before >= 0) & (r + after < x.size)]
     width = before + after + 1
     if kept.size == 0:
@@ -235,13 +240,7 @@ def learn_qrs_dictionary(signal, r_peaks, *, sampling_rate, max_atoms=6,
     min_fraction = check_scalar(min_fraction, "min_fraction", low=0, high=1)
     lag = int(round(check_scalar(max_lag_s, "max_lag_s", low=0) * fs))
     w, kept, r0 = beat_windows(signal, r_peaks, sampling_rate=fs, before_s=before_s,
-                               after_s=after_s)  # validates signal and r_peaks
-    n_samples = np.shape(signal)[0]
-    peaks = np.asarray(r_peaks)
-    if peaks.size and (np.any(peaks < 0) or np.any(peaks >= n_samples)):
-        bad = peaks[(peaks < 0) | (peaks >= n_samples)]
-        raise ValueError(f"r_peaks must be sample indices in [0, {n_samples}) (the signal's "
-                         f"length); got {bad.size} outside, e.g. {bad.ravel()[0]!r}")
+                               after_s=after_s)
     if kept.size < min_beats:
         raise ValueError(f"r_peaks must give at least min_beats={min_beats} beats whose "
                          f"window fits in the signal, got {kept.size}")
