@@ -87,6 +87,15 @@ def _check_same_index(a, b, name_a, name_b):
         f"{name_b}.reindex({name_a}.index), or pass plain arrays (.to_numpy())")
 
 
+def _check_source_not_flat(x, xs, label):
+    """Refuse an input lead with no variation left after the front end (``x`` as given,
+    ``xs`` preprocessed): nothing to reconstruct from (``fit`` and ``predict``)."""
+    if np.std(xs) <= 1e-10 * max(float(np.abs(x).max()), 1e-300):
+        raise ValueError(
+            f"{label} is flat (no variation left after band-pass filtering): the input "
+            "lead carries no signal (disconnected electrode?)")
+
+
 def _check_fit_indexes(source, leads):
     """:func:`_check_same_index` for every (source, leads) pair given to ``fit`` or
     ``evaluate``."""
@@ -483,8 +492,7 @@ class SixLeadReconstructor(BaseEstimator):
         0.6201 without it, 50 patterns 0.6193 both) nor the highest smallest
         per-lead margin over the peers (+0.0019 against +0.0024, +0.0015
         against +0.0017); ``alpha=0.03``, 50 patterns was tried only with it
-        (no comparison), and ridge alone only in scratch runs (0.6012
-        against 0.6027); not chosen.  Flat reference leads of a training
+        (no comparison); not chosen.  Flat reference leads of a training
         recording (no variation left after the band-pass) raise a
         ``ValueError``.  Not validated for the personalized protocol.
 
@@ -824,11 +832,7 @@ class SixLeadReconstructor(BaseEstimator):
         self.working_rate_ = front.working_rate
         self.window_samples_ = front.window_samples
         for k, (x, xs) in enumerate(zip(recs, sources)):
-            if np.std(xs) <= 1e-10 * max(float(np.abs(x).max()), 1e-300):
-                label = f"source[{k}]" if several else "source"
-                raise ValueError(
-                    f"{label} is flat (no variation left after band-pass filtering): the input "
-                    "lead carries no signal (disconnected electrode?)")
+            _check_source_not_flat(x, xs, f"source[{k}]" if several else "source")
         self.source_scale_ = float(np.sqrt(np.mean(np.concatenate(sources) ** 2)))
         sources = [xs / self._scale_of(xs) for xs in sources]
         # training windows gathered straight into one array (one copy of the strided views)
@@ -900,11 +904,7 @@ class SixLeadReconstructor(BaseEstimator):
     # --------------------------------------------------------------- predict
     def _predict_one(self, x, front, label="source"):
         xs = front.to_working(x)
-        if np.std(xs) <= 1e-10 * max(float(np.abs(x).max()), 1e-300):
-            # as in fit: a flat input lead carries nothing to reconstruct from
-            raise ValueError(
-                f"{label} is flat (no variation left after band-pass filtering): the input "
-                "lead carries no signal (disconnected electrode?)")
+        _check_source_not_flat(x, xs, label)
         xs = xs / self._scale_of(xs)
         windows = front.padded_windows(xs)
         out = np.empty((xs.size, 2))
