@@ -1028,13 +1028,13 @@ def population_validation_margins(args, data):
                                 for k in keys}).mean(axis=0)
                 rows.append(dict(source=source, cfg=cfg, w=w, r=r, margin=r - top_peer,
                                  fit_s=np.mean(fit_s[c, "ours"])))
+        # (every source here has candidates: the others were skipped above)
         mine = [row for row in rows if row["source"] == source]
-        if mine:
-            highest = max(row["margin"].min() for row in mine)
-            tied = [row for row in mine if row["margin"].min() >= highest - MARGIN_TIE]
-            top = max(tied, key=lambda row: row["r"].mean())
-            top["chosen"] = True
-            best[source] = dict(top["cfg"], linear_blend=top["w"] or None)
+        highest = max(row["margin"].min() for row in mine)
+        tied = [row for row in mine if row["margin"].min() >= highest - MARGIN_TIE]
+        top = max(tied, key=lambda row: row["r"].mean())
+        top["chosen"] = True
+        best[source] = dict(top["cfg"], linear_blend=top["w"] or None)
     lines = ["| input | model / inputs | alpha | n_patterns | target normalize | window s | "
              "blend w | " + " | ".join(LEADS) + " | mean of 6 | smallest margin | margin "
              "over the best peer, " + " / ".join(LEADS) + " | fit s |",

@@ -355,7 +355,7 @@ def test_info_dict_sampling_rate_must_match_the_reference():
     pytest.param(lambda b, n: np.array([2 ** 63 + 5], dtype=np.uint64), id="huge-uint64"),
     pytest.param(lambda b, n: np.r_[b, 100.25], id="fractional"),
 ])
-def test_detections_outside_the_record_raise(det):
+def test_huge_or_fractional_detections_raise(det):
     beats = regular_beats(40)
     n = int(beats[-1]) + 200
     with pytest.raises(ValueError, match="detections"):

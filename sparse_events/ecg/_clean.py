@@ -190,8 +190,8 @@ def ecg_clean(signal, *, sampling_rate, lowcut_hz=0.5, highcut_hz=40.0, order=2,
         if powerline_hz >= 0.5 * fs:
             raise ValueError(
                 f"powerline_hz={powerline_hz:g} is at or above the Nyquist frequency "
-                f"{0.5 * fs:g} Hz of sampling_rate={fs:g}: no notch can be applied (it used "
-                "to be skipped silently); pass powerline_hz=None")
+                f"{0.5 * fs:g} Hz of sampling_rate={fs:g}: no notch can be applied; pass "
+                "powerline_hz=None")
     sos = _bandpass_sos(fs, lowcut_hz, highcut_hz, order)
     if sos is not None:
         # scipy's sosfiltfilt of x - mean(x), compiled for two sections (the difference

@@ -204,7 +204,7 @@ def find_peaks_pantompkins(cleaned, *, sampling_rate, refractory_s=0.200, twave_
     The lead is first scaled by the power of two that brings its largest
     absolute value into ``[0.5, 1)``: an exact operation, so multiplying a lead
     by a power of two gives the same detections bit for bit, other factors
-    only change the input by its own rounding (1e-200 to 1e150 times an
+    only change the input by its own rounding (1e-200 to 1e300 times an
     ECGSYN lead in mV gave the same peaks in the tests), and the squared
     derivative never over- or underflows.
     """
