@@ -29,11 +29,3 @@ def test_integer_features_fit_and_match_fista():
     assert abs(a - b) <= 1e-8 * abs(b)
     np.testing.assert_allclose(cd.predict(X), ref.predict(X), atol=1e-4 * np.abs(y).max())
 
-
-def test_integer_dtypes_as_in_check_estimator():
-    X, y = _integer_data()
-    preds = [ConvexReLURegressor(n_patterns=5, random_state=0, max_iter=200)
-             .fit(X.astype(dtype), y).predict(X.astype(dtype))
-             for dtype in (np.float64, np.int32, np.int64)]
-    for p in preds[1:]:
-        np.testing.assert_allclose(p, preds[0], rtol=1e-12, atol=1e-12)

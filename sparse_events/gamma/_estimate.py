@@ -498,7 +498,7 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
     max_iter = check_int(max_iter, "max_iter", low=1)
     chunk_size = check_int(chunk_size, "chunk_size", low=8 * L)
     default_overlap = overlap is None
-    overlap = max(16 * L, 256) if overlap is None else check_int(overlap, "overlap", low=L)
+    overlap = max(16 * L, 256) if default_overlap else check_int(overlap, "overlap", low=L)
     if 2 * overlap >= chunk_size:
         what = (f"the default overlap max(16 L, 256) = {overlap} (L = {L}: pulse length)"
                 if default_overlap else f"overlap ({overlap})")

@@ -87,8 +87,9 @@ class _ConvexReLUBase(RegressorMixin, BaseEstimator):
         solver = self.solver
         if lam == 0 and solver != "fista":
             # no weight decay: an unregularized least squares, rank deficient as soon as
-            # there are more columns than samples; the coordinate-descent path (interior
-            # point, Newton steps) needs alpha > 0
+            # there are more columns than samples; there the coordinate-descent path can
+            # fail (its interior point divides by the thresholds: NaN seen with 60 x 4
+            # data and the default patterns), while FISTA needs no threshold
             if solver == "cd":
                 raise ValueError("alpha=0 (no weight decay) needs solver='fista' (or 'auto', "
                                  "which then uses it); solver='cd' needs alpha > 0")

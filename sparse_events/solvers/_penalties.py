@@ -20,6 +20,13 @@ __all__ = ["L1", "WeightedL1", "NonNegativeL1", "GroupL2"]
 _BLOCK = 1 << 16
 
 
+
+def _all_thresholds_positive(alpha, weights) -> bool:
+    """Whether every threshold ``alpha * w`` is positive: a zero threshold (alpha = 0, or
+    a zero weight) leaves the dual point of the gap undefined (its coordinate of
+    ``A^T theta`` must vanish), so the KKT rule applies instead."""
+    return alpha > 0 and (weights is None or bool(np.all(weights > 0)))
+
 class WeightedL1:
     r"""Weighted (optionally non-negative) L1 penalty.
 
@@ -61,9 +68,7 @@ class WeightedL1:
                 f"got {self.weights.size}")
 
     def has_dual(self) -> bool:
-        # a zero threshold (alpha = 0, or a zero weight) leaves the dual point of the gap
-        # undefined (its coordinate of A^T theta must vanish): the KKT rule applies instead
-        return self.alpha > 0 and (self.weights is None or bool(np.all(self.weights > 0)))
+        return _all_thresholds_positive(self.alpha, self.weights)
 
     def value(self, x):
         ax = np.abs(x)
@@ -177,9 +182,7 @@ class GroupL2:
         return self.alpha * self.weights.ravel()
 
     def has_dual(self) -> bool:
-        # a zero threshold (alpha = 0, or a zero weight) leaves the dual point of the gap
-        # undefined (its coordinate of A^T theta must vanish): the KKT rule applies instead
-        return self.alpha > 0 and (self.weights is None or bool(np.all(self.weights > 0)))
+        return _all_thresholds_positive(self.alpha, self.weights)
 
     def value(self, x):
         norms = np.linalg.norm(self._groups(x), axis=1)
