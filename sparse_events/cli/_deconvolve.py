@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._inputs import UserError, check_number, check_output_file, read_array_file
+from ._inputs import (UserError, _select_channel, check_alpha_ratio, check_number,
+                      check_output_file, read_array_file, signal_channels)
 
 
 def add_parser(sub):
@@ -80,17 +81,8 @@ def _load(args):
     ``(L, 1)`` .npy arrays, one-column and one-row CSV files (a dictionary of several
     length-1 kernels would be degenerate: they are all proportional).
     """
-    from ._inputs import _select_channel
-
     y, header = read_array_file(args.signal, "signal")
-    if y.ndim not in (1, 2) or y.size == 0:
-        raise UserError(f"signal {args.signal}: expected a non-empty 1-D array or "
-                        f"(n_samples, n_channels), got shape {y.shape}")
-    if y.ndim == 2 and y.shape[0] < y.shape[1] and header is None:
-        raise UserError(f"signal {args.signal}: shape {y.shape} has fewer rows than columns; "
-                        "a 2-D signal must be (n_samples, n_channels), one column per "
-                        "channel - is it transposed? (save arr.T, or a 1-D array)")
-    n_channels = 1 if y.ndim == 1 else y.shape[1]
+    n_channels = signal_channels(y, f"signal {args.signal}", has_header=header is not None)
     ch = _select_channel(args.channel, header or [], n_channels, f"signal {args.signal}")
     if y.ndim == 2:
         y = y[:, ch]
@@ -118,8 +110,7 @@ def run(args) -> int:
     check_number(args.strength, "--strength", low=0, low_inclusive=False)
     check_number(args.tol, "--tol", low=0)
     check_number(args.max_reweights, "--max-reweights", low=1)
-    if not 0 < args.alpha_ratio < 1:
-        raise UserError(f"--alpha-ratio must be in (0, 1), got {args.alpha_ratio}")
+    check_alpha_ratio(args.alpha_ratio)
     if args.refractory_s is not None and args.sampling_rate is None:
         raise UserError("--refractory-s needs --sampling-rate (or use --refractory-samples)")
     if args.plot and args.mode in ("full", "valid"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from ._inputs import UserError, check_number, check_output_file
+from ._inputs import UserError, check_alpha_ratio, check_number, check_output_file
 
 CASES = ("ecg", "random-shapes")
 
@@ -245,9 +245,7 @@ def _check_random_shapes_args(args):
     """Same rules as ``sparse-events deconvolve`` (``--alpha-ratio`` in (0, 1))."""
     check_number(args.kernel_length, "--kernel-length", low=1)
     check_number(args.n_samples, "--n-samples", low=1)
-    check_number(args.alpha_ratio, "--alpha-ratio")
-    if not 0 < args.alpha_ratio < 1:
-        raise UserError(f"--alpha-ratio must be in (0, 1), got {args.alpha_ratio:g}")
+    check_alpha_ratio(args.alpha_ratio)
 
 
 def run_random_shapes(args) -> int:

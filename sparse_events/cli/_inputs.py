@@ -77,6 +77,27 @@ def check_number(value, option, *, low=None, low_inclusive=True, allow_none=Fals
     return value
 
 
+def check_alpha_ratio(value):
+    """``--alpha-ratio`` (alpha as a fraction of alpha_max) must lie in (0, 1)."""
+    if not 0 < value < 1:  # NaN and inf fail too
+        raise UserError(f"--alpha-ratio must be in (0, 1), got {value:g}")
+    return value
+
+
+def signal_channels(arr, label, *, has_header=False):
+    """Number of channels of a signal array, after checking its shape (raises
+    :class:`UserError`): non-empty, 1-D or ``(n_samples, n_channels)``; a headerless 2-D
+    array with fewer rows than columns is taken as transposed."""
+    if arr.ndim not in (1, 2) or arr.size == 0:
+        raise UserError(f"{label}: expected a non-empty 1-D signal or a 2-D "
+                        f"(n_samples, n_channels) array, got shape {arr.shape}")
+    if arr.ndim == 2 and arr.shape[0] < arr.shape[1] and not has_header:
+        raise UserError(f"{label}: shape {arr.shape} has fewer rows than columns; a "
+                        "2-D signal must be (n_samples, n_channels) - is it "
+                        "transposed? (save arr.T, or a 1-D array for one channel)")
+    return 1 if arr.ndim == 1 else arr.shape[1]
+
+
 def check_output_file(path, option):
     """Check up front that ``path`` can be created: its directory exists and is writable.
 
@@ -221,14 +242,7 @@ def resolve_input(path, *, channel=0, sampling_rate=None) -> InputSpec:
                 arr = np.load(p, mmap_mode="r", allow_pickle=False)
             except Exception as exc:
                 raise UserError(f"{path}: not a readable .npy file ({exc})") from None
-            if arr.ndim not in (1, 2) or arr.size == 0:
-                raise UserError(f"{path}: expected a non-empty 1-D signal or a 2-D "
-                                f"(n_samples, n_channels) array, got shape {arr.shape}")
-            if arr.ndim == 2 and arr.shape[0] < arr.shape[1]:
-                raise UserError(f"{path}: shape {arr.shape} has fewer rows than columns; a "
-                                "2-D signal must be (n_samples, n_channels) - is it "
-                                "transposed? (save arr.T, or a 1-D array for one channel)")
-            n_ch = 1 if arr.ndim == 1 else arr.shape[1]
+            n_ch = signal_channels(arr, str(path))
             ch = _select_channel(channel, [], n_ch, str(path))
             return InputSpec(str(p), "npy", p.stem, ch, fs, n_samples=int(arr.shape[0]))
         _, header, n_ch, _ = _csv_layout(p)
