@@ -33,13 +33,6 @@ def _prepare(y, kernel, mode):
     dictionary = kernel.ndim == 2
     Y = y if batch else y[None, :]
     K = kernel if dictionary else kernel[None, :]
-    if mode == "same" and K.shape[1] > Y.shape[1]:
-        # the centred window of a kernel longer than the signal is not defined (numpy's
-        # "same" returns max(M, N) samples); in "causal" mode taps beyond the signal never
-        # reach an output, so the N x N operator is exact there
-        raise ValueError(f"kernel has {K.shape[1]} taps, more than the {Y.shape[1]} samples "
-                         "of y: mode='same' (a centred window) needs a kernel no longer than "
-                         "the signal; pass a longer signal or a shorter kernel")
     N = coef_length(mode, Y.shape[1], K.shape[1])
     return Y, K, batch, dictionary, N
 

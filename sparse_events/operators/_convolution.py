@@ -63,6 +63,14 @@ def coef_length(mode: str, signal_length: int, kernel_length: int) -> int:
                 f"({signal_length} samples); mode='valid' needs kernel_length <= "
                 "signal_length")
         return signal_length + kernel_length - 1
+    if mode == "same" and kernel_length > signal_length:
+        # the centred window of a kernel longer than the signal is not defined (numpy's
+        # "same" returns max(M, N) samples); in "causal" mode taps beyond the signal never
+        # reach an output, so the N x N operator is exact there
+        raise ValueError(
+            f"kernel has {kernel_length} taps, more than the {signal_length} samples of y "
+            "(the signal): mode='same' (a centred window) needs kernel_length <= "
+            "signal_length; pass a longer signal or a shorter kernel")
     return signal_length
 
 
