@@ -20,9 +20,9 @@ by ``--time-limit`` (scaled with N below 1e6); a peer that times out is not run
 at larger N.  Every solver runs in its own worker process pinned to one
 thread, after a warm-up solve (imports, numba compilation; ours also loads
 every compiled kernel of its coordinate descent, since a short warm-up solve
-does not reach all of them; our compile latency is reported separately).  Times are process CPU time (``time.process_time``;
-the 2-core machine is shared, CPU time is what load perturbs least) and wall
-time.  Peak memory: resident high-water mark of the solve beyond what was
+does not reach all of them; our compile latency is reported separately).
+Times are process CPU time (``time.process_time``; the 2-core machine is
+shared, CPU time is what load perturbs least) and wall time.  Peak memory: resident high-water mark of the solve beyond what was
 resident before it (``/proc/self/clear_refs`` + ``VmHWM``; see
 ``benchmarks/_common.py``), which includes any copy of the inputs a solver makes.
 

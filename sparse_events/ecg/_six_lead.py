@@ -404,8 +404,8 @@ class SixLeadReconstructor(BaseEstimator):
         regularized models (chosen for V5 in the population protocol by
         validation on training subjects, ``ecg/RESULTS.md``, population
         2026-11-24 b; the V5 weight re-chosen, 0.4 instead of 0.6, by the
-        per-lead margins over the peers in population 2026-11-24 d).  The neurons of :meth:`explain_neurons`
-        describe the nonlinear model (``regressor_``), whose output enters
+        per-lead margins over the peers in population 2026-11-24 d).  The
+        neurons of :meth:`explain_neurons` describe the nonlinear model (``regressor_``), whose output enters
         the prediction scaled by ``1 - linear_blend``.  ``None`` (or 0): no
         blend.  Not allowed with ``model="ridge"``.
     linear_blend_alpha : float, default=1.0
