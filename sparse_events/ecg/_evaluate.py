@@ -219,7 +219,8 @@ def _as_sample_indices(x, name, *, allow_empty=True, signal_length=None) -> np.n
     arr = as_float_array(x, name, ndim=1, allow_empty=allow_empty)
     if arr.size and np.any(arr != np.round(arr)):
         bad = int(np.flatnonzero(arr != np.round(arr))[0])
-        raise ValueError(f"{name} must be integer sample indices; found {arr[bad]!r} at position {bad}")
+        raise ValueError(f"{name} must be integer sample indices; found {arr[bad]!r} at "
+                         f"position {bad}")
     if arr.size and arr.min() < 0:
         raise ValueError(f"{name} must be non-negative sample indices; found {int(arr.min())}")
     # checked on the float values, before the cast (which would wrap huge values)
