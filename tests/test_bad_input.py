@@ -320,6 +320,9 @@ for _name, _cls, _params in [
         match=_EST_MATCH,
         extra=[("X-y-length-mismatch", {"y": XY[:-1]}, ValueError,
                 r"inconsistent numbers of samples|\by\b")]
+        # a flag is True/False, never read by truthiness ("False" is truthy)
+        + [(f"fit_intercept-{v!r}", {"fit_intercept": v}, TypeError, "fit_intercept")
+           for v in ("False", None, 0)]
         + ([("n_patterns-zero", {"n_patterns": 0}, ValueError, "n_patterns"),
             ("gates-nan", {"gates": np.full((7, 3), np.nan)}, ValueError, "gates"),
             ("gates-wrong-rows", {"gates": np.ones((3, 3))}, ValueError, "gates"),

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._threads import one_blas_thread as _one_blas_thread
 from .._validation import (
     as_float_array,
+    check_bool,
     check_int,
     check_option,
     check_random_state,
@@ -642,6 +643,7 @@ class SixLeadReconstructor(BaseEstimator):
                     "linear_blend mixes a ridge fit into a nonlinear model; with model='ridge' "
                     "use linear_blend=None")
         check_int(self.n_patterns, "n_patterns", low=1)
+        check_bool(self.fit_intercept, "fit_intercept")
         if check_int(self.n_estimators, "n_estimators", low=1) > 1 and not (
                 isinstance(self.model, str) and self.model in _CONVEX_MODELS):
             raise ValueError(

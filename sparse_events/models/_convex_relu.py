@@ -6,8 +6,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import (as_float_array, check_int, check_option, check_random_state,
-                           check_scalar)
+from .._validation import (as_float_array, check_bool, check_int, check_option,
+                           check_random_state, check_scalar)
 from ..solvers import (ConeGroupL2, GroupL2, MaskedBlockDesign, Quadratic, fista,
                        group_coordinate_descent)
 
@@ -40,7 +40,7 @@ class _ConvexReLUBase(RegressorMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- helpers
     def _augment(self, X):
-        if self.fit_intercept:
+        if check_bool(self.fit_intercept, "fit_intercept"):
             return np.hstack([X, np.ones((X.shape[0], 1))])
         return np.ascontiguousarray(X)
 
@@ -65,6 +65,7 @@ class _ConvexReLUBase(RegressorMixin, BaseEstimator):
         y : array_like of shape (n_samples,) or (n_samples, n_outputs)
         """
         check_int(self.n_patterns, "n_patterns", low=1)
+        check_bool(self.fit_intercept, "fit_intercept")
         alpha = check_scalar(self.alpha, "alpha", low=0)
         tol = check_scalar(self.tol, "tol", low=0)
         max_iter = check_int(self.max_iter, "max_iter", low=1)

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import as_float_array, check_int, check_option, check_scalar
+from .._validation import as_float_array, check_bool, check_int, check_option, check_scalar
 from ..solvers import L1, Quadratic, solve
 
 
@@ -113,6 +113,7 @@ class ConvexReLU1D(RegressorMixin, BaseEstimator):
     def fit(self, X, y):
         """Solve the LASSO and read back the network; returns ``self``."""
         alpha = check_scalar(self.alpha, "alpha", low=0)
+        fit_intercept = check_bool(self.fit_intercept, "fit_intercept")
         tol = check_scalar(self.tol, "tol", low=0)
         max_iter = check_int(self.max_iter, "max_iter", low=1)
         check_option(self.solver, "solver", ("auto", "cd", "fista"))
@@ -135,7 +136,7 @@ class ConvexReLU1D(RegressorMixin, BaseEstimator):
         A = np.hstack(blocks)
         knots_all, dirs_all = np.concatenate(knots_all), np.concatenate(dirs_all)
         samples_all, feats_all = np.concatenate(samples_all), np.concatenate(feats_all)
-        if self.fit_intercept:
+        if fit_intercept:
             a_mean, y_mean = A.mean(axis=0), Y.mean(axis=0)
         else:
             a_mean, y_mean = np.zeros(A.shape[1]), np.zeros(Y.shape[1])
