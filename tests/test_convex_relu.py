@@ -711,6 +711,35 @@ def test_explain_neurons_ties_neurons_to_training_samples(rng):
                                   gated.patterns_[:, gated.neuron_patterns_])
 
 
+@pytest.mark.parametrize("cls, params", [
+    (ConvexGatedReLURegressor, dict(n_patterns=10, fit_intercept=False, random_state=0)),
+    (ConvexGatedReLURegressor, dict(fit_intercept=True, gates="given")),
+    (ConvexReLURegressor, dict(n_patterns=10, fit_intercept=False, random_state=0)),
+    (ConvexReLURegressor, dict(fit_intercept=False, gates="given")),
+    (ConvexReLU1D, dict()),
+    (ConvexReLU1D, dict(fit_intercept=False))])
+def test_fitted_state_does_not_follow_the_callers_arrays(rng, cls, params):
+    """X_fit_ and gates_ are copies: overwriting the caller's X or gates after fit changes
+    neither predict nor explain_neurons (reference: the same model fitted on private copies)."""
+    X, y = _data(rng, n=60)
+    X = np.ascontiguousarray(X)
+    if params.get("gates") == "given":
+        params = dict(params, gates=rng.standard_normal((X.shape[1] + params["fit_intercept"], 8)))
+    ref = cls(**{k: (v.copy() if isinstance(v, np.ndarray) else v)
+                 for k, v in params.items()}).fit(X.copy(), y)
+    model = cls(**params).fit(X, y)
+    X_test = X.copy()
+    X[:] = rng.standard_normal(X.shape)
+    if isinstance(params.get("gates"), np.ndarray):
+        params["gates"] *= -1.0
+    np.testing.assert_array_equal(model.predict(X_test), ref.predict(X_test))
+    np.testing.assert_array_equal(model.X_fit_, ref.X_fit_)
+    for a, b in zip(model.explain_neurons(), ref.explain_neurons()):
+        np.testing.assert_array_equal(a["active_samples"], b["active_samples"])
+    if hasattr(ref, "gates_"):
+        np.testing.assert_array_equal(model.gates_, ref.gates_)
+
+
 # ------------------------------------------------------------------- 1-D exact
 def test_relu1d_is_lasso_on_hinge_dictionary_and_network_attains_it(rng):
     x = np.sort(rng.uniform(-2, 2, 50))

@@ -51,7 +51,8 @@ class _ConvexReLUBase(RegressorMixin, BaseEstimator):
                 raise ValueError(
                     f"gates must have shape (n_features{' + 1' if self.fit_intercept else ''}"
                     f"={p}, n_gates), got {G.shape}")
-            return np.ascontiguousarray(G)
+            # a copy: the fitted gates_ must not follow later changes to the caller's array
+            return np.array(G, order="C")
         n_patterns = check_int(self.n_patterns, "n_patterns", low=1)
         rng = check_random_state(self.random_state)
         return rng.standard_normal((p, n_patterns))
@@ -76,6 +77,9 @@ class _ConvexReLUBase(RegressorMixin, BaseEstimator):
         Y = y.reshape(n, -1)
         n_outputs = Y.shape[1]
         Xa = self._augment(X)
+        if np.may_share_memory(Xa, X):
+            # without the bias column Xa can be the caller's array (kept as X_fit_)
+            Xa = Xa.copy()
         G = self._draw_gates(Xa.shape[1])
         masks = Xa @ G >= 0
         design = MaskedBlockDesign(Xa, masks, n_outputs=n_outputs, n_signs=self._n_signs)

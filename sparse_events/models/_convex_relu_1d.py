@@ -180,7 +180,7 @@ class ConvexReLU1D(RegressorMixin, BaseEstimator):
         self.breakpoints_ = knots_all[j]
         self.breakpoint_samples_ = samples_all[j]
         self.n_active_neurons_ = int(o.size)
-        self.X_fit_ = X
+        self.X_fit_ = X.copy()  # validate_data may return the caller's array
         self._y_1d = y.ndim == 1
         return self
 
