@@ -804,6 +804,31 @@ def test_relu1d_cd_matches_fista(rng):
     assert cd.predict(x[:, None]).shape == (20, 2)
 
 
+@pytest.mark.parametrize("model", [ConvexGatedReLURegressor(n_patterns=5, random_state=0),
+                                   ConvexReLURegressor(n_patterns=5, random_state=0),
+                                   ConvexReLU1D()])
+def test_nonconvex_objective_checks_the_shape_of_y(rng, model):
+    """y of shape (n, n_outputs) (or (n,)/(n, 1) for one output); a flattened y of the
+    right size is refused, not regrouped; the value for a valid y is the direct formula."""
+    X, Y = _data(rng, n=40, outputs=2)
+    model.fit(X, Y)
+    F = model.predict(X)
+    decay = 0.5 * model.alpha * (np.sum(model.first_layer_weights_[:X.shape[1]] ** 2)
+                                 + np.sum(model.second_layer_weights_ ** 2))
+    if not isinstance(model, ConvexReLU1D):   # the two-layer models penalise the hidden bias
+        decay += 0.5 * model.alpha * np.sum(model.first_layer_weights_[X.shape[1]:] ** 2)
+    expected = 0.5 * np.sum((F - Y) ** 2) / 40 + decay
+    assert model.nonconvex_objective(X, Y) == pytest.approx(expected, rel=1e-12)
+    for bad in (np.r_[Y[:, 0], Y[:, 1]], Y.T.copy(), Y[:-1], Y[:, :1], Y.ravel()):
+        with pytest.raises(ValueError, match=r"\by must have shape \(40, 2\)"):
+            model.nonconvex_objective(X, bad)
+    # one output: (n,) and (n, 1) give the same value; (n, 2) is refused
+    one = model.fit(X, Y[:, 0])
+    assert one.nonconvex_objective(X, Y[:, 0]) == one.nonconvex_objective(X, Y[:, :1])
+    with pytest.raises(ValueError, match=r"\by must have shape \(40,\) or \(40, 1\)"):
+        one.nonconvex_objective(X, Y)
+
+
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("cls", [ConvexGatedReLURegressor, ConvexReLURegressor])
 def test_bad_input(rng, cls):

@@ -22,6 +22,21 @@ _OBJECTIVE_DOC = r"""
     ``random_state``, or given by ``gates``)."""
 
 
+def check_objective_target(y, n_samples, n_outputs):
+    """``y`` of a fitted model's objective as an ``(n_samples, n_outputs)`` array.
+
+    One output: shape ``(n_samples,)`` or ``(n_samples, 1)``; several: exactly
+    ``(n_samples, n_outputs)`` (a flattened ``y`` is refused, not regrouped).
+    """
+    y = as_float_array(y, "y", dtype=np.float64, ndim=(1, 2))
+    if y.shape == (n_samples, n_outputs) or (n_outputs == 1 and y.shape == (n_samples,)):
+        return y.reshape(n_samples, n_outputs)
+    expected = f"({n_samples},) or ({n_samples}, 1)" if n_outputs == 1 else \
+        f"({n_samples}, {n_outputs})"
+    raise ValueError(f"y must have shape {expected} (n_samples of X, n_outputs of the fitted "
+                     f"model), got {y.shape}")
+
+
 class _ConvexReLUBase(RegressorMixin, BaseEstimator):
     _n_signs = 1
 
@@ -164,11 +179,8 @@ class _ConvexReLUBase(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        y = as_float_array(y, "y", dtype=np.float64, ndim=(1, 2))
-        F = self._forward(self._augment(X)).reshape(X.shape[0], -1)
-        Y = y.reshape(X.shape[0], -1)
-        if Y.shape != F.shape:
-            raise ValueError(f"y must have shape {F.shape}, got {y.shape}")
+        Y = check_objective_target(y, X.shape[0], self.second_layer_weights_.shape[1])
+        F = self._forward(self._augment(X)).reshape(Y.shape)
         fit = 0.5 * float(np.sum((F - Y) ** 2)) / X.shape[0]
         decay = 0.5 * self.alpha * (float(np.sum(self.first_layer_weights_ ** 2))
                                     + float(np.sum(self.second_layer_weights_ ** 2)))

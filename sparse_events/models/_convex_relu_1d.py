@@ -9,8 +9,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import as_float_array, check_bool, check_int, check_option, check_scalar
+from .._validation import check_bool, check_int, check_option, check_scalar
 from ..solvers import L1, Quadratic, solve
+from ._convex_relu import check_objective_target
 
 
 class ConvexReLU1D(RegressorMixin, BaseEstimator):
@@ -200,11 +201,8 @@ class ConvexReLU1D(RegressorMixin, BaseEstimator):
         r"""``(1/(2n)) ||f(X) - y||^2 + (alpha/2) (||w||^2 + ||a||^2)`` of the network."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        y = as_float_array(y, "y", dtype=np.float64, ndim=(1, 2))
-        F = self._forward(X).reshape(X.shape[0], -1)
-        Y = y.reshape(X.shape[0], -1)
-        if Y.shape != F.shape:
-            raise ValueError(f"y must have shape {F.shape}, got {y.shape}")
+        Y = check_objective_target(y, X.shape[0], self.second_layer_weights_.shape[1])
+        F = self._forward(X).reshape(Y.shape)
         fit = 0.5 * float(np.sum((F - Y) ** 2)) / X.shape[0]
         return fit + 0.5 * self.alpha * (float(np.sum(self.first_layer_weights_[:-1] ** 2))
                                          + float(np.sum(self.second_layer_weights_ ** 2)))
