@@ -129,6 +129,64 @@ def test_symmetric_toeplitz_matches_scipy(method, Lg, N, rng):
     np.testing.assert_allclose(G.forward(X), X @ ref.T, atol=1e-12)
 
 
+def _complex_checks(op, ref, rng, rtol):
+    """Complex vectors against the dense real matrix ``ref``, and the complex dot test
+    ``<A x, y> = <x, A^H y>`` (``A^H = A^T``: the operator is real)."""
+    cdtype = np.result_type(op.dtype, np.complex64)
+    x = (rng.standard_normal(op.shape[1]) + 1j * rng.standard_normal(op.shape[1])).astype(cdtype)
+    y = (rng.standard_normal(op.shape[0]) + 1j * rng.standard_normal(op.shape[0])).astype(cdtype)
+    Ax, Aty = op.matvec(x), op.rmatvec(y)
+    assert Ax.dtype == Aty.dtype == cdtype
+    scale = np.abs(ref).max() * np.sqrt(op.shape[1])
+    np.testing.assert_allclose(Ax, ref @ x.astype(np.complex128), atol=rtol * scale)
+    np.testing.assert_allclose(Aty, ref.T @ y.astype(np.complex128), atol=rtol * scale)
+    lhs = np.vdot(y.astype(np.complex128), Ax.astype(np.complex128))
+    rhs = np.vdot(Aty.astype(np.complex128), x.astype(np.complex128))
+    assert abs(lhs - rhs) <= rtol * max(1.0, abs(lhs), abs(rhs))
+    # several complex signals at once (matmat / rmatmat)
+    X = np.stack([x, x.conj()], axis=1)
+    Y = np.stack([y, 1j * y], axis=1)
+    np.testing.assert_allclose(op.matmat(X), ref @ X.astype(np.complex128), atol=rtol * scale)
+    np.testing.assert_allclose(op.rmatmat(Y), ref.T @ Y.astype(np.complex128), atol=rtol * scale)
+    return Ax, Aty
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("L", [5, 33])
+def test_complex_vectors_same_result_on_both_engines(mode, dtype, L, rng):
+    """A real operator applied to a complex vector: the dense product on either engine (the
+    FFT engine used to refuse complex input)."""
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    N = 60
+    h = rng.standard_normal(L).astype(dtype)
+    K = rng.standard_normal((3, L)).astype(dtype)
+    results = {}
+    for method in ("direct", "fft"):
+        seed = np.random.default_rng(7)
+        conv = ConvolutionOperator(h, N, mode, method=method)
+        ref = dense_reference(h.astype(np.float64), N, mode)
+        results[method, "conv"] = _complex_checks(conv, ref, seed, rtol)
+        dic = DictionaryOperator(K, N, mode, method=method)
+        ref = np.hstack([dense_reference(k.astype(np.float64), N, mode) for k in K])
+        results[method, "dict"] = _complex_checks(dic, ref, seed, rtol)
+    for kind in ("conv", "dict"):
+        for a, b in zip(results["direct", kind], results["fft", kind]):
+            np.testing.assert_allclose(a, b, atol=rtol * 10 * np.abs(a).max())
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
+@pytest.mark.parametrize("Lg,N", [(4, 5), (30, 100)])
+def test_symmetric_toeplitz_complex_vectors(method, Lg, N, rng):
+    g = rng.random(Lg + 1)
+    G = SymmetricToeplitzOperator(g, N, method=method)
+    col = np.zeros(N)
+    col[: Lg + 1] = g
+    _complex_checks(G, sla.toeplitz(col), rng, 1e-12)
+    Z = rng.standard_normal((3, N)) + 1j * rng.standard_normal((3, N))
+    np.testing.assert_allclose(G.forward(Z), Z @ sla.toeplitz(col).T, atol=1e-12 * N)
+
+
 @pytest.mark.parametrize("bad,exc,match", [
     (np.array([1.0, np.nan]), ValueError, "kernel.*finite"),
     (np.array([1.0, np.inf]), ValueError, "kernel.*finite"),

@@ -63,6 +63,8 @@ def choose_method(n_samples: int, kernel_length: int, n_kernels: int = 1) -> str
 class FilterBank:
     """A bank of ``P`` real kernels of common length ``L`` with cached spectra.
 
+    Signals may be real or complex (complex ones give the same result on both engines).
+
     Parameters
     ----------
     kernels : ndarray of shape (P, L)
@@ -91,8 +93,12 @@ class FilterBank:
 
         x : (k, Pin, n) with Pin = P (combine=True: output summed over kernels) or
         Pin = 1 (combine=False: one output per kernel).
-        Returns (k, 1 or P, n + L - 1).
+        Returns (k, 1 or P, n + L - 1).  A complex ``x`` is filtered as its real and
+        imaginary parts (the kernels are real), as the direct engine does.
         """
+        if np.iscomplexobj(x):
+            return (self._overlap_add(x.real, spectra, combine)
+                    + 1j * self._overlap_add(x.imag, spectra, combine))
         k, p_in, n = x.shape
         L, B, nfft = self.kernel_length, self._block, self._nfft
         p_out = 1 if combine else self.n_kernels
