@@ -75,6 +75,37 @@ def test_band_pass_same_bits_as_scipy(fs):
                                   sps.sosfiltfilt(sos, x - x.mean()).view(np.int64))
 
 
+def _scipy_min_length(sos):
+    """Shortest signal scipy's sosfiltfilt (default padlen) accepts, found by trying it."""
+    n = 1
+    while True:
+        try:
+            sps.sosfiltfilt(sos, np.zeros(n))
+            return n
+        except ValueError:
+            n += 1
+
+
+@pytest.mark.parametrize("fs, order, kwargs", [
+    (3.0, 2, {}), (3.0, 4, {}), (5.0, 4, {}), (1.5, 2, {}),
+    (3.0, 2, dict(lowcut_hz=None, highcut_hz=None, powerline_hz=1.0))])
+def test_signal_too_short_for_the_zero_phase_filter_names_signal(fs, order, kwargs):
+    """At very low rates a 2 s signal can be shorter than sosfiltfilt's padding: a
+    ValueError naming signal and the length needed (scipy's limit), not scipy's message."""
+    if kwargs.get("powerline_hz"):
+        b, a = sps.iirnotch(kwargs["powerline_hz"], 30.0, fs=fs)
+        sos = sps.tf2sos(b, a)
+    else:   # highcut 40 Hz is above the Nyquist frequency: high-pass only
+        sos = sps.butter(order, 0.5, btype="highpass", fs=fs, output="sos")
+    need = _scipy_min_length(sos)
+    x = np.random.default_rng(3).normal(size=need)
+    assert need - 1 >= int(np.ceil(2.0 * fs))   # long enough for the 2 s rule
+    with pytest.raises(ValueError, match=rf"\bsignal is too short.* at least {need} samples"):
+        ecg_clean(x[:-1], sampling_rate=fs, order=order, **kwargs)
+    y = ecg_clean(x, sampling_rate=fs, order=order, **kwargs)
+    np.testing.assert_allclose(y, sps.sosfiltfilt(sos, x - x.mean()), rtol=1e-12, atol=1e-12)
+
+
 def test_nan_raises_with_location_by_default():
     x = np.zeros(2000)
     x[1234] = np.nan

@@ -648,6 +648,47 @@ def test_bad_input_shorter_than_one_window(small):
         model.predict(x[:100], sampling_rate=500)
 
 
+def _sosfiltfilt_min_length(sos):
+    """Shortest input scipy's sosfiltfilt (default padlen) accepts, found by trying it."""
+    n = 1
+    while True:
+        try:
+            sps.sosfiltfilt(sos, np.zeros(n))
+            return n
+        except ValueError:
+            n += 1
+
+
+@pytest.mark.parametrize("params, fs", [(dict(filter_order=10), 90.0),
+                                        (dict(window_s=0.02), 500.0)])
+def test_bad_input_shorter_than_the_zero_phase_filter_padding(small, params, fs):
+    """An input that holds one window but is too short for sosfiltfilt's padding: a
+    ValueError naming the argument and scipy's limit (scipy's own message named neither);
+    causal windows (forward filter, no padding) accept it."""
+    x, leads = small
+    order = params.get("filter_order", 2)
+    need = _sosfiltfilt_min_length(
+        sps.butter(order, (0.5, 40.0), btype="bandpass", fs=fs, output="sos"))
+    model = SixLeadReconstructor(model="ridge", **params).fit(x, leads, sampling_rate=500)
+    short = x[:need - 1]
+    assert short.size >= int(np.ceil(model.window_samples_ * fs / model.working_rate_))
+    with pytest.raises(ValueError, match=rf"^source is too short.* at least {need} samples"):
+        model.predict(short, sampling_rate=fs)
+    with pytest.raises(ValueError, match=rf"^source\[1\] is too short.* at least {need}"):
+        model.predict([x, short], sampling_rate=fs)
+    assert model.predict(x[:need], sampling_rate=fs).shape == (need, 6)
+    with pytest.raises(ValueError, match=rf"^leads is too short.* at least {need} samples"):
+        model.filter_leads({k: v[:need - 1] for k, v in leads.items()}, sampling_rate=fs)
+    if fs == 500.0:   # in fit: a short recording of a population
+        with pytest.raises(ValueError, match=rf"^source\[1\] is too short.* at least {need}"):
+            SixLeadReconstructor(model="ridge", **params).fit(
+                [x, short], [leads, {k: v[:need - 1] for k, v in leads.items()}],
+                sampling_rate=fs)
+    causal = SixLeadReconstructor(model="ridge", window="causal", **params).fit(
+        x, leads, sampling_rate=500)
+    assert causal.predict(short, sampling_rate=fs).shape == (short.size, 6)
+
+
 def test_bad_input_missing_leads_and_shapes(small):
     x, leads = small
     model = SixLeadReconstructor(model="ridge")

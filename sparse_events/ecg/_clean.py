@@ -9,7 +9,7 @@ from scipy import signal as sps
 
 from .._validation import (as_float_array, check_int, check_option, check_sampling_rate,
                            check_scalar)
-from ._zero_phase import sosfiltfilt
+from ._zero_phase import odd_extension_length, sosfiltfilt
 
 __all__ = ["ecg_clean", "check_ecg_signal", "interpolate_gaps"]
 
@@ -193,13 +193,24 @@ def ecg_clean(signal, *, sampling_rate, lowcut_hz=0.5, highcut_hz=40.0, order=2,
                 f"{0.5 * fs:g} Hz of sampling_rate={fs:g}: no notch can be applied; pass "
                 "powerline_hz=None")
     sos = _bandpass_sos(fs, lowcut_hz, highcut_hz, order)
+    notch = None
+    if powerline_hz is not None:
+        notch = sps.tf2sos(*sps.iirnotch(powerline_hz, 30.0, fs=fs))
+    for sections, what in ((sos, f"band-pass (order={order})"), (notch, "power-line notch")):
+        # zero-phase filtering pads each end with odd_extension_length samples and
+        # needs more samples than that (scipy.signal.sosfiltfilt)
+        need = 0 if sections is None else odd_extension_length(sections) + 1
+        if x.size < need:
+            raise ValueError(
+                f"signal is too short for the zero-phase {what}: {x.size} samples "
+                f"({x.size / fs:.4g} s at {fs:g} Hz), but the filter needs at least {need} "
+                f"samples ({need / fs:.4g} s at this sampling_rate)")
     if sos is not None:
         # scipy's sosfiltfilt of x - mean(x), compiled for two sections (the difference
         # taken while padding)
         y = sosfiltfilt(sos, x, subtract=np.mean(x))
     else:
         y = x - np.mean(x)
-    if powerline_hz is not None:
-        b, a = sps.iirnotch(powerline_hz, 30.0, fs=fs)
-        y = sps.sosfiltfilt(sps.tf2sos(b, a), y)
+    if notch is not None:
+        y = sps.sosfiltfilt(notch, y)
     return np.ascontiguousarray(y, dtype=np.float64)

@@ -1010,6 +1010,7 @@ class SixLeadReconstructor(BaseEstimator):
         lengths = {k: v.size for k, v in present.items()}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"leads must all have the same length, got {lengths}")
+        front.check_filter_length(next(iter(lengths.values())), "leads")
         names = list(present)
         filtered = front.filter(np.column_stack([present[k] for k in names]))
         recorded = pd.DataFrame(filtered, columns=names)

@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.signal as sps
 
 from .._validation import as_float_array
+from ._zero_phase import odd_extension_length
 
 __all__ = [
     "FrontEnd",
@@ -222,6 +223,7 @@ class FrontEnd:
             self.up, self.down = _resampling_ratio(self.sampling_rate, self.working_rate)
         self.alignment = alignment
         self.window_samples = int(window_samples)
+        self.filter_order = int(filter_order)
         self.sos = self._design(band, filter_order)
 
     def _design(self, band, order):
@@ -241,17 +243,44 @@ class FrontEnd:
             return _butterworth_sos(order, high, "lowpass", self.sampling_rate)
         return None
 
-    def min_input_samples(self) -> int:
+    def min_window_samples(self) -> int:
         """Shortest input (samples at the input rate) that holds one full window."""
         return int(np.ceil(self.window_samples * self.sampling_rate / self.working_rate))
 
+    def min_filter_samples(self) -> int:
+        """Shortest input the band-pass accepts: zero-phase filtering pads each end with
+        ``odd_extension_length(sos)`` reflected samples and needs more samples than
+        that (``scipy.signal.sosfiltfilt``); the causal filter has no such limit."""
+        if self.sos is None or self.alignment == "causal":
+            return 1
+        return odd_extension_length(self.sos) + 1
+
+    def min_input_samples(self) -> int:
+        """Shortest input (samples at the input rate): one full window, and long
+        enough for the zero-phase band-pass."""
+        return max(self.min_window_samples(), self.min_filter_samples())
+
     def check_length(self, n_samples: int, label: str) -> None:
-        need = self.min_input_samples()
+        """``ValueError`` naming ``label`` if the input is shorter than :meth:`min_input_samples`."""
+        have = (f"{n_samples} samples ({n_samples / self.sampling_rate:.4g} s at "
+                f"{self.sampling_rate:g} Hz)")
+        need = self.min_window_samples()
         if n_samples < need:
             raise ValueError(
-                f"{label} is shorter than one window: {n_samples} samples "
-                f"({n_samples / self.sampling_rate:.4g} s at {self.sampling_rate:g} Hz), but the "
-                f"window needs {need} samples ({self.window_samples / self.working_rate:.4g} s)")
+                f"{label} is shorter than one window: {have}, but the window needs {need} "
+                f"samples ({self.window_samples / self.working_rate:.4g} s)")
+        self.check_filter_length(n_samples, label)
+
+    def check_filter_length(self, n_samples: int, label: str) -> None:
+        """``ValueError`` naming ``label`` when the input is too short for :meth:`filter`."""
+        need = self.min_filter_samples()
+        if n_samples < need:
+            raise ValueError(
+                f"{label} is too short for the zero-phase band-pass (filter_order="
+                f"{self.filter_order}): {n_samples} samples ({n_samples / self.sampling_rate:.4g}"
+                f" s at {self.sampling_rate:g} Hz), but filtering needs at least {need} samples "
+                f"({need / self.sampling_rate:.4g} s; more than its padding of {need - 1}); "
+                "pass a longer recording, a lower filter_order, band=None or window='causal'")
 
     def filter(self, x: np.ndarray) -> np.ndarray:
         """Band-pass along the first axis (zero phase, or causal for causal windows)."""
