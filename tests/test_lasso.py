@@ -68,3 +68,36 @@ def test_bad_parameters(rng):
         Lasso(solver="lars").fit(X, y)
     with pytest.raises(ValueError, match="max_iter must be >= 1"):
         Lasso(max_iter=0).fit(X, y)
+
+
+def _unsorted_csc(rng, n=60, p=25):
+    """A CSC matrix whose row indices are stored in descending order within each column."""
+    A = sp.random(n, p, density=0.3, random_state=int(rng.integers(1000)), format="csc")
+    data, indices = A.data.copy(), A.indices.copy()
+    for j in range(p):
+        s = slice(A.indptr[j], A.indptr[j + 1])
+        data[s], indices[s] = data[s][::-1], indices[s][::-1]
+    X = sp.csc_matrix((data, indices, A.indptr.copy()), shape=A.shape)
+    assert not X.has_sorted_indices
+    return X
+
+
+def test_unsorted_csc_is_not_reordered_in_place(rng):
+    """Lasso.fit and solvers.as_design sort a copy of an unsorted CSC matrix (they sorted
+    the caller's arrays in place); the fit equals scikit-learn's on the same matrix."""
+    from sparse_events.solvers import as_design
+    X = _unsorted_csc(rng)
+    y = X @ rng.standard_normal(X.shape[1]) + 0.1 * rng.standard_normal(X.shape[0])
+    data, indices, indptr = X.data.copy(), X.indices.copy(), X.indptr.copy()
+    ours = Lasso(alpha=0.01, tol=1e-13, max_iter=200_000).fit(X, y)
+    design = as_design(X)
+    for arr, ref in ((X.data, data), (X.indices, indices), (X.indptr, indptr)):
+        np.testing.assert_array_equal(arr, ref)
+    assert not X.has_sorted_indices
+    ref = SkLasso(alpha=0.01, tol=1e-14, max_iter=1_000_000).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
+    v = rng.standard_normal(X.shape[1])
+    np.testing.assert_allclose(design.matvec(v), X.toarray() @ v, atol=1e-12)
+    # a sorted float64 CSC matrix is used as it is (no copy)
+    S = X.sorted_indices()
+    assert np.shares_memory(as_design(S).X.data, S.data)

@@ -43,7 +43,10 @@ def _checked_sparse(X, name):
         raise ValueError(
             f"{name} must contain only finite values; found {bad.size} non-finite stored "
             f"value(s), the first ({kind}) at index ({row}, {col})")
-    X.sort_indices()
+    if not X.has_sorted_indices:
+        # a sorted copy: csc_matrix(X) shares the arrays of a float64 CSC X, and sorting
+        # in place would reorder the caller's matrix
+        X = X.sorted_indices()
     return X
 
 
