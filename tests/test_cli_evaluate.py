@@ -136,3 +136,28 @@ def test_directory_means_all_its_records(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["evaluate", str(tmp_path / "empty")]) == 2
     assert "no .hea" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("learning_period_s", ["0", "10"])
+def test_reference_annotator_scored_against_itself_is_perfect(capsys, learning_period_s):
+    # the test annotator holds rhythm '+' and noise '~' marks besides the beats: only its
+    # beat annotations are detections, as only beats are reference beats
+    import wfdb
+
+    from sparse_events.ecg import BEAT_SYMBOLS, evaluate, read_wfdb_record
+
+    assert main(["evaluate", *RECORDS, "--test-annotator", "atr", "--learning-period-s",
+                 learning_period_s, "--no-progress"]) == 0
+    rows = _table_rows(capsys.readouterr().out)
+    for path in RECORDS:
+        rec = read_wfdb_record(path)
+        assert set(rec.annotation_symbols) - BEAT_SYMBOLS  # non-beat marks are present
+        expected = evaluate(rec.scored_beat_samples, rec,
+                            learning_period_s=float(learning_period_s))
+        assert expected.fn == 0 and expected.fp == 0
+        ann = wfdb.rdann(path, "atr")
+        assert len(ann.sample) > rec.scored_beat_samples.size
+        cells = rows[rec.name]
+        assert [int(c) for c in cells[1:5]] == [expected.n_reference, expected.n_reference, 0, 0]
+        assert float(cells[5]) == 100.0 and float(cells[6]) == 100.0
+    assert [int(c) for c in rows["gross"][3:5]] == [0, 0]

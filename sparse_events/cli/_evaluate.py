@@ -38,7 +38,9 @@ def add_parser(sub):
                         "by 'sparse-events detect', instead of detecting")
     p.add_argument("--test-annotator", metavar="EXT", default=None,
                    help="read detections from the WFDB annotation file <record>.EXT (in --detections "
-                        "DIR if given, else next to the record)")
+                        "DIR if given, else next to the record); only its beat annotations "
+                        "(the symbols scored in the reference) are detections, rhythm, noise "
+                        "and other non-beat marks are ignored")
     p.add_argument("--learning-period-s", type=float, default=300.0,
                    help="initial period excluded from scoring in seconds (EC57: 300)")
     p.add_argument("--match-window-s", type=float, default=0.15,
@@ -84,6 +86,24 @@ def _read_detections_csv(path):
     return s.astype(np.int64)
 
 
+def _read_detections_wfdb(record_path, extension):
+    """Beat annotations of the WFDB annotation file ``<record_path>.<extension>``.
+
+    Only beat annotations (:data:`sparse_events.ecg.BEAT_SYMBOLS`, the set the scorer
+    uses for the reference) are detections: rhythm (``+``), noise (``~``), comment
+    (``"``), artifact (``|``) and other non-beat marks are dropped, so a reference
+    annotator scored against itself gives no false positive and no miss.
+    """
+    import wfdb
+
+    from ..ecg import BEAT_SYMBOLS
+
+    ann = wfdb.rdann(record_path, extension)
+    samples = np.asarray(ann.sample, dtype=np.int64)
+    symbols = np.asarray(ann.symbol, dtype=str)
+    return samples[np.isin(symbols, sorted(BEAT_SYMBOLS))]
+
+
 def evaluate_record(task, *, method, annotator, learning_period_s, match_window_s,
                     plot_dir=None):
     """Detect (or read) and score one record; returns ``(EC57Result, seconds)``."""
@@ -97,10 +117,7 @@ def evaluate_record(task, *, method, annotator, learning_period_s, match_window_
     elif source == "csv":
         det = _read_detections_csv(where)
     else:
-        import wfdb
-
-        ann = wfdb.rdann(where, extension)
-        det = np.asarray(ann.sample, dtype=np.int64)
+        det = _read_detections_wfdb(where, extension)
     elapsed = time.perf_counter() - t0
     res = evaluate(det, record, learning_period_s=learning_period_s,
                    match_window_s=match_window_s, record=spec.name)
