@@ -161,3 +161,18 @@ def test_reference_annotator_scored_against_itself_is_perfect(capsys, learning_p
         assert [int(c) for c in cells[1:5]] == [expected.n_reference, expected.n_reference, 0, 0]
         assert float(cells[5]) == 100.0 and float(cells[6]) == 100.0
     assert [int(c) for c in rows["gross"][3:5]] == [0, 0]
+
+
+@pytest.mark.parametrize("target", ["missing_dir/table.csv", "is_a_dir"])
+def test_bad_out_is_refused_before_any_work(tmp_path, capsys, monkeypatch, target):
+    from sparse_events.cli import _evaluate
+
+    (tmp_path / "is_a_dir").mkdir()
+    calls = []
+    monkeypatch.setattr(_evaluate, "batch", lambda *a, **k: calls.append(a) or [])
+    code = main(["evaluate", *RECORDS, "--method", "pantompkins", "--learning-period-s", "0",
+                 "--no-progress", "--out", str(tmp_path / target)])
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--out" in err[0], err
+    assert calls == [] and captured.out == ""

@@ -9,7 +9,8 @@ import numpy as np
 
 from ._detect import (add_parallel_arguments, batch, check_jobs, check_method, detect_peaks,
                       report_failures)
-from ._inputs import CSV_SUFFIXES, NUMPY_SUFFIXES, UserError, resolve_inputs
+from ._inputs import (CSV_SUFFIXES, NUMPY_SUFFIXES, UserError, check_output_file,
+                      resolve_inputs)
 
 
 def add_parser(sub):
@@ -186,6 +187,9 @@ def run(args) -> int:
             raise UserError(f"{spec.path}: reference annotation file {ref} not found "
                             "(see --annotator)")
         tasks.append((spec, _detections_source(spec, args.detections, args.test_annotator)))
+    # the output is checked after the inputs (an input error is reported first) and
+    # before the work (no detection or scoring lost to a bad output path)
+    check_output_file(args.out, "--out")
     if args.plot_dir is not None:
         Path(args.plot_dir).mkdir(parents=True, exist_ok=True)
     results = batch(evaluate_record, tasks, args, "evaluate", method=args.method,
