@@ -184,3 +184,98 @@ def test_progress_flag_forwards_to_sparse_chunk_bars(tmp_path, capsys):
     a = pd.read_csv(tmp_path / "a" / f"{name}.csv")
     b = pd.read_csv(tmp_path / "b" / f"{name}.csv")
     pd.testing.assert_frame_equal(a, b)
+
+
+def _files(directory):
+    """Every entry of ``directory`` (hidden temporary ones included), [] if it is absent."""
+    return sorted(p.name for p in Path(directory).iterdir()) if Path(directory).exists() else []
+
+
+def test_failed_hrv_record_leaves_no_outputs(tmp_path, capsys):
+    # a 2.2 s excerpt with fewer than 3 R peaks: --hrv fails for it, and none of its files
+    # (CSV, annotations) may be left in --out; the good record of the same run is complete
+    signal, fs = _record_signal(REC119)
+    short = signal[100:100 + int(2.2 * fs)]
+    assert _library_peaks(short, fs, "pantompkins").size < 3
+    np.save(tmp_path / "short.npy", short)
+    out = tmp_path / "out"
+    code = main(["detect", str(tmp_path / "short.npy"), REC119, "--sampling-rate", str(fs),
+                 "--out", str(out), "--method", "pantompkins", "--annotations", "--hrv",
+                 "--no-progress"])
+    assert code == 1
+    _one_error_line(capsys, "short", "HRV")
+    name = Path(REC119).name
+    assert _files(out) == sorted([f"{name}.csv", f"{name}.qrs", f"{name}_hrv.csv"])
+
+
+def test_failure_in_the_last_output_leaves_no_outputs(tmp_path, capsys, monkeypatch):
+    # the plot is made last: when it fails, the CSV, annotation and HRV files of the
+    # record are not left behind either
+    import sparse_events.plotting
+
+    def broken(*args, **kwargs):
+        raise ValueError("plot failed")
+
+    monkeypatch.setattr(sparse_events.plotting, "plot_detections", broken)
+    out = tmp_path / "out"
+    code = main(["detect", REC119, "--out", str(out), "--method", "pantompkins",
+                 "--annotations", "--hrv", "--plot", "--no-progress"])
+    assert code == 1
+    _one_error_line(capsys, "mitdb119_0_60s", "plot failed")
+    assert _files(out) == []
+
+
+def test_no_peak_with_annotations_leaves_no_outputs(tmp_path, capsys, monkeypatch):
+    from sparse_events.cli import _detect
+
+    monkeypatch.setattr(_detect, "detect_peaks", lambda *a, **k: np.zeros(0, np.int64))
+    out = tmp_path / "out"
+    assert main(["detect", REC119, "--out", str(out), "--annotations", "--no-progress"]) == 1
+    _one_error_line(capsys, "mitdb119_0_60s", "no R peak")
+    assert _files(out) == []
+    # without --annotations an empty peak table is a valid result
+    assert main(["detect", REC119, "--out", str(out), "--no-progress"]) == 0
+    assert _files(out) == ["mitdb119_0_60s.csv"]
+    assert pd.read_csv(out / "mitdb119_0_60s.csv").shape == (0, 2)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0"])
+def test_plot_seconds_checked_up_front(tmp_path, capsys, value):
+    out = tmp_path / "out"
+    code = main(["detect", REC119, "--out", str(out), "--method", "pantompkins", "--plot",
+                 "--plot-seconds", value, "--no-progress"])
+    assert code == 2
+    _one_error_line(capsys, "--plot-seconds")
+    assert _files(out) == []
+
+
+@pytest.mark.parametrize("stem", ["rec.v2", "my rec", "caf\u00e9+1"])
+def test_annotations_need_a_wfdb_record_name(tmp_path, capsys, stem):
+    signal, fs = _record_signal(REC119)
+    path = tmp_path / f"{stem}.npy"
+    np.save(path, signal)
+    out = tmp_path / "out"
+    code = main(["detect", str(path), "--sampling-rate", str(fs), "--out", str(out),
+                 "--method", "pantompkins", "--annotations", "--no-progress"])
+    assert code == 2
+    _one_error_line(capsys, repr(stem), "letters, digits, hyphens and underscores")
+    assert _files(out) == []
+    # without --annotations the name is fine, and the peaks are the library's
+    assert main(["detect", str(path), "--sampling-rate", str(fs), "--out", str(out),
+                 "--method", "pantompkins", "--no-progress"]) == 0
+    np.testing.assert_array_equal(pd.read_csv(out / f"{stem}.csv")["sample"],
+                                  _library_peaks(signal, fs, "pantompkins"))
+
+
+def test_hyphenated_name_writes_annotations(tmp_path):
+    import wfdb
+
+    signal, fs = _record_signal(REC119)
+    np.save(tmp_path / "rec-3_a.npy", signal)
+    out = tmp_path / "out"
+    assert main(["detect", str(tmp_path / "rec-3_a.npy"), "--sampling-rate", str(fs),
+                 "--out", str(out), "--method", "pantompkins", "--annotations",
+                 "--no-progress"]) == 0
+    assert _files(out) == ["rec-3_a.csv", "rec-3_a.qrs"]
+    np.testing.assert_array_equal(wfdb.rdann(str(out / "rec-3_a"), "qrs").sample,
+                                  _library_peaks(signal, fs, "pantompkins"))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ._inputs import UserError, read_signal, resolve_inputs
+from ._inputs import UserError, check_number, read_signal, resolve_inputs
 
 
 def check_method(method):
@@ -61,14 +63,17 @@ def add_parser(sub):
             "(sample index from the start of the record). On request also: a WFDB "
             "annotation file DIR/<record>.<ext> readable by wfdb.rdann(DIR/<record>, ext), "
             "an HRV summary DIR/<record>_hrv.csv (neurokit2 hrv_time and hrv_frequency), "
-            "and a plot DIR/<record>.png."),
+            "and a plot DIR/<record>.png. A record that fails (e.g. --hrv with fewer than "
+            "3 peaks) gets none of its files: they are written only once all succeeded."),
         epilog="Example: sparse-events detect data/mitdb/100 data/mitdb/101 --out peaks "
                "--annotations --hrv --jobs 2")
     add_common_input_arguments(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
     p.add_argument("--annotations", nargs="?", const="qrs", default=None, metavar="EXT",
                    help="also write a WFDB annotation file with this extension "
-                        "(default extension 'qrs'; symbol N for every peak)")
+                        "(default extension 'qrs'; symbol N for every peak); the record "
+                        "names (file names without extension) must then hold only letters, "
+                        "digits, hyphens and underscores, as WFDB requires")
     p.add_argument("--hrv", action="store_true",
                    help="also write an HRV summary per record (neurokit2)")
     p.add_argument("--plot", action="store_true",
@@ -95,39 +100,66 @@ def detect_record(spec, *, method, out_dir, annotations=None, hrv=False, plot=Fa
                   plot_seconds=10.0, chunk_progress=False):
     """Detect one record and write its outputs; returns a summary dict (batch worker).
 
+    All or nothing: everything that can fail (reading, detection, the HRV summary, the
+    annotation and plot files) is done first, into a private temporary directory inside
+    ``out_dir``; only then are the files moved to ``out_dir``.  A record that fails
+    leaves no output of this run behind (files of an earlier run are not touched).
+
     ``chunk_progress=True`` adds the sparse detector's per-chunk progress bars (the CLI
     asks for them with ``--progress`` when records are processed serially).
     """
+    import shutil
+    import tempfile
+
     import pandas as pd
 
     t0 = time.perf_counter()
     signal = read_signal(spec)
     peaks = detect_peaks(signal, spec.sampling_rate, method, chunk_progress=chunk_progress)
     elapsed = time.perf_counter() - t0
+    if annotations and peaks.size == 0:
+        raise ValueError(f"{spec.name}: no R peak found, and a WFDB annotation file "
+                         "(--annotations) needs at least one annotation; nothing written")
+    hrv_table = _hrv_table(peaks, spec) if hrv else None
     out = Path(out_dir)
-    written = []
-    csv = out / f"{spec.name}.csv"
-    pd.DataFrame({"sample": peaks, "time_s": peaks / spec.sampling_rate}).to_csv(csv, index=False)
-    written.append(csv.name)
-    if annotations:
-        import wfdb
+    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", suffix=".partial", dir=out))
+    written, moved = [], []
+    try:
+        csv = f"{spec.name}.csv"
+        pd.DataFrame({"sample": peaks, "time_s": peaks / spec.sampling_rate}).to_csv(
+            tmp / csv, index=False)
+        written.append(csv)
+        if annotations:
+            import wfdb
 
-        wfdb.wrann(spec.name, annotations, sample=peaks, symbol=["N"] * peaks.size,
-                   fs=spec.sampling_rate, write_dir=str(out))
-        written.append(f"{spec.name}.{annotations}")
-    if hrv:
-        written.append(_write_hrv(peaks, spec, out))
-    if plot:
-        from ..plotting import plot_detections
+            wfdb.wrann(spec.name, annotations, sample=peaks, symbol=["N"] * peaks.size,
+                       fs=spec.sampling_rate, write_dir=str(tmp))
+            written.append(f"{spec.name}.{annotations}")
+        if hrv:
+            written.append(f"{spec.name}_hrv.csv")
+            hrv_table.to_csv(tmp / written[-1], index=False)
+        if plot:
+            import matplotlib.pyplot as plt
 
-        stop = min(signal.size, max(1, int(round(plot_seconds * spec.sampling_rate))))
-        fig = plot_detections(signal, peaks, sampling_rate=spec.sampling_rate, stop=stop,
-                              title=f"{spec.name}: R peaks ({method})")
-        fig.savefig(out / f"{spec.name}.png", dpi=100)
-        import matplotlib.pyplot as plt
+            from ..plotting import plot_detections
 
-        plt.close(fig)
-        written.append(f"{spec.name}.png")
+            stop = min(signal.size, max(1, int(round(plot_seconds * spec.sampling_rate))))
+            fig = plot_detections(signal, peaks, sampling_rate=spec.sampling_rate, stop=stop,
+                                  title=f"{spec.name}: R peaks ({method})")
+            try:
+                fig.savefig(tmp / f"{spec.name}.png", dpi=100)
+            finally:
+                plt.close(fig)
+            written.append(f"{spec.name}.png")
+        for name in written:
+            os.replace(tmp / name, out / name)
+            moved.append(name)
+    except BaseException:
+        for name in moved:  # a move failed half-way: take back what this run wrote
+            (out / name).unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     rr = np.diff(peaks) / spec.sampling_rate
     return {"record": spec.name, "samples": signal.size, "fs": spec.sampling_rate,
             "peaks": int(peaks.size),
@@ -135,14 +167,16 @@ def detect_record(spec, *, method, out_dir, annotations=None, hrv=False, plot=Fa
             "seconds": elapsed, "files": written}
 
 
-def _write_hrv(peaks, spec, out):
+def _hrv_table(peaks, spec):
+    """HRV summary of one record (neurokit2 hrv_time, and hrv_frequency from 60 s of beats)."""
     import warnings
 
     import neurokit2 as nk
     import pandas as pd
 
     if peaks.size < 3:
-        raise ValueError(f"{spec.name}: {peaks.size} R peak(s) found, too few for HRV")
+        raise ValueError(f"{spec.name}: {peaks.size} R peak(s) found, too few for HRV "
+                         "(--hrv needs at least 3); nothing written")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         parts = [nk.hrv_time(peaks, sampling_rate=spec.sampling_rate)]
@@ -151,9 +185,21 @@ def _write_hrv(peaks, spec, out):
             parts.append(nk.hrv_frequency(peaks, sampling_rate=spec.sampling_rate))
     table = pd.concat(parts, axis=1)
     table.insert(0, "record", spec.name)
-    path = out / f"{spec.name}_hrv.csv"
-    table.to_csv(path, index=False)
-    return path.name
+    return table
+
+
+def check_annotation_names(specs):
+    """With ``--annotations`` every record name must be a valid WFDB record name.
+
+    ``wfdb.wrann`` accepts only letters, digits, hyphens and underscores in the record
+    name (the output file is ``<name>.<ext>``); a name such as ``rec.v2`` or ``my rec``
+    (from ``rec.v2.npy``, ``my rec.csv``) is refused up front, before any work.
+    """
+    for spec in specs:
+        if not spec.name or re.search(r"[^-\w]", spec.name):
+            raise UserError(f"{spec.path}: the record name {spec.name!r} cannot name a WFDB "
+                            "annotation file (--annotations): WFDB record names may only "
+                            "hold letters, digits, hyphens and underscores; rename the file")
 
 
 def check_jobs(jobs):
@@ -194,11 +240,12 @@ def report_failures(command, failed) -> int:
 def run(args) -> int:
     check_jobs(args.jobs)
     check_method(args.method)
-    if args.plot_seconds <= 0:
-        raise UserError(f"--plot-seconds must be positive, got {args.plot_seconds}")
+    check_number(args.plot_seconds, "--plot-seconds", low=0, low_inclusive=False)
     if args.annotations is not None and not args.annotations.isalnum():
         raise UserError(f"--annotations extension must be alphanumeric, got {args.annotations!r}")
     specs = resolve_inputs(args.paths, channel=args.channel, sampling_rate=args.sampling_rate)
+    if args.annotations is not None:
+        check_annotation_names(specs)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {args.out} exists and is not a directory")
