@@ -181,3 +181,67 @@ def test_spe_reader_matches_becquerel(tmp_path):
     (tmp_path / "cut.spc").write_bytes(raw[:3000])
     with pytest.raises(ValueError, match="unreadable"):
         read_spectrum(tmp_path / "cut.spc")
+
+
+# ORTEC binary .Spc (read by becquerel behind a length check of ours)
+SPC_REAL = (Path(__file__).resolve().parents[2] / "shared" / "data" / "gamma" / "spectra"
+            / "becquerel" / "Alcatraz14.Spc")
+
+
+def _synthetic_spc(counts, live=900.0, real=905.0, cal=(0.5, 0.375, 3e-7)):
+    """A 280-record ORTEC .Spc file laid out as becquerel's parser reads it: header
+    record, 20 descriptive records, the spectrum from record 22 (256 records of 32
+    uint32 counts), two records, then the calibration record."""
+    rec = [bytearray(128) for _ in range(280)]
+    header = [0] * 34
+    header[0] = header[1] = 1           # INFTYP, FILTYP
+    header[27] = header[28] = 280       # MAXRCS, LSTREC
+    header[30], header[31], header[32] = 22, 256, 8192  # SPCTRP, SPCRCN, SPCCHN
+    rec[0][:68] = struct.pack("<34H", *header)
+    acq = (b"SYNTH.SPC".ljust(16) + b"17-SEP-121".ljust(12) + b"13:41:07".ljust(10)
+           + f"{live:10.0f}".encode() + f"{real:10.0f}".encode() + bytes(34)
+           + b"17-SEP-121" + b"13:41:07" + b"17-SEP-121" + b"13:41:07")
+    rec[2][:] = acq
+    spectrum = np.zeros(8192, dtype="<u4")
+    spectrum[: len(counts)] = counts
+    for k in range(256):
+        rec[21 + k][:] = spectrum[32 * k: 32 * (k + 1)].tobytes()
+    rec[279][:12] = struct.pack("<3f", *cal)
+    return b"".join(bytes(r) for r in rec)
+
+
+@pytest.mark.parametrize("cut", [1, 64, 127, 128, 129, 5000, 35840 - 100])
+def test_truncated_spc_is_refused(tmp_path, cut):
+    # becquerel drops a partial last 128-byte record and read a file cut by 1-128
+    # bytes as the 279-record layout, shifted: garbage counts and no error
+    raw = _synthetic_spc(np.arange(8192) % 50)
+    assert len(raw) == 35840
+    bad = tmp_path / "cut.Spc"
+    bad.write_bytes(raw[:-cut])
+    with pytest.raises(ValueError, match=r"cut\.Spc.*truncated"):
+        read_spectrum(bad)
+
+
+@pytest.mark.skipif(not SPC_REAL.is_file(), reason="../shared gamma data not available")
+@pytest.mark.parametrize("cut", [1, 100, 128])
+def test_truncated_real_spc_is_refused(tmp_path, cut):
+    bad = tmp_path / "Alcatraz14_cut.Spc"
+    bad.write_bytes(SPC_REAL.read_bytes()[:-cut])
+    with pytest.raises(ValueError, match="truncated"):
+        read_spectrum(bad)
+
+
+@pytest.mark.slow
+def test_spc_full_file_read_by_becquerel(tmp_path):
+    """The length check lets complete files through (slow: imports becquerel)."""
+    counts = (np.arange(8192) * 7919) % 1000
+    good = tmp_path / "full.Spc"
+    good.write_bytes(_synthetic_spc(counts))
+    sp = read_spectrum(good)
+    np.testing.assert_array_equal(sp.counts, counts)
+    assert (sp.live_time_s, sp.real_time_s) == (900.0, 905.0)
+    # extra bytes after the declared records are not a truncation
+    good.write_bytes(_synthetic_spc(counts) + b"\0" * 5)
+    np.testing.assert_array_equal(read_spectrum(good).counts, counts)
+    if SPC_REAL.is_file():
+        assert read_spectrum(SPC_REAL).counts.size == 8192

@@ -179,7 +179,42 @@ def read_spe(path):
                             calibration=cal, path=path, start_time=start, reader="spe")
 
 
+_SPC_RECORD = 128  # an ORTEC .Spc file is a sequence of 128-byte records
+
+
+def _check_spc_length(path):
+    """Refuse an ORTEC ``.Spc`` file shorter than its header declares.
+
+    becquerel reads the file by 128-byte records and silently drops a partial
+    last record; a file cut by a few bytes then has one record less, which it
+    takes for the 279-record layout and reads shifted (garbage counts).  The
+    first record holds, as little-endian 16-bit words, ``LSTREC`` (word 29:
+    the number of the last record) and ``SPCTRP``/``SPCRCN`` (words 31 and 32:
+    first record and number of records of the spectrum, 1-based), which give
+    the length the file must have.  A first record whose word 1 (``INFTYP``)
+    is not 1 is not an ORTEC header: left to becquerel to refuse.
+    """
+    size = os.path.getsize(path)
+    if size < _SPC_RECORD:
+        raise ValueError(f"{path}: {size} bytes, shorter than the {_SPC_RECORD}-byte header "
+                         "record of an ORTEC .Spc file: truncated file")
+    with open(path, "rb") as fh:
+        head = fh.read(_SPC_RECORD)
+    words = np.frombuffer(head, dtype="<u2")
+    if words[0] != 1:
+        return
+    last_rec, spc_first, spc_n = int(words[28]), int(words[30]), int(words[31])
+    n_records = max(last_rec, spc_first - 1 + spc_n)
+    if size < n_records * _SPC_RECORD:
+        raise ValueError(
+            f"{path}: the ORTEC .Spc header declares {n_records} records of {_SPC_RECORD} "
+            f"bytes ({n_records * _SPC_RECORD} bytes) but the file has {size} bytes: "
+            "truncated file")
+
+
 def _read_becquerel(path):
+    if path.lower().endswith(".spc"):
+        _check_spc_length(path)
     try:
         import becquerel as bq  # heavy import (numba compilation): only when needed
     except ImportError as exc:  # pragma: no cover - becquerel is in the gamma extra
