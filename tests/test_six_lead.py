@@ -589,6 +589,22 @@ def test_explain_neurons_points_to_activating_training_windows(rng):
         ridge.explain_neurons()
 
 
+@pytest.mark.parametrize("n_components", [4, None])
+def test_explain_neurons_default_n_boundary_is_the_regressor_input_size(rng, n_components):
+    """Documented default of n_boundary: one boundary window per input feature of the
+    regressor (the principal directions with a projection, else the window samples)."""
+    fs = 100.0
+    x = smooth_source(500, fs, rng)
+    model = raw_model(model="gated", window_s=0.1, n_patterns=6, alpha=1e-3, random_state=0,
+                      n_components=n_components).fit(x, nonlinear_leads(x), sampling_rate=fs)
+    expected = model.window_samples_ if n_components is None else model.components_.shape[0]
+    assert expected == model.regressor_.n_features_in_ < model.train_recording_.size
+    expl = model.explain_neurons()
+    assert expl and all(len(item["boundary"]) == expected for item in expl)
+    doc = " ".join(type(model).explain_neurons.__doc__.replace("`", "").split())
+    assert "components_ with a projection" in doc and "else the window length" in doc
+
+
 def test_personalized_protocol_on_ludb_record():
     """LUDB record 1 (excerpt): fit on the first 7 s of V2, score the last 3 s."""
     df, fs = load_ludb_excerpt()

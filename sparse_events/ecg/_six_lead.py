@@ -1129,8 +1129,12 @@ class SixLeadReconstructor(BaseEstimator):
         Parameters
         ----------
         n_boundary : int, optional
-            Delimiting windows per neuron (default: the window length in
-            samples, enough points to pin down a hyperplane).
+            Delimiting windows per neuron (default: the number of input
+            features of the regressor, enough points to pin down a
+            hyperplane: the number of principal directions ``components_``
+            with a projection, ``n_components``, else the window length in
+            samples ``window_samples_``; at most the number of training
+            windows).
 
         Returns
         -------
