@@ -232,3 +232,86 @@ def test_deconvolve_output_directories_checked_before_solving(tmp_path, capsys, 
         assert main(argv) == 2
         err = _error_line(capsys)
         assert option in err and "does not exist" in err, err
+
+
+# ------------------------------------- CSV: delimiters and decimal commas
+def _comma(v):
+    return repr(float(v)).replace(".", ",")
+
+
+@pytest.mark.parametrize("sep", [";", "\t", " ", "  "])
+@pytest.mark.parametrize("header", [True, False])
+def test_decimal_commas_read_exactly(tmp_path, sep, header):
+    # a spreadsheet export with decimal commas: every value read back exactly, each column
+    # in its place (the reference is the array the file was written from)
+    from sparse_events.cli._inputs import read_signal, resolve_input
+
+    x, _ = _ecg_excerpt(2)
+    arr = np.column_stack([x, -2.5 * x[::-1], np.arange(x.size) / 7.0])
+    lines = ([sep.join(["MLII", "inv", "ramp"])] if header else []) + [
+        sep.join(_comma(v) for v in row) for row in arr]
+    path = _write_lines(tmp_path / "sig.csv", lines)
+    for ch in range(3):
+        spec = resolve_input(str(path), channel=ch, sampling_rate=360)
+        np.testing.assert_array_equal(read_signal(spec), arr[:, ch])
+    if header:
+        spec = resolve_input(str(path), channel="inv", sampling_rate=360)
+        np.testing.assert_array_equal(read_signal(spec), arr[:, 1])
+
+
+def test_semicolon_decimal_comma_detect_same_peaks_as_npy(tmp_path):
+    x, fs = _ecg_excerpt()
+    csv = _write_lines(tmp_path / "semi.csv", ["# export", "MLII;other",
+                                               *(f"{_comma(v)};{_comma(-v)}" for v in x)])
+    npy = tmp_path / "plain.npy"
+    np.save(npy, x)
+    out = tmp_path / "o"
+    for path in (csv, npy):
+        assert main(["detect", str(path), "--sampling-rate", str(fs), "--out", str(out),
+                     "--method", "pantompkins", "--no-progress"]) == 0
+    from sparse_events.ecg import ecg_peaks
+
+    expected = ecg_peaks(x, sampling_rate=fs, method="pantompkins")[1]["ECG_R_Peaks"]
+    assert len(expected) > 10
+    np.testing.assert_array_equal(pd.read_csv(out / "semi.csv")["sample"], expected)
+
+
+def test_semicolon_decimal_comma_deconvolve_same_events_as_npy(tmp_path, spikes):
+    y, h = spikes
+    y_csv = _write_lines(tmp_path / "y.csv", ["y;zero", *(f"{_comma(v)};0" for v in y)])
+    # one column: the header line (no delimiter) makes the comma a decimal comma
+    h_csv = _write_lines(tmp_path / "h.csv", ["h", *(_comma(v) for v in h)])
+    code, a = _deconvolve(tmp_path, y_csv, h_csv, name="a.csv")
+    assert code == 0
+    support, coef = _library_events(y, h)
+    t = _events(a)
+    np.testing.assert_array_equal(t["sample"], support)
+    np.testing.assert_allclose(t["amplitude"], coef[support], rtol=1e-6)
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_points_with_semicolon_or_tab_unchanged(tmp_path, sep):
+    from sparse_events.cli._inputs import read_signal, resolve_input
+
+    arr = np.column_stack([np.linspace(-1, 1, 9), np.arange(9.0)])
+    path = _write_lines(tmp_path / "p.csv", [sep.join(map(repr, r.tolist())) for r in arr])
+    for ch in range(2):
+        np.testing.assert_array_equal(
+            read_signal(resolve_input(str(path), channel=ch, sampling_rate=1)), arr[:, ch])
+
+
+@pytest.mark.parametrize("cell", ["1.234,5", "0.5"])
+def test_mixed_decimal_separators_are_an_error(tmp_path, capsys, cell):
+    lines = ["a;b", "0,25;1,5", "0,5;2,75", f"{cell};3", "1,0;4,0"]
+    path = _write_lines(tmp_path / "mixed.csv", lines)
+    code = main(["detect", str(path), "--sampling-rate", "100", "--out", str(tmp_path / "o"),
+                 "--no-progress"])
+    assert code != 0
+    err = _error_line(capsys)
+    assert "mixed.csv" in err and "line 4" in err and "decimal" in err, err
+    assert not (tmp_path / "o" / "mixed.csv").exists()
+    np.save(tmp_path / "h.npy", np.ones(2))
+    code, out = _deconvolve(tmp_path, path, tmp_path / "h.npy")
+    assert code == 2 and not out.exists()
+    err = _error_line(capsys)
+    assert "mixed.csv" in err and "line 4" in err and "decimal" in err, err

@@ -31,7 +31,10 @@ def add_parser(sub):
             "dictionary; a (1, L) or (L, 1) array is one kernel) or a CSV file with one "
             "kernel per column (a single row is one kernel too).  CSV files may start with "
             "'#' comment lines and blank lines, and end with either; a blank or comment "
-            "line between rows is an error (it would shift the sample indices).  Example: "
+            "line between rows is an error (it would shift the sample indices).  Columns "
+            "are comma, semicolon, tab or whitespace delimited; with the latter three a "
+            "comma in a cell is a decimal comma (a one-column file of decimal commas "
+            "needs a header line).  Example: "
             "sparse-events deconvolve y.csv --kernel h.csv --refractory-samples 30 "
             "--out events.csv"))
     p.add_argument("signal", metavar="SIGNAL", help="signal file (.csv, .txt, .tsv or .npy)")

@@ -28,7 +28,9 @@ def add_common_input_arguments(p):
                         "data/mitdb/101), directories (all their records), or .csv/.txt/.npy "
                         "signal files (need --sampling-rate; .npy: (n_samples,) or "
                         "(n_samples, n_channels); CSV: '#' comment and blank lines only "
-                        "before the header/first row, and at the end)")
+                        "before the header/first row, and at the end; comma, semicolon, "
+                        "tab or whitespace delimited, decimal commas with the latter "
+                        "three)")
     p.add_argument("--channel", default="0",
                    help="channel: index or name (WFDB signal name such as MLII, CSV header "
                         "name); default 0")

@@ -9,6 +9,14 @@ CSV files: one column per channel (or kernel), an optional header row; blank lin
 and ``#`` comment lines are allowed only before the header (or first data row) and
 also at the end of the file.  A blank or comment line between rows is an
 error naming its line, since skipping it would shift every later sample index.
+
+Delimiter: tab if the first row (header or data) has one, else semicolon if it has
+one, else comma, else whitespace.  With a semicolon, tab or whitespace delimiter a
+comma inside a cell is a decimal comma (``0,5;1,25`` is 0.5 and 1.25, as spreadsheets
+in such locales export); a decimal-comma file with a point in a cell (``1.234,5``,
+thousands separators or mixed separators) is an error naming the line.  A one-column
+file of decimal commas needs a header line (``ecg`` then ``0,5``): without one,
+``0,5`` is the two comma-separated integers 0 and 5.
 """
 
 from __future__ import annotations
@@ -158,12 +166,38 @@ def _check_rate(sampling_rate, what):
     return float(sampling_rate)
 
 
-def _is_number(text):
+def _is_number(text, decimal_comma=False):
+    """Whether a cell is a number (with ``decimal_comma``, ``0,5`` is one too)."""
+    if decimal_comma and "," in text:
+        if "." in text:  # '1.234,5': a thousands separator, refused
+            return False
+        text = text.replace(",", ".")
     try:
         float(text)
     except ValueError:
         return False
     return True
+
+
+def _delimiter(first):
+    """Column delimiter of a CSV file from its first row (header or data).
+
+    Tab if the row has one, else semicolon if it has one (a comma is then a decimal
+    comma: ``0,5;1,25``), else comma, unless the row is whitespace-separated numbers
+    with decimal commas (``0,5 1,25``: splitting it at the commas gives a cell that is
+    not a number), else whitespace (``None``).
+    """
+    if "\t" in first:
+        return "\t"
+    if ";" in first:
+        return ";"
+    if "," in first:
+        words = first.split()
+        if (len(words) > 1 and all(_is_number(w, decimal_comma=True) for w in words)
+                and not all(_is_number(c.strip().strip('"')) for c in first.split(","))):
+            return None
+        return ","
+    return None
 
 
 def _csv_layout(path, what=None):
@@ -214,19 +248,67 @@ def _csv_layout(path, what=None):
                                 "data they would shift the sample indices)")
     if not first:
         raise UserError(f"{label}: empty file, no samples")
-    delim = "\t" if "\t" in first else ("," if "," in first else (";" if ";" in first else None))
+    delim = _delimiter(first)
     cells = [c.strip().strip('"') for c in (first.split(delim) if delim else first.split())]
-    header = None if all(_is_number(c) for c in cells) else cells
+    header = None if all(_is_number(c, decimal_comma=delim != ",") for c in cells) else cells
     return delim, header, len(cells), skip
 
 
 def _read_csv(path, delim, has_header, skip):
-    """The table of a CSV file checked by :func:`_csv_layout` (cells as read by pandas)."""
+    """The table of a CSV file checked by :func:`_csv_layout` (cells as read by pandas).
+
+    When the delimiter is not a comma (semicolon, tab, whitespace), a comma inside a
+    cell is a decimal comma (``0,5;1,25`` is 0.5 and 1.25): such a file is read as text
+    and converted, and a cell holding a point as well (``1.234,5``: a thousands
+    separator, or mixed separators) is an error naming its line (the callers add the
+    file).
+    Non-numeric cells are left for the caller to report (NaN after conversion).
+    """
     import pandas as pd
 
-    return pd.read_csv(path, sep=delim if delim else r"\s+", comment="#", skiprows=skip,
-                       header=0 if has_header else None,
-                       engine="python" if delim is None else "c")
+    kwargs = dict(sep=delim if delim else r"\s+", comment="#", skiprows=skip,
+                  header=0 if has_header else None, engine="python" if delim is None else "c")
+    df = pd.read_csv(path, **kwargs)
+    if delim == ",":
+        return df
+
+    def commas(col):
+        return col.astype(str).str.contains(",", regex=False) & col.notna()
+
+    if not any(commas(df[c]).any() for c in df.columns if df[c].dtype == object):
+        return df
+    text = pd.read_csv(path, dtype=str, **kwargs)
+    has_point = np.column_stack([text[c].str.contains(".", regex=False).fillna(False)
+                                 for c in text.columns])
+    has_comma = np.column_stack([text[c].str.contains(",", regex=False).fillna(False)
+                                 for c in text.columns])
+    if has_point.any():
+        row, col = np.argwhere(has_point)[0]
+        crow, ccol = np.argwhere(has_comma)[0]
+        raise ValueError(
+            f"decimal commas are used (cell {text.iloc[crow, ccol]!r}) but the cell "
+            f"{text.iloc[row, col]!r} at data row {row + 1} (line "
+            f"{skip + int(has_header) + row + 1}), column {col} holds a point: use one "
+            "decimal separator and no thousands separator")
+    return text.apply(lambda c: _to_float(c.str.replace(",", ".", regex=False)))
+
+
+def _to_float(cells):
+    """Text cells as float64, correctly rounded (Python's float); NaN where not a number."""
+    import pandas as pd
+
+    values = cells.to_numpy(dtype=object)
+    try:
+        out = np.asarray(values, dtype=str).astype(np.float64)
+        out[pd.isna(cells).to_numpy()] = np.nan
+    except ValueError:
+        out = np.full(values.size, np.nan)
+        for k, v in enumerate(values):
+            try:
+                out[k] = float(v)
+            except (TypeError, ValueError):
+                pass
+    return pd.Series(out, index=cells.index)
 
 
 def resolve_input(path, *, channel=0, sampling_rate=None) -> InputSpec:
