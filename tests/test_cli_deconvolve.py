@@ -130,3 +130,85 @@ def test_bad_input_one_line(files, tmp_path, capsys, args, fragment):
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and fragment in err[0], err
+
+
+def _events_at_onsets(n, kernels, onsets, amplitudes):
+    """The signal of events starting at known signal samples (negative: before the signal),
+    built with numpy.convolve in signal coordinates, independently of the operators."""
+    kernels = np.atleast_2d(kernels)
+    pad = kernels.shape[1]
+    y = np.zeros(n)
+    for p, t, a in zip(*np.broadcast_arrays(np.arange(len(onsets)) % kernels.shape[0],
+                                            onsets, amplitudes)):
+        z = np.zeros(n + pad)
+        z[pad + t] = a
+        y += np.convolve(z, kernels[p])[pad:pad + n]
+    return y
+
+
+@pytest.mark.parametrize("mode", ["causal", "full", "same", "valid"])
+def test_sample_is_the_event_onset_in_every_mode(tmp_path, mode):
+    h = np.array([1.0, 3, 5, 7, 9, 7, 5, 3, 1])
+    n, fs = 300, 100.0
+    onsets = [60, 100, 231]
+    if mode in ("same", "valid"):  # an event starting before the signal, its tail seen
+        onsets = [-(len(h) - 1) // 2] + onsets
+    amplitudes = np.linspace(1.0, 2.0, len(onsets))
+    y = _events_at_onsets(n, h, onsets, amplitudes)
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "h.npy", h)
+    out = tmp_path / "ev.csv"
+    assert main(["deconvolve", str(tmp_path / "y.npy"), "--kernel", str(tmp_path / "h.npy"),
+                 "--out", str(out), "--sampling-rate", str(fs), "--alpha-ratio", "0.001",
+                 "--tol", "1e-10", "--mode", mode]) == 0
+    t = pd.read_csv(out)
+    big = t.loc[t["amplitude"].abs() > 0.5].sort_values("sample")
+    np.testing.assert_array_equal(big["sample"], onsets)
+    # amplitudes of the events seen whole (an event cut by the start is less identifiable)
+    whole = np.asarray(onsets) >= 0
+    np.testing.assert_allclose(big["amplitude"].to_numpy()[whole], amplitudes[whole],
+                               rtol=0.02)
+    np.testing.assert_allclose(t["time_s"], t["sample"] / fs)
+
+
+@pytest.mark.parametrize("mode", ["causal", "same", "valid"])
+def test_dictionary_sample_is_the_event_onset(tmp_path, mode):
+    kernels = np.stack([np.hanning(12), np.sin(np.linspace(0, 2 * np.pi, 12))])
+    onsets, amplitudes = [40, 150, 300, 420], [1.0, 1.5, 0.8, 1.2]
+    y = _events_at_onsets(500, kernels, onsets, amplitudes)
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "k.npy", kernels)
+    out = tmp_path / "ev.csv"
+    assert main(["deconvolve", str(tmp_path / "y.npy"), "--kernel", str(tmp_path / "k.npy"),
+                 "--out", str(out), "--alpha-ratio", "0.001", "--tol", "1e-10",
+                 "--mode", mode]) == 0
+    t = pd.read_csv(out)
+    big = t.loc[t["amplitude"].abs() > 0.4].sort_values("sample")
+    np.testing.assert_array_equal(big["sample"], onsets)
+    np.testing.assert_array_equal(big["kernel"], [0, 1, 0, 1])
+
+
+def test_plot_draws_events_at_their_onsets(tmp_path, monkeypatch):
+    import sparse_events.plotting
+
+    drawn = []
+    real = sparse_events.plotting.plot_deconvolution
+
+    def spy(signal, coef, *args, **kwargs):
+        drawn.append(np.asarray(coef))
+        return real(signal, coef, *args, **kwargs)
+
+    monkeypatch.setattr(sparse_events.plotting, "plot_deconvolution", spy)
+    h = np.array([1.0, 3, 5, 7, 9, 7, 5, 3, 1])
+    onsets = [60, 100, 231]
+    y = _events_at_onsets(300, h, onsets, [1.0, 1.5, 2.0])
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "h.npy", h)
+    for mode in ("causal", "same"):
+        assert main(["deconvolve", str(tmp_path / "y.npy"), "--kernel", str(tmp_path / "h.npy"),
+                     "--out", str(tmp_path / "ev.csv"), "--alpha-ratio", "0.001", "--tol",
+                     "1e-10", "--mode", mode, "--plot", str(tmp_path / f"{mode}.png")]) == 0
+        t = pd.read_csv(tmp_path / "ev.csv")
+        coef = drawn[-1]
+        np.testing.assert_array_equal(np.flatnonzero(coef), t["sample"])
+        np.testing.assert_array_equal(np.flatnonzero(np.abs(coef) > 0.5), onsets)

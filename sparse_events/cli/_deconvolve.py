@@ -1,4 +1,14 @@
-"""``sparse-events deconvolve``: cross-products LASSO of a signal file with a kernel file."""
+"""``sparse-events deconvolve``: cross-products LASSO of a signal file with a kernel file.
+
+The ``sample`` column of the output is the onset of each event in the input signal,
+whatever ``--mode``: the sample of SIGNAL where the event's kernel starts.  With the
+operator's geometry (:func:`sparse_events.operators.mode_geometry`), coefficient ``j``
+of the solution holds the kernel from signal sample ``j - shift``, with ``shift`` 0 for
+``causal`` and ``full``, ``(L - 1) // 2`` for ``same`` and ``L - 1`` for ``valid``
+(``L`` the kernel length); so ``sample = j - shift`` (and ``time_s = sample /
+sampling_rate``).  In ``same`` and ``valid`` modes an event that starts before the
+signal, only its tail being observed, has a negative ``sample``.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +33,11 @@ def add_parser(sub):
             "--refractory-samples/--refractory-s it is the plain LASSO. Writes one row per "
             "event (non-zero coefficient) to OUT as CSV: sample, time_s (with "
             "--sampling-rate), kernel (for several kernels), amplitude "
-            "(and amplitude_debiased with --debias)."),
+            "(and amplitude_debiased with --debias). 'sample' is the onset of the event "
+            "in SIGNAL (the sample where its kernel starts) in every --mode: the "
+            "coefficient index minus (L-1)//2 for --mode same and minus L-1 for --mode "
+            "valid (L the kernel length), the index itself for causal and full; it is "
+            "negative for an event starting before the signal (same, valid)."),
         epilog=(
             "File formats: SIGNAL is a .npy array (1-D, or 2-D (n_samples, n_channels)) or a "
             "CSV/TXT file with one column per channel (header row optional); pick a column "
@@ -63,7 +77,8 @@ def add_parser(sub):
                    choices=("rectangular", "triangular", "hann"),
                    help="shape of the refractory window (default rectangular)")
     p.add_argument("--mode", default="causal", choices=("causal", "full", "same", "valid"),
-                   help="convolution mode (default causal: y[n] = sum_k h[k] s[n-k])")
+                   help="convolution mode (default causal: y[n] = sum_k h[k] s[n-k]); "
+                        "the output 'sample' is the event onset in SIGNAL in every mode")
     p.add_argument("--positive", action="store_true", help="non-negative events only")
     p.add_argument("--debias", action="store_true",
                    help="also write least-squares amplitudes refitted on the recovered support")
@@ -71,7 +86,8 @@ def add_parser(sub):
     p.add_argument("--max-reweights", type=int, default=100,
                    help="maximum outer iterations (default 100)")
     p.add_argument("--plot", metavar="PNG", default=None,
-                   help="save a plot of signal, reconstruction and events")
+                   help="save a plot of signal, reconstruction and events (drawn at their "
+                        "onset samples; events starting before the signal are not drawn)")
     p.set_defaults(func=run)
     return p
 
@@ -105,6 +121,7 @@ def _load(args):
 
 def run(args) -> int:
     from ..models import alpha_max, cross_products_deconvolve, make_operator, refractory_window
+    from ..operators import mode_geometry
 
     check_number(args.sampling_rate, "--sampling-rate", low=0, low_inclusive=False,
                  allow_none=True)
@@ -153,9 +170,12 @@ def run(args) -> int:
     rows = rows[order]
     import pandas as pd
 
-    table = {"sample": rows[:, 1]}
+    # coefficient j holds the kernel from signal sample j - shift (the operator's geometry)
+    _, shift = mode_geometry(args.mode, coef.shape[-1], kernel.shape[-1])
+    onset = rows[:, 1] - shift
+    table = {"sample": onset}
     if args.sampling_rate is not None:
-        table["time_s"] = rows[:, 1] / args.sampling_rate
+        table["time_s"] = onset / args.sampling_rate
     if kernel.ndim == 2:
         table["kernel"] = rows[:, 0]
     table["amplitude"] = coef[rows[:, 0], rows[:, 1]]
@@ -170,9 +190,12 @@ def run(args) -> int:
     if args.plot:
         from ..plotting import plot_deconvolution
 
-        H = make_operator(kernel, y.size, args.mode)
+        H = make_operator(kernel, coef.shape[-1], args.mode)
         rec = H.matvec(np.ravel(res.coef))
-        fig = plot_deconvolution(y, res.coef, rec, sampling_rate=args.sampling_rate,
+        at_onset = np.zeros_like(coef)  # events drawn at their onset, as in the CSV
+        at_onset[:, :coef.shape[-1] - shift] = coef[:, shift:]
+        at_onset = at_onset if kernel.ndim == 2 else at_onset[0]
+        fig = plot_deconvolution(y, at_onset, rec, sampling_rate=args.sampling_rate,
                                  title=f"deconvolution of {Path(args.signal).name}")
         fig.savefig(args.plot, dpi=100)
         print(f"plot saved to {args.plot}")
