@@ -168,6 +168,71 @@ def test_spe_calibration(tmp_path):
     np.testing.assert_allclose(sp.energy_edges_kev, 1.5 + 2.5 * x + 1e-3 * x ** 2)
 
 
+def _spe_cut_after(marker, extra=0):
+    raw = SPE.read_bytes()
+    return raw[: raw.index(marker) + extra]
+
+
+@pytest.mark.parametrize("cut", [
+    _spe_cut_after(b"$MCA_CAL:"),                       # ends with $ENER_FIT: (cal lost)
+    _spe_cut_after(b"$ENER_FIT:"),                      # ends with $PRESETS:
+    _spe_cut_after(b"$PRESETS:"),                       # ends with $ROI:
+    _spe_cut_after(b"$MCA_CAL:", 9),                    # "$MCA_CAL:" without its CR-LF
+    _spe_cut_after(b"$MCA_CAL:", 11),                   # header without values
+    _spe_cut_after(b"$MCA_CAL:", 14),                   # count, no coefficient line
+    _spe_cut_after(b"$MCA_CAL:", 30),                   # inside the coefficient line
+    _spe_cut_after(b"$SHAPE_CAL:", -1),                 # CR of the CR-LF, LF lost
+    _spe_cut_after(b"$SHAPE_CAL:", 13),                 # $SHAPE_CAL: header without values
+    _spe_cut_after(b"$SHAPE_CAL:", 25),                 # inside the last line
+])
+def test_spe_truncated_after_data_is_refused(tmp_path, cut):
+    # the counts are complete, the trailing sections (calibration) are cut: these read
+    # without error, with calibration None or a wrong one
+    bad = tmp_path / "cut.spe"
+    bad.write_bytes(cut)
+    with pytest.raises(ValueError, match=r"cut\.spe.*(truncated|no values)"):
+        read_spe(bad)
+
+
+def test_spe_calibration_with_missing_coefficients(tmp_path):
+    text = SPE.read_bytes()
+    zeros = b"$MCA_CAL:\r\n3\r\n0.000000E+000 0.000000E+000 0.000000E+000\r\n"
+    assert zeros in text
+    bad = tmp_path / "bad.spe"
+    # a gain cut to 2 of its 3 coefficients (then a complete file): wrong energies before
+    bad.write_bytes(text.replace(zeros, b"$MCA_CAL:\r\n3\r\n1.5E+000 2.5E+000\r\n"))
+    with pytest.raises(ValueError, match=r"MCA_CAL.*3 coefficients.*holds 2"):
+        read_spe(bad)
+    bad.write_bytes(text.replace(zeros, b"$MCA_CAL:\r\n3\r\n"))
+    with pytest.raises(ValueError, match=r"MCA_CAL.*3 coefficients.*holds 0"):
+        read_spe(bad)
+    bad.write_bytes(text.replace(zeros, b"$MCA_CAL:\r\n"))
+    with pytest.raises(ValueError, match=r"MCA_CAL.*no values"):
+        read_spe(bad)
+    bad.write_bytes(text.replace(b"$MEAS_TIM:\r\n296 300\r\n", b"$MEAS_TIM:\r\n"))
+    with pytest.raises(ValueError, match=r"MEAS_TIM.*no values"):
+        read_spe(bad)
+
+
+def test_spe_complete_files_without_trailing_sections(tmp_path):
+    """Files that end at a section boundary after which nothing is missing still read."""
+    full = read_spe(SPE)
+    ref = _spe_counts_independently(SPE)
+    ok = tmp_path / "ok.spe"
+    # no section after $DATA (the layout of many non-ORTEC writers): no calibration
+    ok.write_bytes(_spe_cut_after(b"$ROI:"))
+    sp = read_spe(ok)
+    np.testing.assert_array_equal(sp.counts, ref)
+    assert sp.calibration is None and (sp.live_time_s, sp.real_time_s) == (296.0, 300.0)
+    # LF line ends, calibrated, ending with $MCA_CAL:
+    text = _spe_cut_after(b"$SHAPE_CAL:").replace(b"\r\n", b"\n").replace(
+        b"0.000000E+000 0.000000E+000 0.000000E+000", b"1.5E+000 2.5E+000 1.0E-003")
+    ok.write_bytes(text)
+    sp = read_spe(ok)
+    np.testing.assert_array_equal(sp.counts, full.counts)
+    np.testing.assert_array_equal(sp.calibration, [1.5, 2.5, 1e-3])
+
+
 @pytest.mark.slow
 def test_spe_reader_matches_becquerel(tmp_path):
     """Cross-check against becquerel (slow: becquerel compiles numba code on import)."""

@@ -73,6 +73,38 @@ def _last_section(text):
     return name
 
 
+# sections an ORTEC program writes after $DATA:, in this order; the first three are
+# always followed by $MCA_CAL:, so a file ending with one of them lost its calibration
+_SPE_BEFORE_MCA_CAL = ("ROI", "PRESETS", "ENER_FIT")
+
+
+def _check_spe_ending(text, sec, path):
+    """Refuse an SPE text that ends inside a section (a truncated file).
+
+    The file ends inside a section when its last line has no line terminator
+    (its last characters may be cut) or a CR-LF file ends with a lone CR,
+    when its last section has no values, or
+    when it ends with one of the ORTEC sections written before ``$MCA_CAL:``
+    and has no ``$MCA_CAL:``.  A complete file without these trailing sections
+    (e.g. ending with ``$DATA:``) is accepted.
+    """
+    last = _last_section(text)
+    lines = text.splitlines()
+    if not text.endswith(("\n", "\r")):
+        raise ValueError(f"{path}: ${last}: the file ends inside the line {lines[-1]!r} "
+                         "(no line terminator): truncated file")
+    if text.endswith("\r") and "\r\n" in text:
+        raise ValueError(f"{path}: the file ends between the CR and LF of its last line "
+                         "terminator: truncated file")
+    if not any(sec[last]):
+        raise ValueError(f"{path}: the file ends with the section header ${last}: and "
+                         "no values: truncated file")
+    if last in _SPE_BEFORE_MCA_CAL and "MCA_CAL" not in sec:
+        raise ValueError(f"{path}: the file ends with the section ${last}:, which ORTEC "
+                         "files follow with $MCA_CAL: (energy calibration), and has no "
+                         "$MCA_CAL: truncated file")
+
+
 def _spe_sections(text, path):
     sections = {}
     current = None
@@ -103,7 +135,7 @@ def read_spe(path):
     ``$DATA`` section raise ``ValueError`` naming the file.
     """
     path = os.fspath(path)
-    with open(path, encoding="latin-1") as fh:
+    with open(path, encoding="latin-1", newline="") as fh:  # keep CR-LF: see _check_spe_ending
         text = fh.read()
     if not text.strip():
         raise ValueError(f"{path}: empty file")
@@ -113,10 +145,7 @@ def read_spe(path):
     data = [x for x in sec["DATA"] if x]
     if not data:
         raise ValueError(f"{path}: $DATA: section is empty (truncated file)")
-    if _last_section(text) == "DATA" and not text.endswith(("\n", "\r")):
-        # the file stops inside the last count: its digits may be cut
-        raise ValueError(f"{path}: $DATA: the file ends inside the last count line "
-                         f"{data[-1]!r} (no line terminator): truncated file")
+    _check_spe_ending(text, sec, path)
     try:
         first, last = (int(v) for v in data[0].split())
     except ValueError:
@@ -141,8 +170,12 @@ def read_spe(path):
     if np.any(counts < 0):
         raise ValueError(f"{path}: $DATA: negative count at channel "
                          f"{first + int(np.flatnonzero(counts < 0)[0])}")
+    for name in ("MEAS_TIM", "DATE_MEA", "MCA_CAL"):
+        if name in sec and not any(sec[name]):
+            raise ValueError(f"{path}: section ${name}: has no values (truncated or "
+                             "corrupted file)")
     live = real = None
-    if "MEAS_TIM" in sec and sec["MEAS_TIM"]:
+    if "MEAS_TIM" in sec:
         try:
             live, real = (float(v) for v in sec["MEAS_TIM"][0].split()[:2])
         except ValueError:
@@ -158,20 +191,27 @@ def read_spe(path):
         except ValueError:
             start = None
     cal = None
-    if len(sec.get("MCA_CAL", [])) >= 2:
+    if "MCA_CAL" in sec:
+        cal_lines = [x for x in sec["MCA_CAL"] if x]
         try:
-            n_coef = int(sec["MCA_CAL"][0].split()[0])
+            n_coef = int(cal_lines[0].split()[0])
         except (ValueError, IndexError):
             raise ValueError(f"{path}: $MCA_CAL: first line must be the number of "
-                             f"coefficients, got {sec['MCA_CAL'][0]!r}") from None
+                             f"coefficients, got {cal_lines[0]!r}") from None
+        if n_coef < 1:
+            raise ValueError(f"{path}: $MCA_CAL: the number of coefficients must be >= 1, "
+                             f"got {n_coef}")
         coefs = []
-        for tok in sec["MCA_CAL"][1].split():
+        for tok in (cal_lines[1].split() if len(cal_lines) > 1 else []):
             try:
                 coefs.append(float(tok))
             except ValueError:
                 break  # unit label, e.g. "keV"
+        if len(coefs) < n_coef:
+            raise ValueError(f"{path}: $MCA_CAL: declares {n_coef} coefficients but holds "
+                             f"{len(coefs)} (truncated or corrupted file)")
         coefs = np.array(coefs[:n_coef])
-        if coefs.size and np.any(coefs[1:] != 0):
+        if np.any(coefs[1:] != 0):
             cal = coefs
     if first != 0:
         counts = np.concatenate([np.zeros(first, dtype=np.int64), counts])
