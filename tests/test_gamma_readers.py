@@ -55,6 +55,22 @@ def test_wavedump_hpge_content():
     assert cfg["0"]["ENABLE_INPUT"] == "YES"
 
 
+def test_wavedump_config_skips_off_blocks(tmp_path):
+    # WaveDump skips the lines between @OFF and @ON (they were kept, overriding settings)
+    cfg = tmp_path / "WaveDumpConfig.txt"
+    cfg.write_text(
+        "# Lines between commands @OFF and @ON will be skipped.\n"
+        "@OFF\nDigitizer 751\n@ON\n"
+        "[COMMON]\nRECORD_LENGTH 1024\n"
+        "@OFF\nRECORD_LENGTH 16384\n[7]\nENABLE_INPUT YES\n@ON\n"
+        "POST_TRIGGER 50\n[0]\nENABLE_INPUT YES  # comment\n"
+        "@OFF   # the rest of the file is disabled\nDC_OFFSET 10\n[1]\nENABLE_INPUT YES\n")
+    assert read_wavedump_config(cfg) == {
+        "COMMON": {"RECORD_LENGTH": "1024", "POST_TRIGGER": "50"},
+        "0": {"ENABLE_INPUT": "YES"}}
+    assert "Digitizer" not in read_wavedump_config(DATA / "hpge_dt5720_WaveDumpConfig.txt")["COMMON"]
+
+
 @pytest.mark.parametrize("cut", [1, 10, 23, 24, 100, 20024 + 5, 2 * 20024 + 30000])
 def test_truncated_wavedump_is_refused(tmp_path, cut):
     raw = HPGE.read_bytes()

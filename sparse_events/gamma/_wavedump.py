@@ -184,8 +184,9 @@ def read_wavedump_config(path):
 
     Lines starting with ``#`` are comments; ``[COMMON]`` and ``[<channel>]``
     open sections; keys before the first section go to ``"COMMON"``.  Values
-    are kept as strings (``RECORD_LENGTH`` -> ``"10000"``); the
-    ``@ON``/``@OFF`` markers are ignored.
+    are kept as strings (``RECORD_LENGTH`` -> ``"10000"``).  As in WaveDump,
+    the lines from an ``@OFF`` line to the next ``@ON`` line are skipped
+    (disabled settings); other ``@`` lines are ignored.
     """
     out = {"COMMON": {}}
     section = "COMMON"
@@ -194,9 +195,17 @@ def read_wavedump_config(path):
         text = fh.read()
     if "\x00" in text:
         raise ValueError(f"{path}: not a WaveDump configuration file (binary content)")
+    off = False
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
-        if not line or line.startswith("@"):
+        if line.startswith("@"):
+            marker = line.split()[0]
+            if marker == "@OFF":
+                off = True
+            elif marker == "@ON":
+                off = False
+            continue
+        if not line or off:
             continue
         if line.startswith("[") and line.endswith("]"):
             section = line[1:-1].strip()
