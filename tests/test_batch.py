@@ -53,6 +53,13 @@ def test_dask_local_cluster_equals_serial():
             distributed.Client(cluster) as client:
         res = run_batch(_deconvolve_seed, seeds, client=client, progress=False)
         bad = run_batch(_fails_on_three, [3, 1], client=client, progress=False)
+        # a task whose workers die (the scheduler gives up after 4 deaths by default;
+        # the other tasks of a dying worker are re-run elsewhere): that item's error
+        # (the KilledWorker was raised by run_batch, losing every result)
+        died = run_batch(_dies_on, [1, 2, 3, 4, 5, 6], client=client, progress=False)
+    assert [r.ok for r in died] == [True, True, True, False, True, True]
+    assert "KilledWorker" in died[3].error
+    assert [r.value for r in died if r.ok] == [2, 4, 6, 10, 12]
     assert [r.item for r in res] == seeds
     for a, b in zip(serial, res):
         np.testing.assert_array_equal(a.value, b.value)
@@ -71,6 +78,51 @@ def test_every_backend_equals_serial(backend):
     assert [r.ok for r in bad] == [True, False, True]
     assert bad[1].error == "ValueError: record 3 is unreadable"
     assert [bad[0].value, bad[2].value] == [2, 4]
+
+
+def _dies_on(item, culprits=(4,)):
+    if item in culprits:
+        os._exit(3)  # a worker that dies: segfault / out-of-memory kill stand-in
+    if item == "exit":
+        raise SystemExit("record called sys.exit")
+    return item * 2
+
+
+@pytest.mark.parametrize("backend, culprits", [("loky", (4,)),  # restarts take ~1 s
+                                               ("multiprocessing", (4, 9))])
+def test_worker_death_is_isolated(backend, culprits):
+    # a dying worker lost every result (loky: TerminatedWorkerError) or hung forever
+    # (multiprocessing); now only the culprits carry an error
+    items = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    res = run_batch(_dies_on, items, jobs=2, backend=backend, progress=False,
+                    culprits=culprits)
+    assert [r.item for r in res] == items
+    assert [r.ok for r in res] == [it not in culprits for it in items]
+    assert [r.value for r in res if r.ok] == [2 * it for it in items if it not in culprits]
+    assert all(r.error.startswith("WorkerDied") for r in res if not r.ok)
+    # the pool works normally afterwards
+    again = run_batch(_dies_on, [1, 2, 3], jobs=2, backend=backend, progress=False)
+    assert [r.value for r in again] == [2, 4, 6]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_system_exit_is_the_items_error(jobs):
+    # serially, SystemExit escaped run_batch and lost the other results
+    res = run_batch(_dies_on, [1, "exit", 3], jobs=jobs, progress=False)
+    assert [r.ok for r in res] == [True, False, True]
+    assert res[1].error == "SystemExit: record called sys.exit"
+    assert [res[0].value, res[2].value] == [2, 6]
+
+
+def _interrupts(item):
+    if item == 2:
+        raise KeyboardInterrupt
+    return item
+
+
+def test_keyboard_interrupt_propagates():
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(_interrupts, [1, 2, 3], progress=False)
 
 
 def _worker_pid(_):

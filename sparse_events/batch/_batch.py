@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,11 @@ class BatchItem:
 
 
 class _Guarded:
-    """Picklable wrapper turning exceptions into :class:`BatchItem` errors."""
+    """Picklable wrapper turning exceptions into :class:`BatchItem` errors.
+
+    Every exception of the item becomes its error, ``SystemExit`` (a record
+    calling ``sys.exit``) included; only ``KeyboardInterrupt`` propagates.
+    """
 
     def __init__(self, func, kwargs):
         self.func = func
@@ -46,9 +51,26 @@ class _Guarded:
     def __call__(self, item):
         try:
             return BatchItem(item, self.func(item, **self.kwargs))
-        except Exception as exc:  # one bad record must not lose the others
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # one bad record must not lose the others
             return BatchItem(item, None, f"{type(exc).__name__}: {exc}",
                              traceback.format_exc())
+
+
+class _Indexed:
+    """``(index, item) -> (index, BatchItem)``: results matched to their input."""
+
+    def __init__(self, guarded):
+        self.guarded = guarded
+
+    def __call__(self, index, item):
+        return index, self.guarded(item)
+
+
+def _worker_died(item, exc):
+    return BatchItem(item, None, f"WorkerDied: the worker process running this item "
+                                 f"exited or was killed ({type(exc).__name__}: {exc})")
 
 
 def run_batch(func, items, *, jobs=1, client=None, progress=None, desc=None,
@@ -73,8 +95,9 @@ def run_batch(func, items, *, jobs=1, client=None, progress=None, desc=None,
     desc : str, optional
         Progress-bar label.
     backend : {"loky", "multiprocessing", "threading"}
-        joblib backend for ``jobs != 1``.  With ``"multiprocessing"`` the
-        progress bar advances only when every item is done.
+        How ``jobs != 1`` runs: joblib's ``"loky"`` (reused worker processes)
+        or ``"threading"`` backend, or ``"multiprocessing"``: a new
+        :class:`concurrent.futures.ProcessPoolExecutor` at every call.
     **kwargs
         Passed to ``func``.
 
@@ -83,6 +106,11 @@ def run_batch(func, items, *, jobs=1, client=None, progress=None, desc=None,
     list of BatchItem
         One per item, in the order of ``items``; a failing item has ``error``
         set and does not affect the others.  Results equal the serial run's.
+        Every exception raised by an item, ``SystemExit`` included, becomes
+        its error; ``KeyboardInterrupt`` propagates.  An item whose worker
+        process dies (crash, ``os._exit``, killed for memory) gets the error
+        ``"WorkerDied: ..."`` (with Dask: the ``KilledWorker`` error once the
+        scheduler gives up on it) and the other items keep their results.
 
     Notes
     -----
@@ -93,6 +121,11 @@ def run_batch(func, items, *, jobs=1, client=None, progress=None, desc=None,
     (and whatever it imports) in each of them, typically seconds, against
     about 10 ms per later call of a few quick items.  ``"multiprocessing"``
     starts a new pool at every call.
+
+    When a worker process dies, the items without a result are re-run one per
+    worker call (serially) until the one that kills its worker is found and
+    marked, then the rest run in parallel again; the ``"threading"`` backend
+    cannot survive a dying process (threads share it).
     """
     try:
         items = list(items)
@@ -108,29 +141,89 @@ def run_batch(func, items, *, jobs=1, client=None, progress=None, desc=None,
         raise ValueError(f"jobs must be a positive integer or -1, got {jobs}")
     if jobs == 1 or len(items) <= 1:
         return [guarded(it) for it in progress_bar(items, desc=desc, progress=progress)]
-    from joblib import Parallel, delayed
-
-    bar = progress_bar(total=len(items), desc=desc, progress=progress)
-    out = []
-    with bar:
-        # results stream back in input order as they complete, except from the
-        # multiprocessing backend, which joblib only lets return a list
-        return_as = "list" if backend == "multiprocessing" else "generator"
-        parallel = Parallel(n_jobs=jobs, backend=backend, return_as=return_as)
-        for res in parallel(delayed(guarded)(it) for it in items):
-            out.append(res)
-            bar.update(1)
+    out = [None] * len(items)
+    todo = list(range(len(items)))
+    with progress_bar(total=len(items), desc=desc, progress=progress) as bar:
+        while todo:
+            # all remaining items in parallel; a worker death stops the round
+            # with the results so far
+            broken = _parallel_round(guarded, items, todo, jobs, backend, out, bar)
+            todo = [i for i in todo if out[i] is None]
+            if broken is None or not todo:
+                break
+            # isolate the culprit: the items without a result, one per worker
+            # call, until one kills its worker; then back to parallel
+            todo = _isolate(guarded, items, todo, jobs, backend, out, bar)
     return out
 
 
+def _parallel_round(guarded, items, todo, jobs, backend, out, bar):
+    """Run ``items[todo]`` in parallel into ``out``; the worker-death exception or None."""
+    from joblib import cpu_count
+
+    if backend == "multiprocessing":
+        n_workers = cpu_count() if jobs == -1 else jobs
+        with ProcessPoolExecutor(max_workers=min(n_workers, len(todo))) as ex:
+            futures = {ex.submit(guarded, items[i]): i for i in todo}
+            broken = None
+            for fut in as_completed(futures):
+                try:
+                    out[futures[fut]] = fut.result()
+                    bar.update(1)
+                except BrokenExecutor as exc:
+                    broken = exc
+            return broken
+    from joblib import Parallel, delayed
+
+    task = _Indexed(guarded)
+    parallel = Parallel(n_jobs=jobs, backend=backend, return_as="generator_unordered")
+    try:
+        for i, res in parallel(delayed(task)(i, items[i]) for i in todo):
+            out[i] = res
+            bar.update(1)
+    except BrokenExecutor as exc:
+        return exc
+    return None
+
+
+def _isolate(guarded, items, todo, jobs, backend, out, bar):
+    """Run ``items[todo]`` one per worker call until one kills its worker (marked
+    with the error); the indices still to run."""
+    from joblib import Parallel, delayed
+
+    pool = ProcessPoolExecutor(max_workers=1) if backend == "multiprocessing" else None
+    try:
+        for k, i in enumerate(todo):
+            try:
+                if pool is not None:
+                    res = pool.submit(guarded, items[i]).result()
+                else:
+                    res = Parallel(n_jobs=jobs, backend=backend)([delayed(guarded)(items[i])])[0]
+            except BrokenExecutor as exc:
+                out[i] = _worker_died(items[i], exc)
+                bar.update(1)
+                return todo[k + 1:]
+            out[i] = res
+            bar.update(1)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    return []
+
+
 def _run_dask(client, guarded, items, progress, desc):
-    from dask.distributed import as_completed
+    from dask.distributed import as_completed as dask_as_completed
 
     futures = client.map(guarded, items, pure=False)
     index = {f.key: i for i, f in enumerate(futures)}
     out = [None] * len(items)
     with progress_bar(total=len(items), desc=desc, progress=progress) as bar:
-        for fut in as_completed(futures):
-            out[index[fut.key]] = fut.result()
+        for fut in dask_as_completed(futures):
+            i = index[fut.key]
+            try:
+                out[i] = fut.result()
+            except Exception as exc:  # e.g. KilledWorker: the item's workers died
+                out[i] = BatchItem(items[i], None, f"{type(exc).__name__}: {exc}",
+                                   traceback.format_exc())
             bar.update(1)
     return out
