@@ -143,6 +143,14 @@ def test_worker_processes_are_reused_across_calls(jobs):
     assert len(pids) <= n_workers
 
 
+@pytest.mark.parametrize("items", ["/data/mitdb/101", b"/data/mitdb/101", bytearray(b"ab")])
+def test_string_items_are_refused(items):
+    # a bare path was iterated character by character (15 one-letter "records")
+    with pytest.raises(TypeError, match=r"items must be a list.*\[path\]"):
+        run_batch(_fails_on_three, items, progress=False)
+    assert [r.item for r in run_batch(_fails_on_three, [items], progress=False)] == [items]
+
+
 def test_bad_jobs():
     with pytest.raises(ValueError, match="jobs"):
         run_batch(_fails_on_three, [1], jobs=0)

@@ -82,7 +82,8 @@ def run_batch(func, items, *, jobs=1, client=None, progress=None, desc=None,
     func : callable
         A picklable (module-level) function of one item.
     items : iterable
-        Inputs, e.g. WFDB record paths.
+        Inputs, e.g. a list of WFDB record paths (a bare ``str``/``bytes`` is
+        refused: ``[path]`` for one record).
     jobs : int
         Local worker processes (joblib); 1 runs serially in this process, -1
         uses every core.  Ignored when ``client`` is given.
@@ -127,6 +128,9 @@ def run_batch(func, items, *, jobs=1, client=None, progress=None, desc=None,
     marked, then the rest run in parallel again; the ``"threading"`` backend
     cannot survive a dying process (threads share it).
     """
+    if isinstance(items, (str, bytes, bytearray)):
+        raise TypeError(f"items must be a list (or other iterable) of inputs, got a "
+                        f"{type(items).__name__} ({items[:40]!r}); pass [path] for one item")
     try:
         items = list(items)
     except TypeError:
