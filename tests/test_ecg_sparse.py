@@ -341,6 +341,38 @@ def test_flat_and_saturated_segments_give_no_beats(ecgsyn_60s):
     assert res.fn == 0
 
 
+@pytest.mark.parametrize("name", ["mitdb_119_0-3min.npz", "mitdb_203_11-14min.npz"])
+@pytest.mark.parametrize("noise_fraction", [0.02, 0.04, 0.06])
+def test_noise_only_stretch_gives_no_beats(name, noise_fraction):
+    """A minute of noise without beats (electrode off, asystole) inserted into a real
+    record: at most a few detections in it (search-back once, not over and over), and the
+    annotated beats outside it scored about as on the unmodified record.  The noise is white,
+    with a standard deviation of 2-6 % of the record's QRS peak-to-peak amplitude (the
+    search-back alone had filled such a stretch with 59-106 false beats)."""
+    x, ann, sym = _mitdb(name)
+    h = int(0.05 * FS)
+    beats = ann[(ann >= h) & (ann < x.size - h)]
+    amplitude = np.median([np.ptp(x[k - h:k + h + 1]) for k in beats])
+    g0, g1 = 60 * FS, 120 * FS
+    y = x.copy()
+    rng = np.random.default_rng(1)
+    y[g0:g1] = np.median(x) + noise_fraction * amplitude * rng.standard_normal(g1 - g0)
+
+    def score_outside(peaks):
+        keep = (ann < g0 - FS) | (ann >= g1 + FS)
+        out = peaks[(peaks < g0 - FS) | (peaks >= g1 + FS)]
+        return evaluate(out, ann[keep], reference_symbols=sym[keep], sampling_rate=FS,
+                        learning_period_s=0)
+
+    peaks = np.asarray(ecg_peaks(y, sampling_rate=FS, method="sparse")[1]["ECG_R_Peaks"])
+    reference = np.asarray(ecg_peaks(x, sampling_rate=FS, method="sparse")[1]["ECG_R_Peaks"])
+    assert np.count_nonzero((peaks >= g0) & (peaks < g1)) <= 5
+    # outside it, the annotated beats are found as on the unmodified record, give or take
+    # one beat (the stretch changes the learned dictionary and the local amplitude)
+    got, ref = score_outside(peaks), score_outside(reference)
+    assert got.fn <= ref.fn + 1 and got.fp <= ref.fp + 1
+
+
 def test_progress_bar_over_chunks_does_not_change_result(ecgsyn_60s, capsys):
     x, _ = ecgsyn_60s
     quiet = detect_r_peaks_sparse(x, sampling_rate=FS, chunk_s=20, progress=False)
@@ -405,9 +437,14 @@ def _decide_reference(cand, fs, params, levels=False):
     def is_twave(i):
         return last >= 0 and pos[i] - pos[last] < twin and slope[i] < 0.5 * slope[last]
 
-    def accept(i):
-        nonlocal last
+    # chained search-back: a search-back beat right after another one (no beat above the
+    # threshold in between) must fit its atom with fit >= 0.85
+    chained = False
+
+    def accept(i, searchback=False):
+        nonlocal last, chained
         accepted[i] = True
+        chained = searchback
         qrs_levels.append(score[i])
         if last >= 0:
             rr.append(pos[i] - pos[last])
@@ -424,10 +461,11 @@ def _decide_reference(cand, fs, params, levels=False):
             best = -1
             for j in range(last + 1, i):
                 if (dom[j] and pos[j] - pos[last] >= refr and score[j] > th and not is_twave(j)
+                        and (not chained or cand.fit[j] >= 0.85)
                         and (best < 0 or score[j] > score[best])):
                     best = j
             if best >= 0:
-                accept(best)
+                accept(best, searchback=True)
                 i = best + 1
                 continue
         if last >= 0 and pos[i] - pos[last] < refr:
