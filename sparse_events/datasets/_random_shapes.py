@@ -54,7 +54,9 @@ def make_random_spike_train(n_samples=10_000, *, kernel_length=12, spacing=100, 
     jitter : int
         Offsets are uniform on ``{1, ..., jitter}`` (``jitter < spacing``).
     snr_db : float
-        Input SNR in dB.
+        Input SNR in dB; ``np.inf`` gives a noise-free signal (``noise_std``
+        0).  ``-inf``, NaN and values so low that the noise standard
+        deviation overflows float64 (below about -3000 dB) raise ValueError.
     snr_reference : {"absolute", "relative"}
         ``"absolute"``: noise variance ``10^(-snr_db / 10)`` as in the paper;
         ``"relative"``: noise variance ``mean(clean^2) * 10^(-snr_db / 10)``.
@@ -70,6 +72,8 @@ def make_random_spike_train(n_samples=10_000, *, kernel_length=12, spacing=100, 
     spacing = check_int(spacing, "spacing", low=2)
     jitter = check_int(jitter, "jitter", low=1, high=spacing - 1)
     snr_db = check_scalar(snr_db, "snr_db", allow_inf=True)
+    if snr_db == -np.inf:
+        raise ValueError("snr_db must be a finite number of dB or +inf (no noise), got -inf")
     check_option(snr_reference, "snr_reference", ("absolute", "relative"))
     rng = check_random_state(random_state)
     if kernel is None:
@@ -86,9 +90,22 @@ def make_random_spike_train(n_samples=10_000, *, kernel_length=12, spacing=100, 
     clean = np.convolve(coef, kernel)[:n_samples]
     if np.isinf(snr_db):
         std = 0.0
-    elif snr_reference == "absolute":
-        std = float(np.sqrt(10.0 ** (-snr_db / 10.0)))
     else:
-        std = float(np.sqrt(np.mean(clean ** 2) * 10.0 ** (-snr_db / 10.0)))
-    signal = clean + std * rng.standard_normal(n_samples)
+        try:
+            ratio = 10.0 ** (-snr_db / 10.0)  # noise / reference power
+        except OverflowError:
+            ratio = np.inf
+        with np.errstate(over="ignore"):
+            if snr_reference == "absolute":
+                std = float(np.sqrt(ratio))
+            else:
+                std = float(np.sqrt(np.mean(clean ** 2) * ratio))
+        if not np.isfinite(std):
+            raise ValueError(f"snr_db={snr_db} dB: the noise standard deviation overflows "
+                             f"float64 (snr_reference={snr_reference!r}); use a higher snr_db")
+    with np.errstate(over="ignore"):
+        signal = clean + std * rng.standard_normal(n_samples)
+    if not np.all(np.isfinite(signal)):
+        raise ValueError(f"snr_db={snr_db} dB: the noisy signal overflows float64 (noise "
+                         f"standard deviation {std:.3g}); use a higher snr_db")
     return SpikeTrain(signal=signal, clean=clean, coef=coef, kernel=kernel, noise_std=std)
