@@ -315,3 +315,21 @@ def test_mixed_decimal_separators_are_an_error(tmp_path, capsys, cell):
     assert code == 2 and not out.exists()
     err = _error_line(capsys)
     assert "mixed.csv" in err and "line 4" in err and "decimal" in err, err
+
+
+@pytest.mark.parametrize("header, delim, names", [
+    ('"t;s",ecg', ",", ["t;s", "ecg"]),
+    ('"a\tb",ecg', ",", ["a\tb", "ecg"]),
+    ('"t,s";"e;cg"', ";", ["t,s", "e;cg"]),
+])
+def test_delimiter_outside_quotes(tmp_path, header, delim, names):
+    # a delimiter inside a quoted header cell does not choose the delimiter
+    from sparse_events.cli._inputs import read_array_file
+
+    arr = np.column_stack([np.arange(4) / 250.0, np.linspace(-1.0, 0.5, 4)])
+    cell = repr if delim == "," else _comma
+    path = _write_lines(tmp_path / "q.csv",
+                        [header] + [delim.join(map(cell, r)) for r in arr.tolist()])
+    got, hdr = read_array_file(path, "signal")
+    assert hdr == names
+    np.testing.assert_array_equal(got, arr)

@@ -10,9 +10,9 @@ and ``#`` comment lines are allowed only before the header (or first data row) a
 also at the end of the file.  A blank or comment line between rows is an
 error naming its line, since skipping it would shift every later sample index.
 
-Delimiter: tab if the first row (header or data) has one, else semicolon if it has
-one, else comma, else whitespace.  With a semicolon, tab or whitespace delimiter a
-comma inside a cell is a decimal comma (``0,5;1,25`` is 0.5 and 1.25, as spreadsheets
+Delimiter: tab if the first row (header or data) has one outside double quotes, else
+semicolon if it has one, else comma, else whitespace (``"t;s",ecg`` is comma-separated).
+With a semicolon, tab or whitespace delimiter a comma inside a cell is a decimal comma (``0,5;1,25`` is 0.5 and 1.25, as spreadsheets
 in such locales export); a decimal-comma file with a point in a cell (``1.234,5``,
 thousands separators or mixed separators) is an error naming the line.  A one-column
 file of decimal commas needs a header line (``ecg`` then ``0,5``): without one,
@@ -21,7 +21,9 @@ file of decimal commas needs a header line (``ecg`` then ``0,5``): without one,
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,22 +184,30 @@ def _is_number(text, decimal_comma=False):
 def _delimiter(first):
     """Column delimiter of a CSV file from its first row (header or data).
 
-    Tab if the row has one, else semicolon if it has one (a comma is then a decimal
-    comma: ``0,5;1,25``), else comma, unless the row is whitespace-separated numbers
-    with decimal commas (``0,5 1,25``: splitting it at the commas gives a cell that is
-    not a number), else whitespace (``None``).
+    Tab if the row has one outside double quotes, else semicolon if it has one (a comma
+    is then a decimal comma: ``0,5;1,25``), else comma, unless the row is
+    whitespace-separated numbers with decimal commas (``0,5 1,25``: splitting it at the
+    commas gives a cell that is not a number), else whitespace (``None``).
     """
-    if "\t" in first:
+    bare = re.sub(r'"[^"]*"', '""', first)  # quoted cells may hold any delimiter
+    if "\t" in bare:
         return "\t"
-    if ";" in first:
+    if ";" in bare:
         return ";"
-    if "," in first:
+    if "," in bare:
         words = first.split()
         if (len(words) > 1 and all(_is_number(w, decimal_comma=True) for w in words)
                 and not all(_is_number(c.strip().strip('"')) for c in first.split(","))):
             return None
         return ","
     return None
+
+
+def _split_row(row, delim):
+    """Cells of one row as pandas splits it (double quotes respected)."""
+    if delim is None:
+        return next(csv.reader([row.strip()], delimiter=" ", skipinitialspace=True))
+    return [c.strip() for c in next(csv.reader([row], delimiter=delim))]
 
 
 def _csv_layout(path, what=None):
@@ -249,7 +259,7 @@ def _csv_layout(path, what=None):
     if not first:
         raise UserError(f"{label}: empty file, no samples")
     delim = _delimiter(first)
-    cells = [c.strip().strip('"') for c in (first.split(delim) if delim else first.split())]
+    cells = _split_row(first, delim)
     header = None if all(_is_number(c, decimal_comma=delim != ",") for c in cells) else cells
     return delim, header, len(cells), skip
 
