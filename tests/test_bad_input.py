@@ -323,6 +323,8 @@ for _name, _cls, _params in [
         # a flag is True/False, never read by truthiness ("False" is truthy)
         + [(f"fit_intercept-{v!r}", {"fit_intercept": v}, TypeError, "fit_intercept")
            for v in ("False", None, 0)]
+        + ([(f"warm_start-{v!r}", {"warm_start": v}, TypeError, "warm_start")
+            for v in ("False", None, 0)] if _cls is models.Lasso else [])
         + ([("n_patterns-zero", {"n_patterns": 0}, ValueError, "n_patterns"),
             ("gates-nan", {"gates": np.full((7, 3), np.nan)}, ValueError, "gates"),
             ("gates-wrong-rows", {"gates": np.ones((3, 3))}, ValueError, "gates"),

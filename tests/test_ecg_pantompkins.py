@@ -162,3 +162,23 @@ def test_detections_do_not_depend_on_amplitude_scale(scale):
 def test_bad_input(signal, fs, match):
     with pytest.raises(ValueError, match=match):
         find_peaks_pantompkins(signal, sampling_rate=fs)
+
+
+@pytest.mark.parametrize("fs, order, band_hz", [(360.0, 200, (5.0, 15.0)), (4.0, 2, (0.2, 1.0))])
+def test_transform_shorter_than_the_filter_padding_names_signal(fs, order, band_hz):
+    """A signal shorter than sosfiltfilt's padding: a ValueError naming signal and the
+    length scipy needs (found by trying scipy), not scipy's padlen message; one sample
+    more and the band-pass stage is scipy's sosfiltfilt."""
+    sos = sps.butter(order, list(band_hz), btype="bandpass", fs=fs, output="sos")
+    need = 1
+    while True:
+        try:
+            sps.sosfiltfilt(sos, np.zeros(need))
+            break
+        except ValueError:
+            need += 1
+    x = np.random.default_rng(0).standard_normal(need)
+    with pytest.raises(ValueError, match=rf"\bsignal is too short.* at least {need} samples"):
+        pantompkins_transform(x[:-1], sampling_rate=fs, order=order, band_hz=band_hz)
+    stages = pantompkins_transform(x, sampling_rate=fs, order=order, band_hz=band_hz)
+    np.testing.assert_array_equal(stages.bandpassed, sps.sosfiltfilt(sos, x - x.mean()))

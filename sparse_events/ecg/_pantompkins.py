@@ -61,6 +61,7 @@ from scipy.ndimage import uniform_filter1d
 
 from .._validation import check_int, check_scalar
 from ._clean import check_ecg_signal
+from ._zero_phase import odd_extension_length
 
 __all__ = ["pantompkins_transform", "find_peaks_pantompkins", "PanTompkinsStages"]
 
@@ -143,6 +144,14 @@ def pantompkins_transform(signal, *, sampling_rate, band_hz=(5.0, 15.0),
                            low_inclusive=False)
     order = check_int(order, "order", low=1)
     sos = sps.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+    # zero-phase filtering pads each end with odd_extension_length samples and needs more
+    # samples than that (scipy.signal.sosfiltfilt)
+    need = odd_extension_length(sos) + 1
+    if x.size < need:
+        raise ValueError(
+            f"signal is too short for the zero-phase band-pass (order={order}): {x.size} "
+            f"samples ({x.size / fs:.4g} s at {fs:g} Hz), but the filter needs at least "
+            f"{need} samples ({need / fs:.4g} s at this sampling_rate)")
     bp = sps.sosfiltfilt(sos, x - np.mean(x))
     der = five_point_derivative(bp, fs)
     sq = der * der

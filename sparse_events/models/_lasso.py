@@ -73,6 +73,7 @@ class Lasso(RegressorMixin, BaseEstimator):
         check_option(self.solver, "solver", ("auto", "cd", "fista"))
         check_bool(self.positive, "positive")
         check_bool(self.fit_intercept, "fit_intercept")
+        check_bool(self.warm_start, "warm_start")
         X, y = validate_data(self, X, y, accept_sparse="csc", dtype=np.float64,
                              y_numeric=True, multi_output=True)
         n_samples, n_features = X.shape
