@@ -317,6 +317,26 @@ def test_mixed_decimal_separators_are_an_error(tmp_path, capsys, cell):
     assert "mixed.csv" in err and "line 4" in err and "decimal" in err, err
 
 
+@pytest.mark.parametrize("sep", ["\t", ";"])
+@pytest.mark.parametrize("decimal", [".", ","])
+def test_text_column_with_comma_does_not_change_the_numbers(tmp_path, sep, decimal):
+    # a note column holding 'N, V' is text: it must not make the file a decimal-comma
+    # file (point decimals then failed) nor stop decimal commas of the numeric columns
+    from sparse_events.cli._inputs import read_signal, resolve_input
+
+    arr = np.column_stack([np.arange(6) / 250.0, np.linspace(-1.5, 2.25, 6)])
+    notes = ["ok", "N, V", "", "a.b", "1,5 mV", "x"]
+    cell = repr if decimal == "." else _comma
+    lines = [sep.join(["time", "ecg", "note"])] + [
+        sep.join([cell(a), cell(b), n]) for (a, b), n in zip(arr.tolist(), notes)]
+    path = _write_lines(tmp_path / "notes.tsv", lines)
+    for ch in range(2):
+        np.testing.assert_array_equal(
+            read_signal(resolve_input(str(path), channel=ch, sampling_rate=250)), arr[:, ch])
+    with pytest.raises(ValueError, match=r"column 2 .* data row 1 \(line 2\)"):
+        read_signal(resolve_input(str(path), channel=2, sampling_rate=250))
+
+
 @pytest.mark.parametrize("header, delim, names", [
     ('"t;s",ecg', ",", ["t;s", "ecg"]),
     ('"a\tb",ecg', ",", ["a\tb", "ecg"]),
@@ -333,3 +353,42 @@ def test_delimiter_outside_quotes(tmp_path, header, delim, names):
     got, hdr = read_array_file(path, "signal")
     assert hdr == names
     np.testing.assert_array_equal(got, arr)
+
+
+@pytest.mark.parametrize("sep", ["\t", ";", " "])
+@pytest.mark.parametrize("cells, line", [(["0", "1,000", "2,500", "-12,250"], 3),
+                                         (["0", "1", "1,234,567", "0,5"], 4)])
+def test_thousands_like_commas_are_refused(tmp_path, capsys, sep, cells, line):
+    # '1,000' is 1.0 with a decimal comma and 1000 with a thousands separator: when no
+    # cell shows which, the file is refused with its line (it read silently as 1.0);
+    # a cell with two commas is never a decimal-comma number
+    path = _write_lines(tmp_path / "k.csv", ["a" + sep + "b"] + [
+        f"{k}{sep}{c}" for k, c in enumerate(cells)])
+    code = main(["detect", str(path), "--sampling-rate", "100", "--channel", "1",
+                 "--out", str(tmp_path / "o"), "--no-progress"])
+    assert code != 0
+    err = _error_line(capsys)
+    assert "k.csv" in err and f"line {line}" in err and repr(cells[line - 2]) in err, err
+
+
+def test_three_decimal_commas_read_when_a_cell_shows_they_are_decimal(tmp_path):
+    from sparse_events.cli._inputs import read_array_file
+
+    arr = np.array([[1.25, 1.0], [0.875, -2.5], [-1.125, 12.5]])
+    path = _write_lines(tmp_path / "d.csv", ["a;b", "1,250;1,000", "0,875;-2,500",
+                                             "-1,125;12,500"])
+    got, _ = read_array_file(path, "signal")
+    np.testing.assert_array_equal(got, arr)
+
+
+def test_missing_decimal_comma_cell_names_its_line_without_warnings(tmp_path):
+    # a missing cell in a decimal-comma file: no pandas FutureWarning, the line is named
+    import warnings
+
+    from sparse_events.cli._inputs import UserError, read_array_file
+
+    path = _write_lines(tmp_path / "m.csv", ["a;b", "0,5;1,5", "1e-3;"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserError, match=r"m\.csv: 1 non-numeric .* \(line 3\), column 1"):
+            read_array_file(path, "signal")

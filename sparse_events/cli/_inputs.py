@@ -12,11 +12,18 @@ error naming its line, since skipping it would shift every later sample index.
 
 Delimiter: tab if the first row (header or data) has one outside double quotes, else
 semicolon if it has one, else comma, else whitespace (``"t;s",ecg`` is comma-separated).
-With a semicolon, tab or whitespace delimiter a comma inside a cell is a decimal comma (``0,5;1,25`` is 0.5 and 1.25, as spreadsheets
-in such locales export); a decimal-comma file with a point in a cell (``1.234,5``,
-thousands separators or mixed separators) is an error naming the line.  A one-column
-file of decimal commas needs a header line (``ecg`` then ``0,5``): without one,
-``0,5`` is the two comma-separated integers 0 and 5.
+With a semicolon, tab or whitespace delimiter a comma inside a numeric cell is a
+decimal comma (``0,5;1,25`` is 0.5 and 1.25, as spreadsheets in such locales export).
+This is decided per column: a column is numeric when every non-empty cell looks like a
+number; a text column (``note`` holding ``N, V``) is left alone and never changes how
+the other columns are read.  When a numeric column holds decimal commas, the file is a
+decimal-comma file and these are errors naming the line: a numeric cell with a point
+(``1.234,5``, ``0.5``: thousands or mixed separators), a cell with more than one comma
+(``1,234,567``), and a file whose every comma cell reads as a thousands separator as
+well (``1,000``, ``-12,500``: comma followed by exactly three digits, no leading zero,
+and no cell such as ``0,5`` showing the comma is decimal).  A one-column file of decimal
+commas needs a header line (``ecg`` then ``0,5``): without one, ``0,5`` is the two
+comma-separated integers 0 and 5.
 """
 
 from __future__ import annotations
@@ -264,15 +271,26 @@ def _csv_layout(path, what=None):
     return delim, header, len(cells), skip
 
 
+# decimal-comma files: a cell that may be a number, a number with one decimal comma,
+# and a comma cell that reads as a thousands separator as well (1,000 or 12,500)
+_NUMBER_LIKE = r"\s*[+-]?[\d.,]*\d[\d.,]*(?:[eE][+-]?\d+)?\s*"
+_DECIMAL_COMMA = r"\s*[+-]?(?:\d+,\d*|,\d+)(?:[eE][+-]?\d+)?\s*"
+_INT_OR_DECIMAL_COMMA = r"\s*[+-]?(?:\d+,?\d*|,\d+)(?:[eE][+-]?\d+)?\s*"
+_THOUSANDS = re.compile(r"\s*[+-]?[1-9]\d{0,2}(?:,\d{3})+\s*")
+
+
 def _read_csv(path, delim, has_header, skip):
     """The table of a CSV file checked by :func:`_csv_layout` (cells as read by pandas).
 
     When the delimiter is not a comma (semicolon, tab, whitespace), a comma inside a
-    cell is a decimal comma (``0,5;1,25`` is 0.5 and 1.25): such a file is read as text
-    and converted, and a cell holding a point as well (``1.234,5``: a thousands
-    separator, or mixed separators) is an error naming its line (the callers add the
-    file).
-    Non-numeric cells are left for the caller to report (NaN after conversion).
+    numeric cell is a decimal comma (``0,5;1,25`` is 0.5 and 1.25), decided per column:
+    a column is numeric when each of its non-empty cells is a number or digits with
+    commas/points; text columns are left as read.  When a numeric column holds commas,
+    the file is read as text and converted (correctly rounded), and an ambiguous cell
+    is an error naming its line (the callers add the file): a point in a numeric cell
+    (``1.234,5``, ``0.5``), more than one comma, or only thousands-like comma cells
+    (``1,000``).  Non-numeric cells are left for the caller to report (NaN after
+    conversion).
     """
     import pandas as pd
 
@@ -288,19 +306,52 @@ def _read_csv(path, delim, has_header, skip):
     if not any(commas(df[c]).any() for c in df.columns if df[c].dtype == object):
         return df
     text = pd.read_csv(path, dtype=str, **kwargs)
-    has_point = np.column_stack([text[c].str.contains(".", regex=False).fillna(False)
-                                 for c in text.columns])
-    has_comma = np.column_stack([text[c].str.contains(",", regex=False).fillna(False)
-                                 for c in text.columns])
+    cols = [text[c] for c in text.columns]
+    n_rows, n_cols = text.shape
+    numeric = np.zeros(n_cols, dtype=bool)
+    has_comma = np.zeros((n_rows, n_cols), dtype=bool)
+    has_point = np.zeros((n_rows, n_cols), dtype=bool)  # in numeric columns
+    bad_comma = np.zeros((n_rows, n_cols), dtype=bool)  # more than one comma, ...
+    for k, cells in enumerate(cols):
+        has_comma[:, k] = cells.str.contains(",", regex=False, na=False).to_numpy(bool)
+        # the usual cells (integers, decimal commas) in one pass, the rest classified
+        usual = cells.str.fullmatch(_INT_OR_DECIMAL_COMMA, na=True).to_numpy(bool)
+        rest = cells[~usual]
+        numeric[k] = bool((rest.str.fullmatch(_NUMBER_LIKE)
+                           | pd.to_numeric(rest, errors="coerce").notna()).all())
+        if numeric[k] and rest.size:
+            has_point[~usual, k] = rest.str.contains(".", regex=False).to_numpy(bool)
+            bad_comma[~usual, k] = has_comma[~usual, k] & ~has_point[~usual, k]
+    dec_cols = np.flatnonzero(numeric & has_comma.any(axis=0))
+    if not dec_cols.size:  # the commas are in text columns: nothing to convert
+        return df
+
+    def fail(mask, why):
+        row, col = np.argwhere(mask)[0]
+        raise ValueError(f"the cell {text.iloc[row, col]!r} at data row {row + 1} (line "
+                         f"{skip + int(has_header) + row + 1}), column {col} {why}")
+
+    row, col = np.argwhere(has_comma[:, dec_cols])[0]
+    example = text.iloc[row, dec_cols[col]]
     if has_point.any():
-        row, col = np.argwhere(has_point)[0]
-        crow, ccol = np.argwhere(has_comma)[0]
-        raise ValueError(
-            f"decimal commas are used (cell {text.iloc[crow, ccol]!r}) but the cell "
-            f"{text.iloc[row, col]!r} at data row {row + 1} (line "
-            f"{skip + int(has_header) + row + 1}), column {col} holds a point: use one "
-            "decimal separator and no thousands separator")
-    return text.apply(lambda c: _to_float(c.str.replace(",", ".", regex=False)))
+        fail(has_point, f"holds a point but decimal commas are used (cell {example!r}): use "
+             "one decimal separator and no thousands separator")
+    if bad_comma.any():
+        fail(bad_comma, "is not a number with one decimal comma (thousands separators are "
+             "not read)")
+    if all(_THOUSANDS.fullmatch(v) for k in dec_cols for v in cols[k][has_comma[:, k]]):
+        fail(has_comma & numeric, "is ambiguous: a decimal comma or a thousands separator? "
+             "(no comma cell such as 0,5 shows the commas are decimal); write points as "
+             "decimal separators, or a .npy file")
+    out = {}
+    for k, (name, cells) in enumerate(zip(text.columns, cols)):
+        # numeric columns: every comma is decimal; text columns: only cells that are
+        # decimal-comma numbers (so that a missing value is reported at its own line)
+        conv = cells.str.replace(",", ".", regex=False)
+        if not numeric[k]:
+            conv = cells.where(~cells.str.fullmatch(_DECIMAL_COMMA, na=False), conv)
+        out[name] = _to_float(conv)
+    return pd.DataFrame(out, index=text.index)
 
 
 def _to_float(cells):
