@@ -47,8 +47,10 @@ def add_parser(sub):
             "'#' comment lines and blank lines, and end with either; a blank or comment "
             "line between rows is an error (it would shift the sample indices).  Columns "
             "are comma, semicolon, tab or whitespace delimited; with the latter three a "
-            "comma in a cell is a decimal comma (a one-column file of decimal commas "
-            "needs a header line).  Example: "
+            "comma in a numeric cell is a decimal comma (text columns are left alone; "
+            "mixed separators (1.234,5) and files whose commas may all be thousands "
+            "separators (1,000) are refused; a "
+            "one-column file of decimal commas needs a header line).  Example: "
             "sparse-events deconvolve y.csv --kernel h.csv --refractory-samples 30 "
             "--out events.csv"))
     p.add_argument("signal", metavar="SIGNAL", help="signal file (.csv, .txt, .tsv or .npy)")

@@ -29,8 +29,9 @@ def add_common_input_arguments(p):
                         "signal files (need --sampling-rate; .npy: (n_samples,) or "
                         "(n_samples, n_channels); CSV: '#' comment and blank lines only "
                         "before the header/first row, and at the end; comma, semicolon, "
-                        "tab or whitespace delimited, decimal commas with the latter "
-                        "three)")
+                        "tab or whitespace delimited, decimal commas in numeric columns "
+                        "with the latter three; 1.234,5 and files whose commas may all be "
+                        "thousands separators, such as 1,000, are refused)")
     p.add_argument("--channel", default="0",
                    help="channel: index or name (WFDB signal name such as MLII, CSV header "
                         "name); default 0")
