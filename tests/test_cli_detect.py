@@ -279,3 +279,55 @@ def test_hyphenated_name_writes_annotations(tmp_path):
     assert _files(out) == ["rec-3_a.csv", "rec-3_a.qrs"]
     np.testing.assert_array_equal(wfdb.rdann(str(out / "rec-3_a"), "qrs").sample,
                                   _library_peaks(signal, fs, "pantompkins"))
+
+
+def _earlier_run(out):
+    """Outputs of an earlier run of REC119 in ``out``, each marked with its own content."""
+    assert main(["detect", REC119, "--out", str(out), "--method", "pantompkins",
+                 "--annotations", "--hrv", "--no-progress"]) == 0
+    name = Path(REC119).name
+    earlier = {}
+    for f in (f"{name}.csv", f"{name}.qrs", f"{name}_hrv.csv"):
+        earlier[f] = f"earlier run: {f}\n".encode()
+        (out / f).write_bytes(earlier[f])
+    return earlier
+
+
+def test_output_name_taken_by_a_directory_keeps_the_earlier_files(tmp_path, capsys):
+    # out/<record>.png is a directory: the record fails, and the files of the earlier run
+    # are still there, unchanged (the CSV was replaced, then removed)
+    out = tmp_path / "out"
+    earlier = _earlier_run(out)
+    (out / "mitdb119_0_60s.png").mkdir()
+    capsys.readouterr()
+    code = main(["detect", REC119, "--out", str(out), "--method", "pantompkins",
+                 "--annotations", "--hrv", "--plot", "--no-progress"])
+    assert code == 1
+    assert "is a directory" in _one_error_line(capsys, "mitdb119_0_60s").lower()
+    assert _files(out) == sorted([*earlier, "mitdb119_0_60s.png"])
+    assert {f: (out / f).read_bytes() for f in earlier} == earlier
+
+
+def test_move_failing_half_way_restores_the_earlier_files(tmp_path, capsys, monkeypatch):
+    # the last move (the plot) fails after the others replaced the earlier files: those
+    # come back, and nothing of this run is left
+    import os
+
+    out = tmp_path / "out"
+    earlier = _earlier_run(out)
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(".png") and Path(dst).parent == out:
+            raise OSError(f"disk full (test) writing {dst}")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    capsys.readouterr()
+    code = main(["detect", REC119, "--out", str(out), "--method", "pantompkins",
+                 "--annotations", "--hrv", "--plot", "--no-progress"])
+    assert code == 1
+    _one_error_line(capsys, "mitdb119_0_60s", "disk full")
+    assert _files(out) == sorted(earlier)
+    assert {f: (out / f).read_bytes() for f in earlier} == earlier
+

@@ -104,9 +104,12 @@ def detect_record(spec, *, method, out_dir, annotations=None, hrv=False, plot=Fa
     """Detect one record and write its outputs; returns a summary dict (batch worker).
 
     All or nothing: everything that can fail (reading, detection, the HRV summary, the
-    annotation and plot files) is done first, into a private temporary directory inside
-    ``out_dir``; only then are the files moved to ``out_dir``.  A record that fails
-    leaves no output of this run behind (files of an earlier run are not touched).
+    annotation and plot files) is done first, into a private temporary directory
+    ``.<record>.<random>.partial`` inside ``out_dir``; only then are the files moved to
+    ``out_dir``, the files of an earlier run that they replace being moved aside first
+    and put back if a move fails.  A record that fails leaves no output of this run
+    behind, and the files of an earlier run as they were.  An output name that is a
+    directory in ``out_dir`` is an error before anything is moved.
 
     ``chunk_progress=True`` adds the sparse detector's per-chunk progress bars (the CLI
     asks for them with ``--progress`` when records are processed serially).
@@ -126,7 +129,7 @@ def detect_record(spec, *, method, out_dir, annotations=None, hrv=False, plot=Fa
     hrv_table = _hrv_table(peaks, spec) if hrv else None
     out = Path(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", suffix=".partial", dir=out))
-    written, moved = [], []
+    written = []
     try:
         csv = f"{spec.name}.csv"
         pd.DataFrame({"sample": peaks, "time_s": peaks / spec.sampling_rate}).to_csv(
@@ -154,13 +157,7 @@ def detect_record(spec, *, method, out_dir, annotations=None, hrv=False, plot=Fa
             finally:
                 plt.close(fig)
             written.append(f"{spec.name}.png")
-        for name in written:
-            os.replace(tmp / name, out / name)
-            moved.append(name)
-    except BaseException:
-        for name in moved:  # a move failed half-way: take back what this run wrote
-            (out / name).unlink(missing_ok=True)
-        raise
+        _move_all(tmp, out, written)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rr = np.diff(peaks) / spec.sampling_rate
@@ -168,6 +165,37 @@ def detect_record(spec, *, method, out_dir, annotations=None, hrv=False, plot=Fa
             "peaks": int(peaks.size),
             "mean_hr_bpm": float(60.0 / rr.mean()) if rr.size else float("nan"),
             "seconds": elapsed, "files": written}
+
+
+def _move_all(tmp, out, names):
+    """Move ``tmp/<name>`` to ``out/<name>`` for every name, all or nothing.
+
+    The files of ``out`` that are replaced are first moved aside into ``tmp/previous``
+    (same file system: renames); if a move fails, the files moved in are removed and the
+    earlier ones put back, then the error is raised.  The caller removes ``tmp``.
+    """
+    for name in names:
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            raise ValueError(f"{target} is a directory: cannot write the output file "
+                             f"{name} there; nothing written")
+    previous = tmp / "previous"
+    previous.mkdir()
+    aside, moved = [], []
+    try:
+        for name in names:
+            if os.path.lexists(out / name):
+                os.replace(out / name, previous / name)
+                aside.append(name)
+        for name in names:
+            os.replace(tmp / name, out / name)
+            moved.append(name)
+    except BaseException:
+        for name in moved:  # take back what this run wrote ...
+            (out / name).unlink(missing_ok=True)
+        for name in aside:  # ... and put the earlier files back
+            os.replace(previous / name, out / name)
+        raise
 
 
 def _hrv_table(peaks, spec):
