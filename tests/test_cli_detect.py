@@ -331,3 +331,19 @@ def test_move_failing_half_way_restores_the_earlier_files(tmp_path, capsys, monk
     assert _files(out) == sorted(earlier)
     assert {f: (out / f).read_bytes() for f in earlier} == earlier
 
+
+def test_stale_partial_directories_of_the_record_removed(tmp_path):
+    # a worker that died while writing leaves .<record>.<random>.partial behind: the next
+    # run of that record removes it; other hidden entries are left alone
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".mitdb119_0_60s.ab_cd123.partial"
+    stale.mkdir()
+    (stale / "mitdb119_0_60s.csv").write_text("sample,time_s\n")
+    keep = [".mitdb119_0_60s.keep.partial", ".other.abcd1234.partial",
+            ".mitdb119_0_60s.abcd1234.partial.bak", "mitdb119_0_60s.abcd1234.partial"]
+    for k in keep:
+        (out / k).mkdir()
+    assert main(["detect", REC119, "--out", str(out), "--method", "pantompkins",
+                 "--no-progress"]) == 0
+    assert _files(out) == sorted([*keep, "mitdb119_0_60s.csv"])

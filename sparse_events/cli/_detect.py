@@ -109,7 +109,10 @@ def detect_record(spec, *, method, out_dir, annotations=None, hrv=False, plot=Fa
     ``out_dir``, the files of an earlier run that they replace being moved aside first
     and put back if a move fails.  A record that fails leaves no output of this run
     behind, and the files of an earlier run as they were.  An output name that is a
-    directory in ``out_dir`` is an error before anything is moved.
+    directory in ``out_dir`` is an error before anything is moved.  Temporary
+    directories of the same record left by a run that died (killed worker) are removed
+    first; two runs writing the same record into the same ``out_dir`` at the same time
+    are not supported.
 
     ``chunk_progress=True`` adds the sparse detector's per-chunk progress bars (the CLI
     asks for them with ``--progress`` when records are processed serially).
@@ -128,6 +131,7 @@ def detect_record(spec, *, method, out_dir, annotations=None, hrv=False, plot=Fa
                          "(--annotations) needs at least one annotation; nothing written")
     hrv_table = _hrv_table(peaks, spec) if hrv else None
     out = Path(out_dir)
+    _remove_stale_partials(out, spec.name)
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", suffix=".partial", dir=out))
     written = []
     try:
@@ -165,6 +169,17 @@ def detect_record(spec, *, method, out_dir, annotations=None, hrv=False, plot=Fa
             "peaks": int(peaks.size),
             "mean_hr_bpm": float(60.0 / rr.mean()) if rr.size else float("nan"),
             "seconds": elapsed, "files": written}
+
+
+def _remove_stale_partials(out, name):
+    """Remove ``.<name>.<8 random characters>.partial`` directories (tempfile.mkdtemp's
+    names for this record) left in ``out`` by a run whose worker died while writing."""
+    import shutil
+
+    pattern = re.compile(re.escape(f".{name}.") + r"[a-z0-9_]{8}\.partial")
+    for entry in out.iterdir():
+        if pattern.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _move_all(tmp, out, names):
