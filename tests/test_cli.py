@@ -157,3 +157,37 @@ def test_deconvolution_does_not_import_scikit_learn():
             "('Lasso', 'ConvexGatedReLURegressor', 'ConvexReLURegressor', 'ConvexReLU1D')); "
             "sys.exit(0 if ok and set(m.__all__) <= set(dir(m)) else 1)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("case", ["ecg", "random-shapes"])
+@pytest.mark.parametrize("value", ["-4000", "-3000.5", "-inf", "nan"])
+def test_demo_snr_db_checked_up_front(capsys, monkeypatch, case, value):
+    # --snr-db=-4000 ran the ECG simulation, warned (divide by zero) and then stopped with
+    # "signal must contain only finite values", not naming the option
+    from sparse_events.cli import _demo
+
+    def never(*args, **kwargs):
+        raise AssertionError("the demo ran before --snr-db was checked")
+
+    monkeypatch.setattr(_demo, "run_random_shapes", never)
+    monkeypatch.setattr(_demo, "run_ecg", never)
+    assert main(["demo", "--case", case, f"--snr-db={value}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--snr-db" in err[0], err
+
+
+def test_demo_lowest_snr_db_gives_the_noise_level_asked(capsys, monkeypatch):
+    # the lowest accepted --snr-db runs, and its noise has the standard deviation of the
+    # definition SNR = 10 log10(var(clean) / var(noise))
+    from sparse_events.cli import _demo
+
+    calls = []
+    monkeypatch.setattr(_demo, "run_ecg", lambda args: calls.append(args.snr_db) or 0)
+    assert main(["demo", f"--snr-db={_demo.MIN_SNR_DB}"]) == 0
+    assert calls == [_demo.MIN_SNR_DB]
+    clean, noisy = _demo.simulate_noisy_ecg(duration_s=10, sampling_rate=360, heart_rate=60,
+                                            heart_rate_std=6, snr_db=_demo.MIN_SNR_DB, seed=1)
+    noise = noisy - clean
+    assert np.all(np.isfinite(noisy)) and np.isfinite(np.sum(noisy ** 2))
+    expected = np.sqrt(np.var(clean) * 10.0 ** (-_demo.MIN_SNR_DB / 10.0))
+    np.testing.assert_allclose(np.std(noise), expected, rtol=0.05)

@@ -347,3 +347,10 @@ def test_stale_partial_directories_of_the_record_removed(tmp_path):
     assert main(["detect", REC119, "--out", str(out), "--method", "pantompkins",
                  "--no-progress"]) == 0
     assert _files(out) == sorted([*keep, "mitdb119_0_60s.csv"])
+
+
+@pytest.mark.parametrize("target", ["a_file", "a_file/sub"])
+def test_bad_out_directory_names_the_option(tmp_path, capsys, target):
+    (tmp_path / "a_file").write_text("x")
+    assert main(["detect", REC119, "--out", str(tmp_path / target), "--no-progress"]) == 2
+    _one_error_line(capsys, "--out")

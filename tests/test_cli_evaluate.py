@@ -176,3 +176,20 @@ def test_bad_out_is_refused_before_any_work(tmp_path, capsys, monkeypatch, targe
     err = captured.err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--out" in err[0], err
     assert calls == [] and captured.out == ""
+
+
+@pytest.mark.parametrize("target", ["a_file", "a_file/sub"])
+def test_bad_plot_dir_is_refused_before_any_work(tmp_path, capsys, monkeypatch, target):
+    # an existing file given as --plot-dir stopped with "[Errno 17] File exists", not
+    # naming the option
+    from sparse_events.cli import _evaluate
+
+    (tmp_path / "a_file").write_text("x")
+    calls = []
+    monkeypatch.setattr(_evaluate, "batch", lambda *a, **k: calls.append(a) or [])
+    code = main(["evaluate", *RECORDS, "--method", "pantompkins", "--no-progress",
+                 "--plot-dir", str(tmp_path / target)])
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--plot-dir" in err[0], err
+    assert calls == [] and captured.out == ""

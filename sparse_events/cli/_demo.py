@@ -13,6 +13,9 @@ import time
 from ._inputs import UserError, check_alpha_ratio, check_number, check_output_file
 
 CASES = ("ecg", "random-shapes")
+# lowest --snr-db: the noise is 10**(-snr_db/20) times the signal's amplitude, 1e150 here,
+# so that the noisy signal and its squares stay finite in float64
+MIN_SNR_DB = -3000.0
 
 
 def add_parser(sub):
@@ -30,7 +33,9 @@ def add_parser(sub):
         epilog="Examples: sparse-events demo --plot demo.png; "
                "sparse-events demo --case random-shapes --snr-db 30")
     p.add_argument("--case", default="ecg", choices=CASES, help="which demo (default ecg)")
-    p.add_argument("--snr-db", type=float, default=20.0, help="input SNR in dB (default 20)")
+    p.add_argument("--snr-db", type=float, default=20.0,
+                   help=f"input SNR in dB, finite and >= {MIN_SNR_DB:g} (noise amplitudes stay "
+                        "representable) (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed, >= 0 (default 0)")
     p.add_argument("--plot", metavar="PATH", default=None,
                    help="save a PNG plot to PATH (its directory must exist)")
@@ -55,7 +60,7 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    check_number(args.snr_db, "--snr-db")
+    check_number(args.snr_db, "--snr-db", low=MIN_SNR_DB)
     check_number(args.seed, "--seed", low=0)
     check_output_file(args.plot, "--plot")  # before the (long) demo runs
     if args.case == "random-shapes":

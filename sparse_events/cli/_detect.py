@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._inputs import UserError, check_number, read_signal, resolve_inputs
+from ._inputs import (UserError, check_number, make_output_directory, read_signal,
+                      resolve_inputs)
 
 
 def check_method(method):
@@ -292,10 +293,7 @@ def run(args) -> int:
     specs = resolve_inputs(args.paths, channel=args.channel, sampling_rate=args.sampling_rate)
     if args.annotations is not None:
         check_annotation_names(specs)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {args.out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_directory(args.out, "--out")
     # per-chunk bars only when explicitly asked and records run one after the other in
     # this process (bars from worker processes would interleave)
     chunk_progress = (args.progress is True and args.jobs == 1

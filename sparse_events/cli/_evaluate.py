@@ -10,7 +10,7 @@ import numpy as np
 from ._detect import (add_parallel_arguments, batch, check_jobs, check_method, detect_peaks,
                       report_failures)
 from ._inputs import (CSV_SUFFIXES, NUMPY_SUFFIXES, UserError, check_output_file,
-                      resolve_inputs)
+                      make_output_directory, resolve_inputs)
 
 
 def add_parser(sub):
@@ -191,7 +191,7 @@ def run(args) -> int:
     # before the work (no detection or scoring lost to a bad output path)
     check_output_file(args.out, "--out")
     if args.plot_dir is not None:
-        Path(args.plot_dir).mkdir(parents=True, exist_ok=True)
+        make_output_directory(args.plot_dir, "--plot-dir")
     results = batch(evaluate_record, tasks, args, "evaluate", method=args.method,
                     annotator=args.annotator, learning_period_s=args.learning_period_s,
                     match_window_s=args.match_window_s, plot_dir=args.plot_dir)

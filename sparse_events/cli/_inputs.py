@@ -143,6 +143,23 @@ def check_output_file(path, option):
     return path
 
 
+def make_output_directory(path, option):
+    """Create the output directory ``path`` (with its parents) or raise :class:`UserError`
+    naming ``option``: it exists and is not a directory, cannot be created, or is not
+    writable.  Returns it as a :class:`pathlib.Path`."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{option} {path} exists and is not a directory")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot create the directory "
+                        f"({exc.strerror or exc})") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: directory is not writable")
+    return p
+
+
 def _parse_channel(channel):
     """``--channel`` accepts an index (``0``) or a name (``MLII``, a CSV column)."""
     if channel is None:
