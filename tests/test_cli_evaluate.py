@@ -193,3 +193,34 @@ def test_bad_plot_dir_is_refused_before_any_work(tmp_path, capsys, monkeypatch, 
     err = captured.err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--plot-dir" in err[0], err
     assert calls == [] and captured.out == ""
+
+
+def test_truncated_test_annotator_is_an_error(tmp_path, capsys):
+    # --test-annotator read with wfdb.rdann alone: the first half of an annotation file
+    # was scored silently (27 of 65 beats found); the library's reader refuses it
+    record = Path(RECORDS[1])
+    raw = record.with_name(record.name + ".atr").read_bytes()
+    (tmp_path / f"{record.name}.atr").write_bytes(raw[: len(raw) // 4 * 2])
+    code = main(["evaluate", str(record), "--test-annotator", "atr", "--detections",
+                 str(tmp_path), "--learning-period-s", "0", "--no-progress"])
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert code == 1 and len(err) == 1, captured.err
+    assert f"{record.name}.atr" in err[0] and "truncated" in err[0], err
+
+
+def test_test_annotator_rdann_would_loop_on_is_an_error(tmp_path):
+    # a '## ' definition note at sample 0 that wfdb.rdann does not know makes it loop
+    # forever: the command hung; in a subprocess, so that a regression fails, not hangs
+    import wfdb
+
+    record = Path(RECORDS[1])
+    wfdb.wrann(record.name, "tst", sample=np.array([0, 300, 600]), symbol=['"', "N", "N"],
+               aux_note=["## not a definition", "", ""], write_dir=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "sparse_events", "evaluate", str(record), "--test-annotator",
+         "tst", "--detections", str(tmp_path), "--learning-period-s", "0", "--no-progress"],
+        capture_output=True, text=True, timeout=120)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(err) == 1, proc.stderr
+    assert f"{record.name}.tst" in err[0] and "definition note" in err[0], err

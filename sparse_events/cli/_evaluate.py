@@ -87,21 +87,26 @@ def _read_detections_csv(path):
     return s.astype(np.int64)
 
 
-def _read_detections_wfdb(record_path, extension):
+def _read_detections_wfdb(record_path, extension, n_samples):
     """Beat annotations of the WFDB annotation file ``<record_path>.<extension>``.
 
-    Only beat annotations (:data:`sparse_events.ecg.BEAT_SYMBOLS`, the set the scorer
-    uses for the reference) are detections: rhythm (``+``), noise (``~``), comment
-    (``"``), artifact (``|``) and other non-beat marks are dropped, so a reference
-    annotator scored against itself gives no false positive and no miss.
+    Read with the library's checked reader (that of
+    :func:`sparse_events.ecg.read_wfdb_record`): a truncated or corrupted file (no
+    end-of-file marker, a definition note on which ``wfdb.rdann`` would loop forever,
+    decreasing times, annotations beyond the ``n_samples`` of the record) is a
+    ValueError naming the file.  Only beat annotations
+    (:data:`sparse_events.ecg.BEAT_SYMBOLS`, the set the scorer uses for the reference)
+    are detections: rhythm (``+``), noise (``~``), comment (``"``), artifact (``|``) and
+    other non-beat marks are dropped, so a reference annotator scored against itself
+    gives no false positive and no miss.
     """
-    import wfdb
-
     from ..ecg import BEAT_SYMBOLS
+    from ..ecg._io import _read_annotations
 
-    ann = wfdb.rdann(record_path, extension)
-    samples = np.asarray(ann.sample, dtype=np.int64)
-    symbols = np.asarray(ann.symbol, dtype=str)
+    base = Path(record_path)
+    samples, symbols, _ = _read_annotations(base, extension,
+                                            base.with_name(f"{base.name}.{extension}"),
+                                            0, n_samples, n_samples)
     return samples[np.isin(symbols, sorted(BEAT_SYMBOLS))]
 
 
@@ -118,7 +123,7 @@ def evaluate_record(task, *, method, annotator, learning_period_s, match_window_
     elif source == "csv":
         det = _read_detections_csv(where)
     else:
-        det = _read_detections_wfdb(where, extension)
+        det = _read_detections_wfdb(where, extension, record.n_samples)
     elapsed = time.perf_counter() - t0
     res = evaluate(det, record, learning_period_s=learning_period_s,
                    match_window_s=match_window_s, record=spec.name)
