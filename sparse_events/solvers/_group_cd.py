@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -12,6 +13,7 @@ from .._validation import check_int, check_scalar
 from . import _group_cd_kernels as kern
 from ._cd import _Anderson
 from ._designs import DenseDesign
+from ._group_admm import admm_group_lasso, scaled_dual_value
 from ._group_gram import GramSubproblem, solve_subproblem
 from ._group_ipm import interior_point_group_lasso
 from ._group_newton import newton_group_lasso
@@ -184,7 +186,16 @@ def group_coordinate_descent(datafit, penalty, x0=None, **kwargs):
         only and the double precision products of conjugate gradients are
         matrix-free products with its columns (the double precision Gram
         matrix of the working set is formed only if a solve with the single
-        precision factor fails).
+        precision factor fails).  Such a working set of more coefficients than
+        samples (one output, at least 1000 samples, an ``n x n`` float64 matrix
+        of at most 256 MiB) is first solved by ADMM in sample space
+        (:func:`~sparse_events.solvers._group_admm.admm_group_lasso`: one
+        Cholesky factorization of ``A_W A_W^T + rho I``, ``rho = 8 t rms(X) /
+        rms(b)``), which stops once the full problem's duality gap, with ADMM's
+        dual point scaled into the full dual set, is within ``tol`` (that dual
+        point then also serves the stopping rule) or once its own gap on the
+        working set is within ``0.1 tol``; the interior point runs as above if
+        neither happens within 1000 iterations.
     warn : bool
         Emit a :class:`ConvergenceWarning` when ``max_iter`` is reached.
 
@@ -344,6 +355,18 @@ _IPM_REPEATS = 2
 _IPM_LARGE = 2000
 _IPM_SINGLE_GAP = 0.0
 _IPM_SHRINK_GAP, _IPM_SHRINK_DUAL = (3e-2, 1e-3), (0.5, 0.8)
+#: such working sets of more coefficients than samples (one output, gap rule) are solved
+#: first by the ADMM in sample space of :mod:`._group_admm` when its ``n x n`` float64
+#: matrix takes at most that many bytes; the interior point runs if ADMM is not certified
+#: within ``_ADMM_MAX_ITER`` iterations
+_ADMM_MAX_BYTES = 256 * 2 ** 20
+#: ... and at least that many samples (smaller problems keep the interior point: both
+#: methods take milliseconds there, and the interior point's tests rely on it)
+_ADMM_MIN_SAMPLES = 1000
+_ADMM_MAX_ITER = 1000
+#: ADMM penalty ``rho = _ADMM_RHO * t * rms(X) / rms(b)`` (``t`` the mean group threshold)
+#: and over-relaxation
+_ADMM_RHO, _ADMM_RELAX = 8.0, 1.8
 
 
 def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epochs, p0,
@@ -367,11 +390,14 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
     n_epochs = 0
     converged, reason = False, "max_iter"
     chk = None
-    n_barrier = 0
+    n_barrier = n_admm = 0
     last_ipm = ipm_state = None
     ipm_repeats = 0
+    # dual value of a feasible dual point of the full problem found by the ADMM (its gap
+    # at any x is the primal minus it), None if none
+    cert_dual = None
     for outer in range(max_iter):
-        chk = check_optimality(datafit, penalty, x, r)
+        chk = _with_dual(check_optimality(datafit, penalty, x, r), cert_dual)
         history.append(chk.primal)
         if kkt_scale is None:
             kkt_scale = float(np.linalg.norm(
@@ -415,26 +441,7 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
             # coefficients as samples, where Newton on the support is singular): coordinate
             # descent crawls, so an interior-point method in Gram space; the groups left at
             # the interior point's scale (zero at the optimum) are set to zero
-            large = ws.size * p >= _IPM_LARGE
-            # large working sets without the Newton polish (which needs the double
-            # precision Gram matrix): matrix-free double precision products and a single
-            # precision Gram matrix (the double precision one formed only if a solve with
-            # the single precision factor fails)
-            H = design.working_set_operator(ws) if large and not use_newton and hasattr(
-                design, "working_set_operator") else sub.H
-            hmul = getattr(H, "gram_matvec", None)
-            Hx = H @ sub.x if hmul is None else hmul(sub.x)
-            c = sub.q - Hx
-            # the gap is relative to the full objective at the current point (the full
-            # problem's value minus the subproblem's is the constant f_offset)
-            f_sub = 0.5 * float(sub.x @ Hx) + float(c @ sub.x) + sub.penalty(sub.x)
             rel = _IPM_GAP * max(tol, 1e-12) * 0.01 ** ipm_repeats
-            # a repeated solve on (a subset of) the same groups resumes where the last one
-            # stopped
-            start = None
-            if ipm_repeats:
-                pos = np.searchsorted(last_ipm, ws)
-                start = tuple(v[pos] for v in ipm_state)
 
             def certified(xs, sub=sub, x=x, kkt_scale=kkt_scale):
                 # with a margin, so that _purify can still zero the groups tending to zero
@@ -444,19 +451,56 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
                                                      datafit.residual(trial)),
                                     rule, _IPM_GAP * tol, kkt_scale)
 
-            z, n_ipm, mu, ipm_state = interior_point_group_lasso(
-                H, c, sub.t, p, sub.x, 0.0, rel_tol=rel, f_offset=primal - f_sub,
-                start=start, accept=certified if large else None,
-                single_gap=_IPM_SINGLE_GAP if large else np.inf,
-                shrink_gap=_IPM_SHRINK_GAP if large else 0.0, shrink_dual=_IPM_SHRINK_DUAL)
-            sub.set_x(_purify(datafit, penalty, x, sub, z, mu, p, rule, tol, kkt_scale),
-                      gram_matvec=hmul)
-            del H
+            z = None
+            if not ipm_repeats and _use_admm(design, ws, p, rule):
+                # more coefficients than samples: ADMM in sample space (one n x n
+                # factorization); the interior point below if it stops at its iteration
+                # cap.  Certified by the full problem's duality gap with ADMM's dual point,
+                # at the stopping rule's tolerance (its groups are exactly zero or not: no
+                # margin for _purify)
+                z, n_it, cert = _admm_working_set(datafit, penalty, design, ws, sub, x, r, p,
+                                                  rel, primal, tol)
+                n_admm += n_it
+                if z is not None:
+                    sub.set_x(z, gram_matvec=design.working_set_operator(ws).gram_matvec)
+                    ipm_state = None
+                    if cert is not None:
+                        # (any feasible dual point bounds the gap: keep the best)
+                        cert_dual = cert if cert_dual is None else max(cert_dual, cert)
+            if z is None:
+                large = ws.size * p >= _IPM_LARGE
+                # large working sets without the Newton polish (which needs the double
+                # precision Gram matrix): matrix-free double precision products and a
+                # single precision Gram matrix (the double precision one formed only if a
+                # solve with the single precision factor fails)
+                H = design.working_set_operator(ws) if large and not use_newton and hasattr(
+                    design, "working_set_operator") else sub.H
+                hmul = getattr(H, "gram_matvec", None)
+                Hx = H @ sub.x if hmul is None else hmul(sub.x)
+                c = sub.q - Hx
+                # the gap is relative to the full objective at the current point (the full
+                # problem's value minus the subproblem's is the constant f_offset)
+                f_sub = 0.5 * float(sub.x @ Hx) + float(c @ sub.x) + sub.penalty(sub.x)
+                # a repeated solve on (a subset of) the same groups resumes where the last
+                # one stopped
+                start = None
+                if ipm_repeats and ipm_state is not None:
+                    pos = np.searchsorted(last_ipm, ws)
+                    start = tuple(v[pos] for v in ipm_state)
+                z, n_ipm, mu, ipm_state = interior_point_group_lasso(
+                    H, c, sub.t, p, sub.x, 0.0, rel_tol=rel, f_offset=primal - f_sub,
+                    start=start, accept=certified if large else None,
+                    single_gap=_IPM_SINGLE_GAP if large else np.inf,
+                    shrink_gap=_IPM_SHRINK_GAP if large else 0.0,
+                    shrink_dual=_IPM_SHRINK_DUAL)
+                sub.set_x(_purify(datafit, penalty, x, sub, z, mu, p, rule, tol, kkt_scale),
+                          gram_matvec=hmul)
+                n_barrier += n_ipm
+                del H
             if use_newton and np.count_nonzero(sub.support()) * p <= datafit.y.size:
                 # a support of fewer coefficients than rows: Newton on it (kept only if the
                 # objective falls) gives the optimum to rounding level
                 sub.newton()
-            n_barrier += n_ipm
             last_ipm = ws      # again on these groups only if not certified (see above)
         else:
             n_epochs += solve_subproblem(sub, eps, max_epochs=max_epochs,
@@ -467,7 +511,7 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
             x = penalty.prox(x, 0.0)      # exact projection onto the full cones
         r = datafit.residual(x)
     else:
-        chk = check_optimality(datafit, penalty, x, r)
+        chk = _with_dual(check_optimality(datafit, penalty, x, r), cert_dual)
         history.append(chk.primal)
         if is_converged(chk, rule, tol, kkt_scale):
             converged, reason = True, rule
@@ -479,7 +523,71 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
     return SolverResult(coef=x, objective=np.asarray(history), n_iter=n_epochs, gap=chk.gap,
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
                         solver="group_cd", tol=tol, n_outer=len(history),
-                        extra={"inner": "gram", "barrier_newton_steps": n_barrier})
+                        extra={"inner": "gram", "barrier_newton_steps": n_barrier,
+                               "admm_iterations": n_admm})
+
+
+def _use_admm(design, ws, p, rule):
+    """Whether the barrier working set ``ws`` goes to the ADMM of :mod:`._group_admm`.
+
+    Needs a single-output design with ``working_set_operator`` products that
+    provide ``sample_gram``, the gap rule (positive thresholds), more
+    coefficients than samples, at least ``_ADMM_MIN_SAMPLES`` samples and a
+    sample Gram matrix of at most ``_ADMM_MAX_BYTES``.
+    """
+    n = getattr(design, "n_samples", None)
+    return (rule == "gap" and n is not None and getattr(design, "n_outputs", 1) == 1
+            and hasattr(design, "working_set_operator")
+            and ws.size * p > n >= _ADMM_MIN_SAMPLES and 8 * n * n <= _ADMM_MAX_BYTES)
+
+
+def _admm_working_set(datafit, penalty, design, ws, sub, x, r, p, rel, primal, tol):
+    """ADMM on the working set ``ws`` (the other groups fixed at ``x``).
+
+    Returns ``(z, n_iter, dual)``: ``z`` None if ADMM stopped at
+    ``_ADMM_MAX_ITER`` iterations; ``dual`` the dual value of a feasible dual
+    point of the full problem whose gap at the new point is at most ``tol``
+    times its objective (None if there is none).
+    """
+    op = design.working_set_operator(ws)
+    if not hasattr(op, "sample_gram"):
+        return None, 0, None
+    # target of the working set: the residual with the working set's contribution back
+    b = r + op.matvec(sub.x)
+    rms_b = float(np.sqrt(np.mean(b * b)))
+    if rms_b == 0.0 or not np.all(sub.t > 0):
+        return None, 0, None
+    rms_x = float(np.sqrt(np.mean(design.X * design.X)))
+    rho = _ADMM_RHO * float(np.mean(sub.t)) * rms_x / rms_b
+    # the full objective minus the working set's 0.5 ||b - A_W x_W||^2 + sum t_k ||x_k||
+    f_offset = primal - 0.5 * float(r @ r) - sub.penalty(sub.x)
+    found = []
+
+    def accept(z, theta):
+        # the full problem's duality gap at the new point with ADMM's dual point theta
+        # (a residual of the working set's problem: rescaled into the full dual set)
+        trial = x.copy()
+        trial[sub.idx] = z
+        res = datafit.residual(trial)
+        full_primal = 0.5 * float(res @ res) + penalty.value(trial)
+        dual = scaled_dual_value(datafit.y, theta, penalty.dual_scaling(design.rmatvec(theta)))
+        if full_primal - dual <= tol * full_primal:
+            found.append(dual)
+            return True
+        return False
+
+    z, n_iter, accepted = admm_group_lasso(
+        op, op.sample_gram(), b, sub.t, p, sub.x, rho=rho, rel_tol=rel, f_offset=f_offset,
+        relax=_ADMM_RELAX, max_iter=_ADMM_MAX_ITER, accept=accept, accept_tol=tol)
+    return z, n_iter, (found[-1] if accepted else None)
+
+
+def _with_dual(chk, dual):
+    """``chk`` with the gap of the dual value ``dual`` (a feasible dual point) if smaller."""
+    if dual is None:
+        return chk
+    gap = max(chk.primal - dual, 0.0)
+    return dataclasses.replace(chk, gap=gap) if gap < chk.gap else chk
 
 
 def _interior_point_working_set(ws, dist, max_groups, support):

@@ -551,6 +551,29 @@ class WorkingSetProducts:
         G *= self.signs[:, None]
         return G.ravel()
 
+    def sample_gram(self):
+        """``A_W A_W^T`` in double precision, shape (n_samples, n_samples); one output only.
+
+        ``A_W A_W^T = sum_k D_k X X^T D_k = (X X^T) * (M_W M_W^T)`` (elementwise
+        product; ``M_W`` the 0/1 masks of the groups' patterns, one column per
+        group, so that a pattern appearing twice counts twice; the signs of
+        ``-D_g X`` copies cancel).  ``M_W M_W^T`` holds counts of at most
+        ``|W|``, exact in single precision (one float32 product) for
+        ``|W| < 2**24``.  The sample-space matrix of the ADMM of
+        :mod:`._group_admm`.
+        """
+        if len(self._by_output) > 1:
+            raise ValueError("sample_gram needs the groups of one output, got groups of "
+                             f"{len(self._by_output)} outputs")
+        if self.groups.size >= 2 ** 24:
+            raise ValueError(f"sample_gram counts in float32: at most 2**24 - 1 groups, "
+                             f"got {self.groups.size}")
+        X = self.design.X
+        M32 = self.M.astype(np.float32)
+        K = X @ X.T
+        K *= M32 @ M32.T
+        return K
+
     def gram_matvec(self, v):
         """``A_W^T A_W v``."""
         return self.rmatvec(self.matvec(v))

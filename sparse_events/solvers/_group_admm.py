@@ -1,0 +1,202 @@
+r"""ADMM in sample space for a group LASSO with more coefficients than samples.
+
+Used by :func:`group_coordinate_descent` (``inner="gram"``, no cone
+constraints, one output) on the working sets that would otherwise go to the
+interior-point method of :mod:`._group_ipm` when they hold more coefficients
+than there are samples (the gated-ReLU model with many patterns on
+low-dimensional data: ECG with 1000 gates, 974 distinct groups, 3896
+coefficients for 2397 samples).  The interior point factors a matrix of the
+size of the coefficients at every iteration; this method factors one matrix
+of the size of the samples once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as la
+from scipy.linalg import blas
+
+from ._penalties import GroupL2
+
+#: iterations between two calls of ``accept`` (after a refusal)
+_ACCEPT_EVERY = 10
+
+
+def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.8,
+                     anderson=10, max_iter=1000, accept=None, accept_tol=None):
+    r"""Group LASSO by ADMM with one Cholesky factorization in sample space.
+
+    Solves
+
+    .. math::
+
+        \min_x\; \tfrac12 \lVert b - A x\rVert_2^2 + \sum_k t_k \lVert x_k\rVert_2
+
+    (``x_k`` the ``k``-th block of ``p`` coefficients; the scaling is the
+    solver layer's: no ``1 / n``) through the splitting ``x = z``:
+    ``f(u) = 0.5 ||b - A u||^2``, ``g(z) = sum_k t_k ||z_k||``, scaled dual
+    ``w``, penalty ``rho`` and over-relaxation ``relax``:
+
+    - u-step: ``u = (A^T A + rho I)^{-1} (A^T b + rho (z - w))``, by the
+      Woodbury identity ``(A^T A + rho I)^{-1} = (I - A^T (A A^T + rho I)^{-1}
+      A) / rho``: ``s = (K + rho I)^{-1} (A A^T b + rho A (z - w))`` with
+      ``K = A A^T`` factored once (Cholesky, double precision; two triangular
+      solves per iteration), then ``A u = s`` and
+      ``u = (A^T b + rho (z - w) - A^T s) / rho`` (one product with ``A^T``);
+    - ``uh = relax u + (1 - relax) z``;
+    - z-step: ``z = prox_{g / rho}(uh + w)`` (group soft-thresholding,
+      :meth:`GroupL2.prox`), with ``A z`` (one product with ``A``);
+    - ``w += uh - z``; ``A w`` is updated by linearity (so ``A (z - w)`` needs
+      no product).
+
+    Type-II Anderson acceleration (memory ``anderson``) extrapolates the
+    state ``(z, w, A z, A w)`` from the fixed-point residuals of ``(z, w)``;
+    its history is dropped whenever the residual grows (safeguard).
+
+    Stopping rule: the primal point is the best ``z`` so far (exactly sparse:
+    groups are zero or not) and the dual point is the residual of ``u``,
+    ``theta = s' (b - A u)`` with the scale ``s'`` maximising the dual
+    ``b^T theta - 0.5 ||theta||^2`` subject to ``||A_k^T theta|| <= t_k``
+    (the best one so far).  Their gap relative to the full objective (primal
+    plus ``f_offset``) is checked at every iteration: at most ``accept_tol``,
+    ``accept(z, theta)`` is asked (e.g. the full problem's duality gap with
+    that dual point) and ``True`` ends the iteration (at the earliest ten
+    iterations after a refusal); at most ``rel_tol``, the iteration ends.
+    (The dual point made from the residual of ``z`` itself converges far
+    more slowly: on the ECG working set of 3896 coefficients its gap was
+    still ``8e-7`` relative when this one was below ``1e-10``.)
+
+    Parameters
+    ----------
+    op : object
+        ``op.matvec(v)`` is ``A v`` (shape (n,)), ``op.rmatvec(r)`` is ``A^T r``
+        (shape (m,)), e.g. a :class:`WorkingSetProducts`.
+    K : ndarray of shape (n, n)
+        ``A A^T`` in double precision (overwritten: it holds the factor).
+    b : ndarray of shape (n,)
+    t : ndarray of shape (m / p,)
+        Positive group thresholds.
+    p : int
+        Group size.
+    x0 : ndarray of shape (m,)
+        Starting point (``z``; ``w`` starts at zero).
+    rho : float
+        ADMM penalty, positive.
+    rel_tol : float
+        Gap (relative to the full objective) ending the iteration.
+    f_offset : float
+        Full objective minus this problem's objective (for the relative gap).
+    relax : float
+        Over-relaxation in ``(0, 2)``.
+    anderson : int
+        Anderson memory (0: none).
+    max_iter : int
+        Iteration cap.
+    accept : callable, optional
+        ``accept(z, theta) -> bool``, see the stopping rule.
+    accept_tol : float, optional
+        Relative gap at which ``accept`` is asked (default ``rel_tol``).
+
+    Returns
+    -------
+    z : ndarray of shape (m,) or None
+        ``None`` if the iteration stopped at ``max_iter``.
+    n_iter : int
+    accepted : bool
+        Whether ``accept`` returned ``True``.
+    """
+    n = b.size
+    m = x0.size
+    if accept_tol is None:
+        accept_tol = rel_tol
+    pen = GroupL2(1.0, p, weights=t)
+    z = np.array(x0, dtype=np.float64)
+    Az = op.matvec(z)
+    w, Aw = np.zeros(m), np.zeros(n)
+    K[np.diag_indices(n)] += rho
+    L, _ = la.cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
+    L = np.asfortranarray(L)
+
+    def solve(v):
+        return blas.dtrsv(L, blas.dtrsv(L, v, lower=1, trans=0), lower=1, trans=1)
+
+    Atb = op.rmatvec(b)
+    AAtb = op.matvec(Atb)
+    state = np.concatenate([z, w, Az, Aw])
+    # slices of the state (z, w, A z, A w)
+    sz, sw, saz, saw = slice(0, m), slice(m, 2 * m), slice(2 * m, 2 * m + n), \
+        slice(2 * m + n, 2 * m + 2 * n)
+
+    def step(x):
+        z, w, Az, Aw = x[sz], x[sw], x[saz], x[saw]
+        s = solve(AAtb + rho * (Az - Aw))
+        Ats = op.rmatvec(s)
+        u = (Atb + rho * (z - w) - Ats) / rho
+        uh = relax * u + (1.0 - relax) * z
+        Auh = relax * s + (1.0 - relax) * Az
+        zn = pen.prox(uh + w, 1.0 / rho)
+        Azn = op.matvec(zn)
+        out = np.concatenate([zn, w + uh - zn, Azn, Aw + Auh - Azn])
+        return out, s, Ats
+
+    next_accept = 0
+    best_primal, best_z, best_dual, best_theta = np.inf, None, -np.inf, None
+    hist_x, hist_f = [], []
+    res_prev = np.inf
+    for k in range(1, max_iter + 1):
+        nxt, s, Ats = step(state)
+        zk, Azk = nxt[sz], nxt[saz]
+        r = b - Azk
+        primal = 0.5 * float(r @ r) + pen.value(zk)
+        if primal < best_primal:
+            best_primal, best_z = primal, zk.copy()
+        # dual point: the residual of u, optimally scaled into the feasible set
+        theta = b - s
+        dual, scale = scaled_dual_value(b, theta, pen.dual_scaling(Atb - Ats), scale=True)
+        if dual > best_dual:
+            best_dual, best_theta = dual, scale * theta
+        gap = best_primal - best_dual
+        full = best_primal + f_offset
+        if accept is not None and k >= next_accept and gap <= accept_tol * full:
+            if accept(best_z, best_theta):
+                return best_z, k, True
+            next_accept = k + _ACCEPT_EVERY
+        if gap <= rel_tol * full:
+            return best_z, k, False
+        if not anderson:
+            state = nxt
+            continue
+        f = nxt[:2 * m] - state[:2 * m]
+        res = float(np.linalg.norm(f))
+        if res > res_prev and hist_x:
+            hist_x, hist_f = [], []     # the extrapolated point was worse: restart
+        res_prev = res
+        hist_x.append(nxt)
+        hist_f.append(f)
+        if len(hist_x) > anderson + 1:
+            hist_x.pop(0)
+            hist_f.pop(0)
+        if len(hist_x) < 2:
+            state = nxt
+            continue
+        dF = np.diff(np.stack(hist_f, axis=1), axis=1)
+        dX = np.diff(np.stack(hist_x, axis=1), axis=1)
+        gam = np.linalg.lstsq(dF, f, rcond=1e-10)[0]
+        state = nxt - dX @ gam
+    return None, max_iter, False
+
+
+def scaled_dual_value(b, theta, g, scale=False):
+    """Dual value of the best feasible multiple of ``theta``.
+
+    ``max_s s b^T theta - s^2 ||theta||^2 / 2`` over ``0 <= s <= 1 / g``, where
+    ``g = max_k ||A_k^T theta|| / t_k`` (``g = 0``: no upper bound), the dual
+    of ``0.5 ||b - A x||^2 + sum_k t_k ||x_k||`` at ``s theta``.  With ``scale``
+    returns ``(value, s)``.
+    """
+    bt, tt = float(b @ theta), float(theta @ theta)
+    s = max(bt / tt, 0.0) if tt > 0 else 0.0
+    if g > 0:
+        s = min(s, 1.0 / g)
+    value = s * bt - 0.5 * s * s * tt
+    return (value, s) if scale else value

@@ -1,0 +1,181 @@
+"""ADMM in sample space for large gated working sets (sparse_events.solvers._group_admm)."""
+
+import numpy as np
+import pytest
+
+import sparse_events.solvers._group_cd as gcd
+from sparse_events.solvers import GroupL2, MaskedBlockDesign, Quadratic, group_coordinate_descent
+from sparse_events.solvers._group_admm import admm_group_lasso
+from sparse_events.solvers._optimality import check_optimality
+
+
+def _problem(n=60, n_patterns=205, seed=0):
+    """Strongly correlated groups (patterns of 2-D data with a bias column):
+    (Xa, D, A = [D_1 Xa, ..., D_P Xa], y)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 2))
+    y = np.abs(X[:, 0]) - X[:, 1] + 0.1 * rng.standard_normal(n)
+    Xa = np.c_[X, np.ones(n)]
+    D = Xa @ np.random.default_rng(seed + 3).standard_normal((3, n_patterns)) >= 0
+    A = np.hstack([D[:, [g]] * Xa for g in range(n_patterns)])
+    return Xa, D, A, y
+
+
+@pytest.mark.parametrize("n_signs", [1, 2])
+def test_sample_gram_matches_dense(n_signs):
+    Xa, D, _, _ = _problem()
+    des = MaskedBlockDesign(Xa, D, n_signs=n_signs)
+    groups = np.array([0, 5, 5, 17, 204, 3] + ([205 + 9, 205 + 17] if n_signs == 2 else []))
+    op = des.working_set_operator(groups)
+    A_W = des.group_columns(groups)
+    K = op.sample_gram()
+    assert K.dtype == np.float64 and K.shape == (60, 60)
+    np.testing.assert_allclose(K, A_W @ A_W.T, rtol=1e-13, atol=1e-12)
+
+
+def test_sample_gram_rejects_groups_of_several_outputs():
+    Xa, D, _, _ = _problem()
+    des = MaskedBlockDesign(Xa, D, n_outputs=2)
+    with pytest.raises(ValueError, match="one output"):
+        des.working_set_operator(np.array([0, 205 + 1])).sample_gram()
+
+
+def test_admm_matches_group_lasso_on_explicit_matrix():
+    # 615 coefficients, 60 samples; reference: group CD on the dense [D_1 X ... D_P X]
+    Xa, D, A, y = _problem()
+    lam = 0.05
+    des = MaskedBlockDesign(Xa, D)
+    groups = np.arange(205)
+    op = des.working_set_operator(groups)
+    t = np.full(205, lam)
+    z, n_iter, accepted = admm_group_lasso(op, op.sample_gram(), y, t, 3, np.zeros(615),
+                                           rho=8 * lam, rel_tol=1e-10, max_iter=20000)
+    assert z is not None and not accepted and n_iter < 20000
+    chk = check_optimality(Quadratic(des, y), GroupL2(lam, 3), z, y - des.matvec(z))
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12)
+    assert ref.converged
+    # ADMM's own gap (dual point from the residual of u) is certified: objective within it
+    f_ref = ref.objective[-1]
+    assert abs(chk.primal - f_ref) <= 1e-10 * f_ref + ref.gap
+    np.testing.assert_allclose(A @ z, A @ ref.coef, atol=1e-4)
+    # groups are exactly zero or not (the z-step is a group soft-thresholding)
+    assert np.any(np.all(z.reshape(-1, 3) == 0, axis=1))
+
+
+def _spies(monkeypatch):
+    calls = {"admm": 0, "ipm": 0}
+    real_admm, real_ipm = gcd.admm_group_lasso, gcd.interior_point_group_lasso
+
+    def admm(*args, **kwargs):
+        calls["admm"] += 1
+        return real_admm(*args, **kwargs)
+
+    def ipm(*args, **kwargs):
+        calls["ipm"] += 1
+        return real_ipm(*args, **kwargs)
+
+    monkeypatch.setattr(gcd, "admm_group_lasso", admm)
+    monkeypatch.setattr(gcd, "interior_point_group_lasso", ipm)
+    return calls
+
+
+def _solve(Xa, D, y, lam, tol):
+    return group_coordinate_descent(Quadratic(MaskedBlockDesign(Xa, D), y),
+                                    GroupL2(lam, 3), tol=tol, p0=D.shape[1])
+
+
+def test_switch_taken_with_more_coefficients_than_samples(monkeypatch):
+    monkeypatch.setattr(gcd, "_ADMM_MIN_SAMPLES", 0)
+    calls = _spies(monkeypatch)
+    Xa, D, A, y = _problem()
+    lam = 0.05
+    res = _solve(Xa, D, y, lam, 1e-9)
+    assert calls["admm"] == 1 and calls["ipm"] == 0
+    assert res.converged and res.extra["admm_iterations"] > 0
+    assert res.gap <= 1e-9 * res.objective[-1]
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12)
+    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
+    np.testing.assert_allclose(A @ res.coef, A @ ref.coef, atol=1e-4)
+
+
+def test_switch_not_taken_with_fewer_coefficients_than_samples(monkeypatch):
+    # 100 patterns (300 coefficients, every group in the working set) and 400 samples: the
+    # interior point as before
+    monkeypatch.setattr(gcd, "_ADMM_MIN_SAMPLES", 0)
+    calls = _spies(monkeypatch)
+    Xa, D, A, y = _problem(n=400, n_patterns=100, seed=1)
+    res = _solve(Xa, D, y, 0.1, 1e-10)
+    assert calls["ipm"] >= 1 and calls["admm"] == 0
+    assert res.converged and res.extra["admm_iterations"] == 0
+
+
+def test_switch_not_taken_below_min_samples(monkeypatch):
+    calls = _spies(monkeypatch)
+    Xa, D, _, y = _problem()
+    assert 60 < gcd._ADMM_MIN_SAMPLES
+    res = _solve(Xa, D, y, 0.05, 1e-9)
+    assert res.converged and calls["admm"] == 0 and calls["ipm"] >= 1
+
+
+def test_switch_not_taken_above_memory_cap(monkeypatch):
+    monkeypatch.setattr(gcd, "_ADMM_MIN_SAMPLES", 0)
+    monkeypatch.setattr(gcd, "_ADMM_MAX_BYTES", 8 * 60 * 60 - 1)
+    calls = _spies(monkeypatch)
+    Xa, D, _, y = _problem()
+    res = _solve(Xa, D, y, 0.05, 1e-9)
+    assert res.converged and calls["admm"] == 0 and calls["ipm"] >= 1
+
+
+def test_switch_not_taken_with_several_outputs(monkeypatch):
+    # the outputs' working sets would need one factor each: the interior point as before
+    monkeypatch.setattr(gcd, "_ADMM_MIN_SAMPLES", 0)
+    calls = _spies(monkeypatch)
+    Xa, D, _, y = _problem()
+    des = MaskedBlockDesign(Xa, D, n_outputs=2)
+    res = group_coordinate_descent(Quadratic(des, np.r_[y, -y]), GroupL2(0.05, 3), tol=1e-9,
+                                   p0=410)
+    assert res.converged and calls["admm"] == 0 and calls["ipm"] >= 1
+
+
+def test_fallback_to_interior_point_when_admm_is_capped(monkeypatch):
+    monkeypatch.setattr(gcd, "_ADMM_MIN_SAMPLES", 0)
+    monkeypatch.setattr(gcd, "_ADMM_MAX_ITER", 1)
+    calls = _spies(monkeypatch)
+    Xa, D, A, y = _problem()
+    lam = 0.05
+    res = _solve(Xa, D, y, lam, 1e-9)
+    assert calls["admm"] == 1 and calls["ipm"] >= 1
+    assert res.converged and res.extra["admm_iterations"] == 1
+    assert res.extra["barrier_newton_steps"] > 0
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12)
+    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
+
+
+def test_admm_path_deterministic(monkeypatch):
+    monkeypatch.setattr(gcd, "_ADMM_MIN_SAMPLES", 0)
+    Xa, D, _, y = _problem()
+    a = _solve(Xa, D, y, 0.05, 1e-9)
+    b = _solve(Xa, D, y, 0.05, 1e-9)
+    assert a.extra["admm_iterations"] > 0
+    np.testing.assert_array_equal(a.coef, b.coef)
+    assert a.gap == b.gap
+
+
+def test_gated_model_with_admm_matches_interior_point_path(monkeypatch):
+    # 1200 samples, 800 gates (about 2400 coefficients > n): the default switch takes ADMM;
+    # reference: the same model with the interior point (ADMM disabled by its memory cap)
+    from sparse_events import ConvexGatedReLURegressor
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((1200, 2))
+    y = np.abs(X[:, 0]) - np.maximum(X[:, 1], 0) + 0.1 * rng.standard_normal(1200)
+    calls = _spies(monkeypatch)
+    kw = dict(n_patterns=800, alpha=1e-4, tol=1e-8, random_state=0)
+    fast = ConvexGatedReLURegressor(**kw).fit(X, y)
+    assert calls["admm"] >= 1 and fast.converged_ and fast.optimality_ <= 1e-8
+    monkeypatch.setattr(gcd, "_ADMM_MAX_BYTES", 0)
+    calls["admm"] = calls["ipm"] = 0
+    ref = ConvexGatedReLURegressor(**kw).fit(X, y)
+    assert calls["admm"] == 0 and calls["ipm"] >= 1 and ref.converged_
+    assert fast.objective_ == pytest.approx(ref.objective_, rel=2e-8)
+    np.testing.assert_allclose(fast.predict(X), ref.predict(X), atol=1e-3)
