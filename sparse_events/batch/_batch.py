@@ -167,16 +167,7 @@ def _parallel_round(guarded, items, todo, jobs, backend, out, bar):
 
     if backend == "multiprocessing":
         n_workers = cpu_count() if jobs == -1 else jobs
-        with ProcessPoolExecutor(max_workers=min(n_workers, len(todo))) as ex:
-            futures = {ex.submit(guarded, items[i]): i for i in todo}
-            broken = None
-            for fut in as_completed(futures):
-                try:
-                    out[futures[fut]] = fut.result()
-                    bar.update(1)
-                except BrokenExecutor as exc:
-                    broken = exc
-            return broken
+        return _pool_round(guarded, items, todo, min(n_workers, len(todo)), out, bar)
     from joblib import Parallel, delayed
 
     task = _Indexed(guarded)
@@ -188,6 +179,40 @@ def _parallel_round(guarded, items, todo, jobs, backend, out, bar):
     except BrokenExecutor as exc:
         return exc
     return None
+
+
+def _pool_round(guarded, items, todo, n_workers, out, bar):
+    """:func:`_parallel_round` on a new ProcessPoolExecutor."""
+    ex = ProcessPoolExecutor(max_workers=n_workers)
+    futures = {}
+    broken = None
+    try:
+        try:
+            for i in todo:
+                futures[ex.submit(guarded, items[i])] = i
+        except BrokenExecutor as exc:  # a worker died while items were still submitted
+            broken = exc
+        if broken is None:
+            for fut in as_completed(futures):
+                try:
+                    res = fut.result()
+                except BrokenExecutor as exc:
+                    broken = exc
+                    break
+                out[futures[fut]] = res
+                bar.update(1)
+        if broken is not None:
+            # once the pool's manager thread is done, every future it will ever
+            # complete is done: keep the results that made it
+            ex.shutdown(wait=True)
+            for fut, i in futures.items():
+                if out[i] is None and fut.done() and not fut.cancelled() \
+                        and not isinstance(fut.exception(), BrokenExecutor):
+                    out[i] = fut.result()
+                    bar.update(1)
+    finally:
+        ex.shutdown(wait=True)
+    return broken
 
 
 def _isolate(guarded, items, todo, jobs, backend, out, bar):
