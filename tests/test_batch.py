@@ -1,6 +1,7 @@
 """Batch runs equal serial runs, keep order and isolate failures."""
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -178,3 +179,26 @@ def test_worker_death_while_items_are_submitted():
                         culprits=(0,))
         assert res[0].error.startswith("WorkerDied")
         assert [r.value for r in res[1:]] == [2 * it for it in items[1:]]
+
+
+def _interrupts_first(item, out_dir):
+    if item == 0:
+        raise KeyboardInterrupt
+    time.sleep(0.1)
+    (out_dir / str(item)).touch()
+    return item
+
+
+@pytest.mark.parametrize("backend", ["loky", "multiprocessing"])
+def test_keyboard_interrupt_in_a_worker_stops_the_batch(tmp_path, backend):
+    # multiprocessing waited for every queued item before re-raising (Ctrl-C took
+    # as long as the whole batch)
+    items = list(range(40))
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(_interrupts_first, items, jobs=2, backend=backend, progress=False,
+                  out_dir=tmp_path)
+    assert len(list(tmp_path.iterdir())) < len(items) - 1
+    # the next call works normally
+    res = run_batch(_interrupts_first, [1, 2, 3], jobs=2, backend=backend, progress=False,
+                    out_dir=tmp_path)
+    assert [r.value for r in res] == [1, 2, 3]

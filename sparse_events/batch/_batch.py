@@ -210,8 +210,12 @@ def _pool_round(guarded, items, todo, n_workers, out, bar):
                         and not isinstance(fut.exception(), BrokenExecutor):
                     out[i] = fut.result()
                     bar.update(1)
-    finally:
-        ex.shutdown(wait=True)
+    except BaseException:
+        # Ctrl-C, an item's KeyboardInterrupt, a result that cannot be sent back:
+        # do not wait for the queued items
+        _abandon(ex)
+        raise
+    ex.shutdown(wait=True)
     return broken
 
 
@@ -234,10 +238,25 @@ def _isolate(guarded, items, todo, jobs, backend, out, bar):
                 return todo[k + 1:]
             out[i] = res
             bar.update(1)
-    finally:
+    except BaseException:
         if pool is not None:
-            pool.shutdown(wait=True)
+            _abandon(pool)
+        raise
+    if pool is not None:
+        pool.shutdown(wait=True)
     return []
+
+
+def _abandon(ex):
+    """Cancel the queued items of a ProcessPoolExecutor and terminate its workers
+    without waiting for the running items."""
+    processes = list((ex._processes or {}).values())  # private; stable since 3.3
+    ex.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
 
 
 def _run_dask(client, guarded, items, progress, desc):
