@@ -202,3 +202,29 @@ def test_keyboard_interrupt_in_a_worker_stops_the_batch(tmp_path, backend):
     res = run_batch(_interrupts_first, [1, 2, 3], jobs=2, backend=backend, progress=False,
                     out_dir=tmp_path)
     assert [r.value for r in res] == [1, 2, 3]
+
+
+class _CountsPickling:
+    """A keyword argument that counts how often this process pickles it."""
+
+    pickled = 0
+
+    def __getstate__(self):
+        type(self).pickled += 1
+        return {}
+
+    def __setstate__(self, state):
+        pass
+
+
+def _uses_kwarg(item, arg=None):
+    return item
+
+
+def test_multiprocessing_sends_func_and_kwargs_once_per_worker():
+    # they were pickled again with every item (100 items with a 16 MB array: ~5x slower)
+    _CountsPickling.pickled = 0
+    res = run_batch(_uses_kwarg, list(range(50)), jobs=2, backend="multiprocessing",
+                    progress=False, arg=_CountsPickling())
+    assert [r.value for r in res] == list(range(50))
+    assert _CountsPickling.pickled <= 2

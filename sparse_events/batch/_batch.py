@@ -183,13 +183,13 @@ def _parallel_round(guarded, items, todo, jobs, backend, out, bar):
 
 def _pool_round(guarded, items, todo, n_workers, out, bar):
     """:func:`_parallel_round` on a new ProcessPoolExecutor."""
-    ex = ProcessPoolExecutor(max_workers=n_workers)
+    ex = _new_pool(guarded, n_workers)
     futures = {}
     broken = None
     try:
         try:
             for i in todo:
-                futures[ex.submit(guarded, items[i])] = i
+                futures[ex.submit(_call_worker_guarded, items[i])] = i
         except BrokenExecutor as exc:  # a worker died while items were still submitted
             broken = exc
         if broken is None:
@@ -224,12 +224,12 @@ def _isolate(guarded, items, todo, jobs, backend, out, bar):
     with the error); the indices still to run."""
     from joblib import Parallel, delayed
 
-    pool = ProcessPoolExecutor(max_workers=1) if backend == "multiprocessing" else None
+    pool = _new_pool(guarded, 1) if backend == "multiprocessing" else None
     try:
         for k, i in enumerate(todo):
             try:
                 if pool is not None:
-                    res = pool.submit(guarded, items[i]).result()
+                    res = pool.submit(_call_worker_guarded, items[i]).result()
                 else:
                     res = Parallel(n_jobs=jobs, backend=backend)([delayed(guarded)(items[i])])[0]
             except BrokenExecutor as exc:
@@ -245,6 +245,26 @@ def _isolate(guarded, items, todo, jobs, backend, out, bar):
     if pool is not None:
         pool.shutdown(wait=True)
     return []
+
+
+# The guarded function of a ProcessPoolExecutor's worker process, set once per
+# process by the pool's initializer: the function and its keyword arguments
+# (possibly large arrays) are not sent again with every item.
+_WORKER_GUARDED = None
+
+
+def _set_worker_guarded(guarded):
+    global _WORKER_GUARDED
+    _WORKER_GUARDED = guarded
+
+
+def _call_worker_guarded(item):
+    return _WORKER_GUARDED(item)
+
+
+def _new_pool(guarded, n_workers):
+    return ProcessPoolExecutor(max_workers=n_workers, initializer=_set_worker_guarded,
+                               initargs=(guarded,))
 
 
 def _abandon(ex):
