@@ -179,3 +179,47 @@ def test_gated_model_with_admm_matches_interior_point_path(monkeypatch):
     assert calls["admm"] == 0 and calls["ipm"] >= 1 and ref.converged_
     assert fast.objective_ == pytest.approx(ref.objective_, rel=2e-8)
     np.testing.assert_allclose(fast.predict(X), ref.predict(X), atol=1e-3)
+
+
+def test_direct_admm_on_all_groups_matches_interior_point_path(monkeypatch):
+    # default p0 (100 of 300 groups): every distinct group goes to ADMM at once, without
+    # coordinate-descent warm-up; reference: the interior-point path (ADMM disabled by its
+    # memory cap) and group CD on the dense matrix
+    monkeypatch.setattr(gcd, "_ADMM_MIN_SAMPLES", 0)
+    calls = _spies(monkeypatch)
+    Xa, D, A, y = _problem(n_patterns=300)
+    lam = 0.05
+    des = MaskedBlockDesign(Xa, D)
+    assert (des.pattern_representatives() >= 0).sum() > gcd._IPM_MIN_GROUPS
+    res = group_coordinate_descent(Quadratic(des, y), GroupL2(lam, 3), tol=1e-9)
+    assert calls["admm"] == 1 and calls["ipm"] == 0
+    assert res.converged and res.n_iter == 0 and res.extra["admm_iterations"] > 0
+    assert res.gap <= 1e-9 * res.objective[-1]
+    monkeypatch.setattr(gcd, "_ADMM_MAX_BYTES", 0)
+    calls["admm"] = calls["ipm"] = 0
+    ipm = group_coordinate_descent(Quadratic(des, y), GroupL2(lam, 3), tol=1e-9, p0=300)
+    assert calls["admm"] == 0 and calls["ipm"] >= 1 and ipm.converged
+    assert res.objective[-1] == pytest.approx(ipm.objective[-1], rel=2e-9)
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12)
+    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
+    np.testing.assert_allclose(A @ res.coef, A @ ipm.coef, atol=1e-4)
+
+
+def test_direct_admm_stops_early_on_a_sparse_optimum(monkeypatch):
+    # a large threshold (fewer non-zero coefficients than samples at the optimum, the
+    # early-stop fraction raised to 1 for these 60 samples): the direct ADMM stops after
+    # _ADMM_SPARSE_ITER iterations and the working sets finish from its iterate
+    monkeypatch.setattr(gcd, "_ADMM_MIN_SAMPLES", 0)
+    monkeypatch.setattr(gcd, "_ADMM_SPARSE_FRACTION", 1.0)
+    calls = _spies(monkeypatch)
+    Xa, D, A, y = _problem(n_patterns=300)
+    lam = 32.0
+    des = MaskedBlockDesign(Xa, D)
+    res = group_coordinate_descent(Quadratic(des, y), GroupL2(lam, 3), tol=1e-9)
+    assert calls["admm"] == 1
+    assert res.extra["admm_iterations"] == gcd._ADMM_SPARSE_ITER
+    assert res.converged and res.gap <= 1e-9 * res.objective[-1]
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12)
+    assert 0 < np.count_nonzero(res.coef) <= gcd._ADMM_SPARSE_FRACTION * y.size
+    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
+    np.testing.assert_allclose(A @ res.coef, A @ ref.coef, atol=1e-4)

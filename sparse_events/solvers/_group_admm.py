@@ -23,7 +23,7 @@ _ACCEPT_EVERY = 10
 
 
 def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.8,
-                     anderson=10, max_iter=1000, accept=None, accept_tol=None):
+                     anderson=10, max_iter=1000, accept=None, accept_tol=None, stop=None):
     r"""Group LASSO by ADMM with one Cholesky factorization in sample space.
 
     Solves
@@ -96,11 +96,14 @@ def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.
         ``accept(z, theta) -> bool``, see the stopping rule.
     accept_tol : float, optional
         Relative gap at which ``accept`` is asked (default ``rel_tol``).
+    stop : callable, optional
+        ``stop(k, z) -> bool`` asked after iteration ``k`` with its ``z``
+        (after the stopping rule): ``True`` ends the iteration (``z`` None).
 
     Returns
     -------
     z : ndarray of shape (m,) or None
-        ``None`` if the iteration stopped at ``max_iter``.
+        ``None`` if the iteration stopped at ``max_iter`` or by ``stop``.
     n_iter : int
     accepted : bool
         Whether ``accept`` returned ``True``.
@@ -163,6 +166,8 @@ def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.
             next_accept = k + _ACCEPT_EVERY
         if gap <= rel_tol * full:
             return best_z, k, False
+        if stop is not None and stop(k, zk):
+            return None, k, False
         if not anderson:
             state = nxt
             continue

@@ -195,7 +195,13 @@ def group_coordinate_descent(datafit, penalty, x0=None, **kwargs):
         dual point scaled into the full dual set, is within ``tol`` (that dual
         point then also serves the stopping rule) or once its own gap on the
         working set is within ``0.1 tol``; the interior point runs as above if
-        neither happens within 1000 iterations.
+        neither happens within 1000 iterations.  When the working set of all
+        distinct non-empty groups is such a working set (more than 200 groups),
+        the first outer iteration gives it to ADMM at once, without the
+        coordinate-descent warm-up (ADMM's iterates are group-sparse); if its
+        10th iterate has at most ``0.2 n`` non-zero coefficients (a sparse
+        optimum ahead), ADMM stops there and the working sets continue from
+        that iterate.
     warn : bool
         Emit a :class:`ConvergenceWarning` when ``max_iter`` is reached.
 
@@ -367,6 +373,10 @@ _ADMM_MAX_ITER = 1000
 #: ADMM penalty ``rho = _ADMM_RHO * t * rms(X) / rms(b)`` (``t`` the mean group threshold)
 #: and over-relaxation
 _ADMM_RHO, _ADMM_RELAX = 8.0, 1.8
+#: ADMM started on all groups at once (no working set yet) stops after that many
+#: iterations when its iterate has at most that fraction of the samples as non-zero
+#: coefficients (the working sets as usual then, from that iterate)
+_ADMM_SPARSE_ITER, _ADMM_SPARSE_FRACTION = 10, 0.2
 
 
 def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epochs, p0,
@@ -407,12 +417,21 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
             reason = "zero solution" if (outer == 0 and not np.any(x)) else rule
             break
         support = np.linalg.norm(x.reshape(n_groups, p), axis=1) > 0
-        ws = working_set(chk.dist, support, _P0_GRAM if p0 is None else p0)
-        barrier = not cone and ws.size * p <= _IPM_MAX_SIZE \
-            and (_IPM_MIN_GROUPS < ws.size
-                 or (ws.size == n_groups >= _P0_GRAM and n_groups * p <= _IPM_ALL_SIZE))
         primal = chk.primal
-        if barrier:
+        direct = _admm_direct(design, datafit, penalty, x, thresh, p, rule, primal) \
+            if outer == 0 and not cone else None
+        if direct is not None:
+            # ADMM would take the whole problem: no coordinate-descent warm-up (its
+            # iterates are group-sparse, a working set is not needed); the interior
+            # point below on the same groups if ADMM is not certified
+            ws, x[:], primal = direct
+            barrier = True
+        else:
+            ws = working_set(chk.dist, support, _P0_GRAM if p0 is None else p0)
+            barrier = not cone and ws.size * p <= _IPM_MAX_SIZE \
+                and (_IPM_MIN_GROUPS < ws.size
+                     or (ws.size == n_groups >= _P0_GRAM and n_groups * p <= _IPM_ALL_SIZE))
+        if barrier and direct is None:
             ws_ipm = _interior_point_working_set(ws, chk.dist, _IPM_MAX_SIZE // p, support)
             x_ipm, primal_ipm = x, primal
             if hasattr(design, "pattern_representatives"):
@@ -451,23 +470,28 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
                                                      datafit.residual(trial)),
                                     rule, _IPM_GAP * tol, kkt_scale)
 
-            z = None
+            z = early = None
             if not ipm_repeats and _use_admm(design, ws, p, rule):
                 # more coefficients than samples: ADMM in sample space (one n x n
                 # factorization); the interior point below if it stops at its iteration
                 # cap.  Certified by the full problem's duality gap with ADMM's dual point,
                 # at the stopping rule's tolerance (its groups are exactly zero or not: no
                 # margin for _purify)
-                z, n_it, cert = _admm_working_set(datafit, penalty, design, ws, sub, x, r, p,
-                                                  rel, primal, tol)
+                z, n_it, cert, op, early = _admm_working_set(
+                    datafit, penalty, design, ws, sub, x, r, p, rel, primal, tol,
+                    sparse_check=direct is not None)
                 n_admm += n_it
-                if z is not None:
-                    sub.set_x(z, gram_matvec=design.working_set_operator(ws).gram_matvec)
+                if z is not None or early is not None:
+                    sub.set_x(early if z is None else z, gram_matvec=op.gram_matvec)
                     ipm_state = None
                     if cert is not None:
                         # (any feasible dual point bounds the gap: keep the best)
                         cert_dual = cert if cert_dual is None else max(cert_dual, cert)
-            if z is None:
+            if early is not None:
+                # a sparse optimum ahead: ADMM's iterate starts the working sets as
+                # without the direct ADMM (not a repeated interior-point working set)
+                barrier = False
+            elif z is None:
                 large = ws.size * p >= _IPM_LARGE
                 # large working sets without the Newton polish (which needs the double
                 # precision Gram matrix): matrix-free double precision products and a
@@ -497,11 +521,13 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
                           gram_matvec=hmul)
                 n_barrier += n_ipm
                 del H
-            if use_newton and np.count_nonzero(sub.support()) * p <= datafit.y.size:
+            if barrier and use_newton \
+                    and np.count_nonzero(sub.support()) * p <= datafit.y.size:
                 # a support of fewer coefficients than rows: Newton on it (kept only if the
                 # objective falls) gives the optimum to rounding level
                 sub.newton()
-            last_ipm = ws      # again on these groups only if not certified (see above)
+            if barrier:
+                last_ipm = ws      # again on these groups only if not certified (see above)
         else:
             n_epochs += solve_subproblem(sub, eps, max_epochs=max_epochs,
                                          check_every=check_every, anderson=anderson,
@@ -541,22 +567,52 @@ def _use_admm(design, ws, p, rule):
             and ws.size * p > n >= _ADMM_MIN_SAMPLES and 8 * n * n <= _ADMM_MAX_BYTES)
 
 
-def _admm_working_set(datafit, penalty, design, ws, sub, x, r, p, rel, primal, tol):
+def _admm_direct(design, datafit, penalty, x, thresh, p, rule, primal):
+    """All distinct non-empty groups, when ADMM would take them at once (else None).
+
+    Returns ``(ws, x_new, primal_new)`` (see :func:`_distinct_groups`) when the
+    working set of every distinct non-empty group of a
+    :class:`MaskedBlockDesign` is an interior-point working set (more than
+    ``_IPM_MIN_GROUPS`` groups, at most ``_IPM_MAX_SIZE`` coefficients) that
+    goes to the ADMM (:func:`_use_admm`, positive thresholds).
+    """
+    if not hasattr(design, "pattern_representatives"):
+        return None
+    n_groups = thresh.size
+    ws = np.arange(n_groups, dtype=np.int64)
+    # cheap checks first (the distinct groups are at most all of them)
+    if not _use_admm(design, ws, p, rule):
+        return None
+    x_new = x.copy()
+    ws, primal = _distinct_groups(design, ws, x_new, thresh, p, penalty, primal)
+    if not (_IPM_MIN_GROUPS < ws.size and ws.size * p <= _IPM_MAX_SIZE
+            and _use_admm(design, ws, p, rule) and np.all(thresh[ws] > 0)):
+        return None
+    return ws, x_new, primal
+
+
+def _admm_working_set(datafit, penalty, design, ws, sub, x, r, p, rel, primal, tol,
+                      sparse_check=False):
     """ADMM on the working set ``ws`` (the other groups fixed at ``x``).
 
-    Returns ``(z, n_iter, dual)``: ``z`` None if ADMM stopped at
-    ``_ADMM_MAX_ITER`` iterations; ``dual`` the dual value of a feasible dual
-    point of the full problem whose gap at the new point is at most ``tol``
-    times its objective (None if there is none).
+    Returns ``(z, n_iter, dual, op, early)``: ``z`` None if ADMM stopped at
+    ``_ADMM_MAX_ITER`` iterations (or early); ``dual`` the dual value of a
+    feasible dual point of the full problem whose gap at the new point is at
+    most ``tol`` times its objective (None if there is none); ``op`` the
+    working set's products; ``early`` the iterate at which ADMM stopped early
+    with ``sparse_check`` (None if it did not): iteration ``_ADMM_SPARSE_ITER``
+    with at most ``_ADMM_SPARSE_FRACTION * n`` non-zero coefficients (an
+    optimum with far fewer coefficients than samples ahead, which the
+    working sets of coordinate descent and the interior point reach faster).
     """
     op = design.working_set_operator(ws)
     if not hasattr(op, "sample_gram"):
-        return None, 0, None
+        return None, 0, None, op, None
     # target of the working set: the residual with the working set's contribution back
     b = r + op.matvec(sub.x)
     rms_b = float(np.sqrt(np.mean(b * b)))
     if rms_b == 0.0 or not np.all(sub.t > 0):
-        return None, 0, None
+        return None, 0, None, op, None
     rms_x = float(np.sqrt(np.mean(design.X * design.X)))
     rho = _ADMM_RHO * float(np.mean(sub.t)) * rms_x / rms_b
     # the full objective minus the working set's 0.5 ||b - A_W x_W||^2 + sum t_k ||x_k||
@@ -576,10 +632,20 @@ def _admm_working_set(datafit, penalty, design, ws, sub, x, r, p, rel, primal, t
             return True
         return False
 
+    early = []
+
+    def stop(k, z):
+        if k != _ADMM_SPARSE_ITER or \
+                np.count_nonzero(z) > _ADMM_SPARSE_FRACTION * datafit.y.size:
+            return False
+        early.append(z.copy())
+        return True
+
     z, n_iter, accepted = admm_group_lasso(
         op, op.sample_gram(), b, sub.t, p, sub.x, rho=rho, rel_tol=rel, f_offset=f_offset,
-        relax=_ADMM_RELAX, max_iter=_ADMM_MAX_ITER, accept=accept, accept_tol=tol)
-    return z, n_iter, (found[-1] if accepted else None)
+        relax=_ADMM_RELAX, max_iter=_ADMM_MAX_ITER, accept=accept, accept_tol=tol,
+        stop=stop if sparse_check else None)
+    return z, n_iter, (found[-1] if accepted else None), op, (early[0] if early else None)
 
 
 def _with_dual(chk, dual):
