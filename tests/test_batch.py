@@ -1,7 +1,9 @@
 """Batch runs equal serial runs, keep order and isolate failures."""
 
 import os
+import threading
 import time
+from concurrent.futures import CancelledError
 
 import numpy as np
 import pytest
@@ -44,6 +46,11 @@ def test_failure_is_reported_and_others_kept(jobs):
     assert "Traceback" in res[2].traceback
 
 
+def _sleeps(item):
+    time.sleep(0.5)
+    return item
+
+
 def test_dask_local_cluster_equals_serial():
     from dask import distributed
 
@@ -58,6 +65,14 @@ def test_dask_local_cluster_equals_serial():
         # the other tasks of a dying worker are re-run elsewhere): that item's error
         # (the KilledWorker was raised by run_batch, losing every result)
         died = run_batch(_dies_on, [1, 2, 3, 4, 5, 6], client=client, progress=False)
+        # a cancelled batch (or a lost scheduler) is not an error of the items: it
+        # propagates (it was stored as each item's error and run_batch returned)
+        timer = threading.Timer(1.0, lambda: client.cancel(
+            [distributed.Future(key, client) for key in list(client.futures)]))
+        timer.start()
+        with pytest.raises(CancelledError):
+            run_batch(_sleeps, list(range(16)), client=client, progress=False)
+        timer.join()
     assert [r.ok for r in died] == [True, True, True, False, True, True]
     assert "KilledWorker" in died[3].error
     assert [r.value for r in died if r.ok] == [2, 4, 6, 10, 12]
@@ -228,3 +243,23 @@ def test_multiprocessing_sends_func_and_kwargs_once_per_worker():
                     progress=False, arg=_CountsPickling())
     assert [r.value for r in res] == list(range(50))
     assert _CountsPickling.pickled <= 2
+
+
+class _UnprintableError(Exception):
+    def __str__(self):
+        raise RuntimeError("__str__ fails")
+
+
+def _raises_unprintable(item):
+    if item == 2:
+        raise _UnprintableError
+    return item
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_exception_whose_str_fails_is_the_items_error(jobs):
+    # formatting the error raised inside the guard and lost the whole batch
+    res = run_batch(_raises_unprintable, [1, 2, 3], jobs=jobs, progress=False)
+    assert [r.value for r in res] == [1, None, 3]
+    assert res[1].error.startswith("_UnprintableError: ")
+    assert "_UnprintableError" in res[1].traceback

@@ -54,8 +54,19 @@ class _Guarded:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # one bad record must not lose the others
-            return BatchItem(item, None, f"{type(exc).__name__}: {exc}",
-                             traceback.format_exc())
+            return BatchItem(item, None, _describe(exc), traceback.format_exc())
+
+
+def _describe(exc):
+    """``"ExceptionType: message"``, even when the exception's ``__str__`` raises."""
+    try:
+        message = str(exc)
+    except Exception:
+        try:
+            message = f"<str() failed> {exc!r}"
+        except Exception:
+            message = "<str() and repr() failed>"
+    return f"{type(exc).__name__}: {message}"
 
 
 class _Indexed:
@@ -112,6 +123,9 @@ def run_batch(func, items, *, jobs=1, client=None, progress=None, desc=None,
         process dies (crash, ``os._exit``, killed for memory) gets the error
         ``"WorkerDied: ..."`` (with Dask: the ``KilledWorker`` error once the
         scheduler gives up on it) and the other items keep their results.
+        Other failures of the machinery itself (Dask futures cancelled or the
+        scheduler lost; with "multiprocessing" a result that cannot be pickled)
+        propagate.
 
     Notes
     -----
@@ -280,6 +294,7 @@ def _abandon(ex):
 
 
 def _run_dask(client, guarded, items, progress, desc):
+    from dask.distributed import KilledWorker
     from dask.distributed import as_completed as dask_as_completed
 
     futures = client.map(guarded, items, pure=False)
@@ -290,8 +305,9 @@ def _run_dask(client, guarded, items, progress, desc):
             i = index[fut.key]
             try:
                 out[i] = fut.result()
-            except Exception as exc:  # e.g. KilledWorker: the item's workers died
-                out[i] = BatchItem(items[i], None, f"{type(exc).__name__}: {exc}",
-                                   traceback.format_exc())
+            except KilledWorker as exc:  # the item's workers died; the item's own
+                # errors are in its BatchItem, anything else (cancelled, lost
+                # connection to the scheduler) propagates
+                out[i] = BatchItem(items[i], None, _describe(exc), traceback.format_exc())
             bar.update(1)
     return out
