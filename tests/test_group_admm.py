@@ -223,3 +223,47 @@ def test_direct_admm_stops_early_on_a_sparse_optimum(monkeypatch):
     assert 0 < np.count_nonzero(res.coef) <= gcd._ADMM_SPARSE_FRACTION * y.size
     assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
     np.testing.assert_allclose(A @ res.coef, A @ ref.coef, atol=1e-4)
+
+
+def test_reported_gap_bounds_the_true_suboptimality(monkeypatch):
+    # the certificate's dual point (ADMM's, rescaled into the dual set of the whole design):
+    # every certified dual value is at most the optimum of a tight reference (weak duality),
+    # so the final reported gap is at least the true suboptimality
+    monkeypatch.setattr(gcd, "_ADMM_MIN_SAMPLES", 0)
+    calls = _spies(monkeypatch)
+    Xa, D, A, y = _problem()
+    lam = 0.05
+    duals = []
+    real_with_dual = gcd._with_dual
+
+    def with_dual(chk, dual):
+        if dual is not None:
+            duals.append(dual)
+        return real_with_dual(chk, dual)
+
+    monkeypatch.setattr(gcd, "_with_dual", with_dual)
+    res = group_coordinate_descent(Quadratic(MaskedBlockDesign(Xa, D), y), GroupL2(lam, 3),
+                                   tol=1e-6, p0=D.shape[1])
+    assert calls["admm"] >= 1 and duals and res.converged
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-13)
+    assert ref.converged
+    f_ref = ref.objective[-1]
+    assert max(duals) <= f_ref + ref.gap + 1e-12 * f_ref
+    assert res.gap >= res.objective[-1] - f_ref - ref.gap - 1e-12 * f_ref
+    assert res.gap <= 1e-6 * res.objective[-1]
+
+
+def test_stalled_or_unfactorable_admm_returns_none():
+    Xa, D, _, y = _problem()
+    des = MaskedBlockDesign(Xa, D)
+    op = des.working_set_operator(np.arange(205))
+    t = np.full(205, 0.05)
+    # a matrix that is not positive definite: no factor, the caller's fallback
+    K = -np.eye(60)
+    z, n_iter, accepted = admm_group_lasso(op, K, y, t, 3, np.zeros(615), rho=0.4,
+                                           rel_tol=1e-10)
+    assert z is None and n_iter == 0 and not accepted
+    # a gap that cannot halve: a tolerance below rounding with a rho far off the rule
+    z, n_iter, accepted = admm_group_lasso(op, op.sample_gram(), y, t, 3, np.zeros(615),
+                                           rho=1e-6, rel_tol=0.0, max_iter=5000)
+    assert z is None and not accepted and n_iter < 5000 and n_iter % 100 == 0

@@ -20,6 +20,8 @@ from ._penalties import GroupL2
 
 #: iterations between two calls of ``accept`` (after a refusal)
 _ACCEPT_EVERY = 10
+# iterations over which the relative gap must fall at least tenfold (else the fallback)
+_STALL_ITER = 100
 
 
 def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.8,
@@ -72,7 +74,8 @@ def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.
         ``op.matvec(v)`` is ``A v`` (shape (n,)), ``op.rmatvec(r)`` is ``A^T r``
         (shape (m,)), e.g. a :class:`WorkingSetProducts`.
     K : ndarray of shape (n, n)
-        ``A A^T`` in double precision (overwritten: it holds the factor).
+        ``A A^T`` in double precision, overwritten (``rho`` added to its
+        diagonal, then its Cholesky factor in place).
     b : ndarray of shape (n,)
     t : ndarray of shape (m / p,)
         Positive group thresholds.
@@ -103,7 +106,9 @@ def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.
     Returns
     -------
     z : ndarray of shape (m,) or None
-        ``None`` if the iteration stopped at ``max_iter`` or by ``stop``.
+        ``None`` if the iteration stopped at ``max_iter``, by ``stop``, because
+        the relative gap did not fall tenfold over ``_STALL_ITER`` (100) iterations,
+        or because ``A A^T + rho I`` is not numerically positive definite.
     n_iter : int
     accepted : bool
         Whether ``accept`` returned ``True``.
@@ -117,7 +122,11 @@ def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.
     Az = op.matvec(z)
     w, Aw = np.zeros(m), np.zeros(n)
     K[np.diag_indices(n)] += rho
-    L, _ = la.cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
+    try:
+        # K is symmetric: its transpose is an F-ordered view, factored in place (no copy)
+        L, _ = la.cho_factor(K.T, lower=True, overwrite_a=True, check_finite=False)
+    except la.LinAlgError:
+        return None, 0, False    # not numerically positive definite: the caller's fallback
     L = np.asfortranarray(L)
 
     def solve(v):
@@ -146,6 +155,7 @@ def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.
     best_primal, best_z, best_dual, best_theta = np.inf, None, -np.inf, None
     hist_x, hist_f = [], []
     res_prev = np.inf
+    stall_gap = np.inf
     for k in range(1, max_iter + 1):
         nxt, s, Ats = step(state)
         zk, Azk = nxt[sz], nxt[saz]
@@ -166,6 +176,11 @@ def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.
             next_accept = k + _ACCEPT_EVERY
         if gap <= rel_tol * full:
             return best_z, k, False
+        # stalled: the relative gap has not fallen tenfold over the last _STALL_ITER iterations
+        if k % _STALL_ITER == 0:
+            if gap / full > 0.1 * stall_gap:
+                return None, k, False
+            stall_gap = gap / full
         if stop is not None and stop(k, zk):
             return None, k, False
         if not anderson:

@@ -363,8 +363,9 @@ _IPM_SINGLE_GAP = 0.0
 _IPM_SHRINK_GAP, _IPM_SHRINK_DUAL = (3e-2, 1e-3), (0.5, 0.8)
 #: such working sets of more coefficients than samples (one output, gap rule) are solved
 #: first by the ADMM in sample space of :mod:`._group_admm` when its ``n x n`` float64
-#: matrix takes at most that many bytes; the interior point runs if ADMM is not certified
-#: within ``_ADMM_MAX_ITER`` iterations
+#: matrix takes at most that many bytes (the peak is about 1.5 times that: the float32 mask
+#: product while the matrix is built); the interior point runs if ADMM is not certified
+#: within ``_ADMM_MAX_ITER`` iterations, stalls or cannot factor its matrix
 _ADMM_MAX_BYTES = 256 * 2 ** 20
 #: ... and at least that many samples (smaller problems keep the interior point: both
 #: methods take milliseconds there, and the interior point's tests rely on it)
