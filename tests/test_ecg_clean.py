@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
+from _scipy_reference import sosfiltfilt_min_length
+
 from sparse_events.ecg import ecg_clean, interpolate_gaps
 
 FS = 360.0
@@ -75,17 +77,6 @@ def test_band_pass_same_bits_as_scipy(fs):
                                   sps.sosfiltfilt(sos, x - x.mean()).view(np.int64))
 
 
-def _scipy_min_length(sos):
-    """Shortest signal scipy's sosfiltfilt (default padlen) accepts, found by trying it."""
-    n = 1
-    while True:
-        try:
-            sps.sosfiltfilt(sos, np.zeros(n))
-            return n
-        except ValueError:
-            n += 1
-
-
 @pytest.mark.parametrize("fs, order, kwargs", [
     (3.0, 2, {}), (3.0, 4, {}), (5.0, 4, {}), (1.5, 2, {}),
     (3.0, 2, dict(lowcut_hz=None, highcut_hz=None, powerline_hz=1.0))])
@@ -97,7 +88,7 @@ def test_signal_too_short_for_the_zero_phase_filter_names_signal(fs, order, kwar
         sos = sps.tf2sos(b, a)
     else:   # highcut 40 Hz is above the Nyquist frequency: high-pass only
         sos = sps.butter(order, 0.5, btype="highpass", fs=fs, output="sos")
-    need = _scipy_min_length(sos)
+    need = sosfiltfilt_min_length(sos)
     x = np.random.default_rng(3).normal(size=need)
     assert need - 1 >= int(np.ceil(2.0 * fs))   # long enough for the 2 s rule
     with pytest.raises(ValueError, match=rf"\bsignal is too short.* at least {need} samples"):

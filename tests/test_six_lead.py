@@ -8,6 +8,7 @@ import pytest
 import scipy.signal as sps
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
+from _scipy_reference import sosfiltfilt_min_length
 
 from sparse_events.ecg import SixLeadReconstructor, derive_limb_leads
 
@@ -664,17 +665,6 @@ def test_bad_input_shorter_than_one_window(small):
         model.predict(x[:100], sampling_rate=500)
 
 
-def _sosfiltfilt_min_length(sos):
-    """Shortest input scipy's sosfiltfilt (default padlen) accepts, found by trying it."""
-    n = 1
-    while True:
-        try:
-            sps.sosfiltfilt(sos, np.zeros(n))
-            return n
-        except ValueError:
-            n += 1
-
-
 @pytest.mark.parametrize("params, fs", [(dict(filter_order=10), 90.0),
                                         (dict(window_s=0.02), 500.0)])
 def test_bad_input_shorter_than_the_zero_phase_filter_padding(small, params, fs):
@@ -683,7 +673,7 @@ def test_bad_input_shorter_than_the_zero_phase_filter_padding(small, params, fs)
     causal windows (forward filter, no padding) accept it."""
     x, leads = small
     order = params.get("filter_order", 2)
-    need = _sosfiltfilt_min_length(
+    need = sosfiltfilt_min_length(
         sps.butter(order, (0.5, 40.0), btype="bandpass", fs=fs, output="sos"))
     model = SixLeadReconstructor(model="ridge", **params).fit(x, leads, sampling_rate=500)
     short = x[:need - 1]
