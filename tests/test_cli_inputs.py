@@ -85,6 +85,11 @@ def test_detect_csv_leading_comments_same_peaks_as_npy(tmp_path):
     csv = _write_lines(tmp_path / "withcomments.csv",
                        ["# exported from MIT-BIH 208", "", "# units: mV", "MLII",
                         *map(repr, x.tolist()), "", "# footer", ""])  # trailing: harmless
+    _assert_detect_gives_library_peaks(tmp_path, csv, x, fs)
+
+
+def _assert_detect_gives_library_peaks(tmp_path, csv, x, fs):
+    """`detect` on ``csv`` and on ``x`` saved as .npy gives the library's R peaks of ``x``."""
     npy = tmp_path / "plain.npy"
     np.save(npy, x)
     out = tmp_path / "o"
@@ -95,7 +100,7 @@ def test_detect_csv_leading_comments_same_peaks_as_npy(tmp_path):
 
     expected = ecg_peaks(x, sampling_rate=fs, method="pantompkins")[1]["ECG_R_Peaks"]
     assert len(expected) > 10
-    np.testing.assert_array_equal(pd.read_csv(out / "withcomments.csv")["sample"], expected)
+    np.testing.assert_array_equal(pd.read_csv(out / f"{csv.stem}.csv")["sample"], expected)
     np.testing.assert_array_equal(pd.read_csv(out / "plain.csv")["sample"], expected)
 
 
@@ -263,17 +268,7 @@ def test_semicolon_decimal_comma_detect_same_peaks_as_npy(tmp_path):
     x, fs = _ecg_excerpt()
     csv = _write_lines(tmp_path / "semi.csv", ["# export", "MLII;other",
                                                *(f"{_comma(v)};{_comma(-v)}" for v in x)])
-    npy = tmp_path / "plain.npy"
-    np.save(npy, x)
-    out = tmp_path / "o"
-    for path in (csv, npy):
-        assert main(["detect", str(path), "--sampling-rate", str(fs), "--out", str(out),
-                     "--method", "pantompkins", "--no-progress"]) == 0
-    from sparse_events.ecg import ecg_peaks
-
-    expected = ecg_peaks(x, sampling_rate=fs, method="pantompkins")[1]["ECG_R_Peaks"]
-    assert len(expected) > 10
-    np.testing.assert_array_equal(pd.read_csv(out / "semi.csv")["sample"], expected)
+    _assert_detect_gives_library_peaks(tmp_path, csv, x, fs)
 
 
 def test_semicolon_decimal_comma_deconvolve_same_events_as_npy(tmp_path, spikes):
