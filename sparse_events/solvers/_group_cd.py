@@ -419,7 +419,7 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
             break
         support = np.linalg.norm(x.reshape(n_groups, p), axis=1) > 0
         primal = chk.primal
-        direct = _admm_direct(design, datafit, penalty, x, thresh, p, rule, primal) \
+        direct = _admm_direct(design, penalty, x, thresh, p, rule, primal) \
             if outer == 0 and not cone else None
         if direct is not None:
             # ADMM would take the whole problem: no coordinate-descent warm-up (its
@@ -568,7 +568,7 @@ def _use_admm(design, ws, p, rule):
             and ws.size * p > n >= _ADMM_MIN_SAMPLES and 8 * n * n <= _ADMM_MAX_BYTES)
 
 
-def _admm_direct(design, datafit, penalty, x, thresh, p, rule, primal):
+def _admm_direct(design, penalty, x, thresh, p, rule, primal):
     """All distinct non-empty groups, when ADMM would take them at once (else None).
 
     Returns ``(ws, x_new, primal_new)`` (see :func:`_distinct_groups`) when the
