@@ -1064,3 +1064,29 @@ def test_cd_with_reused_scratch_equals_fresh_arrays(P, rng, monkeypatch):
     for other in runs[1:]:
         for a, b in zip(runs[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+def test_select_forms_of_prox_and_distance_equal_the_branches(rng):
+    """``_prox1_select`` / ``_dist1_select`` (the branch-free forms of the short
+    epochs) give the values of ``_prox1`` / ``_dist1`` on ties (``z = +-t``, ``c =
+    +-t``), next-to-ties, signed zeros, infinities and random values, signed and
+    non-negative; the sign of a zero may differ only where both are zero."""
+    t_vals = [0.0, 1e-300, 0.3, 1.0, 7.5]
+    specials = [0.0, -0.0, np.inf, -np.inf, 1e-310, -1e-310]
+    for t in t_vals:
+        near = [t, -t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf),
+                -np.nextafter(t, np.inf), -np.nextafter(t, -np.inf), 2 * t, -2 * t]
+        zs = near + specials + list(rng.normal(scale=3 * t + 1, size=40))
+        for positive in (False, True):
+            for z in zs:
+                a = kern._prox1_select(z, t, positive)
+                b = kern._prox1(z, t, positive)
+                assert a == b, (z, t, positive, a, b)
+            for x in [0.0, -0.0, 1.5, -1.5, 1e-310, -1e-310]:
+                if positive and x < 0:
+                    continue
+                for c in zs:
+                    a = kern._dist1_select(x, c, t, positive)
+                    b = kern._dist1(x, c, t, positive)
+                    assert a == b or (np.isnan(a) and np.isnan(b)), (x, c, t, positive, a, b)
+

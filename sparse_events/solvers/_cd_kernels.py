@@ -135,6 +135,24 @@ def _dist1(x, c, t, positive):
     return a - t if a > t else 0.0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _prox1_select(z, t, positive):
+    """:func:`_prox1` without branches on ``z`` (the same values: ``z - t``,
+    ``z + t`` or exactly ``0.0``), for the epochs' inner loop, where the sign of
+    a coefficient is a coin flip for the branch predictor on dense supports."""
+    if positive:
+        return max(z - t, 0.0)
+    return z - max(-t, min(z, t))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _dist1_select(x, c, t, positive):
+    """:func:`_dist1` without branches on ``x`` or ``c`` (the same values)."""
+    s = (1.0 if x > 0.0 else 0.0) - (1.0 if x < 0.0 else 0.0)
+    at_zero = max(c - t, 0.0) if positive else max(abs(c) - t, 0.0)
+    return at_zero if s == 0.0 else abs(c - s * t)
+
+
 # --------------------------------------------------------------------- banded
 @njit(cache=True, nogil=True)
 def banded_epochs(x, r, ws, kernels, n_samples, shift, n_rows, norms2, thresh,
@@ -1714,7 +1732,21 @@ def banded_epoch_violation_short(xw, r, ws, kernels, cumsq, n_samples, shift, n_
     first), and the residual updated four taps per step: Lh = 12, working sets of
     1e5-2.3e5 coordinates, 17-20 % less time per epoch than one running sum.
     The sum is rounded differently from :func:`banded_epoch_violation`'s (same
-    updates up to rounding)."""
+    updates up to rounding).
+
+    No branch on the coefficient or its gradient: the soft threshold and the
+    KKT distance are selects (:func:`_prox1_select`, :func:`_dist1_select`), and
+    the residual update and the sign-change count run for every coordinate (an
+    unchanged coefficient adds exact zeros).  On dense supports whether a
+    coefficient is zero, or stays so, is a coin flip for the branch predictor:
+    N = 1e6, Lh = 12, lam = 0.01 lam_max, epochs from the four captured
+    working-set starts of its solve (1.0e5-2.3e5 coordinates), 24-32 % less time
+    per epoch (signed; 14-21 % non-negative), with the same coefficients,
+    residual and returned measures (``np.array_equal``; an exact zero of the
+    residual may change sign).  Not used in :func:`banded_epoch_violation` (kernels
+    of 32 taps or more): there the skipped residual update of an unchanged
+    coefficient is worth more, and the select forms alone gained nothing at
+    Lh = 70."""
     P, L = kernels.shape
     ts = 1 if thresh.size > 1 else 0
     changes = 0
@@ -1740,16 +1772,12 @@ def banded_epoch_violation_short(xw, r, ws, kernels, cumsq, n_samples, shift, n_
             g = _dot4(kf, 0, r, base, L)
             old = xw[i]
             t = thresh[c * ts]
-            dv = _dist1(old, g, t, positive)
-            if dv > worst:
-                worst = dv
-            new = _prox1(old + g * inv1, t * inv1, positive)
-            if new != old:
-                d = new - old
-                _axpy4(r, base, d, kf, 0, L)
-                xw[i] = new
-                if (new > 0.0) != (old > 0.0) or (new < 0.0) != (old < 0.0):
-                    changes += 1
+            worst = max(worst, _dist1_select(old, g, t, positive))
+            new = _prox1_select(old + g * inv1, t * inv1, positive)
+            # (unconditional: adds exact zeros when new == old)
+            _axpy4(r, base, new - old, kf, 0, L)
+            xw[i] = new
+            changes += ((new > 0.0) != (old > 0.0)) | ((new < 0.0) != (old < 0.0))
             continue
         if ahead > 0 and i + ahead < n_ws:
             # the rows of a coming column: one hint per 64-byte line, and its last row
@@ -1783,16 +1811,11 @@ def banded_epoch_violation_short(xw, r, ws, kernels, cumsq, n_samples, shift, n_
         g = _dot4(kf, k0, r, base, m)
         old = xw[i]
         t = thresh[c * ts]
-        dv = _dist1(old, g, t, positive)
-        if dv > worst:
-            worst = dv
-        new = _prox1(old + g * inv, t * inv, positive)
-        if new != old:
-            d = new - old
-            _axpy4(r, base, d, kf, k0, m)
-            xw[i] = new
-            if (new > 0.0) != (old > 0.0) or (new < 0.0) != (old < 0.0):
-                changes += 1
+        worst = max(worst, _dist1_select(old, g, t, positive))
+        new = _prox1_select(old + g * inv, t * inv, positive)
+        _axpy4(r, base, new - old, kf, k0, m)
+        xw[i] = new
+        changes += ((new > 0.0) != (old > 0.0)) | ((new < 0.0) != (old < 0.0))
     return changes, worst
 
 
