@@ -1090,3 +1090,39 @@ def test_select_forms_of_prox_and_distance_equal_the_branches(rng):
                     b = kern._dist1(x, c, t, positive)
                     assert a == b or (np.isnan(a) and np.isnan(b)), (x, c, t, positive, a, b)
 
+
+def _dirty_positions_reference(ws, xw, prev, tau, L):
+    """The support blocks of ``xw`` within ``L - 1`` of a coefficient that moved by
+    more than ``tau`` (numpy, by sorted searches)."""
+    nzp = np.flatnonzero(xw)
+    if nzp.size == 0:
+        return nzp
+    moved = ws[np.abs(xw - prev) > tau]
+    s = ws[nzp]
+    heads = np.flatnonzero(np.concatenate(([True], s[1:] - s[:-1] >= L)))
+    ends = np.append(heads[1:], s.size)
+    hit = (np.searchsorted(moved, s[ends - 1] + (L - 1), side="right")
+           > np.searchsorted(moved, s[heads] - (L - 1), side="left"))
+    return nzp[np.repeat(hit, ends - heads)]
+
+
+@pytest.mark.parametrize("L", [1, 2, 5, 12])
+def test_newton_dirty_positions_equal_sorted_searches(L, rng):
+    """The compiled one-pass ``newton_dirty_positions`` returns the positions of a
+    numpy reference by sorted searches: dense and sparse supports, few and many
+    moves, moves below / at / above ``tau``, NaN moves, empty and full supports."""
+    for n_ws, share, moved_share in ((1, 1.0, 1.0), (50, 0.3, 0.05), (400, 0.05, 0.01),
+                                     (400, 0.6, 0.2), (300, 0.0, 0.5), (300, 1.0, 0.0),
+                                     (2000, 0.2, 0.002)):
+        ws = np.sort(rng.choice(10 * n_ws + L, n_ws, replace=False)).astype(np.int64)
+        xw = np.where(rng.random(n_ws) < share, rng.standard_normal(n_ws), 0.0)
+        prev = xw.copy()
+        mv = rng.random(n_ws) < moved_share
+        prev[mv] += rng.choice([-1.0, 1.0], mv.sum()) * rng.choice([1e-3, 1e-9, 2e-9], mv.sum())
+        if n_ws > 2:
+            prev[rng.integers(n_ws)] = np.nan
+        for tau in (0.0, 1e-9, 1e-6):
+            got = kern.newton_dirty_positions(ws, xw, prev, tau, L)
+            ref = _dirty_positions_reference(ws, xw, prev, tau, L)
+            assert got.dtype == np.int64
+            np.testing.assert_array_equal(got, ref)
