@@ -207,10 +207,12 @@ def test_direct_admm_on_all_groups_matches_interior_point_path(monkeypatch):
 
 def test_direct_admm_stops_early_on_a_sparse_optimum(monkeypatch):
     # a large threshold (fewer non-zero coefficients than samples at the optimum, the
-    # early-stop fraction raised to 1 for these 60 samples): the direct ADMM stops after
-    # _ADMM_SPARSE_ITER iterations and the working sets finish from its iterate
+    # early-stop fraction raised to 1 for these 60 samples, the probe of _admm_direct
+    # disabled): the direct ADMM stops after _ADMM_SPARSE_ITER iterations and the working
+    # sets finish from its iterate
     monkeypatch.setattr(gcd, "_ADMM_MIN_SAMPLES", 0)
     monkeypatch.setattr(gcd, "_ADMM_SPARSE_FRACTION", 1.0)
+    monkeypatch.setattr(gcd, "_ADMM_DENSE_FRACTION", 0.0)
     calls = _spies(monkeypatch)
     Xa, D, A, y = _problem(n_patterns=300)
     lam = 32.0
@@ -221,6 +223,31 @@ def test_direct_admm_stops_early_on_a_sparse_optimum(monkeypatch):
     assert res.converged and res.gap <= 1e-9 * res.objective[-1]
     ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12)
     assert 0 < np.count_nonzero(res.coef) <= gcd._ADMM_SPARSE_FRACTION * y.size
+    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
+    np.testing.assert_allclose(A @ res.coef, A @ ref.coef, atol=1e-4)
+
+
+@pytest.mark.parametrize("lam", [0.05, 32.0])
+def test_direct_admm_only_when_one_pass_leaves_most_groups_nonzero(monkeypatch, lam):
+    # one pass of group updates from zero over the distinct groups decides: most of them
+    # non-zero (lam = 0.05) -> ADMM at once on all of them; few (lam = 32, a sparse optimum)
+    # -> the working sets, which never exceed the samples here (no ADMM, no interior
+    # point); the same optimum as group CD on the dense matrix either way
+    monkeypatch.setattr(gcd, "_ADMM_MIN_SAMPLES", 0)
+    calls = _spies(monkeypatch)
+    Xa, D, A, y = _problem(n_patterns=300)
+    des = MaskedBlockDesign(Xa, D)
+    rep = des.pattern_representatives()
+    groups = np.unique(rep[rep >= 0])
+    x, r = np.zeros(900), y.copy()
+    des.group_epochs(x, r, groups, des.group_lipschitz(), np.full(300, lam), 1)
+    frac = np.mean(np.any(x.reshape(-1, 3)[groups] != 0, axis=1))
+    dense = lam < 1.0
+    assert (frac >= gcd._ADMM_DENSE_FRACTION) == dense
+    res = group_coordinate_descent(Quadratic(des, y), GroupL2(lam, 3), tol=1e-9)
+    assert calls["admm"] == (1 if dense else 0)
+    assert res.converged and (res.n_iter == 0) == dense
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12)
     assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
     np.testing.assert_allclose(A @ res.coef, A @ ref.coef, atol=1e-4)
 
@@ -267,3 +294,88 @@ def test_stalled_or_unfactorable_admm_returns_none():
     z, n_iter, accepted = admm_group_lasso(op, op.sample_gram(), y, t, 3, np.zeros(615),
                                            rho=1e-6, rel_tol=0.0, max_iter=5000)
     assert z is None and not accepted and n_iter < 5000 and n_iter % 100 == 0
+
+
+@pytest.mark.parametrize("n_outputs,n_signs", [(1, 1), (1, 2), (2, 1)])
+def test_directional_columns_match_dense(n_outputs, n_signs):
+    Xa, D, _, _ = _problem()
+    des = MaskedBlockDesign(Xa, D, n_outputs=n_outputs, n_signs=n_signs)
+    groups = np.array([0, 5, 17, des.n_groups - 1, 204, 3])
+    op = des.working_set_operator(groups)
+    local = np.array([4, 1, 3, 0])
+    V = np.random.default_rng(2).standard_normal((4, 3))
+    cols = des.group_columns(groups[local])
+    ref = np.stack([cols[:, 3 * j:3 * j + 3] @ V[j] for j in range(4)], axis=1)
+    np.testing.assert_allclose(op.directional_columns(local, V), ref, rtol=1e-13, atol=1e-13)
+
+
+def _distinct_problem(lam):
+    """150 samples, the distinct groups of 205 patterns (duplicated masks give identical
+    columns): (op, A_W, y, thresholds, dense reference)."""
+    Xa, D, _, y = _problem(n=150)
+    des = MaskedBlockDesign(Xa, D)
+    rep = des.pattern_representatives()
+    groups = np.unique(rep[rep >= 0])
+    A = des.group_columns(groups)
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12, max_iter=1000)
+    assert ref.converged and A.shape[1] > y.size
+    return des.working_set_operator(groups), A, y, np.full(groups.size, lam), ref
+
+
+def _dual_value(A, y, t, theta, p=3):
+    """Dual objective of the best feasible multiple of ``theta`` (dense reference)."""
+    g = np.max(np.linalg.norm((A.T @ theta).reshape(-1, p), axis=1) / t)
+    s = min(max(float(y @ theta) / float(theta @ theta), 0.0), 1.0 / g)
+    return s * float(y @ theta) - 0.5 * s * s * float(theta @ theta)
+
+
+def test_gauss_newton_points_are_second_order_near_the_optimum():
+    # reference optimum: group CD on the dense matrix; a dual point theta* + e and the
+    # support of the optimum: the Gauss-Newton dual point (scaled into the dual set) loses
+    # far less than theta* + e scaled (second against first order), and both candidates
+    # respect weak duality against the reference optimum
+    from sparse_events.solvers._group_admm import _gauss_newton_points
+
+    lam = 0.2
+    op, A, y, t, ref = _distinct_problem(lam)
+    f_ref = ref.objective[-1]
+    theta_ref = y - A @ ref.coef
+    e = np.random.default_rng(5).standard_normal(150)
+    losses = []
+    for eps in (1e-4, 1e-5):
+        theta = theta_ref + eps * np.linalg.norm(theta_ref) * e / np.linalg.norm(e)
+        theta_gn, x_gn = _gauss_newton_points(op, y, theta, A.T @ theta, ref.coef, t, 3)
+        loss_scaled = f_ref - _dual_value(A, y, t, theta)
+        loss_gn = f_ref - _dual_value(A, y, t, theta_gn)
+        r = y - A @ x_gn
+        primal_gn = 0.5 * float(r @ r) + lam * np.linalg.norm(x_gn.reshape(-1, 3), axis=1).sum()
+        # weak duality (dual below, primal above the optimum), far below the scaled loss
+        assert -ref.gap <= loss_gn <= 1e-2 * loss_scaled
+        assert -ref.gap <= primal_gn - f_ref <= 1e-2 * loss_scaled
+        losses.append((loss_scaled, loss_gn, primal_gn - f_ref))
+    (s1, d1, p1), (s2, d2, p2) = losses
+    # ten times closer: the scaled loss ten times smaller, the Gauss-Newton ones about 100
+    assert 5 < s1 / s2 < 20 and d1 / d2 > 50 and p1 / p2 > 50
+
+
+def test_gauss_newton_points_cut_admm_iterations():
+    # same problem, same certified tolerance: fewer ADMM iterations with the Gauss-Newton
+    # candidates than without (disabled by an impossible trigger), the same optimum as the
+    # dense reference, and ADMM's gap bounds the true suboptimality
+    import sparse_events.solvers._group_admm as gadm
+
+    lam = 0.2
+    op, A, y, t, ref = _distinct_problem(lam)
+    f_ref = ref.objective[-1]
+    runs = {}
+    for factor in (gadm._GN_FACTOR, 0.0):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(gadm, "_GN_FACTOR", factor)
+            z, n_iter, _ = admm_group_lasso(op, op.sample_gram(), y, t, 3, np.zeros(A.shape[1]),
+                                            rho=8 * lam, rel_tol=1e-8, max_iter=5000)
+        assert z is not None
+        r = y - A @ z
+        f = 0.5 * float(r @ r) + lam * np.linalg.norm(z.reshape(-1, 3), axis=1).sum()
+        assert -ref.gap - 1e-12 * f_ref <= f - f_ref <= 1e-8 * f + ref.gap
+        runs[factor] = n_iter
+    assert runs[gadm._GN_FACTOR] < runs[0.0]

@@ -22,6 +22,9 @@ from ._penalties import GroupL2
 _ACCEPT_EVERY = 10
 # iterations over which the relative gap must fall at least tenfold (else the fallback)
 _STALL_ITER = 100
+#: Gauss-Newton points (:func:`_gauss_newton_points`) once the relative gap is below
+#: ``_GN_FACTOR * accept_tol``, at most every ``_GN_EVERY`` iterations
+_GN_EVERY, _GN_FACTOR = 5, 100.0
 
 
 def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.8,
@@ -67,6 +70,15 @@ def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.
     (The dual point made from the residual of ``z`` itself converges far
     more slowly: on the ECG working set of 3896 coefficients its gap was
     still ``8e-7`` relative when this one was below ``1e-10``.)
+
+    Once the relative gap is below ``100 accept_tol`` (at most every five
+    iterations), the support of ``z`` and the dual point also give a primal
+    and a dual candidate by one Gauss-Newton step
+    (:func:`_gauss_newton_points`), kept when they are better (the dual one
+    scaled into the feasible set as above): their errors are second order in
+    the distance to the optimum, where the scaled dual point's is first order
+    (ECG, 1000 gates, alpha 1e-4: 39 iterations instead of 66 to the
+    certificate).
 
     Parameters
     ----------
@@ -151,9 +163,15 @@ def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.
         out = np.concatenate([zn, w + uh - zn, Azn, Aw + Auh - Azn])
         return out, s, Ats
 
-    next_accept = 0
+    next_accept = next_gn = 0
     best_primal, best_z, best_dual, best_theta = np.inf, None, -np.inf, None
-    hist_x, hist_f = [], []
+    # Anderson: the last differences of iterates (columns of dX) and of residuals (dF),
+    # a circular buffer of `anderson` columns of which the first n_hist are filled
+    if anderson:
+        dX = np.empty((state.size, anderson), order="F")
+        dF = np.empty((2 * m, anderson), order="F")
+    n_hist = pos = 0
+    prev_x = prev_f = None
     res_prev = np.inf
     stall_gap = np.inf
     for k in range(1, max_iter + 1):
@@ -170,6 +188,21 @@ def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.
             best_dual, best_theta = dual, scale * theta
         gap = best_primal - best_dual
         full = best_primal + f_offset
+        if k >= next_gn and gap <= _GN_FACTOR * accept_tol * full:
+            next_gn = k + _GN_EVERY
+            found = _gauss_newton_points(op, b, theta, Atb - Ats, zk, t, p)
+            if found is not None:
+                theta2, z2 = found
+                dual, scale = scaled_dual_value(b, theta2, pen.dual_scaling(op.rmatvec(theta2)),
+                                                scale=True)
+                if dual > best_dual:
+                    best_dual, best_theta = dual, scale * theta2
+                r2 = b - op.matvec(z2)
+                primal = 0.5 * float(r2 @ r2) + pen.value(z2)
+                if primal < best_primal:
+                    best_primal, best_z = primal, z2
+                gap = best_primal - best_dual
+                full = best_primal + f_offset
         if accept is not None and k >= next_accept and gap <= accept_tol * full:
             if accept(best_z, best_theta):
                 return best_z, k, True
@@ -188,22 +221,63 @@ def admm_group_lasso(op, K, b, t, p, x0, *, rho, rel_tol, f_offset=0.0, relax=1.
             continue
         f = nxt[:2 * m] - state[:2 * m]
         res = float(np.linalg.norm(f))
-        if res > res_prev and hist_x:
-            hist_x, hist_f = [], []     # the extrapolated point was worse: restart
+        if res > res_prev and prev_x is not None:
+            prev_x = None               # the extrapolated point was worse: restart
+            n_hist = pos = 0
         res_prev = res
-        hist_x.append(nxt)
-        hist_f.append(f)
-        if len(hist_x) > anderson + 1:
-            hist_x.pop(0)
-            hist_f.pop(0)
-        if len(hist_x) < 2:
+        if prev_x is not None:
+            dX[:, pos] = nxt - prev_x
+            dF[:, pos] = f - prev_f
+            pos = (pos + 1) % anderson
+            n_hist = min(n_hist + 1, anderson)
+        prev_x, prev_f = nxt, f
+        if not n_hist:
             state = nxt
             continue
-        dF = np.diff(np.stack(hist_f, axis=1), axis=1)
-        dX = np.diff(np.stack(hist_x, axis=1), axis=1)
-        gam = np.linalg.lstsq(dF, f, rcond=1e-10)[0]
-        state = nxt - dX @ gam
+        gam = np.linalg.lstsq(dF[:, :n_hist], f, rcond=1e-10)[0]
+        state = nxt - dX[:, :n_hist] @ gam
     return None, max_iter, False
+
+
+def _gauss_newton_points(op, b, theta, corr, z, t, p):
+    r"""Primal and dual points from the support of ``z`` and the dual point ``theta``.
+
+    With ``S`` the groups non-zero in ``z`` or violating their dual constraint
+    at ``theta`` (``||A_k^T theta|| > t_k``, ``corr = A^T theta``) and
+    ``n_k = A_k^T theta / ||A_k^T theta||``, the columns ``a_k = A_k n_k``
+    (``B = [a_k]``, ``k`` in ``S``) give
+
+    - the dual point ``theta + B (B^T B)^{-1} (t_S - ||A_S^T theta||)``: one
+      Gauss-Newton step of the active constraints ``||A_k^T theta|| = t_k``
+      (minimum-norm correction of their linearisation).  It moves ``theta``
+      along the constraints, so its loss in the dual objective is second order in
+      the distance to the optimum, where scaling ``theta`` into the dual set loses
+      first order (the dual point of ADMM lags its primal point by about twenty
+      iterations on the ECG working sets);
+    - the primal point with ``x_k = mu_k n_k`` on ``S``, ``mu = (B^T B)^{-1}
+      (B^T b - t_S)``: the minimiser of ``0.5 ||b - B mu||^2 + t_S^T mu`` (the
+      objective along the directions ``n_k``, exact at the optimum).
+
+    Both are only candidates: the caller evaluates them (``theta`` scaled into
+    the dual set).  Returns ``(theta, x)``, or None when ``S`` is empty, holds
+    at least as many groups as ``theta`` has entries, or ``B^T B`` is not
+    numerically positive definite.
+    """
+    G = corr.reshape(-1, p)
+    c = np.linalg.norm(G, axis=1)
+    S = np.flatnonzero((np.any(z.reshape(-1, p) != 0, axis=1) | (c > t)) & (c > 0))
+    if S.size == 0 or S.size >= b.size:
+        return None
+    N = G[S] / c[S, None]
+    B = op.directional_columns(S, N)
+    try:
+        L = la.cho_factor(B.T @ B, lower=True, check_finite=False)
+    except la.LinAlgError:
+        return None
+    sol = la.cho_solve(L, np.column_stack([t[S] - c[S], B.T @ b - t[S]]), check_finite=False)
+    x = np.zeros(z.size)
+    x.reshape(-1, p)[S] = sol[:, 1, None] * N
+    return theta + B @ sol[:, 0], x
 
 
 def scaled_dual_value(b, theta, g, scale=False):

@@ -196,7 +196,9 @@ def group_coordinate_descent(datafit, penalty, x0=None, **kwargs):
         point then also serves the stopping rule) or once its own gap on the
         working set is within ``0.1 tol``; the interior point runs as above if
         neither happens within 1000 iterations.  When the working set of all
-        distinct non-empty groups is such a working set (more than 200 groups),
+        distinct non-empty groups is such a working set (more than 200 groups)
+        and at least 75 % of these groups are non-zero after one pass of group
+        updates from the start (a dense optimum ahead; the pass is discarded),
         the first outer iteration gives it to ADMM at once, without the
         coordinate-descent warm-up (ADMM's iterates are group-sparse); if its
         10th iterate has at most ``0.2 n`` non-zero coefficients (a sparse
@@ -378,6 +380,9 @@ _ADMM_RHO, _ADMM_RELAX = 8.0, 1.8
 #: iterations when its iterate has at most that fraction of the samples as non-zero
 #: coefficients (the working sets as usual then, from that iterate)
 _ADMM_SPARSE_ITER, _ADMM_SPARSE_FRACTION = 10, 0.2
+#: ... and is not started (the working sets as usual) when fewer than that fraction of the
+#: groups are non-zero after one pass of group updates from the start (see _admm_direct)
+_ADMM_DENSE_FRACTION = 0.75
 
 
 def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epochs, p0,
@@ -419,7 +424,7 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
             break
         support = np.linalg.norm(x.reshape(n_groups, p), axis=1) > 0
         primal = chk.primal
-        direct = _admm_direct(design, penalty, x, thresh, p, rule, primal) \
+        direct = _admm_direct(design, penalty, x, r, thresh, p, rule, primal) \
             if outer == 0 and not cone else None
         if direct is not None:
             # ADMM would take the whole problem: no coordinate-descent warm-up (its
@@ -568,14 +573,18 @@ def _use_admm(design, ws, p, rule):
             and ws.size * p > n >= _ADMM_MIN_SAMPLES and 8 * n * n <= _ADMM_MAX_BYTES)
 
 
-def _admm_direct(design, penalty, x, thresh, p, rule, primal):
+def _admm_direct(design, penalty, x, r, thresh, p, rule, primal):
     """All distinct non-empty groups, when ADMM would take them at once (else None).
 
     Returns ``(ws, x_new, primal_new)`` (see :func:`_distinct_groups`) when the
     working set of every distinct non-empty group of a
     :class:`MaskedBlockDesign` is an interior-point working set (more than
     ``_IPM_MIN_GROUPS`` groups, at most ``_IPM_MAX_SIZE`` coefficients) that
-    goes to the ADMM (:func:`_use_admm`, positive thresholds).
+    goes to the ADMM (:func:`_use_admm`, positive thresholds) and the optimum
+    looks dense: after one pass of exact group updates over these groups from
+    ``x`` (residual ``r``; a copy, discarded), at least ``_ADMM_DENSE_FRACTION``
+    of them are non-zero.  (Sparse optima are reached faster by the working sets
+    than by ADMM, whose setup alone costs about as much as they do.)
     """
     if not hasattr(design, "pattern_representatives"):
         return None
@@ -588,6 +597,11 @@ def _admm_direct(design, penalty, x, thresh, p, rule, primal):
     ws, primal = _distinct_groups(design, ws, x_new, thresh, p, penalty, primal)
     if not (_IPM_MIN_GROUPS < ws.size and ws.size * p <= _IPM_MAX_SIZE
             and _use_admm(design, ws, p, rule) and np.all(thresh[ws] > 0)):
+        return None
+    x_probe, r_probe = x_new.copy(), r.copy()
+    design.group_epochs(x_probe, r_probe, ws, design.group_lipschitz(), thresh, 1)
+    if np.count_nonzero(np.any(x_probe.reshape(-1, p)[ws] != 0, axis=1)) \
+            < _ADMM_DENSE_FRACTION * ws.size:
         return None
     return ws, x_new, primal
 

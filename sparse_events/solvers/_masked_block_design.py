@@ -574,6 +574,24 @@ class WorkingSetProducts:
         K *= M32 @ M32.T
         return K
 
+    def directional_columns(self, local, V):
+        """The columns ``A_k v_k`` of the groups ``groups[local]``, shape (n_rows, len(local)).
+
+        ``V`` (shape (len(local), p)) holds one vector ``v_k`` per listed group;
+        column ``j`` is ``A_k V[j]`` for ``k = groups[local[j]]`` (zero outside
+        the group's output).
+        """
+        local = np.asarray(local, dtype=np.int64)
+        d = self.design
+        V = np.asarray(V, dtype=np.float64).reshape(local.size, self.p)
+        cols = np.take(self.M, local, axis=1)
+        cols *= d.X @ (V * self.signs[local, None]).T          # (n, len(local))
+        if d.n_outputs == 1:
+            return cols
+        out = np.zeros((d.n_outputs, d.n_samples, local.size))
+        out[self.outs[local], :, np.arange(local.size)] = cols.T
+        return out.reshape(d.n_rows, local.size)
+
     def gram_matvec(self, v):
         """``A_W^T A_W v``."""
         return self.rmatvec(self.matvec(v))
