@@ -1126,3 +1126,57 @@ def test_newton_dirty_positions_equal_sorted_searches(L, rng):
             ref = _dirty_positions_reference(ws, xw, prev, tau, L)
             assert got.dtype == np.int64
             np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("L", [5, 12])
+def test_short_epoch_counts_every_sign_change(mode, L, rng):
+    """The ``changes`` returned by one short-kernel epoch is the number of
+    coordinates whose sign (negative / zero / positive) differs before and after
+    it, on both of its paths (each coordinate is visited once per epoch), signed
+    and non-negative, from a start with many wrong signs."""
+    op, design, x, y = banded_problem(rng, mode, 1, N=900, L=L)
+    n = x.size
+    amax = np.abs(design.rmatvec(y)).max()
+    ws = np.arange(n, dtype=np.int64)
+    lo, hi = design.cd_inside_range(ws)
+    seen = 0
+    for positive in (False, True):
+        start = rng.normal(scale=np.abs(x).max() + 1.0, size=n)
+        start[rng.random(n) < 0.3] = 0.0
+        if positive:
+            start = np.abs(start)
+        for rng_ in ((0, 0), (lo, hi)):
+            xw = start.copy()
+            r = y - design.matvec(start)
+            changes, _ = kern.banded_epoch_violation_short(
+                xw, r, ws, design.kernels, design.cumsq, design.n_samples, design.shift,
+                design.n_rows, np.array([0.05 * amax]), positive, 0, *rng_)
+            expected = np.count_nonzero(np.sign(xw) != np.sign(start))
+            assert changes == expected
+            seen += expected
+    assert seen > 0
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_column_energy_whose_inverse_overflows_is_skipped(positive, rng):
+    """A kernel tap so small that an edge column's energy inverts to ``inf``
+    (1e-160 ** 2 underflows to a subnormal whose inverse overflows): the column
+    cannot move (as with the branching threshold, which returned 0 there) and the
+    solve gives the solution of the same kernel with that tap set to 0, instead of
+    NaN everywhere (the branch-free epoch computed ``inf - inf``)."""
+    from sparse_events import deconvolve
+    from sparse_events.models import alpha_max
+
+    N = 30
+    x = np.where(rng.random(N) < 0.6, rng.standard_normal(N), 0.0)
+    if positive:
+        x = np.abs(x)
+    tiny = np.array([1e-160, 1.0, 0.6, 0.3, 0.1])
+    zero = np.array([0.0, 1.0, 0.6, 0.3, 0.1])
+    y = np.convolve(x, tiny)[:N] + 0.01 * rng.standard_normal(N)
+    lam = 0.001 * alpha_max(y, tiny, mode="causal")
+    a = deconvolve(y, tiny, lam, mode="causal", solver="cd", positive=positive, tol=1e-10)
+    b = deconvolve(y, zero, lam, mode="causal", solver="cd", positive=positive, tol=1e-10)
+    assert np.isfinite(a.coef).all() and a.converged
+    np.testing.assert_allclose(a.coef, b.coef, rtol=1e-8, atol=1e-10)

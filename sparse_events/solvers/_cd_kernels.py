@@ -136,6 +136,18 @@ def _dist1(x, c, t, positive):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _inv_energy(nrm):
+    """``1 / nrm`` for a column energy ``nrm``, or ``0.0`` (the column is skipped)
+    when the energy is zero or so small that its inverse overflows.
+
+    With ``inv = inf`` the select forms below would compute ``inf - inf`` and
+    write NaN into the residual; the branching :func:`_prox1` returned 0 there,
+    so such a column never moved either way."""
+    inv = 1.0 / nrm if nrm > 0.0 else 0.0
+    return inv if inv < np.inf else 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _prox1_select(z, t, positive):
     """:func:`_prox1` without branches on ``z`` (the same values: ``z - t``,
     ``z + t`` or exactly ``0.0``), for the epochs' inner loop, where the sign of
@@ -1753,7 +1765,7 @@ def banded_epoch_violation_short(xw, r, ws, kernels, cumsq, n_samples, shift, n_
     worst = 0.0
     inv_full = np.empty(P)
     for p in range(P):
-        inv_full[p] = 1.0 / cumsq[p, L] if cumsq[p, L] > 0.0 else 0.0
+        inv_full[p] = _inv_energy(cumsq[p, L])
     n_ws = ws.size
     kf = np.ascontiguousarray(kernels).ravel()  # the taps, flat (kernel p at p * L)
     # one kernel, no prefetch hints: the coordinates ws[i_lo:i_hi] (columns
@@ -1798,10 +1810,9 @@ def banded_epoch_violation_short(xw, r, ws, kernels, cumsq, n_samples, shift, n_
             if inv == 0.0:
                 continue
         else:
-            nrm = cumsq[p, l1] - cumsq[p, l0]
-            if nrm == 0.0:
+            inv = _inv_energy(cumsq[p, l1] - cumsq[p, l0])
+            if inv == 0.0:
                 continue
-            inv = 1.0 / nrm
         m = l1 - l0
         base = start + l0
         k0 = p * L + l0
