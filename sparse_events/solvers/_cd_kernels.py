@@ -149,9 +149,12 @@ def _inv_energy(nrm):
 
 @njit(cache=True, nogil=True, inline="always")
 def _prox1_select(z, t, positive):
-    """:func:`_prox1` without branches on ``z`` (the same values: ``z - t``,
-    ``z + t`` or exactly ``0.0``), for the epochs' inner loop, where the sign of
-    a coefficient is a coin flip for the branch predictor on dense supports."""
+    """:func:`_prox1` without branches on ``z`` (the same values for finite ``t``
+    and non-NaN ``z``: ``z - t``, ``z + t`` or ``0.0``, whose sign may differ; a NaN
+    ``z`` or ``t = inf`` gives NaN where :func:`_prox1` gave 0), for the epochs'
+    inner loop, where the sign of a coefficient is a coin flip for the branch
+    predictor on dense supports.  The epochs never pass ``t = inf``
+    (:func:`_inv_energy`)."""
     if positive:
         return max(z - t, 0.0)
     return z - max(-t, min(z, t))
@@ -159,7 +162,8 @@ def _prox1_select(z, t, positive):
 
 @njit(cache=True, nogil=True, inline="always")
 def _dist1_select(x, c, t, positive):
-    """:func:`_dist1` without branches on ``x`` or ``c`` (the same values)."""
+    """:func:`_dist1` without branches on ``x`` or ``c`` (the same values for
+    finite ``t`` and non-NaN ``c``, up to the sign of a zero)."""
     s = (1.0 if x > 0.0 else 0.0) - (1.0 if x < 0.0 else 0.0)
     at_zero = max(c - t, 0.0) if positive else max(abs(c) - t, 0.0)
     return at_zero if s == 0.0 else abs(c - s * t)
