@@ -136,7 +136,9 @@ def test_one_bad_record_does_not_lose_the_others(tmp_path, capsys):
     (["detect", REC208, "--out", "{tmp}", "--method", "magic"], ["--method", "pantompkins"]),
     (["detect", REC208, REC208, "--out", "{tmp}"], ["same name"]),
     (["detect", REC208], ["--out"]),
-    (["detect", "{nancsv}", "--out", "{tmp}", "--sampling-rate", "100"], ["non-numeric"]),
+    (["detect", "{nancsv}", "--out", "{tmp}/out", "--sampling-rate", "100"], ["non-numeric"]),
+    (["detect", "{nancsv}", "--out", "{tmp}", "--sampling-rate", "100"],
+     ["would overwrite the input", "nan.csv"]),
 ])
 def test_bad_input_one_line_nonzero(tmp_path, capsys, args, fragments):
     csv = tmp_path / "x.csv"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._inputs import (UserError, _select_channel, check_alpha_ratio, check_number,
-                      check_output_file, read_array_file, signal_channels)
+from ._inputs import (UserError, _select_channel, check_alpha_ratio, check_no_overwrite,
+                      check_number, check_output_file, read_array_file, signal_channels)
 
 
 def add_parser(sub):
@@ -125,6 +125,10 @@ def run(args) -> int:
     from ..models import alpha_max, cross_products_deconvolve, make_operator, refractory_window
     from ..operators import mode_geometry
 
+    # before anything is read: an output must not replace an input (nor the CSV the plot)
+    check_no_overwrite([("--out", args.out), ("--plot", args.plot)],
+                       [("signal", args.signal), ("kernel", args.kernel)])
+    check_no_overwrite([("--plot", args.plot)], [("--out file", args.out)])
     check_number(args.sampling_rate, "--sampling-rate", low=0, low_inclusive=False,
                  allow_none=True)
     check_number(args.refractory_s, "--refractory-s", low=0, low_inclusive=False,

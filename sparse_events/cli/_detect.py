@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._inputs import (UserError, check_number, make_output_directory, read_signal,
-                      resolve_inputs)
+from ._inputs import (UserError, check_no_overwrite, check_number, make_output_directory,
+                      read_signal, record_files, resolve_inputs)
 
 
 def check_method(method):
@@ -249,6 +249,29 @@ def check_annotation_names(specs):
                             "hold letters, digits, hyphens and underscores; rename the file")
 
 
+def output_names(name, *, annotations=None, hrv=False, plot=False):
+    """The files :func:`detect_record` writes for the record ``name``."""
+    names = [f"{name}.csv"]
+    if annotations:
+        names.append(f"{name}.{annotations}")
+    if hrv:
+        names.append(f"{name}_hrv.csv")
+    if plot:
+        names.append(f"{name}.png")
+    return names
+
+
+def check_outputs_spare_inputs(specs, args):
+    """Refuse up front an output file that is one of the inputs (``detect ecg.csv --out
+    .`` would replace ecg.csv by its peaks), or a file of an input record (its header,
+    signal files, or the annotation file that ``--annotations`` would replace)."""
+    inputs = [f for spec in specs for f in record_files(spec, args.annotations)]
+    outputs = [("--out", Path(args.out) / name) for spec in specs
+               for name in output_names(spec.name, annotations=args.annotations,
+                                        hrv=args.hrv, plot=args.plot)]
+    check_no_overwrite(outputs, inputs)
+
+
 def check_jobs(jobs):
     if jobs == 0 or jobs < -1:
         raise UserError(f"--jobs must be a positive integer or -1, got {jobs}")
@@ -293,6 +316,7 @@ def run(args) -> int:
     specs = resolve_inputs(args.paths, channel=args.channel, sampling_rate=args.sampling_rate)
     if args.annotations is not None:
         check_annotation_names(specs)
+    check_outputs_spare_inputs(specs, args)
     out = make_output_directory(args.out, "--out")
     # per-chunk bars only when explicitly asked and records run one after the other in
     # this process (bars from worker processes would interleave)

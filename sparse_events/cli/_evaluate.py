@@ -9,8 +9,8 @@ import numpy as np
 
 from ._detect import (add_parallel_arguments, batch, check_jobs, check_method, detect_peaks,
                       report_failures)
-from ._inputs import (CSV_SUFFIXES, NUMPY_SUFFIXES, UserError, check_output_file,
-                      make_output_directory, resolve_inputs)
+from ._inputs import (CSV_SUFFIXES, NUMPY_SUFFIXES, UserError, check_no_overwrite,
+                      check_output_file, make_output_directory, record_files, resolve_inputs)
 
 
 def add_parser(sub):
@@ -195,6 +195,13 @@ def run(args) -> int:
     # the output is checked after the inputs (an input error is reported first) and
     # before the work (no detection or scoring lost to a bad output path)
     check_output_file(args.out, "--out")
+    inputs = [f for spec, _ in tasks for f in record_files(spec, args.annotator)]
+    for spec, (kind, path, ext) in tasks:
+        if kind == "csv":
+            inputs.append((f"detections of record {spec.name}", path))
+        elif kind == "wfdb":
+            inputs.append((f"detections of record {spec.name}", f"{path}.{ext}"))
+    check_no_overwrite([("--out", args.out)], inputs)
     if args.plot_dir is not None:
         make_output_directory(args.plot_dir, "--plot-dir")
     results = batch(evaluate_record, tasks, args, "evaluate", method=args.method,

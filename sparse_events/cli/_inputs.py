@@ -50,7 +50,8 @@ class InputSpec:
     """A validated input: what to read and how.
 
     ``kind`` is ``"wfdb"`` (``path`` without extension), ``"csv"`` or
-    ``"npy"``; ``channel`` is a column/signal index; ``sampling_rate`` in Hz.
+    ``"npy"``; ``channel`` is a column/signal index; ``sampling_rate`` in Hz;
+    ``signal_files`` the signal file names a WFDB header lists (beside it).
     """
 
     path: str
@@ -61,6 +62,7 @@ class InputSpec:
     channel_name: str = ""
     n_samples: int | None = None
     has_header: bool = False
+    signal_files: tuple = ()
 
 
 def check_number(value, option, *, low=None, low_inclusive=True, allow_none=False):
@@ -141,6 +143,70 @@ def check_output_file(path, option):
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"{option} {path}: directory {parent} is not writable")
     return path
+
+
+def _file_keys(path):
+    """Keys under which ``path`` is the same file as another path: its resolved real
+    path (symlinks, ``./x`` and ``x``) and, when it exists, its device and inode (hard
+    links, case-insensitive file systems)."""
+    keys = [os.path.realpath(path)]
+    try:
+        st = os.stat(path)
+        keys.append((st.st_dev, st.st_ino))
+    except OSError:  # does not exist (yet)
+        pass
+    return keys
+
+
+def check_no_overwrite(outputs, inputs):
+    """Refuse, before any work, an output file that would replace an input file.
+
+    Parameters
+    ----------
+    outputs : iterable of (str, str or Path or None)
+        ``(option, path)`` of each file the command writes, e.g. ``("--out", "e.csv")``;
+        ``None`` paths are skipped.
+    inputs : iterable of (str, str or Path)
+        ``(what, path)`` of each file the command reads or must keep, e.g.
+        ``("signal", "y.csv")``.
+
+    Raises
+    ------
+    UserError
+        Naming both paths when an output resolves to the same file as an input.
+    """
+    taken = {}
+    for what, path in inputs:
+        for key in _file_keys(path):
+            taken.setdefault(key, (what, path))
+    for option, out in outputs:
+        if out is None:
+            continue
+        for key in _file_keys(out):
+            if key in taken:
+                what, path = taken[key]
+                raise UserError(f"{option} {out} would overwrite the {what} {path}; "
+                                "choose another output path (nothing was written)")
+
+
+def record_files(spec, annotation_ext=None):
+    """The files of an input that an output must not replace, as ``(what, path)``.
+
+    A CSV or NumPy input is its file.  A WFDB record is its header, the signal files
+    its header names, and, with ``annotation_ext``, its annotation file
+    ``<record>.<annotation_ext>`` when it exists (it may hold reference annotations).
+    """
+    if spec.kind != "wfdb":
+        return [("input", spec.path)]
+    record = Path(spec.path)
+    files = [(f"header of record {spec.name}", record.with_name(record.name + ".hea"))]
+    files += [(f"signal file of record {spec.name}", record.parent / name)
+              for name in spec.signal_files]
+    if annotation_ext:
+        ann = record.with_name(f"{record.name}.{annotation_ext}")
+        if ann.exists():
+            files.append((f"annotation file of record {spec.name}", ann))
+    return files
 
 
 def make_output_directory(path, option):
@@ -423,6 +489,7 @@ def resolve_input(path, *, channel=0, sampling_rate=None) -> InputSpec:
         fs = float(hdr.fs)
         names = list(hdr.sig_name or [])
         length = None if hdr.sig_len is None else int(hdr.sig_len)
+        files = tuple(dict.fromkeys(hdr.file_name or []))
     except Exception as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{path}: unreadable WFDB header ({msg})") from None
@@ -433,7 +500,8 @@ def resolve_input(path, *, channel=0, sampling_rate=None) -> InputSpec:
                         f"{sampling_rate:g} was given (nothing is resampled)")
     ch = _select_channel(channel, names, n_sig, str(path))
     return InputSpec(str(record), "wfdb", record.name, ch, fs,
-                     channel_name=names[ch] if ch < len(names) else "", n_samples=length)
+                     channel_name=names[ch] if ch < len(names) else "", n_samples=length,
+                     signal_files=files)
 
 
 def expand_directories(paths):
