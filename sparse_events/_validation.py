@@ -36,7 +36,7 @@ def _describe(x) -> str:
 
 
 def as_float_array(x, name: str, *, dtype=None, ndim=None, allow_empty=False,
-                   finite=True, copy=False) -> np.ndarray:
+                   finite=True, copy=False, allow_bool=True) -> np.ndarray:
     """Convert ``x`` to a real floating-point ndarray, checking it thoroughly.
 
     Parameters
@@ -56,6 +56,9 @@ def as_float_array(x, name: str, *, dtype=None, ndim=None, allow_empty=False,
         Whether to refuse NaN and infinity.
     copy : bool
         Force a copy.
+    allow_bool : bool
+        Whether boolean arrays are accepted (as 0.0 and 1.0).  Signals refuse them
+        (``sig > 0`` passed by mistake is not a signal); design matrices accept them.
 
     Returns
     -------
@@ -71,6 +74,10 @@ def as_float_array(x, name: str, *, dtype=None, ndim=None, allow_empty=False,
         raise TypeError(f"{name} must be a real numeric array, got {_describe(x)}") from exc
     if np.iscomplexobj(arr):
         raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
+    if arr.dtype.kind == "b" and not allow_bool:
+        raise TypeError(f"{name} must be a real numeric signal, got a boolean array of "
+                        f"shape {arr.shape} (convert it explicitly, e.g. {name}.astype(float), "
+                        "if 0/1 samples are meant)")
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must be a real numeric array, got dtype {arr.dtype} ({_describe(x)})")
@@ -119,8 +126,11 @@ def all_finite(arr) -> bool:
 
 
 def check_signal(y, name: str = "y", *, ndim=(1, 2), dtype=None, min_length: int = 1):
-    """Validate a signal (last axis = time) and return it as a float array."""
-    arr = as_float_array(y, name, dtype=dtype, ndim=ndim)
+    """Validate a signal (last axis = time) and return it as a float array.
+
+    Boolean arrays are refused (``TypeError``): a mask passed by mistake is not a signal.
+    """
+    arr = as_float_array(y, name, dtype=dtype, ndim=ndim, allow_bool=False)
     if arr.shape[-1] < min_length:
         raise ValueError(
             f"{name} must have at least {min_length} samples along its last axis, "

@@ -40,7 +40,8 @@ def interpolate_gaps(signal, *, sampling_rate, max_gap_s=0.25, name="signal"):
     """
     fs = check_sampling_rate(sampling_rate)
     max_gap_s = check_scalar(max_gap_s, "max_gap_s", low=0)
-    x = as_float_array(signal, name, dtype=np.float64, ndim=1, finite=False, copy=True)
+    x = as_float_array(signal, name, dtype=np.float64, ndim=1, finite=False, copy=True,
+                       allow_bool=False)
     sampling_rate = fs
     bad = ~np.isfinite(x)
     if not bad.any():
@@ -60,6 +61,19 @@ def interpolate_gaps(signal, *, sampling_rate, max_gap_s=0.25, name="signal"):
     good = np.flatnonzero(~bad)
     x[bad] = np.interp(np.flatnonzero(bad), good, x[good])
     return x
+
+
+def _one_lead_hint(signal, name):
+    """How to pass one lead of a 2-D ``signal``: ``name.iloc[:, 0]`` or ``name["ECG"]``
+    for a DataFrame (``name[:, 0]`` raises there), ``name[:, 0]`` for an array."""
+    columns = getattr(signal, "columns", None)
+    if columns is not None and hasattr(signal, "iloc"):
+        hint = f"{name}.iloc[:, 0]"
+        if len(columns):
+            hint += f" or {name}[{columns[0]!r}]"
+        return hint + " (a DataFrame with columns " + ", ".join(map(repr, columns[:6])) + (
+            ", ...)" if len(columns) > 6 else ")")
+    return f"{name}[:, 0]"
 
 
 def check_ecg_signal(signal, *, sampling_rate, nan_policy="raise", max_gap_s=0.25,
@@ -86,11 +100,12 @@ def check_ecg_signal(signal, *, sampling_rate, nan_policy="raise", max_gap_s=0.2
     """
     fs = check_sampling_rate(sampling_rate)
     nan_policy = check_option(nan_policy, "nan_policy", ("raise", "interpolate"))
-    x = as_float_array(signal, name, finite=False)
+    x = as_float_array(signal, name, finite=False, allow_bool=False)
     if x.ndim != 1:
         raise ValueError(
             f"{name} must be a 1-D array (one ECG lead, time along the only axis); got "
-            f"shape {x.shape}. For multi-lead data pass one lead, e.g. signal[:, 0]")
+            f"shape {x.shape}. For multi-lead data pass one lead, e.g. "
+            f"{_one_lead_hint(signal, name)}")
     x = x.astype(np.float64, copy=False)
     if nan_policy == "raise":
         x = as_float_array(x, name)  # reports the first non-finite sample

@@ -40,7 +40,7 @@ def beat_windows(signal, r_peaks, *, sampling_rate, before_s=0.1, after_s=0.14):
     before : int
         Index of the R peak in a window.
     """
-    x = as_float_array(signal, "signal", dtype=np.float64, ndim=1)
+    x = as_float_array(signal, "signal", dtype=np.float64, ndim=1, allow_bool=False)
     fs = check_sampling_rate(sampling_rate)
     r = np.asarray(r_peaks)
     if r.ndim != 1 or (r.size and r.dtype.kind not in "iu"):

@@ -10,7 +10,12 @@ taking one cleaned lead (1-D float64 ndarray, already validated: finite, at
 least 2 s long) and the sampling rate in Hz (passed by keyword), and returning
 the R-peak sample indices (any integer dtype; they are checked to lie in
 ``[0, n_samples)`` and then sorted and de-duplicated here).  Extra keyword
-arguments of :func:`ecg_findpeaks` / :func:`ecg_peaks` are forwarded to it.
+arguments of :func:`ecg_findpeaks` / :func:`ecg_peaks` are forwarded to it,
+after a check against its signature (an unknown name raises ``TypeError``
+naming the caller, the method and the accepted names); a method whose
+``**kwargs`` are passed on to another function names that function in its
+attribute ``forwards_kwargs_to`` (as :func:`find_peaks_sparse` does), else
+its ``**kwargs`` accept any name.
 
 Methods are registered in :data:`PEAK_METHODS`, a dict mapping the method name
 to either the function itself or a lazy reference ``"module:function"`` with
@@ -24,6 +29,7 @@ Users may add their own with :func:`register_peak_method`.
 
 from __future__ import annotations
 
+import inspect
 from importlib import import_module
 
 import numpy as np
@@ -73,6 +79,50 @@ def _resolve(method):
     return func
 
 
+def _method_keywords(func):
+    """Keyword options of a detection method: the names it accepts besides the lead and
+    ``sampling_rate``, or ``None`` when it accepts any name (``**kwargs`` not forwarded
+    to a function named by its ``forwards_kwargs_to`` attribute)."""
+    names = []
+    while func is not None:
+        try:
+            params = list(inspect.signature(func).parameters.values())[1:]  # after the lead
+        except (TypeError, ValueError):  # no signature (some builtins): not checked
+            return None
+        names += [p.name for p in params if p.name != "sampling_rate"
+                  and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return sorted(set(names))
+        func = getattr(func, "forwards_kwargs_to", None)
+    return None
+
+
+def _check_method_kwargs(func, method, kwargs, caller):
+    """Refuse keyword arguments the detection method does not accept (``TypeError``
+    naming ``caller``, the method and the accepted names)."""
+    if not kwargs:
+        return
+    accepted = _method_keywords(func)
+    if accepted is None:
+        return
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"{caller}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))} "
+            f"for method={method!r}; it accepts: {', '.join(accepted) or 'none'} "
+            f"(documented in {_public_name(func)})")
+
+
+def _public_name(func):
+    """``sparse_events.ecg.find_peaks_sparse`` for a function of a private module."""
+    parts = []
+    for part in str(getattr(func, "__module__", "")).split("."):
+        if part.startswith("_"):
+            break
+        parts.append(part)
+    return ".".join(parts + [getattr(func, "__name__", repr(func))])
+
+
 def _format_peaks(peaks, n_samples, method):
     peaks = np.asarray(peaks)
     if peaks.ndim != 1 or (peaks.size and peaks.dtype.kind not in "iu"):
@@ -109,7 +159,10 @@ def ecg_findpeaks(cleaned, *, sampling_rate, method="sparse", **kwargs):
         QRS templates) or ``"pantompkins"`` (:func:`find_peaks_pantompkins`,
         Pan & Tompkins 1985).
     **kwargs
-        Forwarded to the method.
+        Options of the method, forwarded to it: those of :func:`find_peaks_sparse`
+        (``method="sparse"``: ``dictionary``, ``refractory_s``, ``chunk_s``, ...) or of
+        :func:`find_peaks_pantompkins` (``method="pantompkins"``), documented there.  A
+        name the method does not accept raises ``TypeError`` listing the accepted ones.
 
     Returns
     -------
@@ -125,8 +178,13 @@ def ecg_findpeaks(cleaned, *, sampling_rate, method="sparse", **kwargs):
     neurokit2's own ``ecg_findpeaks`` returns only the ``info`` dict; this one
     returns ``(signals, info)`` like ``ecg_peaks``.
     """
+    return _findpeaks(cleaned, sampling_rate, method, kwargs, "ecg_findpeaks")
+
+
+def _findpeaks(cleaned, sampling_rate, method, kwargs, caller):
     x, fs = check_ecg_signal(cleaned, sampling_rate=sampling_rate, name="cleaned")
     func = _resolve(method)
+    _check_method_kwargs(func, method, kwargs, caller)
     peaks = _format_peaks(func(x, sampling_rate=fs, **kwargs), x.size, method)
     return _signals_info(peaks, x.size, fs, method)
 
@@ -148,7 +206,11 @@ def ecg_peaks(signal, *, sampling_rate, method="sparse", nan_policy="raise", max
         ``"interpolate"`` fills gaps of at most ``max_gap_s`` seconds (see
         :func:`ecg_clean`).
     **kwargs
-        Forwarded to the detection method.
+        Options of the detection method: those of :func:`find_peaks_sparse`
+        (``method="sparse"``) or :func:`find_peaks_pantompkins`
+        (``method="pantompkins"``), documented there.  A name the method does not
+        accept raises ``TypeError`` listing the accepted ones (checked before the
+        signal is cleaned).
 
     Returns
     -------
@@ -165,6 +227,8 @@ def ecg_peaks(signal, *, sampling_rate, method="sparse", nan_policy="raise", max
     >>> signals, info = ecg_peaks(ecg, sampling_rate=360, method="pantompkins")
     >>> hrv = nk.hrv_time(info, sampling_rate=360)
     """
+    if kwargs:  # before the cleaning: a misspelt option costs no work
+        _check_method_kwargs(_resolve(method), method, kwargs, "ecg_peaks")
     cleaned = ecg_clean(signal, sampling_rate=sampling_rate, nan_policy=nan_policy,
                         max_gap_s=max_gap_s)
-    return ecg_findpeaks(cleaned, sampling_rate=sampling_rate, method=method, **kwargs)
+    return _findpeaks(cleaned, sampling_rate, method, kwargs, "ecg_peaks")

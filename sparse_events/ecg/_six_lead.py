@@ -64,7 +64,7 @@ _PREDICT_CHUNK = 20000
 def _lead_vector(x, name):
     if isinstance(x, pd.Series):
         x = x.to_numpy()
-    arr = as_float_array(x, name, dtype=np.float64)
+    arr = as_float_array(x, name, dtype=np.float64, allow_bool=False)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array (one lead), got shape {arr.shape}")
     return arr

@@ -97,7 +97,7 @@ def as_recordings(source, name: str = "source") -> tuple[list[np.ndarray], bool,
                 f"columns {list(item.columns)}; select the input lead first")
         indexes.append(item.index if isinstance(item, pd.Series) else None)
         arr = np.asarray(item) if isinstance(item, pd.Series) else item
-        arr = as_float_array(arr, label, dtype=np.float64)
+        arr = as_float_array(arr, label, dtype=np.float64, allow_bool=False)
         if arr.ndim != 1:
             raise ValueError(
                 f"{label} must be a 1-D array (one lead, samples along the axis), got shape "

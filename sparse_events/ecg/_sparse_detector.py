@@ -2013,3 +2013,8 @@ def find_peaks_sparse(cleaned, *, sampling_rate, **kwargs):
         Sorted R-peak sample indices.
     """
     return detect_r_peaks_sparse(cleaned, sampling_rate=sampling_rate, **kwargs).r_peaks
+
+
+# the options of find_peaks_sparse are those of detect_r_peaks_sparse (ecg_peaks checks
+# its keyword arguments against them, see the method protocol in _peaks.py)
+find_peaks_sparse.forwards_kwargs_to = detect_r_peaks_sparse
