@@ -108,3 +108,88 @@ def test_bad_input(ecg):
     with pytest.raises(ValueError, match="cleaned"):
         ecg_findpeaks(np.r_[ecg[:1000], np.inf, ecg[:1000]], sampling_rate=FS,
                       method="pantompkins")
+
+
+def _bool_calls(ecg):
+    from sparse_events.ecg import (derive_limb_leads, find_peaks_sparse, interpolate_gaps,
+                                   learn_qrs_dictionary)
+
+    mask = ecg > 0
+    return [
+        ("signal", lambda: ecg_peaks(mask, sampling_rate=FS)),
+        ("signal", lambda: ecg_peaks(mask, sampling_rate=FS, method="pantompkins")),
+        ("signal", lambda: ecg_clean(mask, sampling_rate=FS)),
+        ("signal", lambda: interpolate_gaps(mask, sampling_rate=FS)),
+        ("cleaned", lambda: ecg_findpeaks(mask, sampling_rate=FS)),
+        ("cleaned", lambda: find_peaks_sparse(mask, sampling_rate=FS)),
+        ("cleaned", lambda: find_peaks_pantompkins(mask, sampling_rate=FS)),
+        ("signal", lambda: learn_qrs_dictionary(mask, [FS, 2 * FS], sampling_rate=FS)),
+        ("lead_i", lambda: derive_limb_leads(mask, ecg)),
+    ]
+
+
+def test_boolean_signal_is_refused(ecg):
+    # ``sig > 0`` passed by mistake used to give "peaks" (197 on a 3-minute record)
+    for name, call in _bool_calls(ecg):
+        with pytest.raises(TypeError, match=f"{name} must be a real numeric signal.*boolean"):
+            call()
+    # the same samples as numbers are accepted
+    ecg_peaks((ecg > 0).astype(float), sampling_rate=FS, method="pantompkins")
+
+
+@pytest.mark.parametrize("method,options,doc", [
+    ("sparse", {"correct_artifacts": True}, "find_peaks_sparse"),
+    ("pantompkins", {"show": True}, "find_peaks_pantompkins")])
+def test_unknown_method_option_names_the_caller_and_the_accepted_ones(ecg, method, options,
+                                                                      doc):
+    import inspect
+
+    from sparse_events.ecg import detect_r_peaks_sparse
+
+    target = detect_r_peaks_sparse if method == "sparse" else find_peaks_pantompkins
+    accepted = [p for p in inspect.signature(target).parameters
+                if p not in ("cleaned", "sampling_rate")]
+    for caller, func, arg in [("ecg_peaks", ecg_peaks, ecg),
+                              ("ecg_findpeaks", ecg_findpeaks, ecg_clean(ecg, sampling_rate=FS))]:
+        with pytest.raises(TypeError) as info:
+            func(arg, sampling_rate=FS, method=method, **options)
+        msg = str(info.value)
+        assert msg.startswith(f"{caller}()"), msg
+        assert f"method={method!r}" in msg and repr(next(iter(options))) in msg, msg
+        assert all(name in msg for name in accepted), msg
+        assert f"sparse_events.ecg.{doc}" in msg, msg
+        assert "detect_r_peaks_sparse()" not in msg
+    # accepted options still reach the method: same peaks as calling it directly
+    name = "refractory_s"
+    direct = target(ecg_clean(ecg, sampling_rate=FS), sampling_rate=FS, **{name: 0.3})
+    direct = direct.r_peaks if method == "sparse" else direct
+    got = ecg_peaks(ecg, sampling_rate=FS, method=method, **{name: 0.3})[1]["ECG_R_Peaks"]
+    np.testing.assert_array_equal(got, direct)
+
+
+def test_method_with_open_kwargs_is_not_checked(ecg):
+    def anything(cleaned, *, sampling_rate, **kwargs):
+        return np.array([10, 20])
+
+    register_peak_method("_open_kwargs", anything, overwrite=True)
+    try:
+        assert ecg_peaks(ecg, sampling_rate=FS, method="_open_kwargs",
+                         whatever=1)[1]["ECG_R_Peaks"].tolist() == [10, 20]
+    finally:
+        PEAK_METHODS.pop("_open_kwargs")
+
+
+def test_dataframe_hint_works_on_a_dataframe(ecg):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"ECG": ecg})
+    with pytest.raises(ValueError, match="1-D") as info:
+        ecg_peaks(frame, sampling_rate=FS, method="pantompkins")
+    msg = str(info.value)
+    assert "signal.iloc[:, 0]" in msg and "signal['ECG']" in msg and "signal[:, 0]" not in msg
+    # both suggestions run and give the peaks of the lead
+    expected = ecg_peaks(ecg, sampling_rate=FS, method="pantompkins")[1]["ECG_R_Peaks"]
+    for lead in (frame.iloc[:, 0], frame["ECG"]):
+        got = ecg_peaks(lead, sampling_rate=FS, method="pantompkins")[1]["ECG_R_Peaks"]
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match=r"signal\[:, 0\]"):  # arrays keep their hint
+        ecg_peaks(ecg[:, None], sampling_rate=FS, method="pantompkins")
