@@ -226,12 +226,17 @@ ECG_CASES = [
                ("not-results", {"results": ["x"]}, TypeError, "results|EC57Result")]),
     *spec_cases(
         "ecg.read_wfdb_record", ecg.read_wfdb_record, dict(path=RECORD),
-        ints={"channel": 0, "sampfrom": 0},
+        ints={"sampfrom": 0},
         extra=[
             ("path-missing", {"path": DATA / "no_such_record"}, FileNotFoundError,
              "no_such_record"),
             ("path-int", {"path": 119}, TypeError, "path"),
             ("channel-out-of-range", {"channel": 2}, ValueError, "channel"),
+            ("channel-below-0", {"channel": -1}, ValueError, "channel"),
+            ("channel-fraction", {"channel": 0.5}, TypeError, "channel"),
+            ("channel-bool", {"channel": True}, TypeError, "channel"),
+            # a str is a signal name: an unknown one lists the record's names
+            ("channel-unknown-name", {"channel": "1"}, ValueError, "channel '1'.*'MLII'"),
             ("sampto-before-sampfrom", {"sampfrom": 100, "sampto": 50}, ValueError,
              "sampfrom|sampto"),
             ("sampto-beyond-end", {"sampto": 10**9}, ValueError, "sampto"),

@@ -264,6 +264,7 @@ def test_read_wfdb_record_matches_wfdb_and_the_npz_excerpt(tmp_path):
     path = DATA / "mitdb_excerpt" / "mitdb119_0_60s"
     rec = read_wfdb_record(path)
     raw = wfdb.rdrecord(str(path), channels=[0])
+    raw_header = wfdb.rdheader(str(path))
     np.testing.assert_array_equal(rec.signal, raw.p_signal[:, 0])
     assert rec.sampling_rate == raw.fs and rec.channel_name == raw.sig_name[0]
     ann = wfdb.rdann(str(path), "atr")
@@ -282,6 +283,14 @@ def test_read_wfdb_record_matches_wfdb_and_the_npz_excerpt(tmp_path):
         read_wfdb_record(tmp_path / "missing")
     with pytest.raises(ValueError, match="channel must be in"):
         read_wfdb_record(path, channel=2)
+    # channels by name, as wfdb reads them (the CLI's --channel takes names too)
+    for k, name in enumerate(raw_header.sig_name):
+        by_name = read_wfdb_record(path, channel=name, annotator=None)
+        own = wfdb.rdrecord(str(path), channel_names=[name])
+        np.testing.assert_array_equal(by_name.signal, own.p_signal[:, 0])
+        assert by_name.channel == k and by_name.channel_name == name
+    with pytest.raises(ValueError, match=r"channel 'V5'.*'MLII', 'V1'"):
+        read_wfdb_record(path, channel="V5")
     with pytest.raises(FileNotFoundError, match="annotation file"):
         read_wfdb_record(path, annotator="qrs")
     with pytest.raises(ValueError, match="sampfrom"):

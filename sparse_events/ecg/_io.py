@@ -108,8 +108,10 @@ def read_wfdb_record(path, *, channel=0, annotator="atr", sampfrom=0, sampto=Non
     path : str or pathlib.Path
         Record path without extension (``".../mitdb/101"``); a path ending in
         ``.hea``/``.dat``/``.atr`` is accepted too.
-    channel : int
-        Channel index (0 = first signal, MLII for most MIT-BIH records).
+    channel : int or str
+        Channel index (0 = first signal, MLII for most MIT-BIH records) or signal
+        name from the header (``"MLII"``, ``"V5"``; the first channel of that name,
+        as ``sparse-events detect --channel`` picks it).
     annotator : str or None
         Annotation file extension (``"atr"`` for the reference beats); None
         reads no annotations.
@@ -126,8 +128,9 @@ def read_wfdb_record(path, *, channel=0, annotator="atr", sampfrom=0, sampto=Non
     FileNotFoundError
         Missing header, signal or annotation file.
     ValueError
-        Channel out of range, empty excerpt, unreadable, truncated or
-        corrupted files (the message names the file): a header that does not
+        Channel out of range or not a signal name of the record (the message
+        lists its names), empty excerpt, unreadable, truncated or corrupted
+        files (the message names the file): a header that does not
         describe its signals, a signal file shorter than the header promises,
         a checksum or initial value that does not match the header (checked
         when the excerpt starts at sample 0 / covers the whole record), an
@@ -151,7 +154,7 @@ def read_wfdb_record(path, *, channel=0, annotator="atr", sampfrom=0, sampto=Non
             or header.fs <= 0:
         raise ValueError(f"WFDB record {str(p)!r}: header {hea!r} gives no signal length or "
                          f"sampling frequency (sig_len={header.sig_len}, fs={header.fs})")
-    channel = check_int(channel, "channel", low=0)
+    channel = _channel_index(channel, list(header.sig_name), p.name)
     if channel >= n_sig:
         raise ValueError(f"channel must be in [0, {n_sig - 1}] for record {p.name!r} "
                          f"({n_sig} signal(s)), got {channel}")
@@ -195,6 +198,21 @@ def read_wfdb_record(path, *, channel=0, annotator="atr", sampfrom=0, sampto=Non
         channel_name=str(rec.sig_name[0]), units=str(rec.units[0]),
         annotation_samples=samples, annotation_symbols=symbols,
         annotation_subtypes=subtypes, sample_offset=sampfrom)
+
+
+def _channel_index(channel, names, record):
+    """Index of ``channel``: an int as is (checked), a str looked up in ``names``."""
+    if isinstance(channel, str):
+        if channel not in names:
+            raise ValueError(f"channel {channel!r} is not a signal of record {record!r}; its "
+                             f"signals are {', '.join(map(repr, names))} (a name, or an "
+                             f"index 0..{len(names) - 1})")
+        return names.index(channel)
+    try:
+        return check_int(channel, "channel", low=0)
+    except TypeError:
+        raise TypeError(f"channel must be an integer index or a signal name (str), got "
+                        f"{type(channel).__name__} {channel!r}") from None
 
 
 def _check_integrity(header, channel, digital, sampfrom, sampto, sig_len, dat):
