@@ -105,6 +105,17 @@ def test_bad_input_one_line(tmp_path, capsys, args, fragment):
     assert code != 0 and len(err) == 1 and fragment in err[0], err
 
 
+def test_missing_record_hint_does_not_suggest_csv(capsys):
+    # evaluate refuses CSV files: its hint for a missing record must not offer one
+    assert main(["evaluate", "nowhere/100", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "WFDB header" in err and "needs WFDB records" in err
+    assert ".csv" not in err and "--sampling-rate" not in err
+    # detect reads CSV files: its hint still says so
+    assert main(["detect", "nowhere/100", "--out", "nowhere_out", "--no-progress"]) == 2
+    assert ".csv/.npy file with --sampling-rate" in capsys.readouterr().err
+
+
 def test_module_help():
     out = subprocess.run([sys.executable, "-m", "sparse_events", "evaluate", "--help"],
                          capture_output=True, text=True, check=True)

@@ -184,7 +184,7 @@ def run(args) -> int:
         if Path(path).suffix.lower() in CSV_SUFFIXES + NUMPY_SUFFIXES:
             raise UserError(f"{path}: evaluate needs WFDB records with reference "
                             "annotations (record path without extension)")
-    specs = resolve_inputs(args.paths, channel=args.channel)
+    specs = resolve_inputs(args.paths, channel=args.channel, wfdb_only=True)
     tasks = []
     for spec in specs:
         ref = Path(spec.path).with_name(f"{spec.name}.{args.annotator}")

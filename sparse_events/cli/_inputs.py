@@ -455,8 +455,12 @@ def _to_float(cells):
     return pd.Series(out, index=cells.index)
 
 
-def resolve_input(path, *, channel=0, sampling_rate=None) -> InputSpec:
-    """Check one input path and return how to read it (raises :class:`UserError`)."""
+def resolve_input(path, *, channel=0, sampling_rate=None, wfdb_only=False) -> InputSpec:
+    """Check one input path and return how to read it (raises :class:`UserError`).
+
+    ``wfdb_only``: the command reads only WFDB records (``evaluate``), so a missing
+    header is not answered with the suggestion of a CSV/NumPy file.
+    """
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix in CSV_SUFFIXES or suffix in NUMPY_SUFFIXES:
@@ -479,8 +483,10 @@ def resolve_input(path, *, channel=0, sampling_rate=None) -> InputSpec:
     record = p.with_suffix("") if suffix in WFDB_SUFFIXES else p
     header_file = record.with_name(record.name + ".hea")
     if not header_file.is_file():
+        other = ("; this command needs WFDB records" if wfdb_only
+                 else ", or a .csv/.npy file with --sampling-rate")
         raise UserError(f"{path}: no WFDB header {header_file} (give the record path without "
-                        "extension, or a .csv/.npy file with --sampling-rate)")
+                        f"extension{other})")
     import wfdb
 
     try:
@@ -518,9 +524,11 @@ def expand_directories(paths):
     return out
 
 
-def resolve_inputs(paths, *, channel=0, sampling_rate=None):
-    """Resolve every path (directories: all their WFDB records); output names must be unique."""
-    specs = [resolve_input(p, channel=channel, sampling_rate=sampling_rate)
+def resolve_inputs(paths, *, channel=0, sampling_rate=None, wfdb_only=False):
+    """Resolve every path (directories: all their WFDB records); output names must be
+    unique.  ``wfdb_only``: see :func:`resolve_input`."""
+    specs = [resolve_input(p, channel=channel, sampling_rate=sampling_rate,
+                           wfdb_only=wfdb_only)
              for p in expand_directories(paths)]
     seen = {}
     for s in specs:
