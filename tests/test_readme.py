@@ -58,3 +58,19 @@ def _beta_of_readme():
     match = re.search(r"cross_products_deconvolve\([^)]*beta=([0-9.eE+-]+)", _first_python_block())
     assert match, "the README's cross-products call has no beta="
     return float(match.group(1))
+
+
+def test_readme_command_lines_name_existing_records():
+    """The README's command-line examples use ../shared/data records that exist (in a
+    clone beside ../shared; skipped elsewhere)."""
+    root = README.parent
+    if not (root.parent / "shared" / "data").is_dir():
+        pytest.skip("no ../shared/data beside the repository")
+    text = README.read_text(encoding="utf-8")
+    paths = re.findall(r"(\.\./shared/data/\S+)", "".join(
+        re.findall(r"```bash\n(.*?)```", text, flags=re.S)))
+    assert paths, "no ../shared/data example in the README's command lines"
+    for p in paths:
+        target = (root / p).resolve()
+        assert target.exists() or target.with_name(target.name + ".hea").is_file(), (
+            f"README command line names {p}, which is not in ../shared/data")
