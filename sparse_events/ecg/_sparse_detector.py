@@ -1958,9 +1958,11 @@ def find_peaks_sparse(cleaned, *, sampling_rate, **kwargs):
         pass's activations (the second pass of the personalized dictionary,
         whose first pass is the matched filter and solves nothing), 3 for a
         cold start (a chunk without seeds); see the module documentation.  On
-        the 24 MIT-BIH records of shared/ these defaults miss 74 beats and make
-        32 false detections (73 and 30 since the rhythm pass, step 5;
-        in-sample: the pass was chosen on noise added to these records);
+        the 24 MIT-BIH records of shared/ the defaults miss 75 beats and make
+        29 false detections (``ecg/RESULTS.md``, generated MIT-BIH block of
+        2026-11-24, with the rhythm pass of step 5; in-sample: the pass was
+        chosen on noise added to these records); before the rhythm pass they
+        missed 74 and made 32, and
         ``max_reweights=1`` (one solve per chunk in the second pass, at
         tolerance 1e-2) 77 and 31 in about 25-30 % less time (both before the
         rhythm pass; November 2026, with the removal of near-duplicate learned atoms;
