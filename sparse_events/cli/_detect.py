@@ -266,7 +266,7 @@ def check_outputs_spare_inputs(specs, args):
     .`` would replace ecg.csv by its peaks), or a file of an input record (its header,
     signal files, or the annotation file that ``--annotations`` would replace)."""
     inputs = [f for spec in specs for f in record_files(spec, args.annotations)]
-    outputs = [("--out", Path(args.out) / name) for spec in specs
+    outputs = [(f"--out {args.out}: output file", Path(args.out) / name) for spec in specs
                for name in output_names(spec.name, annotations=args.annotations,
                                         hrv=args.hrv, plot=args.plot)]
     check_no_overwrite(outputs, inputs)

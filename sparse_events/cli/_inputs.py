@@ -164,7 +164,8 @@ def check_no_overwrite(outputs, inputs):
     Parameters
     ----------
     outputs : iterable of (str, str or Path or None)
-        ``(option, path)`` of each file the command writes, e.g. ``("--out", "e.csv")``;
+        ``(label, path)`` of each file the command writes, the label naming the option
+        (``("--out", "e.csv")``, ``("--out DIR: output file", "DIR/rec.csv")``);
         ``None`` paths are skipped.
     inputs : iterable of (str, str or Path)
         ``(what, path)`` of each file the command reads or must keep, e.g.
