@@ -12,6 +12,15 @@ from ..solvers import L1, Quadratic, solve
 from ..solvers._designs import DenseDesign, SparseDesign
 
 
+def _intercept(intercept, fit_intercept, y_ndim):
+    """``intercept_`` as scikit-learn's Lasso sets it: ``0.0`` without intercept, a float for
+    1-D ``y``, else an array of one value per target (shape ``(1,)`` for ``y`` of shape
+    ``(n, 1)``)."""
+    if not fit_intercept:
+        return 0.0
+    return float(intercept[0]) if y_ndim == 1 else intercept
+
+
 class Lasso(RegressorMixin, BaseEstimator):
     r"""Linear model with L1 prior, objective identical to scikit-learn's ``Lasso``.
 
@@ -47,11 +56,19 @@ class Lasso(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        1-D for one target, ``y`` of shape ``(n_samples,)`` or
+        ``(n_samples, 1)`` (as scikit-learn's ``Lasso``).
     intercept_ : float or ndarray of shape (n_targets,)
+        ``0.0`` when ``fit_intercept=False``; a float for 1-D ``y``; else an
+        array, of shape ``(1,)`` for ``y`` of shape ``(n_samples, 1)`` (as
+        scikit-learn's ``Lasso``, so that ``predict`` returns shape
+        ``(n_samples,)`` for one target).
     n_iter_ : int or list of int
-        Coordinate-descent epochs (or FISTA iterations) per target.
-    dual_gap_ : float or ndarray
-        Final duality gap in scikit-learn's scaling (divided by ``n_samples``).
+        Coordinate-descent epochs (or FISTA iterations): an int for one target,
+        a list of one per target otherwise.
+    dual_gap_ : float or ndarray of shape (n_targets,)
+        Final duality gap in scikit-learn's scaling (divided by ``n_samples``);
+        a float for one target.
     n_features_in_ : int
     """
 
@@ -66,7 +83,12 @@ class Lasso(RegressorMixin, BaseEstimator):
         self.warm_start = warm_start
 
     def fit(self, X, y):
-        """Fit the model; returns ``self``."""
+        """Fit the model; returns ``self``.
+
+        ``X`` of shape (n_samples, n_features), dense or sparse; ``y`` of shape
+        (n_samples,) or (n_samples, n_targets).  There is no ``sample_weight``
+        (unlike scikit-learn's ``Lasso.fit``).
+        """
         alpha = check_scalar(self.alpha, "alpha", low=0)
         tol = check_scalar(self.tol, "tol", low=0)
         max_iter = check_int(self.max_iter, "max_iter", low=1)
@@ -89,8 +111,11 @@ class Lasso(RegressorMixin, BaseEstimator):
         else:
             design = DenseDesign(X - X_offset)
         penalty = L1(alpha * n_samples, positive=self.positive)
+        # one target, y of shape (n,) or (n, 1): 1-D coef_, scalar n_iter_ and dual_gap_
+        # (as scikit-learn's Lasso)
+        single = Y.shape[1] == 1
         prev = getattr(self, "coef_", None) if self.warm_start else None
-        if prev is not None and np.shape(prev) != ((n_features,) if y.ndim == 1
+        if prev is not None and np.shape(prev) != ((n_features,) if single
                                                    else (Y.shape[1], n_features)):
             prev = None
         coefs, n_iter, gaps = [], [], []
@@ -102,13 +127,11 @@ class Lasso(RegressorMixin, BaseEstimator):
             n_iter.append(res.n_iter)
             gaps.append(res.gap / n_samples)
         coef = np.array(coefs)
-        intercept = y_offset - coef @ X_offset
-        if y.ndim == 1:
-            self.coef_, self.intercept_ = coef[0], float(intercept[0])
-            self.n_iter_, self.dual_gap_ = n_iter[0], gaps[0]
+        self.intercept_ = _intercept(y_offset - coef @ X_offset, self.fit_intercept, y.ndim)
+        if single:
+            self.coef_, self.n_iter_, self.dual_gap_ = coef[0], n_iter[0], float(gaps[0])
         else:
-            self.coef_, self.intercept_ = coef, intercept
-            self.n_iter_, self.dual_gap_ = n_iter, np.array(gaps)
+            self.coef_, self.n_iter_, self.dual_gap_ = coef, n_iter, np.array(gaps)
         return self
 
     def predict(self, X):
