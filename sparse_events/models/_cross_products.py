@@ -211,9 +211,13 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
     Parameters
     ----------
     y : array_like of shape (M,) or (n_signals, M)
-        Signal(s), time along the last axis.
+        Signal(s), time along the last axis.  A 2-D ``y`` is read as
+        ``(n_signals, M)``: signals shorter than the kernel (``M < L``, e.g. a
+        column vector ``(M, 1)``) are refused in every mode.
     kernel : array_like of shape (L,) or (P, L)
-        Event shape(s).
+        Event shape(s).  A 2-D ``kernel`` is read as ``(P, L)``, one kernel per
+        row; shape ``(P, 1)`` with ``P > 1`` (one-tap kernels, i.e. a
+        transposed column kernel) is refused.
     beta : float or array_like of shape (n_signals,)
         Data-fit weight ``> 0`` of eq. 8 (one per signal allowed).  Each step
         is a LASSO of strength ``1 / (2 beta)``.
@@ -346,7 +350,7 @@ def _cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fa
     debias = check_bool(debias, "debias")
     final_step = check_bool(final_step, "final_step")
     betas = _per_signal_beta(beta, batch, Y.shape[0])
-    window = check_window(g, N, "g")
+    window = _check_window_for(g, N, Y.shape if batch else None)
     tol = check_scalar(tol, "tol", low=0)
     inner_tol = tol / 10 if inner_tol is None else check_scalar(inner_tol, "inner_tol", low=0)
     if first_inner_tol is not None:
@@ -382,6 +386,21 @@ def _cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fa
             f"{r.surrogate_decrease:.3g} > tol={tol}); returning the iterate of lowest cost",
             ConvergenceWarning, stacklevel=2)
     return _stack(results, batch, dictionary, P, N, window)
+
+
+def _check_window_for(g, N, batch_shape):
+    """:func:`check_window` whose message says how a 2-D ``y`` was read (``batch_shape``)."""
+    try:
+        return check_window(g, N, "g")
+    except ValueError as exc:
+        if batch_shape is None:
+            raise
+        n_signals, M = batch_shape
+        raise ValueError(
+            f"{exc} (y of shape {batch_shape} is read as (n_signals, n_samples): "
+            f"{n_signals} signals of {M} samples each; for one signal pass a 1-D array "
+            "(y.ravel()), or transpose y (y.T) if its signals are along the columns)"
+        ) from None
 
 
 def _products(K, N, mode, window, method):

@@ -24,11 +24,51 @@ from ..solvers._designs import BandedDesign
 __all__ = ["deconvolve", "alpha_max", "make_operator", "debias_coef"]
 
 
+def _refuse_column_kernel(kernel, name="kernel"):
+    """Refuse a 2-D kernel of shape (P, 1), P > 1: P one-tap kernels, i.e. a transposed kernel.
+
+    A dictionary of one-tap kernels is ``P`` multiples of the identity (collinear
+    columns at every time), equivalent to the single one-tap kernel of largest
+    magnitude: never a useful dictionary, almost surely a column vector (from
+    ``np.loadtxt(..., ndmin=2)`` or ``pandas.read_csv``) meant as one kernel.
+    """
+    if kernel.ndim == 2 and kernel.shape[1] == 1 and kernel.shape[0] > 1:
+        P = kernel.shape[0]
+        raise ValueError(
+            f"{name} has shape {kernel.shape}: a 2-D {name} is read as (n_kernels, n_taps), "
+            f"here {P} one-tap kernels, which is almost surely one kernel of {P} taps "
+            f"stored as a column; pass a 1-D {name} ({name}.ravel()) or one of shape "
+            f"(1, {P}) ({name}.T)")
+
+
+def _refuse_short_signals(y, n_taps, mode, name="y"):
+    """Refuse 2-D signals shorter than the kernel: a transposed (column) signal, typically.
+
+    Refused in every mode, "causal" included (where a 1-D signal shorter than the
+    kernel is accepted): signals of ``M < L`` samples read from a 2-D array are
+    almost surely one signal stored as a column; genuinely short causal signals
+    give the same result with the kernel's first ``M`` taps.
+    """
+    if y.ndim != 2 or y.shape[1] >= n_taps:
+        return
+    n_signals, M = y.shape
+    msg = (f"{name} has shape {y.shape}, read as (n_signals, n_samples): {n_signals} "
+           f"signals of {M} sample{'s' if M > 1 else ''}, shorter than the kernel "
+           f"({n_taps} taps); for one signal pass a 1-D array ({name}.ravel()), or "
+           f"transpose {name} ({name}.T) if its signals are along the columns")
+    if mode == "causal":
+        msg += (f"; for genuinely short signals in mode='causal' only the first {M} "
+                f"kernel taps act: pass kernel[..., :{M}]")
+    raise ValueError(msg)
+
+
 def _prepare(y, kernel, mode):
     """Validate signal(s) and kernel(s); return (Y 2-D, K 2-D, batch, dictionary, N)."""
     check_option(mode, "mode", MODES)
     y = check_signal(y, "y", ndim=(1, 2), dtype=np.float64)
     kernel = check_kernel(kernel, "kernel", ndim=(1, 2), dtype=np.float64)
+    _refuse_column_kernel(kernel)
+    _refuse_short_signals(y, kernel.shape[-1], mode)
     batch = y.ndim == 2
     dictionary = kernel.ndim == 2
     Y = y if batch else y[None, :]
@@ -48,8 +88,13 @@ def _weights_matrix(weights, batch, dictionary, n_signals, n_kernels, N):
 
 
 def make_operator(kernel, n_samples, mode="causal", *, method="auto"):
-    """:class:`ConvolutionOperator` for a 1-D kernel, :class:`DictionaryOperator` for 2-D."""
+    """:class:`ConvolutionOperator` for a 1-D kernel, :class:`DictionaryOperator` for 2-D.
+
+    A 2-D kernel of shape ``(P, 1)`` with ``P > 1`` (one-tap kernels: a transposed
+    column kernel) is refused, as in :func:`deconvolve`.
+    """
     kernel = np.asarray(kernel)
+    _refuse_column_kernel(kernel)
     if kernel.ndim == 2:
         return DictionaryOperator(kernel, n_samples, mode, method=method)
     return ConvolutionOperator(kernel, n_samples, mode, method=method)
@@ -84,7 +129,10 @@ def alpha_max(y, kernel, mode="causal", *, weights=None, positive=False):
     Parameters
     ----------
     y : array_like of shape (M,) or (n_signals, M)
+        Read as :func:`deconvolve` reads it (2-D signals shorter than the
+        kernel are refused).
     kernel : array_like of shape (L,) or (P, L)
+        As in :func:`deconvolve` (shape ``(P, 1)``, ``P > 1``, is refused).
     mode : {"causal", "full", "same", "valid"}
     weights : array_like, optional
         Penalty weights, broadcastable to the coefficient shape; coordinates with
@@ -191,10 +239,14 @@ def deconvolve(y, kernel, alpha, *, mode="causal", weights=None, positive=False,
     Parameters
     ----------
     y : array_like of shape (M,) or (n_signals, M)
-        Signal(s), time along the last axis.  Integers (ADC counts) are
-        converted to float64.
+        Signal(s), time along the last axis.  A 2-D ``y`` is read as
+        ``(n_signals, M)``: signals shorter than the kernel (``M < L``, e.g. a
+        column vector ``(M, 1)``) are refused in every mode.
+        Integers (ADC counts) are converted to float64.
     kernel : array_like of shape (L,) or (P, L)
-        Event shape(s).
+        Event shape(s).  A 2-D ``kernel`` is read as ``(P, L)``, one kernel per
+        row; shape ``(P, 1)`` with ``P > 1`` (one-tap kernels, i.e. a
+        transposed column kernel) is refused.
     alpha : float
         Regularization strength ``>= 0``; ``alpha >= alpha_max(y, kernel)``
         gives exactly zero.
