@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_scalar
+from .._validation import check_sampling_rate, check_scalar
 from ._common import (as_event_indices, check_1d_signal, check_indices, new_axes, time_axis,
                       to_time)
 
@@ -55,9 +55,32 @@ def match_events(detections, reference, tolerance):
     return pairs, ref[~used_r], det[~used_d]
 
 
+_DEFAULT_TOLERANCE_S = 0.15  # the EC57 matching window
+
+
+def _tolerance_samples(tolerance_s, tolerance_samples, sampling_rate):
+    """The matching window in samples, from ``tolerance_samples`` or ``tolerance_s``.
+
+    Seconds are converted as :func:`sparse_events.ecg.evaluate` converts its
+    ``match_window_s``: ``round(tolerance_s * sampling_rate)``, halves up.
+    """
+    if tolerance_samples is not None:
+        if tolerance_s is not None:
+            raise ValueError("give tolerance_s (seconds) or tolerance_samples, not both")
+        return check_scalar(tolerance_samples, "tolerance_samples", low=0)
+    if sampling_rate is None:
+        raise ValueError(
+            "tolerance_s is in seconds and needs sampling_rate to match detections with "
+            "the reference (sampling_rate=None: the signal is in samples); pass "
+            "sampling_rate, or the matching window in samples as tolerance_samples")
+    tol = _DEFAULT_TOLERANCE_S if tolerance_s is None else tolerance_s
+    return int(np.floor(tol * check_sampling_rate(sampling_rate) + 0.5))
+
+
 def plot_detections(signal, detections, reference=None, *, sampling_rate=None,
-                    tolerance_s=0.15, missed=None, false_detections=None, start=None,
-                    stop=None, ax=None, title=None, figsize=(10, 3.5)):
+                    tolerance_s=None, tolerance_samples=None, missed=None,
+                    false_detections=None, start=None, stop=None, ax=None, title=None,
+                    figsize=(10, 3.5)):
     """Plot a signal with detected events and, if given, the reference events.
 
     Correct detections are dots, missed reference events red crosses at the
@@ -72,10 +95,18 @@ def plot_detections(signal, detections, reference=None, *, sampling_rate=None,
         Reference (annotated) sample indices.
     sampling_rate : float, optional
         In Hz; also converts ``tolerance_s`` to samples.  Without it the time
-        axis is in samples and ``tolerance_s`` is read as samples.
-    tolerance_s : float
-        Matching window used when ``missed``/``false_detections`` are not given
-        (150 ms, the EC57 window).
+        axis is in samples, and matching detections with ``reference`` needs
+        ``tolerance_samples`` (``ValueError`` otherwise).
+    tolerance_s : float, optional
+        Matching window in seconds, used when ``reference`` is given and
+        ``missed``/``false_detections`` are not; default 0.15 s (the EC57
+        window).  Converted to ``round(tolerance_s * sampling_rate)`` samples,
+        as :func:`sparse_events.ecg.evaluate` converts ``match_window_s``;
+        needs ``sampling_rate``.
+    tolerance_samples : float, optional
+        Matching window in samples instead of ``tolerance_s`` (not both); works
+        without ``sampling_rate``.  The matching is :func:`match_events`
+        (``|detection - reference| <= tolerance``).
     missed, false_detections : array_like of int, optional
         Sample indices to mark as misses / false alarms instead of matching here
         (e.g. ``EC57Result.missed_reference`` and ``.false_detections``).
@@ -93,7 +124,10 @@ def plot_detections(signal, detections, reference=None, *, sampling_rate=None,
     """
     y = check_1d_signal(signal, "signal")
     n = y.size
-    tolerance_s = check_scalar(tolerance_s, "tolerance_s", low=0)
+    if tolerance_s is not None:
+        tolerance_s = check_scalar(tolerance_s, "tolerance_s", low=0)
+    if tolerance_samples is not None:
+        tolerance_samples = check_scalar(tolerance_samples, "tolerance_samples", low=0)
     det = check_indices(detections, "detections", n)
     ref = None if reference is None else check_indices(reference, "reference", n)
     if (missed is None) != (false_detections is None):
@@ -102,7 +136,7 @@ def plot_detections(signal, detections, reference=None, *, sampling_rate=None,
         miss = check_indices(missed, "missed", n)
         false = check_indices(false_detections, "false_detections", n)
     elif ref is not None:
-        tol = tolerance_s if sampling_rate is None else tolerance_s * float(sampling_rate)
+        tol = _tolerance_samples(tolerance_s, tolerance_samples, sampling_rate)
         _, miss, false = match_events(det, ref, tol)
     else:
         miss = false = np.zeros(0, dtype=np.int64)
