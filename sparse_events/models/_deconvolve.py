@@ -57,8 +57,8 @@ def _refuse_short_signals(y, n_taps, mode, name="y"):
            f"({n_taps} taps); for one signal pass a 1-D array ({name}.ravel()), or "
            f"transpose {name} ({name}.T) if its signals are along the columns")
     if mode == "causal":
-        msg += (f"; for genuinely short signals in mode='causal' only the first {M} "
-                f"kernel taps act: pass kernel[..., :{M}]")
+        msg += (f"; genuinely short signals: in mode='causal' only kernel[..., :{M}] acts on "
+                f"them, pass it instead of kernel (same result)")
     raise ValueError(msg)
 
 
