@@ -288,10 +288,16 @@ class ConvexGatedReLURegressor(_ConvexReLUBase):
     ``0.5 ||f(X) - y||^2 + beta (||W||_F^2 + ||a||^2)`` this is
     ``beta = n * alpha / 2``, and the group-LASSO weight of
     ``0.5 ||A u - y||^2 + lambda sum ||u_g||`` (what the solvers minimise) is
-    ``lambda = n * alpha = 2 beta``.  scikit-learn's ``MLPRegressor`` penalty
-    ``(alpha_mlp / (2 n)) ||W||^2`` corresponds to ``alpha = alpha_mlp / n`` (one
-    output).  The hidden bias (last row of ``W``) is penalised, there is no
-    output bias; standardise ``X`` and ``y``.
+    ``lambda = n * alpha = 2 beta``.  The penalty scaling matches scikit-learn's
+    ``MLPRegressor`` (loss ``(1/(2n)) ||f(X) - y||^2``, penalty
+    ``(alpha_mlp / (2 n))`` times the squared weights) with ``alpha = alpha_mlp / n``,
+    for one output (here each neuron feeds one output; an ``MLPRegressor``'s hidden
+    layer is shared by all outputs), but the network is a gated-ReLU one, which
+    ``MLPRegressor`` does not offer, and the biases are handled differently: with
+    ``fit_intercept=True`` the hidden bias is the last row of ``W`` and is
+    penalised (``MLPRegressor`` does not penalise ``intercepts_``), and there is
+    no output bias (``MLPRegressor`` fits an unpenalised one); centre or
+    standardise ``y``, and standardise ``X``.
 
     Parameters
     ----------
@@ -407,8 +413,19 @@ class ConvexReLURegressor(_ConvexReLUBase):
     sampled patterns (over all networks when all patterns are present).  In the
     unnormalised form ``0.5 ||f(X) - y||^2 + beta (||W||_F^2 + ||a||^2)``,
     ``beta = n * alpha / 2`` and the group-LASSO weight is
-    ``lambda = n * alpha = 2 beta``; ``MLPRegressor``'s ``alpha_mlp``
-    corresponds to ``alpha = alpha_mlp / n`` (one output).  :meth:`predict`
+    ``lambda = n * alpha = 2 beta``.  Compared with scikit-learn's
+    ``MLPRegressor(activation="relu", hidden_layer_sizes=(m,), alpha=alpha_mlp)``
+    (loss ``(1/(2n)) ||f(X) - y||^2``, penalty ``(alpha_mlp / (2 n))`` times the
+    squared weights), one output: the loss and the weight penalty coincide with
+    ``alpha = alpha_mlp / n``, but the objectives differ by the biases.  With
+    ``fit_intercept=True`` the hidden bias is the last row of ``W`` and is
+    penalised here, not in ``MLPRegressor`` (its ``intercepts_[0]``); and there is
+    no output bias here, while ``MLPRegressor`` fits an unpenalised one
+    (``intercepts_[1]``).  The two problems coincide only with
+    ``fit_intercept=False`` and the MLP's output bias held at 0, which
+    ``MLPRegressor`` does not offer (centre ``y`` before comparing the two).  For
+    several outputs each neuron here feeds one
+    output, while an ``MLPRegressor``'s hidden layer is shared.  :meth:`predict`
     evaluates the ReLU network (so it generalises as a ReLU net, not as the
     gated model).
 
