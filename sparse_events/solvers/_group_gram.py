@@ -22,6 +22,24 @@ FEASIBILITY_TOL = 1e-12
 FACE_TOL = 1e-9
 
 
+def reserve_candidates(design, wpat, max_add):
+    """Grow ``design._cand`` so that every block of ``wpat`` can add ``max_add`` rows.
+
+    The candidate rows (cutting planes) of a pattern only ever grow (see
+    :func:`._group_gram_kernels.cut_groups`), to at most the ``n`` rows of
+    the pattern's cone: the capacity doubles when a cut could overflow it.
+    """
+    cand, ncand = design._cand, design._ncand
+    need = ncand + max_add * np.bincount(wpat, minlength=ncand.size)
+    cap = cand.shape[1]
+    if need.max(initial=0) <= cap or cap >= design.n_samples:
+        return
+    new_cap = min(max(2 * cap, int(need.max())), design.n_samples)
+    grown = np.zeros((cand.shape[0], new_cap), dtype=cand.dtype)
+    grown[:, :cap] = cand
+    design._cand = grown
+
+
 class GramSubproblem:
     """State of one working-set subproblem ``min 0.5 x^T H x - b^T x + sum t_k ||x_k||``."""
 
@@ -66,6 +84,7 @@ class GramSubproblem:
         if not self.cone:
             return 0
         d = self.design
+        reserve_candidates(d, self.wpat, int(max_add))
         added = gk.cut_groups(self.x, self.wpat, d.X, d._mask_t, d._cand, d._ncand,
                               FEASIBILITY_TOL, int(max_add))
         if added:

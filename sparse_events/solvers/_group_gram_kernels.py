@@ -457,9 +457,13 @@ def cut_groups(xw, wpat, X, mask_t, cand, ncand, rel_tol, max_add):
 
     For every non-zero block ``x_a`` (pattern ``g``), the rows ``i`` with
     ``s_i X_i x_a < -rel_tol ||X_i|| ||x_a||`` are violated; the ``max_add``
-    most violated rows not yet candidates are appended to ``cand[g]`` (when
-    full, the candidate with the largest slack is replaced).  Returns the
-    number of rows added.
+    most violated rows not yet candidates are appended to ``cand[g]``.
+    Candidates are never removed: ``cand`` must have room for ``max_add`` rows
+    per block (see :func:`._group_gram.reserve_candidates`; a row that finds
+    no room is left out).  Replacing a candidate instead made coordinate
+    descent cycle when the blocks of a pattern needed more rows than it holds
+    (each block evicting a row active at another, and the projection after
+    each cut raising the objective).  Returns the number of rows added.
     """
     n, p = X.shape
     w = wpat.size
@@ -507,27 +511,10 @@ def cut_groups(xw, wpat, X, mask_t, cand, ncand, rel_tol, max_add):
                         best_i[hi] = i
                         best_v[hi] = v
         for b in range(nb):
-            i = best_i[b]
             if ncand[g] < cap:
-                cand[g, ncand[g]] = i
+                cand[g, ncand[g]] = best_i[b]
                 ncand[g] += 1
-            else:
-                # replace the candidate with the largest slack at x_a
-                slack_max = -1.0
-                arg = 0
-                for c in range(cap):
-                    r = cand[g, c]
-                    v = 0.0
-                    for j in range(p):
-                        v += X[r, j] * xw[a * p + j]
-                    if not mask_t[g, r]:
-                        v = -v
-                    v /= xn2[r] * un + 1e-300
-                    if v > slack_max:
-                        slack_max = v
-                        arg = c
-                cand[g, arg] = i
-            added += 1
+                added += 1
     return added
 
 

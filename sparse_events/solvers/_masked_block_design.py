@@ -94,7 +94,8 @@ class MaskedBlockDesign(Design):
         self._gram_slot = np.full(self.n_patterns, -1, dtype=np.int64)
         self._gram_patterns = []
         self._gram = np.zeros((0, 0))
-        # candidate cone constraints (cutting planes) of every pattern
+        # candidate cone constraints (cutting planes) of every pattern: never evicted, the
+        # capacity grows (_group_gram.reserve_candidates)
         cap = max(16, 4 * self.p)
         self._cand = np.zeros((self.n_patterns, cap), dtype=np.int64)
         self._ncand = np.zeros(self.n_patterns, dtype=np.int64)
