@@ -379,3 +379,24 @@ def test_gauss_newton_points_cut_admm_iterations():
         assert -ref.gap - 1e-12 * f_ref <= f - f_ref <= 1e-8 * f + ref.gap
         runs[factor] = n_iter
     assert runs[gadm._GN_FACTOR] < runs[0.0]
+
+
+def test_every_dual_point_handed_to_accept_is_dual_feasible():
+    # the dual points ADMM hands to ``accept`` (its own scaled residuals and the scaled
+    # Gauss-Newton points) lie in the dual set of the whole problem: max_k ||A_k^T theta||
+    # / t_k <= 1, so ``accept`` may use them as they are (found by review: a Gauss-Newton
+    # point evaluated without the scaling passed every other test)
+    lam = 0.2
+    op, A, y, t, ref = _distinct_problem(lam)
+    seen = []
+
+    def accept(z, theta):
+        seen.append(theta.copy())
+        return False
+
+    admm_group_lasso(op, op.sample_gram(), y, t, 3, np.zeros(A.shape[1]), rho=8 * lam,
+                     rel_tol=1e-12, accept=accept, accept_tol=1e-6, max_iter=400)
+    assert len(seen) >= 2
+    for theta in seen:
+        ratio = np.linalg.norm((A.T @ theta).reshape(-1, 3), axis=1) / t
+        assert ratio.max() <= 1 + 1e-12
