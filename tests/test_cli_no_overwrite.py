@@ -72,6 +72,21 @@ def test_detect_refuses_to_replace_the_reference_annotations(tmp_path, capsys, n
     assert atr.read_bytes() == before
 
 
+def test_detect_with_annotations_beside_the_record_can_be_rerun(tmp_path):
+    # --annotations (annotator qrs) beside the record: a second run (another method)
+    # replaces the first run's .qrs, which must not count as reference annotations
+    for f in DATA.glob(RECORD + ".*"):
+        shutil.copy(f, tmp_path)
+    atr = tmp_path / f"{RECORD}.atr"
+    before = atr.read_bytes()
+    qrs = tmp_path / f"{RECORD}.qrs"
+    for method in ("sparse", "pantompkins"):
+        assert main(["detect", str(tmp_path / RECORD), "--out", str(tmp_path),
+                     "--annotations", "--method", method, "--no-progress"]) == 0
+        assert qrs.is_file()
+    assert atr.read_bytes() == before
+
+
 def test_detect_beside_a_wfdb_record_is_allowed(tmp_path):
     for f in DATA.glob(RECORD + ".*"):
         shutil.copy(f, tmp_path)

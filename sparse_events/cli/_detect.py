@@ -261,11 +261,19 @@ def output_names(name, *, annotations=None, hrv=False, plot=False):
     return names
 
 
+#: the annotator of reference annotations in PhysioNet databases (MIT-BIH ``.atr``):
+#: ``--annotations atr`` into a record's directory must not replace them
+REFERENCE_ANNOTATOR = "atr"
+
+
 def check_outputs_spare_inputs(specs, args):
     """Refuse up front an output file that is one of the inputs (``detect ecg.csv --out
-    .`` would replace ecg.csv by its peaks), or a file of an input record (its header,
-    signal files, or the annotation file that ``--annotations`` would replace)."""
-    inputs = [f for spec in specs for f in record_files(spec, args.annotations)]
+    .`` would replace ecg.csv by its peaks), or a file of an input record: its header,
+    its signal files, or its reference annotations (``--annotations atr`` beside the
+    record).  Another annotator's file beside the record (``.qrs``, the default) may be
+    our own earlier output and is replaced, so that detection can be re-run."""
+    protected = args.annotations if args.annotations == REFERENCE_ANNOTATOR else None
+    inputs = [f for spec in specs for f in record_files(spec, protected)]
     outputs = [(f"--out {args.out}: output file", Path(args.out) / name) for spec in specs
                for name in output_names(spec.name, annotations=args.annotations,
                                         hrv=args.hrv, plot=args.plot)]
