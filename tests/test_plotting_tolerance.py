@@ -68,14 +68,15 @@ def test_both_tolerances_refused(beats):
         plot_detections(y, ref, ref, tolerance_samples=-1)
 
 
+@pytest.mark.parametrize("fs", [360.0, 250.0])
 @pytest.mark.parametrize("tolerance_s", [None, 0.1])
-def test_seconds_match_like_the_ec57_scorer(beats, tolerance_s):
-    """Offsets on both sides of the window edge (54 samples = 0.15 s at 360 Hz, 36 = 0.1 s),
-    some beats without detection, some detections far from any beat."""
+def test_seconds_match_like_the_ec57_scorer(beats, tolerance_s, fs):
+    """Offsets on both sides of the window edge (54 samples = 0.15 s at 360 Hz, 36 = 0.1 s;
+    at 250 Hz the window is rounded to samples, 38 and 25, as the scorer does), some
+    beats without detection, some detections far from any beat."""
     y, ref = beats
-    fs = 360.0
     w = round((0.15 if tolerance_s is None else tolerance_s) * fs)
-    offsets = np.array([0, 2, -2, w, -w, w + 1, -(w + 1), 30, -30, 5, 1])
+    offsets = np.array([0, 2, -2, w, -w, w + 1, -(w + 1), 20, -20, 5, 1])
     keep = np.ones(ref.size, bool)
     keep[[3, 7]] = False
     det = np.sort(np.concatenate([(ref + offsets[: ref.size])[keep], [1900, 3950]]))
