@@ -309,6 +309,27 @@ def test_directional_columns_match_dense(n_outputs, n_signs):
     np.testing.assert_allclose(op.directional_columns(local, V), ref, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("n_groups", [1, 7, 33, 410])
+@pytest.mark.parametrize("n_signs", [1, 2])
+def test_single_output_products_match_dense(n_groups, n_signs):
+    # the numba products of one output (masks read as bytes) against the explicit columns:
+    # any number of groups (vectorised sums and their remainders), repeated groups, zero
+    # residual entries (skipped rows)
+    Xa, D, _, _ = _problem(n=97)
+    des = MaskedBlockDesign(Xa, D, n_signs=n_signs)
+    groups = np.random.default_rng(n_groups).integers(0, des.n_groups, n_groups)
+    op = des.working_set_operator(groups)
+    A_W = des.group_columns(groups)
+    rng = np.random.default_rng(5)
+    v = rng.standard_normal(A_W.shape[1])
+    r = rng.standard_normal(97)
+    r[::3] = 0.0
+    scale = np.abs(A_W).max() * (v.size + r.size)
+    np.testing.assert_allclose(op.matvec(v), A_W @ v, rtol=0, atol=1e-14 * scale)
+    np.testing.assert_allclose(op.rmatvec(r), A_W.T @ r, rtol=0, atol=1e-14 * scale)
+    np.testing.assert_array_equal(op.M, A_W[:, ::3] != 0)
+
+
 def _distinct_problem(lam):
     """150 samples, the distinct groups of 205 patterns (duplicated masks give identical
     columns): (op, A_W, y, thresholds, dense reference)."""

@@ -517,9 +517,19 @@ class WorkingSetProducts:
         self.pats, self.signs, self.outs = _group_parts(groups, design.n_patterns,
                                                         design.n_signs)
         self.shape = (groups.size * p, groups.size * p)
-        self.M = np.ascontiguousarray(design._Df[:, self.pats])      # (n, |W|)
         self._by_output = [(o, np.flatnonzero(self.outs == o))
                            for o in np.unique(self.outs)]
+        # the masks of the groups' patterns (n, |W|) as 0/1 bytes: the products of a
+        # single output read them in numba (kern.mask_matvec), the others use M
+        self._M8 = np.ascontiguousarray(design.masks[:, self.pats]).view(np.uint8)
+        self._M = None
+
+    @property
+    def M(self):
+        """The masks of the groups' patterns in float64, shape (n_samples, |W|)."""
+        if self._M is None:
+            self._M = self._M8.astype(np.float64)
+        return self._M
 
     def restrict(self, local):
         """The operator of the groups ``groups[local]``."""
@@ -529,6 +539,9 @@ class WorkingSetProducts:
         """``A_W v``, shape (n_rows,)."""
         d = self.design
         V = np.asarray(v, dtype=np.float64).reshape(-1, self.p) * self.signs[:, None]
+        if d.n_outputs == 1:
+            return kern.mask_matvec(self._M8, np.ascontiguousarray(V.T), d.X,
+                                    np.empty(d.n_samples))
         out = np.zeros((d.n_outputs, d.n_samples))
         for o, sel in self._by_output:
             if sel.size == self.groups.size:
@@ -542,6 +555,9 @@ class WorkingSetProducts:
         """``A_W^T r``, shape (|W| p,)."""
         d = self.design
         R = np.asarray(r, dtype=np.float64).reshape(d.n_outputs, d.n_samples)
+        if d.n_outputs == 1:
+            Gt = kern.mask_rmatvec(self._M8, R[0], d.X, np.empty((self.p, self.groups.size)))
+            return (Gt * self.signs).T.ravel()
         G = np.empty((self.groups.size, self.p))
         for o, sel in self._by_output:
             RX = R[o][:, None] * d.X
@@ -570,7 +586,7 @@ class WorkingSetProducts:
             raise ValueError(f"sample_gram counts in float32: at most 2**24 - 1 groups, "
                              f"got {self.groups.size}")
         X = self.design.X
-        M32 = self.M.astype(np.float32)
+        M32 = self._M8.astype(np.float32)
         K = X @ X.T
         K *= M32 @ M32.T
         return K
@@ -585,7 +601,7 @@ class WorkingSetProducts:
         local = np.asarray(local, dtype=np.int64)
         d = self.design
         V = np.asarray(V, dtype=np.float64).reshape(local.size, self.p)
-        cols = np.take(self.M, local, axis=1)
+        cols = np.take(self._M8, local, axis=1).astype(np.float64)
         cols *= d.X @ (V * self.signs[local, None]).T          # (n, len(local))
         if d.n_outputs == 1:
             return cols
