@@ -330,6 +330,20 @@ def test_single_output_products_match_dense(n_groups, n_signs):
     np.testing.assert_array_equal(op.M, A_W[:, ::3] != 0)
 
 
+@pytest.mark.parametrize("n_outputs,n_signs", [(1, 1), (1, 2), (2, 1), (2, 2)])
+def test_design_products_match_group_columns(n_outputs, n_signs):
+    # the full design's numba products (every output) against its explicit columns
+    Xa, D, _, _ = _problem(n=53)
+    des = MaskedBlockDesign(Xa, D, n_outputs=n_outputs, n_signs=n_signs)
+    A = des.group_columns(np.arange(des.n_groups))
+    rng = np.random.default_rng(n_outputs + 2 * n_signs)
+    v = rng.standard_normal(des.n_features)
+    r = rng.standard_normal(des.n_rows)
+    scale = np.abs(A).max() * (v.size + r.size)
+    np.testing.assert_allclose(des.matvec(v), A @ v, rtol=0, atol=1e-14 * scale)
+    np.testing.assert_allclose(des.rmatvec(r), A.T @ r, rtol=0, atol=1e-14 * scale)
+
+
 def _distinct_problem(lam):
     """150 samples, the distinct groups of 205 patterns (duplicated masks give identical
     columns): (op, A_W, y, thresholds, dense reference)."""

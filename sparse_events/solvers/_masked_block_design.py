@@ -76,6 +76,7 @@ class MaskedBlockDesign(Design):
         self.n_rows = self.n_outputs * self.n_samples
         self.n_features = self.n_groups * self.p
         self._Df = self.masks.astype(np.float64)
+        self._M8 = self.masks.view(np.uint8)      # the masks as bytes, for the numba products
         self._mask_t = np.ascontiguousarray(self.masks.T)
         self._all_rows = np.arange(self.n_samples, dtype=np.int64)
         # CSR-like row lists of every pattern
@@ -108,13 +109,17 @@ class MaskedBlockDesign(Design):
 
     def matvec(self, x):
         W = self._weights(x)                        # (c, P, p)
-        Z = np.matmul(self.X, W.transpose(0, 2, 1))  # (c, n, P)
-        Z *= self._Df
-        return Z.sum(axis=2).ravel()
+        out = np.empty((self.n_outputs, self.n_samples))
+        for o in range(self.n_outputs):
+            kern.mask_matvec(self._M8, np.ascontiguousarray(W[o].T), self.X, out[o])
+        return out.ravel()
 
     def rmatvec(self, r):
         R = np.asarray(r, dtype=np.float64).reshape(self.n_outputs, self.n_samples)
-        G = np.matmul(self._Df.T[None, :, :] * R[:, None, :], self.X)  # (c, P, p)
+        Gt = np.empty((self.n_outputs, self.p, self.n_patterns))
+        for o in range(self.n_outputs):
+            kern.mask_rmatvec(self._M8, np.ascontiguousarray(R[o]), self.X, Gt[o])
+        G = Gt.transpose(0, 2, 1)                   # (c, P, p)
         if self.n_signs == 2:
             G = np.stack([G, -G], axis=1)
         return G.ravel()
