@@ -344,6 +344,19 @@ def test_design_products_match_group_columns(n_outputs, n_signs):
     np.testing.assert_allclose(des.rmatvec(r), A.T @ r, rtol=0, atol=1e-14 * scale)
 
 
+def test_mask_products_propagate_nan():
+    # as the float64 matrix products do (the numba kernels may reassociate, not drop NaN)
+    Xa, D, _, _ = _problem()
+    des = MaskedBlockDesign(Xa, D)
+    op = des.working_set_operator(np.arange(40))
+    r = np.ones(60)
+    r[7] = np.nan
+    v = np.ones(120)
+    v[5] = np.nan
+    for prod in (op.rmatvec(r), des.rmatvec(r), op.matvec(v)):
+        assert np.isnan(prod).any()
+
+
 def _distinct_problem(lam):
     """150 samples, the distinct groups of 205 patterns (duplicated masks give identical
     columns): (op, A_W, y, thresholds, dense reference)."""

@@ -560,13 +560,14 @@ def masked_project_groups(xw, ws, X, mask_t, all_rows, P):
 
 
 # ------------------------------------------- products of a working set's masks
-@njit(cache=True, fastmath=True, nogil=True)
+@njit(cache=True, fastmath={"reassoc", "contract"}, nogil=True)
 def mask_matvec(masks, Wt, X, out):
     """``out[i] = sum_c X[i, c] sum_j masks[i, j] Wt[c, j]`` (``A_W v`` of one output).
 
     ``masks`` (n, m) 0/1 as uint8, ``Wt`` (p, m) the signed group weights
     transposed, ``X`` (n, p).  Reads the masks once (a quarter of the bytes of
-    their float64 copy); ``fastmath`` only lets the sums be vectorised.
+    their float64 copy); ``fastmath`` only reassociates the sums (vectorised), no
+    assumption on NaN or infinity.
     """
     n, m = masks.shape
     p = Wt.shape[0]
@@ -581,7 +582,7 @@ def mask_matvec(masks, Wt, X, out):
     return out
 
 
-@njit(cache=True, fastmath=True, nogil=True)
+@njit(cache=True, fastmath={"reassoc", "contract"}, nogil=True)
 def mask_rmatvec(masks, r, X, Gt):
     """``Gt[c, j] = sum_i masks[i, j] r[i] X[i, c]`` (``A_W^T r`` unsigned, transposed)."""
     n, m = masks.shape
