@@ -353,8 +353,28 @@ def test_mask_products_propagate_nan():
     r[7] = np.nan
     v = np.ones(120)
     v[5] = np.nan
-    for prod in (op.rmatvec(r), des.rmatvec(r), op.matvec(v)):
+    vd = np.ones(des.n_features)
+    vd[5] = np.nan
+    for prod in (op.rmatvec(r), des.rmatvec(r), op.matvec(v), des.matvec(vd)):
         assert np.isnan(prod).any()
+
+
+def test_bool_masks_with_other_bytes_read_as_zero_one():
+    # a bool array reinterpreted from bytes other than 0/1 (np.frombuffer / .view(bool)):
+    # the byte-reading products equal those of the clean masks (found by review: a byte
+    # 2 was multiplied in as a weight of 2)
+    Xa, D, _, _ = _problem(n=53)
+    raw = D.astype(np.uint8)
+    raw[raw == 1] = 2
+    dirty = raw.view(bool)
+    clean, odd = MaskedBlockDesign(Xa, D), MaskedBlockDesign(Xa, dirty)
+    rng = np.random.default_rng(3)
+    v, r = rng.standard_normal(clean.n_features), rng.standard_normal(53)
+    np.testing.assert_array_equal(odd.matvec(v), clean.matvec(v))
+    np.testing.assert_array_equal(odd.rmatvec(r), clean.rmatvec(r))
+    groups = np.arange(0, clean.n_groups, 3)
+    np.testing.assert_array_equal(odd.working_set_operator(groups).sample_gram(),
+                                  clean.working_set_operator(groups).sample_gram())
 
 
 def _distinct_problem(lam):

@@ -65,6 +65,10 @@ class MaskedBlockDesign(Design):
             if not np.all((masks == 0) | (masks == 1)):
                 raise ValueError("masks must be boolean (or 0/1)")
             masks = masks.astype(bool)
+        else:
+            # a bool array reinterpreted from other bytes (np.frombuffer, .view(bool)) may
+            # hold bytes other than 0/1; the byte view below must see exactly 0 or 1
+            masks = masks != 0
         self.X = np.ascontiguousarray(X)
         self.masks = np.ascontiguousarray(masks)
         self.n_outputs = check_int(n_outputs, "n_outputs", low=1)
