@@ -398,7 +398,8 @@ def _check_window_for(g, N, batch_shape):
         n_signals, M = batch_shape
         raise ValueError(
             f"{exc} (y of shape {batch_shape} is read as (n_signals, n_samples): "
-            f"{n_signals} signals of {M} samples each; for one signal pass a 1-D array "
+            f"{n_signals} signal{'s' if n_signals != 1 else ''} of {M} "
+            f"sample{'s' if M != 1 else ''} each; for one signal pass a 1-D array "
             "(y.ravel()), or transpose y (y.T) if its signals are along the columns)"
         ) from None
 

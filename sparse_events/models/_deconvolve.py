@@ -53,7 +53,8 @@ def _refuse_short_signals(y, n_taps, mode, name="y"):
         return
     n_signals, M = y.shape
     msg = (f"{name} has shape {y.shape}, read as (n_signals, n_samples): {n_signals} "
-           f"signals of {M} sample{'s' if M > 1 else ''}, shorter than the kernel "
+           f"signal{'s' if n_signals != 1 else ''} of {M} sample{'s' if M != 1 else ''}, "
+           f"shorter than the kernel "
            f"({n_taps} taps); for one signal pass a 1-D array ({name}.ravel()), or "
            f"transpose {name} ({name}.T) if its signals are along the columns")
     if mode == "causal":
