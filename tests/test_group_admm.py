@@ -84,6 +84,15 @@ def _solve(Xa, D, y, lam, tol):
                                     GroupL2(lam, 3), tol=tol, p0=D.shape[1])
 
 
+def _assert_dense_optimum(res, A, y, lam, fit=True):
+    """``res`` reaches the optimum of group CD on the dense matrix ``A`` (objective to 2e-9
+    relative, and with ``fit`` the fitted values to 1e-4)."""
+    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12)
+    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
+    if fit:
+        np.testing.assert_allclose(A @ res.coef, A @ ref.coef, atol=1e-4)
+
+
 def test_switch_taken_with_more_coefficients_than_samples(monkeypatch):
     monkeypatch.setattr(gcd, "_ADMM_MIN_SAMPLES", 0)
     calls = _spies(monkeypatch)
@@ -93,9 +102,7 @@ def test_switch_taken_with_more_coefficients_than_samples(monkeypatch):
     assert calls["admm"] == 1 and calls["ipm"] == 0
     assert res.converged and res.extra["admm_iterations"] > 0
     assert res.gap <= 1e-9 * res.objective[-1]
-    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12)
-    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
-    np.testing.assert_allclose(A @ res.coef, A @ ref.coef, atol=1e-4)
+    _assert_dense_optimum(res, A, y, lam)
 
 
 def test_switch_not_taken_with_fewer_coefficients_than_samples(monkeypatch):
@@ -147,8 +154,7 @@ def test_fallback_to_interior_point_when_admm_is_capped(monkeypatch):
     assert calls["admm"] == 1 and calls["ipm"] >= 1
     assert res.converged and res.extra["admm_iterations"] == 1
     assert res.extra["barrier_newton_steps"] > 0
-    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12)
-    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
+    _assert_dense_optimum(res, A, y, lam, fit=False)
 
 
 def test_admm_path_deterministic(monkeypatch):
@@ -200,8 +206,7 @@ def test_direct_admm_on_all_groups_matches_interior_point_path(monkeypatch):
     ipm = group_coordinate_descent(Quadratic(des, y), GroupL2(lam, 3), tol=1e-9, p0=300)
     assert calls["admm"] == 0 and calls["ipm"] >= 1 and ipm.converged
     assert res.objective[-1] == pytest.approx(ipm.objective[-1], rel=2e-9)
-    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12)
-    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
+    _assert_dense_optimum(res, A, y, lam, fit=False)
     np.testing.assert_allclose(A @ res.coef, A @ ipm.coef, atol=1e-4)
 
 
@@ -221,10 +226,8 @@ def test_direct_admm_stops_early_on_a_sparse_optimum(monkeypatch):
     assert calls["admm"] == 1
     assert res.extra["admm_iterations"] == gcd._ADMM_SPARSE_ITER
     assert res.converged and res.gap <= 1e-9 * res.objective[-1]
-    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12)
     assert 0 < np.count_nonzero(res.coef) <= gcd._ADMM_SPARSE_FRACTION * y.size
-    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
-    np.testing.assert_allclose(A @ res.coef, A @ ref.coef, atol=1e-4)
+    _assert_dense_optimum(res, A, y, lam)
 
 
 @pytest.mark.parametrize("lam", [0.05, 32.0])
@@ -247,9 +250,7 @@ def test_direct_admm_only_when_one_pass_leaves_most_groups_nonzero(monkeypatch, 
     res = group_coordinate_descent(Quadratic(des, y), GroupL2(lam, 3), tol=1e-9)
     assert calls["admm"] == (1 if dense else 0)
     assert res.converged and (res.n_iter == 0) == dense
-    ref = group_coordinate_descent(Quadratic(A, y), GroupL2(lam, 3), tol=1e-12)
-    assert res.objective[-1] == pytest.approx(ref.objective[-1], rel=2e-9)
-    np.testing.assert_allclose(A @ res.coef, A @ ref.coef, atol=1e-4)
+    _assert_dense_optimum(res, A, y, lam)
 
 
 def test_reported_gap_bounds_the_true_suboptimality(monkeypatch):
