@@ -59,7 +59,8 @@ _DEFAULT_TOLERANCE_S = 0.15  # the EC57 matching window
 
 
 def _tolerance_samples(tolerance_s, tolerance_samples, sampling_rate):
-    """The matching window in samples, from ``tolerance_samples`` or ``tolerance_s``.
+    """The matching window in samples, from ``tolerance_samples`` or ``tolerance_s``
+    (both already checked by the caller).
 
     Seconds are converted as :func:`sparse_events.ecg.evaluate` converts its
     ``match_window_s``: ``round(tolerance_s * sampling_rate)``, halves up.
@@ -67,7 +68,7 @@ def _tolerance_samples(tolerance_s, tolerance_samples, sampling_rate):
     if tolerance_samples is not None:
         if tolerance_s is not None:
             raise ValueError("give tolerance_s (seconds) or tolerance_samples, not both")
-        return check_scalar(tolerance_samples, "tolerance_samples", low=0)
+        return tolerance_samples
     if sampling_rate is None:
         raise ValueError(
             "tolerance_s is in seconds and needs sampling_rate to match detections with "
