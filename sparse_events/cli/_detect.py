@@ -69,8 +69,8 @@ def add_parser(sub):
             "an HRV summary DIR/<record>_hrv.csv (neurokit2 hrv_time and hrv_frequency), "
             "and a plot DIR/<record>.png. A record that fails (e.g. --hrv with fewer than "
             "3 peaks) gets none of its files: they are written only once all succeeded."),
-        epilog="Example: sparse-events detect data/mitdb/100 data/mitdb/101 --out peaks "
-               "--annotations --hrv --jobs 2")
+        epilog="Example: sparse-events detect ../shared/data/mitdb/101 "
+               "../shared/data/mitdb/106 --out peaks --annotations --hrv --jobs 2")
     add_common_input_arguments(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
     p.add_argument("--annotations", nargs="?", const="qrs", default=None, metavar="EXT",

@@ -24,7 +24,8 @@ def add_parser(sub):
             "row (TP, FN, FP summed over records). Detections are computed with --method, "
             "or read from the CSV files written by 'sparse-events detect' (--detections DIR) "
             "or from WFDB annotation files (--test-annotator EXT)."),
-        epilog="Example: sparse-events evaluate data/mitdb/100 data/mitdb/101 --jobs 2")
+        epilog="Example: sparse-events evaluate ../shared/data/mitdb/101 "
+               "../shared/data/mitdb/106 --jobs 2")
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="WFDB record paths without extension, or directories (all their "
                         "records), with reference annotations")
