@@ -75,6 +75,40 @@ def test_wrong_polarity_warns(train):
         estimate_events(train.signal, sampling_rate=FS, pulse=PULSE, polarity="negative")
 
 
+@pytest.mark.parametrize("polarity", ["positive", "negative"])
+def test_wrong_polarity_on_a_baseline_offset_warns(polarity):
+    """Pulses of the other sign riding on a baseline offset of 0.1 (10 noise standard
+    deviations against the pulses' 1): the offset, read as noise, raised alpha and lowered
+    the matched filter of the flipped signal, and no warning was given.  Reference: the
+    baseline-subtracted signal with the other polarity gives the simulated events."""
+    tr = simulate_pulse_train(rate_hz=1e5, duration_s=2e-4, sampling_rate=FS, pulse=PULSE,
+                              amplitudes=1.0, noise_std=0.01, random_state=1)
+    offset = 0.1
+    # pulses of the sign opposite to ``polarity``, on a baseline of +offset (positive) or
+    # -offset (negative): the baseline is on the side the pulses do not go
+    sign = 1.0 if polarity == "positive" else -1.0
+    signal = sign * (offset - tr.signal)
+    other = "negative" if polarity == "positive" else "positive"
+    with pytest.warns(UserWarning, match=rf"no event found with polarity='{polarity}'.*"
+                                         rf"baseline offset of {'-' if sign < 0 else ''}"
+                                         r"0\.(09|10).*"
+                                         rf"polarity='{other}'"):
+        ev = estimate_events(signal, sampling_rate=FS, pulse=PULSE, polarity=polarity)
+    assert ev.n_events == 0
+    fixed = estimate_events(signal - sign * offset, sampling_rate=FS, pulse=PULSE,
+                            polarity=other)
+    assert fixed.n_events == len(tr.arrival_times_s) and _truth_matched(fixed, tr)
+
+
+@pytest.mark.parametrize("offset", [-0.1, -0.01])
+def test_noise_on_a_baseline_offset_does_not_warn(offset):
+    noise = offset + 0.01 * np.random.default_rng(5).standard_normal(20_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ev = estimate_events(noise, sampling_rate=FS, pulse=PULSE)
+    assert ev.n_events == 0
+
+
 def test_noise_only_does_not_warn():
     noise = 0.01 * np.random.default_rng(5).standard_normal(20_000)
     with warnings.catch_warnings():

@@ -323,29 +323,74 @@ def _negated(y):
     return np.negative(y, dtype=np.float32 if small else np.float64)
 
 
-def _other_polarity_peak(y, p, block=1 << 20):
-    """Largest value of ``-H^T y`` (matched filter of ``-y``) and its sample, block by block."""
+def _other_polarity_peak(y, p, offset=0.0, block=1 << 20):
+    """Largest value of ``-H^T (y - offset)`` (matched filter of ``offset - y``) and its
+    sample, block by block."""
     n, L = y.shape[0], p.size
     best, where = -np.inf, -1
     for a in range(0, n, block):
         b = min(n, a + block)
-        c = _correlate(-np.asarray(y[a: min(n, b + L - 1)], dtype=np.float64), p)[: b - a]
+        seg = np.asarray(y[a: min(n, b + L - 1)], dtype=np.float64)
+        c = _correlate(offset - seg, p)[: b - a]
         i = int(np.argmax(c))
         if c[i] > best:
             best, where = float(c[i]), a + i
     return best, where
 
 
-def _warn_if_other_polarity(y, p, alpha, polarity):
-    """Warn when no event was found but the signal of the other sign has clear pulses."""
+def _flipped_without_baseline(y, p, alpha, threshold_factor):
+    """The other-polarity test on ``median(y) - y``: the sign-flipped signal with its
+    baseline offset removed.
+
+    ``estimate_events`` does not subtract a baseline: an offset ``b`` lowers the matched
+    filter of ``-y`` by ``b * sum(p)`` and, read as noise by :func:`estimate_noise_std`,
+    raises ``alpha``, so negative pulses on a positive baseline went unnoticed.  The
+    median of the first ``2**22`` samples (those the noise estimate reads) estimates the
+    offset of sparse pulses.  ``threshold_factor`` is ``None`` when ``alpha`` was given (or
+    set by a given ``noise_std``): then it is kept, else it is set again from the noise of
+    the corrected signal, as :func:`estimate_events` would for it.  Returns ``(peak / alpha
+    of the corrected signal, sample, offset, that alpha)``, or ``None`` without an offset.
+    """
+    head = np.asarray(y[: min(y.shape[0], 1 << 22)])
+    offset = float(np.median(head))
+    if offset == 0.0 or not np.isfinite(offset):
+        return None
+    alpha_c = alpha
+    if threshold_factor is not None:
+        above = head[head >= offset]
+        if above.size < 16:
+            return None
+        noise = 1.4826 * float(np.median(above - offset))
+        if not noise > 0:
+            return None
+        alpha_c = _default_alpha(noise, p, y.shape[0], threshold_factor)
+    peak, at = _other_polarity_peak(y, p, offset)
+    return peak / alpha_c, at, offset, alpha_c
+
+
+def _warn_if_other_polarity(y, p, alpha, polarity, threshold_factor):
+    """Warn when no event was found but the signal of the other sign has clear pulses,
+    as it is or without its baseline offset (see :func:`_flipped_without_baseline`)."""
+    other = "negative" if polarity == "positive" else "positive"
     peak, at = _other_polarity_peak(y, p)
     if peak > _OTHER_POLARITY_WARN * alpha:
-        other = "negative" if polarity == "positive" else "positive"
         warnings.warn(
             f"no event found with polarity={polarity!r}, but the signal has excursions of "
             f"the other sign: the matched filter of the sign-flipped signal reaches "
             f"{peak / alpha:.3g} x alpha at sample {at}; if the pulses are {other}-going, "
             f"pass polarity={other!r}", UserWarning, stacklevel=3)
+        return
+    corrected = _flipped_without_baseline(y, p, alpha, threshold_factor)
+    if corrected is not None and corrected[0] > _OTHER_POLARITY_WARN:
+        ratio, at, offset, alpha_c = corrected
+        sign = -1.0 if polarity == "negative" else 1.0
+        warnings.warn(
+            f"no event found with polarity={polarity!r}, but the signal has a baseline "
+            f"offset of {sign * offset:.3g} (its median) and excursions of the other sign: "
+            f"without the offset, the matched filter of the sign-flipped signal reaches "
+            f"{ratio:.3g} x alpha ({alpha_c:.3g}) at sample {at}; estimate_events expects a "
+            f"baseline-subtracted signal: subtract the baseline and, if the pulses are "
+            f"{other}-going, pass polarity={other!r}", UserWarning, stacklevel=3)
 
 
 def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=None,
@@ -474,7 +519,12 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         once (float32 for float32 or integer samples of at most 16 bits, else
         float64).  When no event is found and the matched filter of the signal
         of the other sign exceeds ``1.5 alpha`` somewhere (the pulses look
-        like they have the other polarity), a ``UserWarning`` says so.
+        like they have the other polarity), a ``UserWarning`` says so.  The
+        signal is not baseline-corrected here (subtract the baseline first), so
+        the same test is also made on the signal of the other sign without its
+        median (a baseline offset), with ``alpha`` set again from that signal's
+        noise level unless ``alpha`` or ``noise_std`` is given; the warning then
+        names the offset.
 
     Returns
     -------
@@ -516,6 +566,9 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         max_merge = check_int(max_merge, "max_merge", low=1)
     window = None
     Lg = 0
+    # alpha set from the estimated noise level (the other-polarity warning sets it again for
+    # the signal without its baseline offset)
+    alpha_is_default = alpha is None and noise_std is None
     if noise_std is None:
         noise_std = estimate_noise_std(y[: min(n, 1 << 22)])
     noise_std = check_scalar(noise_std, "noise_std", low=0, low_inclusive=False)
@@ -704,7 +757,8 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         times, amp, lamp = pos[keep] / fs, amp[keep], lamp[keep]
     timings["merge"] = time.perf_counter() - t0
     if times.size == 0:
-        _warn_if_other_polarity(y, p, alpha, polarity)
+        _warn_if_other_polarity(y, p, alpha, polarity,
+                                threshold_factor if alpha_is_default else None)
     timings["total"] = time.perf_counter() - t_start
     return EstimatedEvents(
         arrival_times_s=times, amplitudes=amp, lasso_amplitudes=lamp,
