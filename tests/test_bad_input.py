@@ -213,6 +213,7 @@ MODEL_CASES = [
         extra=[
             ("kernel-longer-than-signal-valid", {"y": Y[:3], "mode": "valid"}, ValueError,
              "kernel|y"),
+            ("y-bool", {"y": Y > 0}, TypeError, r"\by\b.*boolean"),
             ("weights-nan", {"weights": np.r_[np.nan, np.ones(81)]}, ValueError, "weights"),
             ("weights-negative", {"weights": -np.ones(82)}, ValueError, "weights"),
             ("weights-wrong-length", {"weights": np.ones(81)}, ValueError, "weights"),
@@ -234,6 +235,7 @@ MODEL_CASES = [
         arrays={"y": dict(ndim_bad=(0, 3)), "kernel": dict(ndim_bad=(0, 3))},
         options=("mode",),
         extra=[("weights-negative", {"weights": -np.ones(82)}, ValueError, "weights"),
+               ("y-bool", {"y": Y > 0}, TypeError, r"\by\b.*boolean"),
                ("zero-signal-policy", {"y": np.zeros(82)}, None, lambda a: a == 0)]),
     *spec_cases(
         "models.make_operator", models.make_operator, dict(kernel=H, n_samples=40),
@@ -259,7 +261,8 @@ MODEL_CASES = [
                 "g": dict(ndim_bad=(0, 3))},
         positive=("beta",), nonneg=("tol",), ints={"max_reweights": 1, "inner_max_iter": 1},
         options=("mode", "solver", "method"),
-        extra=[("g-negative", {"g": -G}, ValueError, r"\bg\b"),
+        extra=[("y-bool", {"y": Y > 0}, TypeError, r"\by\b.*boolean"),
+               ("g-negative", {"g": -G}, ValueError, r"\bg\b"),
                ("g-longer-than-signal", {"g": np.ones(200)}, ValueError, r"\bg\b"),
                ("g-matrix-not-toeplitz", {"g": np.diag(np.arange(82.0))}, ValueError, r"\bg\b"),
                ("beta-per-signal-wrong-length", {"y": _Y2, "beta": [1.0, 2.0, 3.0]},

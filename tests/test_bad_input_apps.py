@@ -586,7 +586,9 @@ GAMMA_CASES = [
         extra=[("baseline-longer-than-waveform", {"baseline_samples": 10**6}, ValueError,
                 "baseline_samples"),
                ("flat-waveforms", {"waveforms": np.zeros((4, 60))}, ValueError,
-                "waveforms|pulse")]),
+                "waveforms|pulse"),
+               ("waveforms-bool", {"waveforms": WAVEFORMS > 50}, TypeError,
+                "waveforms.*boolean")]),
     *spec_cases(
         "gamma.live_time_correction", gamma.live_time_correction,
         dict(counts=1000, live_time_s=9.0, real_time_s=10.0),
@@ -621,7 +623,9 @@ GAMMA_CASES = [
         "gamma.pole_zero_filter", gamma.pole_zero_filter,
         dict(signal=TRAIN.signal[:200], sampling_rate=FS_GAMMA, decay_time_s=1e-6),
         arrays={"signal": dict(ndim_bad=(0,))}, rate="sampling_rate",
-        extra=[("decay-nan", {"decay_time_s": np.nan}, ValueError, "decay_time_s"),
+        extra=[("signal-bool", {"signal": TRAIN.signal[:200] > 0}, TypeError,
+                "signal.*boolean"),
+               ("decay-nan", {"decay_time_s": np.nan}, ValueError, "decay_time_s"),
                ("decay-zero", {"decay_time_s": 0.0}, ValueError, "decay_time_s"),
                ("decay-negative", {"decay_time_s": -1e-6}, ValueError, "decay_time_s"),
                ("decay-inf-policy", {"decay_time_s": np.inf}, None,  # first difference

@@ -137,7 +137,7 @@ def pole_zero_filter(signal, *, sampling_rate, decay_time_s=np.inf, axis=-1):
     Parameters
     ----------
     signal : array_like
-        Baseline-subtracted trace(s).
+        Baseline-subtracted trace(s); boolean arrays are refused (``TypeError``).
     sampling_rate : float
         Sampling rate in Hz.
     decay_time_s : float, default=inf
@@ -152,7 +152,9 @@ def pole_zero_filter(signal, *, sampling_rate, decay_time_s=np.inf, axis=-1):
     fs = check_sampling_rate(sampling_rate)
     tau = check_scalar(decay_time_s, "decay_time_s", low=0, low_inclusive=False,
                        allow_inf=True)
-    y = as_float_array(signal, "signal", dtype=np.float64)
+    # a boolean array (``trace > level`` by mistake) is not a trace: refused, as by every
+    # signal input
+    y = as_float_array(signal, "signal", dtype=np.float64, allow_bool=False)
     if y.ndim == 0:
         raise ValueError("signal must be at least 1-D (time along axis), got a scalar")
     axis = check_int(axis, "axis", low=-y.ndim, high=y.ndim - 1)
@@ -294,7 +296,8 @@ def learn_pulse_shape(waveforms, *, sampling_rate, baseline_samples, pre_samples
     Parameters
     ----------
     waveforms : array_like of shape (n_waveforms, n_samples)
-        Triggered traces (ADC counts are fine), one pulse each.
+        Triggered traces (ADC counts are fine), one pulse each; boolean arrays
+        are refused (``TypeError``).
     sampling_rate : float
         Hz.
     baseline_samples : int
@@ -317,7 +320,7 @@ def learn_pulse_shape(waveforms, *, sampling_rate, baseline_samples, pre_samples
     LearnedPulse
     """
     fs = check_sampling_rate(sampling_rate)
-    W = as_float_array(waveforms, "waveforms", dtype=np.float64, ndim=2)
+    W = as_float_array(waveforms, "waveforms", dtype=np.float64, ndim=2, allow_bool=False)
     n_wf, n_s = W.shape
     nb = check_int(baseline_samples, "baseline_samples", low=2, high=n_s - 2)
     check_option(polarity, "polarity", ("positive", "negative"))
