@@ -155,7 +155,7 @@ def estimate_noise_std(signal):
     it is biased low -- pass ``noise_std`` measured on a pulse-free baseline
     instead.
     """
-    y = as_float_array(signal, "signal", ndim=1)
+    y = as_float_array(signal, "signal", ndim=1, allow_bool=False)
     neg = -y[y <= 0]
     if neg.size < 16:
         raise ValueError("cannot estimate noise_std: fewer than 16 samples at or below "
@@ -429,7 +429,8 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
     ----------
     signal : array_like of shape (n_samples,)
         Baseline-subtracted detector signal (``float32`` or ``float64``; a
-        ``numpy.memmap`` is read piece by piece).
+        ``numpy.memmap`` is read piece by piece).  Boolean arrays are refused
+        (``TypeError``).
     sampling_rate : float
         Hz (keyword-only, required).
     pulse : array_like of shape (L,)
@@ -541,7 +542,7 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
             raise TypeError(f"signal must be a real numeric array, got dtype {y.dtype}")
     else:
         # finiteness is checked below in one compiled pass (no temporary arrays)
-        y = as_float_array(signal, "signal", ndim=1, finite=False)
+        y = as_float_array(signal, "signal", ndim=1, finite=False, allow_bool=False)
     if y.dtype.kind == "f":
         bad = first_nonfinite(y)
         if bad >= 0:
