@@ -217,3 +217,55 @@ def test_integer_kernel_is_converted_without_overflow():
     op = ConvolutionOperator(h, 4)
     assert op.dtype == np.float64
     np.testing.assert_allclose(op.matvec(np.array([1.0, 0, 0, 0]))[:2], [2.0**40, 1.0])
+
+
+def _adjoint_cases(rng):
+    """(name, operator, dense matrix) for the three operator classes."""
+    h = rng.standard_normal(6)
+    K = rng.standard_normal((3, 5))
+    g = rng.random(4)
+    col = np.zeros(20)
+    col[:4] = g
+    return [
+        ("convolution", ConvolutionOperator(h, 20, "full"), dense_reference(h, 20, "full")),
+        ("dictionary", DictionaryOperator(K, 20, "same"),
+         np.hstack([dense_reference(k, 20, "same") for k in K])),
+        ("toeplitz", SymmetricToeplitzOperator(g, 20), sla.toeplitz(col)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(3))
+def test_adjoint_without_argument_follows_scipy_contract(case, rng):
+    """``op.adjoint()`` returns the adjoint ``LinearOperator`` (scipy's contract, same as
+    ``op.H``), checked against the dense transpose and by a dot test; generic scipy code
+    calling ``A.adjoint()`` works; ``op.adjoint(y)`` still applies ``A^T`` to arrays."""
+    from scipy.sparse.linalg import LinearOperator, aslinearoperator, lsqr
+
+    name, op, ref = _adjoint_cases(rng)[case]
+    adj = op.adjoint()
+    assert isinstance(adj, LinearOperator), name
+    assert adj.shape == op.H.shape == ref.T.shape
+    eye = np.eye(op.shape[0])
+    np.testing.assert_allclose(adj.matmat(eye), ref.T, atol=1e-12)
+    np.testing.assert_allclose(op.H.matmat(eye), ref.T, atol=1e-12)
+    dot_test(adj, rng, 1e-10)
+    np.testing.assert_allclose(adj.adjoint().matmat(np.eye(op.shape[1])), ref, atol=1e-12)
+    # scipy's own wrappers and operator algebra on top of it
+    wrapped = aslinearoperator(op)
+    np.testing.assert_allclose(wrapped.adjoint().matmat(eye), ref.T, atol=1e-12)
+    normal = op.adjoint() @ op  # a scipy product operator
+    x = rng.standard_normal(op.shape[1])
+    np.testing.assert_allclose(normal @ x, ref.T @ (ref @ x), atol=1e-10)
+    np.testing.assert_allclose(normal.adjoint() @ x, ref.T @ (ref @ x), atol=1e-10)
+    y = rng.standard_normal(op.shape[0])
+    np.testing.assert_allclose((2.0 * op).adjoint() @ y, 2.0 * ref.T @ y, atol=1e-10)
+    # a solver written against the generic contract (normal equations via A.adjoint())
+    def solve_normal(A, b):
+        return lsqr(A.adjoint() @ A, A.adjoint() @ b, atol=1e-14, btol=1e-14)[0]
+    if name == "convolution":  # full column rank: the normal equations recover x
+        np.testing.assert_allclose(solve_normal(op, ref @ x), x, atol=1e-7)
+    # the array method is unchanged
+    Y = rng.standard_normal((2, op.shape[0]))
+    expected = Y @ ref
+    got = op.adjoint(Y).reshape(2, -1)
+    np.testing.assert_allclose(got, expected, atol=1e-12)

@@ -116,11 +116,30 @@ class _BankOperator(LinearOperator):
         out = full[:, self.shift: self.shift + self.n_outputs]
         return out.reshape(lead + (self.n_outputs,))
 
-    def adjoint(self, signal: np.ndarray) -> np.ndarray:
-        """Apply the adjoint to signals of shape (..., M).
+    def adjoint(self, signal=None):
+        """Adjoint operator (scipy's contract), or the adjoint applied to signals.
 
-        Returns (..., P, N) for a dictionary, (..., N) for a single kernel.
+        Parameters
+        ----------
+        signal : array_like of shape (..., M), optional
+            Signals, one per row along the last axis (leading axes index
+            signals).  Omitted (``None``): scipy's
+            :meth:`scipy.sparse.linalg.LinearOperator.adjoint` is followed.
+
+        Returns
+        -------
+        LinearOperator or ndarray
+            Without ``signal``: the adjoint ``A^H`` as a ``LinearOperator`` of
+            shape ``(P N, M)``, the same operator as ``self.H``.  With
+            ``signal``: ``A^T`` applied to every signal, an array of shape
+            ``(..., P, N)`` for a dictionary and ``(..., N)`` for a single kernel.
         """
+        if signal is None:
+            return super().adjoint()
+        return self._apply_adjoint(signal)
+
+    def _apply_adjoint(self, signal):
+        """``A^T`` along the last axis of ``signal`` (shape (..., M))."""
         signal = np.asarray(signal)
         if signal.shape[-1:] != (self.n_outputs,):
             raise ValueError(f"signal must have shape (..., {self.n_outputs}), got {signal.shape}")
@@ -141,7 +160,7 @@ class _BankOperator(LinearOperator):
 
     def _rmatvec(self, y):
         y = np.asarray(y).reshape(-1)
-        return self.adjoint(y[None])[0].reshape(-1)
+        return self._apply_adjoint(y[None])[0].reshape(-1)
 
     def _matmat(self, X):
         X = np.asarray(X)
@@ -151,7 +170,7 @@ class _BankOperator(LinearOperator):
 
     def _rmatmat(self, Y):
         Y = np.asarray(Y)
-        x = self.adjoint(Y.T)
+        x = self._apply_adjoint(Y.T)
         return x.reshape(Y.shape[1], -1).T
 
     def _adjoint(self):
@@ -248,7 +267,9 @@ class ConvolutionOperator(_BankOperator):
     -----
     ``matvec``/``rmatvec``/``matmat`` follow scipy's column convention; the
     methods ``forward(s)`` and ``adjoint(y)`` act on the last axis of arrays of
-    any leading shape (several signals at once, one per row).
+    any leading shape (several signals at once, one per row).  ``adjoint()``
+    without an argument returns the adjoint operator, as scipy's
+    :meth:`~scipy.sparse.linalg.LinearOperator.adjoint` does (the same as ``.H``).
     """
 
     _squeeze_kernel_axis = True
@@ -279,6 +300,13 @@ class DictionaryOperator(_BankOperator):
         Length ``N`` of each coefficient vector.
     mode, method
         As in :class:`ConvolutionOperator`.
+
+    Notes
+    -----
+    ``forward(coef)`` takes arrays of shape (..., P, N) and ``adjoint(y)``
+    returns them; ``adjoint()`` without an argument returns the adjoint
+    operator, as scipy's :meth:`~scipy.sparse.linalg.LinearOperator.adjoint`
+    does (the same as ``.H``).
     """
 
     def __init__(self, kernels, n_samples, mode="causal", *, method="auto"):

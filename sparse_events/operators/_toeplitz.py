@@ -23,6 +23,13 @@ class SymmetricToeplitzOperator(LinearOperator):
     n_samples : int
         Size ``N`` of the matrix; ``L_g + 1 <= N`` is required.
     method : {"auto", "direct", "fft"}
+
+    Notes
+    -----
+    ``forward(x)`` and ``adjoint(x)`` act on the last axis of arrays of any
+    leading shape; ``adjoint()`` without an argument returns the adjoint
+    operator, as scipy's :meth:`~scipy.sparse.linalg.LinearOperator.adjoint`
+    does (the same as ``.H``).
     """
 
     def __init__(self, window, n_samples, *, method="auto"):
@@ -54,7 +61,24 @@ class SymmetricToeplitzOperator(LinearOperator):
         h = self.half_width
         return full[:, h: h + self.n_samples].reshape(lead + (self.n_samples,))
 
-    adjoint = forward
+    def adjoint(self, x=None):
+        """Adjoint operator (scipy's contract), or ``G^T = G`` applied to ``x``.
+
+        Parameters
+        ----------
+        x : array_like of shape (..., N), optional
+            Omitted (``None``): scipy's
+            :meth:`scipy.sparse.linalg.LinearOperator.adjoint` is followed.
+
+        Returns
+        -------
+        LinearOperator or ndarray
+            Without ``x``: the adjoint operator, ``self`` (``G`` is symmetric;
+            the same as ``self.H``).  With ``x``: ``forward(x)``, shape (..., N).
+        """
+        if x is None:
+            return super().adjoint()
+        return self.forward(x)
 
     def _matvec(self, x):
         return self.forward(np.asarray(x).reshape(-1))
