@@ -856,6 +856,27 @@ def test_bad_input(rng, cls):
         cls(n_patterns=20, alpha=1e-6, max_iter=1, random_state=0).fit(X, y)
 
 
+
+@pytest.mark.parametrize("cls", [ConvexGatedReLURegressor, ConvexReLURegressor])
+def test_alpha_zero_warning_reports_the_kkt_criterion(rng, cls):
+    """Without weight decay the duality gap is undefined (nan): the ConvergenceWarning
+    reports the criterion FISTA tests, the KKT violation relative to max|A^T y| (built
+    here as an explicit matrix), not "relative gap nan"."""
+    X, y = _data(rng, n=30)
+    with pytest.warns(ConvergenceWarning, match="relative KKT violation") as record:
+        model = cls(n_patterns=5, alpha=0, max_iter=20, random_state=0).fit(X, y)
+    message = str(record[0].message)
+    assert "nan" not in message and "undefined" in message, message
+    assert not model.converged_
+    assert np.isnan(model.dual_gap_) and np.isnan(model.optimality_)
+    Xa = np.c_[X, np.ones(len(X))]
+    masks = Xa @ model.gates_ >= 0
+    Aty = np.concatenate([(masks[:, [g]] * Xa).T @ y for g in range(masks.shape[1])])
+    reported = float(message.split("relative KKT violation ")[1].split(" ")[0])
+    expected = model.kkt_violation_ * len(X) / np.abs(Aty).max()
+    np.testing.assert_allclose(reported, expected, rtol=5e-3)
+
+
 def test_relu1d_bad_input(rng):
     model = ConvexReLU1D().fit(rng.standard_normal((10, 2)), rng.standard_normal(10))
     with pytest.raises(ValueError, match="features"):

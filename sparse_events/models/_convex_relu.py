@@ -311,7 +311,9 @@ class ConvexGatedReLURegressor(_ConvexReLUBase):
     gates : array_like of shape (n_features + fit_intercept, P), optional
         Explicit gate vectors ``h_g`` (overrides ``n_patterns``/``random_state``).
     tol : float, default=1e-6
-        Relative duality-gap tolerance: stop when ``gap <= tol * objective``.
+        Relative duality-gap tolerance: stop when ``gap <= tol * objective``
+        (with ``alpha=0``, where the gap is undefined: when
+        ``kkt_violation_ <= tol * max |A^T y| / n``, ``A = [D_1 X~, ..., D_P X~]``).
     max_iter : int, default=1000
         Outer (working-set) iterations of group coordinate descent, or FISTA
         iterations.
@@ -353,7 +355,10 @@ class ConvexGatedReLURegressor(_ConvexReLUBase):
     dual_gap_ : float
         Final duality gap (same scaling); ``optimality_`` is it relative to the
         objective (the final optimality measure), ``kkt_violation_`` the
-        largest group KKT violation.
+        largest group KKT violation.  With ``alpha=0`` (no weight decay) the
+        gap's dual point is undefined: ``dual_gap_`` and ``optimality_`` are
+        ``nan``, convergence is decided on ``kkt_violation_`` (see ``tol``),
+        and a ``ConvergenceWarning`` reports that relative KKT violation.
     converged_ : bool
     n_iter_ : int
     solver_result_ : SolverResult
@@ -441,7 +446,8 @@ class ConvexReLURegressor(_ConvexReLUBase):
     gates : array_like of shape (n_features + fit_intercept, P), optional
         Explicit gate vectors (overrides ``n_patterns``/``random_state``).
     tol : float, default=1e-6
-        Relative duality-gap tolerance.
+        Relative duality-gap tolerance (with ``alpha=0``: relative KKT
+        violation), as for :class:`ConvexGatedReLURegressor`.
     max_iter : int, default=1000
         Outer (working-set) iterations of group coordinate descent, or FISTA
         iterations.
@@ -478,7 +484,9 @@ class ConvexReLURegressor(_ConvexReLUBase):
     n_active_neurons_ : int
     objective_, dual_gap_, optimality_, kkt_violation_ : float
         As for :class:`ConvexGatedReLURegressor` (``kkt_violation_``: distance
-        to the subdifferential including the normal cones).
+        to the subdifferential including the normal cones; ``dual_gap_`` and
+        ``optimality_`` are ``nan`` with ``alpha=0``, where convergence is
+        decided on ``kkt_violation_``).
     converged_ : bool
     n_iter_ : int
     solver_result_ : SolverResult

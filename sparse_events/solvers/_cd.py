@@ -17,6 +17,7 @@ from ._optimality import (
     check_optimality,
     check_penalty,
     check_x0,
+    describe_stop,
     is_converged,
     resolve_stopping,
 )
@@ -549,8 +550,7 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
     if not converged and warn:
         warnings.warn(
             f"coordinate descent stopped at max_iter={max_iter} outer iterations with "
-            f"relative gap {chk.gap / max(chk.primal, 1e-300):.3g} and KKT violation "
-            f"{chk.kkt:.3g} (tol={tol})", ConvergenceWarning, stacklevel=3)
+            f"{describe_stop(chk, rule, tol, kkt_scale)}", ConvergenceWarning, stacklevel=3)
     return SolverResult(coef=x, objective=np.asarray(history), n_iter=n_epochs, gap=chk.gap,
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
                         solver="cd", tol=tol, n_outer=len(history))

@@ -13,6 +13,7 @@ from ._optimality import (
     check_optimality,
     check_penalty,
     check_x0,
+    describe_stop,
     is_converged,
     resolve_stopping,
 )
@@ -128,9 +129,8 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
                 products = design  # beyond the accuracy of the cheaper products
     if not converged and warn:
         warnings.warn(
-            f"FISTA stopped at max_iter={max_iter} with relative gap "
-            f"{chk.gap / max(chk.primal, 1e-300):.3g} and KKT violation {chk.kkt:.3g} "
-            f"(tol={tol})", ConvergenceWarning, stacklevel=2)
+            f"FISTA stopped at max_iter={max_iter} with "
+            f"{describe_stop(chk, rule, tol, kkt_scale)}", ConvergenceWarning, stacklevel=2)
     return SolverResult(coef=x, objective=np.asarray(history), n_iter=it, gap=chk.gap,
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
                         solver="fista", tol=tol, n_outer=len(history))

@@ -17,7 +17,7 @@ from ._group_admm import admm_group_lasso, scaled_dual_value
 from ._group_gram import GramSubproblem, solve_subproblem
 from ._group_ipm import interior_point_group_lasso
 from ._group_newton import newton_group_lasso
-from ._optimality import check_optimality, is_converged, resolve_stopping
+from ._optimality import check_optimality, describe_stop, is_converged, resolve_stopping
 from ._penalties import GroupL2
 from ._result import SolverResult
 
@@ -332,8 +332,7 @@ def _group_coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=1
     if not converged and warn:
         warnings.warn(
             f"group coordinate descent stopped at max_iter={max_iter} outer iterations with "
-            f"relative gap {chk.gap / max(chk.primal, 1e-300):.3g} and KKT violation "
-            f"{chk.kkt:.3g} (tol={tol})", ConvergenceWarning, stacklevel=3)
+            f"{describe_stop(chk, rule, tol, kkt_scale)}", ConvergenceWarning, stacklevel=3)
     return SolverResult(coef=x, objective=np.asarray(history), n_iter=n_epochs, gap=chk.gap,
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
                         solver="group_cd", tol=tol, n_outer=len(history),
@@ -550,8 +549,7 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
     if not converged and warn:
         warnings.warn(
             f"group coordinate descent stopped at max_iter={max_iter} outer iterations with "
-            f"relative gap {chk.gap / max(chk.primal, 1e-300):.3g} and KKT violation "
-            f"{chk.kkt:.3g} (tol={tol})", ConvergenceWarning, stacklevel=4)
+            f"{describe_stop(chk, rule, tol, kkt_scale)}", ConvergenceWarning, stacklevel=4)
     return SolverResult(coef=x, objective=np.asarray(history), n_iter=n_epochs, gap=chk.gap,
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
                         solver="group_cd", tol=tol, n_outer=len(history),
