@@ -829,6 +829,29 @@ def test_nonconvex_objective_checks_the_shape_of_y(rng, model):
         one.nonconvex_objective(X, Y)
 
 
+
+@pytest.mark.parametrize("cls", [ConvexGatedReLURegressor, ConvexReLURegressor, ConvexReLU1D])
+def test_predict_shape_follows_mlp_regressor(rng, cls):
+    """``predict`` has the shape of scikit-learn's ``MLPRegressor.predict`` (the model
+    these mimic) for ``y`` of shape (n,), (n, 1) and (n, 2): 1-D for one output."""
+    from sklearn.exceptions import DataConversionWarning
+    from sklearn.neural_network import MLPRegressor
+
+    X, Y = _data(rng, n=40, outputs=2)
+    kw = {} if cls is ConvexReLU1D else {"n_patterns": 10, "random_state": 0}
+    for y in (Y[:, 0], Y[:, :1], Y):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SkConvergenceWarning)
+            warnings.simplefilter("ignore", DataConversionWarning)  # its (n, 1) y
+            ref = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
+        model = cls(alpha=1e-2, **kw).fit(X, y)
+        assert model.predict(X).shape == ref.predict(X).shape, y.shape
+    # one output: (n,) and (n, 1) give the same predictions
+    a = cls(alpha=1e-2, **kw).fit(X, Y[:, 0]).predict(X)
+    b = cls(alpha=1e-2, **kw).fit(X, Y[:, :1]).predict(X)
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("cls", [ConvexGatedReLURegressor, ConvexReLURegressor])
 def test_bad_input(rng, cls):

@@ -135,7 +135,6 @@ class _ConvexReLUBase(RegressorMixin, BaseEstimator):
         self.kkt_violation_ = res.kkt_violation / n
         self._reconstruct(U)
         self.X_fit_ = Xa
-        self._y_1d = y.ndim == 1
         return self
 
     def _reconstruct(self, U):
@@ -161,10 +160,23 @@ class _ConvexReLUBase(RegressorMixin, BaseEstimator):
     def _forward(self, Xa):
         H = self._hidden(Xa)
         out = H @ self.second_layer_weights_
-        return out[:, 0] if self._y_1d else out
+        # one output, y of shape (n,) or (n, 1): 1-D, as scikit-learn's MLPRegressor
+        return out[:, 0] if out.shape[1] == 1 else out
 
     def predict(self, X):
-        """Evaluate the reconstructed network."""
+        """Evaluate the reconstructed network.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            1-D for one output, whether ``y`` was fitted as ``(n,)`` or ``(n, 1)``
+            (as scikit-learn's ``MLPRegressor`` and :class:`~sparse_events.Lasso`);
+            ``(n_samples, n_outputs)`` for several.
+        """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return self._forward(self._augment(X))

@@ -182,17 +182,29 @@ class ConvexReLU1D(RegressorMixin, BaseEstimator):
         self.breakpoint_samples_ = samples_all[j]
         self.n_active_neurons_ = int(o.size)
         self.X_fit_ = X.copy()  # validate_data may return the caller's array
-        self._y_1d = y.ndim == 1
         return self
 
     def _forward(self, X):
         Xa = np.hstack([X, np.ones((X.shape[0], 1))])
         H = np.maximum(Xa @ self.first_layer_weights_, 0.0)
         out = H @ self.second_layer_weights_ + self.intercept_
-        return out[:, 0] if self._y_1d else out
+        # one output, y of shape (n,) or (n, 1): 1-D, as scikit-learn's MLPRegressor
+        return out[:, 0] if out.shape[1] == 1 else out
 
     def predict(self, X):
-        """Evaluate the reconstructed ReLU network."""
+        """Evaluate the reconstructed ReLU network.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            1-D for one output, whether ``y`` was fitted as ``(n,)`` or ``(n, 1)``
+            (as scikit-learn's ``MLPRegressor`` and :class:`~sparse_events.Lasso`);
+            ``(n_samples, n_outputs)`` for several.
+        """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return self._forward(X)
