@@ -45,8 +45,10 @@ import numpy as np
 from sparse_events import gamma as G
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = Path(os.environ.get(
-    "SPARSE_EVENTS_GAMMA_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# $SPARSE_EVENTS_GAMMA_DATA, else gamma/ in the data folder ($SPARSE_EVENTS_DATA, the
+# variable of the benchmark scripts and notebooks, else ../shared/data next to the repository)
+DEFAULT_DATA = Path(os.environ.get("SPARSE_EVENTS_GAMMA_DATA", Path(os.environ.get(
+    "SPARSE_EVENTS_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
     / "gamma"))
 FS = 250e6  # CAEN DT5720
 K40_KEV = 1460.8
@@ -651,7 +653,8 @@ def environment():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                    help="folder shared/data/gamma (env SPARSE_EVENTS_GAMMA_DATA)")
+                    help="folder shared/data/gamma (env SPARSE_EVENTS_GAMMA_DATA, else "
+                         "$SPARSE_EVENTS_DATA/gamma)")
     ap.add_argument("--out", type=Path, default=HERE / "figures")
     ap.add_argument("--duration-s", type=float, default=2e-3, help="record per sweep point")
     ap.add_argument("--seeds", type=int, default=3)

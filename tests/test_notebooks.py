@@ -1,10 +1,11 @@
 """Every notebook in notebooks/ executes without error (nbclient), from a clean kernel.
 
 Notebooks are stored without outputs (readable diffs); each runs on built-in,
-simulated or committed data (tests/data), and uses ../shared/data only when it
-is present.
+simulated or committed data (tests/data), and uses the data folder only when it
+is present: ``$SPARSE_EVENTS_DATA``, else ../shared/data next to the repository.
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,36 @@ def test_notebook_executes(path, monkeypatch):
     # raises CellExecutionError on the first failing cell; the notebooks end with
     # assert cells checking their results against references (truth, peers)
     client.execute()
+
+
+# notebook, the sub-folder of the data folder it reads, a line of the cell reading it
+DATA_NOTEBOOKS = [("05_six_lead_reconstruction", "multilead/ludb", "LUDB = "),
+                  ("06_gamma_pileup_dead_time", "gamma/spectra/becquerel", "SPECTRA = ")]
+
+
+@pytest.mark.parametrize("name,sub,marker", DATA_NOTEBOOKS, ids=[n for n, _, _ in DATA_NOTEBOOKS])
+def test_notebook_finds_data_through_environment_variable(name, sub, marker, tmp_path,
+                                                          monkeypatch):
+    """Run from a folder with no ``../shared`` next to it, a notebook finds the real data
+    through ``SPARSE_EVENTS_DATA`` (it used to skip them silently): executed up to its data
+    cell, that cell displays a table and prints no "not found"."""
+    data = Path(os.environ.get("SPARSE_EVENTS_DATA",
+                               Path(__file__).resolve().parents[2] / "shared" / "data"))
+    if not (data / sub).is_dir():
+        pytest.skip(f"{data / sub} not present (set SPARSE_EVENTS_DATA to the data folder)")
+    monkeypatch.setenv("SPARSE_EVENTS_DATA", str(data.resolve()))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+    last = next(i for i, c in enumerate(nb.cells)
+                if c.cell_type == "code" and marker in c.source)
+    nb.cells = nb.cells[: last + 1]
+    cwd = tmp_path / "elsewhere" / "notebooks"
+    cwd.mkdir(parents=True)
+    client = nbclient.NotebookClient(nb, timeout=TIMEOUT_S, kernel_name="python3",
+                                     resources={"metadata": {"path": str(cwd)}})
+    client.execute()
+    outputs = nb.cells[last].outputs
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "not found" not in text, text
+    assert any(o.output_type in ("display_data", "execute_result") for o in outputs), outputs
