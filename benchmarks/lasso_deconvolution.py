@@ -20,7 +20,11 @@ by ``--time-limit`` (scaled with N below 1e6); a peer that times out is not run
 at larger N.  Every solver runs in its own worker process pinned to one
 thread, after a warm-up solve (imports, numba compilation; ours also loads
 every compiled kernel of its coordinate descent, since a short warm-up solve
-does not reach all of them; our compile latency is reported separately).
+does not reach all of them; our compile latency is reported separately) and
+one untimed full-size run at the loosest budget of its sweep (so that no
+solver's timed run is its first full-size call: first-touch page faults and
+lazy set-up fall outside every timed run, not only outside those of solvers
+whose sweep needs several budgets).
 Times are process CPU time (``time.process_time``; the 2-core machine is
 shared, CPU time is what load perturbs least) and wall time.  Peak memory: resident high-water mark of the solve beyond what was
 resident before it (``/proc/self/clear_refs`` + ``VmHWM``; see
@@ -369,6 +373,13 @@ def worker_solver(args):
         if hasattr(runner, "prepare"):
             runner.prepare()
         runner.warmup()
+        if start < len(runner.budgets):
+            # one untimed full-size run at the loosest budget of the sweep, for every
+            # solver: the timed runs then all come after a first full-size call (its
+            # first-touch page faults and lazy set-up), not only those of solvers whose
+            # sweep needs several budgets
+            runner.run(runner.budgets[start])
+            gc.collect()
         t_total = 0.0
         for index in range(start, len(runner.budgets)):
             budget = runner.budgets[index]
