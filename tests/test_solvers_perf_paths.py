@@ -1033,13 +1033,14 @@ def test_cd_with_reused_scratch_equals_fresh_arrays(P, rng, monkeypatch):
     """Banded coordinate descent with its scratch arrays reused between calls
     (sizes changing, cold and warm starts, weighted and plain penalties) gives
     the same bits as with fresh arrays at every call, and as with pooled
-    arrays poisoned at every request (NaN, ``-2**40``: a read of an entry not
-    written in this solve would show)."""
+    arrays poisoned at every request (NaN, ``-2**40``, ``0xA5``: a read of an
+    entry not written in this solve would show)."""
     pooled = cd_module._scratch
 
     def poisoned(name, size, dtype=np.float64):
         a = pooled(name, size, dtype)
-        a[:] = np.nan if a.dtype.kind == "f" else -(1 << 40)
+        # (flags, uint8: 0xA5)
+        a[:] = {"f": np.nan, "u": 0xA5}.get(a.dtype.kind, -(1 << 40))
         return a
 
     runs = []

@@ -46,6 +46,17 @@ _INNER_ALL = 0.01
 _FIRST_PER_KERNEL = 1.5
 
 
+# banded designs with one short kernel: epochs visit only the coordinates whose
+# columns overlap one that moved since their last visit (the others would not
+# move: see ``_cd_kernels.banded_epoch_violation_dirty``)
+_DIRTY_EPOCHS = True
+# ... in working sets that hold every violator; a coordinate is visited again once
+# the bound on its KKT distance exceeds this share of the inner tolerance
+_DIRTY_SLACK = 0.5
+# ... when more than this share of the working set is flagged, a full epoch runs
+# instead (branch-free, faster per coordinate), its moves giving the next flags
+_DIRTY_SHARE = 0.25
+
 # active-set Newton steps on the support (banded designs, weighted L1)
 _NEWTON = True
 # ... tried when at most this share of the working set changed sign pattern in
@@ -357,7 +368,9 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
                       for name in ("cd_scores", "cd_epochs", "cd_violation",
                                    "cd_epoch_violation", "cd_candidates",
                                    "cd_candidates_from_corr", "cd_corr_update",
-                                   "newton_positions", "cd_inside_range")))
+                                   "newton_positions", "cd_inside_range",
+                                   "cd_dirty_epochs", "cd_epoch_violation_dirty",
+                                   "cd_flag_overlapping")))
     y = datafit.y
     cold = x0 is None
     # (banded: the residual is scratch, reused between calls; never returned)
@@ -377,6 +390,8 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
         r = _scratch("r", y.size) if pool_r else np.empty_like(y)
         design.residual_into(y, x, r)
 
+    dirty = None  # (banded, one short kernel: the coordinates an epoch visits)
+    carry = None  # (its state at the end of the last working-set solve, see _dirty_start)
     if banded:
         # working-set candidates and their scores, reused by every outer iteration
         cand = _scratch("cand", n, np.int64)
@@ -392,6 +407,8 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
         # c = A^T r kept between checks (long kernels), and whether it is current
         corr = None
         corr_ok = False
+        # epochs that visit only the coordinates near the ones that moved
+        dirty_epochs = _DIRTY_EPOCHS and design.cd_dirty_epochs()
     else:
         scores = np.empty(n)  # working-set scores, reused by every outer iteration
     kkt_scale = None
@@ -473,11 +490,35 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
         # banded: snapshot of xw after the last Newton step of this working set
         # (the next step then re-solves only the blocks that moved since)
         xw_newton = None
+        dirty = None
+        if banded and dirty_epochs and all_in:
+            slack = _DIRTY_SLACK * eps_inner
+            dirty, pend, xw_newton = _dirty_start(ws, slack, carry)
+            n_flag = int(np.count_nonzero(dirty))
+        carry = None
         for epoch in range(1, max_epochs + 1):
             if banded:
                 # the violation is measured on the way (before each update)
-                changes, viol = design.cd_epoch_violation(xw, r, ws, thresh, positive,
-                                                          inside)
+                if dirty is not None and n_flag > _DIRTY_SHARE * ws.size:
+                    # most coordinates to visit: a full epoch (faster per coordinate);
+                    # its moves give the next flags only after a Newton step (few
+                    # move then), otherwise every coordinate stays flagged
+                    if stepped:
+                        changes, viol, n_flag = design.cd_epoch_violation_flags(
+                            xw, r, ws, thresh, positive, dirty, pend, slack, inside)
+                    else:
+                        changes, viol = design.cd_epoch_violation(xw, r, ws, thresh,
+                                                                  positive, inside)
+                        dirty.fill(1)
+                        pend.fill(np.inf)  # (no bound: carried over as such)
+                        n_flag = ws.size
+                elif dirty is not None:
+                    changes, viol = design.cd_epoch_violation_dirty(
+                        xw, r, ws, thresh, positive, dirty, pend, slack, inside)
+                    n_flag = int(np.count_nonzero(dirty))
+                else:
+                    changes, viol = design.cd_epoch_violation(xw, r, ws, thresh, positive,
+                                                              inside)
                 n_epochs += 1
                 if viol <= eps_inner:
                     break
@@ -506,12 +547,21 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
                     stepped = bool(design.newton_step(x, r, sub, thresh, positive))
                     if stepped:
                         xw[pos] = x[sub]
+                        if dirty is not None:
+                            design.cd_flag_overlapping(ws, pos, dirty)
+                            n_flag = int(np.count_nonzero(dirty))
                 else:
                     if banded:
                         x[ws] = xw
+                    xw_old = xw.copy() if dirty is not None else None
                     stepped = bool(design.newton_step(x, r, ws, thresh, positive))
                     if stepped and banded:
                         np.take(x, ws, out=xw, mode="clip")
+                        if dirty is not None:
+                            # the coordinates near the ones the step moved
+                            design.cd_flag_overlapping(ws, np.flatnonzero(xw != xw_old),
+                                                       dirty)
+                            n_flag = int(np.count_nonzero(dirty))
                 if stepped and banded:
                     if xw_newton is None:
                         xw_newton = xw.copy()
@@ -524,10 +574,18 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
                 acc.push(x_ws)
                 if acc.due():
                     moved = _try_extrapolation(acc, design, x_ws, r, ws, thresh, positive)
+                    if moved and dirty is not None:
+                        dirty.fill(1)
+                        pend.fill(np.inf)
+                        n_flag = ws.size
                     if moved and not banded:
                         x[ws] = x_ws  # (banded: x_ws is xw itself, written back below)
         if banded:
             x[ws] = xw
+        if dirty is not None:
+            # the next working set (if it holds every violator too) starts from the
+            # bounds on the KKT distances and from the Newton snapshot of this one
+            carry = (ws.copy(), pend.copy(), xw_newton)
         if xw0 is not None:
             # follow c = A^T r by the change of the working set's coefficients
             # when that is cheaper than the next check's full correlation
@@ -557,6 +615,35 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
 
 
 _EMPTY = np.empty(0, dtype=np.int64)
+
+
+def _dirty_start(ws, slack, carry):
+    """Flags, KKT-distance bounds and Newton snapshot at the start of a working-set
+    solve with dirty epochs (``_cd_kernels.banded_epoch_violation_dirty``).
+
+    ``carry``: None (every coordinate is flagged, no snapshot), or ``(old_ws,
+    old_pend, old_snapshot)`` left by the previous working-set solve when it
+    had dirty epochs too and ``x`` did not change since: a coordinate of both
+    working sets keeps its bound (flagged when above ``slack``), a new one is
+    flagged; the Newton snapshot (None: none was taken) is carried over, zero
+    for the new coordinates (they were zero), so that the first Newton step
+    re-solves only the blocks that moved since the last one.
+    Returns ``(dirty, pend, snapshot)``.
+    """
+    m = ws.size
+    dirty = _scratch("dirty", ws.size, np.uint8)[:m]
+    pend = _scratch("pend", ws.size)[:m]
+    snapshot = None
+    if carry is None:
+        dirty.fill(1)
+        pend.fill(0.0)
+    else:
+        old_ws, old_pend, old_snapshot = carry
+        kern.carry_values(old_ws, old_pend, ws, np.inf, pend)
+        np.greater(pend, slack, out=dirty.view(np.bool_))
+        if old_snapshot is not None:
+            snapshot = kern.carry_values(old_ws, old_snapshot, ws, 0.0, np.empty(m))
+    return dirty, pend, snapshot
 
 
 def _banded_measures(design, x, r, thresh, positive, cand, cscores, nz, has_dual, tol, first,

@@ -1870,6 +1870,13 @@ def warmup():
     st = banded_scores_cand(x, ws, r, k, 2, 0, 3, t, False, cand, sc)
     select_from_candidates(cand, sc, int(st[6]), int(st[7]), 1)
     newton_dirty_positions(ws, x, x, 0.0, 2)
+    fl = np.ones(2, dtype=np.uint8)
+    for pos in (False, True):
+        for th in (t, t[:1]):
+            banded_epoch_violation_dirty(x, r, ws, k, cs, 2, 0, 3, th, pos, fl, sc, 0.0, 0, 0)
+    flags_after_epoch(ws, x, x.copy(), 1.0, 2, 0.0, fl, sc)
+    flag_overlapping(ws, ws, 2, fl)
+    carry_values(ws, x, ws, 0.0, sc)
 
 
 @njit(cache=True, nogil=True)
@@ -1929,3 +1936,152 @@ def newton_dirty_positions(ws, xw, prev, tau, L):
                     m += 1
         i = p
     return out[:m]
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def banded_epoch_violation_dirty(xw, r, ws, kernels, cumsq, n_samples, shift, n_rows,
+                                 thresh, positive, dirty, pend, slack, i_lo=0, i_hi=0):
+    """:func:`banded_epoch_violation_short` restricted to the coordinates flagged
+    in ``dirty`` (one kernel, ``ws`` sorted; ``dirty[i]`` and ``pend[i]`` for
+    ``ws[i]``).
+
+    A visited coordinate is unflagged and its ``pend`` zeroed: an exact
+    coordinate minimisation leaves its KKT distance at zero.  When a coefficient
+    changes by ``d``, the correlation of every overlapping column (index less
+    than ``L`` away) changes by at most ``|d| ||h||^2`` (Cauchy-Schwarz), which
+    is added to its ``pend``: a bound on its KKT distance since its last visit.
+    A coordinate is flagged once its bound exceeds ``slack``: those after the
+    changed one are visited later in this epoch, those before it in the next
+    one.  So every unflagged coordinate has a KKT distance of at most ``slack``
+    (given that every coordinate was visited once since the working set's solve
+    started: the caller flags all of them then, and after any step that moves
+    coefficients outside the epochs), and the returned violation is the
+    largest distance of the visited coordinates: with ``slack`` below the
+    inner tolerance, the epoch stops the working-set solve exactly when a full
+    epoch (:func:`banded_epoch_violation_short`) at the same point would have
+    found a violation below that tolerance.  An epoch costs the coordinates
+    near the ones that still move: in the last working sets of a solve (a few
+    violators added to a settled support) a few blocks instead of the whole
+    support.
+
+    Returns ``(changes, violation, n_visited)``.
+    """
+    P, L = kernels.shape
+    ts = 1 if thresh.size > 1 else 0
+    changes = 0
+    worst = 0.0
+    visited = 0
+    energy = cumsq[0, L]
+    inv1 = _inv_energy(energy)
+    kf = np.ascontiguousarray(kernels).ravel()
+    if inv1 == 0.0:
+        i_lo = i_hi = 0
+    n_ws = ws.size
+    for i in range(n_ws):
+        if dirty[i] == 0:
+            continue
+        dirty[i] = 0
+        pend[i] = 0.0
+        visited += 1
+        c = ws[i]
+        start = c - shift
+        if i >= i_lo and i < i_hi:
+            base = start
+            k0 = 0
+            m = L
+            inv = inv1
+        else:
+            l0 = -start if start < 0 else 0
+            l1 = n_rows - start if n_rows - start < L else L
+            if l1 <= l0:
+                continue
+            inv = inv1 if (l0 == 0 and l1 == L) else _inv_energy(cumsq[0, l1] - cumsq[0, l0])
+            if inv == 0.0:
+                continue
+            m = l1 - l0
+            base = start + l0
+            k0 = l0
+        g = _dot4(kf, k0, r, base, m)
+        old = xw[i]
+        t = thresh[c * ts]
+        worst = max(worst, _dist1_select(old, g, t, positive))
+        new = _prox1_select(old + g * inv, t * inv, positive)
+        if new != old:
+            d = new - old
+            _axpy4(r, base, d, kf, k0, m)
+            xw[i] = new
+            changes += ((new > 0.0) != (old > 0.0)) | ((new < 0.0) != (old < 0.0))
+            bound = abs(d) * energy
+            k = i - 1
+            while k >= 0 and ws[k] > c - L:
+                pk = pend[k] + bound
+                pend[k] = pk
+                if pk > slack:
+                    dirty[k] = 1
+                k -= 1
+            k = i + 1
+            while k < n_ws and ws[k] < c + L:
+                pk = pend[k] + bound
+                pend[k] = pk
+                if pk > slack:
+                    dirty[k] = 1
+                k += 1
+    return changes, worst, visited
+
+
+@njit(cache=True, nogil=True)
+def flag_overlapping(ws, pos, L, dirty):
+    """Flag in ``dirty`` the positions ``pos`` of the sorted ``ws`` and every
+    position whose index is less than ``L`` from one of them."""
+    n_ws = ws.size
+    for u in range(pos.size):
+        i = pos[u]
+        c = ws[i]
+        dirty[i] = 1
+        k = i - 1
+        while k >= 0 and ws[k] > c - L:
+            dirty[k] = 1
+            k -= 1
+        k = i + 1
+        while k < n_ws and ws[k] < c + L:
+            dirty[k] = 1
+            k += 1
+
+
+@njit(cache=True, nogil=True)
+def carry_values(old_ws, old_vals, ws, fill, out):
+    """``out[i]`` = the value of coordinate ``ws[i]`` in ``old_vals`` (``old_vals[j]``
+    is that of ``old_ws[j]``), or ``fill`` where ``ws[i]`` is not in ``old_ws``
+    (both sorted, distinct); returns ``out[:ws.size]``."""
+    j = 0
+    n_old = old_ws.size
+    for i in range(ws.size):
+        c = ws[i]
+        while j < n_old and old_ws[j] < c:
+            j += 1
+        out[i] = old_vals[j] if (j < n_old and old_ws[j] == c) else fill
+    return out[:ws.size]
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def flags_after_epoch(ws, xw, prev, energy, L, slack, dirty, pend):
+    """Bounds and flags of :func:`banded_epoch_violation_dirty` after a full epoch
+    (every coordinate visited, in ``ws`` order) that took the coefficients from
+    ``prev`` to ``xw``: the KKT distance of ``ws[i]`` is then at most ``energy``
+    times the moves of the later coordinates whose columns overlap its own
+    (``pend[i]``), flagged when above ``slack``; returns the number flagged."""
+    n_ws = ws.size
+    n_flag = 0
+    for i in range(n_ws):
+        c = ws[i]
+        acc = 0.0
+        k = i + 1
+        while k < n_ws and ws[k] < c + L:
+            acc += abs(xw[k] - prev[k])
+            k += 1
+        p = acc * energy
+        pend[i] = p
+        f = p > slack
+        dirty[i] = f
+        n_flag += f
+    return n_flag

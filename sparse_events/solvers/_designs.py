@@ -183,6 +183,40 @@ class BandedDesign(Design):
             inside = self.cd_inside_range(ws)
         return kern.banded_epoch_violation_short(*args, *inside)
 
+    def cd_dirty_epochs(self):
+        """Whether :meth:`cd_epoch_violation_dirty` serves this design (one kernel
+        shorter than ``_cd_kernels._SHORT_TAPS`` taps)."""
+        return self.n_kernels == 1 and self.kernels.shape[1] < kern._SHORT_TAPS
+
+    def cd_epoch_violation_dirty(self, xw, r, ws, thresh, positive, dirty, pend, slack,
+                                 inside):
+        """:meth:`cd_epoch_violation` visiting only the coordinates flagged in
+        ``dirty`` (uint8, one per ``ws`` entry; with ``pend``, float64, updated:
+        see ``_cd_kernels.banded_epoch_violation_dirty``; unflagged coordinates
+        have a KKT distance of at most ``slack``); needs :meth:`cd_dirty_epochs`
+        and a sorted ``ws``.  ``inside``: :meth:`cd_inside_range` of ``ws``."""
+        changes, viol, _ = kern.banded_epoch_violation_dirty(
+            xw, r, ws, self.kernels, self.cumsq, self.n_samples, self.shift, self.n_rows,
+            thresh, positive, dirty, pend, slack, *inside)
+        return changes, viol
+
+    def cd_epoch_violation_flags(self, xw, r, ws, thresh, positive, dirty, pend, slack,
+                                 inside):
+        """:meth:`cd_epoch_violation` (every coordinate) leaving the flags and
+        bounds of :meth:`cd_epoch_violation_dirty` in ``dirty`` and ``pend``;
+        returns ``(changes, violation, number flagged)``."""
+        prev = xw.copy()
+        changes, viol = self.cd_epoch_violation(xw, r, ws, thresh, positive, inside)
+        L = self.kernels.shape[1]
+        n_flag = kern.flags_after_epoch(ws, xw, prev, self.cumsq[0, L], L, slack, dirty,
+                                        pend)
+        return changes, viol, n_flag
+
+    def cd_flag_overlapping(self, ws, pos, dirty):
+        """Flag in ``dirty`` the positions ``pos`` of the sorted ``ws`` and those
+        whose columns overlap theirs (one kernel)."""
+        kern.flag_overlapping(ws, pos, self.kernels.shape[1], dirty)
+
     def cd_inside_range(self, ws):
         """The positions of ``ws`` whose columns lie inside the rows, for the
         short path of ``_cd_kernels.banded_epoch_violation_short``.
