@@ -493,7 +493,10 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
         dirty = None
         if banded and dirty_epochs and all_in:
             slack = _DIRTY_SLACK * eps_inner
-            dirty, pend, xw_newton = _dirty_start(ws, slack, carry)
+            # (no violator outside the support, yet not converged: the violation is
+            # on the support, which the carried bounds may miss at rounding level
+            # (a bound is exact in exact arithmetic only): every coordinate is visited)
+            dirty, pend, xw_newton = _dirty_start(ws, slack, carry if n_viol > 0 else None)
             n_flag = int(np.count_nonzero(dirty))
         carry = None
         for epoch in range(1, max_epochs + 1):
