@@ -214,7 +214,9 @@ def test_zero_window_is_plain_lasso(positive):
     ref = deconvolve(st.signal, st.kernel, 1.0 / (2.0 * beta), tol=res.tol / 10,
                      positive=positive)
     assert res.converged and res.n_solves == 2 and res.n_iter == 1
-    np.testing.assert_allclose(res.coef, ref.coef, rtol=0, atol=1e-12)
+    # (both solves stop within their tolerances of the same optimum, by different
+    # working-set sequences: equal to far below those tolerances, not to the last bits)
+    np.testing.assert_allclose(res.coef, ref.coef, rtol=0, atol=1e-10)
     # and the plain LASSO had refractory violations that g = 0 leaves alone
     assert min_distance_violations(res.coef, 31) == min_distance_violations(ref.coef, 31)
 

@@ -551,20 +551,17 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
                     if stepped:
                         xw[pos] = x[sub]
                         if dirty is not None:
-                            design.cd_flag_overlapping(ws, pos, dirty)
-                            n_flag = int(np.count_nonzero(dirty))
+                            n_flag = _flag_moved(design, ws, pos.size, dirty, pos)
                 else:
                     if banded:
                         x[ws] = xw
                     xw_old = xw.copy() if dirty is not None else None
-                    stepped = bool(design.newton_step(x, r, ws, thresh, positive))
+                    n_updated = design.newton_step(x, r, ws, thresh, positive)
+                    stepped = bool(n_updated)
                     if stepped and banded:
                         np.take(x, ws, out=xw, mode="clip")
                         if dirty is not None:
-                            # the coordinates near the ones the step moved
-                            design.cd_flag_overlapping(ws, np.flatnonzero(xw != xw_old),
-                                                       dirty)
-                            n_flag = int(np.count_nonzero(dirty))
+                            n_flag = _flag_moved(design, ws, n_updated, dirty, xw, xw_old)
                 if stepped and banded:
                     if xw_newton is None:
                         xw_newton = xw.copy()
@@ -618,6 +615,23 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
 
 
 _EMPTY = np.empty(0, dtype=np.int64)
+
+
+def _flag_moved(design, ws, n_moved, dirty, pos, before=None):
+    """Flag the coordinates of ``ws`` near those a Newton step moved: the
+    positions ``pos`` (or, with ``before`` given, those where the coefficients
+    ``pos`` differ from ``before``); ``n_moved``: at most their number.  Returns
+    the number flagged.  When ``n_moved`` is more than ``_DIRTY_SHARE`` of the
+    working set, every coordinate is flagged instead (the next epoch is then a
+    full one, which recomputes the flags and bounds after a step: see
+    ``_coordinate_descent``)."""
+    if n_moved > _DIRTY_SHARE * ws.size:
+        dirty.fill(1)
+        return ws.size
+    if before is not None:
+        pos = np.flatnonzero(pos != before)
+    design.cd_flag_overlapping(ws, pos, dirty)
+    return int(np.count_nonzero(dirty))
 
 
 def _dirty_start(ws, slack, carry):
