@@ -781,6 +781,8 @@ def test_cd_fast_path_equals_generic_path(mode, P, ratio, incremental, L, rng, m
     df = Quadratic(op, y)
     pen = L1(ratio * np.abs(design.rmatvec(y)).max())
     monkeypatch.setattr(cd_module, "_INCREMENTAL_MIN_L", 1 if incremental else 10**9)
+    # (one kernel: kept from the first check on, here whatever the problem's size)
+    monkeypatch.setattr(cd_module, "_INCREMENTAL_FIRST_MIN_NL", 0)
     calls = {}
 
     def counting(name):
@@ -800,11 +802,15 @@ def test_cd_fast_path_equals_generic_path(mode, P, ratio, incremental, L, rng, m
         monkeypatch.setattr(kern, name, counting(name))
     a = coordinate_descent(df, pen, tol=1e-9, max_iter=1000)
     assert sum(calls.values()) == a.n_outer
-    if incremental:
-        # formed at the first check, kept from the second on (updated when
-        # few coefficients changed: always the case here with one kernel)
+    if incremental and P == 1:
+        # one kernel: formed and kept at the first check (updated when few
+        # coefficients changed: always the case here), never formed again
+        assert "banded_scores_cand" not in calls
+        assert calls["banded_scores_cand_store"] == 1
+        assert calls.get("scores_cand_from_corr", 0) == a.n_outer - 1
+    elif incremental:
+        # several kernels: formed at the first check, kept from the second on
         assert calls["banded_scores_cand"] == 1
-        assert P > 1 or calls.get("scores_cand_from_corr", 0) >= 1
     else:
         assert set(calls) == {"banded_scores_cand"}
     monkeypatch.setattr(cd_module, "BandedDesign", type("NotBanded", (), {}))

@@ -74,10 +74,19 @@ _NEWTON_ALL_IN = True
 # instead of a full correlation (L per coefficient), when at most
 # ``_INCREMENTAL_SHARE * n * L / ((2 L - 1) P)`` coefficients changed.  It is
 # first kept at a check that follows a working set without every violator
-# (not the first check: a solve whose next check is likely its last would
-# only pay for the extra length-n array and its first-touch page faults)
+# (several kernels: not the first check, a solve whose next check is likely its
+# last would only pay for the extra length-n array and its first-touch page
+# faults; one kernel: from the first check, see ``_INCREMENTAL_FIRST_SINGLE``)
 _INCREMENTAL_MIN_L = 32
 _INCREMENTAL_SHARE = 0.5
+# ... with one kernel, c is kept from the first check on (its first working set,
+# at most ``_FIRST_PER_KERNEL`` coordinates per kernel length, always costs less
+# through the Gram than a new correlation: N = 1e6, Lh = 70, 0.01 lam_max, second
+# check 7.1 -> 2.1 ms plus a 1.2 ms Gram update, first check 6.8 -> 8.1 ms), on
+# problems of at least ``_INCREMENTAL_FIRST_MIN_NL`` coefficients times taps
+# (N = 1e4, Lh = 70, 0.1 lam_max: 0.18 -> 0.32 ms, the fixed costs of keeping it)
+_INCREMENTAL_FIRST_SINGLE = True
+_INCREMENTAL_FIRST_MIN_NL = 4_000_000
 
 
 # scratch arrays of the banded fast path (candidates, scores, working-set
@@ -407,6 +416,8 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
         # c = A^T r kept between checks (long kernels), and whether it is current
         corr = None
         corr_ok = False
+        incremental_from = 0 if (_INCREMENTAL_FIRST_SINGLE and design.n_kernels == 1
+                                 and n * L >= _INCREMENTAL_FIRST_MIN_NL) else 1
         # epochs that visit only the coordinates near the ones that moved
         dirty_epochs = _DIRTY_EPOCHS and design.cd_dirty_epochs()
     else:
@@ -421,7 +432,8 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
     chk = None
     for outer in range(max_iter):
         if banded:
-            if corr is None and outer >= 1 and not all_in and L >= _INCREMENTAL_MIN_L:
+            if (corr is None and outer >= incremental_from and not all_in
+                    and L >= _INCREMENTAL_MIN_L):
                 corr = _scratch("corr", n)
             chk, n_sup, n_viol, cmax = _banded_measures(
                 design, x, r, thresh, positive, cand, scores, ws, has_dual, tol,
