@@ -829,7 +829,6 @@ def test_nonconvex_objective_checks_the_shape_of_y(rng, model):
         one.nonconvex_objective(X, Y)
 
 
-
 @pytest.mark.parametrize("cls", [ConvexGatedReLURegressor, ConvexReLURegressor, ConvexReLU1D])
 def test_predict_shape_follows_mlp_regressor(rng, cls):
     """``predict`` has the shape of scikit-learn's ``MLPRegressor.predict`` (the model
@@ -877,7 +876,6 @@ def test_bad_input(rng, cls):
         model.predict(X[:, :2])
     with pytest.warns(ConvergenceWarning, match="gap"):
         cls(n_patterns=20, alpha=1e-6, max_iter=1, random_state=0).fit(X, y)
-
 
 
 @pytest.mark.parametrize("cls", [ConvexGatedReLURegressor, ConvexReLURegressor])

@@ -469,3 +469,22 @@ def test_every_dual_point_handed_to_accept_is_dual_feasible():
     for theta in seen:
         ratio = np.linalg.norm((A.T @ theta).reshape(-1, 3), axis=1) / t
         assert ratio.max() <= 1 + 1e-12
+
+
+@pytest.mark.parametrize("penalty_weight", [0.5, 0.0])
+def test_kkt_warning_names_the_group_scale(rng, penalty_weight):
+    """Under the KKT rule, group coordinate descent's ConvergenceWarning reports the
+    relative violation against the scale it tests, ``max_g ||A_g^T y||`` (computed here
+    from the matrix), and names that scale (not the element-wise ``max |A^T y|``)."""
+    from sparse_events.solvers import ConvergenceWarning
+
+    A = rng.standard_normal((30, 40))
+    y = rng.standard_normal(30)
+    with pytest.warns(ConvergenceWarning, match=r"max_g \|\|A_g\^T y\|\|") as record:
+        res = group_coordinate_descent(Quadratic(A, y), GroupL2(penalty_weight, 4),
+                                       stopping="kkt", max_iter=1, tol=1e-14)
+    message = str(record[0].message)
+    assert "max |A^T y|" not in message, message
+    scale = np.linalg.norm((A.T @ y).reshape(10, 4), axis=1).max()
+    reported = float(message.split("relative KKT violation ")[1].split(" ")[0])
+    np.testing.assert_allclose(reported, res.kkt_violation / scale, rtol=5e-3)

@@ -21,6 +21,9 @@ from ._optimality import check_optimality, describe_stop, is_converged, resolve_
 from ._penalties import GroupL2
 from ._result import SolverResult
 
+# name of the KKT scale in ConvergenceWarning messages (the largest group norm of A^T y)
+_GROUP_SCALE = "max_g ||A_g^T y||"
+
 
 class _DenseGroups:
     """Group-update interface of a :class:`DenseDesign` (contiguous column blocks)."""
@@ -332,7 +335,7 @@ def _group_coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=1
     if not converged and warn:
         warnings.warn(
             f"group coordinate descent stopped at max_iter={max_iter} outer iterations with "
-            f"{describe_stop(chk, rule, tol, kkt_scale)}", ConvergenceWarning, stacklevel=3)
+            f"{describe_stop(chk, rule, tol, kkt_scale, _GROUP_SCALE)}", ConvergenceWarning, stacklevel=3)
     return SolverResult(coef=x, objective=np.asarray(history), n_iter=n_epochs, gap=chk.gap,
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
                         solver="group_cd", tol=tol, n_outer=len(history),
@@ -549,7 +552,7 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
     if not converged and warn:
         warnings.warn(
             f"group coordinate descent stopped at max_iter={max_iter} outer iterations with "
-            f"{describe_stop(chk, rule, tol, kkt_scale)}", ConvergenceWarning, stacklevel=4)
+            f"{describe_stop(chk, rule, tol, kkt_scale, _GROUP_SCALE)}", ConvergenceWarning, stacklevel=4)
     return SolverResult(coef=x, objective=np.asarray(history), n_iter=n_epochs, gap=chk.gap,
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
                         solver="group_cd", tol=tol, n_outer=len(history),

@@ -152,20 +152,22 @@ def is_converged(chk: Check, rule: str, tol: float, kkt_scale: float) -> bool:
     return chk.kkt <= tol * kkt_scale or kkt_scale == 0.0
 
 
-def describe_stop(chk: Check, rule: str, tol: float, kkt_scale) -> str:
+def describe_stop(chk: Check, rule: str, tol: float, kkt_scale,
+                  scale_name: str = "max |A^T y|") -> str:
     """The stopping criterion ``rule`` and its value at ``chk``, for a ConvergenceWarning.
 
     ``"gap"``: the relative duality gap (and the KKT violation).  ``"kkt"``: the
     relative KKT violation ``kkt / kkt_scale`` that :func:`is_converged` tests, and
     the relative gap only when it is defined (with a zero threshold, e.g. ``alpha=0``,
-    the gap's dual point is undefined and the gap is nan).
+    the gap's dual point is undefined and the gap is nan).  ``scale_name`` names
+    ``kkt_scale`` in the message (group solvers scale by ``max_g ||A_g^T y||``).
     """
     rel_gap = chk.gap / max(chk.primal, 1e-300)
     if rule == "gap":
         return f"relative gap {rel_gap:.3g} and KKT violation {chk.kkt:.3g} (tol={tol})"
     rel_kkt = chk.kkt / kkt_scale if kkt_scale else 0.0
     why = (f"; relative gap {rel_gap:.3g}" if np.isfinite(chk.gap) else
-           "; the criterion, as the duality gap is undefined with a zero penalty threshold: "
-           "alpha=0 or a zero weight")
+           "; used because the duality gap is undefined with a zero penalty threshold, "
+           "e.g. alpha=0 or a zero weight")
     return (f"relative KKT violation {rel_kkt:.3g} (KKT violation {chk.kkt:.3g} / "
-            f"max |A^T y| {float(kkt_scale or 0.0):.3g}, tol={tol}{why})")
+            f"{scale_name} {float(kkt_scale or 0.0):.3g}, tol={tol}{why})")
