@@ -48,6 +48,13 @@ import numpy as np  # noqa: E402
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mitdb"
 
 
+def _default_mitdb():
+    """``$SPARSE_EVENTS_DATA/mitdb`` when that data-folder variable is set, else
+    ``../shared/data/mitdb`` beside the repository."""
+    data = os.environ.get("SPARSE_EVENTS_DATA")
+    return Path(data) / "mitdb" if data else DEFAULT_DATA
+
+
 def detect_and_score(path, *, method, channel=0):
     """The per-record job: detections and EC57 result (module level: picklable)."""
     from sparse_events.ecg import ecg_peaks, evaluate, read_wfdb_record
@@ -119,7 +126,7 @@ def main(argv=None):
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path,
-                    default=Path(os.environ.get("SPARSE_EVENTS_MITDB", DEFAULT_DATA)))
+                    default=Path(os.environ.get("SPARSE_EVENTS_MITDB", _default_mitdb())))
     ap.add_argument("--records", nargs="*", default=None, help="record names (default: all)")
     ap.add_argument("--method", default="sparse")
     ap.add_argument("--jobs", type=int, default=2)

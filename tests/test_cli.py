@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _shared_data import shared_data_dir
 
 from sparse_events.cli import build_parser, main
 from sparse_events.cli._main import SUBCOMMANDS
@@ -126,11 +127,11 @@ def test_help_on_every_subcommand(capsys):
 
 
 def test_help_examples_name_existing_mitdb_records(capsys):
-    """The MIT-BIH records named in the subcommands' help are in ../shared/data/mitdb (or
-    $SPARSE_EVENTS_MITDB, as in the MIT-BIH notebook; skipped when neither is there): the
-    examples used record 100, which is not there."""
-    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "mitdb"
-    mitdb = Path(os.environ.get("SPARSE_EVENTS_MITDB", default))
+    """The MIT-BIH records named in the subcommands' help are in the shared MIT-BIH folder
+    ($SPARSE_EVENTS_MITDB, else $SPARSE_EVENTS_DATA/mitdb or ../shared/data/mitdb, as in
+    the MIT-BIH notebook; skipped when it is absent): the examples used record 100, which
+    is not there."""
+    mitdb = Path(os.environ.get("SPARSE_EVENTS_MITDB", shared_data_dir() / "mitdb"))
     if not mitdb.is_dir():
         pytest.skip(f"no MIT-BIH records at {mitdb}")
     named = []

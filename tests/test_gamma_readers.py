@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _shared_data import shared_data_dir
 
 from sparse_events.gamma import read_spe, read_spectrum, read_wavedump, read_wavedump_config
 
@@ -265,8 +266,7 @@ def test_spe_reader_matches_becquerel(tmp_path):
 
 
 # ORTEC binary .Spc (read by becquerel behind a length check of ours)
-SPC_REAL = (Path(__file__).resolve().parents[2] / "shared" / "data" / "gamma" / "spectra"
-            / "becquerel" / "Alcatraz14.Spc")
+SPC_REAL = shared_data_dir() / "gamma" / "spectra" / "becquerel" / "Alcatraz14.Spc"
 
 
 def _synthetic_spc(counts, live=900.0, real=905.0, cal=(0.5, 0.375, 3e-7)):

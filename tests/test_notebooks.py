@@ -5,10 +5,10 @@ simulated or committed data (tests/data), and uses the data folder only when it
 is present: ``$SPARSE_EVENTS_DATA``, else ../shared/data next to the repository.
 """
 
-import os
 from pathlib import Path
 
 import pytest
+from _shared_data import shared_data_dir
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -58,8 +58,7 @@ def test_notebook_finds_data_through_environment_variable(name, sub, marker, tmp
     """Run from a folder with no ``../shared`` next to it, a notebook finds the real data
     through ``SPARSE_EVENTS_DATA`` (it used to skip them silently): executed up to its data
     cell, that cell displays a table and prints no "not found"."""
-    data = Path(os.environ.get("SPARSE_EVENTS_DATA",
-                               Path(__file__).resolve().parents[2] / "shared" / "data"))
+    data = shared_data_dir()
     if not (data / sub).is_dir():
         pytest.skip(f"{data / sub} not present (set SPARSE_EVENTS_DATA to the data folder)")
     monkeypatch.setenv("SPARSE_EVENTS_DATA", str(data.resolve()))
