@@ -105,7 +105,9 @@ class PhotopeakFit:
         Peak centroid, full width at half maximum, net counts (Gaussian
         integral) and its standard error from the fit covariance.
     background : (float, float)
-        Linear background ``b0 + b1 (E - position)`` in counts per bin.
+        Linear background ``b0 + b1 (E - E_c)`` in counts per bin, ``E_c`` the
+        centre of the fit window ``window_kev`` of :func:`fit_photopeak` (not
+        the peak position): ``b0`` is the background at the window centre.
     """
 
     position_kev: float
