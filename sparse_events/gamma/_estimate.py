@@ -418,8 +418,10 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         + \alpha \bigl(\textstyle\sum_i s_i + s^\top G s\bigr)
 
     whose window ``g[d] = cross_products_strength / a_ref`` for lags
-    ``1 <= d <= ceil(dead_time_s * sampling_rate) - 1`` penalizes pairs of
-    events closer than the dead time; ``a_ref = alpha / ||pulse||^2`` is the
+    ``merge_gap_samples < d <= max(1, ceil(dead_time_s * sampling_rate) - 1)``
+    penalizes pairs of events closer than the dead time (``g[d] = 0`` for
+    ``d <= merge_gap_samples``: coefficients that close are one event split
+    between samples, merged afterwards); ``a_ref = alpha / ||pulse||^2`` is the
     amplitude at the detection threshold, so a neighbour of amplitude ``a``
     multiplies an event's threshold by ``1 + 2 cross_products_strength a /
     a_ref``.  See the module docstring for the screening, segmentation and
@@ -595,8 +597,10 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
             window[1: min(Lg, merge_gap) + 1] = 0.0
             if not np.any(window):
                 raise ValueError(
-                    f"dead_time_s={tau} s ({Lg + 1} samples) leaves no lag to penalize beyond "
-                    f"merge_gap_samples={merge_gap}; use a longer dead time")
+                    f"dead_time_s={tau} s ({tau * fs:.3g} samples at sampling_rate={fs:g} Hz) "
+                    f"leaves no lag to penalize beyond merge_gap_samples={merge_gap} (the "
+                    f"penalized lags are merge_gap_samples < d <= max(1, ceil(dead_time_s * "
+                    f"sampling_rate) - 1)); use a longer dead time")
     if min_amplitude is None:
         min_amplitude = alpha / float(p @ p)
     min_amplitude = check_scalar(min_amplitude, "min_amplitude", low=0)
