@@ -21,3 +21,16 @@ def test_dead_time_error_reports_the_dead_time_in_samples():
         estimate_events(y, sampling_rate=fs, pulse=p, dead_time_s=5e-9, noise_std=1.0)
     m = re.search(r"\(([0-9.eE+-]+) samples", str(info.value))
     assert m is not None and float(m.group(1)) == pytest.approx(5e-9 * fs)
+
+
+def test_pileup_correction_on_default_range_spectrum_says_how_to_build_it():
+    from sparse_events.gamma import correct_unresolved_pileup, energy_spectrum
+
+    rng = np.random.default_rng(1)
+    amps = rng.uniform(10.0, 600.0, 2000)
+    with pytest.raises(ValueError, match=r"bin_edges_kev=np\.arange\(0, ") as info:
+        correct_unresolved_pileup(energy_spectrum(amps), rate_hz=1e4, resolving_time_s=1e-7)
+    assert "calibration[0]" in str(info.value)
+    # the remedy the message gives works
+    spec = energy_spectrum(amps, bin_edges_kev=np.arange(0.0, 620.0, 4.0))
+    correct_unresolved_pileup(spec, rate_hz=1e4, resolving_time_s=1e-7)

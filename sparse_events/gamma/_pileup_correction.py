@@ -172,7 +172,11 @@ def _check_uniform_linear(spectrum):
         raise ValueError(
             f"spectrum: the energy of a zero amplitude ({cal[0]:g} keV) must be a bin edge at "
             f"or above the first edge {edges[0]:g} keV (bins of {w:g} keV), so that the bins "
-            "of a sum of two energies are the sums of their bins")
+            "of a sum of two energies are the sums of their bins; build the spectrum with "
+            "energy_spectrum(..., bin_edges_kev=...) starting at calibration[0] "
+            f"({cal[0]:g} keV) with uniform bins, e.g. bin_edges_kev=np.arange({cal[0]:g}, "
+            "E_max + width, width) (the default range of energy_spectrum, from the smallest "
+            "to the largest energy, does not qualify)")
     if zi >= spectrum.counts.size:
         raise ValueError(
             f"spectrum: the energy of a zero amplitude ({cal[0]:g} keV) is at or above the last "

@@ -58,7 +58,11 @@ def energy_spectrum(amplitudes, *, calibration=(0.0, 1.0), bin_edges_kev=None, n
     n_bins : int, default=1024
         Number of bins when ``bin_edges_kev`` is not given.
     energy_range_kev : (float, float), optional
-        Range of those bins (default: the range of the energies).
+        Range of those bins (default: the range of the energies).  For
+        :func:`correct_unresolved_pileup` the bins must be uniform with the
+        energy of a zero amplitude (``calibration[0]``) on a bin edge: pass
+        ``bin_edges_kev=np.arange(calibration[0], E_max + width, width)``
+        rather than relying on this default range.
 
     Returns
     -------
