@@ -34,3 +34,41 @@ def test_pileup_correction_on_default_range_spectrum_says_how_to_build_it():
     # the remedy the message gives works
     spec = energy_spectrum(amps, bin_edges_kev=np.arange(0.0, 620.0, 4.0))
     correct_unresolved_pileup(spec, rate_hz=1e4, resolving_time_s=1e-7)
+
+
+@pytest.mark.parametrize("sd", [0.5, 0.7, 1.0, 2.0, 5.0, 10.0])
+def test_noise_std_of_integer_samples_is_the_std_of_the_rounded_noise(sd):
+    from sparse_events.gamma import estimate_noise_std
+
+    rng = np.random.default_rng(int(10 * sd))
+    q = np.round(rng.normal(0.0, sd, 200_000))
+    ref = q.std()
+    assert estimate_noise_std(q.astype(np.int16)) == pytest.approx(ref, rel=0.02)
+    assert estimate_noise_std(q) == pytest.approx(ref, rel=0.02)  # integers held as floats
+    # ADC counts minus a baseline that is not an integer: samples on a shifted lattice
+    shifted = np.round(rng.normal(0.0, sd, 200_000) + 0.3) - 0.3
+    assert estimate_noise_std(shifted) == pytest.approx(shifted.std(), rel=0.03)
+
+
+def test_noise_std_of_continuous_samples_is_the_half_normal_median():
+    from sparse_events.gamma import estimate_noise_std
+
+    y = np.random.default_rng(3).normal(0.0, 0.7, 50_000)
+    assert estimate_noise_std(y) == 1.4826 * np.median(-y[y <= 0])
+
+
+def test_estimate_events_on_integer_samples_with_sub_lsb_noise():
+    from sparse_events.gamma import simulate_pulse_train
+
+    fs = 100e6
+    p = biexponential_pulse(sampling_rate=fs, rise_time_s=10e-9, decay_time_s=100e-9)
+    tr = simulate_pulse_train(rate_hz=2e4, duration_s=0.01, sampling_rate=fs, pulse=p,
+                              amplitudes=lambda r, s: r.uniform(50, 500, s), noise_std=0.0,
+                              random_state=3)
+    noise = np.round(np.random.default_rng(4).normal(0.0, 0.7, tr.signal.size))
+    y = np.round(tr.signal) + noise
+    ev = estimate_events(y.astype(np.int16), sampling_rate=fs, pulse=p)
+    # the noise in the samples: the rounded Gaussian noise plus the rounding of the pulses
+    assert ev.noise_std == pytest.approx((y - tr.signal).std(), rel=0.05)
+    assert ev.n_events == pytest.approx(tr.n_events, rel=0.05)
+

@@ -154,14 +154,92 @@ def estimate_noise_std(signal):
     affected at low rates; at high rates (pulses overlapping most of the time)
     it is biased low -- pass ``noise_std`` measured on a pulse-free baseline
     instead.
+
+    **Quantised samples.**  When every sample is an integer plus one common
+    offset (ADC counts, in an integer array or as floats, also after
+    subtracting a constant baseline), many samples share the value of the
+    zero bin and the median above is biased low (0 below about 1 LSB of
+    noise).  The samples are then read as ``y = round(x)`` of continuous noise
+    ``x ~ N(0, sigma^2)`` (the value ``v`` stands for ``x`` in ``[v - 1/2, v +
+    1/2)``): with ``N_0`` the number of samples below 0 (the zero bin's
+    samples counted in proportion to the part of their bin below 0: half of
+    them for exact zeros) and ``N(h)`` those below the bin edge ``h < 0``,
+    ``z(h) = Phi^{-1}(N(h) / (2 N_0))`` is ``h / sigma``, linear in ``h``;
+    ``z`` is interpolated linearly between the bin edges (and ``z(0) = 0``) to
+    its lower quartile ``Phi^{-1}(1/4)``, at ``h_q = sigma Phi^{-1}(1/4)``.
+    The value returned is the standard deviation of the quantised noise
+    ``round(x)`` for that ``sigma`` (about ``sqrt(sigma^2 + 1/12)``): the
+    noise that is in the samples.  It is 0 when no sample lies below the zero
+    bin (e.g. a constant signal): no noise level can be estimated then.
+    Samples quantised with another step (e.g. ADC counts times a gain) are
+    not recognised: pass ``noise_std``.
     """
     y = as_float_array(signal, "signal", ndim=1, allow_bool=False)
-    neg = -y[y <= 0]
-    if neg.size < 16:
+    below = y <= 0
+    if np.count_nonzero(below) < 16:
         raise ValueError("cannot estimate noise_std: fewer than 16 samples at or below "
                          "the zero baseline; is the signal baseline-subtracted? Pass "
                          "noise_std explicitly")
-    return float(1.4826 * np.median(neg))
+    offset = _unit_lattice_offset(y)
+    if offset is None:
+        return float(1.4826 * np.median(-y[below]))
+    return _quantised_noise_std(y, offset)
+
+
+# z = Phi^{-1}(1/4): the lower quartile of the standard normal distribution
+_Z_QUARTILE = -0.6744897501960817
+
+
+def _unit_lattice_offset(y, head=4096):
+    """``o`` in ``[-1/2, 1/2)`` if every sample is ``o`` plus an integer, else ``None``."""
+    eps = 4 * np.finfo(np.float32).eps if y.dtype == np.float32 else 1e-9
+    offset = float(y[0]) - float(np.round(y[0]))
+    for part in (y[:head], y):
+        d = np.asarray(part, dtype=np.float64) - offset
+        tol = eps * max(1.0, float(np.max(np.abs(d))))
+        if np.max(np.abs(d - np.round(d))) > tol:
+            return None
+    return offset if offset < 0.5 else offset - 1.0
+
+
+def _quantised_noise_std(y, offset):
+    """Standard deviation of ``round(x)`` for the ``sigma`` of ``x`` fitted to quantised
+    samples ``offset + k`` (see :func:`estimate_noise_std`); 0 when it cannot be fitted."""
+    from scipy.special import ndtr, ndtri
+
+    k = np.round(np.asarray(y, dtype=np.float64) - offset)
+    # bin j = 0, 1, ... holds the samples offset - j, i.e. x in [offset - j - 1/2, offset - j
+    # + 1/2); bin 0 holds x = 0 (|offset| <= 1/2)
+    counts = np.bincount((-k[k <= 0]).astype(np.int64)).astype(np.float64)
+    tail = np.cumsum(counts[::-1])[::-1]  # tail[j]: samples in bins j, j + 1, ...
+    n_edge = np.append(tail[1:], 0.0)  # samples below the lower edge of bin j
+    n0 = n_edge[0] + counts[0] * (0.5 - offset)  # samples below x = 0
+    if not n_edge[0] > 0:
+        return 0.0
+    h = np.concatenate([[0.0], offset - 0.5 - np.arange(counts.size)])
+    with np.errstate(divide="ignore"):
+        z = np.concatenate([[0.0], ndtri(np.minimum(n_edge / (2.0 * n0), 0.5))])
+    # z(h) = h / sigma decreases along h: interpolate it to the lower quartile
+    i = int(np.argmax(z <= _Z_QUARTILE))
+    if not z[i] <= _Z_QUARTILE:
+        return 0.0
+    if np.isfinite(z[i]):
+        hq = h[i - 1] + (h[i] - h[i - 1]) * (_Z_QUARTILE - z[i - 1]) / (z[i] - z[i - 1])
+        sigma = hq / _Z_QUARTILE
+    else:
+        # no sample below h[i]: the last edge with samples below it
+        sigma = h[i - 1] / z[i - 1] if i > 1 else 0.0
+    if not sigma > 0:
+        return 0.0
+    if sigma > 20.0:
+        return float(np.sqrt(sigma ** 2 + 1.0 / 12.0))
+    # exact moments of the quantised noise: the value offset + m for x in [offset + m - 1/2,
+    # offset + m + 1/2)
+    m = np.arange(-int(np.ceil(12 * sigma)) - 2, int(np.ceil(12 * sigma)) + 3)
+    v = offset + m
+    prob = ndtr((v + 0.5) / sigma) - ndtr((v - 0.5) / sigma)
+    mean = float(prob @ v)
+    return float(np.sqrt(max(float(prob @ v ** 2) - mean ** 2, 0.0)))
 
 
 def _correlate(y, p):
@@ -446,7 +524,8 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         sqrt(2 log n_samples)`` (the universal threshold on the matched-filter
         output).
     noise_std : float, optional
-        Noise standard deviation; default :func:`estimate_noise_std`.
+        Noise standard deviation; default :func:`estimate_noise_std` (which
+        recognises integer ADC samples).
     threshold_factor : float, default=1.0
     cross_products_strength : float, default=1.0
     merge_gap_samples : int, default=1
