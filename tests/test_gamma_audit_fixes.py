@@ -72,3 +72,16 @@ def test_estimate_events_on_integer_samples_with_sub_lsb_noise():
     assert ev.noise_std == pytest.approx((y - tr.signal).std(), rel=0.05)
     assert ev.n_events == pytest.approx(tr.n_events, rel=0.05)
 
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int16])
+def test_all_zero_signal_asks_for_noise_std(dtype):
+    from sparse_events.gamma import estimate_activity
+
+    fs = 100e6
+    p = biexponential_pulse(sampling_rate=fs, rise_time_s=10e-9, decay_time_s=100e-9)
+    y = np.zeros(5000, dtype=dtype)
+    for f in (estimate_events, estimate_activity):
+        with pytest.raises(ValueError, match="no noise level could be estimated.*pass noise_std"):
+            f(y, sampling_rate=fs, pulse=p)
+    # with noise_std given, no event and no error
+    assert estimate_events(y, sampling_rate=fs, pulse=p, noise_std=1.0).n_events == 0

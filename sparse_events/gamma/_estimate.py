@@ -525,7 +525,8 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         output).
     noise_std : float, optional
         Noise standard deviation; default :func:`estimate_noise_std` (which
-        recognises integer ADC samples).
+        recognises integer ADC samples; a ``ValueError`` asks for ``noise_std``
+        when it gives 0, e.g. for an all-zero signal).
     threshold_factor : float, default=1.0
     cross_products_strength : float, default=1.0
     merge_gap_samples : int, default=1
@@ -653,7 +654,15 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
     alpha_is_default = alpha is None and noise_std is None
     if noise_std is None:
         noise_std = estimate_noise_std(y[: min(n, 1 << 22)])
-    noise_std = check_scalar(noise_std, "noise_std", low=0, low_inclusive=False)
+        if not noise_std > 0 and alpha is None:
+            raise ValueError(
+                "no noise level could be estimated from signal: estimate_noise_std gives 0 "
+                "(no sample below the zero baseline other than exact zeros: an all-zero or "
+                "constant signal, or integer samples with noise far below 1 LSB); pass "
+                "noise_std (the noise standard deviation of the signal, > 0) or alpha")
+    if not (noise_std == 0 and alpha is not None):
+        # with alpha given, a zero noise estimate is only reported
+        noise_std = check_scalar(noise_std, "noise_std", low=0, low_inclusive=False)
     threshold_factor = check_scalar(threshold_factor, "threshold_factor", low=0,
                                     low_inclusive=False)
     if alpha is None:
