@@ -85,3 +85,60 @@ def test_all_zero_signal_asks_for_noise_std(dtype):
             f(y, sampling_rate=fs, pulse=p)
     # with noise_std given, no event and no error
     assert estimate_events(y, sampling_rate=fs, pulse=p, noise_std=1.0).n_events == 0
+
+
+def _peak_spectrum(rng, area, bkg_per_bin, edges, mu=662.0, sigma=1.5):
+    from sparse_events.gamma import energy_spectrum
+
+    e = np.r_[rng.normal(mu, sigma, rng.poisson(area)),
+              rng.uniform(edges[0], edges[-1], rng.poisson(bkg_per_bin * (edges.size - 1)))]
+    return energy_spectrum(e, bin_edges_kev=edges)
+
+
+def test_fit_photopeak_on_weak_peaks_is_bounded_and_unbiased():
+    # 200 counts on 2 counts per bin: the old unbounded Neyman fit gave negative areas,
+    # centroids outside the window and RuntimeErrors on a few percent of such spectra
+    from sparse_events.gamma import fit_photopeak
+
+    rng = np.random.default_rng(0)
+    edges = np.arange(600.0, 720.01, 1.0)
+    fits = [fit_photopeak(_peak_spectrum(rng, 200, 2.0, edges), window_kev=(630, 695))
+            for _ in range(120)]
+    area = np.array([f.area for f in fits])
+    unc = np.array([f.area_uncertainty for f in fits])
+    pos = np.array([f.position_kev for f in fits])
+    assert np.all(area >= 0) and np.all((pos >= 630) & (pos <= 695))
+    # simulated truth: expected area 200, spread of the areas = the reported uncertainty
+    assert np.median(area) == pytest.approx(200, rel=0.03)
+    assert area.mean() == pytest.approx(200, abs=3 * area.std() / np.sqrt(area.size))
+    assert np.median(unc) == pytest.approx(area.std(), rel=0.2)
+
+
+def test_fit_photopeak_is_the_poisson_maximum_likelihood_fit():
+    from scipy.optimize import minimize
+
+    from sparse_events.gamma import fit_photopeak
+
+    rng = np.random.default_rng(5)
+    edges = np.arange(600.0, 720.01, 1.0)
+    sp = _peak_spectrum(rng, 2000, 20.0, edges)
+    lo, hi = 630.0, 695.0
+    f = fit_photopeak(sp, window_kev=(lo, hi))
+    x = sp.bin_centers_kev
+    sel = (x >= lo) & (x < hi)
+    x, y = x[sel], sp.counts[sel].astype(float)
+
+    def nll(t):
+        a, mu, s, b0, b1 = t
+        m = a * np.exp(-0.5 * ((x - mu) / s) ** 2) / (s * np.sqrt(2 * np.pi)) + b0 + b1 * (
+            x - 0.5 * (lo + hi))
+        return np.sum(m - y * np.log(m))
+
+    t0 = [f.area * 1.05, f.position_kev + 0.3, f.fwhm_kev / 2.3548 * 1.1, *f.background]
+    ref = minimize(nll, t0, method="Nelder-Mead",
+                   options=dict(xatol=1e-8, fatol=1e-10, maxiter=20000, maxfev=40000))
+    assert f.area == pytest.approx(ref.x[0], rel=1e-4)
+    assert f.position_kev == pytest.approx(ref.x[1], abs=1e-4)
+    assert f.fwhm_kev == pytest.approx(2.354820045 * ref.x[2], rel=1e-4)
+    assert f.background == pytest.approx(tuple(ref.x[3:]), rel=1e-3)
+    assert nll([f.area, f.position_kev, f.fwhm_kev / 2.354820045, *f.background]) <= ref.fun + 1e-6

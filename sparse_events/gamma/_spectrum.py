@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import curve_fit
 
 from .._validation import as_float_array, check_int, check_scalar
 
@@ -125,11 +124,20 @@ def fit_photopeak(spectrum, *, window_kev):
     r"""Fit ``A g(E; mu, sigma) w + b0 + b1 (E - E_c)`` to the bins in ``window_kev``.
 
     ``g`` is the unit-area Gaussian density, ``w`` the bin width, so ``A`` is
-    the net peak area in counts; weighted least squares with Poisson weights
-    ``1 / max(counts, 1)``, or ``1 / max(counts_variance, 1)`` for a spectrum
-    that carries its bin variances (a :class:`PileupCorrectedSpectrum`; the
-    correlation of its neighbouring bins is not used).  ``E_c`` is the window
-    center.
+    the net peak area in counts.  For a plain histogram (an
+    :class:`EnergySpectrum`) the counts are Poisson and the fit is their
+    maximum-likelihood fit (least squares of the Poisson deviance residuals,
+    unbiased down to a few counts per bin, where weighted least squares with
+    weights ``1 / counts`` is not); for a spectrum that carries its bin
+    variances (a :class:`PileupCorrectedSpectrum`; the correlation of its
+    neighbouring bins is not used), weighted least squares with weights
+    ``1 / max(counts_variance, 1)``.  ``E_c`` is the window center.  The
+    parameters are bounded: ``A >= 0``, ``mu`` inside the window, ``0 < sigma
+    <= `` the window width, and a background that is non-negative at both
+    ends of the window.  ``area_uncertainty`` is the standard error of ``A``
+    from the inverse Fisher information (Poisson variances ``= model``, or the
+    given variances), which at a bound (e.g. ``A = 0`` for a window without a
+    peak) is only indicative.
 
     Parameters
     ----------
@@ -141,6 +149,12 @@ def fit_photopeak(spectrum, *, window_kev):
     Returns
     -------
     PhotopeakFit
+
+    Raises
+    ------
+    ValueError
+        Fewer than 6 bins or no counts in the window, or a fit that does not
+        converge (the message names the window and its counts).
     """
     if not isinstance(spectrum, EnergySpectrum):
         raise TypeError(f"spectrum must be an EnergySpectrum (from energy_spectrum), got "
@@ -155,28 +169,81 @@ def fit_photopeak(spectrum, *, window_kev):
     x = x[sel]
     y = spectrum.counts[sel].astype(np.float64)
     var = getattr(spectrum, "counts_variance", None)
-    var = y if var is None else np.asarray(var, dtype=np.float64)[sel]
+    if var is not None:
+        var = np.maximum(np.asarray(var, dtype=np.float64)[sel], 1.0)
     if not np.any(y > 0):
         raise ValueError(f"window_kev ({lo}, {hi}) holds no counts in spectrum: no photopeak "
                          "to fit")
     w = np.diff(spectrum.bin_edges_kev)[sel]
-    xc = 0.5 * (lo + hi)
+    theta, cov = _fit_peak(x, y, var, w, lo, hi)
+    area, mu, sigma, b_lo, b_hi = theta
+    b1 = (b_hi - b_lo) / (hi - lo)
+    return PhotopeakFit(position_kev=float(mu), fwhm_kev=float(2.354820045 * sigma),
+                        area=float(area), area_uncertainty=float(np.sqrt(max(cov[0, 0], 0.0))),
+                        background=(float(0.5 * (b_lo + b_hi)), float(b1)))
 
-    def model(e, area, mu, sigma, b0, b1):
-        g = np.exp(-0.5 * ((e - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
-        return area * g * w + b0 + b1 * (e - xc)
 
-    edge = max(2, sel.sum() // 8)
-    b0 = 0.5 * (y[:edge].mean() + y[-edge:].mean())
-    b1 = (y[-edge:].mean() - y[:edge].mean()) / max(x[-1] - x[0], 1e-12)
-    net = np.clip(y - (b0 + b1 * (x - xc)), 0, None)
+def _peak_model(theta, x, w, lo, hi):
+    """Counts per bin: Gaussian peak of area ``A`` on the line through ``(lo, b_lo)`` and
+    ``(hi, b_hi)``, ``theta = (A, mu, sigma, b_lo, b_hi)``."""
+    area, mu, sigma, b_lo, b_hi = theta
+    g = np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+    return area * g * w + b_lo + (b_hi - b_lo) * (x - lo) / (hi - lo)
+
+
+def _fit_peak(x, y, var, w, lo, hi):
+    """Bounded fit of :func:`_peak_model`: Poisson likelihood (``var is None``) or weighted
+    least squares; returns the parameters and their covariance (inverse Fisher information)."""
+    from scipy.optimize import least_squares
+
+    # starting point: the background from the window's ends, the peak from the rest
+    edge = max(2, x.size // 8)
+    y_lo, y_hi = y[:edge].mean(), y[-edge:].mean()
+    bkg = y_lo + (y_hi - y_lo) * (x - x[:edge].mean()) / max(x[-edge:].mean()
+                                                             - x[:edge].mean(), 1e-12)
+    net = np.clip(y - bkg, 0, None)
     mu0 = x[np.argmax(net)]
     area0 = max(net.sum(), 1.0)
-    sigma0 = max(np.sqrt(np.sum(net * (x - mu0) ** 2) / area0), w.mean())
-    popt, pcov = curve_fit(model, x, y, p0=[area0, mu0, sigma0, b0, b1],
-                           sigma=np.sqrt(np.maximum(var, 1.0)), absolute_sigma=True,
-                           maxfev=20000)
-    area, mu, sigma, b0, b1 = popt
-    return PhotopeakFit(position_kev=float(mu), fwhm_kev=float(2.354820045 * abs(sigma)),
-                        area=float(area), area_uncertainty=float(np.sqrt(pcov[0, 0])),
-                        background=(float(b0), float(b1)))
+    sig_lo, sig_hi = 1e-3 * float(w.min()), hi - lo
+    sigma0 = float(np.clip(max(np.sqrt(np.sum(net * (x - mu0) ** 2) / area0), w.mean()),
+                           sig_lo, sig_hi))
+    b_start = np.interp([lo, hi], x, bkg)
+    floor = 1e-3 * max(float(y.mean()), 1e-3)
+    theta0 = np.array([area0, mu0, sigma0, max(b_start[0], floor), max(b_start[1], floor)])
+    lower = np.array([0.0, lo, sig_lo, 0.0, 0.0])
+    upper = np.array([np.inf, hi, sig_hi, np.inf, np.inf])
+    theta0 = np.clip(theta0, lower, np.where(np.isfinite(upper), upper, theta0))
+    tiny = 1e-12 * max(float(y.max()), 1.0)
+
+    def residuals(theta):
+        m = _peak_model(theta, x, w, lo, hi)
+        if var is not None:
+            return (y - m) / np.sqrt(var)
+        m = np.maximum(m, tiny)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ylog = np.where(y > 0, y * np.log(y / m), 0.0)
+        return np.sign(y - m) * np.sqrt(np.maximum(2.0 * (m - y + ylog), 0.0))
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        res = least_squares(residuals, theta0, bounds=(lower, upper), x_scale="jac",
+                            max_nfev=2000)
+    theta = res.x
+    if res.status <= 0 or not np.all(np.isfinite(theta)):
+        raise ValueError(
+            f"photopeak fit in window_kev ({lo:g}, {hi:g}) did not converge ({res.message}); "
+            f"the window holds {int(round(y.sum()))} counts in {y.size} bins (max "
+            f"{int(round(y.max()))} per bin): widen the window, use wider bins, or check that "
+            "it holds a peak")
+    # Fisher information from the derivatives of the model (central differences)
+    step = 1e-6 * np.maximum(np.abs(theta), 1e-3 * np.array(
+        [max(float(y.sum()), 1.0), hi - lo, hi - lo, max(float(y.mean()), 1.0),
+         max(float(y.mean()), 1.0)]))
+    jac = np.empty((x.size, theta.size))
+    for j in range(theta.size):
+        d = np.zeros(theta.size)
+        d[j] = step[j]
+        jac[:, j] = (_peak_model(theta + d, x, w, lo, hi)
+                     - _peak_model(theta - d, x, w, lo, hi)) / (2 * step[j])
+    v = var if var is not None else np.maximum(_peak_model(theta, x, w, lo, hi), tiny)
+    info = jac.T @ (jac / v[:, None])
+    return theta, np.linalg.pinv(info)
