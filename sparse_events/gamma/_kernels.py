@@ -9,7 +9,7 @@ from scipy.optimize import lsq_linear
 
 __all__ = ["correlate_pulse", "refit_support", "screen_runs", "group_starts", "group_sums",
            "first_nonfinite", "group_means",
-           "group_means_into", "merge_small_groups_runs"]
+           "group_means_into", "merge_small_groups_runs", "merge_correlated_events"]
 
 
 @numba.njit(cache=True)
@@ -645,6 +645,148 @@ def merge_small_groups_runs(new, pos, amp, min_amplitude, max_gap):
         raise ValueError(f"new, pos and amp must be 1-D of one length, got shapes {new.shape}, "
                          f"{pos.shape} and {amp.shape}")
     _merge_small_runs_kernel(new, pos, amp, float(min_amplitude), float(max_gap))
+
+
+@numba.njit(cache=True)
+def _refit_noise_gain(cpos, rho, c0, c1, g0, g1, R, z):
+    """``sqrt(e^T R^{-1} e)``: ``R`` the normalized Gram of the coefficients ``cpos[c0:c1]``
+    (``rho`` of their lags; written into the work array ``R``), ``e`` the indicator of
+    ``cpos[g0:g1]``; by an in-place Cholesky factorization (``z``: work vector), ``inf``
+    if it breaks down."""
+    m = c1 - c0
+    nr = rho.size
+    for a in range(m):
+        for b in range(a + 1):
+            lag = abs(cpos[c0 + a] - cpos[c0 + b])
+            R[a, b] = rho[lag] if lag < nr else 0.0
+        R[a, a] += 1e-12
+    # R = C C^T in the lower triangle
+    for a in range(m):
+        for b in range(a + 1):
+            v = R[a, b]
+            for k in range(b):
+                v -= R[a, k] * R[b, k]
+            if a == b:
+                if not v > 0:
+                    return np.inf
+                R[a, a] = np.sqrt(v)
+            else:
+                R[a, b] = v / R[b, b]
+    # q = e^T R^{-1} e = ||C^{-1} e||^2 (forward substitution)
+    q = 0.0
+    for a in range(m):
+        v = 1.0 if g0 - c0 <= a < g1 - c0 else 0.0
+        for k in range(a):
+            v -= R[a, k] * z[k]
+        z[a] = v / R[a, a]
+        q += z[a] * z[a]
+    if not (q > 0 and np.isfinite(q)):
+        return np.inf
+    return np.sqrt(q)
+
+
+@numba.njit(cache=True)
+def _merge_correlated_kernel(cpos, first, pos, amp, rho, a_ref, order, new, max_cols):
+    n = pos.size
+    nr = rho.size
+    left = np.arange(n) - 1
+    right = np.arange(n) + 1
+    parent = np.arange(n)
+    lo = np.arange(n)  # event range of the group a representative heads
+    hi = np.arange(n)
+    gamp = amp.copy()
+    gpw = amp * pos
+    R = np.empty((max(max_cols, 1), max(max_cols, 1)))
+    z = np.empty(max(max_cols, 1))
+    for t in range(n):
+        i = order[t]
+        ai = gamp[i]
+        pi = gpw[i] / ai if ai > 0 else pos[i]
+        best = -1
+        best_thr = 0.0
+        for side in range(2):
+            j = left[i] if side == 0 else right[i]
+            if j < 0 or j >= n or not gamp[j] > ai:
+                continue
+            d = abs(gpw[j] / gamp[j] - pi)
+            if not d < nr - 1:
+                continue
+            k = int(d)
+            r = rho[k] + (d - k) * (rho[k + 1] - rho[k])
+            if r < 0.5:
+                continue
+            c0 = first[min(lo[i], lo[j])]
+            c1 = first[max(hi[i], hi[j]) + 1]
+            if c1 - c0 <= max_cols:
+                gain = _refit_noise_gain(cpos, rho, c0, c1, first[lo[i]], first[hi[i] + 1],
+                                         R, z)
+            else:
+                gain = 1.0 / np.sqrt(max(1.0 - r * r, 1e-12))
+            thr = a_ref * gain
+            # of two neighbours, the larger bound; the left one on a tie (to rounding)
+            if ai < thr and thr > best_thr * (1.0 + 1e-9):
+                best = j
+                best_thr = thr
+        if best >= 0:
+            gamp[best] += ai
+            gpw[best] += gpw[i]
+            lo[best] = min(lo[best], lo[i])
+            hi[best] = max(hi[best], hi[i])
+            parent[i] = best
+            lft = left[i]
+            rgt = right[i]
+            if lft >= 0:
+                right[lft] = rgt
+            if rgt < n:
+                left[rgt] = lft
+    # groups are runs of consecutive events (merges join neighbouring groups): the roots
+    for i in range(n):
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        parent[i] = r
+    new[0] = True
+    for i in range(1, n):
+        new[i] = parent[i] != parent[i - 1]
+
+
+def merge_correlated_events(pos, amp, rho, a_ref, cpos=None, first=None, max_cols=32):
+    """Start flags of the groups left by merging events into a larger, correlated neighbour.
+
+    Events (sorted positions ``pos`` in samples, amplitudes ``amp >= 0``) are
+    visited in increasing order of amplitude (stable).  The visited event, or
+    the group it heads, of current amplitude ``a`` joins a neighbouring group
+    (the nearest on either side) of larger amplitude at a distance ``d``
+    between their amplitude-weighted positions if ``rho(d) >= 1/2`` and ``a <
+    a_ref * gain``; ``rho`` is the pulse's normalized autocorrelation ``rho[k]``
+    (interpolated linearly, 0 from ``len(rho)`` on).  ``gain = sqrt(e^T R^{-1}
+    e)`` is the noise gain of the group's summed amplitude in the
+    least-squares fit of the coefficients of both groups: ``R[a, b] =
+    rho(|c_a - c_b|)`` over their coefficient positions ``c`` (``cpos``; the
+    events' coefficients are ``cpos[first[k]:first[k + 1]]``), ``e`` the
+    indicator of the group's own coefficients; ``1 / sqrt(1 - rho(d)^2)``
+    (one coefficient per event at the positions) without ``cpos`` or above
+    ``max_cols`` coefficients.  Of two such neighbours, the one of the larger
+    bound is joined (the left one if the bounds agree to a relative ``1e-9``).  Returns the start flags of the groups (``new[0]`` set).
+    """
+    pos = np.ascontiguousarray(pos, dtype=np.float64)
+    amp = np.ascontiguousarray(amp, dtype=np.float64)
+    rho = np.ascontiguousarray(rho, dtype=np.float64)
+    if pos.shape != amp.shape or pos.ndim != 1:
+        raise ValueError(f"pos and amp must be 1-D of one length, got shapes {pos.shape} and "
+                         f"{amp.shape}")
+    if cpos is None:
+        cpos, first, max_cols = np.zeros(pos.size, dtype=np.int64), np.arange(pos.size + 1), 0
+    cpos = np.ascontiguousarray(cpos, dtype=np.int64)
+    first = np.ascontiguousarray(first, dtype=np.int64)
+    if first.size != pos.size + 1:
+        raise ValueError(f"first must have {pos.size + 1} entries, got {first.size}")
+    new = np.ones(pos.size, dtype=np.bool_)
+    if pos.size > 1:
+        order = np.argsort(amp, kind="stable")
+        _merge_correlated_kernel(cpos, first, pos, amp, np.append(rho, 0.0), float(a_ref),
+                                 order, new, int(max_cols))
+    return new
 
 
 def _gram_banded(idx, p, n):
