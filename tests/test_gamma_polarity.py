@@ -9,6 +9,7 @@ it, finding no event while the sign-flipped signal has clear pulses warns.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -120,3 +121,49 @@ def test_noise_only_does_not_warn():
 def test_bad_polarity(train):
     with pytest.raises(ValueError, match="polarity must be one of"):
         estimate_events(train.signal, sampling_rate=FS, pulse=PULSE, polarity="down")
+
+
+@pytest.mark.parametrize("offset, noise_std", [(0.01, None), (0.003, None), (0.02, 0.01),
+                                               (0.3, 0.01)])
+def test_wrong_polarity_with_junk_events_warns(offset, noise_std):
+    """Negative pulses of height 1 (noise 0.01) on a small positive baseline offset, analysed
+    with polarity='positive': the offset and the noise gave junk events (up to hundreds,
+    amplitudes of the order of the offset) and, as some event was found, no warning.  The
+    largest of them is far smaller than the pulses of the sign-flipped signal.  Reference:
+    the baseline-subtracted signal with polarity='negative' gives the simulated events."""
+    tr = simulate_pulse_train(rate_hz=1e5, duration_s=2e-4, sampling_rate=FS, pulse=PULSE,
+                              amplitudes=1.0, noise_std=0.01, random_state=1)
+    signal = offset - tr.signal
+    with pytest.warns(UserWarning, match=r"events found with polarity='positive'.*"
+                                         r"baseline offset of 0\.0*[1-9].*"
+                                         r"polarity='negative'") as rec:
+        ev = estimate_events(signal, sampling_rate=FS, pulse=PULSE, noise_std=noise_std)
+    assert ev.n_events > 0 and ev.amplitudes.max() < 0.5
+    named = float(re.search(r"baseline offset of ([-+0-9.e]+) ", str(rec[0].message)).group(1))
+    assert abs(named - offset) < 0.2 * 0.01  # the median: within a fifth of the noise
+    fixed = estimate_events(np.median(signal) - signal, sampling_rate=FS, pulse=PULSE,
+                            noise_std=noise_std)
+    assert fixed.n_events == len(tr.arrival_times_s) and _truth_matched(fixed, tr)
+
+
+@pytest.mark.parametrize("kind", ["float64", "float32", "int16"])
+@pytest.mark.parametrize("offset, given", [(-0.3, False), (-0.01, False), (0.0, False),
+                                           (0.01, False), (-0.3, True), (0.3, True)])
+def test_right_polarity_on_an_offset_does_not_warn(kind, offset, given):
+    """Pulses of the given sign (amplitudes 0.05 to 1, noise 0.01, rate x L about 1) on
+    baseline offsets of either sign, as float64, float32 and ADC counts: the flipped signal
+    holds no pulse, no other-polarity warning (events are found).  ``given``: ``noise_std``
+    passed (a large positive offset leaves no sample below zero to estimate it from)."""
+    tr = simulate_pulse_train(rate_hz=1e6, duration_s=2e-4, sampling_rate=FS, pulse=PULSE,
+                              amplitudes=lambda rng, n: rng.uniform(0.05, 1.0, n),
+                              noise_std=0.01, random_state=3)
+    y = tr.signal + offset
+    y = {"float64": y, "float32": y.astype(np.float32),
+         "int16": np.round(y * 100).astype(np.int16)}[kind]
+    noise_std = (1.0 if kind == "int16" else 0.01) if given else None
+    for sig, polarity in ((y, "positive"), (-y, "negative")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            ev = estimate_events(sig, sampling_rate=FS, pulse=PULSE, polarity=polarity,
+                                 noise_std=noise_std)
+        assert ev.n_events > 0

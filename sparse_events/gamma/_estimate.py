@@ -430,6 +430,25 @@ def _other_polarity_peak(y, p, offset=0.0, block=1 << 20):
     return best, where
 
 
+def _flip_baseline(y, p, alpha, threshold_factor):
+    """Offset ``median(y[:2**22])`` and the ``alpha`` of ``offset - y`` (see
+    :func:`_flipped_without_baseline`), or ``None`` when no noise level can be estimated."""
+    head = np.asarray(y[: min(y.shape[0], 1 << 22)])
+    offset = float(np.median(head))
+    if not np.isfinite(offset):
+        return None
+    alpha_c = alpha
+    if threshold_factor is not None:
+        above = head[head >= offset]
+        if above.size < 16:
+            return None
+        noise = 1.4826 * float(np.median(above - offset))
+        if not noise > 0:
+            return None
+        alpha_c = _default_alpha(noise, p, y.shape[0], threshold_factor)
+    return offset, alpha_c
+
+
 def _flipped_without_baseline(y, p, alpha, threshold_factor):
     """The other-polarity test on ``median(y) - y``: the sign-flipped signal with its
     baseline offset removed.
@@ -443,19 +462,10 @@ def _flipped_without_baseline(y, p, alpha, threshold_factor):
     the corrected signal, as :func:`estimate_events` would for it.  Returns ``(peak / alpha
     of the corrected signal, sample, offset, that alpha)``, or ``None`` without an offset.
     """
-    head = np.asarray(y[: min(y.shape[0], 1 << 22)])
-    offset = float(np.median(head))
-    if offset == 0.0 or not np.isfinite(offset):
+    base = _flip_baseline(y, p, alpha, threshold_factor)
+    if base is None or base[0] == 0.0:
         return None
-    alpha_c = alpha
-    if threshold_factor is not None:
-        above = head[head >= offset]
-        if above.size < 16:
-            return None
-        noise = 1.4826 * float(np.median(above - offset))
-        if not noise > 0:
-            return None
-        alpha_c = _default_alpha(noise, p, y.shape[0], threshold_factor)
+    offset, alpha_c = base
     peak, at = _other_polarity_peak(y, p, offset)
     return peak / alpha_c, at, offset, alpha_c
 
@@ -483,6 +493,44 @@ def _warn_if_other_polarity(y, p, alpha, polarity, threshold_factor):
             f"{ratio:.3g} x alpha ({alpha_c:.3g}) at sample {at}; estimate_events expects a "
             f"baseline-subtracted signal: subtract the baseline and, if the pulses are "
             f"{other}-going, pass polarity={other!r}", UserWarning, stacklevel=3)
+
+
+def _warn_if_events_of_other_polarity(y, p, alpha, polarity, threshold_factor, n_found,
+                                      largest):
+    """Warn when events were found but the sign-flipped signal without its baseline offset
+    has a pulse larger than all of them (see :func:`estimate_events`, ``polarity``).
+
+    The matched filter ``H^T (offset - y)`` (``offset``: the median, as in
+    :func:`_flipped_without_baseline`) must exceed both ``1.5 alpha`` (``alpha`` of the
+    corrected signal: an excursion noise alone does not reach) and ``largest * ||p||^2``,
+    the matched-filter response of an isolated event of the largest amplitude found.  For
+    pulses of the given polarity, ``offset - y`` holds noise and a drop of the baseline
+    below the median, no pulse: its matched filter stays below the largest event's
+    response.  ``H^T (offset - y) <= sum(p) * (offset - min(y))`` skips the correlation
+    pass when that bound is below the largest event's response.
+    """
+    response = largest * float(p @ p)
+    base = _flip_baseline(y, p, alpha, threshold_factor)
+    if base is None:
+        return
+    offset, alpha_c = base
+    if float(p.sum()) * (offset - float(np.min(y))) <= max(response,
+                                                            _OTHER_POLARITY_WARN * alpha_c):
+        return
+    peak, at = _other_polarity_peak(y, p, offset)
+    if peak > _OTHER_POLARITY_WARN * alpha_c and peak > response:
+        other = "negative" if polarity == "positive" else "positive"
+        sign = -1.0 if polarity == "negative" else 1.0
+        warnings.warn(
+            f"{n_found} events found with polarity={polarity!r}, the largest of amplitude "
+            f"{largest:.3g}, but the sign-flipped signal without its baseline offset of "
+            f"{sign * offset:.3g} (the median of its first 2**22 samples) has a larger "
+            f"pulse: its matched filter reaches {peak / alpha_c:.3g} x alpha "
+            f"({alpha_c:.3g}) and {peak / response:.3g} x the largest event's response "
+            f"(amplitude x ||pulse||^2) at sample {at}; the events found are likely noise "
+            f"and offset, not pulses.  estimate_events expects a baseline-subtracted "
+            f"signal: subtract the baseline and, if the pulses are {other}-going, pass "
+            f"polarity={other!r}", UserWarning, stacklevel=3)
 
 
 def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=None,
@@ -672,7 +720,15 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         the same test is also made on the signal of the other sign without its
         median (a baseline offset), with ``alpha`` set again from that signal's
         noise level unless ``alpha`` or ``noise_std`` is given; the warning then
-        names the offset.
+        names the offset.  When events were found, a small baseline offset and
+        the noise can make them (up to thousands of events of about the
+        offset's amplitude on pulses of the other sign): a ``UserWarning`` also
+        says so when the matched filter of the signal of the other sign
+        without its median exceeds both ``1.5 alpha`` (that signal's) and
+        ``a_max ||pulse||^2``, the response of an isolated event of the
+        largest amplitude found (a pulse of the other sign larger than every
+        event found; for pulses of the given sign that signal holds noise and
+        baselines below the median only).
 
     Returns
     -------
@@ -929,6 +985,10 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
     if times.size == 0:
         _warn_if_other_polarity(y, p, alpha, polarity,
                                 threshold_factor if alpha_is_default else None)
+    else:
+        _warn_if_events_of_other_polarity(y, p, alpha, polarity,
+                                          threshold_factor if alpha_is_default else None,
+                                          times.size, float(np.max(amp)))
     timings["total"] = time.perf_counter() - t_start
     return EstimatedEvents(
         arrival_times_s=times, amplitudes=amp, lasso_amplitudes=lamp,
