@@ -460,7 +460,10 @@ def _flipped_without_baseline(y, p, alpha, threshold_factor):
     offset of sparse pulses.  ``threshold_factor`` is ``None`` when ``alpha`` was given (or
     set by a given ``noise_std``): then it is kept, else it is set again from the noise of
     the corrected signal, as :func:`estimate_events` would for it.  Returns ``(peak / alpha
-    of the corrected signal, sample, offset, that alpha)``, or ``None`` without an offset.
+    of the corrected signal, sample, offset, that alpha)``, or ``None`` when there is no
+    test to make: an offset of exactly 0 (or not finite), or, when ``alpha`` is set again,
+    no noise level of the corrected signal (fewer than 16 samples at or above the offset,
+    or a noise estimate of 0).
     """
     base = _flip_baseline(y, p, alpha, threshold_factor)
     if base is None or base[0] == 0.0:
@@ -488,7 +491,8 @@ def _warn_if_other_polarity(y, p, alpha, polarity, threshold_factor):
         sign = -1.0 if polarity == "negative" else 1.0
         warnings.warn(
             f"no event found with polarity={polarity!r}, but the signal has a baseline "
-            f"offset of {sign * offset:.3g} (its median) and excursions of the other sign: "
+            f"offset of {sign * offset:.3g} (the median of its first 2**22 samples) and "
+            f"excursions of the other sign: "
             f"without the offset, the matched filter of the sign-flipped signal reaches "
             f"{ratio:.3g} x alpha ({alpha_c:.3g}) at sample {at}; estimate_events expects a "
             f"baseline-subtracted signal: subtract the baseline and, if the pulses are "
@@ -718,13 +722,14 @@ def estimate_events(signal, *, sampling_rate, pulse, dead_time_s=None, alpha=Non
         like they have the other polarity), a ``UserWarning`` says so.  The
         signal is not baseline-corrected here (subtract the baseline first), so
         the same test is also made on the signal of the other sign without its
-        median (a baseline offset), with ``alpha`` set again from that signal's
+        baseline offset, estimated by the median of its first ``2**22`` samples
+        (those the noise estimate reads), with ``alpha`` set again from that signal's
         noise level unless ``alpha`` or ``noise_std`` is given; the warning then
         names the offset.  When events were found, a small baseline offset and
         the noise can make them (up to thousands of events of about the
         offset's amplitude on pulses of the other sign): a ``UserWarning`` also
         says so when the matched filter of the signal of the other sign
-        without its median exceeds both ``1.5 alpha`` (that signal's) and
+        without that baseline offset exceeds both ``1.5 alpha`` (that signal's) and
         ``a_max ||pulse||^2``, the response of an isolated event of the
         largest amplitude found (a pulse of the other sign larger than every
         event found; for pulses of the given sign that signal holds noise and
