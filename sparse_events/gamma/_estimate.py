@@ -430,23 +430,25 @@ def _other_polarity_peak(y, p, offset=0.0, block=1 << 20):
     return best, where
 
 
-def _flip_baseline(y, p, alpha, threshold_factor):
-    """Offset ``median(y[:2**22])`` and the ``alpha`` of ``offset - y`` (see
-    :func:`_flipped_without_baseline`), or ``None`` when no noise level can be estimated."""
+def _flip_offset(y):
+    """``median(y[:2**22])``, the baseline offset of :func:`_flipped_without_baseline`, and
+    those samples."""
     head = np.asarray(y[: min(y.shape[0], 1 << 22)])
-    offset = float(np.median(head))
-    if not np.isfinite(offset):
+    return float(np.median(head)), head
+
+
+def _flip_alpha(head, offset, p, n, alpha, threshold_factor):
+    """The ``alpha`` of ``offset - y`` (see :func:`_flipped_without_baseline`), or ``None``
+    when no noise level can be estimated."""
+    if threshold_factor is None:
+        return alpha
+    above = head[head >= offset]
+    if above.size < 16:
         return None
-    alpha_c = alpha
-    if threshold_factor is not None:
-        above = head[head >= offset]
-        if above.size < 16:
-            return None
-        noise = 1.4826 * float(np.median(above - offset))
-        if not noise > 0:
-            return None
-        alpha_c = _default_alpha(noise, p, y.shape[0], threshold_factor)
-    return offset, alpha_c
+    noise = 1.4826 * float(np.median(above - offset))
+    if not noise > 0:
+        return None
+    return _default_alpha(noise, p, n, threshold_factor)
 
 
 def _flipped_without_baseline(y, p, alpha, threshold_factor):
@@ -465,10 +467,12 @@ def _flipped_without_baseline(y, p, alpha, threshold_factor):
     no noise level of the corrected signal (fewer than 16 samples at or above the offset,
     or a noise estimate of 0).
     """
-    base = _flip_baseline(y, p, alpha, threshold_factor)
-    if base is None or base[0] == 0.0:
+    offset, head = _flip_offset(y)
+    if offset == 0.0 or not np.isfinite(offset):
         return None
-    offset, alpha_c = base
+    alpha_c = _flip_alpha(head, offset, p, y.shape[0], alpha, threshold_factor)
+    if alpha_c is None:
+        return None
     peak, at = _other_polarity_peak(y, p, offset)
     return peak / alpha_c, at, offset, alpha_c
 
@@ -510,16 +514,21 @@ def _warn_if_events_of_other_polarity(y, p, alpha, polarity, threshold_factor, n
     the matched-filter response of an isolated event of the largest amplitude found.  For
     pulses of the given polarity, ``offset - y`` holds noise and a drop of the baseline
     below the median, no pulse: its matched filter stays below the largest event's
-    response.  ``H^T (offset - y) <= sum(p) * (offset - min(y))`` skips the correlation
-    pass when that bound is below the largest event's response.
+    response.  ``H^T (offset - y) <= sum(p) * (offset - min(y))`` skips the rest (median,
+    noise estimate, correlation pass) when that bound is at most the largest event's
+    response, which more than half of the samples at most ``min(y) + response / sum(p)``
+    ensures.
     """
     response = largest * float(p @ p)
-    base = _flip_baseline(y, p, alpha, threshold_factor)
-    if base is None:
+    # the bound is at most the response when the median is at most t: when more than half
+    # of the samples are (one comparison pass instead of the median's partition)
+    t = float(np.min(y)) + response / float(p.sum())
+    head = y[: min(y.shape[0], 1 << 22)]
+    if 2 * np.count_nonzero(np.asarray(head) <= t) > head.shape[0]:
         return
-    offset, alpha_c = base
-    if float(p.sum()) * (offset - float(np.min(y))) <= max(response,
-                                                            _OTHER_POLARITY_WARN * alpha_c):
+    offset, head = _flip_offset(y)
+    alpha_c = _flip_alpha(head, offset, p, y.shape[0], alpha, threshold_factor)
+    if alpha_c is None:
         return
     peak, at = _other_polarity_peak(y, p, offset)
     if peak > _OTHER_POLARITY_WARN * alpha_c and peak > response:
