@@ -167,3 +167,27 @@ def test_right_polarity_on_an_offset_does_not_warn(kind, offset, given):
             ev = estimate_events(sig, sampling_rate=FS, pulse=PULSE, polarity=polarity,
                                  noise_std=noise_std)
         assert ev.n_events > 0
+
+
+def test_wrong_polarity_adc_counts_on_an_offset_warns():
+    """Negative pulses of 20 counts on a baseline of 3 counts, noise of 0.4 LSB, in int16,
+    analysed with polarity='positive': no event is found.  The noise of the signal without
+    its offset (most samples equal to the median) was estimated as 0 and the offset test
+    skipped, without a warning; estimate_noise_std recognises the counts.  Reference: the
+    alpha named in the warning is the default alpha for the standard deviation of the
+    simulated quantised noise, and the baseline-subtracted counts with polarity='negative'
+    give the simulated events."""
+    tr = simulate_pulse_train(rate_hz=1e5, duration_s=2e-4, sampling_rate=FS, pulse=PULSE,
+                              amplitudes=20.0, noise_std=0.0, random_state=1)
+    noise = np.round(3.0 + 0.4 * np.random.default_rng(2).standard_normal(tr.signal.size))
+    counts = (noise - np.round(tr.signal)).astype(np.int16)
+    with pytest.warns(UserWarning, match=r"no event found with polarity='positive'.*"
+                                         r"baseline offset of 3 .*polarity='negative'") as rec:
+        ev = estimate_events(counts, sampling_rate=FS, pulse=PULSE)
+    assert ev.n_events == 0
+    named = float(re.search(r"x alpha \(([0-9.e+-]+)\)", str(rec[0].message)).group(1))
+    p = np.asarray(PULSE)
+    expected = np.std(noise - 3.0) * np.linalg.norm(p) * np.sqrt(2 * np.log(counts.size))
+    assert named == pytest.approx(expected, rel=0.1)
+    fixed = estimate_events(counts - 3, sampling_rate=FS, pulse=PULSE, polarity="negative")
+    assert fixed.n_events == len(tr.arrival_times_s) and _truth_matched(fixed, tr)

@@ -442,10 +442,12 @@ def _flip_alpha(head, offset, p, n, alpha, threshold_factor):
     when no noise level can be estimated."""
     if threshold_factor is None:
         return alpha
-    above = head[head >= offset]
-    if above.size < 16:
+    # the noise of offset - y as estimate_events would estimate it (the half-normal median
+    # over the samples at or above the offset; ADC counts recognised)
+    try:
+        noise = estimate_noise_std(offset - head)
+    except ValueError:  # fewer than 16 samples at or above the offset
         return None
-    noise = 1.4826 * float(np.median(above - offset))
     if not noise > 0:
         return None
     return _default_alpha(noise, p, n, threshold_factor)
@@ -464,8 +466,8 @@ def _flipped_without_baseline(y, p, alpha, threshold_factor):
     the corrected signal, as :func:`estimate_events` would for it.  Returns ``(peak / alpha
     of the corrected signal, sample, offset, that alpha)``, or ``None`` when there is no
     test to make: an offset of exactly 0 (or not finite), or, when ``alpha`` is set again,
-    no noise level of the corrected signal (fewer than 16 samples at or above the offset,
-    or a noise estimate of 0).
+    no noise level of the corrected signal from :func:`estimate_noise_std` (fewer than 16
+    samples at or above the offset, or a noise estimate of 0).
     """
     offset, head = _flip_offset(y)
     if offset == 0.0 or not np.isfinite(offset):
