@@ -449,7 +449,10 @@ def measure(solver, n, jobs, seed, target, time_limit):
     argv = ["--worker", "solver", "--solver", solver, "--n", str(n), "--seed", str(seed),
             "--jobs", json.dumps([[L, r, str(c), st] for L, r, c, st in jobs]),
             "--target", str(target), "--time-limit", str(time_limit)]
-    recs, status = _spawn(argv, timeout=len(jobs) * (3 * time_limit + 120))
+    # per job: the untimed full-size run at the first budget (up to about one time
+    # limit), the timed sweep (at most twice the limit, plus the run that crosses it)
+    # and set-up
+    recs, status = _spawn(argv, timeout=len(jobs) * (4 * time_limit + 120))
     out = {}
     for L, ratio, _, _ in jobs:
         mine = [r for r in recs if r["kernel_length"] == L and r["ratio"] == ratio]

@@ -95,9 +95,11 @@ _INCREMENTAL_FIRST_MIN_NL = 4_000_000
 # its first touch, every call (the ECG detector's ~40 solves of 28 000-170 000
 # coefficients: about 20 000 of its 24 000 faults in the solver per pass over
 # its calls).  Larger problems allocate as before.  The pool lives as long as
-# its thread: each thread that ran a banded solve keeps up to six arrays of
-# 2 MiB (~12 MiB; a seventh, the cross-products thresholds, if it ran Algorithm 1 of
-# sparse_events.models) until it ends or calls ``_scratch_clear``.
+# its thread: each thread that ran a banded solve keeps up to eight arrays of
+# at most 2 MiB each (about 14 MiB: six of float64 or int64, plus the dirty-epoch
+# bounds ``pend`` (float64) and flags ``dirty`` (uint8); one more, the cross-products
+# thresholds, if it ran Algorithm 1 of sparse_events.models) until it ends or calls
+# ``_scratch_clear``.
 _SCRATCH_MAX = 1 << 18
 # smallest pooled buffer (8 KiB): small solves of changing sizes reuse one
 # buffer instead of growing it at every larger size
@@ -295,7 +297,12 @@ def coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=100,
     blocks of overlapping columns that moved since), the outer checks list the
     working-set candidates, and for kernels of 32 taps or more ``c`` is kept between checks
     and updated through the banded Gram by the change of the coefficients
-    instead of a new correlation when few changed.
+    instead of a new correlation when few changed.  For one kernel shorter than
+    32 taps, once every violator is in the working set, epochs visit only the
+    coordinates whose bound on the KKT distance (raised by ``|d| ||h||^2`` per
+    move ``d`` of an overlapping coefficient) may exceed half the inner
+    tolerance ("dirty epochs"); the bounds carry over to the next such working
+    set.  Convergence is decided by the outer check only, as before.
 
     Parameters
     ----------
@@ -596,8 +603,10 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
             x[ws] = xw
         if dirty is not None:
             # the next working set (if it holds every violator too) starts from the
-            # bounds on the KKT distances and from the Newton snapshot of this one
-            carry = (ws.copy(), pend.copy(), xw_newton)
+            # bounds on the KKT distances and from the Newton snapshot of this one;
+            # coordinates still flagged (e.g. next to a Newton step's moves when the
+            # epochs ran out) have no valid bound: carried as unbounded (flagged again)
+            carry = (ws.copy(), np.where(dirty != 0, np.inf, pend), xw_newton)
         if xw0 is not None:
             # follow c = A^T r by the change of the working set's coefficients
             # when that is cheaper than the next check's full correlation

@@ -1953,13 +1953,18 @@ def banded_epoch_violation_dirty(xw, r, ws, kernels, cumsq, n_samples, shift, n_
     A coordinate is flagged once its bound exceeds ``slack``: those after the
     changed one are visited later in this epoch, those before it in the next
     one.  So every unflagged coordinate has a KKT distance of at most ``slack``
-    (given that every coordinate was visited once since the working set's solve
-    started: the caller flags all of them then, and after any step that moves
-    coefficients outside the epochs), and the returned violation is the
-    largest distance of the visited coordinates: with ``slack`` below the
-    inner tolerance, the epoch stops the working-set solve exactly when a full
-    epoch (:func:`banded_epoch_violation_short`) at the same point would have
-    found a violation below that tolerance.  An epoch costs the coordinates
+    (given that the caller keeps ``pend`` a valid bound for every unflagged
+    coordinate: at the start of a working set's solve it flags every coordinate
+    without one, i.e. all of them, or with a carried state the new ones and those
+    whose carried bound exceeds ``slack``; after a step that moves coefficients
+    outside the epochs, e.g. a Newton step, it flags the neighbours of the moved
+    ones and treats them as unbounded until visited), and the returned violation
+    is the largest distance of the visited coordinates: with ``slack`` below the
+    inner tolerance, the epoch ends the working-set solve when every coordinate's
+    distance is below that tolerance, as a full epoch
+    (:func:`banded_epoch_violation_short`) would, up to the order in which the
+    distances are measured (a full epoch measures each one before its own update,
+    after the updates of the coordinates before it).  An epoch costs the coordinates
     near the ones that still move: in the last working sets of a solve (a few
     violators added to a settled support) a few blocks instead of the whole
     support.
