@@ -287,3 +287,4 @@ def test_working_sets_that_run_out_of_epochs_still_converge(mode, max_epochs):
     assert ref.converged and res.converged
     assert res.n_outer < 100
     np.testing.assert_allclose(res.objective[-1], ref.objective[-1], rtol=1e-12)
+

@@ -192,3 +192,23 @@ def test_kkt_stopping_with_unpenalized_coordinates(rng):
     assert res.stop_reason == "kkt" and np.isnan(res.gap)
     assert kkt_holds(Quadratic(X, y), pen, res.coef, 1e-8)
     assert res.coef[0] != 0
+
+
+@pytest.mark.parametrize("mode", ["causal", "same", "valid", "full"])
+def test_warm_start_on_a_zero_energy_column_converges(mode):
+    """A kernel with zero edge taps leaves columns that touch no sample (in "causal"
+    mode the last ones); a nonzero warm-start value there used to stay (the epochs skip
+    such columns) and the solver never converged.  Reference: the cold start."""
+    rng = np.random.default_rng(0)
+    h = np.array([0.0, 0.0, 1.0, 0.5])
+    op = ConvolutionOperator(h, 50, mode)
+    y = rng.standard_normal(op.shape[0])
+    zero = np.flatnonzero(np.isclose(op.column_norms2().ravel(), 0.0))
+    x0 = np.zeros(op.shape[1])
+    x0[zero] = 1.0
+    x0[:3] = 0.5
+    cold = coordinate_descent(Quadratic(op, y), L1(0.1), tol=1e-10, max_iter=50)
+    warm = coordinate_descent(Quadratic(op, y), L1(0.1), x0, tol=1e-10, max_iter=50)
+    assert cold.converged and warm.converged
+    np.testing.assert_allclose(warm.coef, cold.coef, atol=1e-9)
+    np.testing.assert_array_equal(warm.coef[zero], 0.0)

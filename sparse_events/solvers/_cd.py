@@ -403,6 +403,10 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
         x0 = None  # not needed any more: a caller's temporary is freed here
         if positive:
             np.maximum(x, 0.0, out=x)
+        # a column of zero energy (e.g. under a kernel's zero edge taps) never changes
+        # the fit: 0 is optimal for its coefficient, and the epochs skip it, so a
+        # nonzero warm-start value there would stay and block convergence
+        x[design.col_norms2() == 0.0] = 0.0
         r = _scratch("r", y.size) if pool_r else np.empty_like(y)
         design.residual_into(y, x, r)
 
