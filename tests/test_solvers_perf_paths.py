@@ -84,6 +84,36 @@ def test_blocked_correlation_equals_adjoint(mode, P, rng):
                                atol=1e-12 * np.abs(out).max())
 
 
+@pytest.mark.parametrize("L", [1, 3, 8, 12, 13, 70])
+def test_interior_correlation_equals_numpy(L, rng):
+    """``_corr_interior`` (eight outputs at a time, then the remainder one by one)
+    equals ``np.correlate`` on offset stretches of every length class (none, fewer
+    than eight, a multiple of eight, a remainder, a full block)."""
+    r = rng.standard_normal(3 * kern._BLOCK + L)
+    kv = rng.standard_normal(L)
+    ref = np.correlate(r, kv, "valid")
+    for base, m in ((0, 0), (5, 7), (3, 8), (17, 45), (kern._BLOCK + 1, kern._BLOCK)):
+        buf = np.full(m + 3, np.nan)
+        kern._corr_interior(r, kv, base, m, buf)
+        np.testing.assert_allclose(buf[:m], ref[base: base + m], rtol=1e-12,
+                                   atol=1e-13 * np.abs(ref).max())
+        assert np.isnan(buf[m:]).all()  # nothing written past m
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("L", [1, 5, 12, 13, 38])
+def test_blocked_correlation_equals_adjoint_short_kernels(mode, L, rng):
+    """As above for kernels of other lengths (interior blocks and the edges),
+    one kernel and several, with a signal of several blocks and a remainder."""
+    for P in (1, 2):
+        op, design, _, y = banded_problem(rng, mode, P, N=2 * kern._BLOCK + 37, L=L)
+        out = np.empty(design.n_features)
+        kern.banded_correlate(y, design.kernels, design.n_samples, design.shift,
+                              design.n_rows, out)
+        np.testing.assert_allclose(out, design.rmatvec(y), rtol=1e-10,
+                                   atol=1e-12 * np.abs(out).max())
+
+
 def test_dense_design_scores_equal_check_optimality(rng):
     X = rng.standard_normal((40, 60))
     y = rng.standard_normal(40)

@@ -358,36 +358,65 @@ _BLOCK = 2048  # (a multiple of 8: see _fold_scores_cand)
 
 
 @njit(cache=True, nogil=True, fastmath=_FM)
+def _corr_interior(r, kv, base, m, buf):
+    """``buf[j] = sum_q kv[q] r[base + j + q]`` for ``j < m`` (rows in range).
+
+    Eight outputs at a time, each summed over every tap in a register (no loads
+    and stores of ``buf`` per tap): N = 1e6, 70 taps 3.8 -> 2.8 ms per
+    correlation, 12 taps 1.6 -> 0.7 ms (microbenchmark).  (A function of its
+    own, on a zero-based slice of ``r``: written inside the caller, or on ``r``
+    with an offset index, the same loop compiled 1.5-8x slower.)"""
+    L = kv.size
+    rv = r[base: base + m + L - 1]
+    j = 0
+    while j + 8 <= m:
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        a4 = 0.0
+        a5 = 0.0
+        a6 = 0.0
+        a7 = 0.0
+        for q in range(L):
+            kq = kv[q]
+            i = j + q
+            a0 += kq * rv[i]
+            a1 += kq * rv[i + 1]
+            a2 += kq * rv[i + 2]
+            a3 += kq * rv[i + 3]
+            a4 += kq * rv[i + 4]
+            a5 += kq * rv[i + 5]
+            a6 += kq * rv[i + 6]
+            a7 += kq * rv[i + 7]
+        buf[j] = a0
+        buf[j + 1] = a1
+        buf[j + 2] = a2
+        buf[j + 3] = a3
+        buf[j + 4] = a4
+        buf[j + 5] = a5
+        buf[j + 6] = a6
+        buf[j + 7] = a7
+        j += 8
+    while j < m:
+        a0 = 0.0
+        for q in range(L):
+            a0 += kv[q] * rv[j + q]
+        buf[j] = a0
+        j += 1
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
 def _banded_corr_block(r, kernels, p, j0, j1, shift, n_rows, buf):
     """buf[j - j0] = sum_q kernels[p, q] r[j - shift + q] over rows in [0, n_rows)."""
     # zero-based loops over slices (no negative-index wraparound) vectorise
     L = kernels.shape[1]
-    for j in range(j1 - j0):
-        buf[j] = 0.0
     m = j1 - j0
     if j0 - shift >= 0 and j1 - shift + L - 1 <= n_rows:
-        # interior block: four taps per pass (fewer loads and stores of buf)
-        base = j0 - shift
-        q = 0
-        while q + 4 <= L:
-            k0 = kernels[p, q]
-            k1 = kernels[p, q + 1]
-            k2 = kernels[p, q + 2]
-            k3 = kernels[p, q + 3]
-            r0 = r[base + q: base + q + m]
-            r1 = r[base + q + 1: base + q + 1 + m]
-            r2 = r[base + q + 2: base + q + 2 + m]
-            r3 = r[base + q + 3: base + q + 3 + m]
-            for i in range(m):
-                buf[i] += (k0 * r0[i] + k1 * r1[i]) + (k2 * r2[i] + k3 * r3[i])
-            q += 4
-        while q < L:
-            kq = kernels[p, q]
-            rv = r[base + q: base + q + m]
-            for i in range(m):
-                buf[i] += kq * rv[i]
-            q += 1
+        _corr_interior(r, kernels[p], j0 - shift, m, buf)
         return
+    for j in range(m):
+        buf[j] = 0.0
     for q in range(L):
         kq = kernels[p, q]
         lo = shift - q
