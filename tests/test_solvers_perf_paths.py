@@ -1020,6 +1020,38 @@ def test_scratch_buffers_are_distinct_and_sized(monkeypatch):
     assert not np.shares_memory(cd_module._scratch("test_a", 100), a)
 
 
+def test_pooled_solve_equals_fresh_arrays_and_kkt(monkeypatch):
+    """A solve of 2e5 coefficients (below the 2^18-entry pool limit): pooled buffers,
+    reused by a second solve, give the same bits as fresh arrays, and the solution
+    satisfies the LASSO optimality conditions (``check_optimality``, the reference)
+    and equals ``solver="fista"`` on its support's scale."""
+    from sparse_events.models import deconvolve
+
+    local = np.random.default_rng(21)
+    N, L = 200_000, 12
+    h = local.standard_normal(L)
+    s = np.zeros(N)
+    idx = local.choice(N, N // 100, replace=False)
+    s[idx] = local.standard_normal(idx.size)
+    op = ConvolutionOperator(h, N, "causal")
+    y = op.matvec(s) + 0.1 * local.standard_normal(N)
+    lam = 0.1 * np.abs(op.rmatvec(y)).max()
+    assert N <= cd_module._SCRATCH_MAX
+    cd_module._scratch_clear()
+    first = deconvolve(y, h, lam, tol=1e-10, max_iter=1000)
+    second = deconvolve(y, h, lam, tol=1e-10, max_iter=1000)  # reuses the pool
+    monkeypatch.setattr(cd_module, "_SCRATCH_MAX", -1)
+    fresh = deconvolve(y, h, lam, tol=1e-10, max_iter=1000)
+    for res in (first, second):
+        np.testing.assert_array_equal(res.coef, fresh.coef)
+        np.testing.assert_array_equal(res.objective, fresh.objective)
+    chk = check_optimality(Quadratic(op, y), L1(lam), fresh.coef, y - op.matvec(fresh.coef))
+    assert chk.kkt <= 1e-8 * lam
+    fista = deconvolve(y, h, lam, tol=1e-9, max_iter=20000, solver="fista")
+    np.testing.assert_allclose(fresh.coef, fista.coef, atol=1e-4 * np.abs(fresh.coef).max())
+    cd_module._scratch_clear()
+
+
 def _nested_problems():
     op, design, _, y = banded_problem(np.random.default_rng(3), "same", 3, N=1500, L=40)
     op2, design2, _, y2 = banded_problem(np.random.default_rng(4), "same", 2, N=900, L=9)
