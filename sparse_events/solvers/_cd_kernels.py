@@ -1483,6 +1483,250 @@ def banded_scores_cand_store(x, nz, r, kernels, n_samples, shift, n_rows, thresh
                                     positive, cand, cscores, corr, True)
 
 
+# ------------------- the first check of a cold start with c = A^T r kept (x == 0)
+# At x == 0 with one threshold every coordinate's score is ``|c| - t`` (``c - t`` when
+# positive): the check need not list the candidates, and a large first working set is
+# selected from ``c`` itself (:func:`select_from_corr`): the same measures and working
+# set, bit for bit, as listing them and :func:`select_from_candidates` (N = 1e6,
+# Lh = 70, 0.01 lam_max: 5.4e5 candidates, whose listing and selection took ~3.4 ms).
+_U8 = np.uint64(0x0101010101010101)
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _zero_flags(corr, t, positive, tau, fl):
+    """``fl[i] = 1`` where the score at ``x == 0`` (``|c| - t``, ``c - t`` when
+    positive) exceeds ``tau`` and is finite (``fin``: ``fl`` = 1 where it is
+    finite only: see callers), zero-padded to a multiple of 8; returns the
+    number of 8-byte words."""
+    m = corr.size
+    for i in range(m):
+        d = corr[i] - t if positive else abs(corr[i]) - t
+        fl[i] = (d > tau) & (d < np.inf)
+    m8 = (m + 7) // 8 * 8
+    for i in range(m, m8):
+        fl[i] = 0
+    return m8 // 8
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _fold_zero(corr, t, positive, acc):
+    """Measures of ``corr[:m]`` at ``x == 0`` (one threshold), the same values as
+    :func:`_fold_scores_cand` with an empty support and :func:`_violator_kkt`,
+    without listing the candidates: ``acc = (smax, cmax, largest finite |c|
+    (c when positive) as bits, n_violators)``.  The largest finite score is
+    ``fl(largest finite |c| - t)`` (rounding is monotone), formed by the caller."""
+    smax, cmax, fi, nviol = acc
+    m = corr.size
+    cv = corr.view(np.int64)
+    ci = np.int64(0)
+    si = np.int64(0)
+    nv = 0
+    for i in range(m):
+        b = cv[i]
+        a = b & _ABS_BITS
+        a = a if a <= _INF_BITS else 0
+        ci = a if a > ci else ci
+        b = b if b <= _INF_BITS else 0
+        si = b if b > si else si
+        f = (b if positive else a)
+        f = f if f < _INF_BITS else 0
+        fi = f if f > fi else fi
+        c = corr[i]
+        d = c - t if positive else abs(c) - t
+        nv += d > 0.0
+    cm = _bits_as_float(ci)
+    cmax = max(cmax, cm)
+    if t > 0.0:
+        smax = max(smax, (_bits_as_float(si) if positive else cm) / t)
+    return (smax, cmax, fi, nviol + nv)
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def _finite_max_bits(corr, positive, fi):
+    """``max(fi, bits of the largest finite |c|)`` (``c`` when positive) over ``corr``."""
+    cv = corr.view(np.int64)
+    for i in range(corr.size):
+        b = cv[i]
+        f = b if positive else b & _ABS_BITS
+        f = f if f < _INF_BITS else 0
+        fi = f if f > fi else fi
+    return fi
+
+
+@njit(cache=True, nogil=True, fastmath=_FM)
+def banded_zero_check_store(x, r, kernels, n_samples, shift, n_rows, thresh, positive, corr,
+                            cand, cscores, cap):
+    """The measures of :func:`banded_scores_cand_store` at ``x == 0`` (all zero)
+    with one threshold (``thresh[0]``), bit for bit, storing ``corr = A^T r``;
+    the candidates are listed in ``cand`` / ``cscores`` as long as there are at
+    most ``cap`` of them, then only counted.  Returns ``(stats, listed)``:
+    ``listed`` (all of them were listed) False means the working set is to be
+    read from ``corr`` (:func:`select_from_corr`)."""
+    P = kernels.shape[0]
+    rr = 0.0
+    for i in range(n_rows):
+        rr += r[i] * r[i]
+    t = thresh[0]
+    acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0, 0)  # listing: _fold_scores_cand
+    zacc = (0.0, 0.0, np.int64(0), 0)  # then: _fold_zero
+    fi = np.int64(0)
+    u = 0
+    nz = np.empty(0, dtype=np.int64)
+    fl = np.empty(_BLOCK, dtype=np.uint8)
+    listing = True
+    for p in range(P):
+        base = p * n_samples
+        for j0 in range(0, n_samples, _BLOCK):
+            j1 = min(j0 + _BLOCK, n_samples)
+            buf = corr[base + j0: base + j1]
+            _banded_corr_block(r, kernels, p, j0, j1, shift, n_rows, buf)
+            if listing:
+                acc, u = _fold_scores_cand(x, nz, u, buf, thresh, 0, positive, base + j0,
+                                           base + j1, cand, cscores, acc, False, fl)
+                fi = _finite_max_bits(buf, positive, fi)
+                listing = acc[6] <= cap
+            else:
+                zacc = _fold_zero(buf, t, positive, zacc)
+    smax = max(acc[3], zacc[0])
+    cmax = max(acc[4], zacc[1])
+    fi = max(fi, zacc[2])
+    nviol = acc[6] + zacc[3]
+    d = _bits_as_float(fi) - t
+    kkt = d if d > 0.0 else 0.0
+    stats = np.array([rr, 0.0, 0.0, kkt, smax, cmax, 0.0, nviol], dtype=np.float64)
+    return stats, listing
+
+
+@njit(cache=True, nogil=True)
+def _zero_sample(corr, t, positive, m, stride):
+    """:func:`_finite` (every ``stride``-th finite score, in index order) of the
+    candidates at ``x == 0`` (``m`` violators), read from ``corr``: flags by
+    blocks, whole words of flags skipped by their counts."""
+    out = np.empty(m // stride + 2)
+    last = out.size - 1
+    i = 0
+    j = 0  # finite violators seen
+    nxt = 0
+    fl = np.empty(_BLOCK, dtype=np.uint8)
+    n = corr.size
+    for j0 in range(0, n, _BLOCK):
+        j1 = min(j0 + _BLOCK, n)
+        nw = _zero_flags(corr[j0:j1], t, positive, 0.0, fl)
+        words = fl[:nw * 8].view(np.uint64)
+        for wi in range(nw):
+            w = words[wi]
+            cnt = np.int64((w * _U8) >> np.uint64(56))
+            if j + cnt <= nxt:
+                j += cnt
+                continue
+            for b in range(8):
+                if fl[wi * 8 + b]:
+                    if j == nxt:
+                        c = corr[j0 + wi * 8 + b]
+                        out[min(i, last)] = c - t if positive else abs(c) - t
+                        i += 1
+                        nxt += stride
+                    j += 1
+    return out[:min(i, last)]
+
+
+@njit(cache=True, nogil=True)
+def _zero_above(corr, t, positive, tau, ws):
+    """The coordinates whose score at ``x == 0`` exceeds ``tau`` (> 0), in index
+    order, written to the front of ``ws``; returns that view (the working set
+    of :func:`_candidates_above` without ties: infinite scores are above any
+    ``tau`` there, and here too)."""
+    fl = np.empty(_BLOCK, dtype=np.uint8)
+    n = corr.size
+    k = 0
+    for j0 in range(0, n, _BLOCK):
+        j1 = min(j0 + _BLOCK, n)
+        m = j1 - j0
+        for u in range(m):
+            c = corr[j0 + u]
+            d = c - t if positive else abs(c) - t
+            fl[u] = d > tau
+        m8 = (m + 7) // 8 * 8
+        for u in range(m, m8):
+            fl[u] = 0
+        words = fl[:m8].view(np.uint64)
+        for wi in range(m8 // 8):
+            if words[wi] == 0:
+                continue
+            for b in range(8):
+                if fl[wi * 8 + b]:
+                    ws[k] = j0 + wi * 8 + b
+                    k += 1
+    return ws[:k]
+
+
+def zero_selection_applies(n_violators, ws_size):
+    """Whether :func:`select_from_corr` serves this first working set (the
+    sampled branch of :func:`select_from_candidates`, no support)."""
+    return n_violators > 4 * _SAMPLE and 0 < ws_size < n_violators
+
+
+def select_from_corr(corr, thresh, positive, n_violators, ws_size, out):
+    """:func:`select_from_candidates` at ``x == 0`` (no support) with one threshold
+    and more than ``4 * _SAMPLE`` violators (:func:`zero_selection_applies`),
+    the candidates read from ``corr = A^T r`` (:func:`banded_zero_check_store`):
+    the same working set.  ``out``: int64, at least ``corr.size`` entries."""
+    t = float(thresh[0])
+    k = ws_size
+    vals = _zero_sample(corr, t, positive, n_violators, n_violators // _SAMPLE)
+    m = vals.size
+    j = min(max(m - int(round(k * m / n_violators)), 0), m - 1)
+    tau = np.partition(vals, j)[j]
+    return _zero_above(corr, t, positive, tau, out)
+
+
+@njit(cache=True, nogil=True)
+def list_zero_candidates(corr, thresh, positive, n_violators, cand, cscores):
+    """List the candidates at ``x == 0`` (score > 0, index order) and their scores
+    from ``corr``, as :func:`banded_scores_cand_store` would have (``n_violators``
+    of them: one branch-free pass when they are dense, else flags by blocks and
+    whole words of unflagged coordinates skipped); returns their number."""
+    t = thresh[0]
+    n = corr.size
+    k = 0
+    if n_violators * _BRANCH_FREE_SHARE > n:
+        for u in range(n):
+            c = corr[u]
+            d = c - t if positive else abs(c) - t
+            cand[k] = u
+            cscores[k] = d
+            k += d > 0.0
+        return k
+    fl = np.empty(_BLOCK, dtype=np.uint8)
+    for j0 in range(0, n, _BLOCK):
+        j1 = min(j0 + _BLOCK, n)
+        m = j1 - j0
+        for u in range(m):
+            c = corr[j0 + u]
+            d = c - t if positive else abs(c) - t
+            fl[u] = d > 0.0
+        m8 = (m + 7) // 8 * 8
+        for u in range(m, m8):
+            fl[u] = 0
+        words = fl[:m8].view(np.uint64)
+        for wi in range(m8 // 8):
+            if words[wi] == 0:
+                continue
+            for b in range(8):
+                if fl[wi * 8 + b]:
+                    u = j0 + wi * 8 + b
+                    c = corr[u]
+                    cand[k] = u
+                    cscores[k] = c - t if positive else abs(c) - t
+                    k += 1
+    return k
+
+
+# above one candidate in this many coordinates, list_zero_candidates takes the
+# branch-free pass
+_BRANCH_FREE_SHARE = 8
+
+
 @njit(cache=True, nogil=True, fastmath=_FM)
 def scores_cand_from_corr(x, nz, r, corr, thresh, positive, cand, cscores):
     """As :func:`banded_scores_cand`, given ``corr = A^T r`` (no correlation pass)."""
@@ -1906,6 +2150,14 @@ def warmup():
     flags_after_epoch(ws, x, x.copy(), 1.0, 2, 0.0, fl, sc)
     flag_overlapping(ws, ws, 2, fl)
     carry_values(ws, x, ws, 0.0, sc)
+    wsb = np.zeros(2, dtype=np.int64)
+    for pos in (False, True):
+        for cap in (0, 2):
+            banded_zero_check_store(x, r, k, 2, 0, 3, t[:1], pos, sc, cand, sc.copy(), cap)
+        list_zero_candidates(sc, t[:1], pos, 1, cand, sc.copy())
+        list_zero_candidates(sc, t[:1], pos, 0, cand, sc.copy())
+        _zero_sample(sc, 1.0, pos, 1, 1)
+        _zero_above(sc, 1.0, pos, 0.5, wsb)
 
 
 @njit(cache=True, nogil=True)
