@@ -1495,9 +1495,8 @@ _U8 = np.uint64(0x0101010101010101)
 @njit(cache=True, nogil=True, fastmath=_FM)
 def _zero_flags(corr, t, positive, tau, fl):
     """``fl[i] = 1`` where the score at ``x == 0`` (``|c| - t``, ``c - t`` when
-    positive) exceeds ``tau`` and is finite (``fin``: ``fl`` = 1 where it is
-    finite only: see callers), zero-padded to a multiple of 8; returns the
-    number of 8-byte words."""
+    positive) exceeds ``tau`` and is finite, else 0, zero-padded to a multiple
+    of 8; returns the number of 8-byte words."""
     m = corr.size
     for i in range(m):
         d = corr[i] - t if positive else abs(corr[i]) - t
