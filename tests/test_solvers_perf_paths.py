@@ -828,18 +828,15 @@ def test_cd_fast_path_equals_generic_path(mode, P, ratio, incremental, L, rng, m
             return f(*a)
         return counted
 
-    for name in ("banded_scores_cand", "banded_scores_cand_store", "scores_cand_from_corr",
-                 "banded_zero_check_store"):
+    for name in ("banded_scores_cand", "banded_scores_cand_store", "scores_cand_from_corr"):
         monkeypatch.setattr(kern, name, counting(name))
     a = coordinate_descent(df, pen, tol=1e-9, max_iter=1000)
     assert sum(calls.values()) == a.n_outer
     if incremental and P == 1:
         # one kernel: formed and kept at the first check (updated when few
-        # coefficients changed: always the case here), never formed again; the
-        # first check (x == 0, one threshold) lists no candidate
+        # coefficients changed: always the case here), never formed again
         assert "banded_scores_cand" not in calls
-        assert "banded_scores_cand_store" not in calls
-        assert calls["banded_zero_check_store"] == 1
+        assert calls["banded_scores_cand_store"] == 1
         assert calls.get("scores_cand_from_corr", 0) == a.n_outer - 1
     elif incremental:
         # several kernels: formed at the first check, kept from the second on
@@ -1053,107 +1050,6 @@ def test_pooled_solve_equals_fresh_arrays_and_kkt(monkeypatch):
     fista = deconvolve(y, h, lam, tol=1e-9, max_iter=20000, solver="fista")
     np.testing.assert_allclose(fresh.coef, fista.coef, atol=1e-4 * np.abs(fresh.coef).max())
     cd_module._scratch_clear()
-
-
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("P", [1, 2])
-def test_zero_check_equals_the_listing_check(mode, P, rng):
-    """At ``x == 0`` with one threshold, ``banded_zero_check_store`` gives the
-    measures and ``A^T r`` of ``banded_scores_cand_store`` bit for bit, lists the
-    same candidates when there are at most ``cap`` (and says so), and
-    ``list_zero_candidates`` lists them from ``A^T r`` alone."""
-    op, design, _, y = banded_problem(rng, mode, P, N=5000, L=40)
-    n = design.n_features
-    x = np.zeros(n)
-    amax = np.abs(design.rmatvec(y)).max()
-    args = (design.kernels, design.n_samples, design.shift, design.n_rows)
-    for ratio in (0.05, 0.5, 1.5):
-        t = np.array([ratio * amax])
-        for positive in (False, True):
-            cand, cs, corr = np.empty(n, np.int64), np.empty(n), np.empty(n)
-            ref = kern.banded_scores_cand_store(x, np.empty(0, np.int64), y, *args, t, positive,
-                                                cand, cs, corr)
-            nv = int(ref[7])
-            for cap in (0, nv // 2, nv, n):
-                c2, s2, corr2 = np.empty(n, np.int64), np.empty(n), np.empty(n)
-                st, listed = kern.banded_zero_check_store(x, y, *args, t, positive, corr2, c2,
-                                                          s2, cap)
-                np.testing.assert_array_equal(st, ref)
-                np.testing.assert_array_equal(corr2, corr)
-                assert listed == (nv <= cap)
-                if listed:
-                    np.testing.assert_array_equal(c2[:nv], cand[:nv])
-                    np.testing.assert_array_equal(s2[:nv], cs[:nv])
-            for share in (1, n):  # the branch-free pass and the skipping one
-                c3, s3 = np.empty(n, np.int64), np.empty(n)
-                k = kern.list_zero_candidates(corr, t, positive, nv * share, c3, s3)
-                assert k == nv
-                np.testing.assert_array_equal(c3[:k], cand[:nv])
-                np.testing.assert_array_equal(s3[:k], cs[:nv])
-
-
-def test_select_from_corr_equals_select_from_candidates(rng, monkeypatch):
-    """The first working set read from ``A^T r`` (sampled branch, here with a
-    small ``_SAMPLE`` so that a small problem takes it) is the one
-    ``select_from_candidates`` picks from the listed candidates."""
-    monkeypatch.setattr(kern, "_SAMPLE", 40)
-    op, design, _, y = banded_problem(rng, "same", 1, N=6000, L=40)
-    n = design.n_features
-    x = np.zeros(n)
-    corr = design.rmatvec(y)
-    for ratio, positive in ((0.05, False), (0.05, True), (0.2, False)):
-        t = np.array([ratio * np.abs(corr).max()])
-        cand, cs = np.empty(n, np.int64), np.empty(n)
-        st = kern.scores_cand_from_corr(x, np.empty(0, np.int64), y, corr, t, positive, cand, cs)
-        nv = int(st[7])
-        assert nv > 4 * kern._SAMPLE
-        for k in (1, 7, nv // 4, nv // 2, nv - 1):
-            assert kern.zero_selection_applies(nv, k)
-            ref = kern.select_from_candidates(cand, cs, 0, nv, k, np.empty(n, np.int64))
-            got = kern.select_from_corr(corr, t, positive, nv, k, np.empty(n, np.int64))
-            np.testing.assert_array_equal(got, ref)
-        assert not kern.zero_selection_applies(nv, nv)
-        assert not kern.zero_selection_applies(nv, 0)
-
-
-@pytest.mark.parametrize("positive", [False, True])
-def test_cd_with_zero_check_equals_listing_check_and_kkt(positive, monkeypatch):
-    """Coordinate descent whose first check lists no candidate (x == 0, A^T r
-    kept from the first check; sampled and listed selections) gives the same
-    bits as with the listing check, and the LASSO optimality conditions hold
-    (``check_optimality``); scikit-learn's Lasso on the dense matrix agrees."""
-    from sklearn.linear_model import Lasso as SkLasso
-
-    monkeypatch.setattr(kern, "_SAMPLE", 40)
-    monkeypatch.setattr(cd_module, "_INCREMENTAL_FIRST_MIN_NL", 0)
-    calls = []
-    orig = BandedDesign.cd_zero_check_store
-
-    def counted(self, *a):
-        out = orig(self, *a)
-        calls.append(out[1])
-        return out
-
-    monkeypatch.setattr(BandedDesign, "cd_zero_check_store", counted)
-    local = np.random.default_rng(5)
-    op, design, _, y = banded_problem(local, "causal", 1, N=3000, L=40)
-    df = Quadratic(op, y)
-    amax = np.abs(design.rmatvec(y)).max()
-    for ratio in (0.02, 0.3):
-        pen = NonNegativeL1(ratio * amax) if positive else L1(ratio * amax)
-        got = coordinate_descent(df, pen, tol=1e-10)
-        with monkeypatch.context() as m:
-            m.setattr(cd_module, "_ZERO_CHECK", False)
-            ref = coordinate_descent(df, pen, tol=1e-10)
-        np.testing.assert_array_equal(got.coef, ref.coef)
-        np.testing.assert_array_equal(got.objective, ref.objective)
-        chk = check_optimality(df, pen, got.coef, y - op.matvec(got.coef))
-        assert chk.kkt <= 1e-8 * amax
-        H = op @ np.eye(design.n_features)
-        sk = SkLasso(alpha=ratio * amax / y.size, fit_intercept=False, tol=1e-12,
-                     max_iter=100000, positive=positive).fit(H, y)
-        np.testing.assert_allclose(got.coef, sk.coef_, atol=1e-6 * np.abs(sk.coef_).max())
-    assert False in calls and True in calls  # both the read-from-c and the listed path ran
 
 
 def _nested_problems():

@@ -87,10 +87,6 @@ _INCREMENTAL_SHARE = 0.5
 # (N = 1e4, Lh = 70, 0.1 lam_max: 0.18 -> 0.32 ms, the fixed costs of keeping it)
 _INCREMENTAL_FIRST_SINGLE = True
 _INCREMENTAL_FIRST_MIN_NL = 4_000_000
-# ... and the first check of such a cold start lists no candidate: its measures and
-# the first working set are read from the stored c (N = 1e6, Lh = 70, 0.01 lam_max:
-# 5.4e5 candidates, whose listing and selection took ~3.4 ms)
-_ZERO_CHECK = True
 
 
 # scratch arrays of the banded fast path (candidates, scores, working-set
@@ -388,7 +384,6 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
                       for name in ("cd_scores", "cd_epochs", "cd_violation",
                                    "cd_epoch_violation", "cd_candidates",
                                    "cd_candidates_from_corr", "cd_corr_update",
-                                   "cd_zero_check_store",
                                    "newton_positions", "cd_inside_range",
                                    "cd_dirty_epochs", "cd_epoch_violation_dirty",
                                    "cd_flag_overlapping")))
@@ -451,7 +446,7 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
             if (corr is None and outer >= incremental_from and not all_in
                     and L >= _INCREMENTAL_MIN_L):
                 corr = _scratch("corr", n)
-            chk, n_sup, n_viol, cmax, listed = _banded_measures(
+            chk, n_sup, n_viol, cmax = _banded_measures(
                 design, x, r, thresh, positive, cand, scores, ws, has_dual, tol,
                 outer == 0 and cold, corr=corr, corr_ok=corr_ok)
             corr_ok = corr is not None
@@ -480,14 +475,7 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
         elif banded:
             if ws_buf is None:
                 ws_buf = _scratch("ws", n, np.int64)
-            if listed:
-                ws = kern.select_from_candidates(cand, scores, n_sup, n_viol, ws_size, ws_buf)
-            elif kern.zero_selection_applies(n_viol, ws_size):
-                # x == 0, many candidates: the same working set, read from c = A^T r
-                ws = kern.select_from_corr(corr, thresh, positive, n_viol, ws_size, ws_buf)
-            else:
-                kern.list_zero_candidates(corr, thresh, positive, n_viol, cand, scores)
-                ws = kern.select_from_candidates(cand, scores, n_sup, n_viol, ws_size, ws_buf)
+            ws = kern.select_from_candidates(cand, scores, n_sup, n_viol, ws_size, ws_buf)
             if ws.size == 0:
                 ws = np.arange(ws_size, dtype=np.int64)
         else:
@@ -704,10 +692,7 @@ def _banded_measures(design, x, r, thresh, positive, cand, cscores, nz, has_dual
                      corr=None, corr_ok=False):
     """:func:`_outer_measures` of the banded fast path; lists the working-set
     candidates in ``cand`` and their scores in ``cscores`` (see
-    ``_cd_kernels.banded_scores_cand``), except at the first check of a cold
-    start that stores ``corr`` with one threshold (``_ZERO_CHECK``): the fifth
-    value returned, ``listed``, is then False and the candidates are read from
-    ``corr`` (``_cd_kernels.select_from_corr`` or ``list_zero_candidates``).
+    ``_cd_kernels.banded_scores_cand``).
 
     ``nz``: sorted indices that include every nonzero of ``x`` (the last
     working set: every nonzero of ``x`` is in it; None: all coordinates, or
@@ -721,21 +706,14 @@ def _banded_measures(design, x, r, thresh, positive, cand, cscores, nz, has_dual
         # ``cand`` is at hand, an arange of n would be formed and faulted in)
         nz = _EMPTY if first else cand
     args = (thresh, positive, cand, cscores)
-    listed = True
     if corr is None:
         stats = design.cd_candidates(x, nz, r, *args)
     elif corr_ok:
         stats = design.cd_candidates_from_corr(x, nz, r, corr, *args)
-    elif first and thresh.size == 1 and _ZERO_CHECK:
-        # x == 0: the candidates are read from corr when the working set is chosen
-        # (listed while at most 4 * _SAMPLE: the exact branch of select_from_candidates)
-        stats, listed = design.cd_zero_check_store(x, r, thresh, positive, corr, cand, cscores,
-                                                   4 * kern._SAMPLE)
     else:
         stats = design.cd_candidates(x, nz, r, *args, store=corr)
     chk, n_sup, n_viol, cmax = _fast_check(stats, has_dual)
     if first and _near_optimal_at_zero(chk, tol, cmax):
-        listed = True
         # (nearly) converged at zero: decide with the design's own adjoint
         scores = np.empty(x.size)
         chk, n_sup, n_viol, cmax = _fast_check(
@@ -743,7 +721,7 @@ def _banded_measures(design, x, r, thresh, positive, cand, cscores, nz, has_dual
         idx = np.flatnonzero(scores > 0)
         cand[:idx.size] = idx
         cscores[:idx.size] = scores[idx]
-    return chk, n_sup, n_viol, cmax, listed
+    return chk, n_sup, n_viol, cmax
 
 
 def _try_extrapolation(acc, design, x_ws, r, ws, thresh, positive):

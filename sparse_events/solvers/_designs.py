@@ -277,16 +277,6 @@ class BandedDesign(Design):
             return kern.banded_scores_cand_store(x, nz, r, *args, store)
         return kern.banded_scores_cand(x, nz, r, *args)
 
-    def cd_zero_check_store(self, x, r, thresh, positive, corr, cand, cscores, cap):
-        """The measures of :meth:`cd_candidates` with ``store=corr`` at ``x == 0``
-        with one threshold, listing the candidates only while there are at most
-        ``cap``; returns ``(measures, listed)`` (``_cd_kernels.banded_zero_check_store``;
-        not listed: the working set comes from ``corr``,
-        ``_cd_kernels.select_from_corr``)."""
-        return kern.banded_zero_check_store(x, r, self.kernels, self.n_samples, self.shift,
-                                            self.n_rows, thresh, positive, corr, cand,
-                                            cscores, cap)
-
     def cd_candidates_from_corr(self, x, nz, r, corr, thresh, positive, cand, cscores):
         """As :meth:`cd_candidates`, given ``corr = A^T r``."""
         return kern.scores_cand_from_corr(x, nz, r, corr, thresh, positive, cand, cscores)
