@@ -249,3 +249,30 @@ def test_merge_correlated_events_equals_its_dense_statement(seed):
     ref = _merge_correlated_reference(pos, cpos, first, amp, rho, a_ref)
     assert 0 < (~ref).sum() < n - 1
     np.testing.assert_array_equal(new, ref)
+
+
+@pytest.mark.parametrize("dtype,big", [(np.float32, 1.1e6), (np.float64, 6e8)])
+def test_continuous_noise_next_to_a_huge_value_is_not_read_as_adc_counts(dtype, big):
+    """Continuous noise with a few huge samples is not integer data: the noise estimate
+    equals the half-normal estimate of the same samples without the huge ones (they are
+    positive, so they do not enter it).  A tolerance scaled by the largest sample read
+    every sample as an integer and returned 0."""
+    from sparse_events.gamma import estimate_noise_std
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(0.0, 0.05, 100_000).astype(dtype)
+    reference = 1.4826 * np.median(-y[y <= 0].astype(np.float64))
+    y[100:110] = big
+    np.testing.assert_allclose(estimate_noise_std(y), reference, rtol=1e-3)
+
+
+def test_integer_counts_with_a_far_outlier_stay_cheap_and_right():
+    """Integer-valued samples with a far negative outlier: the estimate is the rounded
+    noise's std (the outlier shares the last bin), without one bin per LSB down to it."""
+    from sparse_events.gamma import estimate_noise_std
+
+    rng = np.random.default_rng(1)
+    y = np.round(rng.normal(0.0, 2.0, 200_000))
+    truth = float(np.std(y))
+    y[:20] = -3e9
+    np.testing.assert_allclose(estimate_noise_std(y), truth, rtol=0.03)

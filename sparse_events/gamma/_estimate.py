@@ -160,7 +160,10 @@ def estimate_noise_std(signal):
 
     **Quantised samples.**  When every sample is an integer plus one common
     offset (ADC counts, in an integer array or as floats, also after
-    subtracting a constant baseline), many samples share the value of the
+    subtracting a constant baseline: subtract the baseline's mean, not an
+    integer median, since the reading assumes the noise is centred on 0 and a
+    baseline half an LSB off biases it, e.g. 1.0 instead of 0.59 at 0.5 LSB of
+    noise), many samples share the value of the
     zero bin and the median above is biased low (0 below about 1 LSB of
     noise).  The samples are then read as ``y = round(x)`` of continuous noise
     ``x ~ N(0, sigma^2)`` (the value ``v`` stands for ``x`` in ``[v - 1/2, v +
@@ -194,13 +197,17 @@ _Z_QUARTILE = -0.6744897501960817
 
 
 def _unit_lattice_offset(y, head=4096):
-    """``o`` in ``[-1/2, 1/2)`` if every sample is ``o`` plus an integer, else ``None``."""
-    eps = 4 * np.finfo(np.float32).eps if y.dtype == np.float32 else 1e-9
+    """``o`` in ``[-1/2, 1/2)`` if every sample is ``o`` plus an integer, else ``None``.
+
+    Each sample is compared with its own tolerance, a few units in the last place of its
+    own magnitude (in its dtype): a tolerance scaled by the largest sample let continuous
+    noise pass as integers next to one huge value (float32 above about 1e6)."""
+    ulp = np.finfo(np.float32 if y.dtype == np.float32 else np.float64).eps
     offset = float(y[0]) - float(np.round(y[0]))
     for part in (y[:head], y):
         d = np.asarray(part, dtype=np.float64) - offset
-        tol = eps * max(1.0, float(np.max(np.abs(d))))
-        if np.max(np.abs(d - np.round(d))) > tol:
+        tol = 4.0 * ulp * np.maximum(1.0, np.abs(d))
+        if np.any(np.abs(d - np.round(d)) > tol):
             return None
     return offset if offset < 0.5 else offset - 1.0
 
@@ -213,7 +220,10 @@ def _quantised_noise_std(y, offset):
     k = np.round(np.asarray(y, dtype=np.float64) - offset)
     # bin j = 0, 1, ... holds the samples offset - j, i.e. x in [offset - j - 1/2, offset - j
     # + 1/2); bin 0 holds x = 0 (|offset| <= 1/2)
-    counts = np.bincount((-k[k <= 0]).astype(np.int64)).astype(np.float64)
+    # (samples more than 2**20 LSB below 0 share the last bin: only the tail counts of
+    # the bins up to the lower quartile are read, and one bin per LSB down to a far
+    # outlier would allocate without bound)
+    counts = np.bincount(np.minimum(-k[k <= 0], 1 << 20).astype(np.int64)).astype(np.float64)
     tail = np.cumsum(counts[::-1])[::-1]  # tail[j]: samples in bins j, j + 1, ...
     n_edge = np.append(tail[1:], 0.0)  # samples below the lower edge of bin j
     n0 = n_edge[0] + counts[0] * (0.5 - offset)  # samples below x = 0
