@@ -371,8 +371,7 @@ def default_resolving_samples(pulse, level=0.5):
     p = check_kernel(pulse, "pulse", ndim=1, dtype=np.float64)
     level = check_scalar(level, "level", low=0, high=1, low_inclusive=False,
                          high_inclusive=False)
-    r = np.correlate(p, p, mode="full")[p.size - 1:]
-    r = r / r[0]
+    r = _autocorrelation(p)
     below = np.flatnonzero(r[2:] <= level)
     return int(below[0] + 2) if below.size else p.size
 
