@@ -358,6 +358,9 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
     tol = check_scalar(tol, "tol", low=0)
     max_iter = check_int(max_iter, "max_iter", low=1)
     max_epochs = check_int(max_epochs, "max_epochs", low=1)
+    p0 = check_int(p0, "p0", low=1)
+    anderson = check_int(anderson, "anderson", low=0)
+    check_every = check_int(check_every, "check_every", low=1)
     rule = resolve_stopping(stopping, penalty)
     n = design.n_features
     positive = bool(penalty.positive)

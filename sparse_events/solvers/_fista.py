@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from .._exceptions import ConvergenceWarning
-from .._validation import check_int, check_scalar
+from .._validation import all_finite, check_bool, check_int, check_scalar
 from ._optimality import (
     check_datafit,
     check_optimality,
@@ -73,18 +73,29 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
     Returns
     -------
     SolverResult
+
+    Raises
+    ------
+    FloatingPointError
+        When the iteration diverges (non-finite coefficients or objective at a
+        check): the step ``1 / lipschitz`` is too large, i.e. ``lipschitz`` is
+        below ``||A||_2^2``, or ``products`` is not the same matrix as the
+        design.  A diverged run is never returned as a result, so
+        ``converged=True`` always comes with a finite objective and gap.
     """
     check_datafit(datafit)
     check_penalty(penalty)
     tol = check_scalar(tol, "tol", low=0)
     max_iter = check_int(max_iter, "max_iter", low=1)
     check_every = check_int(check_every, "check_every", low=1)
+    restart = check_bool(restart, "restart")
     rule = resolve_stopping(stopping, penalty)
     design, y = datafit.design, datafit.y
     n = design.n_features
     L = (check_scalar(lipschitz, "lipschitz", low=0) if lipschitz is not None
          else design.lipschitz())
     x = np.zeros(n) if x0 is None else check_x0(x0, n)
+    products_given = products is not None
     if products is None:
         products = design
     elif (getattr(products, "n_rows", None), getattr(products, "n_features", None)) != \
@@ -120,7 +131,11 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
             if products is not design:
                 # the certificate in float64 with the exact design
                 Ax = design.matvec(x)
+            if not all_finite(x):
+                raise _diverged(it, history[0], float("nan"), lipschitz, L, design, products_given)
             chk = check_optimality(datafit, penalty, x, y - Ax)
+            if not np.isfinite(chk.primal):
+                raise _diverged(it, history[0], chk.primal, lipschitz, L, design, products_given)
             history.append(chk.primal)
             if is_converged(chk, rule, tol, kkt_scale):
                 converged, reason = True, rule
@@ -134,3 +149,20 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
     return SolverResult(coef=x, objective=np.asarray(history), n_iter=it, gap=chk.gap,
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
                         solver="fista", tol=tol, n_outer=len(history))
+
+
+def _diverged(it, start, primal, lipschitz, L, design, products_given):
+    """The :class:`FloatingPointError` of a diverged FISTA run, naming the likely cause."""
+    causes = []
+    if lipschitz is not None:
+        causes.append(f"lipschitz={L:.6g} was given, but the step 1/lipschitz is only safe "
+                      f"for lipschitz >= ||A||_2^2 (the design's bound: "
+                      f"{design.lipschitz():.6g}); leave lipschitz=None or give a larger value")
+    if products_given:
+        causes.append("products is not the same matrix as datafit.design")
+    if not causes:
+        causes.append(f"the design's Lipschitz bound {L:.6g} is below ||A||_2^2 (e.g. a "
+                      "LinearOperator whose rmatvec is not the adjoint of its matvec)")
+    return FloatingPointError(
+        f"FISTA diverged at iteration {it} (objective {primal:.3g}, {start:.3g} at the start; "
+        f"non-finite coefficients or objective): {'; or '.join(causes)}")

@@ -246,6 +246,7 @@ def _group_coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=1
     max_epochs = check_int(max_epochs, "max_epochs", low=1)
     if p0 is not None:
         p0 = check_int(p0, "p0", low=1)
+    anderson = check_int(anderson, "anderson", low=0)
     check_every = check_int(check_every, "check_every", low=1)
     rule = resolve_stopping(stopping, penalty)
     design = datafit.design

@@ -146,10 +146,16 @@ def resolve_stopping(stopping, penalty):
 
 
 def is_converged(chk: Check, rule: str, tol: float, kkt_scale: float) -> bool:
-    """Relative rules: ``gap <= tol * primal`` or ``kkt <= tol * max|A^T y|``."""
+    """Relative rules: ``gap <= tol * primal`` or ``kkt <= tol * max|A^T y|``.
+
+    Never met at a non-finite objective or measure: ``inf <= tol * inf`` holds in
+    floating point, and a diverged iterate must not be certified.
+    """
+    if not np.isfinite(chk.primal):
+        return False
     if rule == "gap":
-        return chk.gap <= tol * chk.primal or chk.primal == 0.0
-    return chk.kkt <= tol * kkt_scale or kkt_scale == 0.0
+        return bool(np.isfinite(chk.gap)) and (chk.gap <= tol * chk.primal or chk.primal == 0.0)
+    return bool(np.isfinite(chk.kkt)) and (chk.kkt <= tol * kkt_scale or kkt_scale == 0.0)
 
 
 def describe_stop(chk: Check, rule: str, tol: float, kkt_scale,
