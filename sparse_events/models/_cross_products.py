@@ -45,8 +45,12 @@ class CrossProductsResult(SolverResult):
         reweighting, the stationary points of eq. 8); ``nan`` with
         ``check_kkt=False``.
     ``converged``, ``stop_reason``
-        ``"stationary"`` (converged), ``"step_size"`` or ``"max_reweights"``
-        (not converged, with a :class:`ConvergenceWarning`).
+        ``"stationary"`` (converged), ``"step_size"``, ``"max_reweights"`` or
+        ``"inner_max_iter"`` (not converged, with a :class:`ConvergenceWarning`).
+        ``"inner_max_iter"``: the surrogate decrease fell below ``tol``, but the
+        last weighted-LASSO solve stopped at ``inner_max_iter`` before
+        ``inner_tol``, so the point is not certified stationary (the iterate is
+        the one ``"stationary"`` would have returned; raise ``inner_max_iter``).
     ``solver``, ``tol``
         Inner solver name and the outer tolerance.
 
@@ -249,7 +253,9 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
         Relative duality-gap tolerance of each weighted LASSO; default
         ``tol / 10``.
     inner_max_iter : int
-        ``max_iter`` of each weighted-LASSO solve.
+        ``max_iter`` of each weighted-LASSO solve.  When the last solve stops
+        there before ``inner_tol``, the run is not called stationary
+        (``stop_reason="inner_max_iter"``, a :class:`ConvergenceWarning`).
     min_step : float
         Stop (``stop_reason="step_size"``, not converged) when the step size
         falls below this after a rejection: the reweighted direction is not a
@@ -378,14 +384,29 @@ def _cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fa
         results.append(res)
     not_converged = [i for i, r in enumerate(results) if not r.converged]
     if not_converged:
-        r = results[not_converged[0]]
-        which = f" for {len(not_converged)} of {len(results)} signals" if batch else ""
-        warnings.warn(
-            f"cross_products_deconvolve did not converge{which} (stop reason "
-            f"{r.stop_reason!r} after {r.n_iter} reweights, relative surrogate decrease "
-            f"{r.surrogate_decrease:.3g} > tol={tol}); returning the iterate of lowest cost",
-            ConvergenceWarning, stacklevel=2)
+        warnings.warn(_not_converged_message(results, not_converged, batch, tol,
+                                             inner_max_iter),
+                      ConvergenceWarning, stacklevel=2)
     return _stack(results, batch, dictionary, P, N, window)
+
+
+def _not_converged_message(results, not_converged, batch, tol, inner_max_iter):
+    """The ConvergenceWarning text for the signals ``not_converged`` (indices in ``results``)."""
+    r = results[not_converged[0]]
+    which = f" for {len(not_converged)} of {len(results)} signals" if batch else ""
+    n_inner = r.extra.get("inner_not_converged", 0)
+    inner = (f"; {n_inner} of {r.n_solves} weighted-LASSO solves stopped at "
+             f"inner_max_iter={inner_max_iter}" if n_inner else "")
+    if r.stop_reason == "inner_max_iter":
+        return (f"cross_products_deconvolve did not converge{which}: the relative surrogate "
+                f"decrease {r.surrogate_decrease:.3g} is below tol={tol}, but the last "
+                f"weighted-LASSO solve stopped at inner_max_iter={inner_max_iter} before "
+                f"inner_tol, so the point is not certified stationary (KKT violation "
+                f"{r.kkt_violation:.3g}{inner}); raise inner_max_iter")
+    return (f"cross_products_deconvolve did not converge{which} (stop reason "
+            f"{r.stop_reason!r} after {r.n_iter} reweights, relative surrogate decrease "
+            f"{r.surrogate_decrease:.3g} > tol={tol}{inner}); returning the iterate of "
+            "lowest cost")
 
 
 def _check_window_for(g, N, batch_shape):
