@@ -31,6 +31,7 @@ _LAZY_ATTRIBUTES = {
     "ConvexReLURegressor": "models",
     "ConvexReLU1D": "models",
     "SolverResult": "solvers",
+    "ConvergenceWarning": "_exceptions",
     "ConvolutionOperator": "operators",
     "DictionaryOperator": "operators",
     "SymmetricToeplitzOperator": "operators",

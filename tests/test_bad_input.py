@@ -435,7 +435,7 @@ ALLOW_LIST = {
     "sparse_events.gamma.PileupCorrectedSpectrum", "sparse_events.batch.BatchItem",
     "sparse_events.datasets.SpikeTrain", "sparse_events.ecg.SparseDetection",
     # exception / warning classes
-    "sparse_events.solvers.ConvergenceWarning",
+    "sparse_events.solvers.ConvergenceWarning", "sparse_events.ConvergenceWarning",
     # abstract interface without constructor arguments
     "sparse_events.solvers.Design",
     # takes no argument; parsing is covered through cli.main

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._validation import check_bool, check_int, check_option, check_scalar
 from ..solvers import L1, Quadratic, solve
 from ..solvers._designs import DenseDesign, SparseDesign
+from ._sklearn_warnings import estimator_convergence_warnings
 
 
 def _intercept(intercept, fit_intercept, y_ndim):
@@ -52,6 +53,14 @@ class Lasso(RegressorMixin, BaseEstimator):
     solver : {"auto", "cd", "fista"}, default="auto"
     warm_start : bool, default=False
         Reuse ``coef_`` of a previous fit as the starting point.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the solver stops at ``max_iter``: a subclass of both
+        :class:`sparse_events.ConvergenceWarning` and
+        ``sklearn.exceptions.ConvergenceWarning``, so a filter on either
+        category silences it.
 
     Attributes
     ----------
@@ -121,8 +130,9 @@ class Lasso(RegressorMixin, BaseEstimator):
         coefs, n_iter, gaps = [], [], []
         for k in range(Y.shape[1]):
             x0 = None if prev is None else np.reshape(prev, (-1, n_features))[k]
-            res = solve(Quadratic(design, Y[:, k] - y_offset[k]), penalty, x0,
-                        solver=self.solver, tol=tol, max_iter=max_iter)
+            with estimator_convergence_warnings():
+                res = solve(Quadratic(design, Y[:, k] - y_offset[k]), penalty, x0,
+                            solver=self.solver, tol=tol, max_iter=max_iter)
             coefs.append(res.coef)
             n_iter.append(res.n_iter)
             gaps.append(res.gap / n_samples)
