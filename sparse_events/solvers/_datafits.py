@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._validation import as_float_array
 from ._designs import as_design
+
+
+def _refuse_bool_matrix(A):
+    """``TypeError`` for a boolean ndarray or scipy.sparse design (a mask passed by mistake)."""
+    if (isinstance(A, np.ndarray) or sp.issparse(A)) and A.dtype.kind == "b":
+        raise TypeError(f"A must be a real numeric matrix, got a boolean {type(A).__name__} "
+                        f"of shape {A.shape} (convert it explicitly, e.g. A.astype(float), "
+                        "if 0/1 entries are meant)")
 
 
 class Quadratic:
@@ -32,9 +41,10 @@ class Quadratic:
     """
 
     def __init__(self, A, y, *, check_input=True):
+        _refuse_bool_matrix(A)
         self.design = as_design(A)
         if check_input:
-            y = as_float_array(y, "y", dtype=np.float64, ndim=1)
+            y = as_float_array(y, "y", dtype=np.float64, ndim=1, allow_bool=False)
         self.y = np.ascontiguousarray(y, dtype=np.float64)
         if self.y.size != self.design.n_rows:
             raise ValueError(

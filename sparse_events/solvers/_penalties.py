@@ -49,8 +49,13 @@ class WeightedL1:
 
     def __init__(self, alpha, weights=None, positive=False):
         self.alpha = check_scalar(alpha, "alpha", low=0)
-        self.weights = None if weights is None else np.ascontiguousarray(
-            check_weights(weights, np.shape(weights), "weights"), dtype=np.float64)
+        if weights is not None:
+            weights = check_weights(weights, np.shape(weights), "weights")
+            if weights.ndim != 1:
+                raise ValueError(f"weights must be 1-D, one per coefficient (not flattened), "
+                                 f"got shape {weights.shape}")
+            weights = np.ascontiguousarray(weights, dtype=np.float64)
+        self.weights = weights
         self.positive = check_bool(positive, "positive")
 
     # thresholds alpha * w_i, broadcast to n features
