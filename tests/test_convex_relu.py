@@ -912,6 +912,8 @@ def test_relu1d_bad_input(rng):
     (300, 5, 40, 2, 2),    # Lanczos on B B^T (n < P p)
     (400, 4, 10, 1, 2),    # Lanczos on B^T B (n > P p)
     (200, 125, 3, 3, 1),   # wide windows, several outputs
+    (200, 130, 3, 1, 1),   # wider than _LANCZOS_START_MAX_P: random Lanczos start
+    (90, 3, 30, 1, 1),     # Lanczos on B B^T, structured start on the sample side
 ])
 def test_masked_block_design_lipschitz_bounds_dense_norm(n, p, P, outputs, signs):
     """``lipschitz()`` is an upper bound of ||A||_2^2 within 2 % (dense A as reference)."""
@@ -928,15 +930,17 @@ def test_masked_block_design_lipschitz_bounds_dense_norm(n, p, P, outputs, signs
 
 @pytest.mark.parametrize("n, P", [(300, 40), (400, 20)])  # B B^T and B^T B, both > 64
 def test_masked_block_design_lipschitz_fallback_when_lanczos_fails(n, P, monkeypatch):
-    """When ARPACK does not converge, the generic power iteration gives the bound
-    (dense A as reference; same 2 % window)."""
+    """When neither plain Lanczos nor ARPACK converges, the generic power iteration
+    gives the bound (dense A as reference; same 2 % window)."""
     import scipy.sparse.linalg as spla
 
     def no_convergence(*args, **kwargs):
         raise spla.ArpackNoConvergence("forced", np.empty(0), np.empty((0, 0)))
 
     import sparse_events.solvers._designs as designs
+    import sparse_events.solvers._masked_block_design as mbd
 
+    monkeypatch.setattr(mbd, "_LANCZOS_STEPS", 1)  # plain Lanczos cannot converge
     monkeypatch.setattr(spla, "eigsh", no_convergence)
     real_power, used = designs._power_iteration, []
 
@@ -953,6 +957,64 @@ def test_masked_block_design_lipschitz_fallback_when_lanczos_fails(n, P, monkeyp
     true = np.linalg.norm(A, 2) ** 2
     lip = des.lipschitz()
     assert used and true <= lip <= 1.02 * true, (lip, true)
+
+@pytest.mark.parametrize("n, P", [(300, 40), (400, 20)])  # B B^T and B^T B, both > 64
+def test_masked_block_design_lipschitz_plain_lanczos_matches_arpack(n, P, monkeypatch):
+    """The plain Lanczos of ``lipschitz()`` (no ARPACK call) agrees with ARPACK's
+    ``eigsh`` at the same relative accuracy, and its steps short of convergence hand
+    over to ARPACK (dense A as the reference of both bounds)."""
+    import scipy.sparse.linalg as spla
+
+    import sparse_events.solvers._masked_block_design as mbd
+
+    real_eigsh, calls = spla.eigsh, []
+
+    def eigsh(*args, **kwargs):
+        calls.append(kwargs.get("tol"))
+        return real_eigsh(*args, **kwargs)
+
+    monkeypatch.setattr(spla, "eigsh", eigsh)
+    rng = np.random.default_rng(n * P)
+    X = np.c_[rng.standard_normal((n, 3)), np.ones(n)]
+    masks = X @ rng.standard_normal((4, P)) >= 0
+    A = None
+    lips = {}
+    for steps in (mbd._LANCZOS_STEPS, 2):
+        monkeypatch.setattr(mbd, "_LANCZOS_STEPS", steps)
+        des = MaskedBlockDesign(X, masks, n_outputs=2)
+        if A is None:
+            A = np.column_stack([des.matvec(e) for e in np.eye(des.n_features)])
+        lips[steps] = des.lipschitz()
+        assert len(calls) == (0 if steps > 2 else 1)   # ARPACK only after 2 steps
+    true = np.linalg.norm(A, 2) ** 2
+    for lip in lips.values():
+        assert true <= lip <= 1.02 * true, (lip, true)
+    # both within their common relative accuracy 1e-3 of each other
+    assert lips[2] == pytest.approx(lips[mbd._LANCZOS_STEPS], rel=2e-3)
+
+
+def test_lanczos_largest_reference_eigenvalue():
+    """``_lanczos_largest`` against ``eigvalsh`` (a dense symmetric PSD matrix with a
+    small relative gap); ``None`` when ``max_steps`` is too small; exact on an
+    invariant Krylov space."""
+    from sparse_events.solvers._masked_block_design import _lanczos_largest
+
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((200, 200)))
+    vals = np.r_[1.0, 0.97, 0.95, rng.uniform(0, 0.9, 197)]
+    M = (Q * vals) @ Q.T
+    v0 = rng.standard_normal(200)
+    lam = _lanczos_largest(lambda v: M @ v, v0, tol=1e-3, max_steps=200)
+    assert lam is not None and 1.0 - 1e-3 <= lam <= 1.0 + 1e-12
+    assert _lanczos_largest(lambda v: M @ v, v0, tol=1e-12, max_steps=3) is None
+    # two eigenvectors in the start vector: the Krylov space is invariant after two
+    # steps (Ritz residual at rounding level), exact there
+    v0, calls = Q[:, 0] + Q[:, 5], []
+    lam = _lanczos_largest(lambda v: calls.append(1) or M @ v, v0, tol=1e-10, max_steps=50)
+    assert len(calls) == 2 and lam == pytest.approx(1.0, rel=1e-12)
+    # zero operator: stops at once on the zero residual
+    assert _lanczos_largest(lambda v: 0.0 * v, v0, tol=0.0, max_steps=50) == 0.0
+
 
 # ------------------------------------------------- float32 products of the FISTA path
 @pytest.mark.parametrize("outputs, signs", [(1, 1), (2, 1), (2, 2)])
@@ -976,6 +1038,67 @@ def test_masked_block_float32_products_match_dense_and_float64(outputs, signs):
         np.testing.assert_allclose(ref64, ref, rtol=0, atol=1e-12 * scale.max())
         assert np.all(np.abs(got - ref) <= 1e-5 * scale + 1e-30)
     assert f32.lipschitz() == des.lipschitz()
+
+
+@pytest.mark.parametrize("outputs, signs", [(1, 1), (2, 1), (2, 2)])
+def test_masked_block_products_blas_and_numba_paths_agree(outputs, signs, monkeypatch):
+    """``matvec``/``rmatvec`` by BLAS (small problems) and by the numba kernels (above
+    ``_BLAS_PRODUCTS_MAX``) both equal the explicit matrix's products."""
+    import sparse_events.solvers._masked_block_design as mbd
+
+    rng = np.random.default_rng(11 + outputs + signs)
+    n, p, P = 250, 5, 9
+    X = np.c_[rng.standard_normal((n, p - 1)), np.ones(n)]
+    masks = X @ rng.standard_normal((p, P)) >= 0
+    x = rng.standard_normal(outputs * signs * P * p)
+    r = rng.standard_normal(outputs * n)
+    got = {}
+    for limit in (mbd._BLAS_PRODUCTS_MAX, 0):
+        monkeypatch.setattr(mbd, "_BLAS_PRODUCTS_MAX", limit)
+        des = MaskedBlockDesign(X, masks, n_outputs=outputs, n_signs=signs)
+        assert des._blas_products() == (limit > 0)
+        got[limit] = (des.matvec(x), des.rmatvec(r))
+    A = des.group_columns(np.arange(des.n_groups))
+    for mv, rmv in got.values():
+        np.testing.assert_allclose(mv, A @ x, rtol=0, atol=1e-12 * np.abs(A @ x).max())
+        np.testing.assert_allclose(rmv, A.T @ r, rtol=0, atol=1e-12 * np.abs(A.T @ r).max())
+
+
+def test_fista_float32_products_prechecks_stop_as_float64_checks(monkeypatch):
+    """The float32 estimate at a check only spares the float64 certificate far from
+    ``tol``: same stopping iteration, coefficients (up to float32 rounding of the
+    iterates) and certified gap as certifying every check in float64, with fewer
+    float64 products."""
+    import sparse_events.solvers._fista as fista_module
+
+    rng = np.random.default_rng(5)
+    n, p, P = 500, 6, 20
+    X = np.c_[rng.standard_normal((n, p - 1)), np.ones(n)]
+    masks = X @ rng.standard_normal((p, P)) >= 0
+    Y = np.c_[np.maximum(X[:, 0], 0) - 0.5 * X[:, 1], np.abs(X[:, 2])]
+    Y += 0.1 * rng.standard_normal(Y.shape)
+    results, calls, default = {}, {}, fista_module._PRECHECK_FACTOR
+    for factor in (default, np.inf):  # inf: every check certified in float64
+        monkeypatch.setattr(fista_module, "_PRECHECK_FACTOR", factor)
+        des = MaskedBlockDesign(X, masks, n_outputs=2)
+        count = []
+        real = des.rmatvec
+        monkeypatch.setattr(des, "rmatvec",
+                            lambda v, real=real, count=count: count.append(1) or real(v))
+        datafit, pen = Quadratic(des, Y.T.ravel()), GroupL2(0.02 * n, p)
+        for tol in (5e-2, 1e-3):
+            res = fista(datafit, pen, tol=tol, max_iter=5000, products=des.float32_products())
+            assert res.converged and res.gap <= tol * res.objective[-1]
+            results[factor, tol] = res
+        calls[factor] = len(count)
+    assert calls[default] < calls[np.inf]
+    for tol in (5e-2, 1e-3):
+        new, ref = results[default, tol], results[np.inf, tol]
+        assert new.n_iter == ref.n_iter
+        np.testing.assert_allclose(new.coef, ref.coef, rtol=0,
+                                   atol=1e-4 * np.abs(ref.coef).max())
+        assert new.gap / new.objective[-1] == pytest.approx(ref.gap / ref.objective[-1],
+                                                            rel=1e-2)
 
 
 def test_fista_float32_products_certificate_is_float64():

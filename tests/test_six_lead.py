@@ -526,6 +526,22 @@ def test_front_end_matches_scipy_per_lead(rng, fs, working_rate, window):
     np.testing.assert_array_equal(model._front_end(fs).sos, sos)
 
 
+@pytest.mark.parametrize("train_step", [1, 3])
+def test_training_matrix_holds_the_windows_of_the_training_rows(rng, train_step):
+    """The regressor's training matrix (raw windows, the bias column aside) is the
+    window of every training row cut from the preprocessed source, for any stride."""
+    fs = 250.0
+    x = smooth_source(1200, fs, rng, cutoff_hz=30)
+    model = SixLeadReconstructor(model="gated", n_components=None, window_s=0.2,
+                                 n_patterns=4, train_step=train_step, tol=1e-2,
+                                 random_state=0).fit(x, nonlinear_leads(x), sampling_rate=fs)
+    n_rows = model.train_time_s_.size
+    ref = np.stack([model.training_window(row)[0] for row in range(n_rows)])
+    np.testing.assert_array_equal(model.regressor_.X_fit_[:, :-1], ref)
+    rows = np.round(model.train_time_s_ * fs).astype(int)
+    assert np.all(np.diff(rows) == train_step)
+
+
 def test_auto_components_whitened_for_convex_models_on_long_windows(rng):
     fs = 250.0
     x = smooth_source(3000, fs, rng, cutoff_hz=30)

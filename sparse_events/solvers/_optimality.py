@@ -115,7 +115,16 @@ def check_optimality(datafit, penalty, x, r) -> Check:
     design = datafit.design
     x = _check_vector_arg(x, "x", design.n_features, "one per coefficient")
     r = _check_vector_arg(r, "r", design.n_rows, "the residual y - A x, one per row")
-    corr = design.rmatvec(r)
+    return check_from_corr(penalty, x, r, design.rmatvec(r))
+
+
+def check_from_corr(penalty, x, r, corr) -> Check:
+    """:func:`check_optimality` from a given ``corr = A^T r`` (arguments trusted).
+
+    Lets a solver evaluate the optimality measures with ``A^T r`` from another
+    operator than the datafit's design (FISTA's cheaper ``products``); with
+    the design's own ``A^T r`` the result is :func:`check_optimality`'s.
+    """
     rr = float(r @ r)
     pen = penalty.value(x)
     if not (np.isfinite(rr) and np.isfinite(pen)):
