@@ -145,6 +145,8 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
         Az = Ax_new + beta * (Ax_new - Ax)
         x, Ax, t = x_new, Ax_new, t_new
         if it % check_every == 0 or it == max_iter:
+            if not all_finite(x):
+                raise _diverged(it, history[0], float("nan"), lipschitz, L, design, products_given)
             if products is not design and it < max_iter:
                 # estimate with the products; the float64 certificate only near tol
                 r = y - Ax
@@ -155,8 +157,6 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
             if products is not design:
                 # the certificate in float64 with the exact design
                 Ax = design.matvec(x)
-            if not all_finite(x):
-                raise _diverged(it, history[0], float("nan"), lipschitz, L, design, products_given)
             chk = check_optimality(datafit, penalty, x, y - Ax)
             if not np.isfinite(chk.primal):
                 raise _diverged(it, history[0], chk.primal, lipschitz, L, design, products_given)
