@@ -177,3 +177,75 @@ def test_transform_shorter_than_the_filter_padding_names_signal(fs, order, band_
         pantompkins_transform(x[:-1], sampling_rate=fs, order=order, band_hz=band_hz)
     stages = pantompkins_transform(x, sampling_rate=fs, order=order, band_hz=band_hz)
     np.testing.assert_array_equal(stages.bandpassed, sps.sosfiltfilt(sos, x - x.mean()))
+
+
+def _mitdb_excerpts():
+    """The real MIT-BIH excerpts of tests/data: (name, lead in mV, fs)."""
+    import wfdb
+
+    out = []
+    for name in ("mitdb_119_0-3min.npz", "mitdb_203_11-14min.npz"):
+        d = np.load(DATA / name)
+        out.append((name, (d["adc"] - d["baseline"]) / d["adc_gain"], 360.0))
+    for name in ("mitdb208_0_60s", "mitdb119_0_60s"):
+        rec = wfdb.rdrecord(str(DATA / "mitdb_excerpt" / name))
+        for ch in range(rec.p_signal.shape[1]):
+            out.append((f"{name}[{ch}]", rec.p_signal[:, ch], float(rec.fs)))
+    return out
+
+
+@pytest.mark.parametrize("refractory_s", [0.2, 0.25, 0.3])
+def test_no_two_r_peaks_within_the_refractory_period_on_mitdb_excerpts(refractory_s):
+    """Pan & Tompkins: no two QRS within the refractory period.  Before the merge of
+    located peaks, record 208 lead V1 gave R peaks 52-80 samples apart (two integrated
+    peaks of one wide complex) and record 203 two peaks exactly 200 ms apart."""
+    for name, x, fs in _mitdb_excerpts():
+        peaks = find_peaks_pantompkins(ecg_clean(x, sampling_rate=fs), sampling_rate=fs,
+                                       refractory_s=refractory_s)
+        assert peaks.size > 50, name
+        assert np.min(np.diff(peaks)) > round(refractory_s * fs), name
+
+
+def _reference_merge(peaks, strength, refractory):
+    """Brute force: keep peaks from the strongest down (ties: earlier) unless a kept
+    one is ``refractory`` samples away or closer."""
+    kept = []
+    for i in sorted(range(peaks.size), key=lambda i: (-strength[i], peaks[i])):
+        if all(abs(int(peaks[i]) - int(peaks[j])) > refractory for j in kept):
+            kept.append(i)
+    return np.sort(peaks[kept])
+
+
+def test_merge_removes_exactly_the_weaker_near_duplicates(monkeypatch):
+    """The detector's output equals its unmerged output (the decision rules are not
+    changed) minus the weaker peak of each close pair, by a brute-force reference."""
+    from sparse_events.ecg import _pantompkins
+
+    checked = 0
+    for name, x, fs in _mitdb_excerpts():
+        cleaned = ecg_clean(x, sampling_rate=fs)
+        merged = find_peaks_pantompkins(cleaned, sampling_rate=fs)
+        with monkeypatch.context() as m:
+            m.setattr(_pantompkins, "_merge_within_refractory", lambda p, s, r: p)
+            unmerged = find_peaks_pantompkins(cleaned, sampling_rate=fs)
+        strength = np.abs(cleaned - np.median(cleaned))[unmerged]
+        np.testing.assert_array_equal(merged, _reference_merge(unmerged, strength, round(0.2 * fs)), name)
+        checked += unmerged.size - merged.size
+    assert checked >= 3  # the excerpts do hold near-duplicates (208 lead V1)
+
+
+@pytest.mark.parametrize("fs", [250, 360, 500])
+def test_wide_complex_gives_one_r_peak_per_beat(fs):
+    """A narrow R wave (amplitude 1) followed 190 ms later by a broad notch (0.8) and
+    240 ms later by a 12 Hz burst: the integrated signal has two peaks more than 200 ms
+    apart per beat, and the second one's largest deflection is the notch, 190 ms after
+    the R wave.  One R peak per beat, at the R wave (the detector gave two)."""
+    t = np.arange(30 * fs) / fs
+    x = np.zeros_like(t)
+    beats = np.arange(1, 29)
+    for t0 in beats:
+        x += np.exp(-0.5 * ((t - t0) / 0.008) ** 2)
+        x += 0.8 * np.exp(-0.5 * ((t - t0 - 0.19) / 0.02) ** 2)
+        burst = (t >= t0 + 0.24) & (t < t0 + 0.30)
+        x[burst] += 0.6 * np.sin(2 * np.pi * 12 * (t[burst] - t0 - 0.24))
+    np.testing.assert_array_equal(find_peaks_pantompkins(x, sampling_rate=fs), beats * fs)

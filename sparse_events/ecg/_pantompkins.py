@@ -41,7 +41,12 @@ just before a QRS would otherwise lock the detector into a false rhythm); the
 T-wave slope test uses the derivative of the input (cleaned) signal, where a
 T wave's slope is small, rather than of the 5-15 Hz signal.  The R peak is
 placed at the largest absolute value of the input (cleaned) signal within the
-QRS window of the detection.  Candidates whose integrated peak is below
+QRS window of the detection; two detections whose R peaks land
+``refractory_s`` or less apart (a wide or notched complex whose integrated
+signal has two peaks more than ``refractory_s`` apart) are merged, keeping the
+larger ``|x - median|``, so that no two returned R peaks are closer than the
+refractory period (the paper's promise, which the decision rules only keep for
+the integrated peaks).  Candidates whose integrated peak is below
 ``FLAT_FRACTION = 1e-4`` times the 99th percentile of the integrated signal (a
 QRS amplitude under 1 % of the record's typical one) are ignored, so flat,
 lead-off or saturated stretches give no detection; a wholly flat lead raises
@@ -185,7 +190,10 @@ def find_peaks_pantompkins(cleaned, *, sampling_rate, refractory_s=0.200, twave_
     sampling_rate : float
         In Hz (keyword-only, required; > 30 Hz).
     refractory_s : float
-        Refractory period after a QRS (200 ms).
+        Refractory period after a QRS (200 ms): any two returned R peaks are
+        more than ``round(refractory_s * sampling_rate)`` samples apart (of two
+        located R peaks that close, the one with the larger ``|cleaned -
+        median|`` is kept).
     twave_s : float
         Candidates closer than this to the previous QRS go through T-wave
         discrimination (360 ms).
@@ -353,7 +361,7 @@ def find_peaks_pantompkins(cleaned, *, sampling_rate, refractory_s=0.200, twave_
     search_back(n)
 
     det = cand[np.asarray(qrs, dtype=np.int64)] if qrs else np.zeros(0, np.int64)
-    return _locate_r_peaks(x, det, half)
+    return _locate_r_peaks(x, det, half, refractory)
 
 
 def _normalize_amplitude(x):
@@ -381,11 +389,45 @@ def _window_max(values, centers, half):
     return _windows(values, centers, half).max(axis=1)
 
 
-def _locate_r_peaks(x, det, half):
-    """Largest |x - median(x)| within [p - half, p + half] of each detection."""
+def _locate_r_peaks(x, det, half, refractory):
+    """Largest |x - median(x)| within [p - half, p + half] of each detection.
+
+    Two detections may locate onto the same QRS (their integrated peaks are more
+    than ``refractory`` apart, their R peaks not): located peaks ``refractory``
+    samples apart or closer are merged by :func:`_merge_within_refractory`.
+    """
     if det.size == 0:
         return det.astype(np.int64)
     ax = np.abs(x - np.median(x))
     out = det + np.argmax(_windows(ax, det, half), axis=1) - half
     # edge padding repeats the end samples: keep indices inside the signal
-    return np.unique(np.clip(out, 0, x.size - 1)).astype(np.int64)
+    out = np.unique(np.clip(out, 0, x.size - 1)).astype(np.int64)
+    return _merge_within_refractory(out, ax[out], refractory)
+
+
+def _merge_within_refractory(peaks, strength, refractory):
+    """Drop the weaker of any two peaks ``refractory`` samples apart or closer.
+
+    Within each run of sorted ``peaks`` whose consecutive gaps are at most
+    ``refractory``, peaks are kept from the strongest down (ties: the earlier
+    one) unless a kept peak lies within ``refractory`` of them; the result has
+    every interval above ``refractory`` and is a subset of ``peaks``.
+    """
+    close = np.diff(peaks) <= refractory
+    if not np.any(close):
+        return peaks
+    keep = np.ones(peaks.size, dtype=bool)
+    # runs of peaks linked by close gaps: only those need a decision
+    starts = np.flatnonzero(np.diff(np.concatenate(([0], close.astype(np.int8)))) == 1)
+    for s in starts:
+        e = s + 1
+        while e < close.size and close[e]:
+            e += 1
+        run = np.arange(s, e + 1)
+        kept = []
+        for i in run[np.lexsort((run, -strength[run]))]:
+            if all(abs(int(peaks[i]) - int(peaks[j])) > refractory for j in kept):
+                kept.append(i)
+        keep[run] = False
+        keep[kept] = True
+    return peaks[keep]
