@@ -853,6 +853,8 @@ CLI_CASES = [
     _cli_case("evaluate-record-missing", ["evaluate", _TMP / "no_record"], "no_record"),
     _cli_case("evaluate-match-window-zero", ["evaluate", RECORD, "--match-window-s", "0",
                                              "--method", "pantompkins"], "match.window"),
+    _cli_case("evaluate-match-window-ms", ["evaluate", RECORD, "--match-window-s", "150",
+                                           "--method", "pantompkins"], "in seconds"),
     _cli_case("evaluate-learning-negative", ["evaluate", RECORD, "--learning-period-s", "-1",
                                              "--method", "pantompkins"], "learning.period"),
     _cli_case("evaluate-annotator-missing", ["evaluate", RECORD, "--annotator", "zzz",

@@ -470,3 +470,46 @@ def test_repeated_detection_counts_once_then_as_false_positive():
                    learning_period_s=0)
     assert (res.tp, res.fn, res.fp) == (beats.size, 0, 2)
     np.testing.assert_array_equal(res.false_detections, [beats[7], beats[7]])
+
+
+@pytest.mark.parametrize("window", [150.0, 54, 1.0, 0.5])
+def test_match_window_in_milliseconds_is_refused(window):
+    """A 150 (ms) window scored detections 250 ms late as true positives and random
+    detections at Se 73 % (audit s12 #2): a window of 0.5 s or more is refused, with
+    the unit in the message."""
+    beats = regular_beats(40)
+    with pytest.raises(ValueError, match=r"match_window_s is in seconds \(EC57: 0\.15"):
+        evaluate(beats + 90, beats, sampling_rate=FS, learning_period_s=0,
+                 match_window_s=window)
+
+
+def test_match_window_below_half_a_second_still_scores():
+    """Just below the limit the window is a window: a constant 250 ms delay is matched
+    by a 0.3 s window and by no EC57 (0.15 s) window (closed form)."""
+    beats = regular_beats(40)
+    late = beats + round(0.25 * FS)
+    wide = evaluate(late, beats, sampling_rate=FS, learning_period_s=0, match_window_s=0.3)
+    ec57 = evaluate(late, beats, sampling_rate=FS, learning_period_s=0)
+    assert (wide.tp, wide.fn, wide.fp) == (40, 0, 0)
+    assert (ec57.tp, ec57.fn, ec57.fp) == (0, 40, 40)
+    assert evaluate(late, beats, sampling_rate=FS, learning_period_s=0,
+                    match_window_s=0.499).tp == 40
+
+
+def test_learning_period_in_minutes_warns_on_a_long_record():
+    """learning_period_s=5 on a 20-min record is most likely 5 minutes: a warning that
+    says the unit and the value meant (the result is still that of 5 s); 0, 60 and 300
+    s, and short learning periods on excerpts of 10 min or less, do not warn."""
+    import warnings
+
+    long_beats = regular_beats(1200)  # 20 min at 60 bpm
+    with pytest.warns(UserWarning, match=r"in seconds.*learning_period_s=300"):
+        res = evaluate(long_beats, long_beats, sampling_rate=FS, learning_period_s=5)
+    assert res.tp == np.sum(long_beats >= 5 * FS)
+    short_beats = regular_beats(180)  # 3 min
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for lp in (0, 60, 300):
+            evaluate(long_beats, long_beats, sampling_rate=FS, learning_period_s=lp)
+        for lp in (0.25, 5.0):
+            evaluate(short_beats, short_beats, sampling_rate=FS, learning_period_s=lp)

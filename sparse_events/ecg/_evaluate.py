@@ -41,6 +41,7 @@ pair is ``detection - reference`` (in seconds or milliseconds).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +56,15 @@ __all__ = [
     "gross_statistics",
     "reference_beats",
 ]
+
+#: a match window this wide (seconds) or wider cannot be an EC57 window: two beats of a
+#: fast rhythm (RR 1 s or less) would share it; a larger value is a window given in ms
+MAX_MATCH_WINDOW_S = 0.5
+
+#: a learning period shorter than this (seconds, but not 0) on a record longer than
+#: ``_LONG_RECORD_S`` is most likely given in minutes (EC57: 300 s = 5 min)
+_MINUTES_SUSPECT_S = 60.0
+_LONG_RECORD_S = 600.0
 
 #: Beat annotation symbols of the MIT/PhysioNet annotation code (``isqrs``).
 BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
@@ -346,10 +356,14 @@ def evaluate(detections, reference, *, sampling_rate=None, reference_symbols=Non
         ``ValueError`` is raised, as it is for an ``ECGRecord`` shorter than
         the learning period.
     learning_period_s : float
-        Initial period excluded from scoring, in seconds (EC57: 300 s).
+        Initial period excluded from scoring, in seconds (EC57: 300 s).  A
+        value between 0 and 60 (exclusive) on a record longer than 10 minutes
+        gives a ``UserWarning`` (probably minutes: ``5`` for ``300``).
     match_window_s : float
         Matching tolerance in seconds (EC57: 0.15 s); converted to
-        ``round(match_window_s * sampling_rate)`` samples.
+        ``round(match_window_s * sampling_rate)`` samples.  Must be below
+        0.5 s (``ValueError`` otherwise: such a value is a window in
+        milliseconds, ``150`` for ``0.15``).
     record : str, optional
         Name stored in the result.
 
@@ -370,7 +384,7 @@ def evaluate(detections, reference, *, sampling_rate=None, reference_symbols=Non
             f"reference is scored at sampling_rate={fs} Hz: detect on the reference's "
             f"sampling grid, or convert the sample indices first")
     learning_period_s = check_scalar(learning_period_s, "learning_period_s", low=0)
-    match_window_s = check_scalar(match_window_s, "match_window_s", low=0, low_inclusive=False)
+    match_window_s = check_match_window(match_window_s)
     start = int(np.floor(learning_period_s * fs + 0.5))
     window = int(np.floor(match_window_s * fs + 0.5))
     if signal_length is not None:
@@ -399,6 +413,7 @@ def evaluate(detections, reference, *, sampling_rate=None, reference_symbols=Non
         end = max(last, start)
     else:
         end = signal_length
+    _warn_if_minutes(learning_period_s, end / fs)
     tp_ref, tp_det, missed, false, ignored = _bxb_match(
         beats.tolist(), det.tolist(), episodes.tolist(), start, end, window)
     as_int = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
@@ -409,6 +424,34 @@ def evaluate(detections, reference, *, sampling_rate=None, reference_symbols=Non
         missed_reference=as_int(missed), false_detections=as_int(false),
         ignored_detections=as_int(ignored),
         learning_period_s=learning_period_s, match_window_s=match_window_s)
+
+
+def check_match_window(match_window_s):
+    """``match_window_s`` as a float in ``(0, MAX_MATCH_WINDOW_S)`` seconds, else ValueError.
+
+    A window of half a second or more would let one detection match either of
+    two beats of a fast rhythm: such a value is a window given in milliseconds
+    (``150`` for EC57's 150 ms), which would score random detections as
+    matches.
+    """
+    match_window_s = check_scalar(match_window_s, "match_window_s", low=0, low_inclusive=False)
+    if match_window_s >= MAX_MATCH_WINDOW_S:
+        raise ValueError(
+            f"match_window_s is in seconds (EC57: 0.15 s = 150 ms) and must be below "
+            f"{MAX_MATCH_WINDOW_S} s (half of a short RR interval), got {match_window_s:g}"
+            + (f": for {match_window_s:g} ms pass match_window_s={match_window_s / 1000:g}"
+               if match_window_s / 1000 < MAX_MATCH_WINDOW_S else ""))
+    return match_window_s
+
+
+def _warn_if_minutes(learning_period_s, record_s):
+    """Warn when a learning period below a minute (not 0) is given on a long record."""
+    if 0 < learning_period_s < _MINUTES_SUSPECT_S and record_s > _LONG_RECORD_S:
+        warnings.warn(
+            f"learning_period_s={learning_period_s:g} is in seconds (EC57: 300 s = 5 min) "
+            f"and the record lasts {record_s / 60:.3g} min: if {learning_period_s:g} "
+            f"minutes were meant, pass learning_period_s={learning_period_s * 60:g}",
+            UserWarning, stacklevel=3)
 
 
 def _bxb_match(beats, det, episodes, start, end, window):
