@@ -1329,3 +1329,25 @@ def test_rhythm_evidence_scale_is_floored_near_the_signal_level():
     expected = np.array([0.6 / 0.8, 0.15 / 0.15, 0.05 / 0.1, 0.3 / 0.1, 0.51 / 0.2]) - 0.3
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     assert _rhythm_evidence(np.array([1.0]), np.array([0.0]), np.array([0.0]), 0.0)[0] == 1e12
+
+
+def test_refractory_above_the_default_twave_interval(mitdb_203):
+    """refractory_s=0.4 used to fail on ``twave_s`` (default 0.36), an argument the
+    caller did not pass: the default T-wave interval now follows refractory_s (reference:
+    the same call with twave_s=0.4 given), the default call equals twave_s=0.36 given,
+    and an explicit twave_s below refractory_s names both and the coupling."""
+    from sparse_events.ecg import ecg_peaks
+
+    x, _, _ = mitdb_203
+    x = x[: 60 * int(FS)]
+    got = find_peaks_sparse(x, sampling_rate=FS, refractory_s=0.4)
+    np.testing.assert_array_equal(
+        got, find_peaks_sparse(x, sampling_rate=FS, refractory_s=0.4, twave_s=0.4))
+    assert got.size > 50 and np.min(np.diff(got)) >= round(0.4 * FS)
+    _, info = ecg_peaks(x, sampling_rate=FS, refractory_s=0.4, twave_s=0.4)
+    assert info["ECG_R_Peaks"].size > 50
+    np.testing.assert_array_equal(find_peaks_sparse(x, sampling_rate=FS),
+                                  find_peaks_sparse(x, sampling_rate=FS, twave_s=0.36))
+    with pytest.raises(ValueError, match=r"twave_s=0.3 s must be >= refractory_s=0.4.*"
+                                         r"default is max\(0.36, refractory_s\)"):
+        find_peaks_sparse(x, sampling_rate=FS, refractory_s=0.4, twave_s=0.3)

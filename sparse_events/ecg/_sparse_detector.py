@@ -56,7 +56,7 @@ Pipeline (:func:`find_peaks_sparse`):
 5. Decision: score = geometric mean of the strength and of the slope relative
    to its median over the record, times the fit; a candidate must dominate
    its neighbours (no higher score within the refractory period; no
-   candidate within ``twave_s`` = 360 ms with both a higher score and a
+   candidate within ``twave_s`` = 360 ms (or ``refractory_s`` if longer) with both a higher score and a
    slope twice as steep - the P or T wave of a beat) and exceed the
    adaptive threshold ``noise + f * (signal - noise)`` (medians of the
    last 8 accepted and rejected scores; ``f = threshold`` = 0.25, raised
@@ -1814,11 +1814,28 @@ def _named_dictionary(name, fs):
     return dico, kernels
 
 
+#: default T-wave interval (seconds) when it is not given and ``refractory_s`` is shorter
+TWAVE_S = 0.36
+
+
+def _check_twave(twave_s, refractory_s):
+    """``twave_s`` (default ``max(TWAVE_S, refractory_s)``), at least ``refractory_s``."""
+    if twave_s is None:
+        return max(TWAVE_S, refractory_s)
+    twave_s = check_scalar(twave_s, "twave_s", low=0, low_inclusive=False)
+    if twave_s < refractory_s:
+        raise ValueError(
+            f"twave_s={twave_s:g} s must be >= refractory_s={refractory_s:g} s (the T-wave "
+            f"test covers the refractory period); raise twave_s, or leave it out: its "
+            f"default is max({TWAVE_S:g}, refractory_s)")
+    return twave_s
+
+
 @with_one_blas_thread
 def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
                           refractory_s=0.25, refractory_strength=2.0, lasso_alpha=0.1,
                           chunk_s=300.0, solver="cross_products", max_reweights=None,
-                          threshold=0.25, twave_s=0.36, searchback=1.66, fit_power=1.0,
+                          threshold=0.25, twave_s=None, searchback=1.66, fit_power=1.0,
                           extra_beat_ratio=0.85, threshold_noise_gain=2.0, rhythm_penalty=3.0,
                           progress=False):
     """Sparse R-peak detection with diagnostics (see :func:`find_peaks_sparse`).
@@ -1841,7 +1858,7 @@ def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
         "solver": check_option(solver, "solver", SOLVERS),
         "max_reweights": (None if max_reweights is None
                           else check_int(max_reweights, "max_reweights", low=1)),
-        "twave_s": check_scalar(twave_s, "twave_s", low=refractory_s),
+        "twave_s": _check_twave(twave_s, refractory_s),
         "searchback": check_scalar(searchback, "searchback", low=1.0),
         "threshold": check_scalar(threshold, "threshold", low=0, high=1, low_inclusive=False),
         "fit_power": check_scalar(fit_power, "fit_power", low=0),
@@ -1971,7 +1988,8 @@ def find_peaks_sparse(cleaned, *, sampling_rate, **kwargs):
         77 and 41).
     threshold, twave_s, searchback, fit_power : float
         Decision parameters (see the module documentation; ``fit_power = 0``
-        ignores the shape fit).  ``threshold`` is the fraction of the way from
+        ignores the shape fit).  ``twave_s`` must be at least ``refractory_s``;
+        None (default) means ``max(0.36, refractory_s)``.  ``threshold`` is the fraction of the way from
         the noise level to the signal level in a quiet record; it rises with
         the noise (``threshold_noise_gain``).
     threshold_noise_gain : float >= 0, default=2.0
