@@ -149,3 +149,16 @@ def test_sampling_rate_is_required_and_positive():
         ecg_clean(np.zeros(2000), sampling_rate=None)
     with pytest.raises(ValueError, match="sampling_rate"):
         ecg_clean(np.zeros(2000), sampling_rate=0)
+
+
+def test_one_sided_or_no_filter_still_removes_the_mean():
+    """As documented: the mean is subtracted before filtering whatever the cut-offs,
+    so lowcut_hz=None is scipy's low-pass of x - mean(x) (not of x), and with both
+    sides None the output is x - mean(x)."""
+    fs = 360.0
+    x = 100.0 + np.cumsum(np.random.default_rng(3).standard_normal(7200))
+    low = sps.butter(2, 40.0, btype="lowpass", fs=fs, output="sos")
+    np.testing.assert_allclose(ecg_clean(x, sampling_rate=fs, lowcut_hz=None),
+                               sps.sosfiltfilt(low, x - x.mean()), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ecg_clean(x, sampling_rate=fs, lowcut_hz=None,
+                                         highcut_hz=None), x - x.mean(), rtol=0, atol=1e-12)

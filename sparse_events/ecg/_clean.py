@@ -164,7 +164,11 @@ def ecg_clean(signal, *, sampling_rate, lowcut_hz=0.5, highcut_hz=40.0, order=2,
     sampling_rate : float
         Sampling rate in Hz (keyword-only, required).
     lowcut_hz, highcut_hz : float or None
-        Pass band edges in Hz (None disables that side).
+        Pass band edges in Hz (None disables that side).  The lead's mean is
+        subtracted before filtering in every case, so ``lowcut_hz=None`` still
+        removes the constant (DC) level, though not the slower baseline
+        wander, and with both None the output is ``signal - mean(signal)``
+        (plus the notch, if any).
     order : int
         Butterworth order of each pass.
     powerline_hz : float or None
