@@ -254,9 +254,39 @@ def test_learn_bad_input():
     x = np.random.default_rng(0).standard_normal(2000)
     with pytest.raises(ValueError, match="min_beats"):
         learn_qrs_dictionary(x, [500, 1000], sampling_rate=FS)
-    with pytest.raises(TypeError, match="integer"):
+    with pytest.raises(ValueError, match="integer"):  # integral floats are accepted
         learn_qrs_dictionary(x, [500.5, 1000.2, 1500.1], sampling_rate=FS)
+    with pytest.raises(TypeError, match="integer"):
+        learn_qrs_dictionary(x, ["500", "1000", "1500"], sampling_rate=FS)
     with pytest.raises(ValueError, match="correlation_threshold"):
         learn_qrs_dictionary(x, [500, 1000, 1500], sampling_rate=FS, correlation_threshold=1.5)
     with pytest.raises(ValueError, match="sampling_rate"):
         learn_qrs_dictionary(x, [500, 1000, 1500], sampling_rate=-1)
+
+
+def test_learned_dictionary_accepts_integral_float_peaks_and_refuses_a_mask():
+    """R peaks read from a CSV are floats: integral ones give the dictionary of the
+    integer peaks (as evaluate accepts them); a fractional peak and a per-sample 0/1
+    column are refused with messages that say what is expected."""
+    from sparse_events.ecg import ecg_clean
+
+    d = np.load(DATA / "mitdb_203_11-14min.npz")
+    x = ecg_clean((d["adc"].astype(float) - float(d["baseline"])) / float(d["adc_gain"]),
+                  sampling_rate=FS)
+    r = d["ann_sample"][np.isin(d["ann_symbol"], ["N", "V"])]
+    ref = learn_qrs_dictionary(x, r, sampling_rate=FS)
+    got = learn_qrs_dictionary(x, r.astype(np.float64), sampling_rate=FS)
+    assert got.n_atoms == ref.n_atoms
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a.waveform, b.waveform)
+        assert (a.r_offset, a.n_beats, a.label) == (b.r_offset, b.n_beats, b.label)
+    fractional = r.astype(np.float64)
+    fractional[4] += 0.5
+    with pytest.raises(ValueError, match=r"r_peaks must be integer sample indices.* "
+                                         r"position 4"):
+        learn_qrs_dictionary(x, fractional, sampling_rate=FS)
+    mask = np.zeros(x.size, dtype=np.int64)
+    mask[r] = 1
+    for column in (mask, mask.astype(bool)):
+        with pytest.raises(ValueError, match=r"r_peaks looks like a per-sample 0/1 column"):
+            learn_qrs_dictionary(x, column, sampling_rate=FS)

@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit
 
 from .._validation import as_float_array, check_int, check_sampling_rate, check_scalar
+from ._evaluate import _check_not_mask
 from ._templates import QRSDictionary, QRSTemplate
 
 __all__ = ["learn_qrs_dictionary", "beat_windows"]
@@ -24,7 +25,9 @@ def beat_windows(signal, r_peaks, *, sampling_rate, before_s=0.1, after_s=0.14):
     signal : array_like of shape (n_samples,)
     r_peaks : array_like of int
         R-peak sample indices in ``[0, len(signal))`` (``ValueError``
-        otherwise); peaks whose window does not fit in the signal are
+        otherwise); integral floats (as read from a CSV file) are accepted,
+        fractional ones and a 0/1 per-sample column are refused with
+        ``ValueError``; peaks whose window does not fit in the signal are
         skipped.
     sampling_rate : float
     before_s, after_s : float
@@ -42,10 +45,7 @@ def beat_windows(signal, r_peaks, *, sampling_rate, before_s=0.1, after_s=0.14):
     """
     x = as_float_array(signal, "signal", dtype=np.float64, ndim=1, allow_bool=False)
     fs = check_sampling_rate(sampling_rate)
-    r = np.asarray(r_peaks)
-    if r.ndim != 1 or (r.size and r.dtype.kind not in "iu"):
-        raise TypeError(f"r_peaks must be a 1-D array of integer sample indices, got "
-                        f"dtype {r.dtype} and shape {r.shape}")
+    r = _integral_indices(r_peaks, "r_peaks")
     before = int(round(check_scalar(before_s, "before_s", low=0, low_inclusive=False) * fs))
     after = int(round(check_scalar(after_s, "after_s", low=0, low_inclusive=False) * fs))
     r = r.astype(np.int64)
@@ -60,6 +60,25 @@ def beat_windows(signal, r_peaks, *, sampling_rate, before_s=0.1, after_s=0.14):
     w = np.empty((kept.size, width))
     _detrended_windows(x, kept - before, np.linspace(0.0, 1.0, width), w)
     return w, kept, before
+
+
+def _integral_indices(values, name):
+    """1-D integer array from integers or integral floats (as ``evaluate`` accepts).
+
+    A boolean or 0/1 per-sample column is refused as :func:`evaluate` refuses it;
+    a fractional or non-finite float raises ``ValueError`` naming the value.
+    """
+    _check_not_mask(values, name)
+    r = np.asarray(values)
+    if r.ndim != 1 or (r.size and r.dtype.kind not in "iuf"):
+        raise TypeError(f"{name} must be a 1-D array of integer sample indices, got "
+                        f"dtype {r.dtype} and shape {r.shape}")
+    if r.dtype.kind == "f" and r.size:
+        bad = np.flatnonzero(~np.isfinite(r) | (r != np.round(r)))
+        if bad.size:
+            raise ValueError(f"{name} must be integer sample indices (integral floats are "
+                             f"accepted); found {r[bad[0]]!r} at position {int(bad[0])}")
+    return r
 
 
 @njit(cache=True, nogil=True)
@@ -203,7 +222,9 @@ def learn_qrs_dictionary(signal, r_peaks, *, sampling_rate, max_atoms=6,
     signal : array_like of shape (n_samples,)
         The (cleaned) ECG lead the beats come from.
     r_peaks : array_like of int
-        R peaks of an initial pass (sample indices).
+        R peaks of an initial pass (sample indices; integral floats are
+        accepted, a 0/1 per-sample column such as ``signals["ECG_R_Peaks"]``
+        is refused with ``ValueError``, as by :func:`evaluate`).
     sampling_rate : float
         In Hz.
     max_atoms : int
