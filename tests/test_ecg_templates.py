@@ -60,7 +60,9 @@ def test_template_resampling_agrees_with_fft_resampling(fs):
     assert t.sampling_rate == fs
     assert np.linalg.norm(t.waveform) == pytest.approx(1.0)
     assert abs(t.r_offset - 35 * fs / 360) <= 2
-    assert (t.length - 1) / fs == pytest.approx((t360.length - 1) / 360, abs=1.01 / fs)
+    # same duration: round(duration_s * fs) samples
+    assert t.length == round(t360.duration_s * fs)
+    assert t.duration_s == pytest.approx(t360.duration_s, abs=0.5 / fs)
     assert int(np.argmax(t.waveform)) == t.r_offset
     # reference: FFT resampling of the zero-padded 360 Hz template, on the same time grid
     pad = 70
@@ -76,7 +78,15 @@ def test_template_resampling_agrees_with_fft_resampling(fs):
 def test_resample_round_trip():
     t = ecgsyn_qrs_template()
     back = t.resample(720.0).resample(360.0)
-    assert abs(back.r_offset - t.r_offset) <= 1 and abs(back.length - t.length) <= 1
+    assert abs(back.r_offset - t.r_offset) <= 1 and back.length == t.length
+    # the length follows round(duration_s * sampling_rate) on every grid (the apex, placed
+    # on each grid, used to shift the rounding: 70 -> 139 at 720 Hz -> 71 at 360 Hz)
+    for fs in (720.0, 500.0, 250.0, 1000.0, 128.0):
+        other = t.resample(fs)
+        assert other.length == round(t.duration_s * fs)
+        assert other.resample(720.0).length == round(other.duration_s * 720.0)
+        if fs > 360.0:  # through a finer grid the length comes back (|rounding| / ratio < 1/2)
+            assert other.resample(360.0).length == t.length
     # same shape on grids at most half a sample apart (the apex is re-located on each grid)
     shift = back.r_offset - t.r_offset
     a = back.waveform[max(shift, 0):]
@@ -290,3 +300,14 @@ def test_learned_dictionary_accepts_integral_float_peaks_and_refuses_a_mask():
     for column in (mask, mask.astype(bool)):
         with pytest.raises(ValueError, match=r"r_peaks looks like a per-sample 0/1 column"):
             learn_qrs_dictionary(x, column, sampling_rate=FS)
+
+
+def test_negating_twice_gives_the_template_back():
+    """``negated().negated()`` is the template itself: waveform, polarity, and the label
+    of the generic dictionary's + atom (it used to read "qRs x1 - +")."""
+    for t in qrs_dictionary(sampling_rate=FS, shapes=("qRs", "RSr"), widths=(1.0,)):
+        back = t.negated().negated()
+        np.testing.assert_array_equal(back.waveform, t.waveform)
+        assert back.polarity == t.polarity and back.r_offset == t.r_offset
+        assert back.label == t.label
+        assert t.negated().label == t.label[:-2] + (" -" if t.polarity == 1 else " +")

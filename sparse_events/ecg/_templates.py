@@ -129,9 +129,11 @@ class QRSTemplate:
         """The same template on another sampling grid (cubic spline, unit norm again).
 
         The new grid is ``t_k = (k - r') / fs'`` seconds around the apex,
-        ``r' = round(r_offset * fs' / fs)``, over the same duration; the new
-        ``r_offset`` is the extremum of the template's polarity within two
-        samples of ``r'`` (the spline may peak between the old samples).
+        ``r' = round(r_offset * fs' / fs)``, over the same duration:
+        ``round(length * fs' / fs)`` samples (``duration_s`` up to half a
+        sample; a round trip through a finer grid keeps the length); the new ``r_offset`` is
+        the extremum of the template's polarity within two samples of ``r'``
+        (the spline may peak between the old samples).
         """
         fs_new = check_sampling_rate(sampling_rate)
         if fs_new == self.sampling_rate:
@@ -139,8 +141,13 @@ class QRSTemplate:
         return _resample_waveform(self, fs_new)
 
     def negated(self) -> "QRSTemplate":
-        """The template of opposite polarity (same apex)."""
-        label = self.label[:-2] if self.label.endswith(" +") else self.label
+        """The template of opposite polarity (same apex).
+
+        Its label is this one's with the polarity suffix ``" +"``/``" -"``
+        replaced (or appended): negating twice gives the template back, with the
+        label ending in ``" +"``.
+        """
+        label = self.label[:-2] if self.label.endswith((" +", " -")) else self.label
         sign = "-" if self.polarity == 1 else "+"
         return replace(self, waveform=-self.waveform, polarity=-self.polarity,
                        label=f"{label} {sign}")
@@ -154,8 +161,8 @@ def _resample_waveform(t: QRSTemplate, fs_new: float) -> QRSTemplate:
     values = np.concatenate([[0.0], t.waveform, [0.0]])
     spline = CubicSpline(time, values, bc_type="natural")
     r_new = int(round(t.r_offset * fs_new / fs))
-    n_after = int(round((t.length - 1 - t.r_offset) * fs_new / fs))
-    n_new = max(r_new + n_after + 1, 2)
+    # the same duration: round(length * fs_new / fs) samples (the apex inside)
+    n_new = max(int(round(t.length * fs_new / fs)), r_new + 1, 2)
     grid = (np.arange(n_new) - r_new) / fs_new
     w = spline(np.clip(grid, time[0], time[-1]))
     # the apex is the extremum (of the template's polarity) nearest the old apex: between
