@@ -1351,3 +1351,22 @@ def test_refractory_above_the_default_twave_interval(mitdb_203):
     with pytest.raises(ValueError, match=r"twave_s=0.3 s must be >= refractory_s=0.4.*"
                                          r"default is max\(0.36, refractory_s\)"):
         find_peaks_sparse(x, sampling_rate=FS, refractory_s=0.4, twave_s=0.3)
+
+
+@pytest.mark.parametrize("bad, exc, match", [
+    (np.ones((3, 70)), TypeError, r"QRSDictionary or one of .*array of shape \(3, 70\)"),
+    ([[0.0, 1.0, 0.0]], TypeError, r"QRSDictionary or one of .*list"),
+    ("gen", ValueError, r"one of 'personalized', 'generic', 'ecgsyn' or a QRSDictionary"),
+])
+def test_bad_dictionary_says_a_qrs_dictionary_is_accepted(ecgsyn_60s, bad, exc, match):
+    """An array of atoms used to give "must be one of 'personalized', ..." followed by the
+    whole array: the message now names QRSDictionary and describes the array by its shape;
+    it comes before any filtering (same error from detect_r_peaks_sparse)."""
+    x = ecgsyn_60s[0]
+    with pytest.raises(exc, match=match) as info:
+        find_peaks_sparse(x, sampling_rate=FS, dictionary=bad)
+    assert len(str(info.value)) < 300
+    from sparse_events.ecg import detect_r_peaks_sparse, ecgsyn_qrs_template
+
+    with pytest.raises(TypeError, match=r"pass QRSDictionary\(\(t,\)\)"):
+        detect_r_peaks_sparse(x, sampling_rate=FS, dictionary=ecgsyn_qrs_template())

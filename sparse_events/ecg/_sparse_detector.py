@@ -232,12 +232,12 @@ from scipy.ndimage import median_filter
 from .._exceptions import ConvergenceWarning
 from .._progress import progress_bar
 from .._threads import with_one_blas_thread
-from .._validation import check_int, check_option, check_scalar
+from .._validation import _describe, check_int, check_option, check_scalar
 from ..models._cross_products_kernels import nonzeros
 from ._chunking import plan_chunks
 from ._clean import check_ecg_signal
 from ._dictionary import learn_qrs_dictionary
-from ._templates import QRSDictionary, qrs_dictionary
+from ._templates import QRSDictionary, QRSTemplate, qrs_dictionary
 from ._zero_phase import sosfiltfilt, sosfiltfilt_pair
 
 __all__ = ["find_peaks_sparse", "SparseDetection", "detect_r_peaks_sparse", "sparse_code"]
@@ -1780,10 +1780,33 @@ class SparseDetection:
     n_not_converged: int
 
 
-def _resolve_dictionary(dictionary, fs):
+def _check_dictionary(dictionary):
+    """A :class:`QRSDictionary` or one of :data:`DICTIONARIES`, else a clear error.
+
+    The message describes a wrong object by its type and shape (never its whole
+    ``repr``) and says that a ``QRSDictionary`` is accepted.
+    """
     if isinstance(dictionary, QRSDictionary):
         return dictionary
-    check_option(dictionary, "dictionary", DICTIONARIES)
+    names = ", ".join(repr(d) for d in DICTIONARIES)
+    if not isinstance(dictionary, str):
+        hint = ""
+        if isinstance(dictionary, QRSTemplate):
+            hint = " (for a single QRSTemplate t, pass QRSDictionary((t,)))"
+        elif isinstance(dictionary, (np.ndarray, list, tuple)):
+            hint = (" (for atoms given as arrays, build a QRSDictionary of "
+                    "QRSTemplate.from_waveform(...))")
+        raise TypeError(f"dictionary must be a QRSDictionary or one of {names}; got "
+                        f"{_describe(dictionary)}{hint}")
+    if dictionary not in DICTIONARIES:
+        raise ValueError(f"dictionary must be one of {names} or a QRSDictionary; got "
+                         f"{dictionary!r}")
+    return dictionary
+
+
+def _resolve_dictionary(dictionary, fs):
+    if isinstance(_check_dictionary(dictionary), QRSDictionary):
+        return dictionary
     if dictionary == "ecgsyn":
         return qrs_dictionary(sampling_rate=fs, shapes=("qRs",), widths=(1.0,))
     return qrs_dictionary(sampling_rate=fs, shapes=GENERIC_SHAPES, widths=GENERIC_WIDTHS)
@@ -1850,6 +1873,7 @@ def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
     """
     x, fs = check_ecg_signal(cleaned, sampling_rate=sampling_rate, name="cleaned")
     refractory_s = check_scalar(refractory_s, "refractory_s", low=0.05, high=1.0)
+    _check_dictionary(dictionary)
     params = {
         "refractory_s": refractory_s,
         "refractory_strength": check_scalar(refractory_strength, "refractory_strength", low=0,
@@ -1887,8 +1911,7 @@ def detect_r_peaks_sparse(cleaned, *, sampling_rate, dictionary="personalized",
     if isinstance(dictionary, QRSDictionary):
         dico, generic = dictionary, _detector_kernels(dictionary, front)
     else:
-        dico, generic = _named_dictionary(check_option(dictionary, "dictionary", DICTIONARIES),
-                                          fs)
+        dico, generic = _named_dictionary(dictionary, fs)
     diagnostics = {"chunks": 0, "not_converged": 0}
     n_passes = 2 if personalized else 1
     # pass 1 of the personalized dictionary: the matched filter's seeds (no sparse coding)
