@@ -260,3 +260,38 @@ def test_seconds_match_like_the_ec57_scorer(beats, tolerance_s, fs):
     assert res.fn > 2 and res.fp > 2  # the window edge matters
     np.testing.assert_allclose(_marked(fig, "missed"), res.missed_reference / fs)
     np.testing.assert_allclose(_marked(fig, "false"), np.sort(res.false_detections) / fs)
+
+
+@pytest.mark.parametrize("mode", ["full", "valid"])
+def test_plot_deconvolution_full_and_valid_coefficients(mode):
+    """deconvolve's "full" (M - L + 1) and "valid" (M + L - 1) coefficients used to be
+    refused ("coef must have M samples"): each event is drawn where its kernel starts
+    in numpy's convolution of that mode (reference), "valid" events before the signal
+    at negative times."""
+    m, L, fs = 300, 12, 100.0
+    h = np.r_[1.0, np.linspace(2.0, 0.1, L - 1)]
+    n_coef = m - L + 1 if mode == "full" else m + L - 1
+    coef = np.zeros(n_coef)
+    events = [3, 40, 150, n_coef - 1]
+    coef[events] = [0.5, 1.0, -2.0, 1.5]
+    y = np.convolve(coef, h, mode=mode)
+    assert y.size == m
+    fig = plot_deconvolution(y, coef, y, sampling_rate=fs, true_coef=coef, mode=mode)
+    # numpy's output of this mode is its full convolution from row `offset` on
+    offset = 0 if mode == "full" else L - 1
+    np.testing.assert_array_equal(y, np.convolve(coef, h)[offset:offset + m])
+    onsets = []
+    for k in events:
+        unit = np.zeros(n_coef)
+        unit[k] = 1.0
+        onsets.append(int(np.flatnonzero(np.convolve(unit, h))[0]) - offset)
+    if mode == "valid":
+        assert onsets[0] < 0
+    np.testing.assert_allclose(_line(fig.axes[1], "recovered").get_xdata(),
+                               np.array(onsets) / fs)
+    np.testing.assert_allclose(_line(fig.axes[1], "true").get_xdata(), np.array(onsets) / fs)
+    other = "full" if mode == "valid" else "valid"
+    with pytest.raises(ValueError, match=rf"coef must have .* for mode='{other}'"):
+        plot_deconvolution(y, coef, mode=other)
+    with pytest.raises(ValueError, match=rf"pass mode='{mode}'"):
+        plot_deconvolution(y, coef)
