@@ -218,6 +218,12 @@ def find_peaks_pantompkins(cleaned, *, sampling_rate, refractory_s=0.200, twave_
 
     Notes
     -----
+    The whole record is filtered at once (no chunking, unlike
+    :func:`find_peaks_sparse`): the stages take about 70 bytes per sample at
+    their peak (``ecg_peaks`` on MIT-BIH 101 tiled to 4 h at 360 Hz: +365 MB),
+    some 2 GB for a 24-hour lead at 360 Hz (process such a record in overlapping
+    pieces, or use the sparse method).
+
     The lead is first scaled by the power of two that brings its largest
     absolute value into ``[0.5, 1)``: an exact operation, so multiplying a lead
     by a power of two gives the same detections bit for bit, other factors
