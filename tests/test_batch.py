@@ -167,6 +167,23 @@ def test_string_items_are_refused(items):
     assert [r.item for r in run_batch(_fails_on_three, [items], progress=False)] == [items]
 
 
+@pytest.mark.parametrize("func", [3, "sparse_events.ecg.ecg_peaks", None])
+def test_non_callable_func_is_refused_up_front(func):
+    """run_batch(3, items) used to give every item "TypeError: 'int' object is not
+    callable"; it is refused before any item runs (a generator of items is not consumed)."""
+    consumed = []
+
+    def items():
+        for k in range(3):
+            consumed.append(k)
+            yield k
+
+    with pytest.raises(TypeError, match=r"func must be a callable .*got "):
+        run_batch(func, items(), progress=False)
+    assert consumed == []
+    assert [r.value for r in run_batch(abs, [-1, 2], progress=False)] == [1, 2]
+
+
 def test_bad_jobs():
     with pytest.raises(ValueError, match="jobs"):
         run_batch(_fails_on_three, [1], jobs=0)

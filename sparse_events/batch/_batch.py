@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._progress import progress_bar
-from .._validation import check_int, check_option
+from .._validation import _describe as _describe_value, check_int, check_option
 
 
 @dataclass
@@ -123,6 +123,9 @@ def run_batch(func, items, *, jobs=1, client=None, progress=None, desc=None,
         process dies (crash, ``os._exit``, killed for memory) gets the error
         ``"WorkerDied: ..."`` (with Dask: the ``KilledWorker`` error once the
         scheduler gives up on it) and the other items keep their results.
+        This needs worker processes: with ``jobs=1``, or a single item, the
+        items run in this process, and one that ends it (``os._exit``, a
+        crash) ends the caller too.
         Other failures of the machinery itself (Dask futures cancelled or the
         scheduler lost; with "multiprocessing" a result that cannot be pickled)
         propagate.
@@ -142,6 +145,9 @@ def run_batch(func, items, *, jobs=1, client=None, progress=None, desc=None,
     marked, then the rest run in parallel again; the ``"threading"`` backend
     cannot survive a dying process (threads share it).
     """
+    if not callable(func):
+        raise TypeError(f"func must be a callable (a module-level function of one item), "
+                        f"got {_describe_value(func)}; the call is run_batch(func, items, ...)")
     if isinstance(items, (str, bytes, bytearray)):
         raise TypeError(f"items must be a list (or other iterable) of inputs, got a "
                         f"{type(items).__name__} ({items[:40]!r}); pass [path] for one item")
