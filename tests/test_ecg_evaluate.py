@@ -498,8 +498,8 @@ def test_match_window_below_half_a_second_still_scores():
 
 def test_learning_period_in_minutes_warns_on_a_long_record():
     """learning_period_s=5 on a 20-min record is most likely 5 minutes: a warning that
-    says the unit and the value meant (the result is still that of 5 s); 0, 60 and 300
-    s, and short learning periods on excerpts of 10 min or less, do not warn."""
+    says the unit and the value meant (the result is still that of 5 s); 0, 0.25, 60 and
+    300 s, and short learning periods on excerpts of 10 min or less, do not warn."""
     import warnings
 
     long_beats = regular_beats(1200)  # 20 min at 60 bpm
@@ -509,7 +509,7 @@ def test_learning_period_in_minutes_warns_on_a_long_record():
     short_beats = regular_beats(180)  # 3 min
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for lp in (0, 60, 300):
+        for lp in (0, 0.25, 60, 300):  # 0.25 s: an edge margin, not minutes
             evaluate(long_beats, long_beats, sampling_rate=FS, learning_period_s=lp)
         for lp in (0.25, 5.0):
             evaluate(short_beats, short_beats, sampling_rate=FS, learning_period_s=lp)

@@ -61,8 +61,9 @@ __all__ = [
 #: fast rhythm (RR 1 s or less) would share it; a larger value is a window given in ms
 MAX_MATCH_WINDOW_S = 0.5
 
-#: a learning period shorter than this (seconds, but not 0) on a record longer than
-#: ``_LONG_RECORD_S`` is most likely given in minutes (EC57: 300 s = 5 min)
+#: a learning period of 1 s or more but shorter than this (seconds) on a record longer
+#: than ``_LONG_RECORD_S`` is most likely given in minutes (EC57: 300 s = 5 min); below
+#: 1 s it is an edge margin in seconds (0.25 s: a few incomplete beats)
 _MINUTES_SUSPECT_S = 60.0
 _LONG_RECORD_S = 600.0
 
@@ -357,7 +358,7 @@ def evaluate(detections, reference, *, sampling_rate=None, reference_symbols=Non
         the learning period.
     learning_period_s : float
         Initial period excluded from scoring, in seconds (EC57: 300 s).  A
-        value between 0 and 60 (exclusive) on a record longer than 10 minutes
+        value of at least 1 but below 60 on a record longer than 10 minutes
         gives a ``UserWarning`` (probably minutes: ``5`` for ``300``).
     match_window_s : float
         Matching tolerance in seconds (EC57: 0.15 s); converted to
@@ -445,8 +446,8 @@ def check_match_window(match_window_s):
 
 
 def _warn_if_minutes(learning_period_s, record_s):
-    """Warn when a learning period below a minute (not 0) is given on a long record."""
-    if 0 < learning_period_s < _MINUTES_SUSPECT_S and record_s > _LONG_RECORD_S:
+    """Warn when a learning period in [1, 60) s is given on a long record."""
+    if 1.0 <= learning_period_s < _MINUTES_SUSPECT_S and record_s > _LONG_RECORD_S:
         warnings.warn(
             f"learning_period_s={learning_period_s:g} is in seconds (EC57: 300 s = 5 min) "
             f"and the record lasts {record_s / 60:.3g} min: if {learning_period_s:g} "
