@@ -321,6 +321,25 @@ def test_bad_input(ecgsyn_60s):
         find_peaks_sparse(x, sampling_rate=FS, lasso_alpha="big")
 
 
+@pytest.mark.parametrize("lasso_alpha", [1e-9, 1e-4, 0.0099, 1.0, 1e6])
+def test_lasso_alpha_outside_its_range_is_refused(ecgsyn_60s, lasso_alpha):
+    """Below 0.01 the solves lose beats and their time grows without bound (audit s12 4b:
+    1e-9 ran for 14 min); at 1 and above no typical beat of the amplitude-normalized band
+    exceeds the threshold (1e6 returned 0 beats silently)."""
+    clean, _ = ecgsyn_60s
+    with pytest.raises(ValueError, match=r"lasso_alpha must be in \[0.01, 1"):
+        find_peaks_sparse(clean, sampling_rate=FS, lasso_alpha=lasso_alpha)
+
+
+def test_lasso_alpha_at_the_range_ends_runs_and_finds_the_beats(ecgsyn_60s):
+    """The accepted ends of the range: the true beats of a clean ECGSYN record."""
+    clean, truth = ecgsyn_60s
+    for lasso_alpha in (0.01, 0.5):
+        peaks = find_peaks_sparse(clean, sampling_rate=FS, lasso_alpha=lasso_alpha)
+        assert peaks.size == truth.size
+        assert np.abs(peaks - truth).max() <= 2
+
+
 def test_flat_and_saturated_segments_give_no_beats(ecgsyn_60s):
     """Documented behaviour: no detection inside a flat (lead-off) or saturated stretch;
     the beats around it are still found."""
