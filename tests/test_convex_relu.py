@@ -912,8 +912,8 @@ def test_relu1d_bad_input(rng):
     (300, 5, 40, 2, 2),    # Lanczos on B B^T (n < P p)
     (400, 4, 10, 1, 2),    # Lanczos on B^T B (n > P p)
     (200, 125, 3, 3, 1),   # wide windows, several outputs
-    (200, 130, 3, 1, 1),   # wider than _LANCZOS_START_MAX_P: random Lanczos start
-    (90, 3, 30, 1, 1),     # Lanczos on B B^T, structured start on the sample side
+    (200, 130, 3, 1, 1),   # wide windows, B^T B larger than B B^T
+    (90, 3, 30, 1, 1),     # Lanczos on B B^T
 ])
 def test_masked_block_design_lipschitz_bounds_dense_norm(n, p, P, outputs, signs):
     """``lipschitz()`` is an upper bound of ||A||_2^2 within 2 % (dense A as reference)."""
@@ -930,17 +930,15 @@ def test_masked_block_design_lipschitz_bounds_dense_norm(n, p, P, outputs, signs
 
 @pytest.mark.parametrize("n, P", [(300, 40), (400, 20)])  # B B^T and B^T B, both > 64
 def test_masked_block_design_lipschitz_fallback_when_lanczos_fails(n, P, monkeypatch):
-    """When neither plain Lanczos nor ARPACK converges, the generic power iteration
-    gives the bound (dense A as reference; same 2 % window)."""
+    """When ARPACK does not converge, the generic power iteration gives the bound
+    (dense A as reference; same 2 % window)."""
     import scipy.sparse.linalg as spla
 
     def no_convergence(*args, **kwargs):
         raise spla.ArpackNoConvergence("forced", np.empty(0), np.empty((0, 0)))
 
     import sparse_events.solvers._designs as designs
-    import sparse_events.solvers._masked_block_design as mbd
 
-    monkeypatch.setattr(mbd, "_LANCZOS_STEPS", 1)  # plain Lanczos cannot converge
     monkeypatch.setattr(spla, "eigsh", no_convergence)
     real_power, used = designs._power_iteration, []
 
@@ -957,63 +955,6 @@ def test_masked_block_design_lipschitz_fallback_when_lanczos_fails(n, P, monkeyp
     true = np.linalg.norm(A, 2) ** 2
     lip = des.lipschitz()
     assert used and true <= lip <= 1.02 * true, (lip, true)
-
-@pytest.mark.parametrize("n, P", [(300, 40), (400, 20)])  # B B^T and B^T B, both > 64
-def test_masked_block_design_lipschitz_plain_lanczos_matches_arpack(n, P, monkeypatch):
-    """The plain Lanczos of ``lipschitz()`` (no ARPACK call) agrees with ARPACK's
-    ``eigsh`` at the same relative accuracy, and its steps short of convergence hand
-    over to ARPACK (dense A as the reference of both bounds)."""
-    import scipy.sparse.linalg as spla
-
-    import sparse_events.solvers._masked_block_design as mbd
-
-    real_eigsh, calls = spla.eigsh, []
-
-    def eigsh(*args, **kwargs):
-        calls.append(kwargs.get("tol"))
-        return real_eigsh(*args, **kwargs)
-
-    monkeypatch.setattr(spla, "eigsh", eigsh)
-    rng = np.random.default_rng(n * P)
-    X = np.c_[rng.standard_normal((n, 3)), np.ones(n)]
-    masks = X @ rng.standard_normal((4, P)) >= 0
-    A = None
-    lips = {}
-    for steps in (mbd._LANCZOS_STEPS, 2):
-        monkeypatch.setattr(mbd, "_LANCZOS_STEPS", steps)
-        des = MaskedBlockDesign(X, masks, n_outputs=2)
-        if A is None:
-            A = np.column_stack([des.matvec(e) for e in np.eye(des.n_features)])
-        lips[steps] = des.lipschitz()
-        assert len(calls) == (0 if steps > 2 else 1)   # ARPACK only after 2 steps
-    true = np.linalg.norm(A, 2) ** 2
-    for lip in lips.values():
-        assert true <= lip <= 1.02 * true, (lip, true)
-    # both within their common relative accuracy 1e-3 of each other
-    assert lips[2] == pytest.approx(lips[mbd._LANCZOS_STEPS], rel=2e-3)
-
-
-def test_lanczos_largest_reference_eigenvalue():
-    """``_lanczos_largest`` against ``eigvalsh`` (a dense symmetric PSD matrix with a
-    small relative gap); ``None`` when ``max_steps`` is too small; exact on an
-    invariant Krylov space."""
-    from sparse_events.solvers._masked_block_design import _lanczos_largest
-
-    rng = np.random.default_rng(0)
-    Q, _ = np.linalg.qr(rng.standard_normal((200, 200)))
-    vals = np.r_[1.0, 0.97, 0.95, rng.uniform(0, 0.9, 197)]
-    M = (Q * vals) @ Q.T
-    v0 = rng.standard_normal(200)
-    lam = _lanczos_largest(lambda v: M @ v, v0, tol=1e-3, max_steps=200)
-    assert lam is not None and 1.0 - 1e-3 <= lam <= 1.0 + 1e-12
-    assert _lanczos_largest(lambda v: M @ v, v0, tol=1e-12, max_steps=3) is None
-    # two eigenvectors in the start vector: the Krylov space is invariant after two
-    # steps (Ritz residual at rounding level), exact there
-    v0, calls = Q[:, 0] + Q[:, 5], []
-    lam = _lanczos_largest(lambda v: calls.append(1) or M @ v, v0, tol=1e-10, max_steps=50)
-    assert len(calls) == 2 and lam == pytest.approx(1.0, rel=1e-12)
-    # zero operator: stops at once on the zero residual
-    assert _lanczos_largest(lambda v: 0.0 * v, v0, tol=0.0, max_steps=50) == 0.0
 
 
 # ------------------------------------------------- float32 products of the FISTA path
@@ -1099,6 +1040,46 @@ def test_fista_float32_products_prechecks_stop_as_float64_checks(monkeypatch):
                                    atol=1e-4 * np.abs(ref.coef).max())
         assert new.gap / new.objective[-1] == pytest.approx(ref.gap / ref.objective[-1],
                                                             rel=1e-2)
+
+
+def test_fista_float32_products_estimates_never_delay_tight_or_loose_fits(monkeypatch):
+    """Estimated checks (float32 products) must not delay a fit beyond a few checks.
+    Tight ``tol`` (<= 1e-5): every check is certified, so the fit is the one that
+    certifies every check (the estimate overstated the gap at this small alpha and, when
+    it decided those checks, this fit took 2900 iterations instead of 830).  Loose
+    ``tol`` with an estimate that never meets the goal (factor 0): the float64 check at
+    every ``_CERTIFY_EVERY``-th check still stops it within that many checks of the
+    fully certified fit."""
+    import sparse_events.solvers._fista as fista_module
+    from sparse_events.models import ConvexGatedReLURegressor
+
+    rng = np.random.default_rng(104)
+    for _ in range(4):  # the draws of seed 104's fourth problem (review case)
+        X = rng.standard_normal((300, 6))
+        W = rng.standard_normal((6, 4))
+        Y = (np.maximum(X @ W, 0) @ rng.standard_normal((4, 2))
+             + 1e-3 * rng.standard_normal((300, 2)))
+
+    def fit(tol, alpha):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ConvexGatedReLURegressor(n_patterns=12, alpha=alpha, tol=tol, max_iter=4000,
+                                            precision="float32", random_state=4,
+                                            solver="fista").fit(X, Y)
+
+    default = fista_module._PRECHECK_FACTOR
+    for tol, alpha, factor in ((1e-6, 1e-5, default), (1e-3, 1e-3, 0.0)):
+        monkeypatch.setattr(fista_module, "_PRECHECK_FACTOR", np.inf)
+        ref = fit(tol, alpha)
+        monkeypatch.setattr(fista_module, "_PRECHECK_FACTOR", factor)
+        got = fit(tol, alpha)
+        assert ref.converged_ and got.converged_
+        if tol <= fista_module._PRODUCTS_FLOOR:
+            assert got.n_iter_ == ref.n_iter_
+            np.testing.assert_array_equal(got.predict(X), ref.predict(X))
+        else:
+            assert ref.n_iter_ <= got.n_iter_ <= ref.n_iter_ + 10 * (
+                fista_module._CERTIFY_EVERY - 1)
 
 
 def test_fista_float32_products_certificate_is_float64():

@@ -1003,3 +1003,21 @@ def test_target_normalize_flat_leads_raise(rng):
     one = np.column_stack([np.full(500, 0.5), xs[1]])
     SixLeadReconstructor(model="ridge", working_rate=None, target_normalize="recording").fit(
         xs, [good, one], sampling_rate=fs)
+
+
+def test_fit_is_the_same_whatever_the_blas_thread_count():
+    """The regressors' products run on one BLAS thread inside ``fit`` (small products:
+    extra threads only spin, and multi-threaded BLAS reductions round differently), so
+    the caller's BLAS thread count does not change the model (LUDB excerpt, V5 -> I, II;
+    reference: the same fit under a one-thread limit)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    frame, fs = load_ludb_excerpt()
+    n_train = int(7 * fs)
+    preds = {}
+    for threads in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+            model = SixLeadReconstructor(random_state=0).fit(
+                frame["v5"].to_numpy()[:n_train], frame[["i", "ii"]].to_numpy()[:n_train],
+                sampling_rate=fs)
+        preds[threads] = model.predict(frame["v5"].to_numpy(), sampling_rate=fs).to_numpy()
+    np.testing.assert_array_equal(preds[2], preds[1])

@@ -887,7 +887,8 @@ class SixLeadReconstructor(BaseEstimator):
         members = []
         for seed in seeds:
             member = self._make_regressor(seed)
-            member.fit(windows, Z)
+            with _one_blas_thread():  # small products: extra BLAS threads only spin
+                member.fit(windows, Z)
             shared = getattr(members[0], "X_fit_", None) if members else None
             if shared is not None and np.array_equal(member.X_fit_, shared):
                 # every member stores the same (augmented) training windows for

@@ -23,8 +23,13 @@ from ._result import SolverResult
 #: relative accuracy (gap or KKT) below which FISTA drops cheaper ``products``
 _PRODUCTS_FLOOR = 1e-5
 #: with cheaper ``products``, a check is certified in float64 only when the estimate
-#: from the products meets this multiple of max(tol, _PRODUCTS_FLOOR)
+#: from the products meets this multiple of max(tol, _PRODUCTS_FLOOR) ...
 _PRECHECK_FACTOR = 1.25
+#: ... or when the previous _CERTIFY_EVERY - 1 checks were estimates only (the estimate
+#: can overstate the gap a few times at small alpha); with tol <= _PRODUCTS_FLOOR every
+#: check is certified (estimates there delayed the switch to float64 products by
+#: thousands of iterations, or past max_iter)
+_CERTIFY_EVERY = 5
 
 
 def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10,
@@ -62,20 +67,23 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
         lower-precision copy such as
         :meth:`MaskedBlockDesign.float32_products
         <sparse_events.solvers.MaskedBlockDesign.float32_products>`.  Only the
-        iterates are computed with it, and at every check an estimate of the
-        stopping measures (``A^T r`` from ``products``, the residual from the
-        iterate's ``A x``); when that estimate meets 1.25 times the goal
-        (``1.25 * max(tol, 1e-5)``, the rule's quantity), and at ``max_iter``,
+        iterates are computed with it.  When ``tol`` is above ``1e-5``, every
+        check first estimates the stopping measures (``A^T r`` from
+        ``products``, the residual from the iterate's ``A x``); when that
+        estimate meets 1.25 times the goal (``1.25 * tol``, the rule's
+        quantity), at every fifth check, at ``max_iter``, and at every check
+        when ``tol <= 1e-5``,
         ``A x``, the residual, the objective, ``A^T r``, the duality gap and the
         stopping test are recomputed in float64 with ``datafit.design``.  The
         solver stops only on that float64 test, so the returned
         ``gap``/``objective`` certify the returned ``x`` exactly as without
-        ``products``; ``max|A^T y|`` is float64 too.  (The estimate, of relative
-        accuracy about ``1e-6`` with float32 products, only spares the two
-        float64 products of the checks far from convergence; the entries of
-        ``objective`` at those checks are the estimate's.)  The
-        step size is ``1 / datafit.design.lipschitz()`` unless ``lipschitz``
-        is given.  Rounding in ``products`` stalls the iterates at some
+        ``products``; ``max|A^T y|`` is float64 too.  (The estimate only spares
+        the two float64 products of most checks far from convergence; its gap
+        can be a few times the float64 one at small ``alpha``, hence the
+        certificate at every fifth check; the entries of ``objective`` at the
+        estimated checks are the estimate's.)  The step size is
+        ``1 / datafit.design.lipschitz()`` unless ``lipschitz`` is given.
+        Rounding in ``products`` stalls the iterates at some
         accuracy (a relative gap of about ``1e-7`` with float32 products):
         once the relative gap (``"kkt"`` rule: the relative KKT violation)
         falls below ``1e-5`` without meeting ``tol``, the remaining
@@ -129,10 +137,14 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
     # float64 certificate when the products' estimate is within 25 % of the goal (float32
     # products: the relative gap estimated within ~1e-6 of the primal, 1.4e-5 of itself
     # at ~0.05 on the LUDB six-lead fits; the slack is >= 2.5e-6 of the primal)
-    precheck_tol = _PRECHECK_FACTOR * max(tol, _PRODUCTS_FLOOR)
+    precheck_tol = _PRECHECK_FACTOR * tol
     z, Az = x.copy(), Ax.copy()
     t = 1.0
     converged, reason, it = False, "max_iter", 0
+    n_estimated = 0  # consecutive checks decided on the products' estimate alone
+    # estimates only when tol is above the products' floor: below it, every check is
+    # certified, which also decides (as soon as possible) when to drop the products
+    estimate_checks = tol > _PRODUCTS_FLOOR
     for it in range(1, max_iter + 1):
         corr_z = products.rmatvec(y - Az)
         x_new = penalty.prox(z + step * corr_z, step)
@@ -147,13 +159,17 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
         if it % check_every == 0 or it == max_iter:
             if not all_finite(x):
                 raise _diverged(it, history[0], float("nan"), lipschitz, L, design, products_given)
-            if products is not design and it < max_iter:
+            if (products is not design and estimate_checks and it < max_iter
+                    and n_estimated < _CERTIFY_EVERY - 1):
                 # estimate with the products; the float64 certificate only near tol
+                # (and at every _CERTIFY_EVERY-th check)
                 r = y - Ax
                 est = check_from_corr(penalty, x, r, products.rmatvec(r))
                 if not is_converged(est, rule, precheck_tol, kkt_scale):
                     history.append(est.primal)
+                    n_estimated += 1
                     continue
+            n_estimated = 0
             if products is not design:
                 # the certificate in float64 with the exact design
                 Ax = design.matvec(x)

@@ -13,12 +13,6 @@ from ._designs import Design
 #: new Gram blocks of at least that many columns are computed from the masks (fewer
 #: products); smaller ones from the explicit columns
 _MASK_GRAM_MIN = 2000
-#: Lipschitz constant: relative accuracy (Ritz residual / Ritz value) and steps of the
-#: plain Lanczos tried before restarted Lanczos (ARPACK)
-_LANCZOS_TOL = 1e-3
-_LANCZOS_STEPS = 64
-#: widest X (columns) for which the Lanczos start solves its p x p eigenproblem
-_LANCZOS_START_MAX_P = 128
 #: ``matvec``/``rmatvec`` use BLAS products (2-3 times faster than the numba kernels on
 #: ECG-sized problems) while their temporaries hold at most that many float64 values
 #: (32 MiB); beyond, the numba kernels (no temporaries)
@@ -329,13 +323,8 @@ class MaskedBlockDesign(Design):
         n_signs ||B||_2^2`` with ``B = [D_1 X, ..., D_P X]`` of one output and
         sign.  ``||B||_2^2`` is the largest eigenvalue of the smaller of ``B B^T``
         and ``B^T B``: dense ``eigvalsh`` when that side has at most 64 rows,
-        Lanczos otherwise (relative accuracy 1e-3: the Ritz residual at most
-        1e-3 times the Ritz value, the criterion of ARPACK's ``tol``; a fixed
-        start vector, :meth:`_lanczos_start`; products of ``B`` and ``B^T``
-        computed in float32): plain Lanczos with full reorthogonalization,
-        which stops as soon as that criterion holds (7-20 steps on the ECG
-        six-lead fits), and restarted Lanczos (ARPACK) if it does not within
-        64 steps.  Both return at
+        Lanczos (ARPACK, relative accuracy 1e-3, a fixed start vector, products
+        of ``B`` and ``B^T`` computed in float32) otherwise.  Both return at
         most the true value up to rounding (Ritz values bound the largest
         eigenvalue from below; float32 products move them by a relative
         ``1e-6`` or so), so the margin is ``(1 + 1e-3) * 1.01``.
@@ -350,6 +339,8 @@ class MaskedBlockDesign(Design):
             M = B @ B.T if n <= m else B.T @ B
             lam = float(np.linalg.eigvalsh(0.5 * (M + M.T))[-1])
             return self.n_signs * max(lam, 0.0) * 1.01
+        from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+
         # products in float32 (the copies of :meth:`float32_products`): the
         # Ritz value moves by rounding of relative order 1e-6, far inside the
         # 1 % margin, at about half the cost of float64 products
@@ -362,47 +353,18 @@ class MaskedBlockDesign(Design):
             return f32.block_matvec(w.reshape(1, P, p).astype(np.float32))[0].astype(np.float64)
 
         if n <= m:
-            def gram(r):
-                return b(b_t(np.ravel(r)))
+            op = LinearOperator((n, n), matvec=lambda r: b(b_t(np.ravel(r))), dtype=np.float64)
         else:
-            def gram(w):
-                return b_t(b(np.ravel(w))).ravel()
-        v0 = self._lanczos_start(n <= m)
-        lam = _lanczos_largest(gram, v0, tol=_LANCZOS_TOL, max_steps=_LANCZOS_STEPS)
-        if lam is None:  # not converged in _LANCZOS_STEPS steps: restarted Lanczos
-            from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
-
-            op = LinearOperator((dim, dim), matvec=gram, dtype=np.float64)
-            try:
-                lam = float(eigsh(op, k=1, which="LA", tol=_LANCZOS_TOL, v0=v0,
-                                  return_eigenvectors=False)[0])
-            except ArpackNoConvergence:
-                return super()._compute_lipschitz()
-        lam *= 1.0 + _LANCZOS_TOL
+            op = LinearOperator((m, m), matvec=lambda w: b_t(b(np.ravel(w))).ravel(),
+                                dtype=np.float64)
+        v0 = np.random.default_rng(0).standard_normal(dim)
+        try:
+            lam = float(eigsh(op, k=1, which="LA", tol=1e-3, v0=v0,
+                              return_eigenvectors=False)[0])
+            lam *= 1.0 + 1e-3
+        except ArpackNoConvergence:
+            return super()._compute_lipschitz()
         return self.n_signs * max(lam, 0.0) * 1.01
-
-    def _lanczos_start(self, sample_side):
-        """Start vector of the Lanczos of :meth:`_compute_lipschitz`.
-
-        A fixed random vector plus, with the same norm, the best direction of
-        ``B^T B`` among the vectors with one weight vector ``u`` for every
-        pattern (``B [u, ..., u] = C X u``, ``C = diag(active patterns per
-        sample)``: ``u`` the leading eigenvector of ``X^T C^2 X``), or its image
-        ``C X u`` on the sample side (``B B^T``).  On the ECG six-lead fits
-        this cuts the Lanczos steps from about 15 to about 10; the random half
-        keeps the start's component on every eigenvector generic.
-        """
-        n, P, p = self.n_samples, self.n_patterns, self.p
-        v0 = np.random.default_rng(0).standard_normal(n if sample_side else P * p)
-        v0 /= np.linalg.norm(v0)
-        if p > _LANCZOS_START_MAX_P:  # the p x p eigenproblem would cost several steps
-            return v0
-        count = self.masks.sum(axis=1).astype(np.float64)
-        XC = self.X * count[:, None]
-        u = np.linalg.eigh(XC.T @ XC)[1][:, -1]
-        start = XC @ u if sample_side else np.tile(u, P)
-        norm = float(np.linalg.norm(start))
-        return v0 + start / norm if norm > 0 else v0
 
     def group_lipschitz(self):
         """``||A_k||_2^2`` for every group, shape (n_groups,)."""
@@ -744,39 +706,3 @@ def _apply_signs_outputs(H, signs, outs, p, multi_output):
     if multi_output:
         o = np.repeat(outs, p)
         H *= o[:, None] == o[None, :]
-
-
-def _lanczos_largest(matvec, v0, tol, max_steps):
-    """Largest eigenvalue of a symmetric operator by Lanczos (full reorthogonalization).
-
-    Stops at the first step where the largest Ritz value ``theta`` has a Ritz
-    residual ``beta_k |s_k|`` of at most ``tol * |theta|`` (ARPACK's
-    convergence test for ``eigsh(..., tol=tol)``), or exactly when the Krylov
-    space is invariant.  Returns ``theta`` (a lower bound of the largest
-    eigenvalue up to rounding), or ``None`` if not converged within
-    ``min(max_steps, dim)`` steps.
-    """
-    from scipy.linalg import eigh_tridiagonal
-
-    steps = min(int(max_steps), v0.size)
-    V = np.empty((steps, v0.size))
-    a, b = np.empty(steps), np.empty(steps)
-    V[0] = v0 / np.linalg.norm(v0)
-    for k in range(steps):
-        w = matvec(V[k])
-        a[k] = float(w @ V[k])
-        Q = V[:k + 1]
-        for _ in range(2):  # classical Gram-Schmidt twice against every Lanczos vector
-            w -= Q.T @ (Q @ w)
-        b[k] = float(np.linalg.norm(w))
-        if k == 0:
-            theta, s_last = a[0], 1.0
-        else:
-            vals, vecs = eigh_tridiagonal(a[:k + 1], b[:k], select="i",
-                                          select_range=(k, k))
-            theta, s_last = float(vals[0]), float(vecs[-1, 0])
-        if b[k] * abs(s_last) <= tol * abs(theta) or b[k] == 0.0:
-            return theta
-        if k + 1 < steps:
-            V[k + 1] = w / b[k]
-    return None
