@@ -10,7 +10,7 @@ from .._validation import (as_float_array, check_bool, check_int, check_option,
                            check_random_state, check_scalar)
 from ..solvers import (ConeGroupL2, GroupL2, MaskedBlockDesign, Quadratic, fista,
                        group_coordinate_descent)
-from ._sklearn_warnings import estimator_convergence_warnings
+from ._sklearn_warnings import warn_not_converged
 
 SOLVERS = ("auto", "cd", "fista")
 PRECISIONS = ("float64", "float32")
@@ -115,12 +115,14 @@ class _ConvexReLUBase(RegressorMixin, BaseEstimator):
                 raise ValueError("alpha=0 (no weight decay) needs solver='fista' (or 'auto', "
                                  "which then uses it); solver='cd' needs alpha > 0")
             solver = "fista"
-        with estimator_convergence_warnings():  # also sklearn's ConvergenceWarning
-            if solver == "fista":
-                products = design.float32_products() if self.precision == "float32" else None
-                res = fista(datafit, penalty, tol=tol, max_iter=max_iter, products=products)
-            else:
-                res = group_coordinate_descent(datafit, penalty, tol=tol, max_iter=max_iter)
+        if solver == "fista":
+            products = design.float32_products() if self.precision == "float32" else None
+            res = fista(datafit, penalty, tol=tol, max_iter=max_iter, products=products,
+                        warn=False)
+        else:
+            res = group_coordinate_descent(datafit, penalty, tol=tol, max_iter=max_iter,
+                                           warn=False)
+        warn_not_converged(res)  # also sklearn's ConvergenceWarning
 
         S, P, p = self._n_signs, G.shape[1], Xa.shape[1]
         U = res.coef.reshape(n_outputs, S, P, p)

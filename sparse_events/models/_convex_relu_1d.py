@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._validation import check_bool, check_int, check_option, check_scalar
 from ..solvers import L1, Quadratic, solve
 from ._convex_relu import check_objective_target
-from ._sklearn_warnings import estimator_convergence_warnings
+from ._sklearn_warnings import warn_not_converged
 
 
 class ConvexReLU1D(RegressorMixin, BaseEstimator):
@@ -152,9 +152,9 @@ class ConvexReLU1D(RegressorMixin, BaseEstimator):
                 conv.append(True)
                 continue
             datafit = Quadratic(Ac, Y[:, k] - y_mean[k])
-            with estimator_convergence_warnings():  # also sklearn's ConvergenceWarning
-                res = solve(datafit, L1(n * alpha), solver=self.solver, tol=tol,
-                            max_iter=max_iter)
+            res = solve(datafit, L1(n * alpha), solver=self.solver, tol=tol,
+                        max_iter=max_iter, warn=False)
+            warn_not_converged(res)  # also sklearn's ConvergenceWarning
             coefs.append(res.coef)
             gaps.append(res.gap / max(res.objective[-1], 1e-300))
             objs.append(res.objective[-1] / n)

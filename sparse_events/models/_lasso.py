@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._validation import check_bool, check_int, check_option, check_scalar
 from ..solvers import L1, Quadratic, solve
 from ..solvers._designs import DenseDesign, SparseDesign
-from ._sklearn_warnings import estimator_convergence_warnings
+from ._sklearn_warnings import warn_not_converged
 
 
 def _intercept(intercept, fit_intercept, y_ndim):
@@ -130,9 +130,9 @@ class Lasso(RegressorMixin, BaseEstimator):
         coefs, n_iter, gaps = [], [], []
         for k in range(Y.shape[1]):
             x0 = None if prev is None else np.reshape(prev, (-1, n_features))[k]
-            with estimator_convergence_warnings():
-                res = solve(Quadratic(design, Y[:, k] - y_offset[k]), penalty, x0,
-                            solver=self.solver, tol=tol, max_iter=max_iter)
+            res = solve(Quadratic(design, Y[:, k] - y_offset[k]), penalty, x0,
+                        solver=self.solver, tol=tol, max_iter=max_iter, warn=False)
+            warn_not_converged(res)  # also sklearn's ConvergenceWarning
             coefs.append(res.coef)
             n_iter.append(res.n_iter)
             gaps.append(res.gap / n_samples)

@@ -3,8 +3,8 @@
 The solver layer warns with :class:`sparse_events.ConvergenceWarning`, which does
 not import scikit-learn (``import sparse_events`` stays fast).  The estimators
 (``Lasso``, the convex ReLU regressors), whose modules import scikit-learn
-anyway, re-emit those warnings as :class:`EstimatorConvergenceWarning`, a
-subclass of both ``sparse_events.ConvergenceWarning`` and
+anyway, call the solvers with ``warn=False`` and warn with the solver's message
+as :class:`EstimatorConvergenceWarning`, a subclass of both ``sparse_events.ConvergenceWarning`` and
 ``sklearn.exceptions.ConvergenceWarning``: a filter on either category
 (e.g. around a grid search) silences them.
 """
@@ -12,7 +12,6 @@ subclass of both ``sparse_events.ConvergenceWarning`` and
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 
 from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 
@@ -27,25 +26,16 @@ class EstimatorConvergenceWarning(ConvergenceWarning, _SklearnConvergenceWarning
     """
 
 
-@contextmanager
-def estimator_convergence_warnings():
-    """Re-emit the solver ConvergenceWarnings raised inside as EstimatorConvergenceWarning.
+def warn_not_converged(result, stacklevel: int = 3) -> None:
+    """Warn with ``result.message`` as an :class:`EstimatorConvergenceWarning` when the
+    solve did not converge.
 
-    Other warnings are re-emitted unchanged (category, message and location).
-    The re-emitted warnings go through the caller's filters, so
-    ``warnings.filterwarnings("ignore", category=sklearn.exceptions.ConvergenceWarning)``
-    silences them.
+    The estimators call the solvers with ``warn=False`` and then this function:
+    one warning per solve, with the solver's text, through the caller's filters
+    (``warnings.filterwarnings("ignore", category=sklearn.exceptions.ConvergenceWarning)``
+    silences it).  No ``warnings.catch_warnings`` (it swaps process-global state
+    and is not thread-safe).  The default ``stacklevel`` (this function, the
+    estimator's ``fit``, its caller) points at the line that called ``fit``.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        # record every solver ConvergenceWarning; the caller's filters decide below
-        warnings.simplefilter("always", ConvergenceWarning)
-        yield
-    for w in caught:
-        if issubclass(w.category, ConvergenceWarning):
-            category = (w.category if issubclass(w.category, _SklearnConvergenceWarning)
-                        else EstimatorConvergenceWarning)
-            # (generator frame, contextlib's __exit__, the estimator's fit, its caller)
-            warnings.warn(str(w.message), category, stacklevel=4)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
-                                   source=w.source)
+    if not result.converged:
+        warnings.warn(result.message, EstimatorConvergenceWarning, stacklevel=stacklevel)

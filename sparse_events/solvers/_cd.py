@@ -17,9 +17,9 @@ from ._optimality import (
     check_optimality,
     check_penalty,
     check_x0,
-    describe_stop,
     is_converged,
     resolve_stopping,
+    stop_message,
 )
 from ._result import SolverResult
 
@@ -633,13 +633,14 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
         history.append(chk.primal)
         if is_converged(chk, rule, tol, kkt_scale):
             converged, reason = True, rule
-    if not converged and warn:
-        warnings.warn(
-            f"coordinate descent stopped at max_iter={max_iter} outer iterations with "
-            f"{describe_stop(chk, rule, tol, kkt_scale)}", ConvergenceWarning, stacklevel=3)
+    message = "" if converged else stop_message(
+        f"coordinate descent stopped at max_iter={max_iter} outer iterations",
+        chk, rule, tol, kkt_scale)
+    if message and warn:
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
     return SolverResult(coef=x, objective=np.asarray(history), n_iter=n_epochs, gap=chk.gap,
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
-                        solver="cd", tol=tol, n_outer=len(history))
+                        solver="cd", tol=tol, n_outer=len(history), message=message)
 
 
 _EMPTY = np.empty(0, dtype=np.int64)

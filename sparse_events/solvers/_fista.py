@@ -14,9 +14,9 @@ from ._optimality import (
     check_optimality,
     check_penalty,
     check_x0,
-    describe_stop,
     is_converged,
     resolve_stopping,
+    stop_message,
 )
 from ._result import SolverResult
 
@@ -182,13 +182,13 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
                 break
             if products is not design and is_converged(chk, rule, _PRODUCTS_FLOOR, kkt_scale):
                 products = design  # beyond the accuracy of the cheaper products
-    if not converged and warn:
-        warnings.warn(
-            f"FISTA stopped at max_iter={max_iter} with "
-            f"{describe_stop(chk, rule, tol, kkt_scale)}", ConvergenceWarning, stacklevel=2)
+    message = "" if converged else stop_message(
+        f"FISTA stopped at max_iter={max_iter}", chk, rule, tol, kkt_scale)
+    if message and warn:
+        warnings.warn(message, ConvergenceWarning, stacklevel=2)
     return SolverResult(coef=x, objective=np.asarray(history), n_iter=it, gap=chk.gap,
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
-                        solver="fista", tol=tol, n_outer=len(history))
+                        solver="fista", tol=tol, n_outer=len(history), message=message)
 
 
 def _diverged(it, start, primal, lipschitz, L, design, products_given):

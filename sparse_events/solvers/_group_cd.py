@@ -17,7 +17,7 @@ from ._group_admm import admm_group_lasso, scaled_dual_value
 from ._group_gram import GramSubproblem, solve_subproblem
 from ._group_ipm import interior_point_group_lasso
 from ._group_newton import newton_group_lasso
-from ._optimality import check_optimality, describe_stop, is_converged, resolve_stopping
+from ._optimality import check_optimality, is_converged, resolve_stopping, stop_message
 from ._penalties import GroupL2
 from ._result import SolverResult
 
@@ -333,13 +333,14 @@ def _group_coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=1
         history.append(chk.primal)
         if is_converged(chk, rule, tol, kkt_scale):
             converged, reason = True, rule
-    if not converged and warn:
-        warnings.warn(
-            f"group coordinate descent stopped at max_iter={max_iter} outer iterations with "
-            f"{describe_stop(chk, rule, tol, kkt_scale, _GROUP_SCALE)}", ConvergenceWarning, stacklevel=3)
+    message = "" if converged else stop_message(
+        f"group coordinate descent stopped at max_iter={max_iter} outer iterations",
+        chk, rule, tol, kkt_scale, _GROUP_SCALE)
+    if message and warn:
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
     return SolverResult(coef=x, objective=np.asarray(history), n_iter=n_epochs, gap=chk.gap,
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
-                        solver="group_cd", tol=tol, n_outer=len(history),
+                        solver="group_cd", tol=tol, n_outer=len(history), message=message,
                         extra={"newton_steps": n_newton})
 
 
@@ -550,13 +551,14 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
         history.append(chk.primal)
         if is_converged(chk, rule, tol, kkt_scale):
             converged, reason = True, rule
-    if not converged and warn:
-        warnings.warn(
-            f"group coordinate descent stopped at max_iter={max_iter} outer iterations with "
-            f"{describe_stop(chk, rule, tol, kkt_scale, _GROUP_SCALE)}", ConvergenceWarning, stacklevel=4)
+    message = "" if converged else stop_message(
+        f"group coordinate descent stopped at max_iter={max_iter} outer iterations",
+        chk, rule, tol, kkt_scale, _GROUP_SCALE)
+    if message and warn:
+        warnings.warn(message, ConvergenceWarning, stacklevel=4)
     return SolverResult(coef=x, objective=np.asarray(history), n_iter=n_epochs, gap=chk.gap,
                         kkt_violation=chk.kkt, converged=converged, stop_reason=reason,
-                        solver="group_cd", tol=tol, n_outer=len(history),
+                        solver="group_cd", tol=tol, n_outer=len(history), message=message,
                         extra={"inner": "gram", "barrier_newton_steps": n_barrier,
                                "admm_iterations": n_admm})
 

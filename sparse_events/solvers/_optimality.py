@@ -167,6 +167,14 @@ def is_converged(chk: Check, rule: str, tol: float, kkt_scale: float) -> bool:
     return bool(np.isfinite(chk.kkt)) and (chk.kkt <= tol * kkt_scale or kkt_scale == 0.0)
 
 
+def stop_message(stopped: str, chk: Check, rule: str, tol: float, kkt_scale,
+                 scale_name: str = "max |A^T y|") -> str:
+    """The text of a solver's ConvergenceWarning: ``stopped`` (e.g. ``"FISTA stopped
+    at max_iter=10"``) and :func:`describe_stop`.  Kept in ``SolverResult.message``
+    so that an estimator calling the solver with ``warn=False`` warns with it."""
+    return f"{stopped} with {describe_stop(chk, rule, tol, kkt_scale, scale_name)}"
+
+
 def describe_stop(chk: Check, rule: str, tol: float, kkt_scale,
                   scale_name: str = "max |A^T y|") -> str:
     """The stopping criterion ``rule`` and its value at ``chk``, for a ConvergenceWarning.

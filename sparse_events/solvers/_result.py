@@ -46,6 +46,10 @@ class SolverResult:
         (only when debiasing was asked for).
     extra : dict
         Solver-specific diagnostics.
+    message : str
+        Why the solver stopped before its tolerance: the text of its
+        ConvergenceWarning (set with ``warn=False`` as well); empty when it
+        converged.
     """
 
     coef: np.ndarray
@@ -60,6 +64,7 @@ class SolverResult:
     n_outer: int = 0
     coef_debiased: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+    message: str = ""
 
     @property
     def objective_history(self) -> np.ndarray:
