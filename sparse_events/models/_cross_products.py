@@ -49,8 +49,13 @@ class CrossProductsResult(SolverResult):
         ``"inner_max_iter"`` (not converged, with a :class:`ConvergenceWarning`).
         ``"inner_max_iter"``: the surrogate decrease fell below ``tol``, but the
         last weighted-LASSO solve stopped at ``inner_max_iter`` before
-        ``inner_tol``, so the point is not certified stationary (the iterate is
-        the one ``"stationary"`` would have returned; raise ``inner_max_iter``).
+        ``inner_tol`` and the returned ``coef`` is not stationary: its
+        ``kkt_violation`` is above ``sqrt(tol) * lasso_alpha`` (with
+        ``check_kkt=False``: the decrease plus that solve's relative gap is above
+        ``2 tol``).  The iterate is the one ``"stationary"`` would have
+        returned; raise ``inner_max_iter``.  A truncated last solve whose
+        returned point passes that test (the final step and the polish often
+        make it exactly stationary) is ``"stationary"``.
     ``solver``, ``tol``
         Inner solver name and the outer tolerance.
 
@@ -254,8 +259,9 @@ def cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fal
         ``tol / 10``.
     inner_max_iter : int
         ``max_iter`` of each weighted-LASSO solve.  When the last solve stops
-        there before ``inner_tol``, the run is not called stationary
-        (``stop_reason="inner_max_iter"``, a :class:`ConvergenceWarning`).
+        there before ``inner_tol`` and the returned point fails the
+        stationarity test (see ``stop_reason``), the run is not called
+        stationary (``stop_reason="inner_max_iter"``, a :class:`ConvergenceWarning`).
     min_step : float
         Stop (``stop_reason="step_size"``, not converged) when the step size
         falls below this after a rejection: the reweighted direction is not a
@@ -398,11 +404,14 @@ def _not_converged_message(results, not_converged, batch, tol, inner_max_iter):
     inner = (f"; {n_inner} of {r.n_solves} weighted-LASSO solves stopped at "
              f"inner_max_iter={inner_max_iter}" if n_inner else "")
     if r.stop_reason == "inner_max_iter":
+        why = (f"KKT violation {r.kkt_violation:.3g} > sqrt(tol) / (2 beta) = "
+               f"{np.sqrt(tol) * r.lasso_alpha:.3g}" if np.isfinite(r.kkt_violation) else
+               "with check_kkt=False: the decrease plus that solve's relative gap > 2 tol")
         return (f"cross_products_deconvolve did not converge{which}: the relative surrogate "
                 f"decrease {r.surrogate_decrease:.3g} is below tol={tol}, but the last "
                 f"weighted-LASSO solve stopped at inner_max_iter={inner_max_iter} before "
-                f"inner_tol, so the point is not certified stationary (KKT violation "
-                f"{r.kkt_violation:.3g}{inner}); raise inner_max_iter")
+                f"inner_tol and the point is not stationary ({why}{inner}); "
+                "raise inner_max_iter")
     return (f"cross_products_deconvolve did not converge{which} (stop reason "
             f"{r.stop_reason!r} after {r.n_iter} reweights, relative surrogate decrease "
             f"{r.surrogate_decrease:.3g} > tol={tol}{inner}); returning the iterate of "
