@@ -81,3 +81,23 @@ def test_cross_products_long_causal_kernel_is_the_cut_kernel():
     res = se.cross_products_deconvolve(y, h, beta=5.0, g=g, mode="causal")
     cut = se.cross_products_deconvolve(y, h[:10], beta=5.0, g=g, mode="causal")
     np.testing.assert_array_equal(res.coef, cut.coef)
+
+
+def _group_cd(datafit, penalty):
+    from sparse_events.solvers import GroupL2, group_coordinate_descent
+    return group_coordinate_descent(datafit, GroupL2(penalty.alpha, 3))
+
+
+@pytest.mark.parametrize("solver", ["fista", "cd", "group_cd"])
+def test_data_overflowing_float64_is_refused_naming_y(data, solver):
+    # y scaled by 1e160: ||y||^2 overflows, the objective is inf at the start; FISTA
+    # used to report a divergence blaming the Lipschitz bound and coordinate descent
+    # ran to max_iter and returned a nan gap; 1e150 (||y||^2 ~ 1e301) still solves
+    A, y = data
+    from sparse_events.solvers import coordinate_descent, fista
+    run = {"fista": fista, "cd": coordinate_descent, "group_cd": _group_cd}[solver]
+    assert np.isfinite(run(Quadratic(A, y * 1e150), L1(1e150)).objective[-1])
+    # (numpy's own overflow RuntimeWarning on the way is not the point here)
+    with np.errstate(over="ignore"), \
+            pytest.raises(ValueError, match=r"overflow float64.*\|\|y\|\|\^2.*rescale y"):
+        run(Quadratic(A, y * 1e160), L1(1e160))

@@ -14,6 +14,7 @@ from ._designs import BandedDesign, Design
 from ._optimality import (
     Check,
     check_datafit,
+    check_finite_start,
     check_optimality,
     check_penalty,
     check_x0,
@@ -457,6 +458,8 @@ def _coordinate_descent(datafit, penalty, x0, tol, max_iter, max_epochs, p0, and
             chk, n_sup, n_viol, cmax = _outer_measures(design, datafit, penalty, x, r, thresh,
                                                        positive, scores, fast, has_dual, tol,
                                                        at_zero=outer == 0 and cold)
+        if outer == 0:
+            check_finite_start(chk, datafit, not cold)
         history.append(chk.primal)
         if kkt_scale is None and rule == "kkt":
             # max|A^T y| (only the KKT rule uses it: under the gap rule it would

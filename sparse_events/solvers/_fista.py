@@ -10,6 +10,7 @@ from .._exceptions import ConvergenceWarning
 from .._validation import all_finite, check_bool, check_int, check_scalar
 from ._optimality import (
     check_datafit,
+    check_finite_start,
     check_from_corr,
     check_optimality,
     check_penalty,
@@ -127,6 +128,7 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
     chk = check_optimality(datafit, penalty, x, y - Ax)
     # max|A^T y|: from x = 0 the check just computed A^T y (A^T r with r = y)
     kkt_scale = float(np.abs(design.rmatvec(y) if started else chk.corr).max())
+    check_finite_start(chk, datafit, started)
     history.append(chk.primal)
     if L == 0.0 or is_converged(chk, rule, tol, kkt_scale):
         reason = "zero solution" if not np.any(x) else rule

@@ -17,7 +17,13 @@ from ._group_admm import admm_group_lasso, scaled_dual_value
 from ._group_gram import GramSubproblem, solve_subproblem
 from ._group_ipm import interior_point_group_lasso
 from ._group_newton import newton_group_lasso
-from ._optimality import check_optimality, is_converged, resolve_stopping, stop_message
+from ._optimality import (
+    check_finite_start,
+    check_optimality,
+    is_converged,
+    resolve_stopping,
+    stop_message,
+)
 from ._penalties import GroupL2
 from ._result import SolverResult
 
@@ -288,6 +294,8 @@ def _group_coordinate_descent(datafit, penalty, x0=None, *, tol=1e-6, max_iter=1
     n_newton = 0
     for outer in range(max_iter):
         chk = check_optimality(datafit, penalty, x, r)
+        if outer == 0:
+            check_finite_start(chk, datafit, x0 is not None)
         history.append(chk.primal)
         if kkt_scale is None:
             kkt_scale = float(np.linalg.norm(
@@ -418,6 +426,8 @@ def _group_cd_gram(datafit, penalty, x0, design, cone, *, tol, max_iter, max_epo
     cert_dual = None
     for outer in range(max_iter):
         chk = _with_dual(check_optimality(datafit, penalty, x, r), cert_dual)
+        if outer == 0:
+            check_finite_start(chk, datafit, x0 is not None)
         history.append(chk.primal)
         if kkt_scale is None:
             kkt_scale = float(np.linalg.norm(

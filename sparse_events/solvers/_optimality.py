@@ -167,6 +167,29 @@ def is_converged(chk: Check, rule: str, tol: float, kkt_scale: float) -> bool:
     return bool(np.isfinite(chk.kkt)) and (chk.kkt <= tol * kkt_scale or kkt_scale == 0.0)
 
 
+def check_finite_start(chk: Check, datafit, started: bool) -> None:
+    """Refuse a start whose objective ``chk.primal`` is not finite, with a ValueError.
+
+    Otherwise the solvers would iterate on infinities: FISTA reported a diverged
+    run blaming the Lipschitz bound, coordinate descent ran to ``max_iter`` and
+    returned a nan gap.  Names the cause: ``0.5 ||y||^2`` of the datafit's ``y``
+    overflows float64 (the data must be rescaled), or else the starting point.
+    """
+    if np.isfinite(chk.primal):
+        return
+    y = datafit.y
+    with np.errstate(over="ignore"):
+        half_yy = 0.5 * float(y @ y)
+    if not np.isfinite(half_yy):
+        raise ValueError(
+            "the data overflow float64: ||y||^2 of the datafit's y is not finite "
+            f"(max |y| = {float(np.abs(y).max()):.3g}); rescale y (e.g. divide y and the "
+            "penalty's alpha by max |y|) before solving")
+    where = "the starting point x0" if started else "x = 0"
+    raise ValueError(f"the objective at {where} is not finite ({chk.primal}): "
+                     "the data, the penalty or x0 overflow float64; rescale them")
+
+
 def stop_message(stopped: str, chk: Check, rule: str, tol: float, kkt_scale,
                  scale_name: str = "max |A^T y|") -> str:
     """The text of a solver's ConvergenceWarning: ``stopped`` (e.g. ``"FISTA stopped
