@@ -44,7 +44,6 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
-import functools  # noqa: E402
 import importlib.util  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
@@ -131,7 +130,14 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _MMAP_THRESHOLD_BYTES, _TRIM_THRESHOLD_BYTES = 32 << 20, 256 << 20
 
 
-@functools.cache
+# steady_malloc's result per process id.  Not functools.cache: run as a script, this module is
+# ``__main__`` and joblib's workers receive run_record (and the globals it uses) by value, but a
+# cache wrapper is pickled by name and is not found in a worker's ``__main__`` (BrokenProcessPool
+# for any --jobs >= 2).  A dict travels by value; keyed by pid, a copy made in the parent (or
+# inherited by fork) does not count as done in the worker.
+_MALLOC_FIXED: dict[int, bool] = {}
+
+
 def steady_malloc() -> bool:
     """Fix glibc malloc's mmap and trim thresholds in this process (once per process).
 
@@ -142,6 +148,14 @@ def steady_malloc() -> bool:
     or glibc's ``mallopt`` is not available (other C libraries); True also
     under a preloaded allocator that ignores ``mallopt``.
     """
+    pid = os.getpid()
+    if pid not in _MALLOC_FIXED:
+        _MALLOC_FIXED[pid] = _set_malloc_thresholds()
+    return _MALLOC_FIXED[pid]
+
+
+def _set_malloc_thresholds() -> bool:
+    """The two ``mallopt`` calls of :func:`steady_malloc` (True if both succeeded)."""
     import ctypes
 
     if platform.system() != "Linux":
