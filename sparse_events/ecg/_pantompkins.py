@@ -230,6 +230,19 @@ def find_peaks_pantompkins(cleaned, *, sampling_rate, refractory_s=0.200, twave_
     only change the input by its own rounding (1e-200 to 1e300 times an
     ECGSYN lead in mV gave the same peaks in the tests), and the squared
     derivative never over- or underflows.
+
+    The refractory merge keeps the stronger of two close R peaks, which on a
+    wide or notched complex is its R wave; on a noisy lead the stronger sample
+    can be the artefact and the weaker one the beat.  On NSTDB 118e06 (6 dB)
+    the merge turned 1896 TP / 20 FN / 394 FP into 1873 / 43 / 385 (23 TP
+    lost, 9 FP removed); over MIT-BIH and NSTDB as a whole, and on CPSC, it
+    was a net gain (the 24 MIT-BIH records of ``ecg/mitdb_benchmark.py``,
+    TP / FN / FP: 45933 / 208 / 143 -> 45926 / 215 / 116; its NSTDB records:
+    11015 / 481 / 1961 -> 10959 / 537 / 1893).  No rule measured (keep the
+    first, the weaker or the stronger) was best everywhere: FN + FP on MIT-BIH
+    108 were 105 keeping the stronger, 145 the first, 143 the weaker; on 203
+    72, 66, 70; on 118e06 428, 396, 386 (``ecg_clean`` then this detector,
+    channel 0, scored by :func:`evaluate`; 2026-11-25).
     """
     x, fs = check_ecg_signal(cleaned, sampling_rate=sampling_rate, name="cleaned")
     refractory = int(round(check_scalar(refractory_s, "refractory_s", low=0) * fs))
@@ -417,7 +430,9 @@ def _merge_within_refractory(peaks, strength, refractory):
     Within each run of sorted ``peaks`` whose consecutive gaps are at most
     ``refractory``, peaks are kept from the strongest down (ties: the earlier
     one) unless a kept peak lies within ``refractory`` of them; the result has
-    every interval above ``refractory`` and is a subset of ``peaks``.
+    every interval above ``refractory`` and is a subset of ``peaks``.  The
+    stronger peak is not always the beat: on a noisy lead it can be an
+    artefact (see the Notes of :func:`find_peaks_pantompkins`).
     """
     close = np.diff(peaks) <= refractory
     if not np.any(close):
