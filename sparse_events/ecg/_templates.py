@@ -134,6 +134,15 @@ class QRSTemplate:
         sample; a round trip through a finer grid keeps the length); the new ``r_offset`` is
         the extremum of the template's polarity within two samples of ``r'``
         (the spline may peak between the old samples).
+
+        Downsampling can shorten the template's tail: the length is
+        ``round(length * fs' / fs)`` samples (not the span ``(length - 1) / fs``
+        plus one sample) and ``r'`` is rounded on its own, so the last sample
+        can lie up to about 1.5 samples of the new rate closer to the apex than
+        the old last sample (nearly 2 for large ratios); the apex
+        (``r_offset``) is kept.  The ECGSYN template (360 Hz, 70 samples, tail
+        94 ms after the apex) resampled to 100 Hz ends 80 ms after the apex
+        (250 Hz: 96 ms).
         """
         fs_new = check_sampling_rate(sampling_rate)
         if fs_new == self.sampling_rate:
