@@ -483,6 +483,34 @@ def test_match_window_in_milliseconds_is_refused(window):
                  match_window_s=window)
 
 
+@pytest.mark.parametrize("window, says, never", [
+    (0.5, "got 0.5 s", "ms pass"), (1.0, "got 1 s", "ms pass"),
+    (54, "not samples or milliseconds", None),
+    (150.0, "for 150 ms pass match_window_s=0.15", None)])
+def test_match_window_message_reads_milliseconds_only_for_large_values(window, says, never):
+    """0.5 or 1 are too wide in seconds, not milliseconds (0.5 ms is no EC57 window):
+    no ms reinterpretation; 54 or 150 may be milliseconds or samples."""
+    beats = regular_beats(40)
+    with pytest.raises(ValueError) as info:
+        evaluate(beats, beats, sampling_rate=FS, learning_period_s=0, match_window_s=window)
+    assert says in str(info.value)
+    assert never is None or never not in str(info.value)
+
+
+def test_learning_period_minutes_warning_only_when_the_minutes_fit_in_the_record():
+    """On a 20-min record, 19 may be minutes (warns); 25 cannot be (25 min is longer
+    than the record), so no warning suggests learning_period_s=1500."""
+    import warnings
+
+    long_beats = regular_beats(1200)  # 20 min at 60 bpm
+    with pytest.warns(UserWarning, match=r"learning_period_s=1140"):
+        evaluate(long_beats, long_beats, sampling_rate=FS, learning_period_s=19)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = evaluate(long_beats, long_beats, sampling_rate=FS, learning_period_s=25)
+    assert res.tp == np.sum(long_beats >= 25 * FS)
+
+
 def test_match_window_below_half_a_second_still_scores():
     """Just below the limit the window is a window: a constant 250 ms delay is matched
     by a 0.3 s window and by no EC57 (0.15 s) window (closed form)."""

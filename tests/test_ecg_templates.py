@@ -1,5 +1,6 @@
 """QRS templates and dictionaries: the paper's ECGSYN template, generic and learned dictionaries."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -300,6 +301,15 @@ def test_learned_dictionary_accepts_integral_float_peaks_and_refuses_a_mask():
     for column in (mask, mask.astype(bool)):
         with pytest.raises(ValueError, match=r"r_peaks looks like a per-sample 0/1 column"):
             learn_qrs_dictionary(x, column, sampling_rate=FS)
+    # an integral float beyond int64 (1e20) is outside the signal, refused before the
+    # integer cast (which warned "invalid value encountered in cast")
+    huge = r.astype(np.float64)
+    huge[2] = 1e20
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"r_peaks must be sample indices within the "
+                                             r"signal.* position 2"):
+            learn_qrs_dictionary(x, huge, sampling_rate=FS)
 
 
 def test_negating_twice_gives_the_template_back():

@@ -78,6 +78,10 @@ def _integral_indices(values, name):
         if bad.size:
             raise ValueError(f"{name} must be integer sample indices (integral floats are "
                              f"accepted); found {r[bad[0]]!r} at position {int(bad[0])}")
+        huge = np.flatnonzero(np.abs(r) >= 2.0 ** 62)  # beyond any signal, and int64
+        if huge.size:
+            raise ValueError(f"{name} must be sample indices within the signal; found "
+                             f"{r[huge[0]]!r} at position {int(huge[0])}")
     return r
 
 

@@ -67,6 +67,11 @@ MAX_MATCH_WINDOW_S = 0.5
 _MINUTES_SUSPECT_S = 60.0
 _LONG_RECORD_S = 600.0
 
+#: a refused match window this large or larger is read as milliseconds (or samples) in the
+#: error message; between MAX_MATCH_WINDOW_S and this it is just too wide (0.5 ms or 1 ms
+#: is not a plausible EC57 window either)
+_MS_SUSPECT = 10.0
+
 #: Beat annotation symbols of the MIT/PhysioNet annotation code (``isqrs``).
 BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
 _VF_ONSET = "["
@@ -359,12 +364,13 @@ def evaluate(detections, reference, *, sampling_rate=None, reference_symbols=Non
     learning_period_s : float
         Initial period excluded from scoring, in seconds (EC57: 300 s).  A
         value of at least 1 but below 60 on a record longer than 10 minutes
-        gives a ``UserWarning`` (probably minutes: ``5`` for ``300``).
+        gives a ``UserWarning`` (probably minutes: ``5`` for ``300``), unless
+        that many minutes would not be shorter than the record.
     match_window_s : float
         Matching tolerance in seconds (EC57: 0.15 s); converted to
         ``round(match_window_s * sampling_rate)`` samples.  Must be below
-        0.5 s (``ValueError`` otherwise: such a value is a window in
-        milliseconds, ``150`` for ``0.15``).
+        0.5 s (``ValueError`` otherwise; from 10 up, the message reads the
+        value as milliseconds or samples: ``150`` for ``0.15``).
     record : str, optional
         Name stored in the result.
 
@@ -433,21 +439,33 @@ def check_match_window(match_window_s):
     A window of half a second or more would let one detection match either of
     two beats of a fast rhythm: such a value is a window given in milliseconds
     (``150`` for EC57's 150 ms), which would score random detections as
-    matches.
+    matches.  The message reads a value of ``_MS_SUSPECT`` (10) or more as
+    milliseconds or samples; a smaller one (``1``, ``0.5``) is only too wide.
     """
     match_window_s = check_scalar(match_window_s, "match_window_s", low=0, low_inclusive=False)
-    if match_window_s >= MAX_MATCH_WINDOW_S:
+    if match_window_s < MAX_MATCH_WINDOW_S:
+        return match_window_s
+    v = match_window_s
+    if v < _MS_SUSPECT:
         raise ValueError(
             f"match_window_s is in seconds (EC57: 0.15 s = 150 ms) and must be below "
-            f"{MAX_MATCH_WINDOW_S} s (half of a short RR interval), got {match_window_s:g}"
-            + (f": for {match_window_s:g} ms pass match_window_s={match_window_s / 1000:g}"
-               if match_window_s / 1000 < MAX_MATCH_WINDOW_S else ""))
-    return match_window_s
+            f"{MAX_MATCH_WINDOW_S} s (half of a short RR interval), got {v:g} s")
+    hint = (f": for {v:g} ms pass match_window_s={v / 1000:g}, for {v:g} samples "
+            f"pass {v:g} / sampling_rate" if v / 1000 < MAX_MATCH_WINDOW_S else "")
+    raise ValueError(
+        f"match_window_s is in seconds (EC57: 0.15 s = 150 ms), not samples or milliseconds, "
+        f"and must be below {MAX_MATCH_WINDOW_S} s (half of a short RR interval), got {v:g}"
+        + hint)
 
 
 def _warn_if_minutes(learning_period_s, record_s):
-    """Warn when a learning period in [1, 60) s is given on a long record."""
-    if 1.0 <= learning_period_s < _MINUTES_SUSPECT_S and record_s > _LONG_RECORD_S:
+    """Warn when a learning period in [1, 60) s is given on a long record.
+
+    Only when that many minutes would be shorter than the record (the value the
+    warning suggests must be usable; otherwise minutes cannot have been meant).
+    """
+    if (1.0 <= learning_period_s < _MINUTES_SUSPECT_S and record_s > _LONG_RECORD_S
+            and learning_period_s * 60 < record_s):
         warnings.warn(
             f"learning_period_s={learning_period_s:g} is in seconds (EC57: 300 s = 5 min) "
             f"and the record lasts {record_s / 60:.3g} min: if {learning_period_s:g} "
