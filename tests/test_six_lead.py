@@ -561,9 +561,12 @@ def test_auto_components_whitened_for_convex_models_on_long_windows(rng):
     Z = (filtered[["I", "II"]].to_numpy()[rows] - gated.target_mean_) / gated.target_scale_
     inputs = X @ gated.components_.T / scale
     np.testing.assert_allclose(np.mean(inputs[:, :5] ** 2, axis=0), 1.0, rtol=1e-8)
-    ref = ConvexGatedReLURegressor(n_patterns=6, alpha=3e-2, tol=1e-6, solver="fista",
-                                   max_iter=3000, random_state=0,
-                                   precision="float32").fit(inputs, Z)
+    from sparse_events._threads import one_blas_thread
+
+    with one_blas_thread():  # as inside SixLeadReconstructor.fit (BLAS rounding)
+        ref = ConvexGatedReLURegressor(n_patterns=6, alpha=3e-2, tol=1e-6, solver="fista",
+                                       max_iter=3000, random_state=0,
+                                       precision="float32").fit(inputs, Z)
     np.testing.assert_allclose(gated.regressor_.convex_coef_, ref.convex_coef_, atol=1e-10)
     # ridge, regressor objects and short windows keep the raw window by default
     ridge = SixLeadReconstructor(model="ridge").fit(x, leads, sampling_rate=fs)
