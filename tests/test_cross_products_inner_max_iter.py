@@ -85,3 +85,50 @@ def test_a_non_stationary_truncated_run_still_warns(problem, check_kkt):
     assert not res.converged and res.stop_reason == "inner_max_iter"
     if check_kkt:
         assert res.kkt_violation > np.sqrt(res.tol) * res.lasso_alpha
+
+
+def test_a_last_solve_within_the_outer_tol_counts_as_solved():
+    """A last inner solve stopped at inner_max_iter with a relative gap <= tol certifies
+    the stationarity test as a converged one does (review of c81c4b2: inner_max_iter=30
+    was reported "inner_max_iter" at the point that inner_max_iter=50 calls stationary,
+    the same coefficients to 3e-14, with KKT above sqrt(tol) * lasso_alpha)."""
+    st = make_random_spike_train(2000, snr_db=30, random_state=2)
+    g = refractory_window(20, 10.0)
+    runs = {}
+    for inner_max_iter in (30, 50):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            runs[inner_max_iter] = cross_products_deconvolve(
+                st.signal, st.kernel, beta=100.0, g=g, solver="fista",
+                inner_max_iter=inner_max_iter, tol=1e-4)
+    np.testing.assert_allclose(runs[30].coef, runs[50].coef, rtol=0, atol=1e-10)
+    for res in runs.values():
+        assert res.converged and res.stop_reason == "stationary"
+
+
+def test_not_converged_results_carry_their_message_single_and_batch():
+    """``SolverResult.message`` is empty only when converged (review of 2d674d7: batch
+    ``deconvolve`` and ``cross_products_deconvolve`` left it empty): it holds the text of
+    the ConvergenceWarning that was raised."""
+    from sparse_events import deconvolve
+
+    st = make_random_spike_train(2000, snr_db=30, random_state=0)
+    Y = np.stack([st.signal, st.signal])
+    g = refractory_window(20, 10.0)
+    with pytest.warns(ConvergenceWarning) as rec:
+        single = cross_products_deconvolve(st.signal, st.kernel, beta=100.0, g=g,
+                                           solver="fista", inner_max_iter=1)
+    assert not single.converged and single.message == str(rec[-1].message)
+    with pytest.warns(ConvergenceWarning) as rec:
+        batch = cross_products_deconvolve(Y, st.kernel, beta=100.0, g=g, solver="fista",
+                                          inner_max_iter=1)
+    assert not np.any(batch.converged) and batch.message == str(rec[-1].message)
+    with pytest.warns(ConvergenceWarning):
+        dec = deconvolve(Y, st.kernel, 0.01, max_iter=1)
+    assert not np.any(dec.converged)
+    assert dec.message.startswith("signal 0: ") and "signal 1: " in dec.message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ok = cross_products_deconvolve(st.signal, st.kernel, beta=100.0, g=g)
+        assert ok.converged and ok.message == ""
+        assert deconvolve(Y, st.kernel, 0.01).message == ""

@@ -390,9 +390,10 @@ def _cross_products_deconvolve(y, kernel, *, beta, g, mode="causal", positive=Fa
         results.append(res)
     not_converged = [i for i, r in enumerate(results) if not r.converged]
     if not_converged:
-        warnings.warn(_not_converged_message(results, not_converged, batch, tol,
-                                             inner_max_iter),
-                      ConvergenceWarning, stacklevel=2)
+        message = _not_converged_message(results, not_converged, batch, tol, inner_max_iter)
+        for i in not_converged:
+            results[i].message = message
+        warnings.warn(message, ConvergenceWarning, stacklevel=2)
     return _stack(results, batch, dictionary, P, N, window)
 
 
@@ -498,6 +499,7 @@ def _stack(results, batch, dictionary, P, N, window):
         kkt_violation=np.array([r.kkt_violation for r in results]),
         converged=np.array([r.converged for r in results]),
         stop_reason=[r.stop_reason for r in results],
+        message=next((r.message for r in results if r.message), ""),  # one text for all
         solver=results[0].solver,
         tol=results[0].tol,
         n_outer=np.array([r.n_outer for r in results]),

@@ -333,6 +333,8 @@ def _stack(results, batch, dictionary, P, N):
         kkt_violation=np.array([r.kkt_violation for r in results]),
         converged=np.array([r.converged for r in results]),
         stop_reason=[r.stop_reason for r in results],
+        message="; ".join(f"signal {i}: {r.message}" for i, r in enumerate(results)
+                          if r.message),
         solver=results[0].solver,
         tol=results[0].tol,
         n_outer=np.array([r.n_outer for r in results]),

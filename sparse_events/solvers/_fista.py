@@ -23,8 +23,8 @@ from ._result import SolverResult
 
 #: relative accuracy (gap or KKT) below which FISTA drops cheaper ``products``
 _PRODUCTS_FLOOR = 1e-5
-#: with cheaper ``products``, a check is certified in float64 only when the estimate
-#: from the products meets this multiple of max(tol, _PRODUCTS_FLOOR) ...
+#: with cheaper ``products`` and tol > _PRODUCTS_FLOOR, a check is certified in float64
+#: only when the estimate from the products meets this multiple of tol ...
 _PRECHECK_FACTOR = 1.25
 #: ... or when the previous _CERTIFY_EVERY - 1 checks were estimates only (the estimate
 #: can overstate the gap a few times at small alpha); with tol <= _PRODUCTS_FLOOR every
@@ -85,10 +85,15 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
         estimated checks are the estimate's.)  The step size is
         ``1 / datafit.design.lipschitz()`` unless ``lipschitz`` is given.
         Rounding in ``products`` stalls the iterates at some
-        accuracy (a relative gap of about ``1e-7`` with float32 products):
+        accuracy (with float32 products, an absolute gap of about ``5e-7``
+        times ``0.5 ||y||^2``, so a relative gap that can stay above ``1e-5``
+        when the objective is far below ``0.5 ||y||^2``, i.e. at small alpha):
         once the relative gap (``"kkt"`` rule: the relative KKT violation)
         falls below ``1e-5`` without meeting ``tol``, the remaining
-        iterations use ``datafit.design``, so any ``tol`` can be reached.
+        iterations use ``datafit.design``, so any ``tol`` can be reached from
+        there.  A stall above ``1e-5`` is not detected (known limitation): the
+        run ends at ``max_iter`` with ``converged=False`` and a warning; use the
+        design itself (float64) for such problems.
 
     Returns
     -------
