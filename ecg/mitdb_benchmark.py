@@ -139,7 +139,11 @@ _MALLOC_FIXED: dict[int, bool] = {}
 
 
 def steady_malloc() -> bool:
-    """Fix glibc malloc's mmap and trim thresholds in this process (once per process).
+    """Fix glibc malloc's mmap and trim thresholds in this process.
+
+    Once per process when imported; when this file runs as a script, joblib's
+    workers receive the module-level record with every task batch, so the two
+    ``mallopt`` calls can run once per batch there (the same values each time).
 
     glibc raises both thresholds dynamically when a large mmapped block is
     freed, so the page faults of later allocations (and their time) depend on
