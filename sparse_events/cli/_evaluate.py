@@ -181,11 +181,12 @@ def run(args) -> int:
         raise UserError(f"--learning-period-s must be >= 0, got {args.learning_period_s}")
     if args.match_window_s <= 0:
         raise UserError(f"--match-window-s must be positive, got {args.match_window_s}")
-    from ..ecg._evaluate import MAX_MATCH_WINDOW_S
+    from ..ecg._evaluate import check_match_window
 
-    if args.match_window_s >= MAX_MATCH_WINDOW_S:
-        raise UserError(f"--match-window-s is in seconds (EC57: 0.15) and must be below "
-                        f"{MAX_MATCH_WINDOW_S}, got {args.match_window_s}")
+    try:
+        check_match_window(args.match_window_s)  # a window in ms (150) is refused there
+    except ValueError as exc:
+        raise UserError(f"--match-window-s: {exc}") from None
     for path in args.paths:
         if Path(path).suffix.lower() in CSV_SUFFIXES + NUMPY_SUFFIXES:
             raise UserError(f"{path}: evaluate needs WFDB records with reference "

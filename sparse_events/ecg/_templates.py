@@ -131,9 +131,9 @@ class QRSTemplate:
         The new grid is ``t_k = (k - r') / fs'`` seconds around the apex,
         ``r' = round(r_offset * fs' / fs)``, over the same duration:
         ``round(length * fs' / fs)`` samples (``duration_s`` up to half a
-        sample; a round trip through a finer grid keeps the length); the new ``r_offset`` is
-        the extremum of the template's polarity within two samples of ``r'``
-        (the spline may peak between the old samples).
+        sample; a round trip through a finer grid keeps the length); the new
+        ``r_offset`` is the extremum of the template's polarity within two
+        samples of ``r'`` (the spline may peak between the old samples).
 
         Downsampling can shorten the template's tail: the length is
         ``round(length * fs' / fs)`` samples (not the span ``(length - 1) / fs``

@@ -84,8 +84,7 @@ def check_window(g, n_samples, name="g"):
     itself: it must be ``(n_samples, n_samples)``, symmetric, Toeplitz and
     non-negative; its first row, without trailing zeros, is returned.
     """
-    if getattr(g, "dtype", None) == np.bool_ or (
-            isinstance(g, (list, tuple)) and np.asarray(g).dtype == np.bool_):
+    if np.asarray(g).dtype == np.bool_:
         raise TypeError(f"{name} must be a real-valued window (weights >= 0 of the lags "
                         f"0..L_g), got a boolean array of shape {np.shape(g)}; convert it "
                         f"explicitly ({name}.astype(float)) if 0/1 weights are meant")

@@ -136,14 +136,13 @@ def fista(datafit, penalty, x0=None, *, tol=1e-6, max_iter=10000, check_every=10
     check_finite_start(chk, datafit, started)
     history.append(chk.primal)
     if L == 0.0 or is_converged(chk, rule, tol, kkt_scale):
-        reason = "zero solution" if not np.any(x) else rule
+        reason = "zero solution" if not started else rule
         return SolverResult(coef=x, objective=np.asarray(history), n_iter=0, gap=chk.gap,
                             kkt_violation=chk.kkt, converged=True, stop_reason=reason,
                             solver="fista", tol=tol, n_outer=1)
     step = 1.0 / L
-    # float64 certificate when the products' estimate is within 25 % of the goal (float32
-    # products: the relative gap estimated within ~1e-6 of the primal, 1.4e-5 of itself
-    # at ~0.05 on the LUDB six-lead fits; the slack is >= 2.5e-6 of the primal)
+    # float64 certificate when the products' estimate is within 25 % of the goal (on the
+    # LUDB six-lead fits, tol 0.05, the estimated relative gap was within 1.4e-5 of itself)
     precheck_tol = _PRECHECK_FACTOR * tol
     z, Az = x.copy(), Ax.copy()
     t = 1.0
